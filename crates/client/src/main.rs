@@ -1,0 +1,86 @@
+//! `hello-client [OPTIONS] <HOST> <PORT>`: connects, sends `--message` if given, and prints
+//! `Message from server: …` (SPEC §5).
+//!
+//! ```text
+//! terminal 1: hello-server 9190
+//! terminal 2: hello-client 127.0.0.1 9190      # Message from server: Hello World!
+//! ```
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use clap::builder::TypedValueParser as _;
+use hello_client::{DEFAULT_MAX_REPLY, Request};
+use hello_proto::addr::{Host, parse_client_port, parse_duration};
+use hello_proto::trace::{Lang, Role, Tracer};
+use hello_proto::wire::display_reply;
+
+/// The textbook hello client: connect, (send,) read the reply to its end, print it.
+#[derive(Debug, Parser)]
+#[command(name = "hello-client", version, about)]
+struct Args {
+    /// Server address: an IPv4 or IPv6 literal, or a host name.
+    #[arg(value_parser = Host::parse)]
+    host: Host,
+
+    /// Server port (1..=65535).
+    #[arg(value_parser = parse_client_port, allow_negative_numbers = true)]
+    port: u16,
+
+    /// Send TEXT and a NUL, half-close, then read the reply.
+    #[arg(short, long, value_name = "TEXT")]
+    message: Option<String>,
+
+    /// Use a datagram (UDP) socket instead of a stream (TCP) socket.
+    #[arg(long)]
+    udp: bool,
+
+    /// Bound on connecting, and again on reading the whole reply (500ms, 2s, 1m).
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
+    timeout: Duration,
+
+    /// Largest reply accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_REPLY,
+          value_parser = clap::value_parser!(u32).range(1..=1 << 30).map(|n| n as usize))]
+    max_reply: usize,
+
+    /// Narrate every socket call on stderr.
+    #[arg(long)]
+    trace: bool,
+
+    /// Language of the trace (default: from LC_ALL/LC_MESSAGES/LANG).
+    #[arg(long, value_name = "en|ko", value_parser = Lang::parse)]
+    lang: Option<Lang>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let tracer = if args.trace {
+        Tracer::stderr(Role::Client, Lang::choose(args.lang))
+    } else {
+        Tracer::off()
+    };
+    let request = Request {
+        message: args.message,
+        udp: args.udp,
+        timeout: args.timeout,
+        max_reply: args.max_reply,
+        tracer,
+        ..Request::new(args.host, args.port)
+    };
+    match hello_client::exchange(&request) {
+        Ok(reply) => {
+            let line = format!("Message from server: {}\n", display_reply(&reply));
+            // A closed stdout (`| head -c0`) is the reader's choice, not our failure.
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "hello-client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

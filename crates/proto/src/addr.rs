@@ -1,0 +1,219 @@
+//! Addresses and durations as users type them: ports, hosts, `500ms`.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::error::{Cause, Error, Result, Step};
+
+/// Parses a server port: `0..=65535`, where 0 asks the kernel to choose.
+pub fn parse_server_port(s: &str) -> std::result::Result<u16, String> {
+    parse_port(s, 0)
+}
+
+/// Parses a client port: `1..=65535` (port 0 cannot be connected to).
+pub fn parse_client_port(s: &str) -> std::result::Result<u16, String> {
+    parse_port(s, 1)
+}
+
+fn parse_port(s: &str, min: u16) -> std::result::Result<u16, String> {
+    let n: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a port number ({min}..=65535)"))?;
+    if n < i64::from(min) || n > 65535 {
+        return Err(format!("port {n} is out of range ({min}..=65535)"));
+    }
+    // The range check above makes this conversion exact.
+    Ok(n as u16)
+}
+
+/// Parses a local address to bind: an IPv4 or IPv6 literal (`0.0.0.0`, `::`, `[::1]`).
+pub fn parse_bind_ip(s: &str) -> std::result::Result<IpAddr, String> {
+    let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
+    bare.parse()
+        .map_err(|_| format!("'{s}' is not an IPv4 or IPv6 address"))
+}
+
+/// A host as typed on the command line: a literal or a name, resolved on demand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Host(String);
+
+impl Host {
+    /// Accepts an IPv4/IPv6 literal (IPv6 with or without brackets) or a host name.
+    pub fn parse(s: &str) -> std::result::Result<Host, String> {
+        let t = s.trim();
+        if t.is_empty() {
+            return Err("the host is empty".into());
+        }
+        if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("'{s}' is not a host name or address"));
+        }
+        let bare = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(t);
+        Ok(Host(bare.to_string()))
+    }
+
+    /// The host as an IP literal, when it is one (no resolution needed).
+    pub fn ip(&self) -> Option<IpAddr> {
+        self.0.parse().ok()
+    }
+
+    /// `host:port` as a user would write it (`[::1]:9190` for IPv6).
+    pub fn with_port(&self, port: u16) -> String {
+        if self.0.contains(':') {
+            format!("[{}]:{port}", self.0)
+        } else {
+            format!("{}:{port}", self.0)
+        }
+    }
+
+    /// Resolves to every address of the host (`getaddrinfo(3)` for a name, none for a literal).
+    pub fn resolve(&self, port: u16) -> Result<Vec<SocketAddr>> {
+        if let Some(ip) = self.ip() {
+            return Ok(vec![SocketAddr::new(ip, port)]);
+        }
+        let target = self.with_port(port);
+        let addrs: Vec<SocketAddr> = (self.0.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| Error::new(Step::Resolve, &target, e))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(Error::new(Step::Resolve, &target, Cause::NoAddress));
+        }
+        Ok(addrs)
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses a positive duration: `500ms`, `2s`, `1m`, `1.5s`; a bare number is seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let t = s.trim();
+    let (num, scale_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000.0)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000.0)
+    } else {
+        (t, 1000.0)
+    };
+    let bad = || format!("'{s}' is not a duration (examples: 500ms, 2s, 1m, 10)");
+    let value: f64 = num.trim().parse().map_err(|_| bad())?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(bad());
+    }
+    let ms = value * scale_ms;
+    // A day is far beyond any sensible network timeout; refusing more keeps arithmetic on
+    // deadlines (Instant + Duration) from overflowing.
+    if ms > 86_400_000.0 {
+        return Err(format!("'{s}' is longer than a day"));
+    }
+    let d = Duration::from_micros((ms * 1000.0).round() as u64);
+    if d.is_zero() {
+        return Err(format!("'{s}' must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// Shows a duration the way it would be typed: `5s`, `500ms`, `1.5s`, `2m`.
+#[derive(Debug, Clone, Copy)]
+pub struct HumanDuration(pub Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms == 0 {
+            write!(f, "{}us", self.0.as_micros())
+        } else if ms % 60_000 == 0 {
+            write!(f, "{}m", ms / 60_000)
+        } else if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else if ms < 1000 {
+            write!(f, "{ms}ms")
+        } else {
+            write!(f, "{}s", self.0.as_secs_f64())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_ports() {
+        assert_eq!(parse_server_port("0"), Ok(0));
+        assert_eq!(parse_server_port("9190"), Ok(9190));
+        assert_eq!(parse_server_port("65535"), Ok(65535));
+        assert!(parse_server_port("65536").is_err());
+        assert!(parse_server_port("70000").is_err());
+        assert!(parse_server_port("-1").is_err());
+        assert!(parse_server_port("abc").is_err());
+        assert!(parse_server_port("").is_err());
+        assert!(parse_server_port("99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn client_ports_exclude_zero() {
+        assert!(parse_client_port("0").is_err());
+        assert_eq!(parse_client_port("1"), Ok(1));
+        assert_eq!(parse_client_port("65535"), Ok(65535));
+    }
+
+    #[test]
+    fn hosts() {
+        let h = Host::parse("127.0.0.1").unwrap();
+        assert_eq!(h.ip(), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(h.with_port(9190), "127.0.0.1:9190");
+        let h = Host::parse("[::1]").unwrap();
+        assert_eq!(h.ip(), Some("::1".parse().unwrap()));
+        assert_eq!(h.with_port(9190), "[::1]:9190");
+        assert_eq!(Host::parse("::1").unwrap().with_port(1), "[::1]:1");
+        assert_eq!(Host::parse("localhost").unwrap().ip(), None);
+        assert!(Host::parse("").is_err());
+        assert!(Host::parse("a b").is_err());
+        let v = Host::parse("::1").unwrap().resolve(7).unwrap();
+        assert_eq!(v, vec!["[::1]:7".parse().unwrap()]);
+    }
+
+    #[test]
+    fn localhost_resolves_to_loopback() {
+        // `localhost` is answered from /etc/hosts: no query leaves the machine.
+        let v = Host::parse("localhost").unwrap().resolve(9).unwrap();
+        assert!(v.iter().all(|a| a.ip().is_loopback()), "{v:?}");
+    }
+
+    #[test]
+    fn bind_ips() {
+        assert_eq!(parse_bind_ip("0.0.0.0"), Ok("0.0.0.0".parse().unwrap()));
+        assert_eq!(parse_bind_ip("::"), Ok("::".parse().unwrap()));
+        assert_eq!(parse_bind_ip("[::1]"), Ok("::1".parse().unwrap()));
+        assert!(parse_bind_ip("localhost").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "0s", "0ms", "-1", "abc", "", "1h", "NaN", "inf", "1e10"] {
+            assert!(parse_duration(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn human_durations() {
+        let h = |d| HumanDuration(d).to_string();
+        assert_eq!(h(Duration::from_secs(5)), "5s");
+        assert_eq!(h(Duration::from_millis(500)), "500ms");
+        assert_eq!(h(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(h(Duration::from_secs(120)), "2m");
+    }
+}

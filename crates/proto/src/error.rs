@@ -1,0 +1,158 @@
+//! The one error type of the socket flow: which call failed, on which address, and why.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use crate::addr::HumanDuration;
+
+/// A step of the BSD socket flow, named the way the textbook programs name it in their
+/// `error_handling("bind() error")` calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Host name resolution (`getaddrinfo(3)`).
+    Resolve,
+    /// `socket(2)`.
+    Socket,
+    /// `setsockopt(2)`.
+    Setsockopt,
+    /// `bind(2)`.
+    Bind,
+    /// `listen(2)`.
+    Listen,
+    /// `accept(2)`.
+    Accept,
+    /// `connect(2)`.
+    Connect,
+    /// `read(2)`.
+    Read,
+    /// `write(2)`.
+    Write,
+    /// `shutdown(2)`.
+    Shutdown,
+    /// `sendto(2)` (and `send(2)` on a connected datagram socket).
+    Sendto,
+    /// `recvfrom(2)`.
+    Recvfrom,
+    /// `getsockname(2)`.
+    Getsockname,
+    /// `epoll_create(2)`, `epoll_ctl(2)` or `epoll_wait(2)`.
+    Poll,
+}
+
+impl Step {
+    /// The name as it appears in messages: `bind()`, `connect()`, `name resolution`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Resolve => "name resolution",
+            Step::Socket => "socket()",
+            Step::Setsockopt => "setsockopt()",
+            Step::Bind => "bind()",
+            Step::Listen => "listen()",
+            Step::Accept => "accept()",
+            Step::Connect => "connect()",
+            Step::Read => "read()",
+            Step::Write => "write()",
+            Step::Shutdown => "shutdown()",
+            Step::Sendto => "sendto()",
+            Step::Recvfrom => "recvfrom()",
+            Step::Getsockname => "getsockname()",
+            Step::Poll => "epoll()",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Cause {
+    /// The operating system refused the call.
+    #[error("{0}")]
+    Os(#[from] io::Error),
+    /// The call did not finish within the allowed time.
+    #[error("timed out after {}", HumanDuration(*.0))]
+    TimedOut(Duration),
+    /// The peer closed the connection before sending anything.
+    #[error("connection closed before any data")]
+    ClosedEarly,
+    /// The peer sent more than the allowed number of bytes.
+    #[error("reply longer than {0} bytes")]
+    TooLong(usize),
+    /// A host name resolved to no address of a usable family.
+    #[error("no address found")]
+    NoAddress,
+}
+
+/// A failed socket step: `bind() error: 0.0.0.0:9190: Address already in use (os error 98)`.
+#[derive(Debug, thiserror::Error)]
+#[error("{step} error: {target}: {cause}")]
+pub struct Error {
+    /// The call that failed.
+    pub step: Step,
+    /// The address (or `host:port` as typed) the call was about.
+    pub target: String,
+    /// What went wrong.
+    #[source]
+    pub cause: Cause,
+}
+
+impl Error {
+    /// Builds an error for `step` on `target`.
+    pub fn new(step: Step, target: impl fmt::Display, cause: impl Into<Cause>) -> Self {
+        Error {
+            step,
+            target: target.to_string(),
+            cause: cause.into(),
+        }
+    }
+
+    /// The OS error behind this failure, if there is one.
+    pub fn os_error(&self) -> Option<&io::Error> {
+        match &self.cause {
+            Cause::Os(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Result with the step-tagged [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_names_step_address_and_os_reason() {
+        let e = Error::new(
+            Step::Bind,
+            "0.0.0.0:9190",
+            io::Error::from_raw_os_error(libc::EADDRINUSE),
+        );
+        assert_eq!(
+            e.to_string(),
+            "bind() error: 0.0.0.0:9190: Address already in use (os error 98)"
+        );
+    }
+
+    #[test]
+    fn timeout_message_uses_human_duration() {
+        let e = Error::new(
+            Step::Read,
+            "127.0.0.1:9190",
+            Cause::TimedOut(Duration::from_secs(5)),
+        );
+        assert_eq!(e.to_string(), "read() error: 127.0.0.1:9190: timed out after 5s");
+        let e = Error::new(
+            Step::Connect,
+            "[::1]:1",
+            Cause::TimedOut(Duration::from_millis(500)),
+        );
+        assert_eq!(e.to_string(), "connect() error: [::1]:1: timed out after 500ms");
+    }
+}

@@ -1,0 +1,386 @@
+//! The bytes on the wire: the greeting, the echo request framing and reply, and how a
+//! client shows what it received. Pure functions and state machines, no I/O.
+
+use std::borrow::Cow;
+
+/// The greeting of `hello_server.c`.
+pub const DEFAULT_GREETING: &str = "Hello World!";
+
+/// Default bound on an echo request, terminator not counted (`--max-request`).
+pub const DEFAULT_MAX_REQUEST: usize = 65536;
+
+/// The greeting's wire bytes: its UTF-8 text and one NUL, as `write(sock, message,
+/// sizeof(message))` sends a C string literal.
+pub fn greeting(text: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(text.len() + 1);
+    v.extend_from_slice(text.as_bytes());
+    v.push(0);
+    v
+}
+
+/// What ended an echo request; it decides how the reply ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Terminator {
+    /// A NUL byte, as the textbook client sends; the reply ends with NUL.
+    Nul,
+    /// A LF byte (a CR before it is dropped), as `echo hi | nc` sends; the reply ends with LF.
+    Lf,
+    /// End of stream (the client half-closed); the reply ends with NUL.
+    Eof,
+}
+
+impl Terminator {
+    /// The byte that ends the reply.
+    pub fn reply_end(self) -> u8 {
+        match self {
+            Terminator::Lf => b'\n',
+            Terminator::Nul | Terminator::Eof => 0,
+        }
+    }
+}
+
+/// The echo reply, `sprintf("%d : %s", strlen(msg), msg)` plus `end`: `5 : hello\0`.
+pub fn echo_reply(msg: &[u8], end: u8) -> Vec<u8> {
+    let mut v = Vec::with_capacity(msg.len() + 24);
+    v.extend_from_slice(msg.len().to_string().as_bytes());
+    v.extend_from_slice(b" : ");
+    v.extend_from_slice(msg);
+    v.push(end);
+    v
+}
+
+/// The reply to a request longer than `limit` bytes, after which the connection is closed.
+pub fn too_long_reply(limit: usize) -> Vec<u8> {
+    format!("error: message longer than {limit} bytes\0").into_bytes()
+}
+
+/// Where an echo request stands after some input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// No terminator yet: read more.
+    NeedMore,
+    /// The request is complete: send these bytes, then close.
+    Reply(Vec<u8>),
+    /// The request exceeded the limit: send this error reply, then close.
+    TooLong(Vec<u8>),
+    /// A reply was already produced; later input is ignored.
+    Done,
+}
+
+/// Frames one echo request over a byte stream (SPEC §4): feed it bytes as they arrive,
+/// in pieces of any size, and call [`EchoRequest::finish`] at end of stream.
+///
+/// Memory stays below `limit + 2` bytes whatever the input.
+#[derive(Debug, Clone)]
+pub struct EchoRequest {
+    buf: Vec<u8>,
+    limit: usize,
+    done: bool,
+}
+
+impl EchoRequest {
+    /// A request bounded to `limit` bytes (terminator not counted).
+    pub fn new(limit: usize) -> Self {
+        EchoRequest {
+            buf: Vec::new(),
+            limit,
+            done: false,
+        }
+    }
+
+    /// Bytes held so far.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Takes the next piece of the stream.
+    pub fn feed(&mut self, bytes: &[u8]) -> Progress {
+        if self.done {
+            return Progress::Done;
+        }
+        match bytes.iter().position(|&b| b == 0 || b == b'\n') {
+            Some(i) => {
+                let term = if bytes[i] == 0 {
+                    Terminator::Nul
+                } else {
+                    Terminator::Lf
+                };
+                if !self.room_for(i) {
+                    return self.too_long();
+                }
+                self.buf.extend_from_slice(&bytes[..i]);
+                if term == Terminator::Lf && self.buf.last() == Some(&b'\r') {
+                    self.buf.pop();
+                }
+                self.complete(term)
+            }
+            None => {
+                // One byte beyond the limit may be held: it can be a CR that a following
+                // LF removes from the message.
+                if !self.room_for(bytes.len()) {
+                    return self.too_long();
+                }
+                self.buf.extend_from_slice(bytes);
+                if self.buf.len() > self.limit && self.buf.last() != Some(&b'\r') {
+                    return self.too_long();
+                }
+                Progress::NeedMore
+            }
+        }
+    }
+
+    /// The client half-closed: what was buffered is the message.
+    pub fn finish(&mut self) -> Progress {
+        if self.done {
+            return Progress::Done;
+        }
+        if self.buf.len() > self.limit {
+            return self.too_long();
+        }
+        self.complete(Terminator::Eof)
+    }
+
+    fn room_for(&self, n: usize) -> bool {
+        self.buf.len().saturating_add(n) <= self.limit.saturating_add(1)
+    }
+
+    fn complete(&mut self, term: Terminator) -> Progress {
+        self.done = true;
+        if self.buf.len() > self.limit {
+            return self.too_long();
+        }
+        let reply = echo_reply(&self.buf, term.reply_end());
+        self.buf = Vec::new();
+        Progress::Reply(reply)
+    }
+
+    fn too_long(&mut self) -> Progress {
+        self.done = true;
+        self.buf = Vec::new();
+        Progress::TooLong(too_long_reply(self.limit))
+    }
+}
+
+/// The message of one echo datagram: up to its first NUL or LF, a CR before the LF dropped.
+pub fn datagram_message(datagram: &[u8]) -> &[u8] {
+    match datagram.iter().position(|&b| b == 0 || b == b'\n') {
+        Some(i) if datagram[i] == b'\n' => datagram[..i].strip_suffix(b"\r").unwrap_or(&datagram[..i]),
+        Some(i) => &datagram[..i],
+        None => datagram,
+    }
+}
+
+/// What is served (`--service`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Service {
+    /// Send the greeting (with its NUL) and close.
+    Hello {
+        /// The greeting's wire bytes, NUL included.
+        greeting: Vec<u8>,
+    },
+    /// Read one message, reply `"<len> : <msg>"`, close.
+    Echo {
+        /// The longest message accepted, in bytes.
+        max_request: usize,
+    },
+}
+
+/// How a connection's exchange begins.
+#[derive(Debug)]
+pub enum Exchange<'a> {
+    /// Write these bytes, then close (the hello service).
+    Greet(&'a [u8]),
+    /// Read a request into this framer, reply, then close (the echo service).
+    Read(EchoRequest),
+}
+
+impl Service {
+    /// The hello service with this greeting text.
+    pub fn hello(text: &str) -> Self {
+        Service::Hello {
+            greeting: greeting(text),
+        }
+    }
+
+    /// Starts the exchange of a newly accepted connection.
+    pub fn start(&self) -> Exchange<'_> {
+        match self {
+            Service::Hello { greeting } => Exchange::Greet(greeting),
+            Service::Echo { max_request } => Exchange::Read(EchoRequest::new(*max_request)),
+        }
+    }
+
+    /// The reply datagram to one received datagram (SPEC §3 and §4, UDP).
+    pub fn datagram_reply<'a>(&'a self, datagram: &[u8]) -> Cow<'a, [u8]> {
+        match self {
+            Service::Hello { greeting } => Cow::Borrowed(greeting),
+            Service::Echo { max_request } => {
+                let msg = datagram_message(datagram);
+                if msg.len() > *max_request {
+                    Cow::Owned(too_long_reply(*max_request))
+                } else {
+                    Cow::Owned(echo_reply(msg, 0))
+                }
+            }
+        }
+    }
+}
+
+/// How a client shows a reply on its one line: trailing NUL and line-ending bytes
+/// stripped, invalid UTF-8 replaced, and control characters inside escaped (`\n`,
+/// `\0`, `\x1b`) so that a peer can neither break the line nor drive the terminal.
+pub fn display_reply(bytes: &[u8]) -> String {
+    let end = bytes
+        .iter()
+        .rposition(|&b| !matches!(b, 0 | b'\r' | b'\n'))
+        .map_or(0, |i| i + 1);
+    let text = String::from_utf8_lossy(&bytes[..end]);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(limit: usize, pieces: &[&[u8]], eof: bool) -> Progress {
+        let mut r = EchoRequest::new(limit);
+        for p in pieces {
+            match r.feed(p) {
+                Progress::NeedMore => {}
+                done => return done,
+            }
+        }
+        if eof { r.finish() } else { Progress::NeedMore }
+    }
+
+    #[test]
+    fn greeting_has_trailing_nul() {
+        assert_eq!(greeting(DEFAULT_GREETING), b"Hello World!\0");
+        assert_eq!(greeting(DEFAULT_GREETING).len(), 13);
+        assert_eq!(greeting(""), b"\0");
+    }
+
+    #[test]
+    fn spec_examples() {
+        let r = |b: &[u8]| run(DEFAULT_MAX_REQUEST, &[b], false);
+        assert_eq!(r(b"hello\0"), Progress::Reply(b"5 : hello\0".to_vec()));
+        assert_eq!(r(b"hi\n"), Progress::Reply(b"2 : hi\n".to_vec()));
+        assert_eq!(
+            r("한글\0".as_bytes()),
+            Progress::Reply("6 : 한글\0".as_bytes().to_vec())
+        );
+        assert_eq!(r(b"\0"), Progress::Reply(b"0 : \0".to_vec()));
+    }
+
+    #[test]
+    fn crlf_drops_cr() {
+        assert_eq!(
+            run(100, &[b"hi\r\n"], false),
+            Progress::Reply(b"2 : hi\n".to_vec())
+        );
+        assert_eq!(
+            run(100, &[b"hi\r", b"\n"], false),
+            Progress::Reply(b"2 : hi\n".to_vec())
+        );
+        // A CR not followed by LF is part of the message.
+        assert_eq!(
+            run(100, &[b"a\rb\0"], false),
+            Progress::Reply(b"3 : a\rb\0".to_vec())
+        );
+        // Only the CR right before the LF is dropped.
+        assert_eq!(
+            run(100, &[b"\r\r\n"], false),
+            Progress::Reply(b"1 : \r\n".to_vec())
+        );
+    }
+
+    #[test]
+    fn eof_terminates_with_nul() {
+        assert_eq!(run(100, &[b"abc"], true), Progress::Reply(b"3 : abc\0".to_vec()));
+        assert_eq!(run(100, &[], true), Progress::Reply(b"0 : \0".to_vec()));
+        assert_eq!(
+            run(100, &[b"ab\r"], true),
+            Progress::Reply(b"3 : ab\r\0".to_vec())
+        );
+    }
+
+    #[test]
+    fn first_terminator_wins_and_rest_is_ignored() {
+        let mut r = EchoRequest::new(100);
+        assert_eq!(r.feed(b"a\nb\0"), Progress::Reply(b"1 : a\n".to_vec()));
+        assert_eq!(r.feed(b"more"), Progress::Done);
+        assert_eq!(r.finish(), Progress::Done);
+        assert_eq!(
+            run(100, &[b"a\0b\n"], false),
+            Progress::Reply(b"1 : a\0".to_vec())
+        );
+    }
+
+    #[test]
+    fn limit_counts_message_bytes_only() {
+        let at = vec![b'x'; 8];
+        let mut msg = at.clone();
+        msg.push(0);
+        assert!(matches!(run(8, &[&msg], false), Progress::Reply(_)));
+        let mut crlf = at.clone();
+        crlf.extend_from_slice(b"\r\n");
+        assert!(matches!(run(8, &[&crlf], false), Progress::Reply(_)));
+        assert!(matches!(
+            run(8, &[&at[..4], &at[4..], b"\r", b"\n"], false),
+            Progress::Reply(_)
+        ));
+        assert!(matches!(run(8, &[&at], true), Progress::Reply(_)));
+    }
+
+    #[test]
+    fn over_limit_is_too_long() {
+        let long = vec![b'x'; 9];
+        let expect = Progress::TooLong(b"error: message longer than 8 bytes\0".to_vec());
+        assert_eq!(run(8, &[&long], false), expect);
+        assert_eq!(run(8, &[&long, b"\0"], false), expect);
+        assert_eq!(run(8, &[b"xxxxxxxx\r", b"x"], false), expect);
+        assert_eq!(run(8, &[b"xxxxxxxx\r"], true), expect);
+        assert_eq!(run(8, &[b"xxxxxxxxx\0"], false), expect);
+        let mut r = EchoRequest::new(8);
+        assert_eq!(r.feed(&long), expect);
+        assert_eq!(r.feed(b"\0"), Progress::Done);
+    }
+
+    #[test]
+    fn datagrams() {
+        let s = Service::Echo { max_request: 8 };
+        assert_eq!(&*s.datagram_reply(b"hello\0junk"), b"5 : hello\0");
+        assert_eq!(&*s.datagram_reply(b"hi\r\n"), b"2 : hi\0");
+        assert_eq!(&*s.datagram_reply(b"hi"), b"2 : hi\0");
+        assert_eq!(&*s.datagram_reply(b""), b"0 : \0");
+        assert_eq!(
+            &*s.datagram_reply(b"123456789"),
+            b"error: message longer than 8 bytes\0"
+        );
+        let h = Service::hello("Hi");
+        assert_eq!(&*h.datagram_reply(b"anything"), b"Hi\0");
+    }
+
+    #[test]
+    fn display() {
+        assert_eq!(display_reply(b"Hello World!\0"), "Hello World!");
+        assert_eq!(display_reply(b"2 : hi\n"), "2 : hi");
+        assert_eq!(display_reply(b"x\r\n\0\0"), "x");
+        assert_eq!(display_reply(b"a\nb\0"), "a\\nb");
+        assert_eq!(display_reply(b"\x1b[31mred"), "\\u{1b}[31mred");
+        assert_eq!(display_reply(b"\xff\xfeok"), "\u{fffd}\u{fffd}ok");
+        assert_eq!(display_reply("한글\0".as_bytes()), "한글");
+        assert_eq!(display_reply(b"\0\0"), "");
+    }
+}

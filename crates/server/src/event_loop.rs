@@ -1,0 +1,473 @@
+//! The event-loop model: one thread, one `epoll` instance (through mio), every client a
+//! small state machine. A hello client is greeted and closed inside the accept step and
+//! never registered; an echo client is registered until its reply is sent.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hello_proto::trace::{Event, Tracer};
+use hello_proto::wire::{EchoRequest, Exchange, Progress};
+use hello_proto::{Cause, Error, Step};
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::accept::{AcceptFailure, BACKOFF, classify};
+use crate::exchange::{DRAIN_BYTES, DRAIN_TIME};
+use crate::{Config, Stop, report};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const WAKER: Token = Token(usize::MAX - 2);
+/// Accepts per loop iteration, so that a flood of new clients cannot starve the
+/// registered ones.
+const ACCEPT_BATCH: usize = 256;
+
+/// What a registered connection is doing.
+enum State {
+    /// Reading an echo request.
+    Reading(EchoRequest),
+    /// Sending `reply[sent..]`; then close (hello) or half-close and drain (echo).
+    Writing {
+        reply: Vec<u8>,
+        sent: usize,
+        drain_after: bool,
+        saw_eof: bool,
+    },
+    /// Reply sent and write side shut down; reading until the peer closes.
+    Draining { left: usize },
+}
+
+struct Conn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Distinguishes this connection from a later one in the same slab slot.
+    id: u64,
+    /// When the connection is closed if nothing happens.
+    deadline: Instant,
+    /// The deadline of this connection's entry in the timer heap.
+    queued: Instant,
+    state: State,
+}
+
+/// What to do with a connection after handling an event.
+enum Verdict {
+    Keep,
+    Close,
+    Fail(Error),
+}
+
+/// Runs the event loop until `stop`, then finishes registered exchanges for at most
+/// `config.grace`.
+pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<(), Error> {
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::new(Step::Getsockname, "listener", e))?;
+    let poll_err = |e| Error::new(Step::Poll, local, e);
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::new(Step::Setsockopt, local, e))?;
+    let mut listener = mio::net::TcpListener::from_std(listener);
+    let mut poll = Poll::new().map_err(poll_err)?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(poll_err)?);
+    let _wake = stop.on_stop(move || {
+        let _ = waker.wake();
+    });
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .map_err(poll_err)?;
+
+    let mut lp = Loop {
+        config,
+        conns: Slab::new(),
+        timers: BinaryHeap::new(),
+        next_id: 0,
+        buf: vec![0u8; 16 * 1024],
+    };
+    let mut events = Events::with_capacity(1024);
+    let mut listener = Some(listener);
+    let mut listener_ready = true;
+    let mut backoff_until: Option<Instant> = None;
+    let mut starved = false;
+    let mut stop_deadline: Option<Instant> = None;
+
+    loop {
+        let now = Instant::now();
+        if stop.is_stopped() && stop_deadline.is_none() {
+            stop_deadline = Some(now + config.grace);
+            // Closing the listening socket stops accepting at once.
+            if let Some(mut l) = listener.take() {
+                let _ = poll.registry().deregister(&mut l);
+            }
+        }
+        if let Some(deadline) = stop_deadline {
+            if lp.conns.is_empty() || now >= deadline {
+                return Ok(());
+            }
+        }
+
+        // Accept while the listener may have clients, there is room, and no backoff.
+        if let Some(l) = &listener {
+            if backoff_until.is_some_and(|t| now >= t) {
+                backoff_until = None;
+            }
+            if listener_ready && backoff_until.is_none() {
+                for _ in 0..ACCEPT_BATCH {
+                    if lp.conns.len() >= config.max_conns.max(1) {
+                        break;
+                    }
+                    match l.accept() {
+                        Ok((stream, peer)) => {
+                            starved = false;
+                            lp.on_accept(poll.registry(), l.as_raw_fd(), stream, peer);
+                        }
+                        Err(e) => match classify(&e) {
+                            AcceptFailure::WouldBlock => {
+                                listener_ready = false;
+                                break;
+                            }
+                            AcceptFailure::Retry => {}
+                            AcceptFailure::Backoff => {
+                                if !starved {
+                                    report(&Error::new(Step::Accept, local, e));
+                                    starved = true;
+                                }
+                                backoff_until = Some(Instant::now() + BACKOFF);
+                                break;
+                            }
+                            AcceptFailure::Fatal => return Err(Error::new(Step::Accept, local, e)),
+                        },
+                    }
+                }
+            }
+        }
+
+        // Sleep until an event, the next timer, the end of a backoff or of the grace
+        // period; not at all while accepting is still possible.
+        let can_accept = listener.is_some()
+            && listener_ready
+            && backoff_until.is_none()
+            && lp.conns.len() < config.max_conns.max(1);
+        let mut wake_at = lp.timers.peek().map(|Reverse((t, _, _))| *t);
+        for t in [backoff_until, stop_deadline].into_iter().flatten() {
+            wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
+        }
+        let timeout = if can_accept {
+            Some(Duration::ZERO)
+        } else {
+            wake_at.map(|t| t.saturating_duration_since(Instant::now()))
+        };
+        match poll.poll(&mut events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(poll_err(e)),
+        }
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => listener_ready = true,
+                WAKER => {}
+                Token(key) => lp.on_event(key, event),
+            }
+        }
+        lp.expire(Instant::now());
+    }
+}
+
+struct Loop<'c> {
+    config: &'c Config,
+    conns: Slab<Conn>,
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    next_id: u64,
+    buf: Vec<u8>,
+}
+
+impl Loop<'_> {
+    fn tracer(&self) -> &Tracer {
+        &self.config.tracer
+    }
+
+    /// A new client: greet it and close at once if the greeting fits the socket buffer
+    /// (the usual case, with no registration at all), else register it.
+    fn on_accept(
+        &mut self,
+        registry: &mio::Registry,
+        listener_fd: i32,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+    ) {
+        let fd = stream.as_raw_fd();
+        let tracer = &self.config.tracer;
+        if tracer.on() {
+            tracer.emit(Event::Accept {
+                listener: listener_fd,
+                fd,
+                peer,
+            });
+        }
+        let state = match self.config.service.start() {
+            Exchange::Greet(bytes) => {
+                let sent = match write_some(&mut stream, bytes, tracer) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        report(&failure(
+                            Step::Write,
+                            peer,
+                            e,
+                            tracer,
+                            fd,
+                            self.config.idle_timeout,
+                        ));
+                        close(stream, tracer);
+                        return;
+                    }
+                };
+                if sent == bytes.len() {
+                    close(stream, tracer);
+                    return;
+                }
+                State::Writing {
+                    reply: bytes[sent..].to_vec(),
+                    sent: 0,
+                    drain_after: false,
+                    saw_eof: false,
+                }
+            }
+            Exchange::Read(request) => State::Reading(request),
+        };
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = registry.register(&mut stream, Token(key), Interest::READABLE | Interest::WRITABLE) {
+            report(&Error::new(Step::Poll, peer, e));
+            close(stream, tracer);
+            return;
+        }
+        let deadline = Instant::now() + self.config.idle_timeout;
+        self.next_id += 1;
+        entry.insert(Conn {
+            stream,
+            peer,
+            id: self.next_id,
+            deadline,
+            queued: deadline,
+            state,
+        });
+        self.timers.push(Reverse((deadline, key, self.next_id)));
+    }
+
+    fn on_event(&mut self, key: usize, event: &mio::event::Event) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        // An edge for the direction the connection does not wait on needs no syscall.
+        let relevant = match conn.state {
+            State::Reading(_) | State::Draining { .. } => {
+                event.is_readable() || event.is_read_closed() || event.is_error()
+            }
+            State::Writing { .. } => event.is_writable() || event.is_write_closed() || event.is_error(),
+        };
+        if !relevant {
+            return;
+        }
+        let verdict = advance(conn, &mut self.buf, self.config);
+        match verdict {
+            Verdict::Keep => {
+                // The deadline may have moved earlier (draining): queue it.
+                if conn.deadline < conn.queued {
+                    conn.queued = conn.deadline;
+                    self.timers.push(Reverse((conn.deadline, key, conn.id)));
+                }
+            }
+            Verdict::Close => self.close(key),
+            Verdict::Fail(e) => {
+                report(&e);
+                self.close(key);
+            }
+        }
+    }
+
+    /// Closes connections whose deadline passed; requeues those that were active since.
+    fn expire(&mut self, now: Instant) {
+        while let Some(Reverse((t, key, id))) = self.timers.peek().copied() {
+            if t > now {
+                return;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get_mut(key) else {
+                continue;
+            };
+            if conn.id != id || conn.queued != t {
+                continue;
+            }
+            if conn.deadline > now {
+                conn.queued = conn.deadline;
+                self.timers.push(Reverse((conn.deadline, key, id)));
+                continue;
+            }
+            if matches!(conn.state, State::Reading(_) | State::Writing { .. }) {
+                let fd = conn.stream.as_raw_fd();
+                let step = if matches!(conn.state, State::Reading(_)) {
+                    Step::Read
+                } else {
+                    Step::Write
+                };
+                let err = io::Error::from(io::ErrorKind::TimedOut);
+                report(&failure(
+                    step,
+                    conn.peer,
+                    err,
+                    self.tracer(),
+                    fd,
+                    self.config.idle_timeout,
+                ));
+            }
+            self.close(key);
+        }
+    }
+
+    fn close(&mut self, key: usize) {
+        if let Some(conn) = self.conns.try_remove(key) {
+            close(conn.stream, &self.config.tracer);
+        }
+    }
+}
+
+/// Moves a connection as far as its socket allows.
+fn advance(conn: &mut Conn, buf: &mut [u8], config: &Config) -> Verdict {
+    let tracer = &config.tracer;
+    let fd = conn.stream.as_raw_fd();
+    let fail = |step, e| Verdict::Fail(failure(step, conn.peer, e, tracer, fd, config.idle_timeout));
+    loop {
+        match &mut conn.state {
+            State::Reading(request) => {
+                let (progress, eof) = match read_some(&mut conn.stream, buf, tracer) {
+                    Ok(None) => return Verdict::Keep,
+                    Ok(Some(0)) => (request.finish(), true),
+                    Ok(Some(n)) => (request.feed(&buf[..n]), false),
+                    Err(e) => return fail(Step::Read, e),
+                };
+                conn.deadline = Instant::now() + config.idle_timeout;
+                match progress {
+                    Progress::NeedMore => {}
+                    Progress::Reply(reply) | Progress::TooLong(reply) => {
+                        conn.state = State::Writing {
+                            reply,
+                            sent: 0,
+                            drain_after: true,
+                            saw_eof: eof,
+                        };
+                    }
+                    Progress::Done => return Verdict::Close,
+                }
+            }
+            State::Writing {
+                reply,
+                sent,
+                drain_after,
+                saw_eof,
+            } => {
+                match write_some(&mut conn.stream, &reply[*sent..], tracer) {
+                    Ok(n) => *sent += n,
+                    Err(e) => return fail(Step::Write, e),
+                }
+                if *sent < reply.len() {
+                    return Verdict::Keep;
+                }
+                if !*drain_after {
+                    return Verdict::Close;
+                }
+                if let Err(e) = conn.stream.shutdown(Shutdown::Write) {
+                    return fail(Step::Shutdown, e);
+                }
+                if tracer.on() {
+                    tracer.emit(Event::ShutdownWrite { fd });
+                }
+                if *saw_eof {
+                    return Verdict::Close;
+                }
+                conn.state = State::Draining { left: DRAIN_BYTES };
+                conn.deadline = Instant::now() + DRAIN_TIME;
+            }
+            State::Draining { left } => match read_some(&mut conn.stream, buf, tracer) {
+                Ok(None) => return Verdict::Keep,
+                Ok(Some(0)) | Err(_) => return Verdict::Close,
+                Ok(Some(n)) => {
+                    *left = left.saturating_sub(n);
+                    if *left == 0 {
+                        return Verdict::Close;
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// One non-blocking `read(2)`: `Ok(None)` when nothing is ready.
+fn read_some(stream: &mut TcpStream, buf: &mut [u8], tracer: &Tracer) -> io::Result<Option<usize>> {
+    loop {
+        match stream.read(buf) {
+            Ok(n) => {
+                if tracer.on() {
+                    tracer.emit(Event::Read {
+                        fd: stream.as_raw_fd(),
+                        data: &buf[..n],
+                    });
+                }
+                return Ok(Some(n));
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Non-blocking `write(2)` until done or the socket buffer is full; returns bytes sent.
+fn write_some(stream: &mut TcpStream, bytes: &[u8], tracer: &Tracer) -> io::Result<usize> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match stream.write(&bytes[sent..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                if tracer.on() {
+                    tracer.emit(Event::Write {
+                        fd: stream.as_raw_fd(),
+                        data: &bytes[sent..sent + n],
+                    });
+                }
+                sent += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
+}
+
+/// `close(2)`, traced. Closing also removes the socket from the epoll set.
+fn close(stream: TcpStream, tracer: &Tracer) {
+    let fd = stream.as_raw_fd();
+    drop(stream);
+    if tracer.on() {
+        tracer.emit(Event::Close { fd });
+    }
+}
+
+fn failure(step: Step, peer: SocketAddr, e: io::Error, tracer: &Tracer, fd: i32, idle: Duration) -> Error {
+    if tracer.on() {
+        tracer.emit(Event::Failed {
+            step,
+            fd: Some(fd),
+            err: &e,
+        });
+    }
+    if e.kind() == io::ErrorKind::TimedOut {
+        Error::new(step, peer, Cause::TimedOut(idle))
+    } else {
+        Error::new(step, peer, e)
+    }
+}

@@ -1,0 +1,211 @@
+//! One TCP exchange on a blocking socket, as the iterative and thread-per-client models
+//! (and `--once`) run it: greet, or read a request and reply; then close.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use hello_proto::trace::{Event, Tracer};
+use hello_proto::wire::{Exchange, Progress, Service};
+use hello_proto::{Cause, Error, Step};
+
+/// How long, and how many bytes, the server keeps reading after its reply so that
+/// `close()` does not meet unread input and reset the connection before the peer has
+/// read the reply.
+pub const DRAIN_TIME: Duration = Duration::from_millis(500);
+/// See [`DRAIN_TIME`].
+pub const DRAIN_BYTES: usize = 64 * 1024;
+
+/// A write this small always fits an idle socket's send buffer, so it cannot block and
+/// needs no write timeout (which would cost a `setsockopt()` per connection).
+const NEVER_BLOCKS: usize = 4096;
+
+/// Serves one accepted connection to the end and closes it. `idle` bounds every wait on
+/// the peer. Errors name the failing call and the peer.
+pub fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    service: &Service,
+    idle: Duration,
+    tracer: &Tracer,
+) -> Result<(), Error> {
+    let fd = stream.as_raw_fd();
+    let result = match service.start() {
+        Exchange::Greet(bytes) => {
+            if bytes.len() > NEVER_BLOCKS {
+                set_timeouts(&stream, idle, peer)?;
+            }
+            write_all(&mut stream, bytes, peer, idle, tracer)
+        }
+        Exchange::Read(mut request) => {
+            set_timeouts(&stream, idle, peer)?;
+            echo(&mut stream, &mut request, peer, idle, tracer)
+        }
+    };
+    drop(stream);
+    if tracer.on() {
+        tracer.emit(Event::Close { fd });
+    }
+    result
+}
+
+fn set_timeouts(stream: &TcpStream, idle: Duration, peer: SocketAddr) -> Result<(), Error> {
+    stream
+        .set_read_timeout(Some(idle))
+        .and_then(|()| stream.set_write_timeout(Some(idle)))
+        .map_err(|e| Error::new(Step::Setsockopt, peer, e))
+}
+
+fn echo(
+    stream: &mut TcpStream,
+    request: &mut hello_proto::wire::EchoRequest,
+    peer: SocketAddr,
+    idle: Duration,
+    tracer: &Tracer,
+) -> Result<(), Error> {
+    let mut buf = [0u8; 8192];
+    let mut saw_eof = false;
+    let reply = loop {
+        let n = read(stream, &mut buf, peer, idle, tracer)?;
+        let progress = if n == 0 {
+            saw_eof = true;
+            request.finish()
+        } else {
+            request.feed(&buf[..n])
+        };
+        match progress {
+            Progress::NeedMore => continue,
+            Progress::Reply(r) | Progress::TooLong(r) => break r,
+            // `feed` only says Done after a reply, and the loop ends at the reply.
+            Progress::Done => return Ok(()),
+        }
+    };
+    write_all(stream, &reply, peer, idle, tracer)?;
+    shutdown_write(stream, peer, tracer)?;
+    if !saw_eof {
+        drain(stream, &mut buf, tracer);
+    }
+    Ok(())
+}
+
+/// `read(2)` once, traced; a timeout is reported as the idle timeout.
+fn read(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    peer: SocketAddr,
+    idle: Duration,
+    tracer: &Tracer,
+) -> Result<usize, Error> {
+    loop {
+        match stream.read(buf) {
+            Ok(n) => {
+                if tracer.on() {
+                    tracer.emit(Event::Read {
+                        fd: stream.as_raw_fd(),
+                        data: &buf[..n],
+                    });
+                }
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(failed(stream, Step::Read, peer, idle, e, tracer)),
+        }
+    }
+}
+
+/// `write(2)` until every byte is sent, traced call by call.
+pub(crate) fn write_all(
+    stream: &mut TcpStream,
+    mut bytes: &[u8],
+    peer: SocketAddr,
+    idle: Duration,
+    tracer: &Tracer,
+) -> Result<(), Error> {
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => {
+                let e = io::Error::from(io::ErrorKind::WriteZero);
+                return Err(failed(stream, Step::Write, peer, idle, e, tracer));
+            }
+            Ok(n) => {
+                if tracer.on() {
+                    tracer.emit(Event::Write {
+                        fd: stream.as_raw_fd(),
+                        data: &bytes[..n],
+                    });
+                }
+                bytes = &bytes[n..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(failed(stream, Step::Write, peer, idle, e, tracer)),
+        }
+    }
+    Ok(())
+}
+
+/// `shutdown(SHUT_WR)`: the reply is complete, the peer sees end of stream.
+fn shutdown_write(stream: &TcpStream, peer: SocketAddr, tracer: &Tracer) -> Result<(), Error> {
+    match stream.shutdown(Shutdown::Write) {
+        Ok(()) => {
+            if tracer.on() {
+                tracer.emit(Event::ShutdownWrite {
+                    fd: stream.as_raw_fd(),
+                });
+            }
+            Ok(())
+        }
+        Err(e) => Err(failed(stream, Step::Shutdown, peer, Duration::ZERO, e, tracer)),
+    }
+}
+
+/// Reads and discards what the peer still sends, until it closes, [`DRAIN_TIME`] passes
+/// or [`DRAIN_BYTES`] arrive. Failures here only end the drain.
+fn drain(stream: &mut TcpStream, buf: &mut [u8], tracer: &Tracer) {
+    let until = Instant::now() + DRAIN_TIME;
+    let mut left = DRAIN_BYTES;
+    while left > 0 {
+        let now = Instant::now();
+        if now >= until || stream.set_read_timeout(Some(until - now)).is_err() {
+            return;
+        }
+        match stream.read(buf) {
+            Ok(n) => {
+                if tracer.on() {
+                    tracer.emit(Event::Read {
+                        fd: stream.as_raw_fd(),
+                        data: &buf[..n],
+                    });
+                }
+                if n == 0 {
+                    return;
+                }
+                left = left.saturating_sub(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+fn failed(
+    stream: &TcpStream,
+    step: Step,
+    peer: SocketAddr,
+    idle: Duration,
+    e: io::Error,
+    tracer: &Tracer,
+) -> Error {
+    if tracer.on() {
+        tracer.emit(Event::Failed {
+            step,
+            fd: Some(stream.as_raw_fd()),
+            err: &e,
+        });
+    }
+    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+        Error::new(step, peer, Cause::TimedOut(idle))
+    } else {
+        Error::new(step, peer, e)
+    }
+}

@@ -1,0 +1,181 @@
+//! `hello-server [OPTIONS] <PORT>`: binds, prints `listening on ADDR`, serves until
+//! SIGINT/SIGTERM (or one client with `--once`).
+//!
+//! ```text
+//! terminal 1: hello-server 9190
+//! terminal 2: hello-client 127.0.0.1 9190      # Message from server: Hello World!
+//! ```
+
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::builder::TypedValueParser as _;
+use clap::{Parser, ValueEnum};
+use hello_proto::addr::{parse_bind_ip, parse_duration, parse_server_port};
+use hello_proto::sock;
+use hello_proto::trace::{Lang, Role, Tracer};
+use hello_proto::wire::{DEFAULT_GREETING, DEFAULT_MAX_REQUEST, Service};
+use hello_server::{Config, Model, Stop};
+
+/// The textbook hello server (and its echo sibling), over TCP or UDP.
+#[derive(Debug, Parser)]
+#[command(name = "hello-server", version, about)]
+struct Args {
+    /// Port to listen on (0 lets the kernel choose; the start-up line shows it).
+    #[arg(value_parser = parse_server_port, allow_negative_numbers = true)]
+    port: u16,
+
+    /// Local address to bind; `::` is dual-stack (IPv4 clients too).
+    #[arg(short, long, value_name = "ADDR", default_value = "0.0.0.0", value_parser = parse_bind_ip)]
+    bind: IpAddr,
+
+    /// The listen() backlog (the kernel caps it at net.core.somaxconn).
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(i32).range(0..))]
+    backlog: i32,
+
+    /// What is served.
+    #[arg(long, value_enum, default_value_t = ServiceName::Hello)]
+    service: ServiceName,
+
+    /// The greeting of the hello service (sent with a trailing NUL).
+    #[arg(long, value_name = "TEXT", default_value = DEFAULT_GREETING)]
+    message: String,
+
+    /// Serve exactly one client (over UDP: one datagram), then exit 0.
+    #[arg(long)]
+    once: bool,
+
+    /// Use a datagram (UDP) socket instead of a stream (TCP) socket.
+    #[arg(long)]
+    udp: bool,
+
+    /// How TCP clients are served.
+    #[arg(long, value_enum, default_value_t = ModelName::Epoll)]
+    model: ModelName,
+
+    /// Clients served at once; more wait in the listen backlog.
+    #[arg(long, value_name = "N", default_value_t = hello_server::DEFAULT_MAX_CONNS,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
+    max_conns: usize,
+
+    /// A client that sends nothing for this long is closed (500ms, 2s, 1m).
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    idle_timeout: Duration,
+
+    /// Longest echo request in bytes, terminator not counted (at most 16 MiB).
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_REQUEST,
+          value_parser = clap::value_parser!(u32).range(0..=16 * 1024 * 1024).map(|n| n as usize))]
+    max_request: usize,
+
+    /// Narrate every socket call on stderr.
+    #[arg(long)]
+    trace: bool,
+
+    /// Language of the trace (default: from LC_ALL/LC_MESSAGES/LANG).
+    #[arg(long, value_name = "en|ko", value_parser = Lang::parse)]
+    lang: Option<Lang>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ServiceName {
+    /// Send the greeting and close.
+    Hello,
+    /// Reply "<len> : <msg>" to one message.
+    Echo,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModelName {
+    /// One client at a time.
+    Iterative,
+    /// A thread per client.
+    Threads,
+    /// One epoll event loop.
+    Epoll,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "hello-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let tracer = if args.trace {
+        Tracer::stderr(Role::Server, Lang::choose(args.lang))
+    } else {
+        Tracer::off()
+    };
+    let service = match args.service {
+        ServiceName::Hello => Service::hello(&args.message),
+        ServiceName::Echo => Service::Echo {
+            max_request: args.max_request,
+        },
+    };
+    let config = Arc::new(Config {
+        service,
+        idle_timeout: args.idle_timeout,
+        max_conns: args.max_conns,
+        grace: hello_server::GRACE,
+        tracer: tracer.clone(),
+    });
+    let stop = Stop::new();
+    // Signals are caught before the start-up line, so a script that reads the line and
+    // then sends SIGTERM always gets a clean exit.
+    watch_signals(stop.clone(), config.grace)?;
+
+    let addr = SocketAddr::new(args.bind, args.port);
+    if args.udp {
+        let socket = sock::bind_udp(addr, &tracer)?;
+        announce(socket.local_addr().context("getsockname() error")?);
+        hello_server::udp::run(socket, &config, &stop, args.once)?;
+    } else {
+        let listener = sock::listen_tcp(addr, args.backlog, &tracer)?;
+        announce(listener.local_addr().context("getsockname() error")?);
+        if args.once {
+            hello_server::run_once(listener, &config)?;
+        } else {
+            let model = match args.model {
+                ModelName::Iterative => Model::Iterative,
+                ModelName::Threads => Model::Threads,
+                ModelName::Epoll => Model::Epoll,
+            };
+            hello_server::run(listener, model, config, stop)?;
+        }
+    }
+    Ok(())
+}
+
+/// The start-up line: on stdout, flushed, with the real port. A closed stdout is ignored:
+/// the server is still useful to whoever knows the port.
+fn announce(addr: SocketAddr) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "listening on {addr}").and_then(|()| out.flush());
+}
+
+/// SIGINT/SIGTERM: stop accepting, give exchanges in flight `grace` to finish, exit 0.
+fn watch_signals(stop: Stop, grace: Duration) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("cannot install the SIGINT/SIGTERM handlers")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                stop.stop();
+                std::thread::sleep(grace);
+                std::process::exit(0);
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
+}
