@@ -443,9 +443,7 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         (Event::Ephemeral { .. }, Ko) => {
             "클라이언트 주소는 connect() 때 커널이 자동으로 할당했습니다 (IP와 임의의 포트, bind() 호출 없음)"
         }
-        (Event::Read { data: [], .. }, En) => {
-            "read() returned 0: the peer closed its side (end of stream)"
-        }
+        (Event::Read { data: [], .. }, En) => "read() returned 0: the peer closed its side (end of stream)",
         (Event::Read { data: [], .. }, Ko) => {
             "read()가 0을 반환: 상대방이 연결을 닫았습니다 (EOF, 데이터의 끝)"
         }
