@@ -1,2 +1,61 @@
-//! `cargo xtask`: the project's tasks (demo, ci, bench).
-fn main() {}
+//! `cargo xtask <task>`: the project's tasks — `demo` (the whole socket flow in one
+//! command), `ci` (every check CI runs) and `bench` (the server models beside the C
+//! reference servers).
+
+mod bench;
+mod ci;
+mod demo;
+mod process;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const HELP: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  demo [--lang en|ko]   build both programs and run hello, echo and UDP exchanges
+                        with --trace, showing every socket call of both sides
+  ci                    cargo fmt --check, clippy -D warnings, tests, docs -D warnings
+  bench [--quick]       every server model beside the C reference servers, through
+                        ../shared/bench (needs a C compiler); --quick: a short run
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo::run(&args[1..]),
+        Some("ci") => ci::run(),
+        Some("bench") => bench::run(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprint!("xtask: unknown task '{other}'\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+        None => {
+            eprint!("{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives in `<root>/xtask`).
+fn project_root() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    dir.parent().map(PathBuf::from).unwrap_or(dir)
+}
+
+/// The cargo that runs us (`$CARGO`), so that the same toolchain builds everything.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}

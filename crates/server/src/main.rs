@@ -129,17 +129,18 @@ fn run(args: Args) -> anyhow::Result<()> {
         tracer: tracer.clone(),
     });
     let stop = Stop::new();
-    // Signals are caught before the start-up line, so a script that reads the line and
-    // then sends SIGTERM always gets a clean exit.
-    watch_signals(stop.clone(), config.grace)?;
-
     let addr = SocketAddr::new(args.bind, args.port);
+    // Signals are caught before the start-up line, so a script that reads the line and
+    // then sends SIGTERM always gets a clean exit. They are set up after the socket, so
+    // that the socket gets the lowest descriptor (3), as in the textbook.
     if args.udp {
         let socket = sock::bind_udp(addr, &tracer)?;
+        watch_signals(stop.clone(), config.grace)?;
         announce(socket.local_addr().context("getsockname() error")?);
         hello_server::udp::run(socket, &config, &stop, args.once)?;
     } else {
         let listener = sock::listen_tcp(addr, args.backlog, &tracer)?;
+        watch_signals(stop.clone(), config.grace)?;
         announce(listener.local_addr().context("getsockname() error")?);
         if args.once {
             hello_server::run_once(listener, &config)?;

@@ -1,0 +1,48 @@
+//! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{cargo, project_root};
+
+/// One check: a name, cargo's arguments, and an environment variable to set.
+type Check = (
+    &'static str,
+    &'static [&'static str],
+    Option<(&'static str, &'static str)>,
+);
+
+/// Runs fmt, clippy, the tests and the docs, each with warnings denied.
+pub fn run() -> Result<()> {
+    let steps: [Check; 4] = [
+        ("format", &["fmt", "--all", "--check"], None),
+        (
+            "clippy",
+            &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+            None,
+        ),
+        ("tests", &["test", "--workspace"], None),
+        (
+            "docs",
+            &["doc", "--workspace", "--no-deps"],
+            Some(("RUSTDOCFLAGS", "-D warnings")),
+        ),
+    ];
+    for (name, args, env) in steps {
+        eprintln!("xtask ci: {name}: cargo {}", args.join(" "));
+        let mut cmd = Command::new(cargo());
+        cmd.current_dir(project_root()).args(args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let status = cmd
+            .status()
+            .with_context(|| format!("cannot run cargo for {name}"))?;
+        if !status.success() {
+            bail!("{name} failed ({status})");
+        }
+    }
+    eprintln!("xtask ci: all checks passed");
+    Ok(())
+}
