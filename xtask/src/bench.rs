@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::process::build_bins;
+use crate::process::build_dist;
 use crate::project_root;
 
 /// Runs the benchmark.
@@ -23,8 +23,8 @@ pub fn run(args: &[String]) -> Result<()> {
     if Command::new("gcc").arg("--version").output().is_err() {
         bail!("the benchmark needs gcc: the load generator and the C reference servers are C");
     }
-    eprintln!("xtask bench: building the release binaries ...");
-    let server = build_bins(true)?.join("hello-server");
+    eprintln!("xtask bench: building the release binaries (cargo xtask dist) ...");
+    let server = build_dist()?.join("hello-server");
     let s = server.display();
 
     // One line per model, as run.sh's EXTRA_SERVERS expects: name=command {port}.

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{Result, bail, ensure};
 
-use crate::process::{build_bins, run_bounded, start_server};
+use crate::process::{build_dev, run_bounded, start_server};
 
 struct Exchange {
     title_en: &'static str,
@@ -63,7 +63,7 @@ pub fn run(args: &[String]) -> Result<()> {
         _ => bail!("usage: cargo xtask demo [--lang en|ko]"),
     };
     eprintln!("xtask demo: building hello-server and hello-client ...");
-    let dir = build_bins(false)?;
+    let dir = build_dev()?;
     let (server, client) = (dir.join("hello-server"), dir.join("hello-client"));
     let total = EXCHANGES.len();
     for (i, ex) in EXCHANGES.iter().enumerate() {

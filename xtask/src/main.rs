@@ -1,6 +1,6 @@
 //! `cargo xtask <task>`: the project's tasks — `demo` (the whole socket flow in one
-//! command), `ci` (every check CI runs) and `bench` (the server models beside the C
-//! reference servers).
+//! command), `ci` (every check CI runs), `dist` (the shipped binaries) and `bench` (the
+//! server models beside the C reference servers).
 
 mod bench;
 mod ci;
@@ -16,6 +16,8 @@ usage: cargo xtask <task> [options]
 tasks:
   demo [--lang en|ko]   build both programs and run hello, echo and UDP exchanges
                         with --trace, showing every socket call of both sides
+  dist                  build the shipped binaries: release, statically linked on
+                        Linux/glibc (fast start-up); prints where they are
   ci                    cargo fmt --check, clippy -D warnings, tests, docs -D warnings
   bench [--quick]       every server model beside the C reference servers, through
                         ../shared/bench (needs a C compiler); --quick: a short run
@@ -26,6 +28,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo::run(&args[1..]),
         Some("ci") => ci::run(),
+        Some("dist") => process::build_dist().map(|dir| {
+            println!("{}", dir.join("hello-server").display());
+            println!("{}", dir.join("hello-client").display());
+        }),
         Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{HELP}");

@@ -15,23 +15,69 @@ use crate::{cargo, project_root};
 /// Bound on each wait of a task.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Builds `hello-server` and `hello-client` (`release` or dev profile) and returns the
-/// folder holding them.
-pub fn build_bins(release: bool) -> Result<PathBuf> {
+/// Builds `hello-server` and `hello-client` with the dev profile (what the tests use) and
+/// returns the folder holding them.
+pub fn build_dev() -> Result<PathBuf> {
     let mut cmd = Command::new(cargo());
     cmd.current_dir(project_root())
         .args(["build", "--quiet", "-p", "hello-server", "-p", "hello-client"]);
-    if release {
-        cmd.arg("--release");
-    }
     let status = cmd.status().context("cannot run cargo build")?;
     if !status.success() {
         bail!("cargo build of hello-server and hello-client failed ({status})");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    Ok(target_dir().join("debug"))
+}
+
+/// Builds the binaries as shipped: release profile and, on Linux with glibc, statically
+/// linked (`+crt-static`), so that starting one maps no shared library — the dynamic
+/// loader is most of a small server's start-up time. Returns their folder.
+///
+/// `--target` is given explicitly so that the flag reaches only the programs: with it,
+/// cargo builds proc-macros and build scripts separately, without the flag (a static
+/// proc-macro cannot be built).
+pub fn build_dist() -> Result<PathBuf> {
+    let host = host_triple()?;
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(project_root()).args([
+        "build",
+        "--quiet",
+        "--release",
+        "--target",
+        &host,
+        "-p",
+        "hello-server",
+        "-p",
+        "hello-client",
+    ]);
+    if host.ends_with("-linux-gnu") {
+        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+        flags.push_str(" -C target-feature=+crt-static");
+        cmd.env("RUSTFLAGS", flags.trim());
+    }
+    let status = cmd.status().context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("release build of hello-server and hello-client failed ({status})");
+    }
+    Ok(target_dir().join(host).join("release"))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
-    Ok(target.join(if release { "release" } else { "debug" }))
+        .unwrap_or_else(|| project_root().join("target"))
+}
+
+/// The host's target triple, from `rustc -vV`.
+fn host_triple() -> Result<String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .context("cannot run rustc -vV")?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        .context("rustc -vV printed no host triple")
 }
 
 /// A running server whose stderr is being collected.
