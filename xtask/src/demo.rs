@@ -102,13 +102,35 @@ fn exchange(server: &Path, client: &Path, lang: &str, ex: &Exchange) -> Result<(
     let (status, server_err) = running.stop()?;
     let done = done?;
 
-    println!("--- socket calls, both sides, in the order they happened ---");
+    let ko = lang == "ko";
+    println!(
+        "--- {} ---",
+        if ko {
+            "양쪽의 소켓 함수 호출, 일어난 순서대로"
+        } else {
+            "socket calls, both sides, in the order they happened"
+        }
+    );
     for line in merge(&server_err, &done.stderr) {
         println!("{line}");
     }
-    println!("--- client's stdout ---");
+    println!(
+        "--- {} ---",
+        if ko {
+            "클라이언트의 표준 출력"
+        } else {
+            "client's stdout"
+        }
+    );
     print!("{}", done.stdout);
-    println!("--- server stopped by SIGTERM: {status} ---");
+    println!(
+        "--- {}: {status} ---",
+        if ko {
+            "SIGTERM으로 서버 종료"
+        } else {
+            "server stopped by SIGTERM"
+        }
+    );
 
     ensure!(
         done.status.success(),
