@@ -1,0 +1,243 @@
+//! Limits and faults in every model: `--max-conns` keeps extra clients in the backlog,
+//! silent clients hold up no one, running out of descriptors (EMFILE) neither ends the
+//! server nor spins a core, and it recovers when descriptors free up.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::time::{Duration, Instant};
+
+use hello_tests::{Server, WAIT};
+
+const MODELS: [&str; 3] = ["iterative", "threads", "epoll"];
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+    s.set_read_timeout(Some(WAIT)).expect("read timeout");
+    s.set_write_timeout(Some(WAIT)).expect("write timeout");
+    s
+}
+
+/// One echo exchange on a fresh connection; returns the reply.
+fn echo(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
+    let mut s = connect(addr);
+    s.write_all(msg).expect("write");
+    s.shutdown(Shutdown::Write).expect("shutdown");
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).expect("read reply");
+    reply
+}
+
+/// The server's CPU time (user + system) in clock ticks, from /proc/PID/stat.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
+    let rest = &stat[stat.rfind(')').expect("comm end") + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the comm field.
+    f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+}
+
+#[test]
+fn silent_clients_do_not_delay_a_real_one() {
+    // The iterative model serves one client at a time: it can only meet this through
+    // the idle timeout, so it is left out.
+    for model in ["threads", "epoll"] {
+        let server = Server::start(&["--model", model, "--service", "echo", "--bind", "127.0.0.1", "0"]);
+        let silent: Vec<TcpStream> = (0..50).map(|_| connect(server.addr)).collect();
+        let started = Instant::now();
+        let reply = echo(server.addr, b"hello\0");
+        let took = started.elapsed();
+        assert_eq!(reply, b"5 : hello\0", "{model}");
+        // The bound is far below the 10 s idle timeout that the silent clients would
+        // otherwise impose, and generous enough for a loaded CI machine.
+        assert!(
+            took < Duration::from_secs(2),
+            "{model}: a real client waited {took:?} behind 50 silent ones"
+        );
+        drop(silent);
+    }
+}
+
+#[test]
+fn clients_beyond_max_conns_wait_in_the_backlog_then_get_served() {
+    for model in ["threads", "epoll"] {
+        let server = Server::start(&[
+            "--model",
+            model,
+            "--service",
+            "echo",
+            "--max-conns",
+            "2",
+            "--bind",
+            "127.0.0.1",
+            "0",
+        ]);
+        let a = connect(server.addr);
+        let b = connect(server.addr);
+        // The third client's handshake completes in the kernel (backlog), but the server
+        // does not take it while two clients are being served.
+        let mut c = connect(server.addr);
+        c.write_all(b"third\0").expect("write");
+        c.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        let mut buf = [0u8; 64];
+        match c.read(&mut buf) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            other => panic!("{model}: the third client was served beyond --max-conns 2: {other:?}"),
+        }
+        drop(a);
+        c.set_read_timeout(Some(WAIT)).expect("timeout");
+        let mut reply = Vec::new();
+        c.read_to_end(&mut reply).expect("read");
+        assert_eq!(reply, b"5 : third\0", "{model}");
+        drop(b);
+    }
+}
+
+#[test]
+fn idle_timeout_closes_silent_clients_in_every_model() {
+    for model in MODELS {
+        let server = Server::start(&[
+            "--model",
+            model,
+            "--service",
+            "echo",
+            "--idle-timeout",
+            "300ms",
+            "--bind",
+            "127.0.0.1",
+            "0",
+        ]);
+        let mut silent = connect(server.addr);
+        let started = Instant::now();
+        let mut buf = [0u8; 16];
+        let n = silent.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "{model}: a silent client got data");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(250),
+            "{model}: closed after only {took:?}"
+        );
+        assert!(took < Duration::from_secs(5), "{model}: closed after {took:?}");
+        assert_eq!(
+            echo(server.addr, b"ok\0"),
+            b"2 : ok\0",
+            "{model}: server unusable after an idle close"
+        );
+        assert!(
+            server.stderr().contains("timed out after 300ms"),
+            "{model}: {}",
+            server.stderr()
+        );
+    }
+}
+
+/// Starts a server whose descriptor limit is `nofile`.
+fn server_with_nofile(args: &[&str], nofile: u64) -> Server {
+    Server::start_with(args, |cmd| {
+        // SAFETY: between fork and exec only setrlimit(2), which is async-signal-safe,
+        // runs in the child.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: nofile,
+                    rlim_max: nofile,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    })
+}
+
+#[test]
+fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
+    for model in ["threads", "epoll"] {
+        let server = server_with_nofile(
+            &[
+                "--model",
+                model,
+                "--service",
+                "echo",
+                "--idle-timeout",
+                "1m",
+                "--bind",
+                "127.0.0.1",
+                "0",
+            ],
+            32,
+        );
+        // Hold connections until the server has no descriptor left for the next one.
+        let mut held = Vec::new();
+        for _ in 0..40 {
+            held.push(connect(server.addr));
+        }
+        let deadline = Instant::now() + WAIT;
+        while !server.stderr().contains("Too many open files") {
+            assert!(
+                Instant::now() < deadline,
+                "{model}: no EMFILE reported; stderr: {}",
+                server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Starved for a second: the server must sleep between attempts, not spin.
+        let before = cpu_ticks(server.pid());
+        std::thread::sleep(Duration::from_secs(1));
+        let spent = cpu_ticks(server.pid()) - before;
+        // 100 ticks is one CPU-second; a busy loop would spend nearly all of it.
+        assert!(
+            spent < 30,
+            "{model}: {spent} ticks of CPU in 1 s while out of descriptors"
+        );
+        // The EMFILE line is reported once per episode, not once per attempt.
+        assert_eq!(
+            server.stderr().matches("Too many open files").count(),
+            1,
+            "{}",
+            server.stderr()
+        );
+        // Free the descriptors: the clients waiting in the backlog and new ones are served.
+        drop(held);
+        assert_eq!(
+            echo(server.addr, b"back\0"),
+            b"4 : back\0",
+            "{model}: did not recover"
+        );
+    }
+}
+
+#[test]
+fn iterative_model_survives_out_of_descriptors() {
+    // The iterative model holds one client at a time, so starve it with the limit itself:
+    // 5 descriptors are stdin, stdout, stderr, the listener and the signal pipe's pair,
+    // which leaves no room for a client.
+    let server = server_with_nofile(&["--model", "iterative", "--bind", "127.0.0.1", "0"], 6);
+    let mut c = connect(server.addr);
+    let deadline = Instant::now() + WAIT;
+    while !server.stderr().contains("Too many open files") {
+        assert!(
+            Instant::now() < deadline,
+            "no EMFILE reported; stderr: {}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = cpu_ticks(server.pid());
+    std::thread::sleep(Duration::from_millis(500));
+    let spent = cpu_ticks(server.pid()) - before;
+    assert!(
+        spent < 20,
+        "{spent} ticks of CPU in 0.5 s while out of descriptors"
+    );
+    c.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let mut buf = [0u8; 16];
+    assert!(c.read(&mut buf).is_err(), "served without a descriptor?");
+}
