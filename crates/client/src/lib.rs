@@ -200,7 +200,11 @@ fn udp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
         }
     };
     let payload = req.payload();
-    let sent = socket.send(&payload).map_err(|e| fail(Step::Sendto, e))?;
+    // sendto() with the address, as the textbook UDP client does (and as traced); on the
+    // connected socket it goes to the same server.
+    let sent = socket
+        .send_to(&payload, addr)
+        .map_err(|e| fail(Step::Sendto, e))?;
     if tracer.on() {
         tracer.emit(Event::SendTo {
             fd,

@@ -14,7 +14,16 @@ use crate::trace::{Event, Family, Kind, Tracer};
 /// Records a failed call on the trace and turns it into a step-tagged [`Error`].
 pub fn fail(tracer: &Tracer, step: Step, fd: Option<i32>, target: &SocketAddr, err: io::Error) -> Error {
     if tracer.on() {
-        tracer.emit(Event::Failed { step, fd, err: &err });
+        match (step, fd) {
+            // The calls that take the address show it, as the successful ones do.
+            (Step::Bind | Step::Connect, Some(fd)) => tracer.emit(Event::FailedAt {
+                step,
+                fd,
+                addr: *target,
+                err: &err,
+            }),
+            _ => tracer.emit(Event::Failed { step, fd, err: &err }),
+        }
     }
     Error::new(step, target, err)
 }
@@ -101,21 +110,24 @@ pub fn bind_udp(addr: SocketAddr, tracer: &Tracer) -> Result<UdpSocket> {
 pub fn connect_tcp(addr: SocketAddr, timeout: Duration, tracer: &Tracer) -> Result<TcpStream> {
     let s = socket(&addr, Kind::Stream, tracer)?;
     let fd = s.as_raw_fd();
-    s.connect_timeout(&SockAddr::from(addr), timeout).map_err(|e| {
-        if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock {
+    if let Err(e) = s.connect_timeout(&SockAddr::from(addr), timeout) {
+        let err = if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock {
             if tracer.on() {
-                tracer.emit(Event::Failed {
+                tracer.emit(Event::FailedAt {
                     step: Step::Connect,
-                    fd: Some(fd),
+                    fd,
+                    addr,
                     err: &e,
                 });
             }
             Error::new(Step::Connect, addr, Cause::TimedOut(timeout))
         } else {
             fail(tracer, Step::Connect, Some(fd), &addr, e)
-        }
-    })?;
-    trace_connected(&s, addr, tracer);
+        };
+        close(s, tracer);
+        return Err(err);
+    }
+    trace_connected(&s, addr, Kind::Stream, tracer);
     Ok(TcpStream::from(s))
 }
 
@@ -124,16 +136,29 @@ pub fn connect_tcp(addr: SocketAddr, timeout: Duration, tracer: &Tracer) -> Resu
 pub fn connect_udp(addr: SocketAddr, tracer: &Tracer) -> Result<UdpSocket> {
     let s = socket(&addr, Kind::Dgram, tracer)?;
     let fd = s.as_raw_fd();
-    s.connect(&SockAddr::from(addr))
-        .map_err(|e| fail(tracer, Step::Connect, Some(fd), &addr, e))?;
-    trace_connected(&s, addr, tracer);
+    if let Err(e) = s.connect(&SockAddr::from(addr)) {
+        let err = fail(tracer, Step::Connect, Some(fd), &addr, e);
+        close(s, tracer);
+        return Err(err);
+    }
+    trace_connected(&s, addr, Kind::Dgram, tracer);
     Ok(UdpSocket::from(s))
 }
 
-fn trace_connected(s: &Socket, addr: SocketAddr, tracer: &Tracer) {
+/// `close(2)` of a socket given up on (a failed `connect()`: the next address, if any,
+/// gets a new socket), traced so that the next `socket()` reusing the number is no surprise.
+fn close(s: Socket, tracer: &Tracer) {
+    let fd = s.as_raw_fd();
+    drop(s);
+    if tracer.on() {
+        tracer.emit(Event::Close { fd });
+    }
+}
+
+fn trace_connected(s: &Socket, addr: SocketAddr, kind: Kind, tracer: &Tracer) {
     if tracer.on() {
         let fd = s.as_raw_fd();
-        tracer.emit(Event::Connect { fd, addr });
+        tracer.emit(Event::Connect { fd, addr, kind });
         if let Ok(local) = local_addr(s) {
             tracer.emit(Event::Ephemeral { fd, addr: local });
         }

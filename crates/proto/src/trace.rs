@@ -3,6 +3,10 @@
 //!
 //! The code that makes a call emits its event right after the call returns, from the real
 //! values. With tracing off a [`Tracer`] is a `None` and every hook is one branch.
+//!
+//! Every explanation is written as an (English, Korean) pair in [`explain`], so no line
+//! can fall back to English; the Korean uses the tutorials' terms (소켓 생성, 주소 할당,
+//! 연결요청 대기상태, 연결 수락, 연결 요청, 데이터 송수신, Half-close, 소켓 종료).
 
 use std::fmt::{self, Write as _};
 use std::io::{self, Write as _};
@@ -129,12 +133,14 @@ pub enum Event<'a> {
         /// The client's address.
         peer: SocketAddr,
     },
-    /// `connect(2)` succeeded.
+    /// `connect(2)` succeeded: a TCP handshake, or (UDP) the peer address recorded.
     Connect {
         /// The socket.
         fd: i32,
         /// The server's address.
         addr: SocketAddr,
+        /// Stream or datagram: only a stream socket's `connect()` sends anything.
+        kind: Kind,
     },
     /// `getsockname(2)` after `connect()`: the address the kernel chose for the client.
     Ephemeral {
@@ -191,6 +197,17 @@ pub enum Event<'a> {
         step: Step,
         /// The socket, if there was one.
         fd: Option<i32>,
+        /// The OS error.
+        err: &'a io::Error,
+    },
+    /// A call that takes an address (`bind()`, `connect()`) failed: shown with the address.
+    FailedAt {
+        /// The call.
+        step: Step,
+        /// The socket.
+        fd: i32,
+        /// The address passed.
+        addr: SocketAddr,
         /// The OS error.
         err: &'a io::Error,
     },
@@ -271,20 +288,14 @@ pub fn render(role: Role, lang: Lang, time: String, event: &Event<'_>) -> String
 pub fn call(event: &Event<'_>) -> String {
     match event {
         Event::Socket { family, kind, fd } => {
-            let (d, t, p) = (
-                match family {
-                    Family::Inet => "AF_INET",
-                    Family::Inet6 => "AF_INET6",
-                },
-                match kind {
-                    Kind::Stream => "SOCK_STREAM",
-                    Kind::Dgram => "SOCK_DGRAM",
-                },
-                match kind {
-                    Kind::Stream => "IPPROTO_TCP",
-                    Kind::Dgram => "IPPROTO_UDP",
-                },
-            );
+            let d = match family {
+                Family::Inet => "AF_INET",
+                Family::Inet6 => "AF_INET6",
+            };
+            let (t, p) = match kind {
+                Kind::Stream => ("SOCK_STREAM", "IPPROTO_TCP"),
+                Kind::Dgram => ("SOCK_DGRAM", "IPPROTO_UDP"),
+            };
             format!("socket({d}, {t}, {p}) = {fd}")
         }
         Event::ReuseAddr { fd } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"),
@@ -295,7 +306,8 @@ pub fn call(event: &Event<'_>) -> String {
             format!("getsockname({fd}) = {addr}")
         }
         Event::Accept { listener, fd, peer } => format!("accept({listener}) = {fd}, peer {peer}"),
-        Event::Connect { fd, addr } => format!("connect({fd}, {addr}) = 0"),
+        Event::Connect { fd, addr, .. } => format!("connect({fd}, {addr}) = 0"),
+        Event::Read { fd, data: [] } => format!("read({fd}) = 0"),
         Event::Read { fd, data } => format!("read({fd}) = {} {}", data.len(), Shown(data)),
         Event::Write { fd, data } => format!("write({fd}, {}) = {}", Shown(data), data.len()),
         Event::ShutdownWrite { fd } => format!("shutdown({fd}, SHUT_WR) = 0"),
@@ -307,29 +319,58 @@ pub fn call(event: &Event<'_>) -> String {
             format!("recvfrom({fd}) = {} {}, from {peer}", data.len(), Shown(data))
         }
         Event::Failed { step, fd, err } => {
-            let name = step.name().trim_end_matches("()");
-            let arg = fd.map(|f| f.to_string()).unwrap_or_default();
-            format!("{name}({arg}) = -1 {} ({err})", errno_name(err))
+            let args = fd.map(|f| f.to_string()).unwrap_or_default();
+            failed_call(*step, &args, err)
         }
+        Event::FailedAt { step, fd, addr, err } => failed_call(*step, &format!("{fd}, {addr}"), err),
     }
 }
 
-/// Bytes shown as a C string literal, NUL and control bytes made visible, cut at 64 bytes.
+/// `connect(3, 127.0.0.1:1) = -1 ECONNREFUSED (Connection refused)`; without an errno
+/// (a time limit that ran out in poll(2)), `connect(3, 127.0.0.1:1): timed out`.
+fn failed_call(step: Step, args: &str, err: &io::Error) -> String {
+    let name = step.name();
+    let called = match name.strip_suffix("()") {
+        Some(bare) => format!("{bare}({args})"),
+        None => name.to_string(),
+    };
+    match err.raw_os_error() {
+        Some(code) => format!("{called} = -1 {} ({})", errno_name(code), strerror(err, code)),
+        None => format!("{called}: {err}"),
+    }
+}
+
+/// Bytes shown as a C string literal (NUL as `\0`, other control and invalid bytes as
+/// `\n`, `\r`, `\t` or `\xNN`), cut after 64 bytes with `...`.
 struct Shown<'a>(&'a [u8]);
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const MAX: usize = 64;
-        let cut = self.0.len() > MAX;
-        let shown = if cut { &self.0[..MAX] } else { self.0 };
+        let data = self.0;
+        let mut end = data.len().min(MAX);
+        // Do not cut a UTF-8 character in two: back off to its first byte.
+        if end < data.len() {
+            while end > MAX - 3 && data[end] & 0xC0 == 0x80 {
+                end -= 1;
+            }
+        }
         let mut s = String::from("\"");
-        for chunk in shown.utf8_chunks() {
+        for chunk in data[..end].utf8_chunks() {
             for c in chunk.valid().chars() {
                 match c {
                     '\0' => s.push_str("\\0"),
+                    '\n' => s.push_str("\\n"),
+                    '\r' => s.push_str("\\r"),
+                    '\t' => s.push_str("\\t"),
                     '"' => s.push_str("\\\""),
                     '\\' => s.push_str("\\\\"),
-                    c if c.is_control() => s.extend(c.escape_default()),
+                    c if c.is_control() => {
+                        let mut utf8 = [0u8; 4];
+                        for b in c.encode_utf8(&mut utf8).bytes() {
+                            let _ = write!(s, "\\x{b:02x}");
+                        }
+                    }
                     c => s.push(c),
                 }
             }
@@ -338,18 +379,15 @@ impl fmt::Display for Shown<'_> {
             }
         }
         s.push('"');
-        if cut {
+        if end < data.len() {
             s.push_str("...");
         }
         f.write_str(&s)
     }
 }
 
-/// The symbolic errno of an OS error (`ECONNREFUSED`), or `errno N`.
-fn errno_name(err: &io::Error) -> String {
-    let Some(code) = err.raw_os_error() else {
-        return "(no errno)".into();
-    };
+/// The symbolic name of an errno (`ECONNREFUSED`), or `errno N`.
+fn errno_name(code: i32) -> String {
     let name = match code {
         libc::EACCES => "EACCES",
         libc::EADDRINUSE => "EADDRINUSE",
@@ -369,6 +407,7 @@ fn errno_name(err: &io::Error) -> String {
         libc::ENETUNREACH => "ENETUNREACH",
         libc::ENFILE => "ENFILE",
         libc::ENOBUFS => "ENOBUFS",
+        libc::ENOMEM => "ENOMEM",
         libc::ENOTCONN => "ENOTCONN",
         libc::EPERM => "EPERM",
         libc::EPIPE => "EPIPE",
@@ -378,132 +417,317 @@ fn errno_name(err: &io::Error) -> String {
     name.to_string()
 }
 
-/// The one-line explanation of an event, in `lang`.
-pub fn explain(event: &Event<'_>, lang: Lang) -> String {
-    use Lang::{En, Ko};
-    let s: &str = match (event, lang) {
-        (
-            Event::Socket {
-                kind: Kind::Stream, ..
-            },
-            En,
-        ) => "create a TCP socket: the kernel returns a file descriptor, with no address yet",
-        (
-            Event::Socket {
-                kind: Kind::Stream, ..
-            },
-            Ko,
-        ) => "소켓 생성: TCP 소켓을 만들고 파일 디스크립터를 돌려받습니다 (아직 주소는 없습니다)",
-        (
-            Event::Socket {
-                kind: Kind::Dgram, ..
-            },
-            En,
-        ) => "create a UDP socket: datagrams, no connection and no accept()",
-        (
-            Event::Socket {
-                kind: Kind::Dgram, ..
-            },
-            Ko,
-        ) => "소켓 생성: UDP 소켓입니다. 연결 과정(listen/accept) 없이 데이터그램을 주고받습니다",
-        (Event::ReuseAddr { .. }, En) => {
-            "allow bind() to reuse the port while old connections wait in TIME_WAIT"
-        }
-        (Event::ReuseAddr { .. }, Ko) => {
-            "주소 재할당 허용: TIME_WAIT 상태의 이전 연결이 남아 있어도 같은 포트에 bind() 할 수 있습니다"
-        }
-        (Event::DualStack { .. }, En) => {
-            "dual-stack: this IPv6 socket also takes IPv4 clients, seen as ::ffff:a.b.c.d"
-        }
-        (Event::DualStack { .. }, Ko) => {
-            "듀얼 스택: 이 IPv6 소켓은 IPv4 클라이언트도 받습니다 (::ffff:a.b.c.d 형태로 보입니다)"
-        }
-        (Event::Bind { addr, .. }, lang) => {
-            return bind_explanation(addr, lang);
-        }
-        (Event::Listen { .. }, En) => {
-            "wait for connections: the kernel completes handshakes and queues them (up to the backlog, capped by somaxconn) until accept() takes them"
-        }
-        (Event::Listen { .. }, Ko) => {
-            "연결요청 대기상태: 커널이 연결(3-way handshake)을 완료해 대기 큐에 쌓아 두고, accept()가 하나씩 꺼내 갑니다 (큐 크기는 backlog, somaxconn이 상한)"
-        }
-        (Event::BoundPort { .. }, En) => "the port the kernel chose for port 0",
-        (Event::BoundPort { .. }, Ko) => "포트 0을 요청했으므로 커널이 고른 실제 포트입니다",
-        (Event::Accept { .. }, En) => {
-            "accept a connection: a NEW descriptor for this client; the listening socket keeps listening"
-        }
-        (Event::Accept { .. }, Ko) => {
-            "연결 수락: 이 클라이언트와 통신할 새 소켓(디스크립터)이 생깁니다. 서버 소켓은 계속 연결요청을 기다립니다"
-        }
-        (Event::Connect { .. }, En) => "connect: the three-way handshake with the server completed",
-        (Event::Connect { .. }, Ko) => "연결 요청: 서버와의 3-way handshake가 완료되었습니다",
-        (Event::Ephemeral { .. }, En) => {
-            "the kernel gave the client this address and ephemeral port at connect(); the client never called bind()"
-        }
-        (Event::Ephemeral { .. }, Ko) => {
-            "클라이언트 주소는 connect() 때 커널이 자동으로 할당했습니다 (IP와 임의의 포트, bind() 호출 없음)"
-        }
-        (Event::Read { data: [], .. }, En) => "read() returned 0: the peer closed its side (end of stream)",
-        (Event::Read { data: [], .. }, Ko) => {
-            "read()가 0을 반환: 상대방이 연결을 닫았습니다 (EOF, 데이터의 끝)"
-        }
-        (Event::Read { .. }, En) => {
-            "receive bytes; TCP has no message boundaries, so one read() may hold part of a message"
-        }
-        (Event::Read { .. }, Ko) => {
-            "데이터 수신: TCP에는 데이터의 경계가 없어 한 번의 read()가 메시지의 일부만 가져올 수도 있습니다"
-        }
-        (Event::Write { .. }, En) => "send bytes to the peer (\\0 is the C string's NUL)",
-        (Event::Write { .. }, Ko) => "데이터 전송: 상대 소켓으로 바이트를 보냅니다 (\\0은 C 문자열 끝의 NUL)",
-        (Event::ShutdownWrite { .. }, En) => "half-close: send EOF (FIN) to the peer but keep reading",
-        (Event::ShutdownWrite { .. }, Ko) => {
-            "Half-close: 출력 스트림만 종료해 상대에게 EOF(FIN)를 보내고, 입력은 계속 받을 수 있습니다"
-        }
-        (Event::Close { .. }, En) => "close the socket and release its descriptor",
-        (Event::Close { .. }, Ko) => "소켓 종료: 연결을 닫고 디스크립터를 반환합니다",
-        (Event::SendTo { .. }, En) => "send one datagram to this address",
-        (Event::SendTo { .. }, Ko) => "데이터그램 전송: 목적지 주소를 지정해 하나의 데이터그램을 보냅니다",
-        (Event::RecvFrom { .. }, En) => "receive one whole datagram and learn who sent it",
-        (Event::RecvFrom { .. }, Ko) => {
-            "데이터그램 수신: 데이터그램 하나를 통째로 받고 보낸 쪽의 주소도 알게 됩니다"
-        }
-        (Event::Failed { .. }, En) => "the call failed; errno says why",
-        (Event::Failed { .. }, Ko) => "호출 실패: errno가 그 이유를 알려 줍니다",
-    };
-    s.to_string()
+/// `strerror(3)`'s text: the OS error's message without std's ` (os error N)`.
+fn strerror(err: &io::Error, code: i32) -> String {
+    let full = err.to_string();
+    match full.strip_suffix(&format!(" (os error {code})")) {
+        Some(text) => text.to_string(),
+        None => full,
+    }
 }
 
-fn bind_explanation(addr: &SocketAddr, lang: Lang) -> String {
-    let any = addr.ip().is_unspecified();
-    let v6 = addr.is_ipv6();
-    let mut s = String::from(match lang {
-        Lang::En => "assign the address: ",
-        Lang::Ko => "주소 할당: ",
-    });
-    s.push_str(match (any, v6, lang) {
-        (true, false, Lang::En) => "INADDR_ANY (0.0.0.0) means every local IPv4 address",
-        (true, false, Lang::Ko) => "INADDR_ANY(0.0.0.0)는 이 컴퓨터의 모든 IPv4 주소를 뜻합니다",
-        (true, true, Lang::En) => "in6addr_any (::) means every local address",
-        (true, true, Lang::Ko) => "in6addr_any(::)는 이 컴퓨터의 모든 주소를 뜻합니다",
-        (false, _, Lang::En) => "only connections to this address are accepted",
-        (false, _, Lang::Ko) => "이 주소로 들어오는 연결만 받습니다",
-    });
-    if addr.port() == 0 {
-        s.push_str(match lang {
-            Lang::En => "; port 0 lets the kernel choose a free port",
-            Lang::Ko => "; 포트 0이면 커널이 빈 포트를 고릅니다",
-        });
+/// The one-line explanation of an event, in `lang`. Every text is written as an
+/// (English, Korean) pair, so no line can be missing its Korean.
+pub fn explain(event: &Event<'_>, lang: Lang) -> String {
+    let say = |en: &str, ko: &str| match lang {
+        Lang::En => en.to_string(),
+        Lang::Ko => ko.to_string(),
+    };
+    match event {
+        Event::Socket {
+            kind: Kind::Stream, ..
+        } => say(
+            "create a TCP socket: a new descriptor, with no address yet",
+            "소켓 생성: TCP 소켓의 파일 디스크립터를 받습니다 (주소는 아직 없음)",
+        ),
+        Event::Socket {
+            kind: Kind::Dgram, ..
+        } => say(
+            "create a UDP socket: datagrams, no connection, no listen()/accept()",
+            "소켓 생성: UDP 소켓. 연결 없이 데이터그램을 주고받습니다 (listen/accept 없음)",
+        ),
+        Event::ReuseAddr { .. } => say(
+            "let bind() take the port even while old connections wait in TIME_WAIT",
+            "주소 재할당 허용: Time-wait 상태의 연결이 남아 있어도 같은 포트에 bind() 할 수 있습니다",
+        ),
+        Event::DualStack { .. } => say(
+            "dual-stack: IPv4 clients reach this IPv6 socket too, as ::ffff:a.b.c.d",
+            "듀얼 스택: IPv4 클라이언트도 이 IPv6 소켓으로 받습니다 (::ffff:a.b.c.d 형태)",
+        ),
+        Event::Bind { addr, .. } => {
+            let any = addr.ip().is_unspecified();
+            let what = match (any, addr.is_ipv6()) {
+                (true, false) => say(
+                    "INADDR_ANY (0.0.0.0) = every local IPv4 address",
+                    "INADDR_ANY(0.0.0.0)는 이 컴퓨터의 모든 IPv4 주소",
+                ),
+                (true, true) => say(
+                    "in6addr_any (::) = every local address",
+                    "in6addr_any(::)는 이 컴퓨터의 모든 주소",
+                ),
+                (false, _) => say(
+                    "only traffic sent to this IP reaches the socket",
+                    "이 IP로 오는 연결과 데이터만 받습니다",
+                ),
+            };
+            let port0 = addr.port() == 0;
+            match lang {
+                Lang::En if port0 => format!("assign the address: {what}; port 0: the kernel picks one"),
+                Lang::En => format!("assign the address: {what}"),
+                Lang::Ko if port0 && any => {
+                    format!("주소 할당: {what}, 포트 0은 커널이 고르는 빈 포트입니다")
+                }
+                Lang::Ko if any => format!("주소 할당: {what}입니다"),
+                Lang::Ko if port0 => format!("주소 할당: {what}. 포트 0은 커널이 고르는 빈 포트입니다"),
+                Lang::Ko => format!("주소 할당: {what}"),
+            }
+        }
+        Event::Listen { .. } => say(
+            "listening: connections the kernel completes wait in the accept queue (up to backlog) for accept()",
+            "연결요청 대기상태: 연결이 완료된 요청은 연결요청 대기 큐(최대 backlog개)에서 accept()를 기다립니다",
+        ),
+        Event::BoundPort { .. } => say(
+            "port 0 was asked for: this is the port the kernel picked",
+            "포트 0을 요청했으므로, 커널이 골라 할당한 실제 포트입니다",
+        ),
+        Event::Accept { .. } => say(
+            "accept: a NEW descriptor for this client; the listening socket keeps listening",
+            "연결 수락: 이 클라이언트와 통신할 새 소켓이 생깁니다. 서버 소켓은 계속 연결요청을 기다립니다",
+        ),
+        Event::Connect {
+            kind: Kind::Stream, ..
+        } => say(
+            "connect: the three-way handshake with the server is complete",
+            "연결 요청: 서버와의 3-way handshake가 끝나 연결되었습니다",
+        ),
+        Event::Connect {
+            kind: Kind::Dgram, ..
+        } => say(
+            "connect on UDP sends nothing: it only records the server as the socket's peer",
+            "UDP의 connect()는 아무것도 보내지 않고, 목적지(서버) 주소만 소켓에 등록합니다",
+        ),
+        Event::Ephemeral { .. } => say(
+            "the kernel gave the client its address and an ephemeral port at connect(): no bind()",
+            "클라이언트의 IP와 임의의 포트는 connect() 때 커널이 자동으로 할당했습니다 (bind() 없음)",
+        ),
+        Event::Read { data: [], .. } => say(
+            "read() = 0 is EOF: the peer closed its side (close or half-close)",
+            "read()가 0을 반환하면 EOF: 상대가 연결을 닫았거나 Half-close 했습니다",
+        ),
+        Event::Read { .. } => say(
+            "receive: TCP has no message boundaries, one read() may get part of a message",
+            "데이터 수신: TCP에는 데이터의 경계가 없어 read() 한 번에 메시지 일부만 올 수도 있습니다",
+        ),
+        Event::Write { data: [.., 0], .. } => say(
+            "send: the trailing \\0 is the C string's NUL, sent with the text",
+            "데이터 전송: 끝의 \\0은 C 문자열의 끝을 나타내는 NUL로, 함께 전송됩니다",
+        ),
+        Event::Write { .. } => say(
+            "send the bytes to the peer",
+            "데이터 전송: 상대 소켓으로 바이트를 보냅니다",
+        ),
+        Event::ShutdownWrite { .. } => say(
+            "half-close: send EOF (FIN) to the peer, but keep reading",
+            "Half-close: 출력 스트림만 종료해 상대에게 EOF를 보내고, 입력 스트림으로는 계속 받습니다",
+        ),
+        Event::Close { .. } => say(
+            "close the socket and release its descriptor",
+            "소켓 종료: 소켓을 닫고 파일 디스크립터를 반환합니다",
+        ),
+        Event::SendTo { data: [], .. } => say(
+            "send an empty datagram: in UDP even 0 bytes is a message",
+            "데이터그램 전송: 빈 데이터그램도 UDP에서는 하나의 메시지입니다",
+        ),
+        Event::SendTo { .. } => say(
+            "send one datagram to this address; UDP keeps its boundaries",
+            "데이터그램 전송: 목적지 주소로 데이터그램 하나를 보냅니다 (경계가 유지됨)",
+        ),
+        Event::RecvFrom { data: [], .. } => say(
+            "receive an empty datagram: in UDP 0 bytes is a message, not EOF",
+            "데이터그램 수신: 빈 데이터그램입니다. UDP에서 0바이트는 EOF가 아닙니다",
+        ),
+        Event::RecvFrom { .. } => say(
+            "receive one whole datagram and the address of its sender",
+            "데이터그램 수신: 데이터그램 하나를 통째로 받고, 보낸 쪽 주소도 알게 됩니다",
+        ),
+        Event::Failed { step, err, .. } | Event::FailedAt { step, err, .. } => {
+            let mut s = say("failed: ", &format!("{} 실패: ", step_ko(*step)));
+            s += &failure_reason(*step, err, lang);
+            s
+        }
     }
-    s
+}
+
+/// The tutorials' name for each step, for Korean failure lines.
+fn step_ko(step: Step) -> &'static str {
+    match step {
+        Step::Resolve => "이름 해석",
+        Step::Socket => "소켓 생성",
+        Step::Setsockopt => "소켓 옵션 설정",
+        Step::Bind => "주소 할당",
+        Step::Listen => "연결요청 대기상태 진입",
+        Step::Accept => "연결 수락",
+        Step::Connect => "연결 요청",
+        Step::Read => "데이터 수신",
+        Step::Write => "데이터 전송",
+        Step::Shutdown => "Half-close",
+        Step::Sendto => "데이터그램 전송",
+        Step::Recvfrom => "데이터그램 수신",
+        Step::Getsockname => "주소 확인",
+        Step::Poll => "이벤트 대기(epoll)",
+    }
+}
+
+/// Why a call failed, in words, from its errno (and the step, where that matters).
+fn failure_reason(step: Step, err: &io::Error, lang: Lang) -> String {
+    let say = |en: &str, ko: &str| match lang {
+        Lang::En => en.to_string(),
+        Lang::Ko => ko.to_string(),
+    };
+    let datagram = matches!(step, Step::Sendto | Step::Recvfrom);
+    let timed_out = || {
+        say(
+            "timed out, nothing arrived within the time limit",
+            "제한 시간 안에 응답이 없었습니다 (시간 초과)",
+        )
+    };
+    let Some(code) = err.raw_os_error() else {
+        return match err.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => timed_out(),
+            _ => say("see the error text in the call", "호출 결과의 오류 내용을 보세요"),
+        };
+    };
+    match code {
+        libc::ECONNREFUSED if datagram => say(
+            "nothing listens on that port (an ICMP port unreachable came back)",
+            "그 포트에서 받는 소켓이 없어 ICMP port unreachable이 돌아왔습니다",
+        ),
+        libc::ECONNREFUSED => say(
+            "nothing listens on that port, so the host answered with RST",
+            "그 포트에서 연결요청을 기다리는 소켓이 없어 RST로 거절되었습니다",
+        ),
+        libc::EADDRINUSE => say(
+            "another socket already holds this address and port",
+            "다른 소켓이 이미 이 주소와 포트를 사용하고 있습니다",
+        ),
+        libc::EADDRNOTAVAIL => say(
+            "that IP is not one of this machine's addresses",
+            "그 IP는 이 컴퓨터의 주소가 아닙니다",
+        ),
+        libc::EACCES if step == Step::Bind => say(
+            "ports below 1024 need privileges",
+            "1024 미만의 포트에는 관리자 권한이 필요합니다",
+        ),
+        libc::EACCES | libc::EPERM => say("permission denied", "권한이 없습니다"),
+        libc::EAFNOSUPPORT => say(
+            "this address family is not available here (IPv6 disabled?)",
+            "이 주소 체계를 쓸 수 없습니다 (IPv6가 꺼져 있나요?)",
+        ),
+        libc::ETIMEDOUT => timed_out(),
+        // A blocking socket with SO_RCVTIMEO/SO_SNDTIMEO reports its timeout as EAGAIN.
+        c if c == libc::EAGAIN || c == libc::EWOULDBLOCK => timed_out(),
+        libc::ECONNRESET => say(
+            "the peer reset the connection (RST)",
+            "상대가 연결을 강제로 끊었습니다 (RST)",
+        ),
+        libc::EPIPE => say(
+            "the peer has closed, so nothing more can be sent",
+            "상대가 연결을 닫아 더는 보낼 수 없습니다",
+        ),
+        libc::ECONNABORTED => say(
+            "the connection died in the queue before accept() took it",
+            "accept()가 꺼내기 전에 대기 큐의 연결이 끊겼습니다",
+        ),
+        libc::ENETUNREACH | libc::EHOSTUNREACH => say(
+            "no route to that host or network",
+            "그 호스트(네트워크)로 가는 경로가 없습니다",
+        ),
+        libc::EMFILE | libc::ENFILE => say("out of file descriptors", "파일 디스크립터가 바닥났습니다"),
+        libc::ENOBUFS | libc::ENOMEM => say("out of kernel memory", "커널 메모리가 부족합니다"),
+        libc::EMSGSIZE => say(
+            "the datagram is too large to send",
+            "데이터그램이 너무 커서 보낼 수 없습니다",
+        ),
+        _ => say("errno tells why", "errno가 원인을 알려 줍니다"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn samples(err: &io::Error) -> Vec<Event<'_>> {
+    const ALL_ERRNOS: [i32; 23] = [
+        libc::EACCES,
+        libc::EADDRINUSE,
+        libc::EADDRNOTAVAIL,
+        libc::EAFNOSUPPORT,
+        libc::EAGAIN,
+        libc::EBADF,
+        libc::ECONNABORTED,
+        libc::ECONNREFUSED,
+        libc::ECONNRESET,
+        libc::EHOSTUNREACH,
+        libc::EINPROGRESS,
+        libc::EINTR,
+        libc::EINVAL,
+        libc::EMFILE,
+        libc::EMSGSIZE,
+        libc::ENETUNREACH,
+        libc::ENFILE,
+        libc::ENOBUFS,
+        libc::ENOMEM,
+        libc::ENOTCONN,
+        libc::EPERM,
+        libc::EPIPE,
+        libc::ETIMEDOUT,
+    ];
+
+    const ALL_STEPS: [Step; 14] = [
+        Step::Resolve,
+        Step::Socket,
+        Step::Setsockopt,
+        Step::Bind,
+        Step::Listen,
+        Step::Accept,
+        Step::Connect,
+        Step::Read,
+        Step::Write,
+        Step::Shutdown,
+        Step::Sendto,
+        Step::Recvfrom,
+        Step::Getsockname,
+        Step::Poll,
+    ];
+
+    /// One number per variant, with no wildcard: a new variant does not compile until it
+    /// is listed here, and `samples` must then cover it.
+    fn variant(e: &Event<'_>) -> usize {
+        match e {
+            Event::Socket { .. } => 0,
+            Event::ReuseAddr { .. } => 1,
+            Event::DualStack { .. } => 2,
+            Event::Bind { .. } => 3,
+            Event::Listen { .. } => 4,
+            Event::BoundPort { .. } => 5,
+            Event::Accept { .. } => 6,
+            Event::Connect { .. } => 7,
+            Event::Ephemeral { .. } => 8,
+            Event::Read { .. } => 9,
+            Event::Write { .. } => 10,
+            Event::ShutdownWrite { .. } => 11,
+            Event::Close { .. } => 12,
+            Event::SendTo { .. } => 13,
+            Event::RecvFrom { .. } => 14,
+            Event::Failed { .. } => 15,
+            Event::FailedAt { .. } => 16,
+        }
+    }
+    const VARIANTS: usize = 17;
+
+    /// Every branch of `explain` but the failures (see `errors`).
+    fn samples() -> Vec<Event<'static>> {
         let a: SocketAddr = "127.0.0.1:9190".parse().unwrap();
-        let any: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let v = |s: &str| s.parse::<SocketAddr>().unwrap();
         vec![
             Event::Socket {
                 family: Family::Inet,
@@ -517,12 +741,27 @@ mod tests {
             },
             Event::ReuseAddr { fd: 3 },
             Event::DualStack { fd: 3 },
-            Event::Bind { fd: 3, addr: any },
             Event::Bind {
                 fd: 3,
-                addr: "[::]:9190".parse().unwrap(),
+                addr: v("0.0.0.0:0"),
+            },
+            Event::Bind {
+                fd: 3,
+                addr: v("0.0.0.0:9190"),
+            },
+            Event::Bind {
+                fd: 3,
+                addr: v("[::]:9190"),
+            },
+            Event::Bind {
+                fd: 3,
+                addr: v("[::]:0"),
             },
             Event::Bind { fd: 3, addr: a },
+            Event::Bind {
+                fd: 3,
+                addr: v("[::1]:0"),
+            },
             Event::Listen { fd: 3, backlog: 4096 },
             Event::BoundPort { fd: 3, addr: a },
             Event::Accept {
@@ -530,13 +769,26 @@ mod tests {
                 fd: 4,
                 peer: a,
             },
-            Event::Connect { fd: 3, addr: a },
+            Event::Connect {
+                fd: 3,
+                addr: a,
+                kind: Kind::Stream,
+            },
+            Event::Connect {
+                fd: 3,
+                addr: a,
+                kind: Kind::Dgram,
+            },
             Event::Ephemeral { fd: 3, addr: a },
             Event::Read { fd: 4, data: b"hi\0" },
             Event::Read { fd: 4, data: b"" },
             Event::Write {
                 fd: 4,
                 data: b"Hello World!\0",
+            },
+            Event::Write {
+                fd: 4,
+                data: b"2 : hi\n",
             },
             Event::ShutdownWrite { fd: 4 },
             Event::Close { fd: 4 },
@@ -545,60 +797,237 @@ mod tests {
                 peer: a,
                 data: b"",
             },
+            Event::SendTo {
+                fd: 3,
+                peer: a,
+                data: b"x\0",
+            },
             Event::RecvFrom {
                 fd: 3,
                 peer: a,
                 data: b"x",
             },
-            Event::Failed {
-                step: Step::Connect,
-                fd: Some(3),
-                err,
+            Event::RecvFrom {
+                fd: 3,
+                peer: a,
+                data: b"",
             },
         ]
     }
 
-    #[test]
-    fn every_event_is_explained_in_both_languages() {
-        let err = io::Error::from_raw_os_error(libc::ECONNREFUSED);
-        for e in samples(&err) {
-            let en = explain(&e, Lang::En);
-            let ko = explain(&e, Lang::Ko);
-            assert!(!en.is_empty() && !ko.is_empty(), "{e:?}");
-            assert_ne!(en, ko, "{e:?} is not translated");
-            assert!(
-                ko.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)),
-                "{e:?}: Korean explanation has no Hangul: {ko}"
-            );
+    /// Every step with every errno this file knows, an unknown errno, and no errno.
+    fn errors() -> Vec<(Step, io::Error)> {
+        let mut v = Vec::new();
+        for step in ALL_STEPS {
+            for code in ALL_ERRNOS.into_iter().chain([libc::EXDEV]) {
+                v.push((step, io::Error::from_raw_os_error(code)));
+            }
+            v.push((step, io::Error::from(io::ErrorKind::TimedOut)));
+            v.push((step, io::Error::from(io::ErrorKind::WriteZero)));
+        }
+        v
+    }
+
+    fn has_hangul(s: &str) -> bool {
+        s.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
+    }
+
+    /// Terminal columns: a Hangul syllable takes two.
+    fn width(s: &str) -> usize {
+        s.chars()
+            .map(|c| {
+                if has_hangul(c.encode_utf8(&mut [0; 4])) {
+                    2
+                } else {
+                    1
+                }
+            })
+            .sum()
+    }
+
+    fn check_both(e: &Event<'_>) {
+        let en = explain(e, Lang::En);
+        let ko = explain(e, Lang::Ko);
+        assert!(!en.is_empty(), "{e:?}");
+        assert!(!has_hangul(&en), "{e:?}: Hangul in English: {en}");
+        assert!(has_hangul(&ko), "{e:?}: Korean explanation has no Hangul: {ko}");
+        assert_ne!(en, ko, "{e:?} is not translated");
+        for s in [&en, &ko] {
+            assert!(!s.contains('\n') && !s.contains("  "), "{e:?}: {s:?}");
+            assert!(width(s) <= 100, "{e:?}: line too long: {s}");
         }
     }
 
     #[test]
-    fn calls_show_real_values() {
-        let err = io::Error::from_raw_os_error(libc::ECONNREFUSED);
-        let s = samples(&err);
-        assert_eq!(call(&s[0]), "socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3");
-        assert_eq!(call(&s[7]), "listen(3, 4096) = 0");
-        assert_eq!(call(&s[9]), "accept(3) = 4, peer 127.0.0.1:9190");
-        assert_eq!(call(&s[12]), "read(4) = 3 \"hi\\0\"");
-        assert_eq!(call(&s[14]), "write(4, \"Hello World!\\0\") = 13");
-        assert!(call(&s[19]).starts_with("connect(3) = -1 ECONNREFUSED (Connection refused"));
-        assert!(explain(&s[4], Lang::En).contains("INADDR_ANY"));
-        assert!(explain(&s[4], Lang::En).contains("port 0"));
+    fn every_event_is_explained_in_both_languages() {
+        let events = samples();
+        let errs = errors();
+        let failures: Vec<Event<'_>> = errs
+            .iter()
+            .flat_map(|(step, err)| {
+                [
+                    Event::Failed {
+                        step: *step,
+                        fd: Some(3),
+                        err,
+                    },
+                    Event::FailedAt {
+                        step: *step,
+                        fd: 3,
+                        addr: "127.0.0.1:9190".parse().unwrap(),
+                        err,
+                    },
+                ]
+            })
+            .collect();
+        let mut seen = [false; VARIANTS];
+        for e in events.iter().chain(&failures) {
+            seen[variant(e)] = true;
+            check_both(e);
+        }
+        assert!(seen.iter().all(|s| *s), "a variant has no sample: {seen:?}");
     }
 
     #[test]
-    fn long_and_binary_data_is_cut_and_escaped() {
+    fn branches_say_different_things() {
+        let v = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let bind = |a| explain(&Event::Bind { fd: 3, addr: v(a) }, Lang::En);
+        assert!(bind("0.0.0.0:9190").contains("INADDR_ANY"));
+        assert!(!bind("0.0.0.0:9190").contains("port 0"));
+        assert!(bind("0.0.0.0:0").contains("port 0"));
+        assert!(bind("[::]:9190").contains("in6addr_any"));
+        assert!(bind("127.0.0.1:9190").contains("only"));
+        let bind_ko = |a| explain(&Event::Bind { fd: 3, addr: v(a) }, Lang::Ko);
+        assert!(bind_ko("0.0.0.0:0").starts_with("주소 할당: INADDR_ANY"));
+        assert!(bind_ko("0.0.0.0:0").contains("포트 0"));
+        assert!(bind_ko("[::]:1").contains("in6addr_any"));
+
+        let eof = explain(&Event::Read { fd: 3, data: b"" }, Lang::Ko);
+        assert!(eof.contains("EOF"), "{eof}");
+        let udp = explain(
+            &Event::Connect {
+                fd: 3,
+                addr: v("127.0.0.1:1"),
+                kind: Kind::Dgram,
+            },
+            Lang::En,
+        );
+        assert!(!udp.contains("handshake"), "{udp}");
+
+        let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        let failed = |step, lang| {
+            explain(
+                &Event::Failed {
+                    step,
+                    fd: Some(3),
+                    err: &refused,
+                },
+                lang,
+            )
+        };
+        assert!(failed(Step::Connect, Lang::En).contains("RST"));
+        assert!(failed(Step::Recvfrom, Lang::En).contains("ICMP"));
+        assert!(failed(Step::Connect, Lang::Ko).starts_with("연결 요청 실패: "));
+    }
+
+    #[test]
+    fn calls_show_real_values() {
+        let a: SocketAddr = "127.0.0.1:9190".parse().unwrap();
+        let c = |e: Event<'_>| call(&e);
+        assert_eq!(
+            c(Event::Socket {
+                family: Family::Inet,
+                kind: Kind::Stream,
+                fd: 3
+            }),
+            "socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3"
+        );
+        assert_eq!(c(Event::Listen { fd: 3, backlog: 4096 }), "listen(3, 4096) = 0");
+        assert_eq!(
+            c(Event::Accept {
+                listener: 3,
+                fd: 4,
+                peer: a
+            }),
+            "accept(3) = 4, peer 127.0.0.1:9190"
+        );
+        assert_eq!(c(Event::Read { fd: 4, data: b"hi\0" }), "read(4) = 3 \"hi\\0\"");
+        assert_eq!(c(Event::Read { fd: 4, data: b"" }), "read(4) = 0");
+        assert_eq!(
+            c(Event::Write {
+                fd: 4,
+                data: b"Hello World!\0"
+            }),
+            "write(4, \"Hello World!\\0\") = 13"
+        );
+        assert_eq!(
+            c(Event::RecvFrom {
+                fd: 3,
+                peer: "[::1]:7".parse().unwrap(),
+                data: b""
+            }),
+            "recvfrom(3) = 0 \"\", from [::1]:7"
+        );
+        let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert_eq!(
+            c(Event::Failed {
+                step: Step::Connect,
+                fd: Some(3),
+                err: &refused
+            }),
+            "connect(3) = -1 ECONNREFUSED (Connection refused)"
+        );
+        let timeout = io::Error::from(io::ErrorKind::TimedOut);
+        assert_eq!(
+            c(Event::Failed {
+                step: Step::Connect,
+                fd: Some(3),
+                err: &timeout
+            }),
+            "connect(3): timed out"
+        );
+        assert_eq!(
+            c(Event::FailedAt {
+                step: Step::Connect,
+                fd: 3,
+                addr: a,
+                err: &refused
+            }),
+            "connect(3, 127.0.0.1:9190) = -1 ECONNREFUSED (Connection refused)"
+        );
+        let no_fd = io::Error::from_raw_os_error(libc::EMFILE);
+        assert!(
+            c(Event::Failed {
+                step: Step::Socket,
+                fd: None,
+                err: &no_fd
+            })
+            .starts_with("socket() = -1 EMFILE (")
+        );
+        assert_eq!(errno_name(libc::EXDEV), "errno 18");
+    }
+
+    #[test]
+    fn data_is_shown_as_a_c_literal() {
+        assert_eq!(Shown(b"a\0\n\r\t\"\\").to_string(), r#""a\0\n\r\t\"\\""#);
+        assert_eq!(Shown(b"\xff\x1b").to_string(), r#""\xff\x1b""#);
+        assert_eq!(Shown("\u{85}한".as_bytes()).to_string(), "\"\\xc2\\x85한\"");
         let long = vec![b'a'; 100];
-        let shown = Shown(&long).to_string();
-        assert_eq!(shown.len(), 64 + 2 + 3);
-        assert_eq!(Shown(b"\xff\x1b\"").to_string(), "\"\\xff\\u{1b}\\\"\"");
+        assert_eq!(Shown(&long).to_string(), format!("\"{}\"...", "a".repeat(64)));
+        // A cut never splits a character: 21 three-byte characters are 63 bytes.
+        let hangul = "한".repeat(30);
+        assert_eq!(
+            Shown(hangul.as_bytes()).to_string(),
+            format!("\"{}\"...", "한".repeat(21))
+        );
     }
 
     #[test]
     fn lang_choice() {
         assert_eq!(Lang::choose(Some(Lang::Ko)), Lang::Ko);
+        assert_eq!(Lang::choose(Some(Lang::En)), Lang::En);
         assert_eq!(Lang::parse("ko"), Ok(Lang::Ko));
+        assert_eq!(Lang::parse("en"), Ok(Lang::En));
         assert!(Lang::parse("fr").is_err());
     }
 

@@ -19,7 +19,7 @@ use slab::Slab;
 
 use crate::accept::{AcceptFailure, BACKOFF, classify};
 use crate::exchange::{DRAIN_BYTES, DRAIN_TIME};
-use crate::{Config, Stop, report};
+use crate::{Config, Stop, report, traced_accept_error};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -125,22 +125,25 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<(), Er
                             starved = false;
                             lp.on_accept(poll.registry(), l.as_raw_fd(), stream, peer);
                         }
-                        Err(e) => match classify(&e) {
-                            AcceptFailure::WouldBlock => {
-                                listener_ready = false;
-                                break;
-                            }
-                            AcceptFailure::Retry => {}
-                            AcceptFailure::Backoff => {
-                                if !starved {
-                                    report(&Error::new(Step::Accept, local, e));
-                                    starved = true;
+                        Err(e) => {
+                            traced_accept_error(l, &e, &config.tracer);
+                            match classify(&e) {
+                                AcceptFailure::WouldBlock => {
+                                    listener_ready = false;
+                                    break;
                                 }
-                                backoff_until = Some(Instant::now() + BACKOFF);
-                                break;
+                                AcceptFailure::Retry => {}
+                                AcceptFailure::Backoff => {
+                                    if !starved {
+                                        report(&Error::new(Step::Accept, local, e));
+                                        starved = true;
+                                    }
+                                    backoff_until = Some(Instant::now() + BACKOFF);
+                                    break;
+                                }
+                                AcceptFailure::Fatal => return Err(Error::new(Step::Accept, local, e)),
                             }
-                            AcceptFailure::Fatal => return Err(Error::new(Step::Accept, local, e)),
-                        },
+                        }
                     }
                 }
             }

@@ -8,7 +8,7 @@ use hello_proto::{Error, Step};
 use socket2::SockRef;
 
 use crate::accept::{AcceptFailure, BACKOFF, classify};
-use crate::{Config, Stop, exchange, report, traced_accept};
+use crate::{Config, Stop, exchange, report, traced_accept, traced_accept_error};
 
 /// Accepts and serves clients one after another until `stop`.
 pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<(), Error> {
@@ -61,6 +61,7 @@ pub(crate) fn accept_loop(
                 if stop.is_stopped() {
                     return Ok(());
                 }
+                traced_accept_error(&*listener, &e, &config.tracer);
                 match classify(&e) {
                     AcceptFailure::Retry | AcceptFailure::WouldBlock => {}
                     AcceptFailure::Backoff => {

@@ -107,11 +107,14 @@ pub fn run_once(listener: TcpListener, config: &Config) -> Result<(), Error> {
                 traced_accept(&listener, &stream, peer, &config.tracer);
                 return exchange::serve(stream, peer, &config.service, config.idle_timeout, &config.tracer);
             }
-            Err(e) => match accept::classify(&e) {
-                accept::AcceptFailure::Retry | accept::AcceptFailure::WouldBlock => continue,
-                accept::AcceptFailure::Backoff => std::thread::sleep(accept::BACKOFF),
-                accept::AcceptFailure::Fatal => return Err(Error::new(Step::Accept, local, e)),
-            },
+            Err(e) => {
+                traced_accept_error(&listener, &e, &config.tracer);
+                match accept::classify(&e) {
+                    accept::AcceptFailure::Retry | accept::AcceptFailure::WouldBlock => continue,
+                    accept::AcceptFailure::Backoff => std::thread::sleep(accept::BACKOFF),
+                    accept::AcceptFailure::Fatal => return Err(Error::new(Step::Accept, local, e)),
+                }
+            }
         }
     }
 }
@@ -123,6 +126,17 @@ fn traced_accept(listener: &impl AsRawFd, stream: &TcpStream, peer: SocketAddr, 
             listener: listener.as_raw_fd(),
             fd: stream.as_raw_fd(),
             peer,
+        });
+    }
+}
+
+/// Traces a failed `accept()` (not "nothing to accept yet" on a non-blocking socket).
+fn traced_accept_error(listener: &impl AsRawFd, err: &io::Error, tracer: &Tracer) {
+    if tracer.on() && err.kind() != io::ErrorKind::WouldBlock {
+        tracer.emit(Event::Failed {
+            step: Step::Accept,
+            fd: Some(listener.as_raw_fd()),
+            err,
         });
     }
 }

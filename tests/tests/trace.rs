@@ -1,0 +1,866 @@
+//! `--trace` end to end (SPEC §9): golden traces of whole exchanges (TCP and UDP, hello
+//! and echo, English and Korean), stdout unchanged by `--trace`, the language chosen from
+//! `--lang` or the locale, failed calls traced with their errno.
+//!
+//! The golden files in `tests/golden/` are what a learner sees, with the time of day,
+//! descriptor numbers and ports masked (byte counts and data stay). After an intended
+//! change of the trace, rewrite them with `UPDATE_GOLDEN=1 cargo test -p hello-tests
+//! --test trace` and read the diff.
+
+// Test code: a panic with a message is how it reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hello_tests::{WAIT, bins, client, workspace_root};
+
+/// Locale variables cleared for every program started here, so that the developer's own
+/// `LANG` never changes a result.
+const LOCALE_VARS: [&str; 3] = ["LANG", "LC_ALL", "LC_MESSAGES"];
+
+// ---------------------------------------------------------------------------------------
+// Running the programs
+// ---------------------------------------------------------------------------------------
+
+/// A `hello-server` started by this file, whose whole stdout and stderr are collected
+/// once it exits (`--once`). Killed when dropped.
+struct Started {
+    child: Option<Child>,
+    port: u16,
+    /// The start-up line, with its newline.
+    first_line: String,
+    stdout_rest: mpsc::Receiver<Vec<u8>>,
+    stderr_all: mpsc::Receiver<Vec<u8>>,
+    stderr_so_far: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+/// What a finished server wrote.
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Starts `hello-server ARGS` with `env` on top of a locale-free environment, and waits
+/// (bounded) for its start-up line. `None` if it exited without one (e.g. no IPv6).
+fn start_server(args: &[&str], env: &[(&str, &str)]) -> Option<Started> {
+    let mut cmd = Command::new(&bins().server);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for v in LOCALE_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.envs(env.iter().copied());
+    let mut child = cmd.spawn().expect("spawn hello-server");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+
+    let (first_tx, first_rx) = mpsc::channel();
+    let (rest_tx, stdout_rest) = mpsc::channel();
+    thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = r.read_line(&mut line);
+        let _ = first_tx.send(line);
+        let mut rest = Vec::new();
+        let _ = r.read_to_end(&mut rest);
+        let _ = rest_tx.send(rest);
+    });
+    let stderr_so_far = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = stderr_so_far.clone();
+    let (err_tx, stderr_all) = mpsc::channel();
+    thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+        let all = sink.lock().unwrap().clone();
+        let _ = err_tx.send(all);
+    });
+
+    let mut started = Started {
+        child: Some(child),
+        port: 0,
+        first_line: String::new(),
+        stdout_rest,
+        stderr_all,
+        stderr_so_far,
+    };
+    let first_line = first_rx
+        .recv_timeout(WAIT)
+        .unwrap_or_else(|_| panic!("hello-server {args:?}: no start-up line within {WAIT:?}"));
+    let Some(addr) = first_line
+        .trim_end()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+    else {
+        let rest = started.finish();
+        eprintln!(
+            "hello-server {args:?} did not start: {first_line:?}, {:?}",
+            rest.stderr
+        );
+        return None;
+    };
+    started.port = addr.port();
+    started.first_line = first_line;
+    Some(started)
+}
+
+impl Started {
+    /// What the server wrote to stderr so far.
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr_so_far.lock().unwrap()).into_owned()
+    }
+
+    /// Waits (bounded) for the server to close its output and exit; returns all of it.
+    fn finish(&mut self) -> Finished {
+        let rest = self
+            .stdout_rest
+            .recv_timeout(WAIT)
+            .expect("hello-server did not close its stdout (did it exit?)");
+        let err = self
+            .stderr_all
+            .recv_timeout(WAIT)
+            .expect("hello-server did not close its stderr (did it exit?)");
+        let mut child = self.child.take().expect("finish() once");
+        let until = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() >= until {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("hello-server still running {WAIT:?} after closing its output");
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        Finished {
+            status,
+            stdout: format!("{}{}", self.first_line, String::from_utf8_lossy(&rest)),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        }
+    }
+
+    /// Waits (bounded) until the server's stderr holds `needle`.
+    fn wait_stderr(&self, needle: &str) {
+        let until = Instant::now() + WAIT;
+        while !self.stderr().contains(needle) {
+            assert!(
+                Instant::now() < until,
+                "no {needle:?} on the server's stderr within {WAIT:?}:\n{}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs `hello-client ARGS` with `env` on top of a locale-free environment (bounded).
+fn run_client(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = client(args);
+    for v in LOCALE_VARS {
+        c.env_remove(v);
+    }
+    c.envs(env.iter().copied());
+    c.output().expect("run hello-client")
+}
+
+/// One whole exchange: both programs' output.
+struct Exchange {
+    port: u16,
+    server: Finished,
+    client: Output,
+}
+
+impl Exchange {
+    fn client_stdout(&self) -> &[u8] {
+        &self.client.stdout
+    }
+    fn client_stderr(&self) -> String {
+        String::from_utf8_lossy(&self.client.stderr).into_owned()
+    }
+}
+
+/// A `--once` server with `server_args`, one client with `client_args` (`PORT` is
+/// replaced by the server's port), each with `env`. Both must succeed.
+fn exchange(server_args: &[&str], client_args: &[&str], env: &[(&str, &str)]) -> Exchange {
+    let mut args = server_args.to_vec();
+    args.extend(["--once", "0"]);
+    let mut server = start_server(&args, env).expect("the server starts");
+    let port = server.port.to_string();
+    let cargs: Vec<&str> = client_args
+        .iter()
+        .map(|a| if *a == "PORT" { port.as_str() } else { a })
+        .collect();
+    let client = run_client(&cargs, env);
+    let server_out = server.finish();
+    assert!(
+        client.status.success(),
+        "hello-client {cargs:?} failed: {}",
+        String::from_utf8_lossy(&client.stderr)
+    );
+    assert!(
+        server_out.status.success(),
+        "hello-server {args:?} failed: {}",
+        server_out.stderr
+    );
+    Exchange {
+        port: server.port,
+        server: server_out,
+        client,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Masking what changes from run to run
+// ---------------------------------------------------------------------------------------
+
+/// Masks a trace (or any stderr text) so that it compares across runs: the time of day
+/// becomes `HH:MM:SS.ffffff`, descriptors `<fd1>`, `<fd2>`… in order of first
+/// appearance, the server's port `<server-port>` and any other non-zero port
+/// `<client-port>` (then `<client-port2>`…). Port 0, byte counts and data are kept.
+/// Panics on a line that starts like a trace line but is not one.
+fn normalise(text: &str, server_port: u16) -> String {
+    let mut m = Masker {
+        server_port,
+        fds: Vec::new(),
+        ports: Vec::new(),
+    };
+    let mut out = String::new();
+    for line in text.lines() {
+        match TraceLine::parse(line) {
+            Some(t) => {
+                let fds_masked = m.mask_fds(t.call);
+                let call = m.mask_addrs(&fds_masked);
+                out.push_str(&format!(
+                    "HH:MM:SS.ffffff {}  {call}  # {}\n",
+                    t.role, t.explanation
+                ));
+            }
+            None => {
+                out.push_str(&m.mask_addrs(line));
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// `03:41:07.123456 server  listen(3, 4096) = 0  # explanation`, taken apart.
+struct TraceLine<'a> {
+    role: &'a str,
+    call: &'a str,
+    explanation: &'a str,
+}
+
+impl<'a> TraceLine<'a> {
+    /// `None` for a line that does not start with a time of day (an error message);
+    /// panics on a line that does but is malformed.
+    fn parse(line: &'a str) -> Option<TraceLine<'a>> {
+        let time = line.get(..15)?;
+        let shape = time.char_indices().all(|(i, c)| match i {
+            2 | 5 => c == ':',
+            8 => c == '.',
+            _ => c.is_ascii_digit(),
+        });
+        if !shape {
+            return None;
+        }
+        let rest = line[15..]
+            .strip_prefix(' ')
+            .unwrap_or_else(|| panic!("no space after the time: {line:?}"));
+        let (role, rest) = rest
+            .split_once("  ")
+            .unwrap_or_else(|| panic!("no role: {line:?}"));
+        assert!(role == "server" || role == "client", "bad role in {line:?}");
+        // The explanation never holds "  # "; the data shown in a call might.
+        let (call, explanation) = rest
+            .rsplit_once("  # ")
+            .unwrap_or_else(|| panic!("no explanation: {line:?}"));
+        assert!(
+            call.contains('(') && !explanation.trim().is_empty(),
+            "malformed trace line {line:?}"
+        );
+        Some(TraceLine {
+            role,
+            call,
+            explanation,
+        })
+    }
+}
+
+struct Masker {
+    server_port: u16,
+    fds: Vec<String>,
+    ports: Vec<u16>,
+}
+
+impl Masker {
+    fn fd(&mut self, n: &str) -> String {
+        let i = match self.fds.iter().position(|f| f == n) {
+            Some(i) => i,
+            None => {
+                self.fds.push(n.to_string());
+                self.fds.len() - 1
+            }
+        };
+        format!("<fd{}>", i + 1)
+    }
+
+    fn port(&mut self, p: u16) -> String {
+        if p == 0 {
+            return "0".into();
+        }
+        if p == self.server_port {
+            return "<server-port>".into();
+        }
+        let i = match self.ports.iter().position(|q| *q == p) {
+            Some(i) => i,
+            None => {
+                self.ports.push(p);
+                self.ports.len() - 1
+            }
+        };
+        if i == 0 {
+            "<client-port>".into()
+        } else {
+            format!("<client-port{}>", i + 1)
+        }
+    }
+
+    /// Descriptors sit in three places: `socket(...) = N`, the first argument of every
+    /// other call (`read(N)`, `bind(N, ...)`), and `accept(L) = N, peer ...`.
+    fn mask_fds(&mut self, call: &str) -> String {
+        let Some(open) = call.find('(') else {
+            return call.to_string();
+        };
+        let name = &call[..open];
+        if name == "socket" {
+            if let Some((head, result)) = call.rsplit_once(" = ") {
+                if is_number(result) {
+                    return format!("{head} = {}", self.fd(result));
+                }
+            }
+            return call.to_string();
+        }
+        let args = &call[open + 1..];
+        let end = args.find([',', ')']).unwrap_or(args.len());
+        let mut out = call[..=open].to_string();
+        let first = &args[..end];
+        if is_number(first) {
+            out.push_str(&self.fd(first));
+        } else {
+            out.push_str(first);
+        }
+        let rest = &args[end..];
+        if name == "accept" {
+            if let Some(after) = rest.strip_prefix(") = ") {
+                let n_end = after.find(',').unwrap_or(after.len());
+                if is_number(&after[..n_end]) {
+                    let fd = self.fd(&after[..n_end]);
+                    return format!("{out}) = {fd}{}", &after[n_end..]);
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Masks the port of every `a.b.c.d:PORT` and `[v6]:PORT` outside quoted data.
+    fn mask_addrs(&mut self, s: &str) -> String {
+        let mut out = String::new();
+        let mut token = String::new();
+        let (mut quoted, mut escaped) = (false, false);
+        for c in s.chars() {
+            if quoted {
+                out.push(c);
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == '"' {
+                    quoted = false;
+                }
+                continue;
+            }
+            if matches!(c, '"' | ' ' | ',' | '(' | ')') {
+                out.push_str(&self.mask_token(&token));
+                token.clear();
+                out.push(c);
+                quoted = c == '"';
+                continue;
+            }
+            token.push(c);
+        }
+        out.push_str(&self.mask_token(&token));
+        out
+    }
+
+    fn mask_token(&mut self, t: &str) -> String {
+        // `127.0.0.1:9190:` in `connect() error: 127.0.0.1:9190: Connection refused`.
+        let (core, tail) = match t.strip_suffix(':') {
+            Some(c) => (c, ":"),
+            None => (t, ""),
+        };
+        match core.parse::<SocketAddr>() {
+            Ok(a) => {
+                let host = &core[..core.rfind(':').expect("an address has a colon")];
+                format!("{host}:{}{tail}", self.port(a.port()))
+            }
+            Err(_) => t.to_string(),
+        }
+    }
+}
+
+fn is_number(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn has_hangul(s: &str) -> bool {
+    s.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c))
+}
+
+/// The trace lines of some stderr text.
+fn trace_lines(text: &str) -> Vec<TraceLine<'_>> {
+    text.lines().filter_map(TraceLine::parse).collect()
+}
+
+/// Every trace line is in `lang`: in Korean each explanation holds Hangul; in English none
+/// does. At least one trace line is required.
+fn assert_language(text: &str, lang: &str, what: &str) {
+    let lines = trace_lines(text);
+    assert!(!lines.is_empty(), "{what}: no trace lines in {text:?}");
+    for t in lines {
+        match lang {
+            "ko" => assert!(
+                has_hangul(t.explanation),
+                "{what}: explanation not in Korean: {:?}",
+                t.explanation
+            ),
+            _ => assert!(
+                !has_hangul(t.explanation),
+                "{what}: explanation not in English: {:?}",
+                t.explanation
+            ),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Golden files
+// ---------------------------------------------------------------------------------------
+
+fn golden_path(name: &str) -> PathBuf {
+    workspace_root().join("tests").join("golden").join(name)
+}
+
+fn updating() -> bool {
+    std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1")
+}
+
+/// Compares `got` with `tests/golden/<name>`, or writes it there with `UPDATE_GOLDEN=1`.
+fn golden(name: &str, got: &str) {
+    let path = golden_path(name);
+    if updating() {
+        std::fs::create_dir_all(path.parent().expect("golden folder")).expect("create tests/golden");
+        std::fs::write(&path, got).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; create it with UPDATE_GOLDEN=1 cargo test -p hello-tests --test trace\n\
+             the output was:\n{got}",
+            path.display()
+        )
+    });
+    if want != got {
+        let (w, g): (Vec<_>, Vec<_>) = (want.lines().collect(), got.lines().collect());
+        let first = (0..w.len().max(g.len()))
+            .find(|&i| w.get(i) != g.get(i))
+            .unwrap_or(0);
+        panic!(
+            "{} differs from this run at line {}:\n  want: {:?}\n  got:  {:?}\n\
+             whole output:\n{got}\n(if the change is intended: UPDATE_GOLDEN=1 cargo test -p \
+             hello-tests --test trace, then read the diff)",
+            path.display(),
+            first + 1,
+            w.get(first),
+            g.get(first),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The exchanges
+// ---------------------------------------------------------------------------------------
+
+/// One exchange of the golden set: its name and the options of each side.
+struct Scenario {
+    name: &'static str,
+    server: &'static [&'static str],
+    client: &'static [&'static str],
+    /// What the client prints.
+    stdout: &'static str,
+}
+
+const TCP_HELLO: Scenario = Scenario {
+    name: "tcp_hello",
+    server: &[],
+    client: &[],
+    stdout: "Message from server: Hello World!\n",
+};
+const TCP_ECHO: Scenario = Scenario {
+    name: "tcp_echo",
+    server: &["--service", "echo"],
+    client: &["-m", "hello"],
+    stdout: "Message from server: 5 : hello\n",
+};
+const UDP_HELLO: Scenario = Scenario {
+    name: "udp_hello",
+    server: &["--udp"],
+    client: &["--udp"],
+    stdout: "Message from server: Hello World!\n",
+};
+const UDP_ECHO: Scenario = Scenario {
+    name: "udp_echo",
+    server: &["--udp", "--service", "echo"],
+    client: &["--udp", "-m", "hello"],
+    stdout: "Message from server: 5 : hello\n",
+};
+
+/// Runs the scenario; `trace` is `None` (no `--trace`) or the `--lang`.
+fn run_scenario(s: &Scenario, trace: Option<&str>, env: &[(&str, &str)]) -> Exchange {
+    let mut server: Vec<&str> = vec!["--model", "iterative"];
+    let mut client: Vec<&str> = Vec::new();
+    if let Some(lang) = trace {
+        for args in [&mut server, &mut client] {
+            args.push("--trace");
+            if !lang.is_empty() {
+                args.extend(["--lang", lang]);
+            }
+        }
+    }
+    server.extend(s.server);
+    client.extend(s.client);
+    client.extend(["127.0.0.1", "PORT"]);
+    exchange(&server, &client, env)
+}
+
+/// The golden check of one scenario in both languages, and stdout with and without
+/// `--trace`.
+fn check_scenario(s: &Scenario) {
+    let plain = run_scenario(s, None, &[]);
+    assert_eq!(
+        String::from_utf8_lossy(plain.client_stdout()),
+        s.stdout,
+        "{}: client stdout",
+        s.name
+    );
+    assert_eq!(
+        plain.client_stderr(),
+        "",
+        "{}: client stderr without --trace",
+        s.name
+    );
+    assert_eq!(
+        plain.server.stderr, "",
+        "{}: server stderr without --trace",
+        s.name
+    );
+    for lang in ["en", "ko"] {
+        let traced = run_scenario(s, Some(lang), &[]);
+        // stdout is byte for byte what it is without --trace (the server's port aside,
+        // which the kernel chooses anew each run).
+        assert_eq!(
+            traced.client_stdout(),
+            plain.client_stdout(),
+            "{} {lang}: --trace changed the client's stdout",
+            s.name
+        );
+        assert_eq!(
+            traced.server.stdout,
+            format!("listening on 0.0.0.0:{}\n", traced.port),
+            "{} {lang}: --trace changed the server's stdout",
+            s.name
+        );
+        assert_eq!(
+            plain.server.stdout,
+            format!("listening on 0.0.0.0:{}\n", plain.port),
+            "{}: server stdout",
+            s.name
+        );
+        let server = traced.server.stderr.clone();
+        let client = traced.client_stderr();
+        assert_language(&server, lang, &format!("{} {lang} server", s.name));
+        assert_language(&client, lang, &format!("{} {lang} client", s.name));
+        golden(
+            &format!("{}.{lang}.server.txt", s.name),
+            &normalise(&server, traced.port),
+        );
+        golden(
+            &format!("{}.{lang}.client.txt", s.name),
+            &normalise(&client, traced.port),
+        );
+    }
+}
+
+#[test]
+fn tcp_hello_trace_matches_golden_in_both_languages() {
+    check_scenario(&TCP_HELLO);
+}
+
+#[test]
+fn tcp_echo_trace_matches_golden_in_both_languages() {
+    check_scenario(&TCP_ECHO);
+}
+
+#[test]
+fn udp_hello_trace_matches_golden_in_both_languages() {
+    check_scenario(&UDP_HELLO);
+}
+
+#[test]
+fn udp_echo_trace_matches_golden_in_both_languages() {
+    check_scenario(&UDP_ECHO);
+}
+
+/// The server's trace of one client is the same, call for call, whichever model serves
+/// it (the models are not `--once`: the test waits for the `close()` line).
+#[test]
+fn every_model_traces_the_same_calls() {
+    if updating() {
+        return;
+    }
+    for (s, name) in [(&TCP_HELLO, "tcp_hello"), (&TCP_ECHO, "tcp_echo")] {
+        let want = std::fs::read_to_string(golden_path(&format!("{name}.en.server.txt")))
+            .expect("golden file (run the golden tests first)");
+        for model in hello_tests::MODELS {
+            let mut args = vec!["--trace", "--lang", "en", "--model", model];
+            args.extend(s.server);
+            args.push("0");
+            let server = start_server(&args, &[]).expect("the server starts");
+            let port = server.port.to_string();
+            let mut cargs: Vec<&str> = s.client.to_vec();
+            cargs.extend(["127.0.0.1", &port]);
+            let out = run_client(&cargs, &[]);
+            assert!(out.status.success(), "{name} {model}: client failed");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), s.stdout);
+            server.wait_stderr(" close(");
+            assert_eq!(
+                normalise(&server.stderr(), server.port),
+                want,
+                "{name}: the {model} model traces differently"
+            );
+        }
+    }
+}
+
+/// Environment variables set for a run.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
+/// `LANG=ko_KR.UTF-8` (or `LC_ALL`) without `--lang` gives Korean; `--lang en` wins over
+/// the locale; a locale that is not Korean gives English.
+#[test]
+fn locale_chooses_korean_and_lang_overrides_it() {
+    if updating() {
+        return;
+    }
+    let golden_of = |lang: &str, side: &str| {
+        std::fs::read_to_string(golden_path(&format!("tcp_hello.{lang}.{side}.txt")))
+            .expect("golden file (run the golden tests first)")
+    };
+    // (environment, --lang: None = no --trace, "" = --trace alone, language expected)
+    let cases: [(Env, Option<&str>, &str); 4] = [
+        (&[("LANG", "ko_KR.UTF-8")], Some(""), "ko"),
+        (&[("LC_ALL", "ko_KR.UTF-8"), ("LANG", "C")], Some(""), "ko"),
+        (&[("LANG", "ko_KR.UTF-8")], Some("en"), "en"),
+        (&[("LANG", "en_US.UTF-8")], Some(""), "en"),
+    ];
+    for (env, lang, want) in cases {
+        let x = run_scenario(&TCP_HELLO, lang, env);
+        let what = format!("env {env:?}, --lang {lang:?}");
+        assert_language(&x.server.stderr, want, &format!("{what}: server"));
+        assert_language(&x.client_stderr(), want, &format!("{what}: client"));
+        assert_eq!(
+            normalise(&x.server.stderr, x.port),
+            golden_of(want, "server"),
+            "{what}: server"
+        );
+        assert_eq!(
+            normalise(&x.client_stderr(), x.port),
+            golden_of(want, "client"),
+            "{what}: client"
+        );
+        assert_eq!(x.client_stdout(), TCP_HELLO.stdout.as_bytes(), "{what}: stdout");
+    }
+}
+
+/// A port on 127.0.0.1 where nothing listens (bound by the kernel's choice, then freed).
+fn closed_tcp_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+fn closed_udp_port() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    s.local_addr().expect("local_addr").port()
+}
+
+/// A refused connection is traced with its errno and explained in both languages; the
+/// failed socket is closed; stdout stays empty and the exit code is 1.
+#[test]
+fn refused_connection_is_traced_with_econnrefused_in_both_languages() {
+    for (proto, port) in [("tcp", closed_tcp_port()), ("udp", closed_udp_port())] {
+        let port_s = port.to_string();
+        for lang in ["en", "ko"] {
+            let mut args = vec!["--trace", "--lang", lang, "--timeout", "5s"];
+            if proto == "udp" {
+                args.extend(["--udp", "-m", "hello"]);
+            }
+            args.extend(["127.0.0.1", &port_s]);
+            let out = run_client(&args, &[]);
+            let what = format!("{proto} {lang}");
+            assert_eq!(out.status.code(), Some(1), "{what}: exit code");
+            assert!(out.stdout.is_empty(), "{what}: stdout {:?}", out.stdout);
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            let failed_call = if proto == "tcp" { "connect(" } else { "recvfrom(" };
+            let failed: Vec<_> = trace_lines(&err)
+                .into_iter()
+                .filter(|t| t.call.contains(" = -1 "))
+                .collect();
+            assert_eq!(failed.len(), 1, "{what}: one failed call in {err}");
+            assert!(
+                failed[0].call.starts_with(failed_call) && failed[0].call.contains("ECONNREFUSED"),
+                "{what}: {}",
+                failed[0].call
+            );
+            assert_language(&err, lang, &what);
+            // The one-line error of SPEC §6 follows the trace.
+            assert!(
+                err.lines()
+                    .last()
+                    .is_some_and(|l| l.starts_with("hello-client: ") && l.contains("Connection refused")),
+                "{what}: {err}"
+            );
+            golden(
+                &format!("{proto}_refused.{lang}.client.txt"),
+                &normalise(&err, port),
+            );
+        }
+    }
+}
+
+/// A failed `bind()` is traced with the address and its errno: 192.0.2.1 (TEST-NET-1,
+/// RFC 5737) is no address of this machine, so even port 0 cannot be bound there.
+#[test]
+fn failed_bind_is_traced_with_eaddrnotavail_in_both_languages() {
+    for lang in ["en", "ko"] {
+        let mut cmd = hello_tests::server_cmd(&["--trace", "--lang", lang, "--bind", "192.0.2.1", "0"]);
+        for v in LOCALE_VARS {
+            cmd.env_remove(v);
+        }
+        let out = cmd.output().expect("run hello-server");
+        assert_eq!(out.status.code(), Some(1), "{lang}: exit code");
+        assert!(
+            out.stdout.is_empty(),
+            "{lang}: no start-up line after a failed bind"
+        );
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let failed: Vec<_> = trace_lines(&err)
+            .into_iter()
+            .filter(|t| t.call.contains(" = -1 "))
+            .collect();
+        assert_eq!(failed.len(), 1, "{lang}: one failed call in {err}");
+        assert!(
+            failed[0].call.starts_with("bind(") && failed[0].call.contains("192.0.2.1:0) = -1 EADDRNOTAVAIL"),
+            "{lang}: {}",
+            failed[0].call
+        );
+        assert_language(&err, lang, lang);
+        golden(
+            &format!("bind_unavailable.{lang}.server.txt"),
+            &normalise(&err, 0),
+        );
+    }
+}
+
+/// Over IPv6 the addresses read `[::1]:PORT`, and the masking still hides every port.
+#[test]
+fn ipv6_exchange_is_traced_with_bracketed_addresses() {
+    let Some(mut server) = start_server(&["--trace", "--lang", "en", "--bind", "::1", "--once", "0"], &[])
+    else {
+        eprintln!("SKIP: no IPv6 loopback on this machine");
+        return;
+    };
+    let port = server.port.to_string();
+    let out = run_client(&["--trace", "--lang", "en", "::1", &port], &[]);
+    let done = server.finish();
+    assert!(out.status.success() && done.status.success());
+    let client_err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let client_local = trace_lines(&client_err)
+        .iter()
+        .find_map(|t| t.call.strip_prefix("getsockname("))
+        .and_then(|r| r.split(" = ").nth(1))
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+        .expect("the client traces its local address");
+    for (text, side) in [(&done.stderr, "server"), (&client_err, "client")] {
+        let masked = normalise(text, server.port);
+        for p in [server.port, client_local.port()] {
+            assert!(
+                !masked.contains(&p.to_string()),
+                "{side}: port {p} left in\n{masked}"
+            );
+        }
+        assert!(masked.contains("[::1]:<server-port>"), "{side}:\n{masked}");
+    }
+    assert!(normalise(&done.stderr, server.port).contains("peer [::1]:<client-port>"));
+}
+
+/// The masking itself, on lines made to be awkward.
+#[test]
+fn normalise_masks_time_fds_and_ports_but_not_data() {
+    let text = "\
+01:02:03.456789 server  socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP) = 7  # x
+01:02:03.456789 server  bind(7, [::]:0) = 0  # port 0 stays
+01:02:03.456789 server  getsockname(7) = [::]:4242  # y
+01:02:03.456789 server  accept(7) = 12, peer [::ffff:127.0.0.1]:50000  # z
+01:02:03.456789 server  read(12) = 22 \"1.2.3.4:80 \\\" [::1]:9 \\0\"  # data kept
+01:02:03.456789 server  write(12, \"7 : 12\\0\") = 7  # counts kept
+01:02:03.456789 server  recvfrom(7) = 0 \"\", from 127.0.0.1:50001  # second client port
+01:02:03.456789 server  connect(12) = -1 ECONNREFUSED (Connection refused)  # failed
+hello-client: connect() error: 127.0.0.1:4242: Connection refused (os error 111)
+";
+    let want = "\
+HH:MM:SS.ffffff server  socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP) = <fd1>  # x
+HH:MM:SS.ffffff server  bind(<fd1>, [::]:0) = 0  # port 0 stays
+HH:MM:SS.ffffff server  getsockname(<fd1>) = [::]:<server-port>  # y
+HH:MM:SS.ffffff server  accept(<fd1>) = <fd2>, peer [::ffff:127.0.0.1]:<client-port>  # z
+HH:MM:SS.ffffff server  read(<fd2>) = 22 \"1.2.3.4:80 \\\" [::1]:9 \\0\"  # data kept
+HH:MM:SS.ffffff server  write(<fd2>, \"7 : 12\\0\") = 7  # counts kept
+HH:MM:SS.ffffff server  recvfrom(<fd1>) = 0 \"\", from 127.0.0.1:<client-port2>  # second client port
+HH:MM:SS.ffffff server  connect(<fd2>) = -1 ECONNREFUSED (Connection refused)  # failed
+hello-client: connect() error: 127.0.0.1:<server-port>: Connection refused (os error 111)
+";
+    assert_eq!(normalise(text, 4242), want);
+}
