@@ -5,8 +5,8 @@
 // This library exists only to fail tests: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -99,7 +99,23 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         adjust(&mut cmd);
-        let mut child = cmd.spawn().expect("spawn hello-server");
+        Server::spawn(cmd, &format!("hello-server {args:?}"))
+    }
+
+    /// Starts another program that prints a `listening on ADDR` start-up line (a C peer
+    /// from [`c_program`]), with the same bounds and clean-up as `hello-server`.
+    pub fn start_program(program: &Path, args: &[&str]) -> Server {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Server::spawn(cmd, &format!("{} {args:?}", program.display()))
+    }
+
+    /// Spawns `cmd` (stdout and stderr piped) and waits for its start-up line.
+    fn spawn(mut cmd: Command, what: &str) -> Server {
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         let err_buf = std::sync::Arc::new(Mutex::new(Vec::new()));
@@ -132,7 +148,7 @@ impl Server {
                 let _ = child.wait();
                 let err =
                     String::from_utf8_lossy(&err_buf.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
-                panic!("hello-server {args:?} printed no start-up line; stderr: {err}");
+                panic!("{what} printed no start-up line; stderr: {err}");
             }
         };
         let addr: SocketAddr = line
@@ -176,6 +192,26 @@ impl Server {
     /// Lines printed on stdout after the start-up line (there should be none).
     pub fn more_stdout(&self) -> Vec<String> {
         self.stdout_rest.try_iter().collect()
+    }
+
+    /// Every line printed on stdout after the start-up line, once the server has closed
+    /// its stdout (call after it exited); waits at most `within`.
+    pub fn stdout_to_end(&self, within: Duration) -> Vec<String> {
+        let until = Instant::now() + within;
+        let mut lines = Vec::new();
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.stdout_rest.recv_timeout(left) {
+                Ok(l) => lines.push(l),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("stdout still open after {within:?}"),
+            }
+        }
+    }
+
+    /// Waits (at most `within`) until the server's stderr contains `needle`.
+    pub fn wait_stderr(&self, needle: &str, within: Duration) -> bool {
+        wait_until(within, || self.stderr().contains(needle))
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the server.
@@ -263,4 +299,201 @@ pub fn run_bounded(cmd: &mut Command) -> (ExitStatus, Vec<u8>, Vec<u8>) {
     c.timeout(WAIT);
     let out = c.output().expect("run command");
     (out.status, out.stdout, out.stderr)
+}
+
+/// Every server model: each end-to-end check runs against all of them.
+pub const MODELS: [&str; 3] = ["iterative", "threads", "epoll"];
+
+/// Polls `cond` every 5 ms until it holds or `within` passes; returns whether it held.
+pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A TCP connection to `addr` whose every read and write is bounded by [`WAIT`].
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect_timeout(&addr, WAIT).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    s.set_read_timeout(Some(WAIT)).expect("set_read_timeout");
+    s.set_write_timeout(Some(WAIT)).expect("set_write_timeout");
+    s
+}
+
+/// Reads until end of stream: at most [`WAIT`] in all and 16 MiB.
+pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
+    try_read_to_end(s).unwrap_or_else(|e| panic!("read: {e}"))
+}
+
+/// [`read_to_end`] that reports a failed read (a reset, a timeout) instead of panicking.
+pub fn try_read_to_end(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
+    let until = Instant::now() + WAIT;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        s.set_read_timeout(Some(left))?;
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(got),
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                assert!(got.len() <= 16 << 20, "more than 16 MiB from the peer");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One raw TCP exchange: connect, write `request` (nothing if empty), half-close if
+/// `half_close`, and return every byte received until the server closed.
+pub fn tcp_exchange(addr: SocketAddr, request: &[u8], half_close: bool) -> Vec<u8> {
+    let mut s = connect(addr);
+    if !request.is_empty() {
+        s.write_all(request).expect("write request");
+    }
+    if half_close {
+        s.shutdown(std::net::Shutdown::Write).expect("shutdown(SHUT_WR)");
+    }
+    read_to_end(&mut s)
+}
+
+/// One raw UDP exchange: send `datagram` to `addr`, return the reply datagram.
+pub fn udp_exchange(addr: SocketAddr, datagram: &[u8]) -> Vec<u8> {
+    let local: SocketAddr = if addr.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" }
+        .parse()
+        .unwrap();
+    let s = UdpSocket::bind(local).expect("bind a UDP socket");
+    s.set_read_timeout(Some(WAIT)).expect("set_read_timeout");
+    s.send_to(datagram, addr).expect("send_to");
+    let mut buf = vec![0u8; 65536];
+    let (n, from) = s
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("no reply from {addr} to a {}-byte datagram: {e}", datagram.len()));
+    assert_eq!(from, addr, "reply from the wrong address");
+    buf.truncate(n);
+    buf
+}
+
+/// A TCP port on 127.0.0.1 with nothing listening: bound by the kernel's choice, then
+/// closed again.
+pub fn closed_tcp_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local_addr").port()
+}
+
+/// Open file descriptors of process `pid` (entries of `/proc/PID/fd`).
+pub fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/fd: {e}"))
+        .count()
+}
+
+/// Whether `::1` can be bound here; prints a loud SKIP line for `test` when it cannot.
+pub fn ipv6_loopback(test: &str) -> bool {
+    match TcpListener::bind("[::1]:0") {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("SKIP: {test}: no IPv6 loopback (bind [::1]:0: {e})");
+            false
+        }
+    }
+}
+
+/// `program`'s path when it is on `PATH`.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Exactly one line, ending with a newline: how every runtime error must look.
+pub fn assert_one_line(what: &str, text: &str) {
+    assert!(
+        text.ends_with('\n') && text.matches('\n').count() == 1,
+        "{what} is not exactly one line: {text:?}"
+    );
+}
+
+/// A stand-in server: listens on 127.0.0.1:0, accepts one client (waiting at most
+/// [`WAIT`]) and hands it to `behave` on a thread. Returns the address to connect to and
+/// the thread, which yields whether a client came.
+pub fn fake_server(
+    behave: impl FnOnce(TcpStream) + Send + 'static,
+) -> (SocketAddr, thread::JoinHandle<bool>) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = l.local_addr().expect("local_addr");
+    l.set_nonblocking(true).expect("set_nonblocking");
+    let t = thread::spawn(move || {
+        let until = Instant::now() + WAIT;
+        loop {
+            match l.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).expect("set_nonblocking");
+                    s.set_read_timeout(Some(WAIT)).expect("set_read_timeout");
+                    s.set_write_timeout(Some(WAIT)).expect("set_write_timeout");
+                    behave(s);
+                    return true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= until {
+                        return false;
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+    });
+    (addr, t)
+}
+
+/// Whether process `pid` holds (has accepted) the server side of the TCP connection
+/// whose client end is `client` and whose server port is `server_port`: the socket is
+/// looked up in `/proc/net/tcp{,6}` by its ports, then among the process's descriptors
+/// by its inode. A connection still waiting in the backlog is not held.
+pub fn holds_connection(pid: u32, server_port: u16, client: SocketAddr) -> bool {
+    let port_of = |field: &str| {
+        field
+            .rsplit(':')
+            .next()
+            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    };
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() > 9
+                && port_of(f[1]) == Some(server_port)
+                && port_of(f[2]) == Some(client.port())
+                && f[9] != "0"
+            {
+                inodes.push(format!("socket:[{}]", f[9]));
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return false;
+    }
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path())
+            .map(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+            .unwrap_or(false)
+    })
 }

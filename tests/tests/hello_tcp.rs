@@ -1,10 +1,11 @@
-//! The hello exchange over TCP between the real binaries.
+//! The hello exchange over TCP between the real binaries, and the greeting's exact wire
+//! bytes, in every server model.
 
-use hello_tests::{Server, client};
+use hello_tests::{MODELS, Server, WAIT, client, read_to_end, tcp_exchange};
 
 #[test]
 fn client_prints_the_greeting_from_every_model() {
-    for model in ["iterative", "threads", "epoll"] {
+    for model in MODELS {
         let server = Server::start(&["--model", model, "--bind", "127.0.0.1", "0"]);
         let port = server.port().to_string();
         client(&["127.0.0.1", &port])
@@ -12,5 +13,137 @@ fn client_prints_the_greeting_from_every_model() {
             .success()
             .stdout("Message from server: Hello World!\n")
             .stderr("");
+    }
+}
+
+#[test]
+fn greeting_is_13_bytes_with_its_nul_in_every_model() {
+    for model in MODELS {
+        let server = Server::start(&["--model", model, "--bind", "127.0.0.1", "0"]);
+        for _ in 0..3 {
+            let got = tcp_exchange(server.loopback(), b"", false);
+            assert_eq!(got, b"Hello World!\0", "model {model}");
+            assert_eq!(got.len(), 13, "model {model}");
+        }
+    }
+}
+
+/// KNOWN BUG (reported, not fixed): the hello service never reads, so a client that
+/// sends bytes first meets a server that closes with unread input; the kernel then
+/// answers with a reset (RST) instead of a FIN. The greeting usually arrives, but the end
+/// of the exchange is "Connection reset by peer" (or, for hello-client -m,
+/// "shutdown() error: Transport endpoint is not connected"): `hello-client -m hi` against
+/// a hello server fails in every model. Un-ignore once the hello path drains (lingering
+/// close) as the echo path does.
+#[test]
+#[ignore = "known bug: the hello service resets clients that send data (see doc comment)"]
+fn greeting_is_sent_whatever_the_client_sends_first() {
+    for model in MODELS {
+        let server = Server::start(&["--model", model, "--bind", "127.0.0.1", "0"]);
+        let got = tcp_exchange(server.loopback(), b"ignored\n", true);
+        assert_eq!(got, b"Hello World!\0", "model {model}");
+        client(&["-m", "hi", "127.0.0.1", &server.port().to_string()])
+            .assert()
+            .success()
+            .stdout("Message from server: Hello World!\n");
+    }
+}
+
+#[test]
+fn custom_message_is_sent_with_its_nul_in_every_model() {
+    for model in MODELS {
+        let server = Server::start(&[
+            "--model",
+            model,
+            "--bind",
+            "127.0.0.1",
+            "--message",
+            "Hi there",
+            "0",
+        ]);
+        assert_eq!(
+            tcp_exchange(server.loopback(), b"", false),
+            b"Hi there\0",
+            "model {model}"
+        );
+        client(&["127.0.0.1", &server.port().to_string()])
+            .assert()
+            .success()
+            .stdout("Message from server: Hi there\n");
+    }
+}
+
+#[test]
+fn utf8_message_goes_out_as_utf8_bytes() {
+    for model in MODELS {
+        let server = Server::start(&["--model", model, "--bind", "127.0.0.1", "--message", "안녕", "0"]);
+        assert_eq!(
+            tcp_exchange(server.loopback(), b"", false),
+            "안녕\0".as_bytes(),
+            "model {model}"
+        );
+        client(&["127.0.0.1", &server.port().to_string()])
+            .assert()
+            .success()
+            .stdout("Message from server: 안녕\n");
+    }
+}
+
+#[test]
+fn client_reaches_a_wildcard_server_by_localhost() {
+    // Default bind 0.0.0.0; `localhost` may resolve to ::1 first, which is refused: the
+    // client must go on to 127.0.0.1, as nc does.
+    for model in MODELS {
+        let server = Server::start(&["--model", model, "0"]);
+        assert_eq!(server.line, format!("listening on 0.0.0.0:{}", server.port()));
+        client(&["localhost", &server.port().to_string()])
+            .assert()
+            .success()
+            .stdout("Message from server: Hello World!\n")
+            .stderr("");
+    }
+}
+
+#[test]
+fn many_clients_at_once_all_get_the_greeting() {
+    for model in MODELS {
+        let server = Server::start(&["--model", model, "--bind", "127.0.0.1", "0"]);
+        let addr = server.loopback();
+        let handles: Vec<_> = (0..16)
+            .map(|_| std::thread::spawn(move || tcp_exchange(addr, b"", false)))
+            .collect();
+        for h in handles {
+            assert_eq!(
+                h.join().expect("client thread"),
+                b"Hello World!\0",
+                "model {model}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_large_greeting_reaches_a_slow_reader_whole_in_every_model() {
+    // 100 000 bytes to a client with a 4 KiB receive buffer: the server's writes fill the
+    // window and must resume (partial writes; in the epoll model, a registered writer).
+    let text = "0123456789".repeat(10_000);
+    let mut want = text.clone().into_bytes();
+    want.push(0);
+    for model in MODELS {
+        let server = Server::start(&["--model", model, "--bind", "127.0.0.1", "--message", &text, "0"]);
+        let addr = server.loopback();
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+        sock.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        sock.connect_timeout(&addr.into(), WAIT).expect("connect");
+        let mut s: std::net::TcpStream = sock.into();
+        // Let the server run into the full window before anything is read.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let got = read_to_end(&mut s);
+        assert_eq!(got.len(), want.len(), "model {model}");
+        assert!(got == want, "model {model}: the greeting's bytes differ");
+        client(&["127.0.0.1", &server.port().to_string()])
+            .assert()
+            .success()
+            .stdout(format!("Message from server: {text}\n"));
     }
 }

@@ -1,0 +1,84 @@
+/*
+ * trickle_server.c: a one-shot hello server that sends "Hello World!" and its NUL ONE
+ * BYTE PER write(), 2 ms apart, with Nagle's algorithm off (TCP_NODELAY) so that each
+ * byte leaves in its own segment. A client that calls read() once gets a fragment; a
+ * client that reads until end of stream gets the whole greeting.
+ *
+ *   ./trickle_server 9190 [ADDR]      ->  listening on 0.0.0.0:9190
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+void error_handling(char *message);
+
+int main(int argc, char *argv[])
+{
+	int serv_sock;
+	int clnt_sock;
+	struct sockaddr_in serv_addr;
+	struct sockaddr_in clnt_addr;
+	socklen_t addr_size;
+	char addr_text[INET_ADDRSTRLEN];
+	int on = 1;
+	size_t i;
+
+	char message[] = "Hello World!";
+
+	if (argc != 2 && argc != 3) {
+		printf("Usage : %s <port> [addr]\n", argv[0]);
+		exit(1);
+	}
+
+	serv_sock = socket(PF_INET, SOCK_STREAM, 0);
+	if (serv_sock == -1)
+		error_handling("socket() error");
+
+	memset(&serv_addr, 0, sizeof(serv_addr));
+	serv_addr.sin_family = AF_INET;
+	serv_addr.sin_addr.s_addr = htonl(INADDR_ANY);
+	if (argc == 3 && inet_pton(AF_INET, argv[2], &serv_addr.sin_addr) != 1)
+		error_handling("inet_pton() error");
+	serv_addr.sin_port = htons(atoi(argv[1]));
+
+	if (bind(serv_sock, (struct sockaddr *)&serv_addr, sizeof(serv_addr)) == -1)
+		error_handling("bind() error");
+
+	if (listen(serv_sock, 5) == -1)
+		error_handling("listen() error");
+
+	addr_size = sizeof(serv_addr);
+	if (getsockname(serv_sock, (struct sockaddr *)&serv_addr, &addr_size) == -1)
+		error_handling("getsockname() error");
+	inet_ntop(AF_INET, &serv_addr.sin_addr, addr_text, sizeof(addr_text));
+	printf("listening on %s:%d\n", addr_text, ntohs(serv_addr.sin_port));
+	fflush(stdout);
+
+	addr_size = sizeof(clnt_addr);
+	clnt_sock = accept(serv_sock, (struct sockaddr *)&clnt_addr, &addr_size);
+	if (clnt_sock == -1)
+		error_handling("accept() error");
+	if (setsockopt(clnt_sock, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) == -1)
+		error_handling("setsockopt() error");
+
+	for (i = 0; i < sizeof(message); i++) {
+		if (write(clnt_sock, &message[i], 1) != 1)
+			error_handling("write() error");
+		usleep(2000);
+	}
+	close(clnt_sock);
+	close(serv_sock);
+	return 0;
+}
+
+void error_handling(char *message)
+{
+	fputs(message, stderr);
+	fputc('\n', stderr);
+	exit(1);
+}
