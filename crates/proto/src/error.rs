@@ -71,8 +71,9 @@ impl fmt::Display for Step {
 /// Why a step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Cause {
-    /// The operating system refused the call.
-    #[error("{0}")]
+    /// The operating system refused the call. Transparent: the message is the OS error's
+    /// own, and it is not repeated as a separate source.
+    #[error(transparent)]
     Os(#[from] io::Error),
     /// The call did not finish within the allowed time.
     #[error("timed out after {}", HumanDuration(*.0))]
@@ -89,6 +90,10 @@ pub enum Cause {
 }
 
 /// A failed socket step: `bind() error: 0.0.0.0:9190: Address already in use (os error 98)`.
+///
+/// The message already ends with the cause, so the cause is not also exposed as the
+/// error's `source()`: printing the chain (`{:#}` in anyhow) stays one line with the
+/// reason once.
 #[derive(Debug, thiserror::Error)]
 #[error("{step} error: {target}: {cause}")]
 pub struct Error {
@@ -97,7 +102,6 @@ pub struct Error {
     /// The address (or `host:port` as typed) the call was about.
     pub target: String,
     /// What went wrong.
-    #[source]
     pub cause: Cause,
 }
 
@@ -138,6 +142,17 @@ mod tests {
             e.to_string(),
             "bind() error: 0.0.0.0:9190: Address already in use (os error 98)"
         );
+    }
+
+    #[test]
+    fn the_chain_of_causes_repeats_nothing() {
+        use std::error::Error as _;
+        let e = Error::new(
+            Step::Bind,
+            "0.0.0.0:1",
+            io::Error::from_raw_os_error(libc::EADDRINUSE),
+        );
+        assert!(e.source().is_none(), "the cause is already in the message");
     }
 
     #[test]

@@ -103,25 +103,10 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "hello-server: {}", one_line(&e));
+            let _ = writeln!(io::stderr(), "hello-server: {e:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-/// The error as one line, each message of its chain once. A step-tagged error already
-/// ends with its OS reason, which its sources repeat: `{e:#}` would print
-/// `bind() error: ADDR: Address already in use (os error 98)` and then that reason twice.
-fn one_line(e: &anyhow::Error) -> String {
-    let mut line = e.to_string();
-    for cause in e.chain().skip(1) {
-        let text = cause.to_string();
-        if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-    }
-    line
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
