@@ -28,15 +28,11 @@ fn greeting_is_13_bytes_with_its_nul_in_every_model() {
     }
 }
 
-/// KNOWN BUG (reported, not fixed): the hello service never reads, so a client that
-/// sends bytes first meets a server that closes with unread input; the kernel then
-/// answers with a reset (RST) instead of a FIN. The greeting usually arrives, but the end
-/// of the exchange is "Connection reset by peer" (or, for hello-client -m,
-/// "shutdown() error: Transport endpoint is not connected"): `hello-client -m hi` against
-/// a hello server fails in every model. Un-ignore once the hello path drains (lingering
-/// close) as the echo path does.
+/// The hello service never reads, so a client that sends first (`echo hi | nc`,
+/// `hello-client -m`) would meet a close() with unread input, which sends RST instead of
+/// FIN and can destroy the greeting. The server checks for unread input after the
+/// greeting and then half-closes and drains instead.
 #[test]
-#[ignore = "known bug: the hello service resets clients that send data (see doc comment)"]
 fn greeting_is_sent_whatever_the_client_sends_first() {
     for model in MODELS {
         let server = Server::start(&["--model", model, "--bind", "127.0.0.1", "0"]);
@@ -145,5 +141,23 @@ fn a_large_greeting_reaches_a_slow_reader_whole_in_every_model() {
             .assert()
             .success()
             .stdout(format!("Message from server: {text}\n"));
+    }
+}
+
+/// Deterministic form of the case above: the client's bytes are already queued when the
+/// server accepts (the server is stopped with SIGSTOP meanwhile). Closing then would send
+/// RST; the server must end with FIN, so a raw reader sees the greeting and a clean end
+/// of stream, not "Connection reset by peer".
+#[test]
+fn a_client_that_talked_before_accept_gets_a_clean_close() {
+    use std::io::Write;
+    for model in MODELS {
+        let server = Server::start(&["--model", model, "--bind", "127.0.0.1", "0"]);
+        server.signal(libc::SIGSTOP);
+        let mut s = hello_tests::connect(server.loopback());
+        s.write_all(b"hi\n").expect("write before accept");
+        server.signal(libc::SIGCONT);
+        let got = hello_tests::try_read_to_end(&mut s);
+        assert_eq!(got.expect("a clean end of stream, not a reset"), b"Hello World!\0", "model {model}");
     }
 }

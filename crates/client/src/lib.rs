@@ -108,6 +108,10 @@ fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
             Error::new(step, addr, e)
         }
     };
+    // A server may answer and close before it reads the message (the hello service
+    // never reads): a send that fails because the peer is gone ends the sending, and the
+    // reply is still read. The failure is reported only if no reply came.
+    let mut send_failure = None;
     if req.message.is_some() {
         let payload = req.payload();
         let mut rest = &payload[..];
@@ -123,15 +127,24 @@ fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
                     rest = &rest[n..];
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if peer_gone(&e) => {
+                    send_failure = Some(fail(Step::Write, e));
+                    break;
+                }
                 Err(e) => return Err(fail(Step::Write, e)),
             }
         }
         // Half-close: the server sees end of stream, and can still answer.
-        stream
-            .shutdown(Shutdown::Write)
-            .map_err(|e| fail(Step::Shutdown, e))?;
-        if tracer.on() {
-            tracer.emit(Event::ShutdownWrite { fd });
+        if send_failure.is_none() {
+            match stream.shutdown(Shutdown::Write) {
+                Ok(()) => {
+                    if tracer.on() {
+                        tracer.emit(Event::ShutdownWrite { fd });
+                    }
+                }
+                Err(e) if peer_gone(&e) => send_failure = Some(fail(Step::Shutdown, e)),
+                Err(e) => return Err(fail(Step::Shutdown, e)),
+            }
         }
     }
     // TCP has no message boundaries: read until end of stream.
@@ -153,7 +166,13 @@ fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
                 reply.extend_from_slice(&buf[..n]);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(fail(Step::Read, e)),
+            // A server that closes with our message unread makes its kernel send RST
+            // instead of FIN. A reply that already ends with its terminator is whole.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset && ends_complete(&reply) => {
+                let _ = fail(Step::Read, e);
+                break;
+            }
+            Err(e) => return Err(send_failure.unwrap_or_else(|| fail(Step::Read, e))),
         }
     }
     drop(stream);
@@ -161,9 +180,24 @@ fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
         tracer.emit(Event::Close { fd });
     }
     if reply.is_empty() {
-        return Err(Error::new(Step::Read, addr, Cause::ClosedEarly));
+        return Err(send_failure.unwrap_or_else(|| Error::new(Step::Read, addr, Cause::ClosedEarly)));
     }
     Ok(reply)
+}
+
+/// The peer closed or reset the connection: sending more is pointless, but what it sent
+/// before may still be read.
+fn peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected
+    )
+}
+
+/// Whether a reply ends with the terminator of its wire format (NUL, or LF for an
+/// LF-terminated echo): then a reset after it cannot have cut it short.
+fn ends_complete(reply: &[u8]) -> bool {
+    matches!(reply.last(), Some(0 | b'\n'))
 }
 
 /// Sets a socket timeout to what is left until `deadline`; a passed deadline is a timeout.

@@ -163,6 +163,14 @@ pub enum Event<'a> {
         /// The bytes written.
         data: &'a [u8],
     },
+    /// `recv(fd, MSG_DONTWAIT)` after the reply, to find input the client sent that was
+    /// never read: `None` when there was none (EAGAIN).
+    Unread {
+        /// The socket.
+        fd: i32,
+        /// What was waiting (empty: the client had half-closed), or `None`.
+        data: Option<&'a [u8]>,
+    },
     /// `shutdown(fd, SHUT_WR)`.
     ShutdownWrite {
         /// The socket.
@@ -307,6 +315,11 @@ pub fn call(event: &Event<'_>) -> String {
         }
         Event::Accept { listener, fd, peer } => format!("accept({listener}) = {fd}, peer {peer}"),
         Event::Connect { fd, addr, .. } => format!("connect({fd}, {addr}) = 0"),
+        Event::Unread { fd, data: None } => format!("recv({fd}, MSG_DONTWAIT) = -1 EAGAIN"),
+        Event::Unread { fd, data: Some([]) } => format!("recv({fd}, MSG_DONTWAIT) = 0"),
+        Event::Unread { fd, data: Some(d) } => {
+            format!("recv({fd}, MSG_DONTWAIT) = {} {}", d.len(), Shown(d))
+        }
         Event::Read { fd, data: [] } => format!("read({fd}) = 0"),
         Event::Read { fd, data } => format!("read({fd}) = {} {}", data.len(), Shown(data)),
         Event::Write { fd, data } => format!("write({fd}, {}) = {}", Shown(data), data.len()),
@@ -518,6 +531,18 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "receive: TCP has no message boundaries, one read() may get part of a message",
             "데이터 수신: TCP에는 데이터의 경계가 없어 read() 한 번에 메시지 일부만 올 수도 있습니다",
         ),
+        Event::Unread { data: None, .. } => say(
+            "nothing left unread, so close() sends FIN; unread input would make it send RST",
+            "읽지 않은 데이터 없음: close()는 FIN을 보냅니다 (남아 있으면 RST가 가서 응답이 사라질 수 있음)",
+        ),
+        Event::Unread { data: Some([]), .. } => say(
+            "the client already half-closed: nothing unread, close() sends FIN",
+            "클라이언트가 이미 Half-close 했습니다: 남은 데이터가 없어 close()는 FIN을 보냅니다",
+        ),
+        Event::Unread { .. } => say(
+            "the client sent data: half-close and read it away, so close() does not send RST",
+            "클라이언트가 보낸 데이터가 있습니다: Half-close 후 마저 읽어 close() 때 RST가 가지 않게 합니다",
+        ),
         Event::Write { data: [.., 0], .. } => say(
             "send: the trailing \\0 is the C string's NUL, sent with the text",
             "데이터 전송: 끝의 \\0은 C 문자열의 끝을 나타내는 NUL로, 함께 전송됩니다",
@@ -720,9 +745,10 @@ mod tests {
             Event::RecvFrom { .. } => 14,
             Event::Failed { .. } => 15,
             Event::FailedAt { .. } => 16,
+            Event::Unread { .. } => 17,
         }
     }
-    const VARIANTS: usize = 17;
+    const VARIANTS: usize = 18;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -789,6 +815,15 @@ mod tests {
             Event::Write {
                 fd: 4,
                 data: b"2 : hi\n",
+            },
+            Event::Unread { fd: 4, data: None },
+            Event::Unread {
+                fd: 4,
+                data: Some(b""),
+            },
+            Event::Unread {
+                fd: 4,
+                data: Some(b"hi\n"),
             },
             Event::ShutdownWrite { fd: 4 },
             Event::Close { fd: 4 },

@@ -18,7 +18,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::accept::{AcceptFailure, BACKOFF, classify};
-use crate::exchange::{DRAIN_BYTES, DRAIN_TIME};
+use crate::exchange::{DRAIN_BYTES, DRAIN_TIME, Unread, unread};
 use crate::{Config, Stop, report, traced_accept_error};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -31,7 +31,8 @@ const ACCEPT_BATCH: usize = 256;
 enum State {
     /// Reading an echo request.
     Reading(EchoRequest),
-    /// Sending `reply[sent..]`; then close (hello) or half-close and drain (echo).
+    /// Sending `reply[sent..]`; then close (hello, unless the client sent something) or
+    /// half-close and drain (echo).
     Writing {
         reply: Vec<u8>,
         sent: usize,
@@ -228,15 +229,26 @@ impl Loop<'_> {
                         return;
                     }
                 };
-                if sent == bytes.len() {
-                    close(stream, tracer);
-                    return;
-                }
-                State::Writing {
-                    reply: bytes[sent..].to_vec(),
-                    sent: 0,
-                    drain_after: false,
-                    saw_eof: false,
+                if sent < bytes.len() {
+                    State::Writing {
+                        reply: bytes[sent..].to_vec(),
+                        sent: 0,
+                        drain_after: false,
+                        saw_eof: false,
+                    }
+                } else {
+                    match after_greeting(&stream, peer, tracer) {
+                        Ok(Some(draining)) => draining,
+                        Ok(None) => {
+                            close(stream, tracer);
+                            return;
+                        }
+                        Err(e) => {
+                            report(&e);
+                            close(stream, tracer);
+                            return;
+                        }
+                    }
                 }
             }
             Exchange::Read(request) => State::Reading(request),
@@ -248,7 +260,12 @@ impl Loop<'_> {
             close(stream, tracer);
             return;
         }
-        let deadline = Instant::now() + self.config.idle_timeout;
+        let wait = if matches!(state, State::Draining { .. }) {
+            DRAIN_TIME
+        } else {
+            self.config.idle_timeout
+        };
+        let deadline = Instant::now() + wait;
         self.next_id += 1;
         entry.insert(Conn {
             stream,
@@ -380,7 +397,15 @@ fn advance(conn: &mut Conn, buf: &mut [u8], config: &Config) -> Verdict {
                     return Verdict::Keep;
                 }
                 if !*drain_after {
-                    return Verdict::Close;
+                    match after_greeting(&conn.stream, conn.peer, tracer) {
+                        Ok(Some(draining)) => {
+                            conn.state = draining;
+                            conn.deadline = Instant::now() + DRAIN_TIME;
+                            continue;
+                        }
+                        Ok(None) => return Verdict::Close,
+                        Err(e) => return Verdict::Fail(e),
+                    }
                 }
                 if let Err(e) = conn.stream.shutdown(Shutdown::Write) {
                     return fail(Step::Shutdown, e);
@@ -406,6 +431,24 @@ fn advance(conn: &mut Conn, buf: &mut [u8], config: &Config) -> Verdict {
             },
         }
     }
+}
+
+/// After the whole greeting is written: `None` when the connection can simply be closed,
+/// or the draining state after a half-close when the client sent something (closing
+/// with unread input would send RST and could destroy the greeting).
+fn after_greeting(stream: &TcpStream, peer: SocketAddr, tracer: &Tracer) -> Result<Option<State>, Error> {
+    if unread(stream.as_raw_fd(), tracer) != Unread::Data {
+        return Ok(None);
+    }
+    stream
+        .shutdown(Shutdown::Write)
+        .map_err(|e| Error::new(Step::Shutdown, peer, e))?;
+    if tracer.on() {
+        tracer.emit(Event::ShutdownWrite {
+            fd: stream.as_raw_fd(),
+        });
+    }
+    Ok(Some(State::Draining { left: DRAIN_BYTES }))
 }
 
 /// One non-blocking `read(2)`: `Ok(None)` when nothing is ready.

@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use hello_proto::trace::{Event, Tracer};
@@ -36,7 +36,13 @@ pub fn serve(
             if bytes.len() > NEVER_BLOCKS {
                 set_timeouts(&stream, idle, peer)?;
             }
-            write_all(&mut stream, bytes, peer, idle, tracer)
+            write_all(&mut stream, bytes, peer, idle, tracer).and_then(|()| {
+                if unread(fd, tracer) == Unread::Data {
+                    shutdown_write(&stream, peer, tracer)?;
+                    drain(&mut stream, &mut [0u8; 8192], tracer);
+                }
+                Ok(())
+            })
         }
         Exchange::Read(mut request) => {
             set_timeouts(&stream, idle, peer)?;
@@ -87,6 +93,55 @@ fn echo(
         drain(stream, &mut buf, tracer);
     }
     Ok(())
+}
+
+/// What the client left unread once the reply is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unread {
+    /// Nothing (or the connection is already gone): `close()` sends FIN.
+    Nothing,
+    /// The client had half-closed and nothing else waits: `close()` sends FIN.
+    Closed,
+    /// Input is waiting: closing now would send RST, which can destroy the reply
+    /// before the client reads it. Half-close and drain instead.
+    Data,
+}
+
+/// `recv(fd, MSG_DONTWAIT)` once, after the greeting: the hello service never reads, so
+/// this is how it learns whether the client sent anything (`echo hi | nc`). It costs one
+/// system call per connection and spares the usual silent client the half-close and
+/// drain that a talking client needs.
+pub(crate) fn unread(fd: RawFd, tracer: &Tracer) -> Unread {
+    let mut buf = [0u8; 64];
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call, and
+    // recv(2) writes at most that many.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    match usize::try_from(n) {
+        Ok(n) => {
+            if tracer.on() {
+                tracer.emit(Event::Unread {
+                    fd,
+                    data: Some(&buf[..n]),
+                });
+            }
+            if n == 0 { Unread::Closed } else { Unread::Data }
+        }
+        Err(_) => {
+            let err = io::Error::last_os_error();
+            if tracer.on() {
+                if err.kind() == io::ErrorKind::WouldBlock {
+                    tracer.emit(Event::Unread { fd, data: None });
+                } else {
+                    tracer.emit(Event::Failed {
+                        step: Step::Read,
+                        fd: Some(fd),
+                        err: &err,
+                    });
+                }
+            }
+            Unread::Nothing
+        }
+    }
 }
 
 /// `read(2)` once, traced; a timeout is reported as the idle timeout.
@@ -145,7 +200,7 @@ pub(crate) fn write_all(
 }
 
 /// `shutdown(SHUT_WR)`: the reply is complete, the peer sees end of stream.
-fn shutdown_write(stream: &TcpStream, peer: SocketAddr, tracer: &Tracer) -> Result<(), Error> {
+pub(crate) fn shutdown_write(stream: &TcpStream, peer: SocketAddr, tracer: &Tracer) -> Result<(), Error> {
     match stream.shutdown(Shutdown::Write) {
         Ok(()) => {
             if tracer.on() {
