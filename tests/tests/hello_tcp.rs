@@ -158,6 +158,10 @@ fn a_client_that_talked_before_accept_gets_a_clean_close() {
         s.write_all(b"hi\n").expect("write before accept");
         server.signal(libc::SIGCONT);
         let got = hello_tests::try_read_to_end(&mut s);
-        assert_eq!(got.expect("a clean end of stream, not a reset"), b"Hello World!\0", "model {model}");
+        assert_eq!(
+            got.expect("a clean end of stream, not a reset"),
+            b"Hello World!\0",
+            "model {model}"
+        );
     }
 }
