@@ -38,10 +38,18 @@ pub fn run(args: &[String]) -> Result<()> {
         "rust_epoll_echo={s} --model epoll --service echo --idle-timeout 2m --max-conns 100000 {{port}}\n\
          rust_threads_echo={s} --model threads --service echo --idle-timeout 2m --max-conns 100000 {{port}}"
     );
-    let out = project_root()
-        .join("target")
-        .join("bench")
-        .join(if quick { "quick" } else { "full" });
+    // Each run keeps its own folder: ratios are only comparable within one run, and a
+    // second run must not overwrite the first.
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let out = match std::env::var_os("OUT") {
+        Some(dir) => PathBuf::from(dir),
+        None => project_root()
+            .join("target")
+            .join("bench")
+            .join(format!("{}-{stamp}", if quick { "quick" } else { "full" })),
+    };
     let mut cmd = Command::new("bash");
     cmd.arg(bench.join("run.sh"))
         .env("EXTRA_SERVERS", extra)
