@@ -287,10 +287,20 @@ pub fn c_program(name: &str) -> Option<PathBuf> {
             String::from_utf8_lossy(&out.stderr)
         ),
         Err(e) => {
-            eprintln!("SKIP: no C compiler ({cc}: {e}); the test against the C peer {name} did not run");
+            skip(&format!(
+                "no C compiler ({cc}: {e}); the test against the C peer {name} did not run"
+            ));
             None
         }
     }
+}
+
+/// Reports a skipped check loudly: straight to the process's stderr, which libtest does
+/// not capture (it captures only the `print!` family), so the line shows in CI logs even
+/// though the test passes.
+pub fn skip(why: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP: {why}");
 }
 
 /// Runs a command to completion with a bound, returning (status, stdout, stderr).
@@ -420,7 +430,7 @@ pub fn ipv6_loopback(test: &str) -> bool {
     match TcpListener::bind("[::1]:0") {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("SKIP: {test}: no IPv6 loopback (bind [::1]:0: {e})");
+            skip(&format!("{test}: no IPv6 loopback (bind [::1]:0: {e})"));
             false
         }
     }

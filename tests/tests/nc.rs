@@ -27,7 +27,9 @@ impl Nc {
     /// Finds `nc` and its flavour, or prints a SKIP line for `test`.
     fn find(test: &str) -> Option<Nc> {
         let Some(path) = which("nc") else {
-            eprintln!("SKIP: {test}: nc is not installed (e.g. apt-get install netcat-openbsd)");
+            hello_tests::skip(&format!(
+                "{test}: nc is not installed (e.g. apt-get install netcat-openbsd)"
+            ));
             return None;
         };
         let mut help = Command::new(&path);
@@ -45,7 +47,7 @@ impl Nc {
         } else if text.contains("-q") {
             Some(Nc::Traditional(path))
         } else {
-            eprintln!("SKIP: {test}: unknown nc flavour at {}", path.display());
+            hello_tests::skip(&format!("{test}: unknown nc flavour at {}", path.display()));
             None
         }
     }
@@ -106,7 +108,7 @@ fn nc_udp_gets_the_echo_datagram() {
         return;
     };
     let Nc::OpenBsd(path) = nc else {
-        eprintln!("SKIP: nc_udp_gets_the_echo_datagram: needs OpenBSD netcat's -W");
+        hello_tests::skip("nc_udp_gets_the_echo_datagram: needs OpenBSD netcat's -W");
         return;
     };
     let server = Server::start(&["--udp", "--service", "echo", "--bind", "127.0.0.1", "0"]);
@@ -126,7 +128,7 @@ fn hello_client_against_an_nc_listener() {
         return;
     };
     let Nc::OpenBsd(path) = nc else {
-        eprintln!("SKIP: hello_client_against_an_nc_listener: needs OpenBSD netcat's -lv port report");
+        hello_tests::skip("hello_client_against_an_nc_listener: needs OpenBSD netcat's -lv port report");
         return;
     };
     // `nc -lv 127.0.0.1 0` listens on a port of the kernel's choice and names it on
@@ -160,7 +162,7 @@ fn hello_client_against_an_nc_listener() {
     let Some(port) = port else {
         let _ = nc.kill();
         let _ = nc.wait();
-        eprintln!("SKIP: hello_client_against_an_nc_listener: nc -lv did not name its port");
+        hello_tests::skip("hello_client_against_an_nc_listener: nc -lv did not name its port");
         return;
     };
     let mut stdin = nc.stdin.take().expect("piped stdin");

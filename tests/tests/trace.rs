@@ -810,7 +810,7 @@ fn failed_bind_is_traced_with_eaddrnotavail_in_both_languages() {
 fn ipv6_exchange_is_traced_with_bracketed_addresses() {
     let Some(mut server) = start_server(&["--trace", "--lang", "en", "--bind", "::1", "--once", "0"], &[])
     else {
-        eprintln!("SKIP: no IPv6 loopback on this machine");
+        hello_tests::skip("no IPv6 loopback on this machine");
         return;
     };
     let port = server.port.to_string();
