@@ -223,18 +223,23 @@ impl Server {
 
     /// Waits for the server to exit on its own (bounded by `within`).
     pub fn wait(&mut self, within: Duration) -> Option<ExitStatus> {
-        let child = self.child.as_mut()?;
-        let until = Instant::now() + within;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                self.child = None;
-                return Some(status);
-            }
-            if Instant::now() >= until {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(5));
+        let status = wait_exit(self.child.as_mut()?, within)?;
+        self.child = None;
+        Some(status)
+    }
+}
+
+/// Waits at most `within` for `child` to exit; `None` if it is still running.
+pub fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let until = Instant::now() + within;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
         }
+        if Instant::now() >= until {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -317,17 +317,10 @@ fn a_closed_stdout_does_not_make_the_client_panic() {
         .expect("spawn hello-client");
     drop(child.stdout.take());
     go.send(()).expect("fake server waiting");
-    let until = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() >= until {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("hello-client did not exit with a closed stdout");
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    let Some(status) = hello_tests::wait_exit(&mut child, WAIT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("hello-client did not exit with a closed stdout");
     };
     let mut stderr = String::new();
     child

@@ -134,17 +134,10 @@ impl Started {
             .recv_timeout(WAIT)
             .expect("hello-server did not close its stderr (did it exit?)");
         let mut child = self.child.take().expect("finish() once");
-        let until = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if Instant::now() >= until {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("hello-server still running {WAIT:?} after closing its output");
-            }
-            thread::sleep(Duration::from_millis(5));
+        let Some(status) = hello_tests::wait_exit(&mut child, WAIT) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hello-server still running {WAIT:?} after closing its output");
         };
         Finished {
             status,
