@@ -2,13 +2,11 @@
 //! No connection, no accept, no per-client state.
 
 use std::io;
-use std::net::{Shutdown, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 
 use hello_proto::trace::Event;
 use hello_proto::{Error, Step};
-use socket2::SockRef;
 
 use crate::{Config, Stop, report};
 
@@ -20,11 +18,20 @@ pub fn run(socket: UdpSocket, config: &Config, stop: &Stop, once: bool) -> Resul
     let local = socket
         .local_addr()
         .map_err(|e| Error::new(Step::Getsockname, "socket", e))?;
-    let socket = Arc::new(socket);
-    let waking = Arc::clone(&socket);
-    // shutdown(SHUT_RD) wakes a blocked recvfrom(), which then returns 0 bytes.
+    // A stop wakes the blocked recvfrom() with an empty datagram sent to the socket's own
+    // address; the loop then sees the stop flag. (shutdown(SHUT_RD) would wake it too, but
+    // recvfrom() then returns no sender address at all, which std's recv_from rejects
+    // with a panic.)
+    let wake_to = own_address(local);
     let _wake = stop.on_stop(move || {
-        let _ = SockRef::from(&*waking).shutdown(Shutdown::Read);
+        let any: SocketAddr = if wake_to.is_ipv4() {
+            (Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        if let Ok(s) = UdpSocket::bind(any) {
+            let _ = s.send_to(&[], wake_to);
+        }
     });
     let tracer = &config.tracer;
     let fd = socket.as_raw_fd();
@@ -86,6 +93,61 @@ pub fn run(socket: UdpSocket, config: &Config, stop: &Stop, once: bool) -> Resul
         }
         if once {
             return Ok(());
+        }
+    }
+}
+
+/// Where a datagram reaches a socket bound to `local`: the address itself, or the
+/// loopback address of its family when it is bound to every address (`0.0.0.0`, `::`).
+fn own_address(local: SocketAddr) -> SocketAddr {
+    let ip = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, local.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hello_proto::wire::Service;
+    use std::time::Duration;
+
+    #[test]
+    fn own_address_of_wildcards_is_loopback() {
+        assert_eq!(
+            own_address("0.0.0.0:7".parse().unwrap()),
+            "127.0.0.1:7".parse().unwrap()
+        );
+        assert_eq!(own_address("[::]:7".parse().unwrap()), "[::1]:7".parse().unwrap());
+        assert_eq!(
+            own_address("127.0.0.2:7".parse().unwrap()),
+            "127.0.0.2:7".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn stop_wakes_a_server_blocked_in_recvfrom() {
+        for bind in ["127.0.0.1:0", "0.0.0.0:0"] {
+            let socket = UdpSocket::bind(bind).unwrap();
+            let stop = Stop::new();
+            let config = Config::new(Service::hello("hi"));
+            let stopper = stop.clone();
+            let server = std::thread::spawn(move || run(socket, &config, &stop, false));
+            // Give the server time to block in recvfrom(), the case the wake is for. The
+            // test would pass without the pause too, only exercising less.
+            std::thread::sleep(Duration::from_millis(50));
+            stopper.stop();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !server.is_finished() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{bind}: the UDP server did not stop"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            assert!(server.join().unwrap().is_ok(), "{bind}");
         }
     }
 }
