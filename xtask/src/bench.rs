@@ -9,7 +9,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::process::build_dist;
+use crate::process::{build_dist, build_dist_without_trace};
 use crate::project_root;
 
 /// Runs the benchmark.
@@ -26,12 +26,16 @@ pub fn run(args: &[String]) -> Result<()> {
     eprintln!("xtask bench: building the release binaries (cargo xtask dist) ...");
     let server = build_dist()?.join("hello-server");
     let s = server.display();
+    eprintln!("xtask bench: building the same with the trace hooks compiled out ...");
+    let bare = build_dist_without_trace()?.join("hello-server");
+    let b = bare.display();
 
     // One line per model, as run.sh's EXTRA_SERVERS expects: name=command {port}.
     let extra = format!(
         "rust_iterative={s} --model iterative {{port}}\n\
          rust_threads={s} --model threads {{port}}\n\
-         rust_epoll={s} --model epoll {{port}}"
+         rust_epoll={s} --model epoll {{port}}\n\
+         rust_epoll_notrace={b} --model epoll {{port}}"
     );
     // The idle-RSS step holds its connections for 30 s and needs room for all of them.
     let idle = format!(

@@ -36,6 +36,16 @@ pub fn build_dev() -> Result<PathBuf> {
 /// cargo builds proc-macros and build scripts separately, without the flag (a static
 /// proc-macro cannot be built).
 pub fn build_dist() -> Result<PathBuf> {
+    build_release(&[], target_dir())
+}
+
+/// The shipped build with the trace hooks compiled out (`--cfg hello_no_trace`), in its
+/// own target folder, so the benchmark can show what the hooks cost when tracing is off.
+pub fn build_dist_without_trace() -> Result<PathBuf> {
+    build_release(&["--cfg", "hello_no_trace"], target_dir().join("no-trace"))
+}
+
+fn build_release(extra_flags: &[&str], target: PathBuf) -> Result<PathBuf> {
     let host = host_triple()?;
     let mut cmd = Command::new(cargo());
     cmd.current_dir(project_root()).args([
@@ -49,16 +59,21 @@ pub fn build_dist() -> Result<PathBuf> {
         "-p",
         "hello-client",
     ]);
+    let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
     if host.ends_with("-linux-gnu") {
-        let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
         flags.push_str(" -C target-feature=+crt-static");
-        cmd.env("RUSTFLAGS", flags.trim());
     }
+    for f in extra_flags {
+        flags.push(' ');
+        flags.push_str(f);
+    }
+    cmd.env("RUSTFLAGS", flags.trim())
+        .env("CARGO_TARGET_DIR", &target);
     let status = cmd.status().context("cannot run cargo build")?;
     if !status.success() {
         bail!("release build of hello-server and hello-client failed ({status})");
     }
-    Ok(target_dir().join(host).join("release"))
+    Ok(target.join(host).join("release"))
 }
 
 fn target_dir() -> PathBuf {

@@ -1,6 +1,13 @@
 //! The event-loop model: one thread, one `epoll` instance (through mio), every client a
 //! small state machine. A hello client is greeted and closed inside the accept step and
 //! never registered; an echo client is registered until its reply is sent.
+//!
+//! While nothing is registered, the loop blocks in `accept()` itself, as the textbook loop
+//! does, instead of in `epoll_wait()`: a client is then served without the `epoll_wait()`
+//! wake-up and the `accept()` that returns EAGAIN, which at one client at a time is most
+//! of what an event loop costs over the blocking loop. As soon as a client is registered
+//! (an echo request, a client that sent data to the hello service, a greeting larger than
+//! the socket buffer) the listener is non-blocking again and `epoll_wait()` drives all.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -16,6 +23,7 @@ use hello_proto::{Cause, Error, Step};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
+use socket2::SockRef;
 
 use crate::accept::{AcceptFailure, BACKOFF, classify};
 use crate::exchange::{DRAIN_BYTES, DRAIN_TIME, Unread, unread};
@@ -69,15 +77,23 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<(), Er
         .local_addr()
         .map_err(|e| Error::new(Step::Getsockname, "listener", e))?;
     let poll_err = |e| Error::new(Step::Poll, local, e);
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| Error::new(Step::Setsockopt, local, e))?;
+    // A stop wakes both places the loop may sleep in: epoll_wait() through the waker, and
+    // a blocking accept() through shutdown(SHUT_RD) on a duplicate of the listening
+    // socket (owned by the waker, so it is never a descriptor that was closed and reused).
+    let waking = listener
+        .try_clone()
+        .map_err(|e| Error::new(Step::Socket, local, e))?;
     let mut listener = mio::net::TcpListener::from_std(listener);
     let mut poll = Poll::new().map_err(poll_err)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(poll_err)?);
     let _wake = stop.on_stop(move || {
         let _ = waker.wake();
+        let _ = SockRef::from(&waking).shutdown(Shutdown::Read);
     });
+    let mut blocking = true;
+    SockRef::from(&listener)
+        .set_nonblocking(false)
+        .map_err(|e| Error::new(Step::Setsockopt, local, e))?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)
         .map_err(poll_err)?;
@@ -108,6 +124,50 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<(), Er
         if let Some(deadline) = stop_deadline {
             if lp.conns.is_empty() || now >= deadline {
                 return Ok(());
+            }
+        }
+
+        // Nothing registered, nothing to wait for: block in accept() like the textbook loop.
+        if let Some(l) = &listener {
+            if lp.conns.is_empty() && stop_deadline.is_none() {
+                if !blocking {
+                    set_blocking(l, true, local)?;
+                    blocking = true;
+                }
+                lp.timers.clear();
+                if let Some(t) = backoff_until.take() {
+                    std::thread::sleep(t.saturating_duration_since(now));
+                }
+                match l.accept() {
+                    Ok((stream, peer)) => {
+                        starved = false;
+                        lp.on_accept(poll.registry(), l.as_raw_fd(), stream, peer);
+                    }
+                    Err(e) => {
+                        if stop.is_stopped() {
+                            continue;
+                        }
+                        traced_accept_error(l, &e, &config.tracer);
+                        match classify(&e) {
+                            AcceptFailure::WouldBlock | AcceptFailure::Retry => {}
+                            AcceptFailure::Backoff => {
+                                if !starved {
+                                    report(&Error::new(Step::Accept, local, e));
+                                    starved = true;
+                                }
+                                backoff_until = Some(Instant::now() + BACKOFF);
+                            }
+                            AcceptFailure::Fatal => return Err(Error::new(Step::Accept, local, e)),
+                        }
+                    }
+                }
+                continue;
+            }
+            if blocking {
+                set_blocking(l, false, local)?;
+                blocking = false;
+                // Clients may have queued while the loop was serving: drain first.
+                listener_ready = true;
             }
         }
 
@@ -142,6 +202,7 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<(), Er
                                     backoff_until = Some(Instant::now() + BACKOFF);
                                     break;
                                 }
+                                AcceptFailure::Fatal if stop.is_stopped() => break,
                                 AcceptFailure::Fatal => return Err(Error::new(Step::Accept, local, e)),
                             }
                         }
@@ -431,6 +492,15 @@ fn advance(conn: &mut Conn, buf: &mut [u8], config: &Config) -> Verdict {
             },
         }
     }
+}
+
+/// Switches the listening socket between blocking (`accept()` sleeps, nothing is
+/// registered) and non-blocking (`epoll_wait()` sleeps): one `fcntl(2)`, only when the
+/// loop changes mode.
+fn set_blocking(l: &mio::net::TcpListener, blocking: bool, local: SocketAddr) -> Result<(), Error> {
+    SockRef::from(l)
+        .set_nonblocking(!blocking)
+        .map_err(|e| Error::new(Step::Setsockopt, local, e))
 }
 
 /// After the whole greeting is written: `None` when the connection can simply be closed,
