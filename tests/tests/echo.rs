@@ -234,3 +234,23 @@ fn a_silent_client_holds_up_the_iterative_model_only_until_the_idle_timeout() {
         t0.elapsed()
     );
 }
+
+/// A client that hangs up without waiting (connect, close) gets the reply to its empty
+/// message written into a dead connection; the failed half-close that follows is not an
+/// error worth a line in any model, and the server serves the next client.
+#[test]
+fn a_client_that_hangs_up_leaves_no_error_line() {
+    for model in hello_tests::MODELS {
+        let server =
+            hello_tests::Server::start(&["--model", model, "--service", "echo", "--bind", "127.0.0.1", "0"]);
+        for _ in 0..20 {
+            drop(hello_tests::connect(server.loopback()));
+        }
+        assert_eq!(
+            hello_tests::tcp_exchange(server.loopback(), b"after\0", true),
+            b"5 : after\0",
+            "model {model}"
+        );
+        assert_eq!(server.stderr(), "", "model {model}");
+    }
+}

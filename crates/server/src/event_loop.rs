@@ -26,7 +26,7 @@ use slab::Slab;
 use socket2::SockRef;
 
 use crate::accept::{AcceptFailure, BACKOFF, classify};
-use crate::exchange::{DRAIN_BYTES, DRAIN_TIME, Unread, unread};
+use crate::exchange::{DRAIN_BYTES, DRAIN_TIME, Unread, shutdown_write, unread};
 use crate::{Config, Stop, report, traced_accept_error};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -468,11 +468,12 @@ fn advance(conn: &mut Conn, buf: &mut [u8], config: &Config) -> Verdict {
                         Err(e) => return Verdict::Fail(e),
                     }
                 }
-                if let Err(e) = conn.stream.shutdown(Shutdown::Write) {
-                    return fail(Step::Shutdown, e);
-                }
-                if tracer.on() {
-                    tracer.emit(Event::ShutdownWrite { fd });
+                match shutdown_write(&conn.stream, conn.peer, tracer) {
+                    Ok(true) => {}
+                    // The client hung up without waiting for the reply: nothing to drain
+                    // and nothing worth reporting.
+                    Ok(false) => return Verdict::Close,
+                    Err(e) => return Verdict::Fail(e),
                 }
                 if *saw_eof {
                     return Verdict::Close;
@@ -510,13 +511,8 @@ fn after_greeting(stream: &TcpStream, peer: SocketAddr, tracer: &Tracer) -> Resu
     if unread(stream.as_raw_fd(), tracer) != Unread::Data {
         return Ok(None);
     }
-    stream
-        .shutdown(Shutdown::Write)
-        .map_err(|e| Error::new(Step::Shutdown, peer, e))?;
-    if tracer.on() {
-        tracer.emit(Event::ShutdownWrite {
-            fd: stream.as_raw_fd(),
-        });
+    if !shutdown_write(stream, peer, tracer)? {
+        return Ok(None);
     }
     Ok(Some(State::Draining { left: DRAIN_BYTES }))
 }

@@ -3,12 +3,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use hello_proto::trace::{Event, Tracer};
 use hello_proto::wire::{Exchange, Progress, Service};
 use hello_proto::{Cause, Error, Step};
+use socket2::SockRef;
 
 /// How long, and how many bytes, the server keeps reading after its reply so that
 /// `close()` does not meet unread input and reset the connection before the peer has
@@ -37,8 +38,7 @@ pub fn serve(
                 set_timeouts(&stream, idle, peer)?;
             }
             write_all(&mut stream, bytes, peer, idle, tracer).and_then(|()| {
-                if unread(fd, tracer) == Unread::Data {
-                    shutdown_write(&stream, peer, tracer)?;
+                if unread(fd, tracer) == Unread::Data && shutdown_write(&stream, peer, tracer)? {
                     drain(&mut stream, &mut [0u8; 8192], tracer);
                 }
                 Ok(())
@@ -88,8 +88,7 @@ fn echo(
         }
     };
     write_all(stream, &reply, peer, idle, tracer)?;
-    shutdown_write(stream, peer, tracer)?;
-    if !saw_eof {
+    if shutdown_write(stream, peer, tracer)? && !saw_eof {
         drain(stream, &mut buf, tracer);
     }
     Ok(())
@@ -199,19 +198,45 @@ pub(crate) fn write_all(
     Ok(())
 }
 
-/// `shutdown(SHUT_WR)`: the reply is complete, the peer sees end of stream.
-pub(crate) fn shutdown_write(stream: &TcpStream, peer: SocketAddr, tracer: &Tracer) -> Result<(), Error> {
-    match stream.shutdown(Shutdown::Write) {
+/// `shutdown(SHUT_WR)`: the reply is complete, the peer sees end of stream. Returns
+/// whether the connection is still there to drain: a peer that already closed or reset it
+/// (a client that hung up without waiting for the reply) is not an error worth a line.
+pub(crate) fn shutdown_write<S: AsFd + AsRawFd>(
+    stream: &S,
+    peer: SocketAddr,
+    tracer: &Tracer,
+) -> Result<bool, Error> {
+    let fd = stream.as_raw_fd();
+    match SockRef::from(stream).shutdown(Shutdown::Write) {
         Ok(()) => {
             if tracer.on() {
-                tracer.emit(Event::ShutdownWrite {
-                    fd: stream.as_raw_fd(),
+                tracer.emit(Event::ShutdownWrite { fd });
+            }
+            Ok(true)
+        }
+        Err(e) => {
+            if tracer.on() {
+                tracer.emit(Event::Failed {
+                    step: Step::Shutdown,
+                    fd: Some(fd),
+                    err: &e,
                 });
             }
-            Ok(())
+            if peer_gone(&e) {
+                Ok(false)
+            } else {
+                Err(Error::new(Step::Shutdown, peer, e))
+            }
         }
-        Err(e) => Err(failed(stream, Step::Shutdown, peer, Duration::ZERO, e, tracer)),
     }
+}
+
+/// The peer closed or reset the connection (ENOTCONN, ECONNRESET, EPIPE).
+pub(crate) fn peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotConnected | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
 }
 
 /// Reads and discards what the peer still sends, until it closes, [`DRAIN_TIME`] passes
