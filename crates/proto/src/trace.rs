@@ -536,16 +536,16 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "데이터 수신: TCP에는 데이터의 경계가 없어 read() 한 번에 메시지 일부만 올 수도 있습니다",
         ),
         Event::Unread { data: None, .. } => say(
-            "nothing left unread, so close() sends FIN; unread input would make it send RST",
-            "읽지 않은 데이터 없음: close()는 FIN을 보냅니다 (남아 있으면 RST가 가서 응답이 사라질 수 있음)",
+            "nothing left unread, so close() is clean; unread input would make it send RST",
+            "읽지 않은 데이터 없음: close()로 깔끔하게 닫힙니다 (남아 있으면 RST가 가서 응답이 사라질 수 있음)",
         ),
         Event::Unread { data: Some([]), .. } => say(
-            "the client already half-closed: nothing unread, close() sends FIN",
-            "클라이언트가 이미 Half-close 했습니다: 남은 데이터가 없어 close()는 FIN을 보냅니다",
+            "the client already half-closed: nothing unread, close() is clean",
+            "클라이언트가 이미 Half-close 했습니다: 남은 데이터가 없어 close()로 깔끔하게 닫힙니다",
         ),
         Event::Unread { .. } => say(
-            "the client sent data: half-close and read it away, so close() does not send RST",
-            "클라이언트가 보낸 데이터가 있습니다: Half-close 후 마저 읽어 close() 때 RST가 가지 않게 합니다",
+            "the client sent data: read it away first, so close() does not send RST",
+            "클라이언트가 보낸 데이터가 있습니다: 마저 읽고 닫아서 close() 때 RST가 가지 않게 합니다",
         ),
         Event::Write { data: [.., 0], .. } => say(
             "send: the trailing \\0 is the C string's NUL, sent with the text",

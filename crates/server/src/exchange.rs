@@ -38,7 +38,9 @@ pub fn serve(
                 set_timeouts(&stream, idle, peer)?;
             }
             write_all(&mut stream, bytes, peer, idle, tracer).and_then(|()| {
-                if unread(fd, tracer) == Unread::Data && shutdown_write(&stream, peer, tracer)? {
+                // Half-close first, so the client has the whole greeting and its end before
+                // the check; then drain only if the client sent something.
+                if shutdown_write(&stream, peer, tracer)? && unread(fd, tracer) == Unread::Data {
                     drain(&mut stream, &mut [0u8; 8192], tracer);
                 }
                 Ok(())
@@ -106,10 +108,10 @@ pub(crate) enum Unread {
     Data,
 }
 
-/// `recv(fd, MSG_DONTWAIT)` once, after the greeting: the hello service never reads, so
-/// this is how it learns whether the client sent anything (`echo hi | nc`). It costs one
-/// system call per connection and spares the usual silent client the half-close and
-/// drain that a talking client needs.
+/// `recv(fd, MSG_DONTWAIT)` once, after the greeting and the half-close: the hello
+/// service never reads, so this is how it learns whether the client sent anything
+/// (`echo hi | nc`) that must be read away before `close()`. One system call per
+/// connection, and no drain for the usual silent client.
 pub(crate) fn unread(fd: RawFd, tracer: &Tracer) -> Unread {
     let mut buf = [0u8; 64];
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call, and
