@@ -94,20 +94,7 @@ fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
     let fd = stream.as_raw_fd();
     let tracer = &req.tracer;
     let deadline = Instant::now() + req.timeout;
-    let fail = |step, e: io::Error| {
-        if tracer.on() {
-            tracer.emit(Event::Failed {
-                step,
-                fd: Some(fd),
-                err: &e,
-            });
-        }
-        if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
-            Error::new(step, addr, Cause::TimedOut(req.timeout))
-        } else {
-            Error::new(step, addr, e)
-        }
-    };
+    let fail = |step, e| sock::fail_within(tracer, step, fd, &addr, e, req.timeout);
     // A server may answer and close before it reads the message (the hello service
     // never reads): a send that fails because the peer is gone ends the sending, and the
     // reply is still read. The failure is reported only if no reply came.
@@ -127,7 +114,7 @@ fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
                     rest = &rest[n..];
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if peer_gone(&e) => {
+                Err(e) if sock::peer_gone(&e) => {
                     send_failure = Some(fail(Step::Write, e));
                     break;
                 }
@@ -142,7 +129,7 @@ fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
                         tracer.emit(Event::ShutdownWrite { fd });
                     }
                 }
-                Err(e) if peer_gone(&e) => send_failure = Some(fail(Step::Shutdown, e)),
+                Err(e) if sock::peer_gone(&e) => send_failure = Some(fail(Step::Shutdown, e)),
                 Err(e) => return Err(fail(Step::Shutdown, e)),
             }
         }
@@ -185,15 +172,6 @@ fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
     Ok(reply)
 }
 
-/// The peer closed or reset the connection: sending more is pointless, but what it sent
-/// before may still be read.
-fn peer_gone(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::NotConnected
-    )
-}
-
 /// Whether a reply ends with the terminator of its wire format (NUL, or LF for an
 /// LF-terminated echo): then a reset after it cannot have cut it short.
 fn ends_complete(reply: &[u8]) -> bool {
@@ -219,20 +197,7 @@ fn udp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
     let socket: UdpSocket = sock::connect_udp(addr, &req.tracer)?;
     let fd = socket.as_raw_fd();
     let tracer = &req.tracer;
-    let fail = |step, e: io::Error| {
-        if tracer.on() {
-            tracer.emit(Event::Failed {
-                step,
-                fd: Some(fd),
-                err: &e,
-            });
-        }
-        if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
-            Error::new(step, addr, Cause::TimedOut(req.timeout))
-        } else {
-            Error::new(step, addr, e)
-        }
-    };
+    let fail = |step, e| sock::fail_within(tracer, step, fd, &addr, e, req.timeout);
     let payload = req.payload();
     // sendto() with the address, as the textbook UDP client does (and as traced); on the
     // connected socket it goes to the same server.

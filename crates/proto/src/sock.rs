@@ -13,6 +13,38 @@ use crate::trace::{Event, Family, Kind, Tracer};
 
 /// Records a failed call on the trace and turns it into a step-tagged [`Error`].
 pub fn fail(tracer: &Tracer, step: Step, fd: Option<i32>, target: &SocketAddr, err: io::Error) -> Error {
+    trace_failure(tracer, step, fd, target, &err);
+    Error::new(step, target, err)
+}
+
+/// [`fail`] for a call bounded in time (`SO_RCVTIMEO`/`SO_SNDTIMEO`, a connect timeout, a
+/// deadline): giving up (EAGAIN, ETIMEDOUT) is reported as `timed out after LIMIT`.
+pub fn fail_within(
+    tracer: &Tracer,
+    step: Step,
+    fd: i32,
+    target: &SocketAddr,
+    err: io::Error,
+    limit: Duration,
+) -> Error {
+    if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+        trace_failure(tracer, step, Some(fd), target, &err);
+        Error::new(step, target, Cause::TimedOut(limit))
+    } else {
+        fail(tracer, step, Some(fd), target, err)
+    }
+}
+
+/// The peer closed or reset the connection (ENOTCONN, ECONNRESET, EPIPE): sending more is
+/// pointless, but what it sent before may still be read.
+pub fn peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotConnected | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
+}
+
+fn trace_failure(tracer: &Tracer, step: Step, fd: Option<i32>, target: &SocketAddr, err: &io::Error) {
     if tracer.on() {
         match (step, fd) {
             // The calls that take the address show it, as the successful ones do.
@@ -20,12 +52,11 @@ pub fn fail(tracer: &Tracer, step: Step, fd: Option<i32>, target: &SocketAddr, e
                 step,
                 fd,
                 addr: *target,
-                err: &err,
+                err,
             }),
-            _ => tracer.emit(Event::Failed { step, fd, err: &err }),
+            _ => tracer.emit(Event::Failed { step, fd, err }),
         }
     }
-    Error::new(step, target, err)
 }
 
 /// `socket(2)` for `addr`'s family.
@@ -111,19 +142,7 @@ pub fn connect_tcp(addr: SocketAddr, timeout: Duration, tracer: &Tracer) -> Resu
     let s = socket(&addr, Kind::Stream, tracer)?;
     let fd = s.as_raw_fd();
     if let Err(e) = s.connect_timeout(&SockAddr::from(addr), timeout) {
-        let err = if e.kind() == io::ErrorKind::TimedOut || e.kind() == io::ErrorKind::WouldBlock {
-            if tracer.on() {
-                tracer.emit(Event::FailedAt {
-                    step: Step::Connect,
-                    fd,
-                    addr,
-                    err: &e,
-                });
-            }
-            Error::new(Step::Connect, addr, Cause::TimedOut(timeout))
-        } else {
-            fail(tracer, Step::Connect, Some(fd), &addr, e)
-        };
+        let err = fail_within(tracer, Step::Connect, fd, &addr, e, timeout);
         close(s, tracer);
         return Err(err);
     }

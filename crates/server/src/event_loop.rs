@@ -17,16 +17,17 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hello_proto::sock::fail_within;
 use hello_proto::trace::{Event, Tracer};
 use hello_proto::wire::{EchoRequest, Exchange, Progress};
-use hello_proto::{Cause, Error, Step};
+use hello_proto::{Error, Step};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use socket2::SockRef;
 
 use crate::accept::{AcceptFailure, BACKOFF, classify};
-use crate::exchange::{DRAIN_BYTES, DRAIN_TIME, Unread, shutdown_write, unread};
+use crate::exchange::{DRAIN_BYTES, DRAIN_TIME, input_waiting, shutdown_write};
 use crate::{Config, Stop, report, traced_accept_error};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -251,10 +252,6 @@ struct Loop<'c> {
 }
 
 impl Loop<'_> {
-    fn tracer(&self) -> &Tracer {
-        &self.config.tracer
-    }
-
     /// A new client: greet it and close at once if the greeting fits the socket buffer
     /// (the usual case, with no registration at all), else register it.
     fn on_accept(
@@ -278,12 +275,12 @@ impl Loop<'_> {
                 let sent = match write_some(&mut stream, bytes, tracer) {
                     Ok(n) => n,
                     Err(e) => {
-                        report(&failure(
-                            Step::Write,
-                            peer,
-                            e,
+                        report(&fail_within(
                             tracer,
+                            Step::Write,
                             fd,
+                            &peer,
+                            e,
                             self.config.idle_timeout,
                         ));
                         close(stream, tracer);
@@ -396,12 +393,12 @@ impl Loop<'_> {
                     Step::Write
                 };
                 let err = io::Error::from(io::ErrorKind::TimedOut);
-                report(&failure(
+                report(&fail_within(
+                    &self.config.tracer,
                     step,
-                    conn.peer,
-                    err,
-                    self.tracer(),
                     fd,
+                    &conn.peer,
+                    err,
                     self.config.idle_timeout,
                 ));
             }
@@ -420,7 +417,7 @@ impl Loop<'_> {
 fn advance(conn: &mut Conn, buf: &mut [u8], config: &Config) -> Verdict {
     let tracer = &config.tracer;
     let fd = conn.stream.as_raw_fd();
-    let fail = |step, e| Verdict::Fail(failure(step, conn.peer, e, tracer, fd, config.idle_timeout));
+    let fail = |step, e| Verdict::Fail(fail_within(tracer, step, fd, &conn.peer, e, config.idle_timeout));
     loop {
         match &mut conn.state {
             State::Reading(request) => {
@@ -514,7 +511,7 @@ fn after_greeting(stream: &TcpStream, peer: SocketAddr, tracer: &Tracer) -> Resu
     if !shutdown_write(stream, peer, tracer)? {
         return Ok(None);
     }
-    if unread(stream.as_raw_fd(), tracer) != Unread::Data {
+    if !input_waiting(stream.as_raw_fd(), tracer) {
         return Ok(None);
     }
     Ok(Some(State::Draining { left: DRAIN_BYTES }))
@@ -569,20 +566,5 @@ fn close(stream: TcpStream, tracer: &Tracer) {
     drop(stream);
     if tracer.on() {
         tracer.emit(Event::Close { fd });
-    }
-}
-
-fn failure(step: Step, peer: SocketAddr, e: io::Error, tracer: &Tracer, fd: i32, idle: Duration) -> Error {
-    if tracer.on() {
-        tracer.emit(Event::Failed {
-            step,
-            fd: Some(fd),
-            err: &e,
-        });
-    }
-    if e.kind() == io::ErrorKind::TimedOut {
-        Error::new(step, peer, Cause::TimedOut(idle))
-    } else {
-        Error::new(step, peer, e)
     }
 }

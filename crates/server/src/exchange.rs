@@ -6,9 +6,10 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
+use hello_proto::sock::{fail_within, peer_gone};
 use hello_proto::trace::{Event, Tracer};
 use hello_proto::wire::{Exchange, Progress, Service};
-use hello_proto::{Cause, Error, Step};
+use hello_proto::{Error, Step};
 use socket2::SockRef;
 
 /// How long, and how many bytes, the server keeps reading after its reply so that
@@ -40,7 +41,7 @@ pub fn serve(
             write_all(&mut stream, bytes, peer, idle, tracer).and_then(|()| {
                 // Half-close first, so the client has the whole greeting and its end before
                 // the check; then drain only if the client sent something.
-                if shutdown_write(&stream, peer, tracer)? && unread(fd, tracer) == Unread::Data {
+                if shutdown_write(&stream, peer, tracer)? && input_waiting(fd, tracer) {
                     drain(&mut stream, &mut [0u8; 8192], tracer);
                 }
                 Ok(())
@@ -96,23 +97,13 @@ fn echo(
     Ok(())
 }
 
-/// What the client left unread once the reply is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Unread {
-    /// Nothing (or the connection is already gone): `close()` sends FIN.
-    Nothing,
-    /// The client had half-closed and nothing else waits: `close()` sends FIN.
-    Closed,
-    /// Input is waiting: closing now would send RST, which can destroy the reply
-    /// before the client reads it. Half-close and drain instead.
-    Data,
-}
-
 /// `recv(fd, MSG_DONTWAIT)` once, after the greeting and the half-close: the hello
 /// service never reads, so this is how it learns whether the client sent anything
-/// (`echo hi | nc`) that must be read away before `close()`. One system call per
-/// connection, and no drain for the usual silent client.
-pub(crate) fn unread(fd: RawFd, tracer: &Tracer) -> Unread {
+/// (`echo hi | nc`) that must be read away before `close()`, which would otherwise send
+/// RST and could destroy the greeting. One system call per connection, and no drain
+/// for the usual silent client. A client that half-closed (0) or a failed call leaves
+/// nothing to read.
+pub(crate) fn input_waiting(fd: RawFd, tracer: &Tracer) -> bool {
     let mut buf = [0u8; 64];
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call, and
     // recv(2) writes at most that many.
@@ -125,7 +116,7 @@ pub(crate) fn unread(fd: RawFd, tracer: &Tracer) -> Unread {
                     data: Some(&buf[..n]),
                 });
             }
-            if n == 0 { Unread::Closed } else { Unread::Data }
+            n > 0
         }
         Err(_) => {
             let err = io::Error::last_os_error();
@@ -140,7 +131,7 @@ pub(crate) fn unread(fd: RawFd, tracer: &Tracer) -> Unread {
                     });
                 }
             }
-            Unread::Nothing
+            false
         }
     }
 }
@@ -165,7 +156,16 @@ fn read(
                 return Ok(n);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failed(stream, Step::Read, peer, idle, e, tracer)),
+            Err(e) => {
+                return Err(fail_within(
+                    tracer,
+                    Step::Read,
+                    stream.as_raw_fd(),
+                    &peer,
+                    e,
+                    idle,
+                ));
+            }
         }
     }
 }
@@ -182,7 +182,14 @@ pub(crate) fn write_all(
         match stream.write(bytes) {
             Ok(0) => {
                 let e = io::Error::from(io::ErrorKind::WriteZero);
-                return Err(failed(stream, Step::Write, peer, idle, e, tracer));
+                return Err(fail_within(
+                    tracer,
+                    Step::Write,
+                    stream.as_raw_fd(),
+                    &peer,
+                    e,
+                    idle,
+                ));
             }
             Ok(n) => {
                 if tracer.on() {
@@ -194,7 +201,16 @@ pub(crate) fn write_all(
                 bytes = &bytes[n..];
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(failed(stream, Step::Write, peer, idle, e, tracer)),
+            Err(e) => {
+                return Err(fail_within(
+                    tracer,
+                    Step::Write,
+                    stream.as_raw_fd(),
+                    &peer,
+                    e,
+                    idle,
+                ));
+            }
         }
     }
     Ok(())
@@ -233,14 +249,6 @@ pub(crate) fn shutdown_write<S: AsFd + AsRawFd>(
     }
 }
 
-/// The peer closed or reset the connection (ENOTCONN, ECONNRESET, EPIPE).
-pub(crate) fn peer_gone(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::NotConnected | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
-    )
-}
-
 /// Reads and discards what the peer still sends, until it closes, [`DRAIN_TIME`] passes
 /// or [`DRAIN_BYTES`] arrive. Failures here only end the drain.
 fn drain(stream: &mut TcpStream, buf: &mut [u8], tracer: &Tracer) {
@@ -267,27 +275,5 @@ fn drain(stream: &mut TcpStream, buf: &mut [u8], tracer: &Tracer) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return,
         }
-    }
-}
-
-fn failed(
-    stream: &TcpStream,
-    step: Step,
-    peer: SocketAddr,
-    idle: Duration,
-    e: io::Error,
-    tracer: &Tracer,
-) -> Error {
-    if tracer.on() {
-        tracer.emit(Event::Failed {
-            step,
-            fd: Some(stream.as_raw_fd()),
-            err: &e,
-        });
-    }
-    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
-        Error::new(step, peer, Cause::TimedOut(idle))
-    } else {
-        Error::new(step, peer, e)
     }
 }
