@@ -1,7 +1,14 @@
 //! What to do when `accept(2)` fails: retry at once, back off, or give up.
 
 use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::time::Duration;
+
+use hello_proto::trace::{Event, Tracer};
+use hello_proto::{Error, Step};
+
+use crate::report;
 
 /// How long to wait before accepting again when the process or system is out of
 /// descriptors or memory: long enough not to spin a core, short enough to recover soon.
@@ -33,6 +40,55 @@ pub fn classify(err: &io::Error) -> AcceptFailure {
             AcceptFailure::Fatal
         }
         _ => AcceptFailure::Retry,
+    }
+}
+
+/// How every model handles a failed `accept()`: traced, classified, and an exhaustion
+/// (EMFILE, ENFILE, ...) reported once per episode (until an accept succeeds again), not
+/// once per attempt.
+pub struct AcceptFailures<'t> {
+    local: SocketAddr,
+    listener: RawFd,
+    tracer: &'t Tracer,
+    starved: bool,
+}
+
+impl<'t> AcceptFailures<'t> {
+    /// For the listening socket `listener`, bound to `local`.
+    pub fn new(local: SocketAddr, listener: RawFd, tracer: &'t Tracer) -> Self {
+        AcceptFailures {
+            local,
+            listener,
+            tracer,
+            starved: false,
+        }
+    }
+
+    /// An `accept()` succeeded: the next exhaustion starts a new episode.
+    pub fn recovered(&mut self) {
+        self.starved = false;
+    }
+
+    /// Traces and classifies `err`, and reports an exhaustion that starts an episode.
+    /// A fatal failure comes back as the server's error.
+    pub fn handle(&mut self, err: io::Error) -> Result<AcceptFailure, Error> {
+        let class = classify(&err);
+        if self.tracer.on() && class != AcceptFailure::WouldBlock {
+            self.tracer.emit(Event::Failed {
+                step: Step::Accept,
+                fd: Some(self.listener),
+                err: &err,
+            });
+        }
+        match class {
+            AcceptFailure::Fatal => return Err(Error::new(Step::Accept, self.local, err)),
+            AcceptFailure::Backoff if !self.starved => {
+                self.starved = true;
+                report(&Error::new(Step::Accept, self.local, err));
+            }
+            _ => {}
+        }
+        Ok(class)
     }
 }
 

@@ -26,9 +26,9 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use socket2::SockRef;
 
-use crate::accept::{AcceptFailure, BACKOFF, classify};
+use crate::accept::{AcceptFailure, AcceptFailures, BACKOFF};
 use crate::exchange::{DRAIN_BYTES, DRAIN_TIME, input_waiting, shutdown_write};
-use crate::{Config, Stop, report, traced_accept_error};
+use crate::{Config, Stop, report};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
@@ -107,10 +107,10 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<(), Er
         buf: vec![0u8; 16 * 1024],
     };
     let mut events = Events::with_capacity(1024);
+    let mut failures = AcceptFailures::new(local, listener.as_raw_fd(), &config.tracer);
     let mut listener = Some(listener);
     let mut listener_ready = true;
     let mut backoff_until: Option<Instant> = None;
-    let mut starved = false;
     let mut stop_deadline: Option<Instant> = None;
 
     loop {
@@ -141,24 +141,15 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<(), Er
                 }
                 match l.accept() {
                     Ok((stream, peer)) => {
-                        starved = false;
+                        failures.recovered();
                         lp.on_accept(poll.registry(), l.as_raw_fd(), stream, peer);
                     }
                     Err(e) => {
                         if stop.is_stopped() {
                             continue;
                         }
-                        traced_accept_error(l, &e, &config.tracer);
-                        match classify(&e) {
-                            AcceptFailure::WouldBlock | AcceptFailure::Retry => {}
-                            AcceptFailure::Backoff => {
-                                if !starved {
-                                    report(&Error::new(Step::Accept, local, e));
-                                    starved = true;
-                                }
-                                backoff_until = Some(Instant::now() + BACKOFF);
-                            }
-                            AcceptFailure::Fatal => return Err(Error::new(Step::Accept, local, e)),
+                        if failures.handle(e)? == AcceptFailure::Backoff {
+                            backoff_until = Some(Instant::now() + BACKOFF);
                         }
                     }
                 }
@@ -184,29 +175,23 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<(), Er
                     }
                     match l.accept() {
                         Ok((stream, peer)) => {
-                            starved = false;
+                            failures.recovered();
                             lp.on_accept(poll.registry(), l.as_raw_fd(), stream, peer);
                         }
-                        Err(e) => {
-                            traced_accept_error(l, &e, &config.tracer);
-                            match classify(&e) {
-                                AcceptFailure::WouldBlock => {
-                                    listener_ready = false;
-                                    break;
-                                }
-                                AcceptFailure::Retry => {}
-                                AcceptFailure::Backoff => {
-                                    if !starved {
-                                        report(&Error::new(Step::Accept, local, e));
-                                        starved = true;
-                                    }
-                                    backoff_until = Some(Instant::now() + BACKOFF);
-                                    break;
-                                }
-                                AcceptFailure::Fatal if stop.is_stopped() => break,
-                                AcceptFailure::Fatal => return Err(Error::new(Step::Accept, local, e)),
+                        Err(e) => match failures.handle(e) {
+                            Ok(AcceptFailure::WouldBlock) => {
+                                listener_ready = false;
+                                break;
                             }
-                        }
+                            Ok(AcceptFailure::Backoff) => {
+                                backoff_until = Some(Instant::now() + BACKOFF);
+                                break;
+                            }
+                            Ok(_) => {}
+                            // A stop shuts the listener down, which fails like a broken one.
+                            Err(_) if stop.is_stopped() => break,
+                            Err(e) => return Err(e),
+                        },
                     }
                 }
             }

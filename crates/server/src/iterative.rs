@@ -2,13 +2,14 @@
 //! `for (;;) { accept(); write(); close(); }`.
 
 use std::net::{Shutdown, TcpListener};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use hello_proto::{Error, Step};
 use socket2::SockRef;
 
-use crate::accept::{AcceptFailure, BACKOFF, classify};
-use crate::{Config, Stop, exchange, report, traced_accept, traced_accept_error};
+use crate::accept::{AcceptFailure, AcceptFailures, BACKOFF};
+use crate::{Config, Stop, exchange, report, traced_accept};
 
 /// Accepts and serves clients one after another until `stop`.
 pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<(), Error> {
@@ -46,14 +47,14 @@ pub(crate) fn accept_loop(
     let _wake = stop.on_stop(move || {
         let _ = SockRef::from(&*waking).shutdown(Shutdown::Read);
     });
-    let mut starved = false;
+    let mut failures = AcceptFailures::new(local, listener.as_raw_fd(), &config.tracer);
     loop {
         if stop.is_stopped() || !admit() {
             return Ok(());
         }
         match listener.accept() {
             Ok((stream, peer)) => {
-                starved = false;
+                failures.recovered();
                 traced_accept(&*listener, &stream, peer, &config.tracer);
                 serve(stream, peer);
             }
@@ -61,17 +62,8 @@ pub(crate) fn accept_loop(
                 if stop.is_stopped() {
                     return Ok(());
                 }
-                traced_accept_error(&*listener, &e, &config.tracer);
-                match classify(&e) {
-                    AcceptFailure::Retry | AcceptFailure::WouldBlock => {}
-                    AcceptFailure::Backoff => {
-                        if !starved {
-                            report(&Error::new(Step::Accept, local, e));
-                            starved = true;
-                        }
-                        std::thread::sleep(BACKOFF);
-                    }
-                    AcceptFailure::Fatal => return Err(Error::new(Step::Accept, local, e)),
+                if failures.handle(e)? == AcceptFailure::Backoff {
+                    std::thread::sleep(BACKOFF);
                 }
             }
         }

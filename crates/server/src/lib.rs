@@ -26,6 +26,8 @@ use hello_proto::{Error, Step};
 
 pub use stop::Stop;
 
+use crate::accept::{AcceptFailure, AcceptFailures, BACKOFF};
+
 /// Default `--idle-timeout`.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `--max-conns`.
@@ -101,6 +103,7 @@ pub fn run_once(listener: TcpListener, config: &Config) -> Result<(), Error> {
     let local = listener
         .local_addr()
         .map_err(|e| Error::new(Step::Getsockname, "listener", e))?;
+    let mut failures = AcceptFailures::new(local, listener.as_raw_fd(), &config.tracer);
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -108,11 +111,8 @@ pub fn run_once(listener: TcpListener, config: &Config) -> Result<(), Error> {
                 return exchange::serve(stream, peer, &config.service, config.idle_timeout, &config.tracer);
             }
             Err(e) => {
-                traced_accept_error(&listener, &e, &config.tracer);
-                match accept::classify(&e) {
-                    accept::AcceptFailure::Retry | accept::AcceptFailure::WouldBlock => continue,
-                    accept::AcceptFailure::Backoff => std::thread::sleep(accept::BACKOFF),
-                    accept::AcceptFailure::Fatal => return Err(Error::new(Step::Accept, local, e)),
+                if failures.handle(e)? == AcceptFailure::Backoff {
+                    std::thread::sleep(BACKOFF);
                 }
             }
         }
@@ -126,17 +126,6 @@ fn traced_accept(listener: &impl AsRawFd, stream: &TcpStream, peer: SocketAddr, 
             listener: listener.as_raw_fd(),
             fd: stream.as_raw_fd(),
             peer,
-        });
-    }
-}
-
-/// Traces a failed `accept()` (not "nothing to accept yet" on a non-blocking socket).
-fn traced_accept_error(listener: &impl AsRawFd, err: &io::Error, tracer: &Tracer) {
-    if tracer.on() && err.kind() != io::ErrorKind::WouldBlock {
-        tracer.emit(Event::Failed {
-            step: Step::Accept,
-            fd: Some(listener.as_raw_fd()),
-            err,
         });
     }
 }
