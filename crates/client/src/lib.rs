@@ -156,7 +156,8 @@ fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
             // A server that closes with our message unread makes its kernel send RST
             // instead of FIN. A reply that already ends with its terminator is whole.
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset && ends_complete(&reply) => {
-                let _ = fail(Step::Read, e);
+                // Traced like any failed call, but not an error for the user.
+                let _traced = fail(Step::Read, e);
                 break;
             }
             Err(e) => return Err(send_failure.unwrap_or_else(|| fail(Step::Read, e))),
