@@ -341,6 +341,34 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     s
 }
 
+/// How many TCP segments this socket has received so far (`tcpi_segs_in` of
+/// `getsockopt(TCP_INFO)`, Linux 4.2 and later), or `None` where the kernel does not say.
+/// Read from the raw struct, because libc's `tcp_info` stops before this field; its
+/// offset is fixed by the kernel's ABI (fields are only ever appended).
+pub fn segments_received(s: &TcpStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    const SEGS_IN: usize = 140;
+    let mut raw = [0u8; 256];
+    let mut len = libc::socklen_t::try_from(raw.len()).ok()?;
+    // SAFETY: `raw` is valid for writes of `len` bytes, and the kernel writes at most
+    // `len` bytes and stores the length it wrote in `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            raw.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    let len = usize::try_from(len).ok()?;
+    if rc != 0 || len < SEGS_IN + 4 {
+        return None;
+    }
+    let field: [u8; 4] = raw[SEGS_IN..SEGS_IN + 4].try_into().ok()?;
+    Some(u32::from_ne_bytes(field))
+}
+
 /// Reads until end of stream: at most [`WAIT`] in all and 16 MiB.
 pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
     try_read_to_end(s).unwrap_or_else(|e| panic!("read: {e}"))

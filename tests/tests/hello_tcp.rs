@@ -1,7 +1,9 @@
 //! The hello exchange over TCP between the real binaries, and the greeting's exact wire
 //! bytes, in every server model.
 
-use hello_tests::{MODELS, Server, WAIT, client, read_to_end, tcp_exchange};
+use hello_tests::{
+    MODELS, Server, WAIT, client, connect, read_to_end, segments_received, skip, tcp_exchange,
+};
 
 #[test]
 fn client_prints_the_greeting_from_every_model() {
@@ -24,6 +26,29 @@ fn greeting_is_13_bytes_with_its_nul_in_every_model() {
             let got = tcp_exchange(server.loopback(), b"", false);
             assert_eq!(got, b"Hello World!\0", "model {model}");
             assert_eq!(got.len(), 13, "model {model}");
+        }
+    }
+}
+
+/// The greeting is sent with MSG_MORE and the half-close follows, so the greeting and the
+/// FIN leave in one segment: the client receives exactly two (SYN-ACK, then greeting+FIN)
+/// instead of three. This is what makes the default model cheaper than the C loop, which
+/// sends the FIN in a segment of its own.
+#[test]
+fn greeting_and_fin_arrive_in_one_segment_in_every_model() {
+    for model in MODELS {
+        let server = Server::start(&["--model", model, "--bind", "127.0.0.1", "0"]);
+        for _ in 0..3 {
+            let mut s = connect(server.loopback());
+            assert_eq!(read_to_end(&mut s), b"Hello World!\0", "model {model}");
+            let Some(segments) = segments_received(&s) else {
+                skip("greeting_and_fin_arrive_in_one_segment: this kernel has no tcpi_segs_in");
+                return;
+            };
+            assert_eq!(
+                segments, 2,
+                "model {model}: SYN-ACK and greeting+FIN, nothing else"
+            );
         }
     }
 }

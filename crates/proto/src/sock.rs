@@ -3,10 +3,10 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 use crate::error::{Cause, Error, Result, Step};
 use crate::trace::{Event, Family, Kind, Tracer};
@@ -42,6 +42,23 @@ pub fn peer_gone(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::NotConnected | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
     )
+}
+
+/// One `send(2)` with `MSG_MORE` (and `MSG_NOSIGNAL`), traced when it succeeds: for a
+/// reply that a `shutdown(SHUT_WR)` or `close()` follows at once. Full segments leave at
+/// once; the short tail (all of a small reply) waits in the socket for the FIN, and both
+/// leave in one segment: one packet fewer per connection, and the peer wakes once for
+/// reply and end of stream instead of twice. The caller must send the FIN promptly, as
+/// nothing else pushes the tail out.
+pub fn send_more<S: AsFd>(socket: &S, bytes: &[u8], tracer: &Tracer) -> io::Result<usize> {
+    let n = SockRef::from(socket).send_with_flags(bytes, libc::MSG_MORE | libc::MSG_NOSIGNAL)?;
+    if tracer.on() {
+        tracer.emit(Event::SendMore {
+            fd: socket.as_fd().as_raw_fd(),
+            data: &bytes[..n],
+        });
+    }
+    Ok(n)
 }
 
 fn trace_failure(tracer: &Tracer, step: Step, fd: Option<i32>, target: &SocketAddr, err: &io::Error) {

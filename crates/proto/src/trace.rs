@@ -163,6 +163,14 @@ pub enum Event<'a> {
         /// The bytes written.
         data: &'a [u8],
     },
+    /// `send(fd, …, MSG_MORE)` sent these bytes of a reply that a `shutdown(SHUT_WR)`
+    /// follows (see [`crate::sock::send_more`]).
+    SendMore {
+        /// The socket.
+        fd: i32,
+        /// The bytes sent.
+        data: &'a [u8],
+    },
     /// `recv(fd, MSG_DONTWAIT)` after the reply, to find input the client sent that was
     /// never read: `None` when there was none (EAGAIN).
     Unread {
@@ -327,6 +335,9 @@ pub fn call(event: &Event<'_>) -> String {
         Event::Read { fd, data: [] } => format!("read({fd}) = 0"),
         Event::Read { fd, data } => format!("read({fd}) = {} {}", data.len(), Shown(data)),
         Event::Write { fd, data } => format!("write({fd}, {}) = {}", Shown(data), data.len()),
+        Event::SendMore { fd, data } => {
+            format!("send({fd}, {}, MSG_MORE) = {}", Shown(data), data.len())
+        }
         Event::ShutdownWrite { fd } => format!("shutdown({fd}, SHUT_WR) = 0"),
         Event::Close { fd } => format!("close({fd}) = 0"),
         Event::SendTo { fd, peer, data } => {
@@ -555,6 +566,14 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "send the bytes to the peer",
             "데이터 전송: 상대 소켓으로 바이트를 보냅니다",
         ),
+        Event::SendMore { data: [.., 0], .. } => say(
+            "send, held by MSG_MORE: leaves with the FIN of shutdown() in one packet; \\0 is the C string's NUL",
+            "데이터 전송: MSG_MORE로 잡아 두었다가 shutdown()의 FIN과 한 패킷으로 보냅니다. \\0은 C 문자열의 NUL",
+        ),
+        Event::SendMore { .. } => say(
+            "send, held by MSG_MORE: leaves with the FIN of the shutdown() below in one packet",
+            "데이터 전송: MSG_MORE로 잡아 두었다가 아래 shutdown()의 FIN과 한 패킷으로 보냅니다",
+        ),
         Event::ShutdownWrite { .. } => say(
             "half-close: send EOF (FIN) to the peer, but keep reading",
             "Half-close: 출력 스트림만 종료해 상대에게 EOF를 보내고, 입력 스트림으로는 계속 받습니다",
@@ -750,9 +769,10 @@ mod tests {
             Event::Failed { .. } => 15,
             Event::FailedAt { .. } => 16,
             Event::Unread { .. } => 17,
+            Event::SendMore { .. } => 18,
         }
     }
-    const VARIANTS: usize = 18;
+    const VARIANTS: usize = 19;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -817,6 +837,14 @@ mod tests {
                 data: b"Hello World!\0",
             },
             Event::Write {
+                fd: 4,
+                data: b"2 : hi\n",
+            },
+            Event::SendMore {
+                fd: 4,
+                data: b"Hello World!\0",
+            },
+            Event::SendMore {
                 fd: 4,
                 data: b"2 : hi\n",
             },
@@ -998,6 +1026,13 @@ mod tests {
                 data: b"Hello World!\0"
             }),
             "write(4, \"Hello World!\\0\") = 13"
+        );
+        assert_eq!(
+            c(Event::SendMore {
+                fd: 4,
+                data: b"5 : hello\0"
+            }),
+            "send(4, \"5 : hello\\0\", MSG_MORE) = 10"
         );
         assert_eq!(
             c(Event::RecvFrom {

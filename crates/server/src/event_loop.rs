@@ -11,13 +11,13 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hello_proto::sock::fail_within;
+use hello_proto::sock::{fail_within, send_more};
 use hello_proto::trace::{Event, Tracer};
 use hello_proto::wire::{EchoRequest, Exchange, Progress};
 use hello_proto::{Error, Step};
@@ -522,21 +522,14 @@ fn read_some(stream: &mut TcpStream, buf: &mut [u8], tracer: &Tracer) -> io::Res
     }
 }
 
-/// Non-blocking `write(2)` until done or the socket buffer is full; returns bytes sent.
+/// Non-blocking [`send_more`] until done or the socket buffer is full; returns bytes sent.
+/// Every caller half-closes once the whole reply is sent, which pushes the held tail out.
 fn write_some(stream: &mut TcpStream, bytes: &[u8], tracer: &Tracer) -> io::Result<usize> {
     let mut sent = 0;
     while sent < bytes.len() {
-        match stream.write(&bytes[sent..]) {
+        match send_more(stream, &bytes[sent..], tracer) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                if tracer.on() {
-                    tracer.emit(Event::Write {
-                        fd: stream.as_raw_fd(),
-                        data: &bytes[sent..sent + n],
-                    });
-                }
-                sent += n;
-            }
+            Ok(n) => sent += n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),

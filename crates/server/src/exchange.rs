@@ -1,12 +1,12 @@
 //! One TCP exchange on a blocking socket, as the iterative and thread-per-client models
 //! (and `--once`) run it: greet, or read a request and reply; then close.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-use hello_proto::sock::{fail_within, peer_gone};
+use hello_proto::sock::{fail_within, peer_gone, send_more};
 use hello_proto::trace::{Event, Tracer};
 use hello_proto::wire::{Exchange, Progress, Service};
 use hello_proto::{Error, Step};
@@ -170,7 +170,8 @@ fn read(
     }
 }
 
-/// `write(2)` until every byte is sent, traced call by call.
+/// [`send_more`] until every byte is sent, traced call by call. The caller half-closes
+/// right after, which sends the held tail together with the FIN.
 pub(crate) fn write_all(
     stream: &mut TcpStream,
     mut bytes: &[u8],
@@ -179,7 +180,7 @@ pub(crate) fn write_all(
     tracer: &Tracer,
 ) -> Result<(), Error> {
     while !bytes.is_empty() {
-        match stream.write(bytes) {
+        match send_more(stream, bytes, tracer) {
             Ok(0) => {
                 let e = io::Error::from(io::ErrorKind::WriteZero);
                 return Err(fail_within(
@@ -191,15 +192,7 @@ pub(crate) fn write_all(
                     idle,
                 ));
             }
-            Ok(n) => {
-                if tracer.on() {
-                    tracer.emit(Event::Write {
-                        fd: stream.as_raw_fd(),
-                        data: &bytes[..n],
-                    });
-                }
-                bytes = &bytes[n..];
-            }
+            Ok(n) => bytes = &bytes[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 return Err(fail_within(
