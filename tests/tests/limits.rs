@@ -245,3 +245,49 @@ fn iterative_model_survives_out_of_descriptors() {
     let mut buf = [0u8; 16];
     assert!(c.read(&mut buf).is_err(), "served without a descriptor?");
 }
+
+/// The server's threads named `client`, by thread id (from `/proc/PID/task`).
+fn client_threads(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<u32> = tasks
+        .flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|name| name.trim() == "client"))
+        .filter_map(|t| t.file_name().to_str()?.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// In the threads model a thread that has served its client waits for the next one
+/// instead of exiting: the second client is served by the first client's thread, so a
+/// busy server does not create a thread per client.
+#[test]
+fn threads_model_serves_the_next_client_on_the_same_thread() {
+    let server = Server::start(&[
+        "--model",
+        "threads",
+        "--service",
+        "echo",
+        "--bind",
+        "127.0.0.1",
+        "0",
+    ]);
+    assert_eq!(echo(server.loopback(), b"one\0"), b"3 : one\0");
+    let mut first = Vec::new();
+    let waited = hello_tests::wait_until(WAIT, || {
+        first = client_threads(server.pid());
+        first.len() == 1
+    });
+    assert!(
+        waited,
+        "expected one client thread waiting for work, saw {first:?}"
+    );
+    assert_eq!(echo(server.loopback(), b"two\0"), b"3 : two\0");
+    assert_eq!(
+        client_threads(server.pid()),
+        first,
+        "the second client got a new thread"
+    );
+}
