@@ -260,6 +260,14 @@ fn client_threads(pid: u32) -> Vec<u32> {
     ids
 }
 
+/// Whether the thread is asleep (state `S` in `/proc/PID/task/TID/stat`).
+fn thread_sleeps(pid: u32, tid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('S'))
+    })
+}
+
 /// In the threads model a thread that has served its client waits for the next one
 /// instead of exiting: the second client is served by the first client's thread, so a
 /// busy server does not create a thread per client.
@@ -275,10 +283,12 @@ fn threads_model_serves_the_next_client_on_the_same_thread() {
         "0",
     ]);
     assert_eq!(echo(server.loopback(), b"one\0"), b"3 : one\0");
+    // Once the reply is read, the thread only closes and goes to wait for work: wait until
+    // it sleeps, so the next client is sure to find it waiting.
     let mut first = Vec::new();
     let waited = hello_tests::wait_until(WAIT, || {
         first = client_threads(server.pid());
-        first.len() == 1
+        first.len() == 1 && thread_sleeps(server.pid(), first[0])
     });
     assert!(
         waited,
