@@ -180,31 +180,17 @@ pub(crate) fn write_all(
     tracer: &Tracer,
 ) -> Result<(), Error> {
     while !bytes.is_empty() {
-        match send_more(stream, bytes, tracer) {
-            Ok(0) => {
-                let e = io::Error::from(io::ErrorKind::WriteZero);
-                return Err(fail_within(
-                    tracer,
-                    Step::Write,
-                    stream.as_raw_fd(),
-                    &peer,
-                    e,
-                    idle,
-                ));
+        let err = match send_more(stream, bytes, tracer) {
+            Ok(0) => io::Error::from(io::ErrorKind::WriteZero),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                continue;
             }
-            Ok(n) => bytes = &bytes[n..],
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(fail_within(
-                    tracer,
-                    Step::Write,
-                    stream.as_raw_fd(),
-                    &peer,
-                    e,
-                    idle,
-                ));
-            }
-        }
+            Err(e) => e,
+        };
+        let fd = stream.as_raw_fd();
+        return Err(fail_within(tracer, Step::Write, fd, &peer, err, idle));
     }
     Ok(())
 }
