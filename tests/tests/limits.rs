@@ -10,16 +10,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use hello_tests::{Server, WAIT};
-
-const MODELS: [&str; 3] = ["iterative", "threads", "epoll"];
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
-    s.set_read_timeout(Some(WAIT)).expect("read timeout");
-    s.set_write_timeout(Some(WAIT)).expect("write timeout");
-    s
-}
+use hello_tests::{MODELS, Server, WAIT, connect};
 
 /// One echo exchange on a fresh connection; returns the reply.
 fn echo(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
@@ -33,8 +24,7 @@ fn echo(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
 
 /// The server's CPU time (user + system) in clock ticks, from /proc/PID/stat.
 fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read stat");
-    let rest = &stat[stat.rfind(')').expect("comm end") + 2..];
+    let rest = stat_after_comm(&format!("/proc/{pid}/stat")).expect("read stat");
     let f: Vec<&str> = rest.split(' ').collect();
     // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the comm field.
     f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
@@ -262,10 +252,14 @@ fn client_threads(pid: u32) -> Vec<u32> {
 
 /// Whether the thread is asleep (state `S` in `/proc/PID/task/TID/stat`).
 fn thread_sleeps(pid: u32, tid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(") ")
-            .is_some_and(|(_, rest)| rest.starts_with('S'))
-    })
+    stat_after_comm(&format!("/proc/{pid}/task/{tid}/stat")).is_some_and(|rest| rest.starts_with('S'))
+}
+
+/// A `/proc/.../stat` file from the field after `(comm)` on (the state), or `None` if it
+/// cannot be read. The name in parentheses may hold spaces, hence the last `)`.
+fn stat_after_comm(path: &str) -> Option<String> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    Some(stat.get(stat.rfind(')')? + 2..)?.to_owned())
 }
 
 /// In the threads model a thread that has served its client waits for the next one
