@@ -1,6 +1,6 @@
-//! The echo service over TCP (SPEC §4), byte-exact on raw sockets, in every model:
-//! framing by NUL, LF (CR dropped) or end of stream, requests in pieces, the size limit,
-//! and the idle timeout.
+//! The echo service over TCP (docs/contract.md#the-echo-service), byte-exact on raw
+//! sockets, in every model: framing by NUL, LF (CR dropped) or end of stream, requests in
+//! pieces, the size limit, and the idle timeout.
 
 use std::io::Write;
 use std::thread;

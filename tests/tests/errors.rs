@@ -1,6 +1,7 @@
-//! Errors and exit codes (SPEC §6): usage errors exit 2 naming the argument; a failed
-//! socket call, a timeout or an early close exits 1 with exactly one stderr line naming
-//! the call, the address and the reason; no input makes either program panic.
+//! Errors and exit codes (docs/contract.md#exit-codes-and-error-lines): usage errors exit 2
+//! naming the argument; a failed socket call, a timeout or an early close exits 1 with
+//! exactly one stderr line naming the call, the address and the reason; no input makes
+//! either program panic.
 
 // Test code: a panic with a message is how it reports, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

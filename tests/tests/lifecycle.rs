@@ -1,5 +1,6 @@
-//! The server's life: the start-up line, `--once`, SIGTERM/SIGINT (SPEC §7), long runs
-//! without descriptor leaks, clients that reset, and IPv6 / dual-stack binding.
+//! The server's life: the start-up line, `--once`, SIGTERM/SIGINT
+//! (docs/contract.md#signals-and-stopping), long runs without descriptor leaks, clients
+//! that reset, and IPv6 / dual-stack binding.
 
 // Test code: a panic with a message is how it reports, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,7 +14,8 @@ use hello_tests::{
     tcp_exchange, udp_exchange, wait_until,
 };
 
-/// SPEC §7: exchanges in flight get 2 s; the rest is slack for a loaded machine.
+/// Exchanges in flight get 2 s after a stop (docs/contract.md#signals-and-stopping); the rest
+/// is slack for a loaded machine.
 const STOP_BOUND: Duration = Duration::from_millis(3500);
 
 fn server(model: &str, service: &str, extra: &[&str]) -> Server {

@@ -1,6 +1,7 @@
-//! What a user with `nc` sees (SPEC §4: `echo hi | nc host port`). Every test checks for
-//! `nc` on PATH and prints a loud SKIP line when it is missing (tests never install
-//! packages) or of a flavour whose options these tests do not know.
+//! What a user with `nc` sees: `echo hi | nc host port` and the echo framing
+//! (docs/contract.md#the-echo-service). Every test checks for `nc` on PATH and prints a
+//! loud SKIP line when it is missing (tests never install packages) or of a flavour whose
+//! options these tests do not know.
 
 // Test code: a panic with a message is how it reports, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,6 +1,6 @@
-//! Interoperability with the textbook C programs (SPEC "Done when"): the C hello and echo
-//! clients against hello-server in every model, and hello-client against the C servers,
-//! including one that trickles the greeting a byte at a time.
+//! Interoperability with the textbook C programs (docs/contract.md#the-two-programs): the C
+//! hello and echo clients against hello-server in every model, and hello-client against the
+//! C servers, including one that trickles the greeting a byte at a time.
 //!
 //! The C peers live in `tests/c/` and are compiled at test time; without a C compiler
 //! each test prints a SKIP line and passes.

@@ -1,6 +1,6 @@
-//! `--trace` end to end (SPEC §9): golden traces of whole exchanges (TCP and UDP, hello
-//! and echo, English and Korean), stdout unchanged by `--trace`, the language chosen from
-//! `--lang` or the locale, failed calls traced with their errno.
+//! `--trace` end to end (docs/contract.md#the-trace): golden traces of whole exchanges (TCP
+//! and UDP, hello and echo, English and Korean), stdout unchanged by `--trace`, the
+//! language chosen from `--lang` or the locale, failed calls traced with their errno.
 //!
 //! The golden files in `tests/golden/` are what a learner sees, with the time of day,
 //! descriptor numbers and ports masked (byte counts and data stay). After an intended
@@ -761,7 +761,7 @@ fn refused_connection_is_traced_with_econnrefused_in_both_languages() {
                 failed[0].call
             );
             assert_language(&err, lang, &what);
-            // The one-line error of SPEC §6 follows the trace.
+            // The one-line error (docs/contract.md#exit-codes-and-error-lines) follows the trace.
             assert!(
                 err.lines()
                     .last()

@@ -1,4 +1,5 @@
-//! Both services over UDP (SPEC §3, §4): every datagram is answered with one datagram,
+//! Both services over UDP (docs/contract.md#the-hello-service,
+//! docs/contract.md#the-echo-service): every datagram is answered with one datagram,
 //! whatever it holds; the client's errors when nothing (or no one) answers.
 
 use std::net::UdpSocket;

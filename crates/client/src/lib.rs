@@ -6,14 +6,13 @@
 //! terminal 2: hello-client 127.0.0.1 9190      # Message from server: Hello World!
 //! ```
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hello_proto::addr::Host;
-use hello_proto::sock;
-use hello_proto::trace::{Event, Tracer};
+use hello_proto::conn::peer_gone;
+use hello_proto::sys::{self, Dgram, Stream, Tracer};
 use hello_proto::{Cause, Error, Step};
 
 /// Default `--timeout`.
@@ -41,7 +40,8 @@ pub struct Request {
 }
 
 impl Request {
-    /// A plain hello request with the defaults of SPEC §1.
+    /// A plain hello request with the documented defaults
+    /// (docs/contract.md#client-options).
     pub fn new(host: Host, port: u16) -> Request {
         Request {
             host,
@@ -69,7 +69,7 @@ impl Request {
 
 /// Makes the exchange and returns the reply's bytes exactly as received.
 pub fn exchange(req: &Request) -> Result<Vec<u8>, Error> {
-    let addrs = req.host.resolve(req.port)?;
+    let addrs = sys::resolve(&req.host, req.port)?;
     if req.udp {
         udp_exchange(req, &addrs)
     } else {
@@ -78,10 +78,10 @@ pub fn exchange(req: &Request) -> Result<Vec<u8>, Error> {
 }
 
 /// Tries each address in turn, as `nc` does, and keeps the first connection made.
-fn connect(req: &Request, addrs: &[SocketAddr]) -> Result<(TcpStream, SocketAddr), Error> {
+fn connect(req: &Request, addrs: &[SocketAddr]) -> Result<(Stream, SocketAddr), Error> {
     let mut last = None;
     for &addr in addrs {
-        match sock::connect_tcp(addr, req.timeout, &req.tracer) {
+        match sys::connect_tcp(addr, req.timeout, &req.tracer) {
             Ok(s) => return Ok((s, addr)),
             Err(e) => last = Some(e),
         }
@@ -90,87 +90,78 @@ fn connect(req: &Request, addrs: &[SocketAddr]) -> Result<(TcpStream, SocketAddr
 }
 
 fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
-    let (mut stream, addr) = connect(req, addrs)?;
-    let fd = stream.as_raw_fd();
-    let tracer = &req.tracer;
+    let (stream, addr) = connect(req, addrs)?;
     let deadline = Instant::now() + req.timeout;
-    let fail = |step, e| sock::fail_within(tracer, step, fd, &addr, e, req.timeout);
+    let fail = |step, e| Error::new(step, addr, Cause::within(e, req.timeout));
     // A server may answer and close before it reads the message (the hello service
     // never reads): a send that fails because the peer is gone ends the sending, and the
     // reply is still read. The failure is reported only if no reply came.
-    let mut send_failure = None;
-    if req.message.is_some() {
-        let payload = req.payload();
-        let mut rest = &payload[..];
-        while !rest.is_empty() {
-            set_timeout(&stream, deadline, |s, t| s.set_write_timeout(t))
-                .map_err(|e| fail(Step::Write, e))?;
-            match stream.write(rest) {
-                Ok(0) => return Err(fail(Step::Write, io::ErrorKind::WriteZero.into())),
-                Ok(n) => {
-                    if tracer.on() {
-                        tracer.emit(Event::Write { fd, data: &rest[..n] });
-                    }
-                    rest = &rest[n..];
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if sock::peer_gone(&e) => {
-                    send_failure = Some(fail(Step::Write, e));
-                    break;
-                }
-                Err(e) => return Err(fail(Step::Write, e)),
-            }
-        }
-        // Half-close: the server sees end of stream, and can still answer.
-        if send_failure.is_none() {
-            match stream.shutdown(Shutdown::Write) {
-                Ok(()) => {
-                    if tracer.on() {
-                        tracer.emit(Event::ShutdownWrite { fd });
-                    }
-                }
-                Err(e) if sock::peer_gone(&e) => send_failure = Some(fail(Step::Shutdown, e)),
-                Err(e) => return Err(fail(Step::Shutdown, e)),
-            }
+    let send_failure = match &req.message {
+        Some(_) => send_message(req, &stream, deadline)
+            .map_err(|(step, e)| fail(step, e))?
+            .map(|(step, e)| fail(step, e)),
+        None => None,
+    };
+    let got = read_reply(req, &stream, deadline);
+    stream.close();
+    match got {
+        Ok(reply) if !reply.is_empty() => Ok(reply),
+        Ok(_) => Err(send_failure.unwrap_or_else(|| Error::new(Step::Read, addr, Cause::ClosedEarly))),
+        Err(ReadFailure::Os(e)) => Err(send_failure.unwrap_or_else(|| fail(Step::Read, e))),
+        Err(ReadFailure::TooLong) => Err(Error::new(Step::Read, addr, Cause::TooLong(req.max_reply))),
+    }
+}
+
+/// Writes the message and its NUL, then half-closes (`shutdown(SHUT_WR)`): the server
+/// sees end of stream and can still answer. `Ok(Some(_))`: the server is already gone,
+/// which only matters if no reply comes.
+fn send_message(
+    req: &Request,
+    stream: &Stream,
+    deadline: Instant,
+) -> Result<Option<(Step, io::Error)>, (Step, io::Error)> {
+    let payload = req.payload();
+    let mut rest = &payload[..];
+    while !rest.is_empty() {
+        set_timeout(deadline, |t| stream.set_write_timeout(t)).map_err(|e| (Step::Write, e))?;
+        match stream.write(rest) {
+            Ok(0) => return Err((Step::Write, io::ErrorKind::WriteZero.into())),
+            Ok(n) => rest = &rest[n..],
+            Err(e) if peer_gone(&e) => return Ok(Some((Step::Write, e))),
+            Err(e) => return Err((Step::Write, e)),
         }
     }
-    // TCP has no message boundaries: read until end of stream.
+    match stream.shutdown_write() {
+        Ok(()) => Ok(None),
+        Err(e) if peer_gone(&e) => Ok(Some((Step::Shutdown, e))),
+        Err(e) => Err((Step::Shutdown, e)),
+    }
+}
+
+enum ReadFailure {
+    Os(io::Error),
+    TooLong,
+}
+
+/// Reads until end of stream: TCP has no message boundaries.
+fn read_reply(req: &Request, stream: &Stream, deadline: Instant) -> Result<Vec<u8>, ReadFailure> {
     let mut reply = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
-        set_timeout(&stream, deadline, |s, t| s.set_read_timeout(t)).map_err(|e| fail(Step::Read, e))?;
+        set_timeout(deadline, |t| stream.set_read_timeout(t)).map_err(ReadFailure::Os)?;
         match stream.read(&mut buf) {
-            Ok(n) => {
-                if tracer.on() {
-                    tracer.emit(Event::Read { fd, data: &buf[..n] });
-                }
-                if n == 0 {
-                    break;
-                }
-                if reply.len() + n > req.max_reply {
-                    return Err(Error::new(Step::Read, addr, Cause::TooLong(req.max_reply)));
-                }
-                reply.extend_from_slice(&buf[..n]);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Ok(0) => return Ok(reply),
+            Ok(n) if reply.len() + n > req.max_reply => return Err(ReadFailure::TooLong),
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
             // A server that closes with our message unread makes its kernel send RST
-            // instead of FIN. A reply that already ends with its terminator is whole.
+            // instead of FIN. A reply that already ends with its terminator is whole; the
+            // reset is traced like any failed call, but is not an error for the user.
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset && ends_complete(&reply) => {
-                // Traced like any failed call, but not an error for the user.
-                let _traced = fail(Step::Read, e);
-                break;
+                return Ok(reply);
             }
-            Err(e) => return Err(send_failure.unwrap_or_else(|| fail(Step::Read, e))),
+            Err(e) => return Err(ReadFailure::Os(e)),
         }
     }
-    drop(stream);
-    if tracer.on() {
-        tracer.emit(Event::Close { fd });
-    }
-    if reply.is_empty() {
-        return Err(send_failure.unwrap_or_else(|| Error::new(Step::Read, addr, Cause::ClosedEarly)));
-    }
-    Ok(reply)
 }
 
 /// Whether a reply ends with the terminator of its wire format (NUL, or LF for an
@@ -180,67 +171,39 @@ fn ends_complete(reply: &[u8]) -> bool {
 }
 
 /// Sets a socket timeout to what is left until `deadline`; a passed deadline is a timeout.
-fn set_timeout(
-    stream: &TcpStream,
-    deadline: Instant,
-    set: impl Fn(&TcpStream, Option<Duration>) -> io::Result<()>,
-) -> io::Result<()> {
+fn set_timeout(deadline: Instant, set: impl Fn(Option<Duration>) -> io::Result<()>) -> io::Result<()> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(io::ErrorKind::TimedOut.into());
     }
-    set(stream, Some(left))
+    set(Some(left))
 }
 
 fn udp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
     // A datagram has no handshake to tell a dead address from a live one: use the first.
     let addr = addrs[0];
-    let socket: UdpSocket = sock::connect_udp(addr, &req.tracer)?;
-    let fd = socket.as_raw_fd();
-    let tracer = &req.tracer;
-    let fail = |step, e| sock::fail_within(tracer, step, fd, &addr, e, req.timeout);
-    let payload = req.payload();
+    let socket: Dgram = sys::connect_udp(addr, &req.tracer)?;
+    let fail = |step, e| Error::new(step, addr, Cause::within(e, req.timeout));
     // sendto() with the address, as the textbook UDP client does (and as traced); on the
     // connected socket it goes to the same server.
-    let sent = socket
-        .send_to(&payload, addr)
+    socket
+        .send_to(&req.payload(), addr)
         .map_err(|e| fail(Step::Sendto, e))?;
-    if tracer.on() {
-        tracer.emit(Event::SendTo {
-            fd,
-            peer: addr,
-            data: &payload[..sent],
-        });
-    }
     let deadline = Instant::now() + req.timeout;
     let mut buf = vec![0u8; 65536];
-    let reply = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(fail(Step::Recvfrom, io::ErrorKind::TimedOut.into()));
+    let got = loop {
+        if let Err(e) = set_timeout(deadline, |t| socket.set_read_timeout(t)) {
+            break Err(fail(Step::Recvfrom, e));
         }
-        socket
-            .set_read_timeout(Some(left))
-            .map_err(|e| fail(Step::Recvfrom, e))?;
         match socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                if tracer.on() {
-                    tracer.emit(Event::RecvFrom {
-                        fd,
-                        peer: from,
-                        data: &buf[..n],
-                    });
-                }
-                break buf[..n].to_vec();
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(fail(Step::Recvfrom, e)),
+            Ok(Some((n, _))) => break Ok(buf[..n].to_vec()),
+            // Only a shutdown gives no sender, and nothing shuts this socket down.
+            Ok(None) => {}
+            Err(e) => break Err(fail(Step::Recvfrom, e)),
         }
     };
-    drop(socket);
-    if tracer.on() {
-        tracer.emit(Event::Close { fd });
-    }
+    socket.close();
+    let reply = got?;
     if reply.len() > req.max_reply {
         return Err(Error::new(Step::Recvfrom, addr, Cause::TooLong(req.max_reply)));
     }

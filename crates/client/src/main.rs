@@ -1,5 +1,5 @@
 //! `hello-client [OPTIONS] <HOST> <PORT>`: connects, sends `--message` if given, and prints
-//! `Message from server: …` (SPEC §5).
+//! `Message from server: …` (docs/contract.md#what-the-client-prints).
 //!
 //! ```text
 //! terminal 1: hello-server 9190
@@ -14,7 +14,8 @@ use clap::Parser;
 use clap::builder::TypedValueParser as _;
 use hello_client::{DEFAULT_MAX_REPLY, Request};
 use hello_proto::addr::{Host, parse_client_port, parse_duration};
-use hello_proto::trace::{Lang, Role, Tracer};
+use hello_proto::sys::Tracer;
+use hello_proto::trace::{Lang, Role};
 use hello_proto::wire::display_reply;
 
 /// The textbook hello client: connect, (send,) read the reply to its end, print it.

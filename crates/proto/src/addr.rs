@@ -1,10 +1,9 @@
-//! Addresses and durations as users type them: ports, hosts, `500ms`.
+//! Addresses and durations as users type them: ports, hosts, `500ms`. Parsing only; the
+//! name resolution is in [`crate::sys::resolve`].
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::IpAddr;
 use std::time::Duration;
-
-use crate::error::{Cause, Error, Result, Step};
 
 /// Parses a server port: `0..=65535`, where 0 asks the kernel to choose.
 pub fn parse_server_port(s: &str) -> std::result::Result<u16, String> {
@@ -53,6 +52,11 @@ impl Host {
         Ok(Host(bare.to_string()))
     }
 
+    /// The host as typed, without IPv6 brackets: what name resolution is asked for.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
     /// The host as an IP literal, when it is one (no resolution needed).
     pub fn ip(&self) -> Option<IpAddr> {
         self.0.parse().ok()
@@ -65,22 +69,6 @@ impl Host {
         } else {
             format!("{}:{port}", self.0)
         }
-    }
-
-    /// Resolves to every address of the host (`getaddrinfo(3)` for a name, none for a literal).
-    pub fn resolve(&self, port: u16) -> Result<Vec<SocketAddr>> {
-        if let Some(ip) = self.ip() {
-            return Ok(vec![SocketAddr::new(ip, port)]);
-        }
-        let target = self.with_port(port);
-        let addrs: Vec<SocketAddr> = (self.0.as_str(), port)
-            .to_socket_addrs()
-            .map_err(|e| Error::new(Step::Resolve, &target, e))?
-            .collect();
-        if addrs.is_empty() {
-            return Err(Error::new(Step::Resolve, &target, Cause::NoAddress));
-        }
-        Ok(addrs)
     }
 }
 
@@ -120,8 +108,13 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     Ok(d)
 }
 
+/// [`parse_duration`] for a command-line option whose default is shown as typed.
+pub fn parse_human_duration(s: &str) -> std::result::Result<HumanDuration, String> {
+    parse_duration(s).map(HumanDuration)
+}
+
 /// Shows a duration the way it would be typed: `5s`, `500ms`, `1.5s`, `2m`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
 
 impl fmt::Display for HumanDuration {
@@ -177,15 +170,6 @@ mod tests {
         assert_eq!(Host::parse("localhost").unwrap().ip(), None);
         assert!(Host::parse("").is_err());
         assert!(Host::parse("a b").is_err());
-        let v = Host::parse("::1").unwrap().resolve(7).unwrap();
-        assert_eq!(v, vec!["[::1]:7".parse().unwrap()]);
-    }
-
-    #[test]
-    fn localhost_resolves_to_loopback() {
-        // `localhost` is answered from /etc/hosts: no query leaves the machine.
-        let v = Host::parse("localhost").unwrap().resolve(9).unwrap();
-        assert!(v.iter().all(|a| a.ip().is_loopback()), "{v:?}");
     }
 
     #[test]

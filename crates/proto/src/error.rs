@@ -36,8 +36,18 @@ pub enum Step {
     Recvfrom,
     /// `getsockname(2)`.
     Getsockname,
-    /// `epoll_create(2)`, `epoll_ctl(2)` or `epoll_wait(2)`.
-    Poll,
+    /// `fcntl(2)`: duplicating a descriptor, or switching it to (non-)blocking mode.
+    Fcntl,
+    /// `epoll_create1(2)`.
+    EpollCreate,
+    /// `epoll_ctl(2)`.
+    EpollCtl,
+    /// `epoll_wait(2)`.
+    EpollWait,
+    /// `eventfd(2)`: how an event loop is woken from another thread.
+    Eventfd,
+    /// `pthread_create(3)`: starting a thread.
+    Spawn,
 }
 
 impl Step {
@@ -57,7 +67,12 @@ impl Step {
             Step::Sendto => "sendto()",
             Step::Recvfrom => "recvfrom()",
             Step::Getsockname => "getsockname()",
-            Step::Poll => "epoll()",
+            Step::Fcntl => "fcntl()",
+            Step::EpollCreate => "epoll_create1()",
+            Step::EpollCtl => "epoll_ctl()",
+            Step::EpollWait => "epoll_wait()",
+            Step::Eventfd => "eventfd()",
+            Step::Spawn => "pthread_create()",
         }
     }
 }
@@ -87,6 +102,22 @@ pub enum Cause {
     /// A host name resolved to no address of a usable family.
     #[error("no address found")]
     NoAddress,
+    /// The server stopped and the exchange was still unfinished when the grace ran out:
+    /// the connection was reset.
+    #[error("unfinished when the server stopped (connection reset)")]
+    Unfinished,
+}
+
+impl Cause {
+    /// The cause of a failed call that was bounded by `limit` (a socket timeout, a connect
+    /// timeout): giving up (EAGAIN, ETIMEDOUT) reads `timed out after LIMIT`.
+    pub fn within(err: io::Error, limit: Duration) -> Cause {
+        if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+            Cause::TimedOut(limit)
+        } else {
+            Cause::Os(err)
+        }
+    }
 }
 
 /// A failed socket step: `bind() error: 0.0.0.0:9190: Address already in use (os error 98)`.
@@ -99,7 +130,7 @@ pub enum Cause {
 pub struct Error {
     /// The call that failed.
     pub step: Step,
-    /// The address (or `host:port` as typed) the call was about.
+    /// The address (or `host:port` as typed, or the descriptor) the call was about.
     pub target: String,
     /// What went wrong.
     pub cause: Cause,
@@ -112,14 +143,6 @@ impl Error {
             step,
             target: target.to_string(),
             cause: cause.into(),
-        }
-    }
-
-    /// The OS error behind this failure, if there is one.
-    pub fn os_error(&self) -> Option<&io::Error> {
-        match &self.cause {
-            Cause::Os(e) => Some(e),
-            _ => None,
         }
     }
 }

@@ -1,18 +1,17 @@
-//! `--trace`: narrates each socket call as it is made, with its real arguments and result
-//! and one line of explanation, in English or Korean (SPEC §9).
+//! `--trace`: what each socket call is, shown with its real arguments and result and one
+//! line of explanation, in English or Korean (docs/contract.md#the-trace).
 //!
-//! The code that makes a call emits its event right after the call returns, from the real
-//! values. With tracing off a [`Tracer`] is a `None` and every hook is one branch.
+//! This module only words the events; it does no I/O. The code that makes a call, in
+//! [`crate::sys`], emits its event right after the call returns, from the real values,
+//! through a [`crate::sys::Tracer`].
 //!
 //! Every explanation is written as an (English, Korean) pair in [`explain`], so no line
 //! can fall back to English; the Korean uses the tutorials' terms (소켓 생성, 주소 할당,
 //! 연결요청 대기상태, 연결 수락, 연결 요청, 데이터 송수신, Half-close, 소켓 종료).
 
 use std::fmt::{self, Write as _};
-use std::io::{self, Write as _};
+use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::Step;
 
@@ -189,6 +188,24 @@ pub enum Event<'a> {
         /// The socket.
         fd: i32,
     },
+    /// `setsockopt(fd, SOL_SOCKET, SO_LINGER, {1, 0})`: the `close()` that follows resets
+    /// the connection.
+    Linger0 {
+        /// The socket.
+        fd: i32,
+    },
+    /// `connect(fd, AF_UNSPEC)` from the stopping thread: resets a connection whose
+    /// exchange outlived the stop's grace, and wakes the thread blocked on it.
+    Disconnect {
+        /// The socket.
+        fd: i32,
+    },
+    /// `shutdown(fd, SHUT_RDWR)`: the stopping thread wakes a blocked exchange where
+    /// `connect(AF_UNSPEC)` is refused.
+    ShutdownBoth {
+        /// The socket.
+        fd: i32,
+    },
     /// `sendto(2)` (or `send(2)` on a connected socket) sent one datagram.
     SendTo {
         /// The socket.
@@ -238,63 +255,6 @@ pub enum Role {
     Client,
 }
 
-#[derive(Debug)]
-struct Sink {
-    role: Role,
-    lang: Lang,
-}
-
-/// Where trace events go: nowhere (the default), or stderr.
-#[derive(Debug, Clone, Default)]
-pub struct Tracer(Option<Arc<Sink>>);
-
-impl Tracer {
-    /// A tracer that prints nothing.
-    pub fn off() -> Tracer {
-        Tracer(None)
-    }
-
-    /// A tracer that writes one line per event to stderr.
-    pub fn stderr(role: Role, lang: Lang) -> Tracer {
-        Tracer(Some(Arc::new(Sink { role, lang })))
-    }
-
-    /// Whether events are printed; call sites check this before building an event.
-    ///
-    /// Built with `--cfg hello_no_trace` it is a constant `false`, so the compiler removes
-    /// every hook: `cargo xtask bench` measures that build beside the normal one to show
-    /// what the hooks cost when tracing is off.
-    #[inline]
-    pub fn on(&self) -> bool {
-        !cfg!(hello_no_trace) && self.0.is_some()
-    }
-
-    /// Prints one event (a no-op when off).
-    #[inline]
-    pub fn emit(&self, event: Event<'_>) {
-        if let Some(sink) = &self.0 {
-            let line = render(sink.role, sink.lang, clock(), &event);
-            // One write(2) per line keeps lines whole when threads trace at once; a closed
-            // stderr is not worth failing the exchange for.
-            let _ = io::stderr().lock().write_all(line.as_bytes());
-        }
-    }
-}
-
-/// Wall-clock time of day (UTC) with microseconds: `03:41:07.123456`. Both programs use
-/// the same clock, so their lines can be merged in the order they happened.
-fn clock() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let s = now.as_secs() % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}.{:06}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        now.subsec_micros()
-    )
-}
-
 /// Renders one trace line: `03:41:07.123456 server  listen(3, 4096) = 0  # explanation\n`.
 pub fn render(role: Role, lang: Lang, time: String, event: &Event<'_>) -> String {
     let who = match role {
@@ -340,6 +300,9 @@ pub fn call(event: &Event<'_>) -> String {
         }
         Event::ShutdownWrite { fd } => format!("shutdown({fd}, SHUT_WR) = 0"),
         Event::Close { fd } => format!("close({fd}) = 0"),
+        Event::Linger0 { fd } => format!("setsockopt({fd}, SOL_SOCKET, SO_LINGER, {{1, 0}}) = 0"),
+        Event::Disconnect { fd } => format!("connect({fd}, AF_UNSPEC) = 0"),
+        Event::ShutdownBoth { fd } => format!("shutdown({fd}, SHUT_RDWR) = 0"),
         Event::SendTo { fd, peer, data } => {
             format!("sendto({fd}, {}, {peer}) = {}", Shown(data), data.len())
         }
@@ -582,6 +545,18 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "close the socket and release its descriptor",
             "소켓 종료: 소켓을 닫고 파일 디스크립터를 반환합니다",
         ),
+        Event::Linger0 { .. } => say(
+            "linger 0: the close() below resets the connection (RST) and drops unsent data",
+            "linger 0: 아래 close()는 FIN 대신 RST로 연결을 끊고, 보내지 못한 데이터는 버립니다",
+        ),
+        Event::Disconnect { .. } => say(
+            "the stop's grace is over: reset this connection (RST) and wake the thread blocked on it",
+            "종료 유예 시간이 끝났습니다: 이 연결을 RST로 끊고, 여기서 멈춰 있는 스레드를 깨웁니다",
+        ),
+        Event::ShutdownBoth { .. } => say(
+            "the stop's grace is over: shut both directions to wake the thread blocked on it",
+            "종료 유예 시간이 끝났습니다: 양방향을 모두 닫아 여기서 멈춰 있는 스레드를 깨웁니다",
+        ),
         Event::SendTo { data: [], .. } => say(
             "send an empty datagram: in UDP even 0 bytes is a message",
             "데이터그램 전송: 빈 데이터그램도 UDP에서는 하나의 메시지입니다",
@@ -622,7 +597,12 @@ fn step_ko(step: Step) -> &'static str {
         Step::Sendto => "데이터그램 전송",
         Step::Recvfrom => "데이터그램 수신",
         Step::Getsockname => "주소 확인",
-        Step::Poll => "이벤트 대기(epoll)",
+        Step::Fcntl => "디스크립터 설정(fcntl)",
+        Step::EpollCreate => "epoll 인스턴스 생성",
+        Step::EpollCtl => "epoll 관심 대상 등록",
+        Step::EpollWait => "이벤트 대기(epoll_wait)",
+        Step::Eventfd => "깨우기용 eventfd 생성",
+        Step::Spawn => "스레드 생성",
     }
 }
 
@@ -730,7 +710,7 @@ mod tests {
         libc::ETIMEDOUT,
     ];
 
-    const ALL_STEPS: [Step; 14] = [
+    const ALL_STEPS: [Step; 19] = [
         Step::Resolve,
         Step::Socket,
         Step::Setsockopt,
@@ -744,7 +724,12 @@ mod tests {
         Step::Sendto,
         Step::Recvfrom,
         Step::Getsockname,
-        Step::Poll,
+        Step::Fcntl,
+        Step::EpollCreate,
+        Step::EpollCtl,
+        Step::EpollWait,
+        Step::Eventfd,
+        Step::Spawn,
     ];
 
     /// One number per variant, with no wildcard: a new variant does not compile until it
@@ -770,9 +755,12 @@ mod tests {
             Event::FailedAt { .. } => 16,
             Event::Unread { .. } => 17,
             Event::SendMore { .. } => 18,
+            Event::Linger0 { .. } => 19,
+            Event::Disconnect { .. } => 20,
+            Event::ShutdownBoth { .. } => 21,
         }
     }
-    const VARIANTS: usize = 19;
+    const VARIANTS: usize = 22;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -859,6 +847,9 @@ mod tests {
             },
             Event::ShutdownWrite { fd: 4 },
             Event::Close { fd: 4 },
+            Event::Linger0 { fd: 4 },
+            Event::Disconnect { fd: 4 },
+            Event::ShutdownBoth { fd: 4 },
             Event::SendTo {
                 fd: 3,
                 peer: a,

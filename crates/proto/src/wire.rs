@@ -67,7 +67,7 @@ pub enum Progress {
     Done,
 }
 
-/// Frames one echo request over a byte stream (SPEC §4): feed it bytes as they arrive,
+/// Frames one echo request over a byte stream (docs/contract.md#the-echo-service): feed it bytes as they arrive,
 /// in pieces of any size, and call [`EchoRequest::finish`] at end of stream.
 ///
 /// Memory stays below `limit + 2` bytes whatever the input.
@@ -210,7 +210,7 @@ impl Service {
         }
     }
 
-    /// The reply datagram to one received datagram (SPEC §3 and §4, UDP).
+    /// The reply datagram to one received datagram (docs/contract.md#the-hello-service, #the-echo-service).
     pub fn datagram_reply<'a>(&'a self, datagram: &[u8]) -> Cow<'a, [u8]> {
         match self {
             Service::Hello { greeting } => Cow::Borrowed(greeting),

@@ -1,5 +1,6 @@
-//! Property tests of the echo framing (SPEC §4): `EchoRequest`, the datagram reply and
-//! `display_reply`, each held to the simple whole-input model in `reference/mod.rs`.
+//! Property tests of the echo framing (docs/contract.md#the-echo-service): `EchoRequest`,
+//! the datagram reply and `display_reply`, each held to the simple whole-input model in
+//! `reference/mod.rs`.
 
 mod reference;
 
@@ -164,8 +165,9 @@ proptest! {
     }
 }
 
-/// The model itself gives the spec's examples (SPEC §4), so the properties above compare the
-/// framer with the spec and not with a second copy of a mistake.
+/// The model itself gives the contract's examples (docs/contract.md#the-echo-service), so the
+/// properties above compare the framer with the contract and not with a second copy of a
+/// mistake.
 #[test]
 fn the_model_gives_the_spec_examples() {
     let reply = |input: &[u8]| stream_outcome(input, DEFAULT_MAX_REQUEST);

@@ -1,18 +1,27 @@
-//! What to do when `accept(2)` fails: retry at once, back off, or give up.
+//! The one accept loop: `accept()` and what to do when it fails — accept again, back off
+//! while out of descriptors, or stop — shared by every model and by `--once`.
 
 use std::io;
-use std::net::SocketAddr;
-use std::os::fd::RawFd;
+use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::thread;
 use std::time::Duration;
 
-use hello_proto::trace::{Event, Tracer};
+use hello_proto::sys::{self, Stream, Tracer};
 use hello_proto::{Error, Step};
+use socket2::SockRef;
 
-use crate::report;
+use crate::stop::WakeGuard;
+use crate::{Config, Stop, report};
 
 /// How long to wait before accepting again when the process or system is out of
 /// descriptors or memory: long enough not to spin a core, short enough to recover soon.
 pub const BACKOFF: Duration = Duration::from_millis(50);
+
+/// Failures retried in a row before backing off, so that an error that repeats for ever
+/// cannot spin a core.
+const RETRIES: usize = 64;
 
 /// The response to a failed `accept()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,52 +52,127 @@ pub fn classify(err: &io::Error) -> AcceptFailure {
     }
 }
 
-/// How every model handles a failed `accept()`: traced, classified, and an exhaustion
-/// (EMFILE, ENFILE, ...) reported once per episode (until an accept succeeds again), not
-/// once per attempt.
-pub struct AcceptFailures<'t> {
-    local: SocketAddr,
-    listener: RawFd,
-    tracer: &'t Tracer,
-    starved: bool,
+/// What [`Acceptor::next`] found.
+pub(crate) enum Next {
+    /// A new client.
+    Client(Stream, SocketAddr),
+    /// The accept queue is empty (non-blocking listener): wait for readiness.
+    Empty,
+    /// Out of descriptors or memory: accept again after [`BACKOFF`].
+    Backoff,
+    /// No more clients will be taken: stopped, or `--once` has had its client.
+    Closed,
 }
 
-impl<'t> AcceptFailures<'t> {
-    /// For the listening socket `listener`, bound to `local`.
-    pub fn new(local: SocketAddr, listener: RawFd, tracer: &'t Tracer) -> Self {
-        AcceptFailures {
-            local,
+/// The listening socket and the accept-failure policy.
+pub(crate) struct Acceptor {
+    /// Shared with the stop's waker, which may run on another thread at any time.
+    listener: Arc<TcpListener>,
+    local: SocketAddr,
+    tracer: Tracer,
+    /// Accepted sockets are made non-blocking (the event loop) or left blocking.
+    nonblocking: bool,
+    /// Clients still to take: one with `--once`, else no limit.
+    left: Option<u64>,
+    /// Out of descriptors since the last successful `accept()`: reported once.
+    starved: bool,
+    _wake: WakeGuard,
+}
+
+impl Acceptor {
+    /// Takes over `listener`. A stop wakes a blocking `accept()` with `shutdown(SHUT_RD)`
+    /// on the listening socket, which makes `accept()` fail with EINVAL; the waker shares
+    /// the socket, so it can never reach a descriptor that was closed and reused.
+    pub fn new(
+        listener: TcpListener,
+        config: &Config,
+        stop: &Stop,
+        nonblocking: bool,
+    ) -> Result<Acceptor, Error> {
+        let fd = listener.as_raw_fd();
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::new(Step::Getsockname, format!("listening socket {fd}"), e))?;
+        let listener = Arc::new(listener);
+        let waking = Arc::clone(&listener);
+        let wake = stop.on_stop(move || {
+            let _ = SockRef::from(&*waking).shutdown(Shutdown::Read);
+        });
+        Ok(Acceptor {
             listener,
-            tracer,
+            local,
+            tracer: config.tracer.clone(),
+            nonblocking,
+            left: config.once.then_some(1),
             starved: false,
-        }
+            _wake: wake,
+        })
     }
 
-    /// An `accept()` succeeded: the next exhaustion starts a new episode.
-    pub fn recovered(&mut self) {
-        self.starved = false;
+    /// The listening socket's descriptor (to register it with an event loop).
+    pub fn fd(&self) -> RawFd {
+        self.listener.as_raw_fd()
     }
 
-    /// Traces and classifies `err`, and reports an exhaustion that starts an episode.
-    /// A fatal failure comes back as the server's error.
-    pub fn handle(&mut self, err: io::Error) -> Result<AcceptFailure, Error> {
-        let class = classify(&err);
-        if self.tracer.on() && class != AcceptFailure::WouldBlock {
-            self.tracer.emit(Event::Failed {
-                step: Step::Accept,
-                fd: Some(self.listener),
-                err: &err,
-            });
-        }
-        match class {
-            AcceptFailure::Fatal => return Err(Error::new(Step::Accept, self.local, err)),
-            AcceptFailure::Backoff if !self.starved => {
-                self.starved = true;
-                report(&Error::new(Step::Accept, self.local, err));
+    /// The address the listening socket is bound to.
+    pub fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// `accept()` once, and again at once after a connection that died in the queue. An
+    /// exhaustion (EMFILE, …) is reported once per episode, until an accept succeeds. A
+    /// listening socket that fails for good is the server's error, unless it was shut
+    /// down by a stop.
+    pub fn next(&mut self, stop: &Stop) -> Result<Next, Error> {
+        for _ in 0..RETRIES {
+            if stop.is_stopped() || self.left == Some(0) {
+                return Ok(Next::Closed);
             }
-            _ => {}
+            let err = match sys::accept(&self.listener, self.nonblocking, &self.tracer) {
+                Ok((stream, peer)) => {
+                    self.starved = false;
+                    self.left = self.left.map(|n| n - 1);
+                    return Ok(Next::Client(stream, peer));
+                }
+                Err(e) => e,
+            };
+            match classify(&err) {
+                AcceptFailure::WouldBlock => return Ok(Next::Empty),
+                AcceptFailure::Retry => {}
+                AcceptFailure::Backoff => {
+                    if !self.starved {
+                        self.starved = true;
+                        report(&Error::new(Step::Accept, self.local, err));
+                    }
+                    return Ok(Next::Backoff);
+                }
+                AcceptFailure::Fatal if stop.is_stopped() => return Ok(Next::Closed),
+                AcceptFailure::Fatal => return Err(Error::new(Step::Accept, self.local, err)),
+            }
         }
-        Ok(class)
+        Ok(Next::Backoff)
+    }
+
+    /// [`Acceptor::next`] for the blocking models: waits out back-offs, and returns the
+    /// next client or `None` once no more will be taken.
+    pub fn next_blocking(&mut self, stop: &Stop) -> Result<Option<(Stream, SocketAddr)>, Error> {
+        loop {
+            match self.next(stop)? {
+                Next::Client(stream, peer) => return Ok(Some((stream, peer))),
+                Next::Closed => return Ok(None),
+                // A blocking listener is never empty; were it switched to non-blocking,
+                // waiting as for a back-off keeps this from spinning.
+                Next::Backoff | Next::Empty => thread::sleep(BACKOFF),
+            }
+        }
+    }
+
+    /// `fcntl(F_SETFL)`: the event loop blocks in `accept()` itself while it has no
+    /// client to wait for, and waits in `epoll_wait()` otherwise.
+    pub fn set_blocking(&self, blocking: bool) -> Result<(), Error> {
+        SockRef::from(&*self.listener)
+            .set_nonblocking(!blocking)
+            .map_err(|e| Error::new(Step::Fcntl, self.local, e))
     }
 }
 
@@ -108,5 +192,31 @@ mod tests {
         assert_eq!(c(libc::EAGAIN), AcceptFailure::WouldBlock);
         assert_eq!(c(libc::EINVAL), AcceptFailure::Fatal);
         assert_eq!(c(libc::EBADF), AcceptFailure::Fatal);
+    }
+
+    #[test]
+    fn once_takes_one_client_and_a_stop_closes() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut config = Config::new(hello_proto::wire::Service::hello("hi"));
+        config.once = true;
+        let stop = Stop::new();
+        let mut acceptor = Acceptor::new(listener, &config, &stop, false).unwrap();
+        let _a = std::net::TcpStream::connect(addr).unwrap();
+        let _b = std::net::TcpStream::connect(addr).unwrap();
+        assert!(matches!(acceptor.next(&stop), Ok(Next::Client(..))));
+        assert!(
+            matches!(acceptor.next(&stop), Ok(Next::Closed)),
+            "--once: one client"
+        );
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut acceptor =
+            Acceptor::new(listener, &Config::new(config.service.clone()), &stop, false).unwrap();
+        stop.stop();
+        assert!(
+            matches!(acceptor.next_blocking(&stop), Ok(None)),
+            "stopped: no client"
+        );
     }
 }

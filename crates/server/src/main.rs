@@ -1,5 +1,5 @@
 //! `hello-server [OPTIONS] <PORT>`: binds, prints `listening on ADDR`, serves until
-//! SIGINT/SIGTERM (or one client with `--once`).
+//! SIGINT/SIGTERM (or one client with `--once`). The contract is docs/contract.md.
 //!
 //! ```text
 //! terminal 1: hello-server 9190
@@ -10,16 +10,16 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, ValueEnum};
-use hello_proto::addr::{parse_bind_ip, parse_duration, parse_server_port};
-use hello_proto::sock;
-use hello_proto::trace::{Lang, Role, Tracer};
+use hello_proto::addr::{HumanDuration, parse_bind_ip, parse_human_duration, parse_server_port};
+use hello_proto::conn::Limits;
+use hello_proto::sys::{self, DEFAULT_BACKLOG, Tracer};
+use hello_proto::trace::{Lang, Role};
 use hello_proto::wire::{DEFAULT_GREETING, DEFAULT_MAX_REQUEST, Service};
-use hello_server::{Config, Model, Stop};
+use hello_server::{Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNS, GRACE, Model, Stop, Summary};
 
 /// The textbook hello server (and its echo sibling), over TCP or UDP.
 #[derive(Debug, Parser)]
@@ -34,7 +34,7 @@ struct Args {
     bind: IpAddr,
 
     /// The listen() backlog (the kernel caps it at net.core.somaxconn).
-    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(i32).range(0..))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BACKLOG, value_parser = clap::value_parser!(i32).range(0..))]
     backlog: i32,
 
     /// What is served.
@@ -45,7 +45,7 @@ struct Args {
     #[arg(long, value_name = "TEXT", default_value = DEFAULT_GREETING)]
     message: String,
 
-    /// Serve exactly one client (over UDP: one datagram), then exit 0.
+    /// Serve exactly one client (over UDP: one datagram) with the chosen model, then exit.
     #[arg(long)]
     once: bool,
 
@@ -54,17 +54,19 @@ struct Args {
     udp: bool,
 
     /// How TCP clients are served.
-    #[arg(long, value_enum, default_value_t = ModelName::Epoll)]
-    model: ModelName,
+    #[arg(long, value_enum, default_value_t = Model::default())]
+    model: Model,
 
     /// Clients served at once; more wait in the listen backlog.
-    #[arg(long, value_name = "N", default_value_t = hello_server::DEFAULT_MAX_CONNS,
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS,
           value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
     max_conns: usize,
 
-    /// A client that sends nothing for this long is closed (500ms, 2s, 1m).
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
-    idle_timeout: Duration,
+    /// A client that makes no progress (no byte read or sent) for this long is closed
+    /// (500ms, 2s, 1m).
+    #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_IDLE_TIMEOUT),
+          value_parser = parse_human_duration)]
+    idle_timeout: HumanDuration,
 
     /// Longest echo request in bytes, terminator not counted (at most 16 MiB).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_REQUEST,
@@ -88,20 +90,13 @@ enum ServiceName {
     Echo,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ModelName {
-    /// One client at a time.
-    Iterative,
-    /// A thread per client.
-    Threads,
-    /// One epoll event loop.
-    Epoll,
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
+    let once = args.once;
     match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        // With --once, a failed exchange (already reported in its line) fails the run.
+        Ok(summary) if once && summary.failed > 0 => ExitCode::FAILURE,
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(io::stderr(), "hello-server: {e:#}");
             ExitCode::FAILURE
@@ -109,7 +104,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+fn run(args: Args) -> anyhow::Result<Summary> {
     let tracer = if args.trace {
         Tracer::stderr(Role::Server, Lang::choose(args.lang))
     } else {
@@ -123,9 +118,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     };
     let config = Arc::new(Config {
         service,
-        idle_timeout: args.idle_timeout,
+        limits: Limits::with_idle(args.idle_timeout.0),
         max_conns: args.max_conns,
-        grace: hello_server::GRACE,
+        grace: GRACE,
+        once: args.once,
         tracer: tracer.clone(),
     });
     let stop = Stop::new();
@@ -133,27 +129,18 @@ fn run(args: Args) -> anyhow::Result<()> {
     // Signals are caught before the start-up line, so a script that reads the line and
     // then sends SIGTERM always gets a clean exit. They are set up after the socket, so
     // that the socket gets the lowest descriptor (3), as in the textbook.
-    if args.udp {
-        let socket = sock::bind_udp(addr, &tracer)?;
-        watch_signals(stop.clone(), config.grace)?;
+    let summary = if args.udp {
+        let socket = sys::bind_udp(addr, &tracer)?;
+        watch_signals(stop.clone())?;
         announce(socket.local_addr().context("getsockname() error")?);
-        hello_server::udp::run(socket, &config, &stop, args.once)?;
+        hello_server::udp::run(socket, &config, &stop)?
     } else {
-        let listener = sock::listen_tcp(addr, args.backlog, &tracer)?;
-        watch_signals(stop.clone(), config.grace)?;
+        let listener = sys::listen_tcp(addr, args.backlog, &tracer)?;
+        watch_signals(stop.clone())?;
         announce(listener.local_addr().context("getsockname() error")?);
-        if args.once {
-            hello_server::run_once(listener, &config)?;
-        } else {
-            let model = match args.model {
-                ModelName::Iterative => Model::Iterative,
-                ModelName::Threads => Model::Threads,
-                ModelName::Epoll => Model::Epoll,
-            };
-            hello_server::run(listener, model, config, stop)?;
-        }
-    }
-    Ok(())
+        hello_server::run(listener, args.model, config, stop)?
+    };
+    Ok(summary)
 }
 
 /// The start-up line: on stdout, flushed, with the real port. A closed stdout is ignored:
@@ -163,8 +150,9 @@ fn announce(addr: SocketAddr) {
     let _ = writeln!(out, "listening on {addr}").and_then(|()| out.flush());
 }
 
-/// SIGINT/SIGTERM: stop accepting, give exchanges in flight `grace` to finish, exit 0.
-fn watch_signals(stop: Stop, grace: Duration) -> anyhow::Result<()> {
+/// SIGINT/SIGTERM: stop. The library stops accepting, gives exchanges in flight the grace,
+/// resets what is left and returns; `main` then exits 0.
+fn watch_signals(stop: Stop) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .context("cannot install the SIGINT/SIGTERM handlers")?;
@@ -173,8 +161,6 @@ fn watch_signals(stop: Stop, grace: Duration) -> anyhow::Result<()> {
         .spawn(move || {
             if signals.forever().next().is_some() {
                 stop.stop();
-                std::thread::sleep(grace);
-                std::process::exit(0);
             }
         })
         .context("cannot start the signal thread")?;

@@ -1,14 +1,17 @@
-//! The stop signal: tells a running server to stop accepting, and wakes whatever it is
-//! blocked in (a blocking `accept()`, `recvfrom()` or `epoll_wait()`).
+//! The stop signal: tells a running server to stop accepting, records when, so that every
+//! exchange in flight gets the same grace, and wakes whatever the server is blocked in (a
+//! blocking `accept()`, `recvfrom()` or `epoll_wait()`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 type WakeFn = Box<dyn Fn() + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
     stopped: AtomicBool,
+    at: OnceLock<Instant>,
     next_id: AtomicU64,
     wakers: Mutex<Vec<(u64, WakeFn)>>,
 }
@@ -31,8 +34,10 @@ impl Stop {
         Stop::default()
     }
 
-    /// Asks the server to stop accepting, and wakes it.
+    /// Asks the server to stop accepting, and wakes it. The first call sets the time the
+    /// grace is counted from.
     pub fn stop(&self) {
+        self.0.at.get_or_init(Instant::now);
         self.0.stopped.store(true, Ordering::SeqCst);
         let wakers = self.0.wakers.lock().unwrap_or_else(PoisonError::into_inner);
         for (_, wake) in wakers.iter() {
@@ -44,6 +49,14 @@ impl Stop {
     #[inline]
     pub fn is_stopped(&self) -> bool {
         self.0.stopped.load(Ordering::Relaxed)
+    }
+
+    /// When exchanges in flight must be over: `grace` after the first [`Stop::stop`].
+    pub fn grace_end(&self, grace: Duration) -> Option<Instant> {
+        if !self.is_stopped() {
+            return None;
+        }
+        self.0.at.get().map(|at| *at + grace)
     }
 
     /// Registers `wake` to run on stop (at once if already stopped); it stays registered
@@ -91,12 +104,19 @@ mod tests {
         let g = s.on_stop(move || {
             n2.fetch_add(1, Ordering::SeqCst);
         });
+        assert_eq!(s.grace_end(Duration::from_secs(2)), None);
         s.stop();
         assert!(s.is_stopped());
         assert_eq!(n.load(Ordering::SeqCst), 1);
+        let end = s.grace_end(Duration::from_secs(2)).unwrap();
         drop(g);
         s.stop();
         assert_eq!(n.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            s.grace_end(Duration::from_secs(2)),
+            Some(end),
+            "the first stop counts"
+        );
     }
 
     #[test]

@@ -5,17 +5,19 @@
 //! (measured: that cost about 95 µs of CPU per client, mostly the `munmap()` of the
 //! thread's stacks and the TLB shootdown it sends to the other CPU).
 
-use std::cell::Cell;
 use std::collections::VecDeque;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hello_proto::Error;
+use hello_proto::sys::Stream;
+use hello_proto::{Error, Step};
 
-use crate::iterative::accept_loop;
-use crate::{Config, Stop, exchange, report};
+use crate::accept::Acceptor;
+use crate::blocking::{self, InFlight};
+use crate::{Config, Stop, Summary, report};
 
 /// Stack of a client thread. An exchange needs its 8 KiB read buffer and little else, so
 /// a small stack keeps memory per client low.
@@ -24,7 +26,10 @@ pub const STACK_SIZE: usize = 128 * 1024;
 /// How long a thread that has served its client waits for another before it exits.
 pub const KEEP_IDLE: Duration = Duration::from_secs(5);
 
-type Client = (TcpStream, SocketAddr);
+/// How long the accepting thread waits, after the grace, for the threads the stop reset.
+const AFTER_GRACE: Duration = Duration::from_secs(1);
+
+type Client = (Stream, SocketAddr);
 
 #[derive(Default)]
 struct State {
@@ -131,17 +136,23 @@ impl Pool {
         self.work.notify_all();
     }
 
-    /// Waits until no client is being served or `deadline` passes.
-    fn drain(&self, deadline: Instant) {
+    /// Waits until no client is being served. After a stop the wait is bounded: the
+    /// grace, then [`AFTER_GRACE`] for the threads whose exchanges it reset.
+    fn wait_idle(&self, stop: &Stop, grace: Duration) {
         let mut s = self.lock();
         while s.busy > 0 {
+            let bound = stop.grace_end(grace).map(|end| end + AFTER_GRACE);
             let now = Instant::now();
-            if now >= deadline {
+            if bound.is_some_and(|b| now >= b) {
                 return;
             }
+            // Bounded wait: a stop that comes meanwhile is noticed within this interval.
+            let wait = bound.map_or(Duration::from_millis(100), |b| {
+                (b - now).min(Duration::from_millis(100))
+            });
             s = self
                 .freed
-                .wait_timeout(s, deadline - now)
+                .wait_timeout(s, wait)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
@@ -163,13 +174,22 @@ impl Drop for Slot {
     }
 }
 
+/// What a client thread needs besides its client.
+struct Shared {
+    config: Arc<Config>,
+    stop: Stop,
+    in_flight: Arc<InFlight>,
+    exchanges: AtomicU64,
+    failed: AtomicU64,
+}
+
 /// Serves `client`, then each client handed over while it waits, until none comes.
-fn client_thread(mut slot: Slot, config: &Config, mut client: Client) {
+fn client_thread(mut slot: Slot, shared: &Shared, mut client: Client) {
     loop {
         let (stream, peer) = client;
-        if let Err(e) = exchange::serve(stream, peer, &config.service, config.idle_timeout, &config.tracer) {
-            report(&e);
-        }
+        let failed = blocking::serve(stream, peer, &shared.config, &shared.stop, &shared.in_flight);
+        shared.exchanges.fetch_add(1, Ordering::Relaxed);
+        shared.failed.fetch_add(u64::from(failed), Ordering::Relaxed);
         slot.held = false;
         match slot.pool.next() {
             Some(next) => {
@@ -181,52 +201,64 @@ fn client_thread(mut slot: Slot, config: &Config, mut client: Client) {
     }
 }
 
-/// Serves each client on its own thread until `stop`, then waits up to `config.grace`
-/// for the clients in flight.
-pub fn run(listener: TcpListener, config: Arc<Config>, stop: &Stop) -> Result<(), Error> {
+/// Serves each client on its own thread until `stop` (or, with `--once`, one client),
+/// then waits for the clients in flight: for at most the grace after a stop, when the
+/// exchanges still unfinished are reset.
+pub fn run(listener: TcpListener, config: Arc<Config>, stop: &Stop) -> Result<Summary, Error> {
+    let mut acceptor = Acceptor::new(listener, &config, stop, false)?;
     let pool = Arc::new(Pool::default());
-    let max = config.max_conns.max(1);
-    // A slot is taken before `accept()`, so that clients beyond `max_conns` stay in the
-    // backlog; if `accept()` fails, the slot stays reserved for the next attempt.
-    let reserved = Cell::new(false);
-    let result = accept_loop(
-        listener,
-        &config,
-        stop,
-        || {
-            reserved.get() || {
-                let got = pool.acquire(max, stop);
-                reserved.set(got);
-                got
-            }
-        },
-        |stream, peer| {
-            reserved.set(false);
-            let Some(client) = pool.hand_over((stream, peer)) else {
-                return;
-            };
-            let slot = Slot {
-                pool: Arc::clone(&pool),
-                held: true,
-            };
-            let config = Arc::clone(&config);
-            let spawned = thread::Builder::new()
-                .name("client".into())
-                .stack_size(STACK_SIZE)
-                .spawn(move || client_thread(slot, &config, client));
-            if let Err(e) = spawned {
-                // The closure, with the client and its slot, was dropped: the client is
-                // closed and the slot released.
-                report(&Error::new(hello_proto::Step::Accept, peer, e));
-            }
-        },
-    );
-    if reserved.get() {
-        pool.release();
-    }
+    let shared = Arc::new(Shared {
+        config: Arc::clone(&config),
+        stop: stop.clone(),
+        in_flight: Arc::new(InFlight::default()),
+        exchanges: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+    });
+    let _armed = blocking::reset_after_grace(stop, &shared.in_flight, &config);
+    let result = accept_clients(&mut acceptor, &pool, &shared);
+    drop(acceptor);
     pool.stop();
-    pool.drain(Instant::now() + config.grace);
-    result
+    pool.wait_idle(stop, config.grace);
+    result?;
+    Ok(Summary {
+        exchanges: shared.exchanges.load(Ordering::Relaxed),
+        failed: shared.failed.load(Ordering::Relaxed),
+    })
+}
+
+/// The accepting thread: a slot is taken before `accept()`, so that clients beyond
+/// `max_conns` stay in the backlog; each client goes to a waiting thread or a new one.
+fn accept_clients(acceptor: &mut Acceptor, pool: &Arc<Pool>, shared: &Arc<Shared>) -> Result<(), Error> {
+    let max = shared.config.max_conns.max(1);
+    loop {
+        if !pool.acquire(max, &shared.stop) {
+            return Ok(());
+        }
+        let Some((stream, peer)) = acceptor
+            .next_blocking(&shared.stop)
+            .inspect_err(|_| pool.release())?
+        else {
+            pool.release();
+            return Ok(());
+        };
+        let Some(client) = pool.hand_over((stream, peer)) else {
+            continue;
+        };
+        let slot = Slot {
+            pool: Arc::clone(pool),
+            held: true,
+        };
+        let thread_shared = Arc::clone(shared);
+        let spawned = thread::Builder::new()
+            .name("client".into())
+            .stack_size(STACK_SIZE)
+            .spawn(move || client_thread(slot, &thread_shared, client));
+        if let Err(e) = spawned {
+            // The closure, with the client and its slot, was dropped: the client is
+            // closed and the slot released.
+            report(&Error::new(Step::Spawn, peer, e));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -234,11 +266,11 @@ mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    fn client() -> (Client, TcpStream) {
+    fn client() -> (Client, std::net::TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, peer) = l.accept().unwrap();
-        ((s, peer), c)
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let got = hello_proto::sys::accept(&l, false, &hello_proto::sys::Tracer::off()).unwrap();
+        (got, c)
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! A deliberately simple model of the echo framing of SPEC §4, written from the spec and not
-//! from `wire.rs`, and the checks that hold the real framer to it. The property tests
-//! (`tests/wire_props.rs`) and the fuzz targets (`fuzz/fuzz_targets/`) share this file, so a
-//! finding in one is checked by the same rules as in the other.
+//! A deliberately simple model of the echo framing (docs/contract.md#the-echo-service),
+//! written from that description and not from `wire.rs`, and the checks that hold the real
+//! framer to it. The property tests (`tests/wire_props.rs`) and the fuzz targets
+//! (`fuzz/fuzz_targets/`) share this file, so a finding in one is checked by the same rules
+//! as in the other.
 //!
 //! The model sees the whole input at once, so it has no state to get wrong: the message is
 //! everything before the first NUL or LF (a CR right before that LF dropped), or the whole
@@ -20,7 +21,7 @@ pub enum End {
     Eof,
 }
 
-/// What the spec requires the server to answer to one request.
+/// What the contract requires the server to answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The echo reply.
@@ -98,7 +99,7 @@ pub fn too_long_bytes(limit: usize) -> Vec<u8> {
     format!("error: message longer than {limit} bytes\0").into_bytes()
 }
 
-/// What the spec requires as the answer to this whole stream with this limit.
+/// What the contract requires as the answer to this whole stream with this limit.
 pub fn stream_outcome(input: &[u8], limit: usize) -> Outcome {
     let (msg, end) = message(input);
     if msg.len() > limit {
@@ -111,7 +112,7 @@ pub fn stream_outcome(input: &[u8], limit: usize) -> Outcome {
     Outcome::Reply(reply_bytes(msg, end_byte))
 }
 
-/// What the spec requires as the reply to one datagram with this limit: the same message
+/// What the contract requires as the reply to one datagram with this limit: the same message
 /// rule as a stream, but the reply always ends with NUL.
 pub fn datagram_outcome(datagram: &[u8], limit: usize) -> Vec<u8> {
     let (msg, _) = message(datagram);

@@ -1,0 +1,415 @@
+//! The life of one served TCP connection, as a state machine with no I/O and no clock.
+//!
+//! Every server model drives this one machine, so what happens to a connection is written
+//! once: greet, or read a request and reply; send the reply with `MSG_MORE`; half-close;
+//! check for input the client sent that was never read; drain it; close — or abort with
+//! RST when a reply cannot be finished. The idle deadline and the stop's grace live here
+//! too, so every model applies the same deadline policy.
+//!
+//! A driver asks [`Connection::poll`] for the next system call, makes it, and feeds what
+//! happened back with [`Connection::handle`]. When a call would block, the driver waits
+//! until the socket is ready or [`Connection::deadline`] passes, then calls
+//! [`Connection::on_timeout`]. A stop is announced with [`Connection::on_stop`]. After it
+//! carries out [`Action::Close`] or [`Action::Abort`], [`Connection::finish`] says how the
+//! exchange ended. Time comes in from the driver as `now`; nothing here reads a clock,
+//! touches a socket or prints.
+//!
+//! The deadline policy (docs/contract.md#how-a-connection-ends):
+//! - while the request is read or the reply sent, the connection may be idle — no byte
+//!   read, no byte sent — for at most [`Limits::idle`]; every byte of progress restarts it;
+//! - after the reply, unread input is drained for at most [`Limits::drain_time`] and
+//!   [`Limits::drain_bytes`], however steadily it arrives;
+//! - once a stop is announced, the exchange has until the grace ends: a request or reply
+//!   still unfinished then is aborted, a drain is cut short with a plain close.
+//!
+//! A reply that is not sent whole always ends in [`Action::Abort`] (RST), never in a plain
+//! close whose FIN would make a truncated reply look complete.
+
+use std::borrow::Cow;
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::error::{Cause, Step};
+use crate::wire::{EchoRequest, Progress, Service};
+
+/// Default [`Limits::drain_time`].
+pub const DRAIN_TIME: Duration = Duration::from_millis(500);
+/// Default [`Limits::drain_bytes`].
+pub const DRAIN_BYTES: usize = 64 * 1024;
+
+/// The time and size bounds of one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// How long the connection may make no progress while the request is read or the reply
+    /// sent (`--idle-timeout`).
+    pub idle: Duration,
+    /// How long input is drained after the reply before `close()`.
+    pub drain_time: Duration,
+    /// How many bytes are drained at most before giving up with RST.
+    pub drain_bytes: usize,
+}
+
+impl Limits {
+    /// The given idle timeout, with the default drain bounds.
+    pub fn with_idle(idle: Duration) -> Limits {
+        Limits {
+            idle,
+            drain_time: DRAIN_TIME,
+            drain_bytes: DRAIN_BYTES,
+        }
+    }
+}
+
+/// The next system call to make on the connection's socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// `send(2)` these bytes, the rest of the reply; answer with [`Input::Sent`]. With
+    /// `more`, pass `MSG_MORE`: a half-close follows at once and takes the tail out with
+    /// its FIN, in one segment.
+    Send {
+        /// The bytes not sent yet.
+        bytes: &'a [u8],
+        /// Whether to send with `MSG_MORE`.
+        more: bool,
+    },
+    /// `read(2)`; answer with [`Input::Received`] (empty at end of stream).
+    Read,
+    /// `shutdown(SHUT_WR)`: the reply is complete; answer with [`Input::HalfClosed`].
+    HalfClose,
+    /// `recv(MSG_DONTWAIT)` once: did the client send anything that was never read?
+    /// Answer with [`Input::Unread`].
+    CheckUnread,
+    /// `close(2)`: the exchange is over and nothing is known to be unread.
+    Close,
+    /// `SO_LINGER` {on, 0} then `close(2)`: reset the connection (RST) and drop whatever is
+    /// unsent, because the reply cannot be finished or the peer will not stop sending.
+    Abort,
+}
+
+/// What the call asked for returned. `EINTR` is retried and `EAGAIN` waited out by the
+/// driver; neither is ever fed here.
+#[derive(Debug)]
+pub enum Input<'b> {
+    /// `send()` took this many bytes (0 is a failure).
+    Sent(usize),
+    /// `read()` returned these bytes; empty is end of stream.
+    Received(&'b [u8]),
+    /// `shutdown(SHUT_WR)` succeeded.
+    HalfClosed,
+    /// The answer of the unread-input check.
+    Unread(Unread),
+    /// The call failed.
+    Failed(io::Error),
+}
+
+/// The answer of `recv(MSG_DONTWAIT)` after the reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unread {
+    /// Nothing was waiting (EAGAIN).
+    Nothing,
+    /// The client had half-closed (0).
+    Eof,
+    /// This many bytes were waiting (and were read away by the check).
+    Data(usize),
+}
+
+/// How an exchange ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The whole reply went out and the connection was closed.
+    Served,
+    /// The client hung up before the end without it mattering (it closed before the
+    /// half-close): nothing to report.
+    PeerGone,
+    /// The exchange failed: the call that was in progress and why. Worth one log line.
+    Failed {
+        /// The call in progress.
+        step: Step,
+        /// Why it ended.
+        cause: Cause,
+    },
+}
+
+/// What happens once the reply is out and the write side is shut down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// The hello service never reads: check once for input the client sent.
+    CheckUnread,
+    /// The request ended at a terminator: the client may send more, so drain.
+    Drain,
+    /// The request ended at end of stream: nothing more can come.
+    Close,
+}
+
+#[derive(Debug)]
+enum State<'s> {
+    Reading(EchoRequest),
+    Sending {
+        reply: Cow<'s, [u8]>,
+        sent: usize,
+        after: After,
+    },
+    HalfClosing(After),
+    Checking,
+    Draining {
+        left: usize,
+    },
+    Closing(Outcome),
+    Aborting(Outcome),
+}
+
+/// One accepted connection of the hello or echo service.
+#[derive(Debug)]
+pub struct Connection<'s> {
+    state: State<'s>,
+    limits: Limits,
+    /// When the current wait ends: idle (restarted by progress) or the drain's end.
+    wait_until: Instant,
+    /// When the stop's grace ends, once a stop was announced.
+    grace_end: Option<Instant>,
+}
+
+impl<'s> Connection<'s> {
+    /// A connection accepted at `now`, served with `service`.
+    pub fn new(service: &'s Service, limits: Limits, now: Instant) -> Self {
+        let state = match service {
+            Service::Hello { greeting } => State::Sending {
+                reply: Cow::Borrowed(greeting),
+                sent: 0,
+                after: After::CheckUnread,
+            },
+            Service::Echo { max_request } => State::Reading(EchoRequest::new(*max_request)),
+        };
+        Connection {
+            state,
+            limits,
+            wait_until: now + limits.idle,
+            grace_end: None,
+        }
+    }
+
+    /// The next call to make. Asking again without feeding anything gives the same answer.
+    pub fn poll(&self) -> Action<'_> {
+        match &self.state {
+            State::Reading(_) | State::Draining { .. } => Action::Read,
+            State::Sending { reply, sent, .. } => Action::Send {
+                bytes: &reply[*sent..],
+                more: true,
+            },
+            State::HalfClosing(_) => Action::HalfClose,
+            State::Checking => Action::CheckUnread,
+            State::Closing(_) => Action::Close,
+            State::Aborting(_) => Action::Abort,
+        }
+    }
+
+    /// When [`Connection::on_timeout`] is due if nothing happens first; `None` while the
+    /// next call cannot block.
+    pub fn deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Reading(_) | State::Sending { .. } | State::Draining { .. } => {
+                Some(self.grace_end.map_or(self.wait_until, |g| g.min(self.wait_until)))
+            }
+            _ => None,
+        }
+    }
+
+    /// How the exchange is ending, once the core has asked for [`Action::Close`] or
+    /// [`Action::Abort`].
+    pub fn ending(&self) -> Option<&Outcome> {
+        match &self.state {
+            State::Closing(outcome) | State::Aborting(outcome) => Some(outcome),
+            _ => None,
+        }
+    }
+
+    /// Request bytes held (the echo request being framed): never more than
+    /// `max_request + 1`.
+    pub fn buffered(&self) -> usize {
+        match &self.state {
+            State::Reading(request) => request.buffered(),
+            _ => 0,
+        }
+    }
+
+    /// Feeds the result of the call [`Connection::poll`] asked for, which returned at
+    /// `now`. An input that does not answer the current action is ignored, and so is one
+    /// that comes when the stop's grace is over: the exchange ends as [`on_timeout`]
+    /// would end it.
+    ///
+    /// [`on_timeout`]: Connection::on_timeout
+    pub fn handle(&mut self, input: Input<'_>, now: Instant) {
+        if self.grace_end.is_some_and(|g| now >= g) && self.deadline().is_some() {
+            self.on_timeout(now);
+            return;
+        }
+        let state = std::mem::replace(&mut self.state, State::Closing(Outcome::Served));
+        self.state = match (state, input) {
+            (State::Reading(request), input) => self.reading(request, input, now),
+            (State::Sending { reply, sent, after }, input) => self.sending(reply, sent, after, input, now),
+            (State::HalfClosing(after), Input::HalfClosed) => self.half_closed(after, now),
+            (State::HalfClosing(_), Input::Failed(e)) if peer_gone(&e) => State::Closing(Outcome::PeerGone),
+            (State::HalfClosing(_), Input::Failed(e)) => State::Closing(failed(Step::Shutdown, e)),
+            // A client that half-closed or a failed check leave nothing to read.
+            (State::Checking, Input::Unread(Unread::Nothing | Unread::Eof) | Input::Failed(_)) => {
+                State::Closing(Outcome::Served)
+            }
+            (State::Checking, Input::Unread(Unread::Data(n))) => {
+                self.wait_until = now + self.limits.drain_time;
+                self.drained(self.limits.drain_bytes, n)
+            }
+            (State::Draining { left }, Input::Received(data)) if !data.is_empty() => {
+                self.drained(left, data.len())
+            }
+            // End of stream, or the socket failed: nothing is left unread.
+            (State::Draining { .. }, Input::Received(_) | Input::Failed(_)) => {
+                State::Closing(Outcome::Served)
+            }
+            (state, _) => state,
+        };
+    }
+
+    /// The deadline may have passed at `now`: ends the exchange if it has (a call before
+    /// the deadline changes nothing).
+    pub fn on_timeout(&mut self, now: Instant) {
+        if self.deadline().is_none_or(|d| now < d) {
+            return;
+        }
+        let stopped = self.grace_end.is_some_and(|g| now >= g);
+        let state = std::mem::replace(&mut self.state, State::Closing(Outcome::Served));
+        self.state = match state {
+            State::Reading(_) if stopped => State::Aborting(unfinished(Step::Read)),
+            // A silent client: nothing was sent, so a plain close cuts nothing short.
+            State::Reading(_) => State::Closing(timed_out(Step::Read, self.limits.idle)),
+            State::Sending { .. } if stopped => State::Aborting(unfinished(Step::Write)),
+            State::Sending { .. } => State::Aborting(timed_out(Step::Write, self.limits.idle)),
+            // The reply is out: a drain cut short (by time or by the stop) is a plain close.
+            State::Draining { .. } => State::Closing(Outcome::Served),
+            other => other,
+        };
+    }
+
+    /// A stop was announced: the exchange must be over by `grace_end`.
+    pub fn on_stop(&mut self, grace_end: Instant) {
+        self.grace_end = Some(self.grace_end.map_or(grace_end, |g| g.min(grace_end)));
+    }
+
+    /// How the exchange ended; for the driver to call once it has carried out
+    /// [`Action::Close`] or [`Action::Abort`]. A connection the driver gives up on before
+    /// that counts as unfinished in the call it was at.
+    pub fn finish(self) -> Outcome {
+        match self.state {
+            State::Closing(outcome) | State::Aborting(outcome) => outcome,
+            State::Reading(_) | State::Checking | State::Draining { .. } => unfinished(Step::Read),
+            State::Sending { .. } => unfinished(Step::Write),
+            State::HalfClosing(_) => unfinished(Step::Shutdown),
+        }
+    }
+
+    fn reading(&mut self, mut request: EchoRequest, input: Input<'_>, now: Instant) -> State<'s> {
+        let data = match input {
+            Input::Received(data) => data,
+            Input::Failed(e) => return State::Closing(failed(Step::Read, e)),
+            _ => return State::Reading(request),
+        };
+        self.wait_until = now + self.limits.idle;
+        let progress = if data.is_empty() {
+            request.finish()
+        } else {
+            request.feed(data)
+        };
+        let reply = match progress {
+            Progress::NeedMore => return State::Reading(request),
+            Progress::Reply(reply) | Progress::TooLong(reply) => reply,
+            // `Done` only follows a reply, and the state left `Reading` with the reply.
+            Progress::Done => return State::Closing(Outcome::Served),
+        };
+        State::Sending {
+            reply: Cow::Owned(reply),
+            sent: 0,
+            after: if data.is_empty() {
+                After::Close
+            } else {
+                After::Drain
+            },
+        }
+    }
+
+    fn sending(
+        &mut self,
+        reply: Cow<'s, [u8]>,
+        sent: usize,
+        after: After,
+        input: Input<'_>,
+        now: Instant,
+    ) -> State<'s> {
+        match input {
+            Input::Sent(0) => State::Aborting(failed(Step::Write, io::ErrorKind::WriteZero.into())),
+            Input::Sent(n) => {
+                self.wait_until = now + self.limits.idle;
+                let sent = sent.saturating_add(n).min(reply.len());
+                if sent == reply.len() {
+                    State::HalfClosing(after)
+                } else {
+                    State::Sending { reply, sent, after }
+                }
+            }
+            // Part of the reply may be out: only a reset tells the client it is cut short.
+            Input::Failed(e) => State::Aborting(failed(Step::Write, e)),
+            _ => State::Sending { reply, sent, after },
+        }
+    }
+
+    fn half_closed(&mut self, after: After, now: Instant) -> State<'s> {
+        match after {
+            After::CheckUnread => State::Checking,
+            After::Close => State::Closing(Outcome::Served),
+            After::Drain => {
+                self.wait_until = now + self.limits.drain_time;
+                State::Draining {
+                    left: self.limits.drain_bytes,
+                }
+            }
+        }
+    }
+
+    /// `n` more bytes were read away while draining with `left` to go. A client still
+    /// sending when the budget runs out is reset: a plain close would reset it anyway
+    /// (unread input), and saying so is honest.
+    fn drained(&self, left: usize, n: usize) -> State<'s> {
+        match left.saturating_sub(n) {
+            0 => State::Aborting(Outcome::Served),
+            left => State::Draining { left },
+        }
+    }
+}
+
+/// The peer closed or reset the connection (ENOTCONN, ECONNRESET, EPIPE): sending more is
+/// pointless, though what it sent before may still be read.
+pub fn peer_gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotConnected | io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+    )
+}
+
+fn failed(step: Step, e: io::Error) -> Outcome {
+    Outcome::Failed {
+        step,
+        cause: Cause::Os(e),
+    }
+}
+
+fn timed_out(step: Step, limit: Duration) -> Outcome {
+    Outcome::Failed {
+        step,
+        cause: Cause::TimedOut(limit),
+    }
+}
+
+fn unfinished(step: Step) -> Outcome {
+    Outcome::Failed {
+        step,
+        cause: Cause::Unfinished,
+    }
+}

@@ -1,0 +1,53 @@
+//! The system calls: every socket call the two programs make is made here, next to the
+//! line that traces it, and each helper is named after the call it makes (socket2's
+//! habit). The server's models and the client do their I/O only through this module, so
+//! a call and its trace line exist once (ARCHITECTURE.md, "one traced I/O layer").
+//!
+//! The rest of the crate is pure: this is the one module of `hello-proto` that touches a
+//! socket, a clock or stderr.
+//!
+//! Linux only, by choice: `send(MSG_MORE)`, `accept4(SOCK_NONBLOCK)` and
+//! `connect(AF_UNSPEC)` as a reset from another thread are Linux's (docs/contract.md
+//! says what each is for); the crate refuses to build elsewhere.
+
+mod dgram;
+mod setup;
+mod stream;
+mod tracer;
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+pub use dgram::Dgram;
+pub use setup::{DEFAULT_BACKLOG, bind_udp, connect_tcp, connect_udp, listen_tcp, resolve};
+pub use stream::{Stream, accept, interrupt};
+pub use tracer::Tracer;
+
+use crate::error::Step;
+use crate::trace::Event;
+
+/// Traces a failed call: shown with the address for the calls that take one (`bind()`,
+/// `connect()`), as their successful lines are.
+fn trace_failure(tracer: &Tracer, step: Step, fd: Option<i32>, addr: Option<SocketAddr>, err: &io::Error) {
+    if !tracer.on() {
+        return;
+    }
+    match (step, fd, addr) {
+        (Step::Bind | Step::Connect, Some(fd), Some(addr)) => {
+            tracer.emit(Event::FailedAt { step, fd, addr, err })
+        }
+        _ => tracer.emit(Event::Failed { step, fd, err }),
+    }
+}
+
+/// `close(2)`, traced (also of a socket given up on, so that the next `socket()` reusing
+/// its number is no surprise).
+fn close(socket: impl Into<OwnedFd>, tracer: &Tracer) {
+    let socket: OwnedFd = socket.into();
+    let fd = socket.as_raw_fd();
+    drop(socket);
+    if tracer.on() {
+        tracer.emit(Event::Close { fd });
+    }
+}

@@ -1,0 +1,246 @@
+//! Setting sockets up: the server's `socket()` → `setsockopt()` → `bind()` → `listen()`,
+//! the client's `socket()` → `connect()`, and name resolution. Made with socket2 and
+//! handed back as std types or as this module's traced [`Stream`] and [`Dgram`].
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::{Dgram, Stream, Tracer, close, trace_failure};
+use crate::addr::Host;
+use crate::error::{Cause, Error, Result, Step};
+use crate::trace::{Event, Family, Kind};
+
+/// Default `listen()` backlog (`--backlog`): the kernel's usual cap (`net.core.somaxconn`).
+/// A backlog of 128 overflows at 256 simultaneous connects, and every connection that
+/// overflows waits out a 1 s SYN retransmit (docs/contract.md#server-models-and-limits).
+pub const DEFAULT_BACKLOG: i32 = 4096;
+
+/// Traces a failed set-up call and turns it into a step-tagged [`Error`] on `target`.
+fn fail(tracer: &Tracer, step: Step, fd: Option<i32>, target: SocketAddr, err: io::Error) -> Error {
+    trace_failure(tracer, step, fd, Some(target), &err);
+    Error::new(step, target, err)
+}
+
+/// `socket(2)` for `addr`'s family.
+fn socket(addr: SocketAddr, kind: Kind, tracer: &Tracer) -> Result<Socket> {
+    let (ty, proto) = match kind {
+        Kind::Stream => (Type::STREAM, Protocol::TCP),
+        Kind::Dgram => (Type::DGRAM, Protocol::UDP),
+    };
+    let s = Socket::new(Domain::for_address(addr), ty, Some(proto))
+        .map_err(|e| fail(tracer, Step::Socket, None, addr, e))?;
+    if tracer.on() {
+        tracer.emit(Event::Socket {
+            family: Family::of(&addr),
+            kind,
+            fd: s.as_raw_fd(),
+        });
+    }
+    Ok(s)
+}
+
+/// `setsockopt(SO_REUSEADDR)`, `setsockopt(IPV6_V6ONLY, 0)` for `::`, then `bind(2)`, and
+/// `getsockname(2)` when the kernel chose the port. Returns the address bound.
+fn bind(s: &Socket, addr: SocketAddr, tracer: &Tracer) -> Result<SocketAddr> {
+    let fd = s.as_raw_fd();
+    s.set_reuse_address(true)
+        .map_err(|e| fail(tracer, Step::Setsockopt, Some(fd), addr, e))?;
+    if tracer.on() {
+        tracer.emit(Event::ReuseAddr { fd });
+    }
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        // `::` is dual-stack whatever net.ipv6.bindv6only says (docs/contract.md#the-two-programs).
+        s.set_only_v6(false)
+            .map_err(|e| fail(tracer, Step::Setsockopt, Some(fd), addr, e))?;
+        if tracer.on() {
+            tracer.emit(Event::DualStack { fd });
+        }
+    }
+    s.bind(&SockAddr::from(addr))
+        .map_err(|e| fail(tracer, Step::Bind, Some(fd), addr, e))?;
+    if tracer.on() {
+        tracer.emit(Event::Bind { fd, addr });
+    }
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let bound = local_addr(s).map_err(|e| fail(tracer, Step::Getsockname, Some(fd), addr, e))?;
+    if tracer.on() {
+        tracer.emit(Event::BoundPort { fd, addr: bound });
+    }
+    Ok(bound)
+}
+
+/// `getsockname(2)` as a std address.
+pub(super) fn local_addr(s: &Socket) -> io::Result<SocketAddr> {
+    s.local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("not an internet socket address"))
+}
+
+/// The server's set-up: `socket()` → `setsockopt(SO_REUSEADDR)` → `bind()` →
+/// `listen(backlog)`. The kernel caps `backlog` at `net.core.somaxconn`.
+pub fn listen_tcp(addr: SocketAddr, backlog: i32, tracer: &Tracer) -> Result<TcpListener> {
+    let s = socket(addr, Kind::Stream, tracer)?;
+    let bound = bind(&s, addr, tracer)?;
+    let fd = s.as_raw_fd();
+    s.listen(backlog)
+        .map_err(|e| fail(tracer, Step::Listen, Some(fd), bound, e))?;
+    if tracer.on() {
+        tracer.emit(Event::Listen { fd, backlog });
+    }
+    Ok(TcpListener::from(s))
+}
+
+/// A UDP server socket: `socket(SOCK_DGRAM)` → `setsockopt(SO_REUSEADDR)` → `bind()`.
+pub fn bind_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
+    let s = socket(addr, Kind::Dgram, tracer)?;
+    bind(&s, addr, tracer)?;
+    Ok(Dgram::new(s.into(), tracer.clone()))
+}
+
+/// The client's set-up: `socket()` → `connect()` bounded by `timeout`, then
+/// `getsockname()` to learn the address and ephemeral port the kernel chose.
+pub fn connect_tcp(addr: SocketAddr, timeout: Duration, tracer: &Tracer) -> Result<Stream> {
+    let s = socket(addr, Kind::Stream, tracer)?;
+    let fd = s.as_raw_fd();
+    if let Err(e) = s.connect_timeout(&SockAddr::from(addr), timeout) {
+        trace_failure(tracer, Step::Connect, Some(fd), Some(addr), &e);
+        close(s, tracer);
+        return Err(Error::new(Step::Connect, addr, Cause::within(e, timeout)));
+    }
+    trace_connected(&s, addr, Kind::Stream, tracer);
+    Ok(Stream::new(s.into(), false, tracer.clone()))
+}
+
+/// A connected UDP client: `socket(SOCK_DGRAM)` → `connect()` (no packet is sent; the
+/// kernel now delivers only the server's datagrams) → `getsockname()`.
+pub fn connect_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
+    let s = socket(addr, Kind::Dgram, tracer)?;
+    let fd = s.as_raw_fd();
+    if let Err(e) = s.connect(&SockAddr::from(addr)) {
+        let err = fail(tracer, Step::Connect, Some(fd), addr, e);
+        close(s, tracer);
+        return Err(err);
+    }
+    trace_connected(&s, addr, Kind::Dgram, tracer);
+    Ok(Dgram::new(s.into(), tracer.clone()))
+}
+
+fn trace_connected(s: &Socket, addr: SocketAddr, kind: Kind, tracer: &Tracer) {
+    if tracer.on() {
+        let fd = s.as_raw_fd();
+        tracer.emit(Event::Connect { fd, addr, kind });
+        if let Ok(local) = local_addr(s) {
+            tracer.emit(Event::Ephemeral { fd, addr: local });
+        }
+    }
+}
+
+/// Every address of `host` (`getaddrinfo(3)` for a name; a literal needs no call).
+pub fn resolve(host: &Host, port: u16) -> Result<Vec<SocketAddr>> {
+    if let Some(ip) = host.ip() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let target = host.with_port(port);
+    let addrs: Vec<SocketAddr> = (host.name(), port)
+        .to_socket_addrs()
+        .map_err(|e| Error::new(Step::Resolve, &target, e))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::new(Step::Resolve, &target, Cause::NoAddress));
+    }
+    Ok(addrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
+    }
+
+    #[test]
+    fn listen_on_port_zero_gets_a_real_port_and_accepts() {
+        let t = Tracer::off();
+        let l = listen_tcp(loopback(), 16, &t).unwrap();
+        let addr = l.local_addr().unwrap();
+        assert_ne!(addr.port(), 0);
+        let c = connect_tcp(addr, Duration::from_secs(2), &t).unwrap();
+        let (mut s, peer) = l.accept().unwrap();
+        assert_eq!(peer.port(), c.local_port());
+        std::io::Write::write_all(&mut s, b"hi").unwrap();
+        drop(s);
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut got = [0u8; 8];
+        assert_eq!(c.read(&mut got).unwrap(), 2);
+        assert_eq!(&got[..2], b"hi");
+        assert_eq!(c.read(&mut got).unwrap(), 0);
+    }
+
+    #[test]
+    fn second_bind_reports_bind_step_and_address() {
+        let t = Tracer::off();
+        let l = listen_tcp(loopback(), 16, &t).unwrap();
+        let addr = l.local_addr().unwrap();
+        let e = listen_tcp(addr, 16, &t).unwrap_err();
+        assert_eq!(e.step, Step::Bind);
+        assert_eq!(
+            e.to_string(),
+            format!("bind() error: {addr}: Address already in use (os error 98)")
+        );
+    }
+
+    #[test]
+    fn refused_connect_reports_connect_step() {
+        let t = Tracer::off();
+        // Bind a port, then close it, so that nothing listens there.
+        let addr = listen_tcp(loopback(), 1, &t).unwrap().local_addr().unwrap();
+        let e = connect_tcp(addr, Duration::from_secs(2), &t).unwrap_err();
+        assert_eq!(e.step, Step::Connect);
+        assert!(e.to_string().contains("Connection refused"), "{e}");
+    }
+
+    #[test]
+    fn dual_stack_listener_takes_ipv4_clients() {
+        let t = Tracer::off();
+        let Ok(l) = listen_tcp("[::]:0".parse().unwrap(), 16, &t) else {
+            // Straight to stderr: libtest captures only the print! family, and a skip must show.
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), b"SKIP: no IPv6 on this machine\n");
+            return;
+        };
+        let port = l.local_addr().unwrap().port();
+        let c = connect_tcp(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            Duration::from_secs(2),
+            &t,
+        );
+        assert!(c.is_ok(), "{c:?}");
+    }
+
+    #[test]
+    fn udp_pair() {
+        let t = Tracer::off();
+        let s = bind_udp(loopback(), &t).unwrap();
+        let c = connect_udp(s.local_addr().unwrap(), &t).unwrap();
+        c.send_to(b"x", s.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 8];
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let (n, from) = s.recv_from(&mut buf).unwrap().unwrap();
+        assert_eq!((&buf[..n], from), (&b"x"[..], c.local_addr().unwrap()));
+    }
+
+    #[test]
+    fn literals_resolve_without_a_lookup_and_localhost_to_loopback() {
+        let v = resolve(&Host::parse("::1").unwrap(), 7).unwrap();
+        assert_eq!(v, vec!["[::1]:7".parse().unwrap()]);
+        // `localhost` is answered from /etc/hosts: no query leaves the machine.
+        let v = resolve(&Host::parse("localhost").unwrap(), 9).unwrap();
+        assert!(v.iter().all(|a| a.ip().is_loopback()), "{v:?}");
+    }
+}
