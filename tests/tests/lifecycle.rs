@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hello_tests::{
     MODELS, Server, WAIT, client, connect, fd_count, holds_connection, ipv6_loopback, read_to_end,
-    tcp_exchange, udp_exchange, wait_until,
+    tcp_exchange, try_read_to_end, udp_exchange, wait_until,
 };
 
 /// Exchanges in flight get 2 s after a stop (docs/contract.md#signals-and-stopping); the rest
@@ -104,19 +104,54 @@ fn startup_line_is_the_only_stdout_line() {
 }
 
 #[test]
-fn once_serves_exactly_one_tcp_client_then_exits_0() {
-    for (service, request, reply) in [
-        ("hello", &b""[..], &b"Hello World!\0"[..]),
-        ("echo", b"hello\0", b"5 : hello\0"),
-    ] {
-        let mut srv = Server::start(&["--once", "--service", service, "--bind", "127.0.0.1", "0"]);
-        let addr = srv.loopback();
-        assert_eq!(tcp_exchange(addr, request, false), reply);
-        expect_exit_0(&mut srv, WAIT, service);
-        assert_eq!(srv.stdout_to_end(WAIT), Vec::<String>::new());
-        // Nobody listens any more.
-        let e = TcpStream::connect_timeout(&addr, WAIT).expect_err("still accepting after --once");
-        assert_eq!(e.kind(), ErrorKind::ConnectionRefused);
+fn once_serves_exactly_one_tcp_client_then_exits_0_in_every_model() {
+    for model in MODELS {
+        for (service, request, reply) in [
+            ("hello", &b""[..], &b"Hello World!\0"[..]),
+            ("echo", b"hello\0", b"5 : hello\0"),
+        ] {
+            let mut srv = server(model, service, &["--once"]);
+            let addr = srv.loopback();
+            assert_eq!(tcp_exchange(addr, request, false), reply, "{model} {service}");
+            expect_exit_0(&mut srv, WAIT, model);
+            assert_eq!(srv.stdout_to_end(WAIT), Vec::<String>::new());
+            // Nobody listens any more.
+            let e = TcpStream::connect_timeout(&addr, WAIT).expect_err("still accepting after --once");
+            assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{model} {service}");
+        }
+    }
+}
+
+#[test]
+fn once_whose_exchange_fails_exits_1_with_its_one_line() {
+    for model in MODELS {
+        let mut srv = server(model, "echo", &["--once", "--idle-timeout", "200ms"]);
+        let _silent = connect(srv.loopback());
+        let status = srv
+            .wait(WAIT)
+            .expect("--once ends after its client's idle timeout");
+        assert_eq!(status.code(), Some(1), "{model}: {}", srv.stderr());
+        let err = srv.stderr();
+        assert_eq!(err.lines().count(), 1, "{model}: {err}");
+        assert!(
+            err.contains("read() error") && err.contains("timed out after 200ms"),
+            "{model}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_signal_stops_once_from_accepting_at_once() {
+    for model in MODELS {
+        let mut srv = server(model, "hello", &["--once"]);
+        let t0 = Instant::now();
+        srv.signal(libc::SIGTERM);
+        expect_exit_0(&mut srv, WAIT, model);
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "{model}: {:?}",
+            t0.elapsed()
+        );
     }
 }
 
@@ -201,17 +236,113 @@ fn a_signal_lets_the_exchange_in_flight_finish() {
 }
 
 #[test]
-fn a_signal_with_a_stuck_client_still_exits_0_within_the_grace_period() {
+fn a_signal_with_a_stuck_client_exits_0_within_the_grace_and_resets_the_client() {
     for model in MODELS {
         // Default idle timeout (10s): only the 2 s grace period can end this.
         let mut srv = server(model, "echo", &[]);
-        let s = stuck_client(&srv, b"half a mess");
+        let mut s = stuck_client(&srv, b"half a mess");
         let t0 = Instant::now();
         srv.signal(libc::SIGTERM);
         expect_exit_0(&mut srv, STOP_BOUND, model);
         let took = t0.elapsed();
         assert!(took < STOP_BOUND, "model {model}: {took:?}");
-        drop(s);
+        assert!(
+            took >= Duration::from_millis(1900),
+            "model {model}: the grace was cut short: {took:?}"
+        );
+        // An unfinished exchange ends in RST: a clean end of stream would pass for a reply.
+        let got = try_read_to_end(&mut s);
+        assert!(
+            matches!(&got, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+            "model {model}: {got:?}"
+        );
+        let err = srv.stderr();
+        assert!(
+            err.lines().count() == 1 && err.contains("unfinished when the server stopped"),
+            "model {model}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_reply_the_client_does_not_read_is_reset_when_the_server_gives_up() {
+    // 12 MiB of reply cannot sit in the socket buffers (loopback's grow to about 10 MiB
+    // between the two ends), so the server's send waits on the client, which does not
+    // read: the idle timeout gives up on it.
+    let request = [vec![b'y'; 12 << 20], vec![0]].concat();
+    for model in MODELS {
+        let srv = server(
+            model,
+            "echo",
+            &["--max-request", "16777216", "--idle-timeout", "300ms"],
+        );
+        let mut s = connect(srv.loopback());
+        s.write_all(&request).expect("the server reads the whole request");
+        assert!(
+            srv.wait_stderr("write() error", WAIT),
+            "model {model}: the server never gave up: {}",
+            srv.stderr()
+        );
+        assert!(
+            srv.stderr().contains("timed out after 300ms"),
+            "model {model}: {}",
+            srv.stderr()
+        );
+        // What reached the client before the server gave up is followed by a reset, never
+        // by the end of stream a whole reply ends with.
+        let got = try_read_to_end(&mut s);
+        assert!(
+            matches!(&got, Err(e) if e.kind() == ErrorKind::ConnectionReset),
+            "model {model}: {:?}",
+            got.map(|v| v.len())
+        );
+    }
+}
+
+#[test]
+fn a_long_reply_read_steadily_outlasts_a_short_idle_timeout() {
+    // Every byte sent restarts the idle timeout, so a reply that takes several times the
+    // timeout to send is not cut off while the client keeps reading. The client's small
+    // receive buffer and paced reads make the last 8 MiB or so take about half a second.
+    let msg = vec![b'z'; 12 << 20];
+    let request = [msg.clone(), vec![0]].concat();
+    let expect = [format!("{} : ", msg.len()).into_bytes(), msg, vec![0]].concat();
+    for model in MODELS {
+        let srv = server(
+            model,
+            "echo",
+            &["--max-request", "16777216", "--idle-timeout", "100ms"],
+        );
+        let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+        sock.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
+        sock.connect_timeout(&srv.loopback().into(), WAIT)
+            .expect("connect");
+        let mut s = TcpStream::from(sock);
+        s.set_read_timeout(Some(WAIT)).expect("SO_RCVTIMEO");
+        s.write_all(&request).expect("write the request");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        let t0 = Instant::now();
+        loop {
+            assert!(t0.elapsed() < WAIT, "model {model}: too slow");
+            std::thread::sleep(Duration::from_millis(1));
+            match std::io::Read::read(&mut s, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("model {model}: after {} bytes: {e}; {}", got.len(), srv.stderr()),
+            }
+        }
+        assert!(
+            got == expect,
+            "model {model}: {} of {} bytes",
+            got.len(),
+            expect.len()
+        );
+        assert!(
+            t0.elapsed() > Duration::from_millis(300),
+            "model {model}: too fast to show anything"
+        );
+        assert_eq!(srv.stderr(), "", "model {model}");
     }
 }
 
