@@ -1,4 +1,5 @@
-//! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure.
+//! `cargo xtask ci`: every check CI runs, in order, stopping at the first failure. This is
+//! the one list: `.ci/run` calls it, and so can a developer before pushing.
 
 use std::process::Command;
 
@@ -13,9 +14,9 @@ type Check = (
     Option<(&'static str, &'static str)>,
 );
 
-/// Runs fmt, clippy, the tests and the docs, each with warnings denied.
+/// Runs fmt, clippy, the tests and the docs, each with warnings denied, then the demo.
 pub fn run() -> Result<()> {
-    let steps: [Check; 4] = [
+    let steps: [Check; 5] = [
         ("format", &["fmt", "--all", "--check"], None),
         (
             "clippy",
@@ -28,6 +29,8 @@ pub fn run() -> Result<()> {
             &["doc", "--workspace", "--no-deps"],
             Some(("RUSTDOCFLAGS", "-D warnings")),
         ),
+        // The README's main command, as a user runs it; its output is the demo itself.
+        ("demo", &["xtask", "demo"], None),
     ];
     for (name, args, env) in steps {
         eprintln!("xtask ci: {name}: cargo {}", args.join(" "));
