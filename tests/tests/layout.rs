@@ -1,0 +1,135 @@
+//! Repository checks of the layout ARCHITECTURE.md promises: the pure modules of
+//! `hello-proto` do no I/O, and only `hello_proto::sys` makes system calls and traces them.
+
+// Test code: a panic with a message is how it reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use hello_tests::workspace_root;
+
+/// The file's code without its `#[cfg(test)]` items (unit tests may use what they like):
+/// each such item is skipped to the line where its braces balance again.
+fn code_of(path: &str) -> String {
+    let text = std::fs::read_to_string(workspace_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut code = String::new();
+    let mut skipping = false;
+    let mut depth = 0i64;
+    for line in text.lines() {
+        if !skipping && line.trim_start().starts_with("#[cfg(test)]") {
+            skipping = true;
+            depth = 0;
+            continue;
+        }
+        if skipping {
+            depth += line.matches('{').count() as i64 - line.matches('}').count() as i64;
+            if depth <= 0 && (line.contains('}') || line.trim_end().ends_with(';')) {
+                skipping = false;
+            }
+            code.push('\n');
+            continue;
+        }
+        code.push_str(line);
+        code.push('\n');
+    }
+    code
+}
+
+/// Lines of `path`'s code that hold any of `banned`, comments left out.
+fn offending(path: &str, banned: &[&str]) -> Vec<String> {
+    code_of(path)
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim_start().starts_with("//"))
+        .filter(|(_, line)| banned.iter().any(|b| line.contains(b)))
+        .map(|(i, line)| format!("{path}:{}: {}", i + 1, line.trim()))
+        .collect()
+}
+
+#[test]
+fn pure_modules_do_no_io() {
+    let banned = [
+        "Instant::now",
+        "SystemTime::now",
+        "TcpStream",
+        "TcpListener",
+        "UdpSocket",
+        "socket2",
+        "stderr()",
+        "stdout()",
+        "print!",
+        "println!",
+        "unsafe",
+        "to_socket_addrs",
+        "crate::sys",
+    ];
+    let mut found = Vec::new();
+    for module in ["conn", "wire", "addr", "error", "trace"] {
+        let path = format!("crates/proto/src/{module}.rs");
+        assert!(
+            workspace_root().join(&path).exists(),
+            "{path} is gone: update this test"
+        );
+        found.extend(offending(&path, &banned));
+    }
+    // A libc constant (an errno) is vocabulary; a libc function is a system call.
+    for module in ["conn", "wire", "addr", "error", "trace"] {
+        let path = format!("crates/proto/src/{module}.rs");
+        for line in code_of(&path).lines() {
+            if let Some(i) = line.find("libc::") {
+                let rest = &line[i + 6..];
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if name.chars().any(|c| c.is_lowercase()) {
+                    found.push(format!("{path}: calls libc::{name}"));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "I/O in a pure module:\n{}", found.join("\n"));
+}
+
+#[test]
+fn only_sys_makes_system_calls_and_trace_lines() {
+    let banned = ["libc::", ".emit(", "Event::", "SockRef", "mio::net"];
+    let files = [
+        "crates/server/src/iterative.rs",
+        "crates/server/src/threads.rs",
+        "crates/server/src/event_loop.rs",
+        "crates/server/src/blocking.rs",
+        "crates/server/src/drive.rs",
+        "crates/server/src/udp.rs",
+        "crates/server/src/lib.rs",
+        "crates/client/src/lib.rs",
+        "crates/client/src/main.rs",
+    ];
+    let mut found = Vec::new();
+    for path in files {
+        assert!(
+            Path::new(&workspace_root().join(path)).exists(),
+            "{path} is gone: update this test"
+        );
+        found.extend(offending(path, &banned));
+    }
+    assert!(
+        found.is_empty(),
+        "a system call or trace event outside hello_proto::sys:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn no_model_knows_what_the_service_is() {
+    let banned = ["Service::", "EchoRequest", "greeting"];
+    let mut found = Vec::new();
+    for model in ["iterative", "threads", "event_loop", "blocking", "drive"] {
+        found.extend(offending(&format!("crates/server/src/{model}.rs"), &banned));
+    }
+    assert!(
+        found.is_empty(),
+        "a model that knows the service:\n{}",
+        found.join("\n")
+    );
+}
