@@ -672,6 +672,11 @@ fn failure_reason(step: Step, err: &io::Error, lang: Lang) -> String {
         ),
         libc::EMFILE | libc::ENFILE => say("out of file descriptors", "파일 디스크립터가 바닥났습니다"),
         libc::ENOBUFS | libc::ENOMEM => say("out of kernel memory", "커널 메모리가 부족합니다"),
+        // A listening socket shut down for reading is how a stop wakes accept().
+        libc::EINVAL if step == Step::Accept => say(
+            "the listening socket was shut down: the server is stopping",
+            "서버 종료 중: 연결요청 대기 소켓을 shutdown 해서 더는 연결을 받지 않습니다",
+        ),
         libc::EMSGSIZE => say(
             "the datagram is too large to send",
             "데이터그램이 너무 커서 보낼 수 없습니다",
@@ -986,6 +991,16 @@ mod tests {
         assert!(failed(Step::Connect, Lang::En).contains("RST"));
         assert!(failed(Step::Recvfrom, Lang::En).contains("ICMP"));
         assert!(failed(Step::Connect, Lang::Ko).starts_with("연결 요청 실패: "));
+        let einval = io::Error::from_raw_os_error(libc::EINVAL);
+        let accept = explain(
+            &Event::Failed {
+                step: Step::Accept,
+                fd: Some(3),
+                err: &einval,
+            },
+            Lang::En,
+        );
+        assert!(accept.contains("stopping"), "{accept}");
     }
 
     #[test]
