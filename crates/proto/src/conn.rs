@@ -173,11 +173,7 @@ impl<'s> Connection<'s> {
     /// A connection accepted at `now`, served with `service`.
     pub fn new(service: &'s Service, limits: Limits, now: Instant) -> Self {
         let state = match service {
-            Service::Hello { greeting } => State::Sending {
-                reply: Cow::Borrowed(greeting),
-                sent: 0,
-                after: After::CheckUnread,
-            },
+            Service::Hello { greeting } => send(Cow::Borrowed(greeting), After::CheckUnread),
             Service::Echo { max_request } => State::Reading(EchoRequest::new(*max_request)),
         };
         Connection {
@@ -324,15 +320,12 @@ impl<'s> Connection<'s> {
             // `Done` only follows a reply, and the state left `Reading` with the reply.
             Progress::Done => return State::Closing(Outcome::Served),
         };
-        State::Sending {
-            reply: Cow::Owned(reply),
-            sent: 0,
-            after: if data.is_empty() {
-                After::Close
-            } else {
-                After::Drain
-            },
-        }
+        let after = if data.is_empty() {
+            After::Close
+        } else {
+            After::Drain
+        };
+        send(Cow::Owned(reply), after)
     }
 
     fn sending(
@@ -354,6 +347,8 @@ impl<'s> Connection<'s> {
                     State::Sending { reply, sent, after }
                 }
             }
+            // The client left without its reply: its choice, not a failure worth a line.
+            Input::Failed(e) if peer_gone(&e) => State::Aborting(Outcome::PeerGone),
             // Part of the reply may be out: only a reset tells the client it is cut short.
             Input::Failed(e) => State::Aborting(failed(Step::Write, e)),
             _ => State::Sending { reply, sent, after },
@@ -380,6 +375,20 @@ impl<'s> Connection<'s> {
         match left.saturating_sub(n) {
             0 => State::Aborting(Outcome::Served),
             left => State::Draining { left },
+        }
+    }
+}
+
+/// Sending `reply`, then `after`; an empty reply (a library caller's empty greeting) has
+/// nothing to send and goes straight to the half-close.
+fn send(reply: Cow<'_, [u8]>, after: After) -> State<'_> {
+    if reply.is_empty() {
+        State::HalfClosing(after)
+    } else {
+        State::Sending {
+            reply,
+            sent: 0,
+            after,
         }
     }
 }
