@@ -37,6 +37,7 @@
 // request part way through are used here.
 #[allow(dead_code)]
 mod reference;
+mod strategies;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,6 +52,7 @@ use proptest::sample::Index;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{TestCaseError, TestRunner};
 use reference::Prefixes;
+use strategies::{any_limit, wire_input};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -121,62 +123,6 @@ struct Scenario {
     /// Whether calls may fail, time may pass between calls, and waits may outlast the
     /// deadline; without, the client keeps up and must be served.
     faults: bool,
-}
-
-/// One piece of an input, biased towards the bytes the framing cares about (as in
-/// `wire_props.rs`).
-fn any_piece() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        10 => (b'a'..=b'z').prop_map(|b| vec![b]),
-        2 => Just(vec![b'\r']),
-        1 => Just(vec![0]),
-        1 => Just(vec![b'\n']),
-        1 => Just(b"\r\n".to_vec()),
-        3 => any::<u8>().prop_map(|b| vec![b]),
-        3 => any::<char>().prop_map(|c| c.to_string().into_bytes()),
-    ]
-}
-
-/// One piece that holds neither NUL nor LF.
-fn body_piece() -> impl Strategy<Value = Vec<u8>> {
-    prop_oneof![
-        10 => (b'a'..=b'z').prop_map(|b| vec![b]),
-        2 => Just(vec![b'\r']),
-        3 => any::<u8>().prop_map(|b| vec![if b == 0 || b == b'\n' { b'x' } else { b }]),
-        3 => any::<char>()
-            .prop_map(|c| if c == '\0' || c == '\n' { '한' } else { c })
-            .prop_map(|c| c.to_string().into_bytes()),
-    ]
-}
-
-/// An echo client's input stream, as in `wire_props.rs`: an arbitrary mix, or a
-/// terminator-free body, one of the ways a request ends (or none), and trailing bytes.
-fn wire_input() -> impl Strategy<Value = Vec<u8>> {
-    let end = prop_oneof![
-        Just(Vec::new()),
-        Just(vec![0]),
-        Just(vec![b'\n']),
-        Just(b"\r\n".to_vec()),
-        Just(vec![b'\r']),
-    ];
-    prop_oneof![
-        prop::collection::vec(any_piece(), 0..64).prop_map(|pieces| pieces.concat()),
-        (
-            prop::collection::vec(body_piece(), 0..48),
-            end,
-            prop::collection::vec(any_piece(), 0..8),
-        )
-            .prop_map(|(body, end, tail)| [body.concat(), end, tail.concat()].concat()),
-    ]
-}
-
-/// An echo limit: mostly small, sometimes the default or the largest `usize`.
-fn any_limit() -> impl Strategy<Value = usize> {
-    prop_oneof![
-        8 => 0usize..40,
-        1 => Just(DEFAULT_MAX_REQUEST),
-        1 => Just(usize::MAX),
-    ]
 }
 
 /// The greeting's wire bytes: a short text and its NUL, the default, or arbitrary bytes
