@@ -43,7 +43,15 @@ fn server_usage_errors_exit_2_and_name_the_argument() {
         (&["--service", "chargen", "0"], "--service"),
         (&["--bind", "not-an-address", "0"], "--bind"),
         (&["--max-conns", "0", "0"], "--max-conns"),
+        (&["--request-timeout", "0", "0"], "--request-timeout"),
+        (&["--max-buffered", "-1", "0"], "--max-buffered"),
         (&["--no-such-option", "0"], "--no-such-option"),
+        // Ports are ASCII digits: no sign, no spaces.
+        (&[" 80"], "<PORT>"),
+        (&["80 "], "<PORT>"),
+        (&["+80"], "<PORT>"),
+        (&["-0"], "<PORT>"),
+        (&["0x50"], "<PORT>"),
     ];
     for &(args, names) in cases {
         let (code, stdout, stderr) = failing(server_cmd(args));
@@ -71,6 +79,9 @@ fn client_usage_errors_exit_2_and_name_the_argument() {
         (&["--timeout", "abc", "127.0.0.1", "9190"], "--timeout"),
         (&["--timeout=-1s", "127.0.0.1", "9190"], "--timeout"),
         (&["--max-reply", "0", "127.0.0.1", "9190"], "--max-reply"),
+        (&["127.0.0.1", " 80"], "<PORT>"),
+        (&["127.0.0.1", "+80"], "<PORT>"),
+        (&["127.0.0.1", "-0"], "<PORT>"),
     ];
     for &(args, names) in cases {
         let (code, stdout, stderr) = failing(client(args));
@@ -279,24 +290,81 @@ fn invalid_utf8_and_control_bytes_print_one_safe_line() {
     );
 }
 
-#[test]
-fn a_reset_in_mid_reply_is_one_read_error_line() {
-    let (addr, peer) = fake_server(|s| {
+/// A fake server that sends `bytes`, then resets the connection instead of closing it.
+fn resetting_server(bytes: &'static [u8]) -> (std::net::SocketAddr, std::thread::JoinHandle<bool>) {
+    fake_server(move |s| {
         let mut s = s;
-        let _ = s.write_all(b"Hello Wo");
+        let _ = s.write_all(bytes);
         // Reset instead of close: SO_LINGER with a zero timeout.
         let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
         // Let the client see the bytes before the reset (bounded by its read).
         let mut buf = [0u8; 1];
         let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
         let _ = s.read(&mut buf);
-    });
+    })
+}
+
+#[test]
+fn a_reset_in_mid_reply_is_one_read_error_line() {
+    let (addr, peer) = resetting_server(b"Hello Wo");
     let (code, stdout, stderr) = failing(client(&["127.0.0.1", &addr.port().to_string()]));
     assert!(peer.join().expect("fake server"));
     assert_eq!(code, 1, "a reset reply is not a success: {stdout}");
     assert_eq!(
         stderr,
         format!("hello-client: read() error: {addr}: Connection reset by peer (os error 104)\n")
+    );
+}
+
+#[test]
+fn a_reset_after_a_whole_looking_reply_is_still_an_error() {
+    // The bytes end with the NUL a whole greeting ends with, but a reset is not an end of
+    // stream: the client cannot know nothing was lost.
+    let (addr, peer) = resetting_server(b"Hello World!\0");
+    let (code, stdout, stderr) = failing(client(&["127.0.0.1", &addr.port().to_string()]));
+    assert!(peer.join().expect("fake server"));
+    assert_eq!(code, 1, "{stdout}");
+    assert_one_line("the error", &stderr);
+    assert!(stderr.contains("Connection reset by peer"), "{stderr}");
+}
+
+#[test]
+fn an_echo_reply_shorter_than_its_length_is_an_error() {
+    // A server that gave up in the middle of a reply and ended it with a clean FIN.
+    let (addr, peer) = fake_server(|s| {
+        let mut s = s;
+        let mut buf = [0u8; 64];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(b"4000000 : yyy");
+    });
+    let (code, stdout, stderr) = failing(client(&["-m", "y", "127.0.0.1", &addr.port().to_string()]));
+    assert!(peer.join().expect("fake server"));
+    assert_eq!(code, 1, "{stdout}");
+    assert_eq!(
+        stderr,
+        format!("hello-client: read() error: {addr}: reply cut short: 4000000 bytes announced, 3 received\n")
+    );
+}
+
+#[test]
+fn a_full_stdout_is_exit_1_with_one_line() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        hello_tests::skip("a_full_stdout_is_exit_1_with_one_line: no /dev/full");
+        return;
+    };
+    let srv = Server::start(&["--bind", "127.0.0.1", "0"]);
+    let out = Command::new(&bins().client)
+        .args(["127.0.0.1", &srv.port().to_string()])
+        .stdin(Stdio::null())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run hello-client");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        "hello-client: cannot write the reply: No space left on device (os error 28)\n"
     );
 }
 

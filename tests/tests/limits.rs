@@ -161,6 +161,9 @@ fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
                 "echo",
                 "--idle-timeout",
                 "1m",
+                // More slots than descriptors (the event loop's default would fit them).
+                "--max-conns",
+                "1000",
                 "--bind",
                 "127.0.0.1",
                 "0",

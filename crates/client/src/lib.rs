@@ -105,6 +105,17 @@ fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
     let got = read_reply(req, &stream, deadline);
     stream.close();
     match got {
+        Ok(reply) if req.message.is_some() => match cut_short(&reply) {
+            Some((announced, received)) => Err(Error::new(
+                Step::Read,
+                addr,
+                Cause::CutShort { announced, received },
+            )),
+            None if reply.is_empty() => {
+                Err(send_failure.unwrap_or_else(|| Error::new(Step::Read, addr, Cause::ClosedEarly)))
+            }
+            None => Ok(reply),
+        },
         Ok(reply) if !reply.is_empty() => Ok(reply),
         Ok(_) => Err(send_failure.unwrap_or_else(|| Error::new(Step::Read, addr, Cause::ClosedEarly))),
         Err(ReadFailure::Os(e)) => Err(send_failure.unwrap_or_else(|| fail(Step::Read, e))),
@@ -153,21 +164,11 @@ fn read_reply(req: &Request, stream: &Stream, deadline: Instant) -> Result<Vec<u
             Ok(0) => return Ok(reply),
             Ok(n) if reply.len() + n > req.max_reply => return Err(ReadFailure::TooLong),
             Ok(n) => reply.extend_from_slice(&buf[..n]),
-            // A server that closes with our message unread makes its kernel send RST
-            // instead of FIN. A reply that already ends with its terminator is whole; the
-            // reset is traced like any failed call, but is not an error for the user.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset && ends_complete(&reply) => {
-                return Ok(reply);
-            }
+            // A reset is never taken for the end of a reply: the reply may be cut short
+            // (docs/contract.md#what-the-client-prints).
             Err(e) => return Err(ReadFailure::Os(e)),
         }
     }
-}
-
-/// Whether a reply ends with the terminator of its wire format (NUL, or LF for an
-/// LF-terminated echo): then a reset after it cannot have cut it short.
-fn ends_complete(reply: &[u8]) -> bool {
-    matches!(reply.last(), Some(0 | b'\n'))
 }
 
 /// Sets a socket timeout to what is left until `deadline`; a passed deadline is a timeout.
@@ -208,4 +209,36 @@ fn udp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
         return Err(Error::new(Step::Recvfrom, addr, Cause::TooLong(req.max_reply)));
     }
     Ok(reply)
+}
+
+/// An echo reply `"<len> : <msg>"` whose message is shorter than its `<len>`: the bytes
+/// announced and received. A reply that ended early in a clean end of stream (a server
+/// that gave up and closed) is told apart this way; anything not of that form is left
+/// alone.
+pub fn cut_short(reply: &[u8]) -> Option<(usize, usize)> {
+    let digits = reply.iter().take_while(|b| b.is_ascii_digit()).count();
+    let rest = reply[digits..].strip_prefix(b" : ")?;
+    let announced: usize = std::str::from_utf8(&reply[..digits]).ok()?.parse().ok()?;
+    let msg = match rest.last() {
+        Some(0 | b'\n') => &rest[..rest.len() - 1],
+        _ => rest,
+    };
+    (msg.len() < announced).then_some((announced, msg.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echo_reply_shorter_than_its_length_is_cut_short() {
+        assert_eq!(cut_short(b"4000000 : yyy"), Some((4_000_000, 3)));
+        assert_eq!(cut_short(b"5 : hel"), Some((5, 3)));
+        assert_eq!(cut_short(b"5 : hello\0"), None);
+        assert_eq!(cut_short(b"2 : hi\n"), None);
+        assert_eq!(cut_short(b"0 : \0"), None);
+        assert_eq!(cut_short(b"Hello World!\0"), None, "not an echo reply");
+        assert_eq!(cut_short(b"error: message longer than 8 bytes\0"), None);
+        assert_eq!(cut_short(b"99999999999999999999999 : x"), None, "no such length");
+    }
 }

@@ -74,10 +74,17 @@ fn main() -> ExitCode {
     match hello_client::exchange(&request) {
         Ok(reply) => {
             let line = format!("Message from server: {}\n", display_reply(&reply));
-            // A closed stdout (`| head -c0`) is the reader's choice, not our failure.
             let mut out = io::stdout().lock();
-            let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
-            ExitCode::SUCCESS
+            match out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                // A closed stdout (`| head -c0`) is the reader's choice, not our failure.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+                // A full disk or a broken terminal: the reply was not delivered.
+                Err(e) => {
+                    let _ = writeln!(io::stderr(), "hello-client: cannot write the reply: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Err(e) => {
             let _ = writeln!(io::stderr(), "hello-client: {e}");

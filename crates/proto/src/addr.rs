@@ -16,15 +16,15 @@ pub fn parse_client_port(s: &str) -> std::result::Result<u16, String> {
 }
 
 fn parse_port(s: &str, min: u16) -> std::result::Result<u16, String> {
-    let n: i64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a port number ({min}..=65535)"))?;
-    if n < i64::from(min) || n > 65535 {
-        return Err(format!("port {n} is out of range ({min}..=65535)"));
+    // ASCII digits only (leading zeros are fine): no sign, no spaces, no `0x`, which
+    // Rust's and C's number parsers would each take differently.
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("'{s}' is not a port number ({min}..=65535)"));
     }
-    // The range check above makes this conversion exact.
-    Ok(n as u16)
+    match s.parse::<u32>() {
+        Ok(n) if n >= u32::from(min) && n <= 65535 => Ok(n as u16),
+        _ => Err(format!("port {s} is out of range ({min}..=65535)")),
+    }
 }
 
 /// Parses a local address to bind: an IPv4 or IPv6 literal (`0.0.0.0`, `::`, `[::1]`).
@@ -149,6 +149,10 @@ mod tests {
         assert!(parse_server_port("abc").is_err());
         assert!(parse_server_port("").is_err());
         assert!(parse_server_port("99999999999999999999999").is_err());
+        assert_eq!(parse_server_port("09190"), Ok(9190), "leading zeros are fine");
+        for bad in [" 80", "80 ", "+80", "-0", "0x50", "8_0", "８０"] {
+            assert!(parse_server_port(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -17,6 +17,8 @@
 //! The deadline policy (docs/contract.md#how-a-connection-ends):
 //! - while the request is read or the reply sent, the connection may be idle — no byte
 //!   read, no byte sent — for at most [`Limits::idle`]; every byte of progress restarts it;
+//! - the whole request must have arrived within [`Limits::request`] of the accept, however
+//!   steadily it trickles in (a byte every few seconds restarts the idle timer for ever);
 //! - after the reply, unread input is drained for at most [`Limits::drain_time`] and
 //!   [`Limits::drain_bytes`], however steadily it arrives;
 //! - once a stop is announced, the exchange has until the grace ends: a request or reply
@@ -30,8 +32,12 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::error::{Cause, Step};
-use crate::wire::{EchoRequest, Progress, Service};
+use crate::wire::{BUSY_REPLY, EchoRequest, Progress, Service};
 
+/// Default [`Limits::idle`] (`--idle-timeout`).
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(10);
+/// Default [`Limits::request`] (`--request-timeout`).
+pub const DEFAULT_REQUEST: Duration = Duration::from_secs(30);
 /// Default [`Limits::drain_time`].
 pub const DRAIN_TIME: Duration = Duration::from_millis(500);
 /// Default [`Limits::drain_bytes`].
@@ -43,19 +49,32 @@ pub struct Limits {
     /// How long the connection may make no progress while the request is read or the reply
     /// sent (`--idle-timeout`).
     pub idle: Duration,
+    /// How long after the accept the whole request must have arrived
+    /// (`--request-timeout`).
+    pub request: Duration,
     /// How long input is drained after the reply before `close()`.
     pub drain_time: Duration,
     /// How many bytes are drained at most before giving up with RST.
     pub drain_bytes: usize,
 }
 
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            idle: DEFAULT_IDLE,
+            request: DEFAULT_REQUEST,
+            drain_time: DRAIN_TIME,
+            drain_bytes: DRAIN_BYTES,
+        }
+    }
+}
+
 impl Limits {
-    /// The given idle timeout, with the default drain bounds.
+    /// The given idle timeout, with the other bounds' defaults.
     pub fn with_idle(idle: Duration) -> Limits {
         Limits {
             idle,
-            drain_time: DRAIN_TIME,
-            drain_bytes: DRAIN_BYTES,
+            ..Limits::default()
         }
     }
 }
@@ -100,6 +119,10 @@ pub enum Input<'b> {
     Unread(Unread),
     /// The call failed.
     Failed(io::Error),
+    /// `read()` returned bytes of the request that the server has no memory left to hold
+    /// (its budget for buffered requests is spent): they are dropped, and the client is
+    /// told the server is busy.
+    OverBudget,
 }
 
 /// The answer of `recv(MSG_DONTWAIT)` after the reply.
@@ -165,8 +188,13 @@ pub struct Connection<'s> {
     limits: Limits,
     /// When the current wait ends: idle (restarted by progress) or the drain's end.
     wait_until: Instant,
+    /// When the whole request must have arrived.
+    request_until: Instant,
     /// When the stop's grace ends, once a stop was announced.
     grace_end: Option<Instant>,
+    /// Why the exchange counts as failed although its last reply goes out whole (the
+    /// busy reply).
+    refused: Option<Outcome>,
 }
 
 impl<'s> Connection<'s> {
@@ -180,7 +208,9 @@ impl<'s> Connection<'s> {
             state,
             limits,
             wait_until: now + limits.idle,
+            request_until: now + limits.request,
             grace_end: None,
+            refused: None,
         }
     }
 
@@ -202,11 +232,30 @@ impl<'s> Connection<'s> {
     /// When [`Connection::on_timeout`] is due if nothing happens first; `None` while the
     /// next call cannot block.
     pub fn deadline(&self) -> Option<Instant> {
-        match self.state {
-            State::Reading(_) | State::Sending { .. } | State::Draining { .. } => {
-                Some(self.grace_end.map_or(self.wait_until, |g| g.min(self.wait_until)))
-            }
-            _ => None,
+        let wait = match self.state {
+            State::Reading(_) => self.wait_until.min(self.request_until),
+            State::Sending { .. } | State::Draining { .. } => self.wait_until,
+            _ => return None,
+        };
+        Some(self.grace_end.map_or(wait, |g| g.min(wait)))
+    }
+
+    /// Whether the next read is of the request, whose bytes are held until it is complete
+    /// (a driver that keeps a memory budget reserves for them).
+    pub fn reads_request(&self) -> bool {
+        matches!(self.state, State::Reading(_))
+    }
+
+    /// Bytes of request and reply held in memory: the request being framed, then the
+    /// reply being sent (a hello greeting is shared, not held per connection).
+    pub fn held(&self) -> usize {
+        match &self.state {
+            State::Reading(request) => request.buffered(),
+            State::Sending {
+                reply: Cow::Owned(reply),
+                ..
+            } => reply.len(),
+            _ => 0,
         }
     }
 
@@ -275,7 +324,13 @@ impl<'s> Connection<'s> {
         let state = std::mem::replace(&mut self.state, State::Closing(Outcome::Served));
         self.state = match state {
             State::Reading(_) if stopped => State::Aborting(unfinished(Step::Read)),
-            // A silent client: nothing was sent, so a plain close cuts nothing short.
+            // A slow or silent client: nothing was sent, so a plain close cuts nothing short.
+            State::Reading(_) if now >= self.request_until && self.request_until <= self.wait_until => {
+                State::Closing(Outcome::Failed {
+                    step: Step::Read,
+                    cause: Cause::RequestTimedOut(self.limits.request),
+                })
+            }
             State::Reading(_) => State::Closing(timed_out(Step::Read, self.limits.idle)),
             State::Sending { .. } if stopped => State::Aborting(unfinished(Step::Write)),
             State::Sending { .. } => State::Aborting(timed_out(Step::Write, self.limits.idle)),
@@ -295,6 +350,9 @@ impl<'s> Connection<'s> {
     /// that counts as unfinished in the call it was at.
     pub fn finish(self) -> Outcome {
         match self.state {
+            State::Closing(Outcome::Served) | State::Aborting(Outcome::Served) if self.refused.is_some() => {
+                self.refused.unwrap_or(Outcome::Served)
+            }
             State::Closing(outcome) | State::Aborting(outcome) => outcome,
             State::Reading(_) | State::Checking | State::Draining { .. } => unfinished(Step::Read),
             State::Sending { .. } => unfinished(Step::Write),
@@ -306,6 +364,13 @@ impl<'s> Connection<'s> {
         let data = match input {
             Input::Received(data) => data,
             Input::Failed(e) => return State::Closing(failed(Step::Read, e)),
+            Input::OverBudget => {
+                self.refused = Some(Outcome::Failed {
+                    step: Step::Read,
+                    cause: Cause::Busy,
+                });
+                return send(Cow::Borrowed(BUSY_REPLY), After::Drain);
+            }
             _ => return State::Reading(request),
         };
         self.wait_until = now + self.limits.idle;

@@ -99,9 +99,25 @@ pub enum Cause {
     /// The peer sent more than the allowed number of bytes.
     #[error("reply longer than {0} bytes")]
     TooLong(usize),
+    /// An echo reply ended (cleanly) before the message its length announced.
+    #[error("reply cut short: {announced} bytes announced, {received} received")]
+    CutShort {
+        /// The `<len>` of `"<len> : <msg>"`.
+        announced: usize,
+        /// The bytes of `<msg>` that came.
+        received: usize,
+    },
     /// A host name resolved to no address of a usable family.
     #[error("no address found")]
     NoAddress,
+    /// The whole request did not arrive within the request timeout, however steadily it
+    /// trickled in.
+    #[error("request not complete within {}", HumanDuration(*.0))]
+    RequestTimedOut(Duration),
+    /// The server's budget for buffered requests (`--max-buffered`) was spent: the client
+    /// was told the server is busy.
+    #[error("server busy: the memory for buffered requests is in use (--max-buffered)")]
+    Busy,
     /// The server stopped and the exchange was still unfinished when the grace ran out:
     /// the connection was reset.
     #[error("unfinished when the server stopped (connection reset)")]

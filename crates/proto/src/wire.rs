@@ -54,6 +54,18 @@ pub fn too_long_reply(limit: usize) -> Vec<u8> {
     format!("error: message longer than {limit} bytes\0").into_bytes()
 }
 
+/// The reply to a request the server has no memory left for (`--max-buffered`), after
+/// which the connection is closed.
+pub const BUSY_REPLY: &[u8] = b"error: server busy\0";
+
+/// The largest UDP payload that can be sent over IPv4 (65,535 less the IP and UDP
+/// headers); IPv6 allows 20 bytes more, and the same limit keeps both alike.
+pub const MAX_DATAGRAM: usize = 65_507;
+
+/// The longest message whose echo reply fits one datagram: `65498 : <65,498 bytes>\0` is
+/// [`MAX_DATAGRAM`] bytes.
+pub const MAX_DATAGRAM_MESSAGE: usize = 65_498;
+
 /// Where an echo request stands after some input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
@@ -210,14 +222,18 @@ impl Service {
         }
     }
 
-    /// The reply datagram to one received datagram (docs/contract.md#the-hello-service, #the-echo-service).
+    /// The reply datagram to one received datagram (docs/contract.md#the-hello-service,
+    /// #the-echo-service). Every echo datagram gets one: a message whose reply would not
+    /// fit one datagram gets the error reply, which does, so the limit over UDP is the
+    /// smaller of `max_request` and [`MAX_DATAGRAM_MESSAGE`].
     pub fn datagram_reply<'a>(&'a self, datagram: &[u8]) -> Cow<'a, [u8]> {
         match self {
             Service::Hello { greeting } => Cow::Borrowed(greeting),
             Service::Echo { max_request } => {
+                let limit = (*max_request).min(MAX_DATAGRAM_MESSAGE);
                 let msg = datagram_message(datagram);
-                if msg.len() > *max_request {
-                    Cow::Owned(too_long_reply(*max_request))
+                if msg.len() > limit {
+                    Cow::Owned(too_long_reply(limit))
                 } else {
                     Cow::Owned(echo_reply(msg, 0))
                 }
@@ -370,6 +386,22 @@ mod tests {
         );
         let h = Service::hello("Hi");
         assert_eq!(&*h.datagram_reply(b"anything"), b"Hi\0");
+    }
+
+    #[test]
+    fn every_echo_datagram_reply_fits_one_datagram() {
+        let s = Service::Echo {
+            max_request: 16 << 20,
+        };
+        let at = vec![b'x'; MAX_DATAGRAM_MESSAGE];
+        assert_eq!(s.datagram_reply(&at).len(), MAX_DATAGRAM);
+        let over = vec![b'x'; MAX_DATAGRAM_MESSAGE + 1];
+        assert_eq!(
+            &*s.datagram_reply(&over),
+            b"error: message longer than 65498 bytes\0"
+        );
+        let most = vec![b'x'; 65_535];
+        assert!(s.datagram_reply(&most).len() <= MAX_DATAGRAM);
     }
 
     #[test]

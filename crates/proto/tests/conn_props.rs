@@ -23,8 +23,10 @@
 //!    next input — ends the exchange, with an abort and `Unfinished` if the request or the
 //!    reply was unfinished;
 //! 8. the deadline is the last progress plus the idle timeout while the request is read or
-//!    the reply sent (the drain's start plus its time while draining), or the grace's end if
-//!    earlier; an idle timeout closes a read and aborts a send, `TimedOut(idle)`.
+//!    the reply sent (the drain's start plus its time while draining), and no later than
+//!    the accept plus the request timeout while the request is read, or the grace's end if
+//!    earlier; an idle timeout closes a read and aborts a send, `TimedOut(idle)`, and the
+//!    request timeout closes a read, `RequestTimedOut(request)`.
 //!
 //! Besides, each step follows the contract's flow (hello: send, half-close, check, drain;
 //! echo: read, send, half-close, then drain unless the request ended at end of stream), and
@@ -155,15 +157,18 @@ fn service_and_input() -> impl Strategy<Value = (Svc, Vec<u8>)> {
     ]
 }
 
-/// The idle timeout and the drain bounds: small, so that every deadline is reachable.
+/// The idle and request timeouts and the drain bounds: small, so that every deadline is
+/// reachable (the request timeout sometimes shorter than the idle one, usually longer).
 fn any_limits() -> impl Strategy<Value = Limits> {
     (
         50u64..=1000,
+        prop_oneof![1 => 50u64..=1000, 3 => 1000u64..=5000],
         1u64..=1000,
         prop_oneof![4 => 1usize..=200, 1 => Just(DRAIN_BYTES)],
     )
-        .prop_map(|(idle, drain, drain_bytes)| Limits {
+        .prop_map(|(idle, request, drain, drain_bytes)| Limits {
             idle: ms(idle),
+            request: ms(request),
             drain_time: ms(drain),
             drain_bytes,
         })
@@ -251,11 +256,17 @@ fn scenario(faults: bool, stop: BoxedStrategy<Option<Stop>>) -> impl Strategy<Va
                 let pieces = timed_pieces(&input, &cuts, bytewise, &gaps);
                 let last = pieces.last().map_or(0, |piece| piece.at_ms);
                 let mut eof_ms = eof_gap.map(|gap| last + gap);
-                // A calm echo client always ends its request, one way or the other.
+                // A calm echo client always ends its request, one way or the other, and
+                // within the request timeout.
+                let mut limits = limits;
                 if let Svc::Echo(limit) = service {
                     if !faults && !answered_without_eof(&input, limit) {
                         eof_ms = Some(eof_ms.unwrap_or(last));
                     }
+                }
+                if !faults {
+                    let done = eof_ms.unwrap_or(last).max(last);
+                    limits.request = limits.request.max(ms(done + 1));
                 }
                 Scenario {
                     service,
@@ -330,6 +341,7 @@ enum Expect {
     PeerGone,
     Os(Step, i32),
     TimedOut(Step, Duration),
+    RequestTimedOut(Duration),
     Unfinished(Step),
 }
 
@@ -351,6 +363,13 @@ impl Expect {
                     cause: Cause::TimedOut(t),
                 },
             ) => *step == s && *t == limit,
+            (
+                Expect::RequestTimedOut(limit),
+                Outcome::Failed {
+                    step: Step::Read,
+                    cause: Cause::RequestTimedOut(t),
+                },
+            ) => *t == limit,
             (
                 Expect::Unfinished(s),
                 Outcome::Failed {
@@ -460,6 +479,7 @@ fn run(sc: &Scenario) -> Result<Summary, TestCaseError> {
                 Cause::Os(_) => "Os",
                 Cause::TimedOut(_) => "TimedOut",
                 Cause::Unfinished => "Unfinished",
+                Cause::RequestTimedOut(_) => "RequestTimedOut",
                 _ => "other",
             };
             format!("Failed {step:?} {cause}")
@@ -473,6 +493,16 @@ fn run(sc: &Scenario) -> Result<Summary, TestCaseError> {
 }
 
 impl<'a> Sim<'a> {
+    /// When the idle timeout ends, counted from the last progress.
+    fn idle_due(&self) -> Instant {
+        self.last_progress + self.sc.limits.idle
+    }
+
+    /// When the whole request must have arrived, counted from the accept.
+    fn request_due(&self) -> Instant {
+        self.t0 + self.sc.limits.request
+    }
+
     fn new(sc: &'a Scenario, t0: Instant) -> Self {
         let input: Vec<u8> = sc.pieces.iter().flat_map(|piece| piece.bytes.0.clone()).collect();
         let mut end = 0;
@@ -643,7 +673,8 @@ impl<'a> Sim<'a> {
         // Property 8 (and the drain's bound): the deadline is the one the contract sets.
         let with_grace = |t: Instant| Some(self.grace_end.map_or(t, |g| g.min(t)));
         let due = match self.phase {
-            Phase::Request | Phase::Reply => with_grace(self.last_progress + self.sc.limits.idle),
+            Phase::Request => with_grace(self.request_due().min(self.idle_due())),
+            Phase::Reply => with_grace(self.idle_due()),
             Phase::Drain => with_grace(self.drain_start + self.sc.limits.drain_time),
             _ => None,
         };
@@ -700,6 +731,8 @@ impl<'a> Sim<'a> {
             Input::Unread(unread) => self.unread_known = matches!(unread, Unread::Data(_)),
             Input::Failed(_) => self.unread_known = false,
             Input::Sent(_) | Input::HalfClosed => {}
+            // Not generated here (the budget is the server's): bytes that arrived and were dropped.
+            Input::OverBudget => self.unread_known = true,
         }
         let code = |e: &io::Error| e.raw_os_error().unwrap_or(0);
         match (self.phase, &input) {
@@ -804,6 +837,10 @@ impl<'a> Sim<'a> {
         }
         match self.phase {
             Phase::Request if stopped => self.over(true, Expect::Unfinished(Step::Read)),
+            // The request timeout, when it comes no later than the idle one.
+            Phase::Request if self.request_due() <= self.idle_due() => {
+                self.over(false, Expect::RequestTimedOut(self.sc.limits.request))
+            }
             Phase::Request => self.over(false, Expect::TimedOut(Step::Read, self.sc.limits.idle)),
             Phase::Reply if stopped => self.over(true, Expect::Unfinished(Step::Write)),
             Phase::Reply => self.over(true, Expect::TimedOut(Step::Write, self.sc.limits.idle)),
@@ -1112,6 +1149,7 @@ fn the_generators_reach_every_ending() {
         "Close Failed Read Os",
         "Abort Failed Write Os",
         "Close Failed Read TimedOut after a deadline",
+        "Close Failed Read RequestTimedOut after a deadline",
         "Abort Failed Write TimedOut after a deadline",
         "Abort Failed Read Unfinished after a deadline",
         "Abort Failed Write Unfinished after a deadline",

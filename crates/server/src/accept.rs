@@ -12,8 +12,9 @@ use hello_proto::sys::{self, Stream, Tracer};
 use hello_proto::{Error, Step};
 use socket2::SockRef;
 
+use crate::log::report_always;
 use crate::stop::WakeGuard;
-use crate::{Config, Stop, report};
+use crate::{Config, Stop};
 
 /// How long to wait before accepting again when the process or system is out of
 /// descriptors or memory: long enough not to spin a core, short enough to recover soon.
@@ -142,7 +143,7 @@ impl Acceptor {
                 AcceptFailure::Backoff => {
                     if !self.starved {
                         self.starved = true;
-                        report(&Error::new(Step::Accept, self.local, err));
+                        report_always(&Error::new(Step::Accept, self.local, err));
                     }
                     return Ok(Next::Backoff);
                 }

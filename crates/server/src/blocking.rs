@@ -16,11 +16,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hello_proto::conn::{Action, Connection, Input};
+use hello_proto::conn::{Action, Input};
 use hello_proto::sys::{self, Stream, Tracer};
 use slab::Slab;
 
-use crate::drive::{self, Called};
+use crate::budget::Budget;
+use crate::drive::{Called, Exchange};
 use crate::stop::WakeGuard;
 use crate::{Config, Stop};
 
@@ -33,40 +34,44 @@ const NEVER_BLOCKS: usize = 4096;
 /// read.
 const SLACK: Duration = Duration::from_millis(10);
 
+/// What serving a connection with blocking calls needs besides the connection.
+#[derive(Clone, Copy)]
+pub(crate) struct Env<'a> {
+    pub config: &'a Config,
+    pub budget: &'a Budget,
+    pub stop: &'a Stop,
+    pub in_flight: &'a InFlight,
+}
+
 /// Serves `stream` to the end of its exchange and closes it. Returns whether the exchange
 /// failed (it was then reported).
-pub(crate) fn serve(
-    stream: Stream,
-    peer: SocketAddr,
-    config: &Config,
-    stop: &Stop,
-    in_flight: &InFlight,
-) -> bool {
-    let mut core = Connection::new(&config.service, config.limits, Instant::now());
-    let Some(ticket) = in_flight.enter(stream.fd()) else {
+pub(crate) fn serve(stream: Stream, peer: SocketAddr, env: Env<'_>) -> bool {
+    let fd = stream.fd();
+    let mut exchange = Exchange::new(env.config, env.budget, stream, peer);
+    let Some(ticket) = env.in_flight.enter(fd) else {
         // The grace is already over: end it unfinished.
-        return drive::end(core, stream, peer);
+        return exchange.end();
     };
     let mut buf = [0u8; 8192];
     let mut timeouts = Timeouts::default();
     loop {
-        timeouts.bound(&mut core, &stream);
-        let called = drive::call(&core, &stream, &mut buf);
+        timeouts.bound(&mut exchange);
+        let called = exchange.call(&mut buf);
         // A stop may have come while the call waited: the core learns of it before the
         // call's result, which counts for nothing once the grace is over (the call may
         // have been woken by the reset that ends the grace).
-        if let Some(grace_end) = stop.grace_end(config.grace) {
-            core.on_stop(grace_end);
+        if let Some(grace_end) = env.stop.grace_end(env.config.grace) {
+            exchange.core_mut().on_stop(grace_end);
         }
         match called {
-            Called::Returned(returned) => drive::feed(&mut core, returned, &buf, Instant::now()),
+            Called::Returned(returned) => exchange.feed(returned, &buf, Instant::now()),
             // The socket timeout ran out; the core decides whether its deadline has.
-            Called::Wait(_) => core.on_timeout(Instant::now()),
+            Called::Wait(_) => exchange.core_mut().on_timeout(Instant::now()),
             Called::End => break,
         }
     }
-    in_flight.leave(ticket);
-    drive::end(core, stream, peer)
+    env.in_flight.leave(ticket);
+    exchange.end()
 }
 
 /// The socket timeouts set on one connection (`None`: none, a call may wait for ever).
@@ -79,18 +84,19 @@ struct Timeouts {
 impl Timeouts {
     /// Before a call that may block: bounds it by the core's deadline. A timeout that
     /// cannot be set fails the call it was for.
-    fn bound(&mut self, core: &mut Connection<'_>, stream: &Stream) {
-        let Some(deadline) = core.deadline() else {
+    fn bound(&mut self, exchange: &mut Exchange<'_>) {
+        let Some(deadline) = exchange.core().deadline() else {
             return;
         };
-        let set = match core.poll() {
+        let stream = exchange.stream();
+        let set = match exchange.core().poll() {
             Action::Read => fit(&mut self.read, deadline, |t| stream.set_read_timeout(Some(t))),
             Action::Send { bytes, .. } if self.write.is_none() && bytes.len() <= NEVER_BLOCKS => Ok(()),
             Action::Send { .. } => fit(&mut self.write, deadline, |t| stream.set_write_timeout(Some(t))),
             _ => Ok(()),
         };
         if let Err(e) = set {
-            core.handle(Input::Failed(e), Instant::now());
+            exchange.core_mut().handle(Input::Failed(e), Instant::now());
         }
     }
 }
@@ -219,7 +225,13 @@ mod tests {
     fn a_hello_exchange_sends_the_greeting_and_ends_cleanly() {
         let (s, peer, mut c) = pair();
         let config = Config::new(Service::hello("Hi"));
-        assert!(!serve(s, peer, &config, &Stop::new(), &InFlight::default()));
+        let env = Env {
+            config: &config,
+            budget: &Budget::new(0),
+            stop: &Stop::new(),
+            in_flight: &InFlight::default(),
+        };
+        assert!(!serve(s, peer, env));
         let mut got = Vec::new();
         c.read_to_end(&mut got).unwrap();
         assert_eq!(got, b"Hi\0");
@@ -236,7 +248,15 @@ mod tests {
         let _armed = reset_after_grace(&stop, &in_flight, &config);
         let server = {
             let (config, stop, in_flight) = (Arc::clone(&config), stop.clone(), Arc::clone(&in_flight));
-            thread::spawn(move || serve(s, peer, &config, &stop, &in_flight))
+            thread::spawn(move || {
+                let env = Env {
+                    config: &config,
+                    budget: &Budget::new(1 << 20),
+                    stop: &stop,
+                    in_flight: &in_flight,
+                };
+                serve(s, peer, env)
+            })
         };
         c.write_all(b"unfinished").unwrap();
         let started = Instant::now();

@@ -18,7 +18,6 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
-use hello_proto::conn::Connection;
 use hello_proto::sys::Stream;
 use hello_proto::{Error, Step};
 use mio::unix::SourceFd;
@@ -26,7 +25,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::accept::{Acceptor, BACKOFF, Next};
-use crate::drive::{self, Wait};
+use crate::budget::Budget;
+use crate::drive::{Exchange, Wait};
 use crate::{Config, Stop, Summary};
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -37,9 +37,7 @@ const ACCEPT_BATCH: usize = 256;
 
 /// A registered client.
 struct Client<'c> {
-    core: Connection<'c>,
-    stream: Stream,
-    peer: SocketAddr,
+    exchange: Exchange<'c>,
     /// Tells this client from a later one in the same slab slot, for the timer heap.
     id: u64,
     /// What readiness it waits for; events of the other kind need no call.
@@ -51,6 +49,7 @@ struct Client<'c> {
 /// The loop's state.
 struct Loop<'c> {
     config: &'c Config,
+    budget: &'c Budget,
     poll: Poll,
     clients: Slab<Client<'c>>,
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
@@ -81,8 +80,10 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
         .register(&mut SourceFd(&acceptor.fd()), LISTENER, Interest::READABLE)
         .map_err(|e| Error::new(Step::EpollCtl, local, e))?;
     acceptor.set_blocking(true)?;
+    let budget = Budget::new(config.max_buffered);
     let mut lp = Loop {
         config,
+        budget: &budget,
         poll,
         clients: Slab::new(),
         timers: BinaryHeap::new(),
@@ -214,29 +215,28 @@ impl<'c> Loop<'c> {
     /// A new client: driven as far as it goes at once (a hello client to its end), and
     /// registered only if it has to wait.
     fn on_accept(&mut self, stream: Stream, peer: SocketAddr) {
-        let mut core = Connection::new(&self.config.service, self.config.limits, Instant::now());
-        let Some(waits_for) = drive::advance(&mut core, &stream, &mut self.buf) else {
-            self.summary.count(drive::end(core, stream, peer));
+        let mut exchange = Exchange::new(self.config, self.budget, stream, peer);
+        let Some(waits_for) = exchange.advance(&mut self.buf) else {
+            self.summary.count(exchange.end());
             return;
         };
         let entry = self.clients.vacant_entry();
         let key = entry.key();
         let interest = Interest::READABLE | Interest::WRITABLE;
+        let fd = exchange.stream().fd();
         if let Err(e) = self
             .poll
             .registry()
-            .register(&mut SourceFd(&stream.fd()), Token(key), interest)
+            .register(&mut SourceFd(&fd), Token(key), interest)
         {
             crate::report(&Error::new(Step::EpollCtl, peer, e));
-            stream.abort();
-            self.summary.count(true);
+            // Ended before the core asked: aborted, and counted as failed.
+            self.summary.count(exchange.end());
             return;
         }
         self.next_id += 1;
         entry.insert(Client {
-            core,
-            stream,
-            peer,
+            exchange,
             id: self.next_id,
             waits_for,
             queued: None,
@@ -263,7 +263,7 @@ impl<'c> Loop<'c> {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
-        match drive::advance(&mut client.core, &client.stream, &mut self.buf) {
+        match client.exchange.advance(&mut self.buf) {
             Some(waits_for) => {
                 client.waits_for = waits_for;
                 self.schedule(key);
@@ -271,8 +271,7 @@ impl<'c> Loop<'c> {
             None => {
                 let client = self.clients.remove(key);
                 // Closing the socket also takes it out of the epoll set.
-                self.summary
-                    .count(drive::end(client.core, client.stream, client.peer));
+                self.summary.count(client.exchange.end());
             }
         }
     }
@@ -282,7 +281,7 @@ impl<'c> Loop<'c> {
         let Some(client) = self.clients.get_mut(key) else {
             return;
         };
-        match client.core.deadline() {
+        match client.exchange.core().deadline() {
             Some(deadline) if client.queued.is_none_or(|q| deadline < q) => {
                 client.queued = Some(deadline);
                 self.timers.push(Reverse((deadline, key, client.id)));
@@ -306,8 +305,8 @@ impl<'c> Loop<'c> {
                 continue;
             }
             client.queued = None;
-            if client.core.deadline().is_some_and(|d| d <= now) {
-                drive::expire(&mut client.core, &client.stream, now);
+            if client.exchange.core().deadline().is_some_and(|d| d <= now) {
+                client.exchange.expire(now);
                 self.drive(key);
             } else {
                 self.schedule(key);
@@ -324,7 +323,7 @@ impl<'c> Loop<'c> {
         let keys: Vec<usize> = self.clients.iter().map(|(key, _)| key).collect();
         for key in keys {
             if let Some(client) = self.clients.get_mut(key) {
-                client.core.on_stop(grace_end);
+                client.exchange.core_mut().on_stop(grace_end);
             }
             self.schedule(key);
         }

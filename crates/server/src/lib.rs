@@ -14,29 +14,40 @@
 
 pub mod accept;
 mod blocking;
+pub mod budget;
 mod drive;
 pub mod event_loop;
 pub mod iterative;
+pub mod log;
 pub mod stop;
 pub mod threads;
 pub mod udp;
 
-use std::io::{self, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hello_proto::Error;
-use hello_proto::conn::Limits;
+use hello_proto::conn::{self, Limits};
 use hello_proto::sys::Tracer;
 use hello_proto::wire::Service;
 
+pub use budget::DEFAULT_MAX_BUFFERED;
+pub use log::report;
 pub use stop::Stop;
 
 /// Default `--idle-timeout`.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default `--max-conns`.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = conn::DEFAULT_IDLE;
+/// Default `--request-timeout`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = conn::DEFAULT_REQUEST;
+/// Default `--max-conns` of the models that pay for each slot (a thread, in the threads
+/// model); the event loop's default follows the descriptors the process may open
+/// ([`max_conns_for_descriptors`]).
 pub const DEFAULT_MAX_CONNS: usize = 1024;
+/// Descriptors an event-loop server keeps for itself (the standard streams, the listening
+/// socket, the signal pipe, epoll and its eventfd, and some to spare) when its default
+/// `--max-conns` is worked out from the descriptor limit.
+pub const RESERVED_FDS: u64 = 16;
 /// How long exchanges in flight may take to finish after a stop
 /// (docs/contract.md#signals-and-stopping).
 pub const GRACE: Duration = Duration::from_secs(2);
@@ -58,10 +69,12 @@ pub enum Model {
 pub struct Config {
     /// The service (hello or echo).
     pub service: Service,
-    /// The idle timeout and the drain's bounds of every connection.
+    /// The idle and request timeouts and the drain's bounds of every connection.
     pub limits: Limits,
     /// Clients served at once (threads and epoll models); more wait in the backlog.
     pub max_conns: usize,
+    /// Bytes of requests and replies all connections together may hold (`--max-buffered`).
+    pub max_buffered: usize,
     /// Bound on finishing exchanges in flight after a stop.
     pub grace: Duration,
     /// Serve one client (or datagram), then return (`--once`).
@@ -75,8 +88,9 @@ impl Config {
     pub fn new(service: Service) -> Config {
         Config {
             service,
-            limits: Limits::with_idle(DEFAULT_IDLE_TIMEOUT),
+            limits: Limits::default(),
             max_conns: DEFAULT_MAX_CONNS,
+            max_buffered: DEFAULT_MAX_BUFFERED,
             grace: GRACE,
             once: false,
             tracer: Tracer::off(),
@@ -111,8 +125,9 @@ pub fn run(listener: TcpListener, model: Model, config: Arc<Config>, stop: Stop)
     }
 }
 
-/// Reports a failure that ends one client's exchange, not the server: one line on stderr.
-pub fn report(err: &Error) {
-    let line = format!("hello-server: {err}\n");
-    let _ = io::stderr().lock().write_all(line.as_bytes());
+/// The default `--max-conns` of the event loop: every descriptor the process may open but
+/// [`RESERVED_FDS`], each client needing one. (The threads model keeps
+/// [`DEFAULT_MAX_CONNS`]: each of its slots is a thread.)
+pub fn max_conns_for_descriptors(nofile: u64) -> usize {
+    usize::try_from(nofile.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(usize::MAX)
 }

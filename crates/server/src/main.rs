@@ -12,14 +12,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
+use clap::CommandFactory;
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, ValueEnum};
 use hello_proto::addr::{HumanDuration, parse_bind_ip, parse_human_duration, parse_server_port};
 use hello_proto::conn::Limits;
 use hello_proto::sys::{self, DEFAULT_BACKLOG, Tracer};
 use hello_proto::trace::{Lang, Role};
-use hello_proto::wire::{DEFAULT_GREETING, DEFAULT_MAX_REQUEST, Service};
-use hello_server::{Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNS, GRACE, Model, Stop, Summary};
+use hello_proto::wire::{DEFAULT_GREETING, DEFAULT_MAX_REQUEST, MAX_DATAGRAM, Service};
+use hello_server::{
+    Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CONNS, DEFAULT_REQUEST_TIMEOUT, GRACE,
+    Model, Stop, Summary, max_conns_for_descriptors,
+};
 
 /// The textbook hello server (and its echo sibling), over TCP or UDP.
 #[derive(Debug, Parser)]
@@ -57,16 +61,29 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Model::default())]
     model: Model,
 
-    /// Clients served at once; more wait in the listen backlog.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNS,
+    /// Clients served at once; more wait in the listen backlog [default: epoll: the
+    /// descriptors the process may open, less 16; threads: 1024]
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
-    max_conns: usize,
+    max_conns: Option<usize>,
 
-    /// A client that makes no progress (no byte read or sent) for this long is closed
-    /// (500ms, 2s, 1m).
+    /// A client that makes no progress (no byte read or sent) for this long is given up
+    /// on (500ms, 2s, 1m).
     #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_IDLE_TIMEOUT),
           value_parser = parse_human_duration)]
     idle_timeout: HumanDuration,
+
+    /// An echo request that is not complete this long after the accept is given up on,
+    /// however steadily it trickles in.
+    #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_REQUEST_TIMEOUT),
+          value_parser = parse_human_duration)]
+    request_timeout: HumanDuration,
+
+    /// Bytes of requests and replies all clients together may hold in memory; a request
+    /// that would go past it is answered "error: server busy".
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BUFFERED,
+          value_parser = clap::value_parser!(u64).range(0..=1 << 40).map(|n| n as usize))]
+    max_buffered: usize,
 
     /// Longest echo request in bytes, terminator not counted (at most 16 MiB).
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_REQUEST,
@@ -82,6 +99,12 @@ struct Args {
     lang: Option<Lang>,
 }
 
+impl Args {
+    fn service_is_hello(&self) -> bool {
+        matches!(self.service, ServiceName::Hello)
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ServiceName {
     /// Send the greeting and close.
@@ -92,6 +115,16 @@ enum ServiceName {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.udp && args.service_is_hello() && args.message.len() + 1 > MAX_DATAGRAM {
+        Args::command()
+            .error(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "--message: a UDP greeting (and its NUL) must fit one datagram of {MAX_DATAGRAM} bytes"
+                ),
+            )
+            .exit();
+    }
     let once = args.once;
     match run(args) {
         // With --once, a failed exchange (already reported in its line) fails the run.
@@ -116,10 +149,23 @@ fn run(args: Args) -> anyhow::Result<Summary> {
             max_request: args.max_request,
         },
     };
+    // More descriptors for the event loop's clients (a no-op where the soft limit is the
+    // hard one already); freed request buffers go back to the system.
+    let nofile = sys::process::raise_nofile_limit().unwrap_or(1024);
+    sys::process::return_large_buffers_when_freed();
+    let max_conns = args.max_conns.unwrap_or(match args.model {
+        Model::Epoll => max_conns_for_descriptors(nofile),
+        Model::Threads | Model::Iterative => DEFAULT_MAX_CONNS,
+    });
     let config = Arc::new(Config {
         service,
-        limits: Limits::with_idle(args.idle_timeout.0),
-        max_conns: args.max_conns,
+        limits: Limits {
+            idle: args.idle_timeout.0,
+            request: args.request_timeout.0,
+            ..Limits::default()
+        },
+        max_conns,
+        max_buffered: args.max_buffered,
         grace: GRACE,
         once: args.once,
         tracer: tracer.clone(),

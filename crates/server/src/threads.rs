@@ -16,7 +16,8 @@ use hello_proto::sys::Stream;
 use hello_proto::{Error, Step};
 
 use crate::accept::Acceptor;
-use crate::blocking::{self, InFlight};
+use crate::blocking::{self, Env, InFlight};
+use crate::budget::Budget;
 use crate::{Config, Stop, Summary, report};
 
 /// Stack of a client thread. An exchange needs its 8 KiB read buffer and little else, so
@@ -177,6 +178,7 @@ impl Drop for Slot {
 /// What a client thread needs besides its client.
 struct Shared {
     config: Arc<Config>,
+    budget: Budget,
     stop: Stop,
     in_flight: Arc<InFlight>,
     exchanges: AtomicU64,
@@ -187,7 +189,13 @@ struct Shared {
 fn client_thread(mut slot: Slot, shared: &Shared, mut client: Client) {
     loop {
         let (stream, peer) = client;
-        let failed = blocking::serve(stream, peer, &shared.config, &shared.stop, &shared.in_flight);
+        let env = Env {
+            config: &shared.config,
+            budget: &shared.budget,
+            stop: &shared.stop,
+            in_flight: &shared.in_flight,
+        };
+        let failed = blocking::serve(stream, peer, env);
         shared.exchanges.fetch_add(1, Ordering::Relaxed);
         shared.failed.fetch_add(u64::from(failed), Ordering::Relaxed);
         slot.held = false;
@@ -209,6 +217,7 @@ pub fn run(listener: TcpListener, config: Arc<Config>, stop: &Stop) -> Result<Su
     let pool = Arc::new(Pool::default());
     let shared = Arc::new(Shared {
         config: Arc::clone(&config),
+        budget: Budget::new(config.max_buffered),
         stop: stop.clone(),
         in_flight: Arc::new(InFlight::default()),
         exchanges: AtomicU64::new(0),

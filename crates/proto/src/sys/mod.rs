@@ -11,6 +11,7 @@
 //! says what each is for); the crate refuses to build elsewhere.
 
 mod dgram;
+pub mod process;
 mod setup;
 mod stream;
 mod tracer;

@@ -115,6 +115,8 @@ pub fn stream_outcome(input: &[u8], limit: usize) -> Outcome {
 /// What the contract requires as the reply to one datagram with this limit: the same message
 /// rule as a stream, but the reply always ends with NUL.
 pub fn datagram_outcome(datagram: &[u8], limit: usize) -> Vec<u8> {
+    // The reply must fit one datagram (65,507 bytes): `65498 : ` + 65,498 bytes + NUL.
+    let limit = limit.min(65_498);
     let (msg, _) = message(datagram);
     if msg.len() > limit {
         too_long_bytes(limit)
