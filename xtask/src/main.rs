@@ -1,11 +1,12 @@
 //! `cargo xtask <task>`: the project's tasks — `demo` (the whole socket flow in one
-//! command), `ci` (every check CI runs), `dist` (the shipped binaries) and `bench` (the
-//! server models beside the C reference servers).
+//! command), `ci` (every check CI runs), `dist` (the shipped binaries), `bench` (the
+//! server models beside the C reference servers) and `soak` (the long run).
 
 mod bench;
 mod ci;
 mod demo;
 mod process;
+mod soak;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,9 @@ tasks:
   ci                    cargo fmt --check, clippy -D warnings, tests, docs -D warnings
   bench [--quick]       every server model beside the C reference servers, through
                         ../shared/bench (needs a C compiler); --quick: a short run
+  soak [--connections N] [--minutes M]
+                        the long run: each model serves N connections (a million)
+                        or M minutes (5); fds, memory and threads must stay flat
 ";
 
 fn main() -> ExitCode {
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
             println!("{}", dir.join("hello-client").display());
         }),
         Some("bench") => bench::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{HELP}");
             return ExitCode::SUCCESS;

@@ -152,6 +152,11 @@ pub fn start_server(server: &PathBuf, args: &[&str]) -> Result<Running> {
 }
 
 impl Running {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, then waits (bounded) for exit; returns the exit status and all stderr.
     pub fn stop(mut self) -> Result<(ExitStatus, String)> {
         // SAFETY: kill(2) on our own child, which has not been reaped.

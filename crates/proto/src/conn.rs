@@ -487,3 +487,97 @@ fn unfinished(step: Step) -> Outcome {
         cause: Cause::Unfinished,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn bytes_over_the_budget_get_the_busy_reply_and_count_as_failed() {
+        let echo = Service::Echo { max_request: 100 };
+        let t0 = Instant::now();
+        let mut conn = Connection::new(&echo, Limits::default(), t0);
+        conn.handle(Input::Received(b"held"), t0);
+        assert_eq!(conn.held(), 4);
+        conn.handle(Input::OverBudget, t0);
+        assert_eq!(conn.held(), 0, "the request's bytes are dropped");
+        assert_eq!(
+            conn.poll(),
+            Action::Send {
+                bytes: BUSY_REPLY,
+                more: true
+            }
+        );
+        conn.handle(Input::Sent(BUSY_REPLY.len()), t0);
+        assert_eq!(conn.poll(), Action::HalfClose);
+        conn.handle(Input::HalfClosed, t0);
+        assert_eq!(
+            conn.poll(),
+            Action::Read,
+            "what the client still sends is drained"
+        );
+        conn.handle(Input::Received(b""), t0);
+        assert_eq!(conn.poll(), Action::Close);
+        assert!(matches!(
+            conn.finish(),
+            Outcome::Failed {
+                step: Step::Read,
+                cause: Cause::Busy
+            }
+        ));
+    }
+
+    #[test]
+    fn a_trickling_request_ends_at_the_request_deadline() {
+        let echo = Service::Echo { max_request: 100 };
+        let limits = Limits {
+            idle: ms(100),
+            request: ms(250),
+            ..Limits::default()
+        };
+        let t0 = Instant::now();
+        let mut conn = Connection::new(&echo, limits, t0);
+        // A byte every 80 ms keeps the idle timer from running out ...
+        for i in 1..=3 {
+            conn.handle(Input::Received(b"x"), t0 + ms(80 * i));
+        }
+        assert_eq!(
+            conn.deadline(),
+            Some(t0 + ms(250)),
+            "the request deadline comes first"
+        );
+        conn.on_timeout(t0 + ms(249));
+        assert_eq!(conn.poll(), Action::Read);
+        // ... but not the request's.
+        conn.on_timeout(t0 + ms(250));
+        assert_eq!(conn.poll(), Action::Close);
+        assert!(matches!(
+            conn.finish(),
+            Outcome::Failed {
+                step: Step::Read,
+                cause: Cause::RequestTimedOut(d)
+            } if d == ms(250)
+        ));
+    }
+
+    #[test]
+    fn the_request_deadline_does_not_bound_the_reply() {
+        let echo = Service::Echo { max_request: 100 };
+        let limits = Limits {
+            idle: ms(100),
+            request: ms(150),
+            ..Limits::default()
+        };
+        let t0 = Instant::now();
+        let mut conn = Connection::new(&echo, limits, t0);
+        conn.handle(Input::Received(b"hi\0"), t0 + ms(140));
+        assert_eq!(conn.held(), b"2 : hi\0".len(), "the reply is held now");
+        assert_eq!(conn.deadline(), Some(t0 + ms(240)), "sending: idle only");
+        conn.handle(Input::Sent(3), t0 + ms(200));
+        assert_eq!(conn.deadline(), Some(t0 + ms(300)));
+    }
+}

@@ -1,0 +1,233 @@
+//! `cargo xtask soak [--connections N] [--minutes M]`: the long run. Each server model, as
+//! shipped (`cargo xtask dist`), serves echo exchanges from a few client threads until N
+//! connections (default a million) or M minutes (default 5) per model; meanwhile the
+//! server's descriptors, resident memory and threads are sampled every second. A model
+//! passes when every exchange was answered byte for byte and, once the load is over and
+//! the server idle, it is back where it was when idle after a warm-up of 20,000
+//! connections: the same descriptors and threads, and memory within 2 MiB.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::process::{build_dist, start_server};
+
+/// Client threads, each making one exchange after another.
+const CLIENTS: usize = 4;
+/// Connections made before the baseline is taken.
+const WARM_UP: u64 = 20_000;
+/// How long an idle server is given to settle (the threads model keeps a finished
+/// thread 5 s for the next client).
+const SETTLE: Duration = Duration::from_secs(7);
+/// Memory growth still counted as flat.
+const RSS_SLACK_KIB: u64 = 2048;
+
+/// What the server holds at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    fds: usize,
+    rss_kib: u64,
+    threads: u64,
+}
+
+impl Sample {
+    fn of(pid: u32) -> Result<Sample> {
+        let status =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).context("read /proc/PID/status")?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<u64>().ok())
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))
+        };
+        Ok(Sample {
+            fds: std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .context("read /proc/PID/fd")?
+                .count(),
+            rss_kib: field("VmRSS:")?,
+            threads: field("Threads:")?,
+        })
+    }
+}
+
+impl std::fmt::Display for Sample {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "fds {:>4}  rss {:>7} KiB  threads {:>3}",
+            self.fds, self.rss_kib, self.threads
+        )
+    }
+}
+
+/// Runs the soak.
+pub fn run(args: &[String]) -> Result<()> {
+    let (connections, minutes) = parse(args)?;
+    eprintln!("xtask soak: building the release binaries (cargo xtask dist) ...");
+    let server = build_dist()?.join("hello-server");
+    let mut failed = Vec::new();
+    for model in ["iterative", "threads", "epoll"] {
+        println!("\n=== {model}: up to {connections} connections or {minutes} min ===");
+        if let Err(e) = soak_model(&server, model, connections, minutes) {
+            println!("FAIL {model}: {e:#}");
+            failed.push(model);
+        }
+    }
+    if !failed.is_empty() {
+        bail!("soak failed for {}", failed.join(", "));
+    }
+    println!("\nsoak passed: every model flat");
+    Ok(())
+}
+
+fn parse(args: &[String]) -> Result<(u64, u64)> {
+    let (mut connections, mut minutes) = (1_000_000u64, 5u64);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        let n: u64 = value
+            .parse()
+            .with_context(|| format!("{flag} {value}: not a number"))?;
+        match flag.as_str() {
+            "--connections" if n > WARM_UP => connections = n,
+            "--minutes" if n > 0 => minutes = n,
+            _ => bail!("usage: cargo xtask soak [--connections N (> {WARM_UP})] [--minutes M (> 0)]"),
+        }
+    }
+    Ok((connections, minutes))
+}
+
+fn soak_model(server: &std::path::Path, model: &str, connections: u64, minutes: u64) -> Result<()> {
+    let running = start_server(
+        &server.to_path_buf(),
+        &["--model", model, "--service", "echo", "--bind", "127.0.0.1", "0"],
+    )?;
+    let pid = running.pid();
+    let addr: SocketAddr = ([127, 0, 0, 1], running.port).into();
+    let t0 = Instant::now();
+    let limit = Duration::from_secs(minutes * 60);
+    let warm_up = load(addr, pid, WARM_UP, limit)?;
+    thread::sleep(SETTLE);
+    let baseline = Sample::of(pid)?;
+    println!("idle after {} warm-up connections: {baseline}", warm_up.done);
+    let run = load(addr, pid, connections, limit.saturating_sub(t0.elapsed()))?;
+    thread::sleep(SETTLE);
+    let idle = Sample::of(pid)?;
+    let (status, stderr) = running.stop()?;
+    let errors = warm_up.errors + run.errors;
+    println!(
+        "{} connections in {:.0} s ({:.0}/s), {errors} failed",
+        run.done,
+        run.took.as_secs_f64(),
+        run.done as f64 / run.took.as_secs_f64()
+    );
+    println!("peak under load: {}", run.peak);
+    println!("idle after:      {idle}");
+    let grew = idle.rss_kib.saturating_sub(baseline.rss_kib);
+    let mut problems = Vec::new();
+    if errors > 0 {
+        problems.push(format!("{errors} exchanges failed"));
+    }
+    if idle.fds != baseline.fds {
+        problems.push(format!("descriptors {} -> {}", baseline.fds, idle.fds));
+    }
+    if idle.threads > baseline.threads {
+        problems.push(format!("threads {} -> {}", baseline.threads, idle.threads));
+    }
+    if grew > RSS_SLACK_KIB {
+        problems.push(format!("memory grew {grew} KiB"));
+    }
+    if !status.success() || !stderr.is_empty() {
+        problems.push(format!(
+            "server exit {status}, stderr {:?}",
+            stderr.lines().take(3).collect::<Vec<_>>()
+        ));
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    println!("flat: descriptors and threads as before the run, memory +{grew} KiB");
+    Ok(())
+}
+
+/// What one load phase did.
+struct Load {
+    done: u64,
+    errors: u64,
+    took: Duration,
+    peak: Sample,
+}
+
+/// [`CLIENTS`] client threads make exchanges until `connections` or `limit`; the server is
+/// sampled every second meanwhile.
+fn load(addr: SocketAddr, pid: u32, connections: u64, limit: Duration) -> Result<Load> {
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (done, errors, stop) = (Arc::clone(&done), Arc::clone(&errors), Arc::clone(&stop));
+            thread::spawn(move || client_loop(addr, i, &done, &errors, &stop))
+        })
+        .collect();
+    let t0 = Instant::now();
+    let mut peak = Sample::of(pid)?;
+    let mut last_print = Instant::now();
+    while done.load(Ordering::Relaxed) < connections && t0.elapsed() < limit {
+        thread::sleep(Duration::from_millis(200));
+        let now = Sample::of(pid)?;
+        peak.fds = peak.fds.max(now.fds);
+        peak.rss_kib = peak.rss_kib.max(now.rss_kib);
+        peak.threads = peak.threads.max(now.threads);
+        if last_print.elapsed() >= Duration::from_secs(10) {
+            let n = done.load(Ordering::Relaxed);
+            println!(
+                "{n:>9} connections, {:>6.0}/s: {now}",
+                n as f64 / t0.elapsed().as_secs_f64()
+            );
+            last_print = Instant::now();
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        let _ = c.join();
+    }
+    Ok(Load {
+        done: done.load(Ordering::Relaxed),
+        errors: errors.load(Ordering::Relaxed),
+        took: t0.elapsed(),
+        peak,
+    })
+}
+
+/// One exchange after another until `stop`: `soak <i> <n>\0`, and the reply must be
+/// `"<len> : soak <i> <n>\0"`, byte for byte.
+fn client_loop(addr: SocketAddr, id: usize, done: &AtomicU64, errors: &AtomicU64, stop: &AtomicBool) {
+    let mut n = 0u64;
+    let mut reply = Vec::with_capacity(64);
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let msg = format!("soak {id} {n}");
+        let expect = format!("{} : {msg}\0", msg.len());
+        reply.clear();
+        let ok = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(5)))?;
+                s.write_all(msg.as_bytes())?;
+                s.write_all(b"\0")?;
+                s.read_to_end(&mut reply)
+            })
+            .is_ok_and(|_| reply == expect.as_bytes());
+        if !ok {
+            errors.fetch_add(1, Ordering::Relaxed);
+        }
+        done.fetch_add(1, Ordering::Relaxed);
+    }
+}
