@@ -222,15 +222,44 @@ fn a_signal_lets_the_exchange_in_flight_finish() {
         // The exchange has started (the server accepted it) before the stop.
         let mut s = stuck_client(&srv, b"hel");
         srv.signal(libc::SIGTERM);
-        // Stopped accepting...
-        assert!(
-            refused_soon(srv.loopback()),
-            "model {model}: still accepting after SIGTERM"
-        );
-        // ...but the client in flight still gets its reply.
+        // The client in flight still gets its reply...
         s.write_all(b"lo\0").expect("write the second half");
         assert_eq!(read_to_end(&mut s), b"5 : hello\0", "model {model}");
         drop(s);
+        expect_exit_0(&mut srv, STOP_BOUND, model);
+        // ...and then nobody listens.
+        assert!(refused_soon(srv.loopback()), "model {model}: still listening");
+    }
+}
+
+#[test]
+fn clients_queued_at_a_stop_are_all_served_in_every_model() {
+    // A server that cannot accept for a while (stopped with SIGSTOP) while 8 clients
+    // connect: the kernel completes their handshakes and queues them. A stop must serve
+    // every one, not close the listening socket on them (which resets them all).
+    for model in MODELS {
+        let mut srv = server(model, "echo", &[]);
+        srv.signal(libc::SIGSTOP);
+        let mut queued: Vec<(usize, TcpStream)> = (0..8)
+            .map(|i| {
+                let mut s = connect(srv.loopback());
+                s.write_all(format!("queued {i}\0").as_bytes()).expect("write");
+                // As hello-client -m and nc -N do: the server's drain after the reply
+                // then ends at once.
+                s.shutdown(std::net::Shutdown::Write).expect("half-close");
+                (i, s)
+            })
+            .collect();
+        srv.signal(libc::SIGTERM);
+        srv.signal(libc::SIGCONT);
+        for (i, s) in &mut queued {
+            let want = format!("8 : queued {i}\0");
+            let got = try_read_to_end(s).map(|r| String::from_utf8_lossy(&r).into_owned());
+            assert!(
+                got.as_ref().is_ok_and(|r| *r == want),
+                "model {model}: queued client {i}: {got:?}"
+            );
+        }
         expect_exit_0(&mut srv, STOP_BOUND, model);
     }
 }

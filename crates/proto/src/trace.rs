@@ -116,6 +116,19 @@ pub enum Event<'a> {
         /// The backlog passed.
         backlog: i32,
     },
+    /// `setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, limit)` on the listening socket: a blocking
+    /// `accept()` comes back after `limit` to look for a stop.
+    AcceptTimeout {
+        /// The listening socket.
+        fd: i32,
+        /// The timeout.
+        limit: std::time::Duration,
+    },
+    /// `listen(fd, 0)` at a stop: no new connections; the queued ones are still accepted.
+    StopListening {
+        /// The listening socket.
+        fd: i32,
+    },
     /// `getsockname(2)` after `bind()` with port 0.
     BoundPort {
         /// The socket.
@@ -282,6 +295,13 @@ pub fn call(event: &Event<'_>) -> String {
         Event::DualStack { fd } => format!("setsockopt({fd}, IPPROTO_IPV6, IPV6_V6ONLY, 0) = 0"),
         Event::Bind { fd, addr } => format!("bind({fd}, {addr}) = 0"),
         Event::Listen { fd, backlog } => format!("listen({fd}, {backlog}) = 0"),
+        Event::AcceptTimeout { fd, limit } => {
+            format!(
+                "setsockopt({fd}, SOL_SOCKET, SO_RCVTIMEO, {}) = 0",
+                crate::addr::HumanDuration(*limit)
+            )
+        }
+        Event::StopListening { fd } => format!("listen({fd}, 0) = 0"),
         Event::BoundPort { fd, addr } | Event::Ephemeral { fd, addr } => {
             format!("getsockname({fd}) = {addr}")
         }
@@ -476,6 +496,14 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         Event::Listen { .. } => say(
             "listening: connections the kernel completes wait in the accept queue (up to backlog) for accept()",
             "연결요청 대기상태: 연결이 완료된 요청은 연결요청 대기 큐(최대 backlog개)에서 accept()를 기다립니다",
+        ),
+        Event::AcceptTimeout { .. } => say(
+            "a blocking accept() now gives up after this long, so the server can see when it is told to stop",
+            "블로킹 accept()가 이 시간마다 돌아오게 해서, 서버가 종료 요청을 알아챌 수 있게 합니다",
+        ),
+        Event::StopListening { .. } => say(
+            "stopping: the kernel takes no new connections; those already queued are still accepted and served",
+            "종료 중: 커널이 새 연결요청은 더 받지 않고, 이미 대기 큐에 있는 연결은 accept()해서 처리합니다",
         ),
         Event::BoundPort { .. } => say(
             "port 0 was asked for: this is the port the kernel picked",
@@ -763,9 +791,11 @@ mod tests {
             Event::Linger0 { .. } => 19,
             Event::Disconnect { .. } => 20,
             Event::ShutdownBoth { .. } => 21,
+            Event::AcceptTimeout { .. } => 22,
+            Event::StopListening { .. } => 23,
         }
     }
-    const VARIANTS: usize = 22;
+    const VARIANTS: usize = 24;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -806,6 +836,11 @@ mod tests {
                 addr: v("[::1]:0"),
             },
             Event::Listen { fd: 3, backlog: 4096 },
+            Event::AcceptTimeout {
+                fd: 3,
+                limit: std::time::Duration::from_millis(100),
+            },
+            Event::StopListening { fd: 3 },
             Event::BoundPort { fd: 3, addr: a },
             Event::Accept {
                 listener: 3,

@@ -1,12 +1,23 @@
 //! The one accept loop: `accept()` and what to do when it fails — accept again, back off
 //! while out of descriptors, or stop — shared by every model and by `--once`.
+//!
+//! A stop loses no client the kernel has already connected. The listening socket is never
+//! shut down or closed with connections in its queue (Linux resets every one of them).
+//! At the moment of the stop the kernel is told to complete no more handshakes
+//! (`listen(fd, 0)`, from the stopping thread: new SYNs are dropped, and their clients,
+//! retrying a second later, find the port closed; Linux still lets one more in when the
+//! queue is empty); then the queue is accepted to its end and those clients are served,
+//! and only then is the socket closed. A blocking `accept()` notices a stop because it never blocks for long: the
+//! listening socket's `SO_RCVTIMEO` brings it back every [`STOP_CHECK`]. An inherited
+//! socket (socket activation) may be shared with the process taking over: its queue is
+//! left to that process.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hello_proto::sys::{self, Stream, Tracer};
 use hello_proto::{Error, Step};
@@ -19,6 +30,9 @@ use crate::{Config, Stop};
 /// How long to wait before accepting again when the process or system is out of
 /// descriptors or memory: long enough not to spin a core, short enough to recover soon.
 pub const BACKOFF: Duration = Duration::from_millis(50);
+
+/// How long a blocking `accept()` waits before it comes back to look for a stop.
+pub const STOP_CHECK: Duration = Duration::from_millis(100);
 
 /// Failures retried in a row before backing off, so that an error that repeats for ever
 /// cannot spin a core.
@@ -61,13 +75,25 @@ pub(crate) enum Next {
     Empty,
     /// Out of descriptors or memory: accept again after [`BACKOFF`].
     Backoff,
-    /// No more clients will be taken: stopped, or `--once` has had its client.
+    /// No more clients will be taken: stopped (and the queue taken), or `--once` has had
+    /// its client.
+    Closed,
+}
+
+/// Where the listening socket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Accepting.
+    Open,
+    /// Stopping: no new connections; the queue is being taken to its end.
+    Draining,
+    /// No more clients.
     Closed,
 }
 
 /// The listening socket and the accept-failure policy.
 pub(crate) struct Acceptor {
-    /// Shared with the stop's waker, which may run on another thread at any time.
+    /// Shared with the stop's waker, which tells the kernel to stop completing handshakes.
     listener: Arc<TcpListener>,
     local: SocketAddr,
     tracer: Tracer,
@@ -77,13 +103,20 @@ pub(crate) struct Acceptor {
     left: Option<u64>,
     /// Out of descriptors since the last successful `accept()`: reported once.
     starved: bool,
-    _wake: WakeGuard,
+    /// The socket was inherited, and may be shared with another process.
+    inherited: bool,
+    /// The listening socket is in blocking mode.
+    blocking: bool,
+    /// Bound on the stop's drain.
+    grace: Duration,
+    phase: Phase,
+    _stop_listening: Option<WakeGuard>,
 }
 
 impl Acceptor {
-    /// Takes over `listener`. A stop wakes a blocking `accept()` with `shutdown(SHUT_RD)`
-    /// on the listening socket, which makes `accept()` fail with EINVAL; the waker shares
-    /// the socket, so it can never reach a descriptor that was closed and reused.
+    /// Takes over `listener`, with `SO_RCVTIMEO` set to [`STOP_CHECK`] so that a blocking
+    /// `accept()` comes back to look for a stop, and (unless it was inherited) a waker that
+    /// shrinks its backlog to nothing the moment `stop` is triggered.
     pub fn new(
         listener: TcpListener,
         config: &Config,
@@ -94,10 +127,19 @@ impl Acceptor {
         let local = listener
             .local_addr()
             .map_err(|e| Error::new(Step::Getsockname, format!("listening socket {fd}"), e))?;
+        sys::set_accept_timeout(&listener, STOP_CHECK, &config.tracer)
+            .map_err(|e| Error::new(Step::Setsockopt, local, e))?;
+        // An inherited socket may come non-blocking (and another process may change that).
+        let blocking = !SockRef::from(&listener)
+            .nonblocking()
+            .map_err(|e| Error::new(Step::Fcntl, local, e))?;
         let listener = Arc::new(listener);
-        let waking = Arc::clone(&listener);
-        let wake = stop.on_stop(move || {
-            let _ = SockRef::from(&*waking).shutdown(Shutdown::Read);
+        let stop_listening = (!config.inherited_listener).then(|| {
+            let (l, tracer) = (Arc::clone(&listener), config.tracer.clone());
+            // A failure only means the kernel goes on queueing until the socket closes.
+            stop.on_stop(move || {
+                let _ = sys::stop_listening(&l, &tracer);
+            })
         });
         Ok(Acceptor {
             listener,
@@ -106,7 +148,11 @@ impl Acceptor {
             nonblocking,
             left: config.once.then_some(1),
             starved: false,
-            _wake: wake,
+            inherited: config.inherited_listener,
+            blocking,
+            grace: config.grace,
+            phase: Phase::Open,
+            _stop_listening: stop_listening,
         })
     }
 
@@ -126,7 +172,10 @@ impl Acceptor {
     /// down by a stop.
     pub fn next(&mut self, stop: &Stop) -> Result<Next, Error> {
         for _ in 0..RETRIES {
-            if stop.is_stopped() || self.left == Some(0) {
+            if self.left == Some(0) || self.phase == Phase::Closed {
+                return Ok(Next::Closed);
+            }
+            if stop.is_stopped() && !self.drain(stop)? {
                 return Ok(Next::Closed);
             }
             let err = match sys::accept(&self.listener, self.nonblocking, &self.tracer) {
@@ -138,6 +187,10 @@ impl Acceptor {
                 Err(e) => e,
             };
             match classify(&err) {
+                AcceptFailure::WouldBlock if self.phase == Phase::Draining => {
+                    self.phase = Phase::Closed;
+                    return Ok(Next::Closed);
+                }
                 AcceptFailure::WouldBlock => return Ok(Next::Empty),
                 AcceptFailure::Retry => {}
                 AcceptFailure::Backoff => {
@@ -154,6 +207,33 @@ impl Acceptor {
         Ok(Next::Backoff)
     }
 
+    /// A stop: whether clients are still to be taken from the queue. The first time, the
+    /// socket turns non-blocking, so that the queue's end shows as EAGAIN. An inherited socket's queue is left to the
+    /// process that shares it; `--once` takes no other client; after the grace, nothing.
+    fn drain(&mut self, stop: &Stop) -> Result<bool, Error> {
+        match self.phase {
+            Phase::Closed => return Ok(false),
+            Phase::Draining => {
+                let over = stop
+                    .grace_end(self.grace)
+                    .is_some_and(|end| Instant::now() >= end);
+                if over {
+                    self.phase = Phase::Closed;
+                }
+                return Ok(!over);
+            }
+            Phase::Open => {}
+        }
+        if self.inherited || self.left.is_some() {
+            self.phase = Phase::Closed;
+            return Ok(false);
+        }
+        // The stop's waker has already shrunk the backlog: no new connections queue up.
+        self.set_blocking(false)?;
+        self.phase = Phase::Draining;
+        Ok(true)
+    }
+
     /// [`Acceptor::next`] for the blocking models: waits out back-offs, and returns the
     /// next client or `None` once no more will be taken.
     pub fn next_blocking(&mut self, stop: &Stop) -> Result<Option<(Stream, SocketAddr)>, Error> {
@@ -161,19 +241,39 @@ impl Acceptor {
             match self.next(stop)? {
                 Next::Client(stream, peer) => return Ok(Some((stream, peer))),
                 Next::Closed => return Ok(None),
-                // A blocking listener is never empty; were it switched to non-blocking,
-                // waiting as for a back-off keeps this from spinning.
-                Next::Backoff | Next::Empty => thread::sleep(BACKOFF),
+                // The accept timeout ran out (to look for a stop): accept again. If the
+                // socket is non-blocking (an inherited socket another process changed, or
+                // the event loop's), wait for a client briefly, so that nothing spins.
+                Next::Empty if self.blocking => {}
+                Next::Empty => self.wait_for_client(),
+                Next::Backoff => thread::sleep(BACKOFF),
             }
         }
     }
 
+    /// Whether the listening socket is in blocking mode.
+    pub fn is_blocking(&self) -> bool {
+        self.blocking
+    }
+
+    /// Waits at most [`STOP_CHECK`] for a connection to be queued (`poll(2)`).
+    pub fn wait_for_client(&self) {
+        sys::wait_readable(&*self.listener, STOP_CHECK);
+    }
+
     /// `fcntl(F_SETFL)`: the event loop blocks in `accept()` itself while it has no
     /// client to wait for, and waits in `epoll_wait()` otherwise.
-    pub fn set_blocking(&self, blocking: bool) -> Result<(), Error> {
+    pub fn set_blocking(&mut self, blocking: bool) -> Result<(), Error> {
+        // While stopping, the queue's end must show as EAGAIN: non-blocking it stays.
+        let blocking = blocking && self.phase == Phase::Open;
+        if blocking == self.blocking {
+            return Ok(());
+        }
         SockRef::from(&*self.listener)
             .set_nonblocking(!blocking)
-            .map_err(|e| Error::new(Step::Fcntl, self.local, e))
+            .map_err(|e| Error::new(Step::Fcntl, self.local, e))?;
+        self.blocking = blocking;
+        Ok(())
     }
 }
 

@@ -60,8 +60,9 @@ struct Loop<'c> {
     /// The listener may have clients queued (it reported readiness and has not said
     /// EAGAIN since).
     accept_ready: bool,
-    /// The listener is in blocking mode (nothing registered).
-    accept_blocks: bool,
+    /// When the stop's grace ends, once stopping: clients accepted from the queue while
+    /// stopping get the same end.
+    grace_end: Option<Instant>,
     backoff_until: Option<Instant>,
     summary: Summary,
 }
@@ -69,7 +70,8 @@ struct Loop<'c> {
 /// Runs the event loop until `stop` (or, with `--once`, one client), then finishes the
 /// registered exchanges within `config.grace`, aborting what is left when it runs out.
 pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summary, Error> {
-    let acceptor = Acceptor::new(listener, config, stop, true)?;
+    let mut acceptor = Acceptor::new(listener, config, stop, true)?;
+    acceptor.set_blocking(true)?;
     let local = acceptor.local();
     let poll = Poll::new().map_err(|e| Error::new(Step::EpollCreate, local, e))?;
     let waker = Waker::new(poll.registry(), WAKER).map_err(|e| Error::new(Step::Eventfd, local, e))?;
@@ -79,7 +81,6 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
     poll.registry()
         .register(&mut SourceFd(&acceptor.fd()), LISTENER, Interest::READABLE)
         .map_err(|e| Error::new(Step::EpollCtl, local, e))?;
-    acceptor.set_blocking(true)?;
     let budget = Budget::new(config.max_buffered);
     let mut lp = Loop {
         config,
@@ -91,7 +92,7 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
         buf: vec![0u8; 16 * 1024],
         acceptor: Some(acceptor),
         accept_ready: true,
-        accept_blocks: true,
+        grace_end: None,
         backoff_until: None,
         summary: Summary::default(),
     };
@@ -129,19 +130,11 @@ impl<'c> Loop<'c> {
         let Some(acceptor) = &mut self.acceptor else {
             return Ok(());
         };
-        if !self.accept_blocks {
-            acceptor.set_blocking(true)?;
-            self.accept_blocks = true;
-        }
+        acceptor.set_blocking(true)?;
         self.timers.clear();
-        if let Some(t) = self.backoff_until.take() {
-            std::thread::sleep(t.saturating_duration_since(Instant::now()));
-        }
-        match acceptor.next(stop)? {
-            Next::Client(stream, peer) => self.on_accept(stream, peer),
-            Next::Backoff => self.backoff_until = Some(Instant::now() + BACKOFF),
-            Next::Closed => self.close_acceptor(),
-            Next::Empty => {}
+        match acceptor.next_blocking(stop)? {
+            Some((stream, peer)) => self.on_accept(stream, peer),
+            None => self.close_acceptor(),
         }
         Ok(())
     }
@@ -149,13 +142,11 @@ impl<'c> Loop<'c> {
     /// A client is registered: the listener goes back to non-blocking, and clients that
     /// queued meanwhile are accepted first.
     fn leave_blocking_accept(&mut self) -> Result<(), Error> {
-        match &self.acceptor {
-            Some(acceptor) if self.accept_blocks => {
+        if let Some(acceptor) = &mut self.acceptor {
+            if acceptor.is_blocking() {
                 acceptor.set_blocking(false)?;
-                self.accept_blocks = false;
                 self.accept_ready = true;
             }
-            _ => {}
         }
         Ok(())
     }
@@ -216,6 +207,9 @@ impl<'c> Loop<'c> {
     /// registered only if it has to wait.
     fn on_accept(&mut self, stream: Stream, peer: SocketAddr) {
         let mut exchange = Exchange::new(self.config, self.budget, stream, peer);
+        if let Some(grace_end) = self.grace_end {
+            exchange.core_mut().on_stop(grace_end);
+        }
         let Some(waits_for) = exchange.advance(&mut self.buf) else {
             self.summary.count(exchange.end());
             return;
@@ -314,10 +308,13 @@ impl<'c> Loop<'c> {
         }
     }
 
-    /// A stop: no more clients; every registered exchange now ends by the grace's end.
+    /// A stop: no new clients, those already queued are still taken; every exchange now ends
+    /// by the grace's end.
     fn begin_stop(&mut self, stop: &Stop) {
-        self.close_acceptor();
-        let Some(grace_end) = stop.grace_end(self.config.grace) else {
+        // The acceptor takes what is queued to its end, then closes (accept.rs).
+        self.accept_ready = true;
+        self.grace_end = stop.grace_end(self.config.grace);
+        let Some(grace_end) = self.grace_end else {
             return;
         };
         let keys: Vec<usize> = self.clients.iter().map(|(key, _)| key).collect();

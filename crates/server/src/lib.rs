@@ -79,6 +79,9 @@ pub struct Config {
     pub grace: Duration,
     /// Serve one client (or datagram), then return (`--once`).
     pub once: bool,
+    /// The listening socket was inherited (socket activation) and may be shared with
+    /// another process: a stop leaves its queue to that process.
+    pub inherited_listener: bool,
     /// Where socket calls are narrated (`--trace`).
     pub tracer: Tracer,
 }
@@ -93,6 +96,7 @@ impl Config {
             max_buffered: DEFAULT_MAX_BUFFERED,
             grace: GRACE,
             once: false,
+            inherited_listener: false,
             tracer: Tracer::off(),
         }
     }

@@ -168,6 +168,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         max_buffered: args.max_buffered,
         grace: GRACE,
         once: args.once,
+        inherited_listener: false,
         tracer: tracer.clone(),
     });
     let stop = Stop::new();

@@ -60,11 +60,12 @@ impl Pool {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits for a free slot and reserves it (false: stopped first).
-    fn acquire(&self, max: usize, stop: &Stop) -> bool {
+    /// Waits for a free slot and reserves it; false once a stop's `grace` is over (until
+    /// then, the clients still queued at a stop wait for slots as before).
+    fn acquire(&self, max: usize, stop: &Stop, grace: Duration) -> bool {
         let mut s = self.lock();
         while s.busy >= max {
-            if stop.is_stopped() {
+            if stop.grace_end(grace).is_some_and(|end| Instant::now() >= end) {
                 return false;
             }
             // Bounded wait: a stop is noticed within this interval even if its
@@ -240,7 +241,7 @@ pub fn run(listener: TcpListener, config: Arc<Config>, stop: &Stop) -> Result<Su
 fn accept_clients(acceptor: &mut Acceptor, pool: &Arc<Pool>, shared: &Arc<Shared>) -> Result<(), Error> {
     let max = shared.config.max_conns.max(1);
     loop {
-        if !pool.acquire(max, &shared.stop) {
+        if !pool.acquire(max, &shared.stop, shared.config.grace) {
             return Ok(());
         }
         let Some((stream, peer)) = acceptor
@@ -287,7 +288,7 @@ mod tests {
         let pool = Arc::new(Pool::default());
         let stop = Stop::new();
         // Nobody waits: the client comes back to be given a new thread.
-        assert!(pool.acquire(2, &stop));
+        assert!(pool.acquire(2, &stop, Duration::ZERO));
         let (first, _c1) = client();
         let first = pool.hand_over(first).unwrap();
         // A thread finishes `first` and waits; the next client is handed to it.
@@ -295,7 +296,7 @@ mod tests {
         let p = Arc::clone(&pool);
         let waiter = thread::spawn(move || p.next().map(|(_, peer)| peer));
         assert!(wait_for(|| pool.lock().idle == 1));
-        assert!(pool.acquire(2, &stop));
+        assert!(pool.acquire(2, &stop, Duration::ZERO));
         let (second, _c2) = client();
         let peer = second.1;
         assert!(pool.hand_over(second).is_none());
@@ -320,7 +321,7 @@ mod tests {
     #[test]
     fn an_unfinished_exchange_releases_its_slot() {
         let pool = Arc::new(Pool::default());
-        assert!(pool.acquire(1, &Stop::new()));
+        assert!(pool.acquire(1, &Stop::new(), Duration::ZERO));
         drop(Slot {
             pool: Arc::clone(&pool),
             held: true,

@@ -21,7 +21,10 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 pub use dgram::Dgram;
-pub use setup::{DEFAULT_BACKLOG, bind_udp, connect_tcp, connect_udp, listen_tcp, resolve};
+pub use setup::{
+    DEFAULT_BACKLOG, bind_udp, connect_tcp, connect_udp, listen_tcp, resolve, set_accept_timeout,
+    stop_listening, wait_readable,
+};
 pub use stream::{Stream, accept, interrupt};
 pub use tracer::Tracer;
 

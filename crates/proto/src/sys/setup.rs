@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 use super::{Dgram, Stream, Tracer, close, trace_failure};
 use crate::addr::Host;
@@ -94,6 +94,57 @@ pub fn listen_tcp(addr: SocketAddr, backlog: i32, tracer: &Tracer) -> Result<Tcp
         tracer.emit(Event::Listen { fd, backlog });
     }
     Ok(TcpListener::from(s))
+}
+
+/// `setsockopt(SO_RCVTIMEO)` on a listening socket: a blocking `accept()` gives up
+/// (EAGAIN) after `limit`, so the server can look for a stop now and then without being
+/// woken from outside.
+pub fn set_accept_timeout(listener: &TcpListener, limit: Duration, tracer: &Tracer) -> io::Result<()> {
+    let fd = listener.as_raw_fd();
+    match SockRef::from(listener).set_read_timeout(Some(limit)) {
+        Ok(()) => {
+            if tracer.on() {
+                tracer.emit(Event::AcceptTimeout { fd, limit });
+            }
+            Ok(())
+        }
+        Err(e) => {
+            trace_failure(tracer, Step::Setsockopt, Some(fd), None, &e);
+            Err(e)
+        }
+    }
+}
+
+/// `listen(fd, 0)` on a listening socket, to stop: the kernel completes no more
+/// handshakes (new SYNs are dropped, and their clients find the port closed when they
+/// retry), while the connections already queued stay there to be accepted.
+pub fn stop_listening(listener: &TcpListener, tracer: &Tracer) -> io::Result<()> {
+    let fd = listener.as_raw_fd();
+    match SockRef::from(listener).listen(0) {
+        Ok(()) => {
+            if tracer.on() {
+                tracer.emit(Event::StopListening { fd });
+            }
+            Ok(())
+        }
+        Err(e) => {
+            trace_failure(tracer, Step::Listen, Some(fd), None, &e);
+            Err(e)
+        }
+    }
+}
+
+/// `poll(2)` for readability (a listening socket: a connection queued) for at most
+/// `limit`. Failures and interruptions just end the wait: the caller tries its call.
+pub fn wait_readable(socket: &impl AsRawFd, limit: Duration) {
+    let mut pfd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `pfd` is one valid pollfd for the whole call.
+    unsafe { libc::poll(&mut pfd, 1, ms) };
 }
 
 /// A UDP server socket: `socket(SOCK_DGRAM)` → `setsockopt(SO_REUSEADDR)` → `bind()`.
