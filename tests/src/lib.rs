@@ -113,6 +113,17 @@ impl Server {
         Server::spawn(cmd, &format!("{} {args:?}", program.display()))
     }
 
+    /// [`Server::start_program`] with a hook to adjust the command (descriptors, limits).
+    pub fn start_program_with(program: &Path, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        adjust(&mut cmd);
+        Server::spawn(cmd, &format!("{} {args:?}", program.display()))
+    }
+
     /// Spawns `cmd` (stdout and stderr piped) and waits for its start-up line.
     fn spawn(mut cmd: Command, what: &str) -> Server {
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
@@ -192,6 +203,12 @@ impl Server {
     /// Lines printed on stdout after the start-up line (there should be none).
     pub fn more_stdout(&self) -> Vec<String> {
         self.stdout_rest.try_iter().collect()
+    }
+
+    /// The next line on stdout after the start-up line (the agent's, with `--agent-port`),
+    /// waiting at most `within`.
+    pub fn next_stdout_line(&self, within: Duration) -> Option<String> {
+        self.stdout_rest.recv_timeout(within).ok()
     }
 
     /// Every line printed on stdout after the start-up line, once the server has closed

@@ -32,6 +32,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::error::{Cause, Step};
+use crate::proxy;
 use crate::wire::{BUSY_REPLY, EchoRequest, Progress, Service};
 
 /// Default [`Limits::idle`] (`--idle-timeout`).
@@ -166,6 +167,11 @@ enum After {
 
 #[derive(Debug)]
 enum State<'s> {
+    /// Reading the PROXY protocol header a balancer sends first; then `next`.
+    Header {
+        buf: Vec<u8>,
+        next: Box<State<'s>>,
+    },
     Reading(EchoRequest),
     Sending {
         reply: Cow<'s, [u8]>,
@@ -195,6 +201,8 @@ pub struct Connection<'s> {
     /// Why the exchange counts as failed although its last reply goes out whole (the
     /// busy reply).
     refused: Option<Outcome>,
+    /// The PROXY header read, until the driver takes it.
+    proxied: Option<proxy::Header>,
 }
 
 impl<'s> Connection<'s> {
@@ -211,13 +219,30 @@ impl<'s> Connection<'s> {
             request_until: now + limits.request,
             grace_end: None,
             refused: None,
+            proxied: None,
         }
+    }
+
+    /// The connection starts with a PROXY protocol header (docs/contract.md#behind-a-balancer),
+    /// read before the service: a connection without a valid one is closed with a line.
+    pub fn expect_proxy_header(mut self) -> Self {
+        let next = std::mem::replace(&mut self.state, State::Closing(Outcome::Served));
+        self.state = State::Header {
+            buf: Vec::new(),
+            next: Box::new(next),
+        };
+        self
+    }
+
+    /// The PROXY header, once it has been read (given once): the client's real address.
+    pub fn take_header(&mut self) -> Option<proxy::Header> {
+        self.proxied.take()
     }
 
     /// The next call to make. Asking again without feeding anything gives the same answer.
     pub fn poll(&self) -> Action<'_> {
         match &self.state {
-            State::Reading(_) | State::Draining { .. } => Action::Read,
+            State::Header { .. } | State::Reading(_) | State::Draining { .. } => Action::Read,
             State::Sending { reply, sent, .. } => Action::Send {
                 bytes: &reply[*sent..],
                 more: true,
@@ -233,7 +258,7 @@ impl<'s> Connection<'s> {
     /// next call cannot block.
     pub fn deadline(&self) -> Option<Instant> {
         let wait = match self.state {
-            State::Reading(_) => self.wait_until.min(self.request_until),
+            State::Header { .. } | State::Reading(_) => self.wait_until.min(self.request_until),
             State::Sending { .. } | State::Draining { .. } => self.wait_until,
             _ => return None,
         };
@@ -243,13 +268,14 @@ impl<'s> Connection<'s> {
     /// Whether the next read is of the request, whose bytes are held until it is complete
     /// (a driver that keeps a memory budget reserves for them).
     pub fn reads_request(&self) -> bool {
-        matches!(self.state, State::Reading(_))
+        matches!(self.state, State::Header { .. } | State::Reading(_))
     }
 
     /// Bytes of request and reply held in memory: the request being framed, then the
     /// reply being sent (a hello greeting is shared, not held per connection).
     pub fn held(&self) -> usize {
         match &self.state {
+            State::Header { buf, .. } => buf.len(),
             State::Reading(request) => request.buffered(),
             State::Sending {
                 reply: Cow::Owned(reply),
@@ -290,6 +316,7 @@ impl<'s> Connection<'s> {
         }
         let state = std::mem::replace(&mut self.state, State::Closing(Outcome::Served));
         self.state = match (state, input) {
+            (State::Header { buf, next }, input) => self.header(buf, *next, input, now),
             (State::Reading(request), input) => self.reading(request, input, now),
             (State::Sending { reply, sent, after }, input) => self.sending(reply, sent, after, input, now),
             (State::HalfClosing(after), Input::HalfClosed) => self.half_closed(after, now),
@@ -323,15 +350,19 @@ impl<'s> Connection<'s> {
         let stopped = self.grace_end.is_some_and(|g| now >= g);
         let state = std::mem::replace(&mut self.state, State::Closing(Outcome::Served));
         self.state = match state {
-            State::Reading(_) if stopped => State::Aborting(unfinished(Step::Read)),
+            State::Header { .. } | State::Reading(_) if stopped => State::Aborting(unfinished(Step::Read)),
             // A slow or silent client: nothing was sent, so a plain close cuts nothing short.
-            State::Reading(_) if now >= self.request_until && self.request_until <= self.wait_until => {
+            State::Header { .. } | State::Reading(_)
+                if now >= self.request_until && self.request_until <= self.wait_until =>
+            {
                 State::Closing(Outcome::Failed {
                     step: Step::Read,
                     cause: Cause::RequestTimedOut(self.limits.request),
                 })
             }
-            State::Reading(_) => State::Closing(timed_out(Step::Read, self.limits.idle)),
+            State::Header { .. } | State::Reading(_) => {
+                State::Closing(timed_out(Step::Read, self.limits.idle))
+            }
             State::Sending { .. } if stopped => State::Aborting(unfinished(Step::Write)),
             State::Sending { .. } => State::Aborting(timed_out(Step::Write, self.limits.idle)),
             // The reply is out: a drain cut short (by time or by the stop) is a plain close.
@@ -354,9 +385,64 @@ impl<'s> Connection<'s> {
                 self.refused.unwrap_or(Outcome::Served)
             }
             State::Closing(outcome) | State::Aborting(outcome) => outcome,
-            State::Reading(_) | State::Checking | State::Draining { .. } => unfinished(Step::Read),
+            State::Header { .. } | State::Reading(_) | State::Checking | State::Draining { .. } => {
+                unfinished(Step::Read)
+            }
             State::Sending { .. } => unfinished(Step::Write),
             State::HalfClosing(_) => unfinished(Step::Shutdown),
+        }
+    }
+
+    /// More of the PROXY header, or what came instead. What follows the header in the
+    /// same read is the client's: an echo request starts with it, and the hello service,
+    /// which never reads, drains it after the greeting instead of only checking.
+    fn header(&mut self, mut buf: Vec<u8>, next: State<'s>, input: Input<'_>, now: Instant) -> State<'s> {
+        let bad = |invalid| {
+            State::Closing(Outcome::Failed {
+                step: Step::Read,
+                cause: Cause::ProxyHeader(invalid),
+            })
+        };
+        let data = match input {
+            Input::Received([]) => return bad(proxy::Invalid::Truncated),
+            Input::Received(data) => data,
+            Input::Failed(e) => return State::Closing(failed(Step::Read, e)),
+            Input::OverBudget => {
+                return State::Closing(Outcome::Failed {
+                    step: Step::Read,
+                    cause: Cause::Busy,
+                });
+            }
+            _ => {
+                return State::Header {
+                    buf,
+                    next: Box::new(next),
+                };
+            }
+        };
+        self.wait_until = now + self.limits.idle;
+        buf.extend_from_slice(data);
+        let (header, len) = match proxy::parse(&buf) {
+            proxy::Parse::Incomplete => {
+                return State::Header {
+                    buf,
+                    next: Box::new(next),
+                };
+            }
+            proxy::Parse::Invalid(invalid) => return bad(invalid),
+            proxy::Parse::Header { header, len } => (header, len),
+        };
+        self.proxied = Some(header);
+        let rest = &buf[len..];
+        match next {
+            _ if rest.is_empty() => next,
+            State::Reading(request) => self.reading(request, Input::Received(rest), now),
+            State::Sending { reply, sent, .. } => State::Sending {
+                reply,
+                sent,
+                after: After::Drain,
+            },
+            other => other,
         }
     }
 
@@ -562,6 +648,62 @@ mod tests {
                 cause: Cause::RequestTimedOut(d)
             } if d == ms(250)
         ));
+    }
+
+    #[test]
+    fn a_proxy_header_comes_first_and_names_the_client() {
+        let src: std::net::SocketAddr = "203.0.113.7:51234".parse().unwrap();
+        let dst: std::net::SocketAddr = "10.0.0.2:9190".parse().unwrap();
+        let t0 = Instant::now();
+        // Echo: the header and the request in one read, then in pieces.
+        let echo = Service::Echo { max_request: 100 };
+        let mut whole = proxy::v2_header(src, dst);
+        whole.extend_from_slice(b"hi\0");
+        for cut in [whole.len(), 5, 20] {
+            let mut conn = Connection::new(&echo, Limits::default(), t0).expect_proxy_header();
+            assert_eq!(conn.poll(), Action::Read);
+            conn.handle(Input::Received(&whole[..cut]), t0);
+            if cut < whole.len() {
+                assert_eq!(conn.poll(), Action::Read);
+                conn.handle(Input::Received(&whole[cut..]), t0);
+            }
+            let header = conn.take_header().expect("the header");
+            assert_eq!(header.addresses, Some((src, dst)));
+            assert_eq!(conn.take_header(), None, "given once");
+            assert_eq!(
+                conn.poll(),
+                Action::Send {
+                    bytes: b"2 : hi\0",
+                    more: true
+                },
+                "cut at {cut}"
+            );
+        }
+        // Hello: the greeting only once the header is read.
+        let hello = Service::hello("Hi");
+        let mut conn = Connection::new(&hello, Limits::default(), t0).expect_proxy_header();
+        assert_eq!(conn.poll(), Action::Read);
+        conn.handle(Input::Received(&proxy::v1_line(src, dst)), t0);
+        assert!(matches!(conn.poll(), Action::Send { bytes: b"Hi\0", .. }));
+    }
+
+    #[test]
+    fn a_connection_without_a_valid_proxy_header_is_closed_with_a_reason() {
+        let t0 = Instant::now();
+        let hello = Service::hello("Hi");
+        for (bytes, invalid) in [
+            (&b"hello\0"[..], proxy::Invalid::NotProxy),
+            (b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n", proxy::Invalid::BadLine),
+            (b"", proxy::Invalid::Truncated),
+        ] {
+            let mut conn = Connection::new(&hello, Limits::default(), t0).expect_proxy_header();
+            conn.handle(Input::Received(bytes), t0);
+            assert_eq!(conn.poll(), Action::Close, "{bytes:?}");
+            assert!(matches!(
+                conn.finish(),
+                Outcome::Failed { step: Step::Read, cause: Cause::ProxyHeader(i) } if i == invalid
+            ));
+        }
     }
 
     #[test]

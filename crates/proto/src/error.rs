@@ -118,6 +118,9 @@ pub enum Cause {
     /// was told the server is busy.
     #[error("server busy: the memory for buffered requests is in use (--max-buffered)")]
     Busy,
+    /// The connection was to start with a PROXY protocol header and did not.
+    #[error("{0}")]
+    ProxyHeader(crate::proxy::Invalid),
     /// The server stopped and the exchange was still unfinished when the grace ran out:
     /// the connection was reset.
     #[error("unfinished when the server stopped (connection reset)")]

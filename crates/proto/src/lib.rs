@@ -2,7 +2,8 @@
 //!
 //! Pure, with no I/O: [`addr`] (ports, hosts, durations as typed), [`error`] (the
 //! step-tagged error), [`wire`] (the bytes of hello and echo), [`conn`] (the life of one
-//! served connection, as a state machine) and [`trace`] (how each socket call is worded,
+//! served connection, as a state machine), [`proxy`] (the PROXY protocol header a
+//! balancer sends) and [`trace`] (how each socket call is worded,
 //! in English and Korean). Every system call is in one module, [`sys`]: the socket
 //! set-up, the traced calls on a connection, and the stderr sink of the trace.
 //! ARCHITECTURE.md draws the map.
@@ -16,6 +17,7 @@ compile_error!(
 pub mod addr;
 pub mod conn;
 pub mod error;
+pub mod proxy;
 pub mod sys;
 pub mod trace;
 pub mod wire;

@@ -124,6 +124,30 @@ pub enum Event<'a> {
         /// The timeout.
         limit: std::time::Duration,
     },
+    /// `getsockname(2)` on a listening socket passed in by socket activation.
+    Activated {
+        /// The socket (3).
+        fd: i32,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// A stop has begun with a drain delay: the agent answers `drain` (not a call).
+    Draining {
+        /// How long the server keeps serving before it stops.
+        delay: std::time::Duration,
+    },
+    /// The drain delay is over: the server stops (not a call).
+    Drained,
+    /// A PROXY protocol header was read on `fd` (not a call: what the bytes said).
+    ProxyHeader {
+        /// The connection.
+        fd: i32,
+        /// 1 or 2.
+        version: u8,
+        /// The real client and the address it connected to; `None`: the header named
+        /// none (a balancer's own health check).
+        addresses: Option<(SocketAddr, SocketAddr)>,
+    },
     /// `listen(fd, 0)` at a stop: no new connections; the queued ones are still accepted.
     StopListening {
         /// The listening socket.
@@ -302,6 +326,19 @@ pub fn call(event: &Event<'_>) -> String {
             )
         }
         Event::StopListening { fd } => format!("listen({fd}, 0) = 0"),
+        Event::Activated { fd, addr } => format!("getsockname({fd}) = {addr}"),
+        Event::Draining { delay } => format!("drain: {}", crate::addr::HumanDuration(*delay)),
+        Event::Drained => "drain: over".to_string(),
+        Event::ProxyHeader {
+            fd,
+            version,
+            addresses: Some((src, dst)),
+        } => format!("PROXY v{version} on {fd}: client {src}, to {dst}"),
+        Event::ProxyHeader {
+            fd,
+            version,
+            addresses: None,
+        } => format!("PROXY v{version} on {fd}: no addresses"),
         Event::BoundPort { fd, addr } | Event::Ephemeral { fd, addr } => {
             format!("getsockname({fd}) = {addr}")
         }
@@ -500,6 +537,28 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         Event::AcceptTimeout { .. } => say(
             "a blocking accept() now gives up after this long, so the server can see when it is told to stop",
             "블로킹 accept()가 이 시간마다 돌아오게 해서, 서버가 종료 요청을 알아챌 수 있게 합니다",
+        ),
+        Event::ProxyHeader {
+            addresses: Some(_), ..
+        } => say(
+            "the balancer in front names the real client: logs and this trace use its address",
+            "앞단의 로드밸런서가 실제 클라이언트 주소를 알려 줍니다: 로그와 이 추적은 그 주소를 씁니다",
+        ),
+        Event::ProxyHeader { addresses: None, .. } => say(
+            "the balancer speaks for itself (a health check): the connection's own addresses stand",
+            "로드밸런서 자신의 연결입니다(헬스 체크): 연결의 실제 주소를 그대로 씁니다",
+        ),
+        Event::Activated { .. } => say(
+            "socket activation: this listening socket was passed in (LISTEN_FDS): no socket/bind/listen",
+            "소켓 활성화: 연결요청 대기 중인 소켓을 넘겨받았습니다 (socket/bind/listen 없음)",
+        ),
+        Event::Draining { .. } => say(
+            "stopping: the agent now answers drain, so the balancer sends no new clients; serving goes on",
+            "종료 준비: 에이전트가 drain을 알려 로드밸런서가 새 클라이언트를 보내지 않습니다. 처리는 계속합니다",
+        ),
+        Event::Drained => say(
+            "the balancer has had time to stop sending: now the server stops accepting",
+            "로드밸런서가 새 연결을 멈출 시간이 지났습니다: 이제 연결 수락을 멈춥니다",
         ),
         Event::StopListening { .. } => say(
             "stopping: the kernel takes no new connections; those already queued are still accepted and served",
@@ -793,9 +852,13 @@ mod tests {
             Event::ShutdownBoth { .. } => 21,
             Event::AcceptTimeout { .. } => 22,
             Event::StopListening { .. } => 23,
+            Event::ProxyHeader { .. } => 24,
+            Event::Activated { .. } => 25,
+            Event::Draining { .. } => 26,
+            Event::Drained => 27,
         }
     }
-    const VARIANTS: usize = 24;
+    const VARIANTS: usize = 28;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -841,6 +904,21 @@ mod tests {
                 limit: std::time::Duration::from_millis(100),
             },
             Event::StopListening { fd: 3 },
+            Event::Activated { fd: 3, addr: a },
+            Event::Draining {
+                delay: std::time::Duration::from_secs(2),
+            },
+            Event::Drained,
+            Event::ProxyHeader {
+                fd: 4,
+                version: 2,
+                addresses: Some((a, v("10.0.0.2:9190"))),
+            },
+            Event::ProxyHeader {
+                fd: 4,
+                version: 2,
+                addresses: None,
+            },
             Event::BoundPort { fd: 3, addr: a },
             Event::Accept {
                 listener: 3,

@@ -241,10 +241,9 @@ impl Acceptor {
             match self.next(stop)? {
                 Next::Client(stream, peer) => return Ok(Some((stream, peer))),
                 Next::Closed => return Ok(None),
-                // The accept timeout ran out (to look for a stop): accept again. If the
-                // socket is non-blocking (an inherited socket another process changed, or
-                // the event loop's), wait for a client briefly, so that nothing spins.
-                Next::Empty if self.blocking => {}
+                // The accept timeout ran out (to look for a stop), or the socket is
+                // non-blocking after all (a socket shared with another process, which may
+                // change its mode): wait for a client, briefly, so that nothing spins.
                 Next::Empty => self.wait_for_client(),
                 Next::Backoff => thread::sleep(BACKOFF),
             }

@@ -61,8 +61,13 @@ pub(crate) struct Exchange<'c> {
 impl<'c> Exchange<'c> {
     /// A connection accepted at `now`, to be served as `config` says.
     pub(crate) fn new(config: &'c Config, budget: &'c Budget, stream: Stream, peer: SocketAddr) -> Self {
+        let core = Connection::new(&config.service, config.limits, Instant::now());
         Exchange {
-            core: Connection::new(&config.service, config.limits, Instant::now()),
+            core: if config.proxy_protocol {
+                core.expect_proxy_header()
+            } else {
+                core
+            },
             stream,
             peer,
             budget,
@@ -132,6 +137,13 @@ impl<'c> Exchange<'c> {
             Returned::Failed(e) => Input::Failed(e),
         };
         self.core.handle(input, now);
+        if let Some(header) = self.core.take_header() {
+            // Behind a balancer: the real client, for the trace and every log line.
+            self.stream.trace_proxy_header(&header);
+            if let Some((client, _)) = header.addresses {
+                self.peer = client;
+            }
+        }
         let held = self.core.held();
         self.budget.settle(self.held + reserved, held);
         self.held = held;

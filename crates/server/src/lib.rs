@@ -13,6 +13,7 @@
 //! draws the map.
 
 pub mod accept;
+pub mod agent;
 mod blocking;
 pub mod budget;
 mod drive;
@@ -79,6 +80,8 @@ pub struct Config {
     pub grace: Duration,
     /// Serve one client (or datagram), then return (`--once`).
     pub once: bool,
+    /// Every connection starts with a PROXY protocol header (`--proxy-protocol`).
+    pub proxy_protocol: bool,
     /// The listening socket was inherited (socket activation) and may be shared with
     /// another process: a stop leaves its queue to that process.
     pub inherited_listener: bool,
@@ -96,6 +99,7 @@ impl Config {
             max_buffered: DEFAULT_MAX_BUFFERED,
             grace: GRACE,
             once: false,
+            proxy_protocol: false,
             inherited_listener: false,
             tracer: Tracer::off(),
         }

@@ -10,6 +10,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::CommandFactory;
@@ -18,8 +19,9 @@ use clap::{Parser, ValueEnum};
 use hello_proto::addr::{HumanDuration, parse_bind_ip, parse_human_duration, parse_server_port};
 use hello_proto::conn::Limits;
 use hello_proto::sys::{self, DEFAULT_BACKLOG, Tracer};
-use hello_proto::trace::{Lang, Role};
+use hello_proto::trace::{Event, Lang, Role};
 use hello_proto::wire::{DEFAULT_GREETING, DEFAULT_MAX_REQUEST, MAX_DATAGRAM, Service};
+use hello_server::agent::Agent;
 use hello_server::{
     Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CONNS, DEFAULT_REQUEST_TIMEOUT, GRACE,
     Model, Stop, Summary, max_conns_for_descriptors,
@@ -90,6 +92,21 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(0..=16 * 1024 * 1024).map(|n| n as usize))]
     max_request: usize,
 
+    /// Answer HAProxy's agent check on this port ("up ready"; "drain" once stopping); a
+    /// second start-up line, "agent on ADDR", gives its address.
+    #[arg(long, value_name = "PORT", value_parser = parse_server_port)]
+    agent_port: Option<u16>,
+
+    /// After SIGINT/SIGTERM, keep serving this long (the agent answering "drain") before
+    /// stopping, so that the balancer stops sending first [default: 0s].
+    #[arg(long, value_name = "DUR", value_parser = parse_delay)]
+    drain_delay: Option<HumanDuration>,
+
+    /// Every TCP connection starts with a PROXY protocol header, version 1 or 2 (HAProxy's
+    /// send-proxy, send-proxy-v2): the real client's address goes to the trace and logs.
+    #[arg(long)]
+    proxy_protocol: bool,
+
     /// Narrate every socket call on stderr.
     #[arg(long)]
     trace: bool,
@@ -97,6 +114,14 @@ struct Args {
     /// Language of the trace (default: from LC_ALL/LC_MESSAGES/LANG).
     #[arg(long, value_name = "en|ko", value_parser = Lang::parse)]
     lang: Option<Lang>,
+}
+
+/// A duration that may be zero (`0`, `0s`, `0ms`), for the drain delay.
+fn parse_delay(s: &str) -> Result<HumanDuration, String> {
+    match s.trim() {
+        "0" | "0s" | "0ms" => Ok(HumanDuration(Duration::ZERO)),
+        _ => parse_human_duration(s),
+    }
 }
 
 impl Args {
@@ -168,23 +193,44 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         max_buffered: args.max_buffered,
         grace: GRACE,
         once: args.once,
+        proxy_protocol: args.proxy_protocol,
         inherited_listener: false,
         tracer: tracer.clone(),
     });
     let stop = Stop::new();
     let addr = SocketAddr::new(args.bind, args.port);
+    let drain_delay = args.drain_delay.map_or(Duration::ZERO, |d| d.0);
     // Signals are caught before the start-up line, so a script that reads the line and
     // then sends SIGTERM always gets a clean exit. They are set up after the socket, so
     // that the socket gets the lowest descriptor (3), as in the textbook.
     let summary = if args.udp {
         let socket = sys::bind_udp(addr, &tracer)?;
-        watch_signals(stop.clone())?;
-        announce(socket.local_addr().context("getsockname() error")?);
+        watch_signals(stop.clone(), None, drain_delay, tracer.clone())?;
+        announce(socket.local_addr().context("getsockname() error")?, None);
         hello_server::udp::run(socket, &config, &stop)?
     } else {
-        let listener = sys::listen_tcp(addr, args.backlog, &tracer)?;
-        watch_signals(stop.clone())?;
-        announce(listener.local_addr().context("getsockname() error")?);
+        let (listener, local, inherited) = match sys::process::activated_listener(&tracer) {
+            Some(passed) => {
+                let (listener, local) = passed.context("socket activation")?;
+                (listener, local, true)
+            }
+            None => {
+                let listener = sys::listen_tcp(addr, args.backlog, &tracer)?;
+                let local = listener.local_addr().context("getsockname() error")?;
+                (listener, local, false)
+            }
+        };
+        let agent = args
+            .agent_port
+            .map(|port| Agent::start(SocketAddr::new(args.bind, port)))
+            .transpose()?
+            .map(Arc::new);
+        watch_signals(stop.clone(), agent.clone(), drain_delay, tracer.clone())?;
+        announce(local, agent.as_ref().map(|a| a.local()));
+        let config = Arc::new(Config {
+            inherited_listener: inherited,
+            ..Config::clone(&config)
+        });
         hello_server::run(listener, args.model, config, stop)?
     };
     Ok(summary)
@@ -192,24 +238,70 @@ fn run(args: Args) -> anyhow::Result<Summary> {
 
 /// The start-up line: on stdout, flushed, with the real port. A closed stdout is ignored:
 /// the server is still useful to whoever knows the port.
-fn announce(addr: SocketAddr) {
+fn announce(addr: SocketAddr, agent: Option<SocketAddr>) {
     let mut out = io::stdout().lock();
-    let _ = writeln!(out, "listening on {addr}").and_then(|()| out.flush());
+    let mut text = format!("listening on {addr}\n");
+    if let Some(agent) = agent {
+        text.push_str(&format!("agent on {agent}\n"));
+    }
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// SIGINT/SIGTERM: stop. The library stops accepting, gives exchanges in flight the grace,
 /// resets what is left and returns; `main` then exits 0.
-fn watch_signals(stop: Stop) -> anyhow::Result<()> {
+fn watch_signals(
+    stop: Stop,
+    agent: Option<Arc<Agent>>,
+    drain_delay: Duration,
+    tracer: Tracer,
+) -> anyhow::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .context("cannot install the SIGINT/SIGTERM handlers")?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if signals.forever().next().is_some() {
-                stop.stop();
+            if signals.forever().next().is_none() {
+                return;
             }
+            if !drain_delay.is_zero() {
+                drain(agent.as_deref(), drain_delay, &mut signals, &tracer);
+            }
+            stop.stop();
         })
         .context("cannot start the signal thread")?;
     Ok(())
+}
+
+/// The drain delay: the agent answers "drain" and serving goes on, so that a balancer
+/// stops sending before the server stops taking; a second signal cuts it short.
+fn drain(
+    agent: Option<&Agent>,
+    delay: Duration,
+    signals: &mut signal_hook::iterator::Signals,
+    tracer: &Tracer,
+) {
+    if let Some(agent) = agent {
+        agent.drain();
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "hello-server: draining for {}; a second signal stops at once",
+        HumanDuration(delay)
+    );
+    if tracer.on() {
+        tracer.emit(Event::Draining { delay });
+    }
+    let until = Instant::now() + delay;
+    while Instant::now() < until && signals.pending().next().is_none() {
+        std::thread::sleep(
+            until
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(20)),
+        );
+    }
+    let _ = writeln!(io::stderr(), "hello-server: drained; stopping");
+    if tracer.on() {
+        tracer.emit(Event::Drained);
+    }
 }

@@ -2,6 +2,16 @@
 //! open, and how freed memory goes back to the system.
 
 use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, FromRawFd};
+
+use socket2::SockRef;
+
+use super::Tracer;
+use crate::trace::Event;
+
+/// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
+const LISTEN_FDS_START: i32 = 3;
 
 /// `getrlimit(RLIMIT_NOFILE)`, then `setrlimit()` raising the soft limit to the hard one,
 /// as nginx (`worker_rlimit_nofile`) and Go's runtime do: the soft limit (often 1024) is a
@@ -42,9 +52,66 @@ pub fn return_large_buffers_when_freed() {
     }
 }
 
+/// Socket activation (systemd's `sd_listen_fds(3)` protocol): when `LISTEN_PID` is this
+/// process and `LISTEN_FDS` is 1 or more, descriptor 3 is a listening TCP socket passed in
+/// — by systemd, or by the process handing its socket to a successor — and is used
+/// instead of binding (`None` when the variables do not say so). A descriptor that is not
+/// a listening internet stream socket is an error. `getsockname()` on it is traced.
+pub fn activated_listener(tracer: &Tracer) -> Option<io::Result<(TcpListener, SocketAddr)>> {
+    let ours = std::env::var("LISTEN_PID").ok()?.parse::<u32>().ok()? == std::process::id();
+    let count = std::env::var("LISTEN_FDS").ok()?.parse::<u32>().ok()?;
+    if !ours || count == 0 {
+        return None;
+    }
+    // SAFETY: the protocol hands this process descriptor 3, open, to own.
+    let listener = unsafe { TcpListener::from_raw_fd(LISTEN_FDS_START) };
+    Some(check_listener(listener, tracer))
+}
+
+fn check_listener(listener: TcpListener, tracer: &Tracer) -> io::Result<(TcpListener, SocketAddr)> {
+    let sock = SockRef::from(&listener);
+    let checked = (|| {
+        let listening = sock.r#type()? == socket2::Type::STREAM && sock.is_listener()?;
+        Ok::<_, io::Error>(sock.local_addr()?.as_socket().filter(|_| listening))
+    })();
+    let addr = match checked {
+        Ok(Some(addr)) => addr,
+        failed => {
+            // Not ours to close, whatever it is (or is not): leave descriptor 3 alone.
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(listener);
+            let why = failed.err().map_or(String::new(), |e| format!(": {e}"));
+            return Err(io::Error::other(format!(
+                "descriptor 3 (LISTEN_FDS) is not a listening TCP socket{why}"
+            )));
+        }
+    };
+    if tracer.on() {
+        tracer.emit(Event::Activated {
+            fd: listener.as_raw_fd(),
+            addr,
+        });
+    }
+    Ok((listener, addr))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_passed_socket_must_be_a_listening_tcp_socket() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let (_, got) = check_listener(l, &Tracer::off()).unwrap();
+        assert_eq!(got, addr);
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // SAFETY: the descriptor is handed from the UDP socket to the listener type only
+        // to be checked; check_listener gives it back untouched on failure, and the UDP
+        // socket is forgotten meanwhile so that it is closed once.
+        let fake = unsafe { TcpListener::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(udp)) };
+        let e = check_listener(fake, &Tracer::off()).unwrap_err();
+        assert!(e.to_string().contains("not a listening TCP socket"), "{e}");
+    }
 
     #[test]
     fn the_soft_descriptor_limit_ends_at_the_hard_one() {

@@ -200,6 +200,18 @@ impl Stream {
         );
     }
 
+    /// What the PROXY header read on this connection said (no call: the header was read
+    /// by the `read()`s traced before).
+    pub fn trace_proxy_header(&self, header: &crate::proxy::Header) {
+        if self.tracer.on() {
+            self.tracer.emit(Event::ProxyHeader {
+                fd: self.fd(),
+                version: header.version,
+                addresses: header.addresses,
+            });
+        }
+    }
+
     /// `close(2)`: with nothing unread, the end of stream (FIN) the peer expects.
     pub fn close(self) {
         close(self.inner, &self.tracer);
