@@ -5,6 +5,8 @@
 // This library exists only to fail tests: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};

@@ -364,7 +364,7 @@ fn a_full_stdout_is_exit_1_with_one_line() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(
         stderr,
-        "hello-client: cannot write the reply: No space left on device (os error 28)\n"
+        "hello-client: write() error: stdout: No space left on device (os error 28)\n"
     );
 }
 

@@ -307,6 +307,43 @@ fn a_flood_of_resets_costs_a_few_lines_and_a_count() {
 }
 
 #[test]
+fn a_long_reset_flood_never_stops_the_server() {
+    // Resets for over two seconds: the rate limit's count line is written each second
+    // while new lines come in (the two once deadlocked on stderr's lock, and the server
+    // stopped serving for good).
+    for model in MODELS {
+        let mut srv = server(model, "echo", &[]);
+        let addr = srv.loopback();
+        let until = Instant::now() + Duration::from_millis(2300);
+        let flooders: Vec<_> = (0..4)
+            .map(|_| {
+                thread::spawn(move || {
+                    while Instant::now() < until {
+                        let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+                            continue;
+                        };
+                        let _ = (&s).write_all(b"abc");
+                        let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+                    }
+                })
+            })
+            .collect();
+        for f in flooders {
+            f.join().unwrap();
+        }
+        let (reply, _) = timed_echo(addr, b"still here\0");
+        assert_eq!(reply, b"10 : still here\0", "{model}");
+        srv.signal(libc::SIGTERM);
+        assert!(
+            srv.wait(WAIT).is_some_and(|s| s.success()),
+            "{model}: {}",
+            srv.stderr()
+        );
+        assert!(srv.stderr().contains("more client error lines"), "{model}");
+    }
+}
+
+#[test]
 fn every_udp_echo_datagram_gets_a_reply_that_fits() {
     let srv = Server::start(&[
         "--udp",

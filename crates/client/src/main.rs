@@ -81,7 +81,8 @@ fn main() -> ExitCode {
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 // A full disk or a broken terminal: the reply was not delivered.
                 Err(e) => {
-                    let _ = writeln!(io::stderr(), "hello-client: cannot write the reply: {e}");
+                    let e = hello_proto::Error::new(hello_proto::Step::Write, "stdout", e);
+                    let _ = writeln!(io::stderr(), "hello-client: {e}");
                     ExitCode::FAILURE
                 }
             }

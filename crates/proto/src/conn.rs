@@ -271,16 +271,17 @@ impl<'s> Connection<'s> {
         matches!(self.state, State::Header { .. } | State::Reading(_))
     }
 
-    /// Bytes of request and reply held in memory: the request being framed, then the
-    /// reply being sent (a hello greeting is shared, not held per connection).
+    /// Bytes of memory request and reply hold: the request being framed (its buffer's
+    /// capacity), then the reply being sent (a hello greeting is shared, not held per
+    /// connection).
     pub fn held(&self) -> usize {
         match &self.state {
-            State::Header { buf, .. } => buf.len(),
-            State::Reading(request) => request.buffered(),
+            State::Header { buf, .. } => buf.capacity(),
+            State::Reading(request) => request.capacity(),
             State::Sending {
                 reply: Cow::Owned(reply),
                 ..
-            } => reply.len(),
+            } => reply.capacity(),
             _ => 0,
         }
     }
@@ -588,7 +589,7 @@ mod tests {
         let t0 = Instant::now();
         let mut conn = Connection::new(&echo, Limits::default(), t0);
         conn.handle(Input::Received(b"held"), t0);
-        assert_eq!(conn.held(), 4);
+        assert!(conn.held() >= 4);
         conn.handle(Input::OverBudget, t0);
         assert_eq!(conn.held(), 0, "the request's bytes are dropped");
         assert_eq!(
@@ -717,7 +718,7 @@ mod tests {
         let t0 = Instant::now();
         let mut conn = Connection::new(&echo, limits, t0);
         conn.handle(Input::Received(b"hi\0"), t0 + ms(140));
-        assert_eq!(conn.held(), b"2 : hi\0".len(), "the reply is held now");
+        assert!(conn.held() >= b"2 : hi\0".len(), "the reply is held now");
         assert_eq!(conn.deadline(), Some(t0 + ms(240)), "sending: idle only");
         conn.handle(Input::Sent(3), t0 + ms(200));
         assert_eq!(conn.deadline(), Some(t0 + ms(300)));

@@ -105,6 +105,12 @@ impl EchoRequest {
         self.buf.len()
     }
 
+    /// Bytes of memory the request holds (its buffer's capacity, which grows ahead of
+    /// what it holds).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Takes the next piece of the stream.
     pub fn feed(&mut self, bytes: &[u8]) -> Progress {
         if self.done {

@@ -24,12 +24,29 @@ static CLIENT_ERRORS: Limiter = Limiter::new();
 /// Reports a failure that ends one client's exchange, not the server: one line on stderr,
 /// unless the second's lines are used up.
 pub fn report(err: &Error) {
-    CLIENT_ERRORS.report(err, Instant::now(), false, &mut io::stderr().lock());
+    let text = CLIENT_ERRORS.decide(err, Instant::now(), false);
+    write(&text);
 }
 
 /// Reports a failure that must be seen whatever the rate (it still counts in the rate).
 pub fn report_always(err: &Error) {
-    CLIENT_ERRORS.report(err, Instant::now(), true, &mut io::stderr().lock());
+    let text = CLIENT_ERRORS.decide(err, Instant::now(), true);
+    write(&text);
+}
+
+/// Says at once how many lines were held back and not yet counted (when the server
+/// stops: nothing held back is lost without a word).
+pub fn flush() {
+    let text = CLIENT_ERRORS.counted(None);
+    write(&text);
+}
+
+/// One `write(2)` to stderr, with no lock of ours held: the rate limit's lock is never
+/// held while waiting for stderr, so no order of the two can deadlock.
+fn write(text: &str) {
+    if !text.is_empty() {
+        let _ = io::stderr().write_all(text.as_bytes());
+    }
 }
 
 struct Window {
@@ -41,7 +58,8 @@ struct Window {
     flusher: bool,
 }
 
-/// The rate limit, with the time and the output passed in (so a test can drive it).
+/// The rate limit. It decides what to print and hands the text back; the caller prints it
+/// after the lock is released.
 pub(crate) struct Limiter {
     window: Mutex<Window>,
 }
@@ -62,14 +80,15 @@ impl Limiter {
         self.window.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Prints `err`'s line, or counts it when this second's lines are used up.
-    pub(crate) fn report(&'static self, err: &Error, now: Instant, always: bool, out: &mut dyn Write) {
+    /// The text to print for `err` at `now`: its line (after the count of the window just
+    /// over, if any), or nothing when this second's lines are used up (it is counted).
+    pub(crate) fn decide(&'static self, err: &Error, now: Instant, always: bool) -> String {
         let mut w = self.lock();
-        roll(&mut w, now, out);
+        let mut text = roll(&mut w, now);
         if always || w.printed < PER_SECOND {
             w.printed += 1;
-            let _ = out.write_all(format!("hello-server: {err}\n").as_bytes());
-            return;
+            text.push_str(&format!("hello-server: {err}\n"));
+            return text;
         }
         *w.suppressed.entry(kind(err)).or_default() += 1;
         if !w.flusher && std::ptr::eq(self, &CLIENT_ERRORS) {
@@ -82,43 +101,68 @@ impl Limiter {
                 w.flusher = false;
             }
         }
+        text
+    }
+
+    /// The count of what was held back: at a window's end (`Some(now)`), or at once.
+    pub(crate) fn counted(&self, now: Option<Instant>) -> String {
+        let mut w = self.lock();
+        match now {
+            Some(now) => roll(&mut w, now),
+            None => {
+                let text = count(&mut w);
+                w.printed = 0;
+                text
+            }
+        }
     }
 
     /// Says each second what was held back, until a second passes with nothing held back.
     fn flush_each_second(&self) {
         loop {
             thread::sleep(WINDOW);
-            let mut w = self.lock();
-            let nothing = w.suppressed.is_empty();
-            roll(&mut w, Instant::now(), &mut io::stderr().lock());
+            let (text, nothing) = {
+                let mut w = self.lock();
+                let nothing = w.suppressed.is_empty();
+                let text = roll(&mut w, Instant::now());
+                if nothing {
+                    w.flusher = false;
+                }
+                (text, nothing)
+            };
+            write(&text);
             if nothing {
-                w.flusher = false;
                 return;
             }
         }
     }
 }
 
-/// Starts a new window when the current one is over, first saying what it held back.
-fn roll(w: &mut Window, now: Instant, out: &mut dyn Write) {
+/// Starts a new window when the current one is over: the count of what it held back.
+fn roll(w: &mut Window, now: Instant) -> String {
     let over = w
         .start
         .is_none_or(|start| now.saturating_duration_since(start) >= WINDOW);
     if !over {
-        return;
-    }
-    if !w.suppressed.is_empty() {
-        let total: u64 = w.suppressed.values().sum();
-        let kinds: Vec<String> = w.suppressed.iter().map(|(k, n)| format!("{n} × {k}")).collect();
-        let line = format!(
-            "hello-server: {total} more client error lines in the last second not shown: {}\n",
-            kinds.join(", ")
-        );
-        let _ = out.write_all(line.as_bytes());
-        w.suppressed.clear();
+        return String::new();
     }
     w.start = Some(now);
     w.printed = 0;
+    count(w)
+}
+
+/// The line counting what was held back (and forgets it); empty when nothing was.
+fn count(w: &mut Window) -> String {
+    if w.suppressed.is_empty() {
+        return String::new();
+    }
+    let total: u64 = w.suppressed.values().sum();
+    let kinds: Vec<String> = w.suppressed.iter().map(|(k, n)| format!("{n} × {k}")).collect();
+    w.suppressed.clear();
+    format!(
+        "hello-server: {total} more client error lines in the last second not shown: {}\n",
+        kinds.join(", ")
+    )
 }
 
 /// What kind of failure a line is, for the count: the call and the reason, without the
@@ -144,16 +188,13 @@ mod tests {
     fn ten_lines_a_second_then_one_line_with_the_count() {
         static LIMITER: Limiter = Limiter::new();
         let t0 = Instant::now();
-        let mut out = Vec::new();
+        let mut out = String::new();
         for i in 0..25 {
-            LIMITER.report(&reset(), t0 + Duration::from_millis(i), false, &mut out);
+            out += &LIMITER.decide(&reset(), t0 + Duration::from_millis(i), false);
         }
-        let text = String::from_utf8(out.clone()).unwrap();
-        assert_eq!(text.lines().count(), 10, "{text}");
+        assert_eq!(out.lines().count(), 10, "{out}");
         // The next second's first line is preceded by the count of the first second.
-        let mut out = Vec::new();
-        LIMITER.report(&reset(), t0 + Duration::from_millis(1100), false, &mut out);
-        let text = String::from_utf8(out).unwrap();
+        let text = LIMITER.decide(&reset(), t0 + Duration::from_millis(1100), false);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert_eq!(
@@ -168,16 +209,26 @@ mod tests {
     fn a_line_that_must_be_seen_is_never_held_back() {
         static LIMITER: Limiter = Limiter::new();
         let t0 = Instant::now();
-        let mut out = Vec::new();
+        let mut out = String::new();
         for i in 0..PER_SECOND {
-            LIMITER.report(
-                &reset(),
-                t0 + Duration::from_millis(u64::from(i)),
-                false,
-                &mut out,
-            );
+            out += &LIMITER.decide(&reset(), t0 + Duration::from_millis(u64::from(i)), false);
         }
-        LIMITER.report(&reset(), t0 + Duration::from_millis(20), true, &mut out);
-        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 11);
+        out += &LIMITER.decide(&reset(), t0 + Duration::from_millis(20), true);
+        assert_eq!(out.lines().count(), 11);
+    }
+
+    #[test]
+    fn what_is_held_back_is_counted_at_once_when_asked() {
+        static LIMITER: Limiter = Limiter::new();
+        let t0 = Instant::now();
+        for i in 0..12 {
+            let _ = LIMITER.decide(&reset(), t0 + Duration::from_millis(i), false);
+        }
+        assert!(
+            LIMITER
+                .counted(None)
+                .starts_with("hello-server: 2 more client error lines")
+        );
+        assert_eq!(LIMITER.counted(None), "", "counted once");
     }
 }

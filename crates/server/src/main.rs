@@ -151,7 +151,10 @@ fn main() -> ExitCode {
             .exit();
     }
     let once = args.once;
-    match run(args) {
+    let result = run(args);
+    // Client error lines held back by the rate limit are counted, not lost.
+    hello_server::log::flush();
+    match result {
         // With --once, a failed exchange (already reported in its line) fails the run.
         Ok(summary) if once && summary.failed > 0 => ExitCode::FAILURE,
         Ok(_) => ExitCode::SUCCESS,
