@@ -22,15 +22,23 @@ struct Instance {
     name: &'static str,
     ip: &'static str,
     model: String,
+    extra: Vec<String>,
     server: Server,
     agent: SocketAddr,
 }
 
 impl Instance {
-    fn start(name: &'static str, ip: &'static str, model: &str, port: u16, agent_port: u16) -> Instance {
+    fn start(
+        name: &'static str,
+        ip: &'static str,
+        model: &str,
+        extra: &[String],
+        port: u16,
+        agent_port: u16,
+    ) -> Instance {
         let port = port.to_string();
         let agent_port = agent_port.to_string();
-        let server = Server::start(&[
+        let mut args = vec![
             "--model",
             model,
             "--proxy-protocol",
@@ -40,8 +48,10 @@ impl Instance {
             DRAIN_DELAY,
             "--bind",
             ip,
-            &port,
-        ]);
+        ];
+        args.extend(extra.iter().map(String::as_str));
+        args.push(&port);
+        let server = Server::start(&args);
         let agent = server
             .next_stdout_line(WAIT)
             .and_then(|l| l.strip_prefix("agent on ").and_then(|a| a.parse().ok()))
@@ -50,6 +60,7 @@ impl Instance {
             name,
             ip,
             model: model.to_string(),
+            extra: extra.to_vec(),
             server,
             agent,
         }
@@ -69,6 +80,7 @@ impl Instance {
             self.name,
             self.ip,
             &self.model,
+            &self.extra,
             self.server.port(),
             self.agent.port(),
         );
@@ -101,15 +113,23 @@ impl Cluster {
     /// Starts the instances (with `model`) and HAProxy in front; `None`, after a loud SKIP
     /// line, where HAProxy is not installed.
     pub fn start(model: &str) -> Option<Cluster> {
+        Cluster::start_with(model, &[])
+    }
+
+    /// [`Cluster::start`] with more arguments for every instance (`--trace`).
+    pub fn start_with(model: &str, extra: &[&str]) -> Option<Cluster> {
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
         let Some(haproxy) = which("haproxy") else {
             crate::skip("the cluster: haproxy is not installed (Debian package haproxy)");
             return None;
         };
         let instances: Vec<Instance> = [("s1", "127.0.0.2"), ("s2", "127.0.0.3"), ("s3", "127.0.0.4")]
             .into_iter()
-            .map(|(name, ip)| Instance::start(name, ip, model, 0, 0))
+            .map(|(name, ip)| Instance::start(name, ip, model, &extra, 0, 0))
             .collect();
-        let dir = std::env::temp_dir().join(format!("hello-cluster-{}-{model}", std::process::id()));
+        static CLUSTERS: AtomicU64 = AtomicU64::new(0);
+        let n = CLUSTERS.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("hello-cluster-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a folder for HAProxy");
         let admin = dir.join("admin.sock");
         // HAProxy cannot say which port it got: take one the kernel picks, and free it.
@@ -155,6 +175,11 @@ impl Cluster {
             );
         }
         Some(cluster)
+    }
+
+    /// What the instances wrote to stderr so far, together.
+    pub fn stderr(&self) -> String {
+        self.instances.iter().map(|i| i.server.stderr()).collect()
     }
 
     /// HAProxy's view of the three servers (`show stat` on the admin socket).

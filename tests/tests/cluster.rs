@@ -6,9 +6,12 @@
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Read;
+use std::net::TcpStream;
 use std::time::Duration;
 
 use hello_tests::cluster::{Cluster, Load};
+use hello_tests::{WAIT, wait_until};
 
 fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -60,4 +63,23 @@ fn a_rolling_restart_behind_haproxy_fails_no_exchange() {
             );
         }
     }
+}
+
+#[test]
+fn through_haproxy_the_trace_names_the_real_client() {
+    let Some(cluster) = Cluster::start_with("epoll", &["--trace", "--lang", "en"]) else {
+        return;
+    };
+    let mut s = TcpStream::connect(cluster.frontend).unwrap();
+    let me = s.local_addr().unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    assert_eq!(reply, b"Hello World!\0");
+    // The instance's peer is HAProxy; the PROXY v2 header names this client, port and all.
+    let wanted = format!("client {me},");
+    assert!(
+        wait_until(WAIT, || cluster.stderr().contains(&wanted)),
+        "no {wanted:?} in the instances' traces"
+    );
 }

@@ -1,9 +1,11 @@
 //! `cargo xtask <task>`: the project's tasks — `demo` (the whole socket flow in one
 //! command), `ci` (every check CI runs), `dist` (the shipped binaries), `bench` (the
-//! server models beside the C reference servers) and `soak` (the long run).
+//! server models beside the C reference servers), `soak` (the long run) and `cluster`
+//! (instances behind HAProxy, restarted under load).
 
 mod bench;
 mod ci;
+mod cluster;
 mod demo;
 mod process;
 mod soak;
@@ -22,6 +24,9 @@ tasks:
   ci                    cargo fmt --check, clippy -D warnings, tests, docs -D warnings
   bench [--quick]       every server model beside the C reference servers, through
                         ../shared/bench (needs a C compiler); --quick: a short run
+  cluster [--runs N] [--clients C,C] [--model M]
+                        three instances behind HAProxy (agent checks, PROXY v2),
+                        looping clients, N rolling restarts each: 0 failures
   soak [--connections N] [--minutes M]
                         the long run: each model serves N connections (a million)
                         or M minutes (5); fds, memory and threads must stay flat
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         }),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
+        Some("cluster") => cluster::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
