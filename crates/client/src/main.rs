@@ -8,12 +8,11 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use clap::builder::TypedValueParser as _;
-use hello_client::{DEFAULT_MAX_REPLY, Request};
-use hello_proto::addr::{Host, parse_client_port, parse_duration};
+use hello_client::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Request};
+use hello_proto::addr::{Host, HumanDuration, parse_client_port, parse_human_duration};
 use hello_proto::sys::Tracer;
 use hello_proto::trace::{Lang, Role};
 use hello_proto::wire::display_reply;
@@ -39,8 +38,9 @@ struct Args {
     udp: bool,
 
     /// Bound on connecting, and again on reading the whole reply (500ms, 2s, 1m).
-    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = parse_duration)]
-    timeout: Duration,
+    #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_TIMEOUT),
+          value_parser = parse_human_duration)]
+    timeout: HumanDuration,
 
     /// Largest reply accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_REPLY,
@@ -66,7 +66,7 @@ fn main() -> ExitCode {
     let request = Request {
         message: args.message,
         udp: args.udp,
-        timeout: args.timeout,
+        timeout: args.timeout.0,
         max_reply: args.max_reply,
         tracer,
         ..Request::new(args.host, args.port)

@@ -200,7 +200,7 @@ pub enum Event<'a> {
         data: &'a [u8],
     },
     /// `send(fd, …, MSG_MORE)` sent these bytes of a reply that a `shutdown(SHUT_WR)`
-    /// follows (see [`crate::sock::send_more`]).
+    /// follows (see `crate::sys::Stream::send`).
     SendMore {
         /// The socket.
         fd: i32,

@@ -35,7 +35,11 @@ impl Budget {
     /// back or taken (taken even past the maximum: the bytes are already held, and a
     /// finished request's reply is only a few bytes longer than the request it replaces).
     pub fn settle(&self, was: usize, now: usize) {
-        if now >= was {
+        // Most calls change nothing (a hello exchange holds no bytes): no atomic write.
+        if now == was {
+            return;
+        }
+        if now > was {
             self.used.fetch_add(now - was, Ordering::AcqRel);
         } else {
             // Never below zero, whatever a caller got wrong.

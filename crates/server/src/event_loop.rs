@@ -9,7 +9,7 @@
 //! of what an event loop costs over the blocking loop. As soon as a client is registered
 //! the listener is non-blocking again and `epoll_wait()` drives all.
 //!
-//! Deadlines are a timer heap keyed by each core's [`Connection::deadline`]; an entry made
+//! Deadlines are a timer heap keyed by each core's `Connection::deadline`; an entry made
 //! stale by progress is found out when it comes up, and requeued.
 
 use std::cmp::Reverse;

@@ -7,7 +7,7 @@
 //! terminal 2: hello-client 127.0.0.1 9190
 //! ```
 //!
-//! What happens to one connection is `hello_proto::conn`; [`drive`] turns its actions into
+//! What happens to one connection is `hello_proto::conn`; `drive` turns its actions into
 //! the traced calls of `hello_proto::sys`; [`accept`] is the one accept loop. The models
 //! ([`iterative`], [`threads`], [`event_loop`]) only say how they wait. ARCHITECTURE.md
 //! draws the map.
