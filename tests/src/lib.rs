@@ -336,7 +336,7 @@ pub fn run_bounded(cmd: &mut Command) -> (ExitStatus, Vec<u8>, Vec<u8>) {
 }
 
 /// Every server model: each end-to-end check runs against all of them.
-pub const MODELS: [&str; 3] = ["iterative", "threads", "epoll"];
+pub const MODELS: [&str; 5] = ["iterative", "threads", "epoll", "select", "fork"];
 
 /// Polls `cond` every 5 ms until it holds or `within` passes; returns whether it held.
 pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -470,6 +470,22 @@ pub fn closed_tcp_port() -> u16 {
     l.local_addr().expect("local_addr").port()
 }
 
+/// Raises this process's soft descriptor limit to its hard one; whether that allows `need`.
+pub fn raise_own_nofile(need: u64) -> bool {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write one rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return false;
+        }
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur >= need
+    }
+}
+
 /// Open file descriptors of process `pid` (entries of `/proc/PID/fd`).
 pub fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -567,12 +583,31 @@ pub fn holds_connection(pid: u32, server_port: u16, client: SocketAddr) -> bool 
     if inodes.is_empty() {
         return false;
     }
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
-    };
-    fds.flatten().any(|fd| {
-        std::fs::read_link(fd.path())
-            .map(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
-            .unwrap_or(false)
+    // The fork model's parent hands each connection to a child process.
+    std::iter::once(pid).chain(child_processes(pid)).any(|p| {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{p}/fd")) else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .map(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
+                .unwrap_or(false)
+        })
     })
+}
+
+/// The child processes of `pid` (from `/proc/PID/task/*/children`).
+pub fn child_processes(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
 }

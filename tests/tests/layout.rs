@@ -98,6 +98,8 @@ fn only_sys_makes_system_calls_and_trace_lines() {
         "crates/server/src/iterative.rs",
         "crates/server/src/threads.rs",
         "crates/server/src/event_loop.rs",
+        "crates/server/src/select.rs",
+        "crates/server/src/fork.rs",
         "crates/server/src/blocking.rs",
         "crates/server/src/drive.rs",
         "crates/server/src/udp.rs",
@@ -124,7 +126,15 @@ fn only_sys_makes_system_calls_and_trace_lines() {
 fn no_model_knows_what_the_service_is() {
     let banned = ["Service::", "EchoRequest", "greeting"];
     let mut found = Vec::new();
-    for model in ["iterative", "threads", "event_loop", "blocking", "drive"] {
+    for model in [
+        "iterative",
+        "threads",
+        "event_loop",
+        "select",
+        "fork",
+        "blocking",
+        "drive",
+    ] {
         found.extend(offending(&format!("crates/server/src/{model}.rs"), &banned));
     }
     assert!(

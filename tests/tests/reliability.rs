@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hello_tests::{MODELS, Server, WAIT, connect, fd_count, try_read_to_end, wait_until};
+use hello_tests::{MODELS, Server, WAIT, connect, fd_count, raise_own_nofile, try_read_to_end, wait_until};
 
 fn server(model: &str, service: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--model", model, "--service", service, "--bind", "127.0.0.1"];
@@ -27,22 +27,6 @@ fn timed_echo(addr: SocketAddr, msg: &[u8]) -> (Vec<u8>, Duration) {
     s.write_all(msg).expect("write");
     let reply = try_read_to_end(&mut s).expect("read the reply");
     (reply, t0.elapsed())
-}
-
-/// Raises this process's soft descriptor limit to its hard one; whether that allows `need`.
-fn raise_own_nofile(need: u64) -> bool {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write one rlimit struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return false;
-        }
-        lim.rlim_cur = lim.rlim_max;
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur >= need
-    }
 }
 
 /// The server's resident memory, in KiB (`VmRSS` of `/proc/PID/status`).

@@ -48,6 +48,12 @@ pub enum Step {
     Eventfd,
     /// `pthread_create(3)`: starting a thread.
     Spawn,
+    /// `select(2)`.
+    Select,
+    /// `fork(2)`.
+    Fork,
+    /// `waitpid(2)`.
+    Waitpid,
 }
 
 impl Step {
@@ -73,6 +79,9 @@ impl Step {
             Step::EpollWait => "epoll_wait()",
             Step::Eventfd => "eventfd()",
             Step::Spawn => "pthread_create()",
+            Step::Select => "select()",
+            Step::Fork => "fork()",
+            Step::Waitpid => "waitpid()",
         }
     }
 }

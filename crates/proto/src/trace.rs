@@ -138,6 +138,50 @@ pub enum Event<'a> {
     },
     /// The drain delay is over: the server stops (not a call).
     Drained,
+    /// `select(2)` returned: the sets passed and the descriptors found ready.
+    Select {
+        /// The `nfds` argument: the highest descriptor watched, plus one.
+        nfds: i32,
+        /// Watched for reading.
+        read: &'a [i32],
+        /// Watched for writing.
+        write: &'a [i32],
+        /// The time limit passed (`None`: NULL, no limit).
+        timeout: Option<std::time::Duration>,
+        /// Found readable.
+        readable: &'a [i32],
+        /// Found writable.
+        writable: &'a [i32],
+    },
+    /// `fork(2)` returned: in the parent the child's pid, in the child 0.
+    Fork {
+        /// The child's process id.
+        child: i32,
+        /// Whether this line is the child's.
+        in_child: bool,
+    },
+    /// `close(2)` of a descriptor's copy after `fork()`: the client's socket in the
+    /// parent, the listening socket in the child.
+    CloseCopy {
+        /// The descriptor.
+        fd: i32,
+        /// Whether the child closes it.
+        in_child: bool,
+    },
+    /// `waitpid(2)` reaped a child.
+    Waitpid {
+        /// The child.
+        pid: i32,
+        /// Its exit code, when it exited.
+        code: Option<i32>,
+        /// The signal that ended it, when one did.
+        signal: Option<i32>,
+    },
+    /// `_exit(2)` of a child that has served its client.
+    Exit {
+        /// The exit code.
+        code: i32,
+    },
     /// A PROXY protocol header was read on `fd` (not a call: what the bytes said).
     ProxyHeader {
         /// The connection.
@@ -326,6 +370,39 @@ pub fn call(event: &Event<'_>) -> String {
             )
         }
         Event::StopListening { fd } => format!("listen({fd}, 0) = 0"),
+        Event::Select {
+            nfds,
+            read,
+            write,
+            timeout,
+            readable,
+            writable,
+        } => {
+            let t = timeout.map_or("NULL".to_string(), |t| crate::addr::HumanDuration(t).to_string());
+            format!(
+                "select({nfds}, {}, {}, NULL, {t}) = {}: readable {}, writable {}",
+                FdList(read),
+                FdList(write),
+                readable.len() + writable.len(),
+                FdList(readable),
+                FdList(writable)
+            )
+        }
+        Event::Fork {
+            child,
+            in_child: false,
+        } => format!("fork() = {child}"),
+        Event::Fork {
+            child,
+            in_child: true,
+        } => format!("fork() = 0, in child {child}"),
+        Event::CloseCopy { fd, .. } => format!("close({fd}) = 0"),
+        Event::Waitpid { pid, code, signal } => match (code, signal) {
+            (Some(code), _) => format!("waitpid(-1, WNOHANG) = {pid}, exited {code}"),
+            (None, Some(sig)) => format!("waitpid(-1, WNOHANG) = {pid}, killed by signal {sig}"),
+            (None, None) => format!("waitpid(-1, WNOHANG) = {pid}"),
+        },
+        Event::Exit { code } => format!("_exit({code})"),
         Event::Activated { fd, addr } => format!("getsockname({fd}) = {addr}"),
         Event::Draining { delay } => format!("drain: {}", crate::addr::HumanDuration(*delay)),
         Event::Drained => "drain: over".to_string(),
@@ -371,6 +448,16 @@ pub fn call(event: &Event<'_>) -> String {
             failed_call(*step, &args, err)
         }
         Event::FailedAt { step, fd, addr, err } => failed_call(*step, &format!("{fd}, {addr}"), err),
+    }
+}
+
+/// A set of descriptors as C's tutorials draw it: `{3, 8}`.
+struct FdList<'a>(&'a [i32]);
+
+impl fmt::Display for FdList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: Vec<String> = self.0.iter().map(i32::to_string).collect();
+        write!(f, "{{{}}}", shown.join(", "))
     }
 }
 
@@ -560,6 +647,34 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "the balancer has had time to stop sending: now the server stops accepting",
             "로드밸런서가 새 연결을 멈출 시간이 지났습니다: 이제 연결 수락을 멈춥니다",
         ),
+        Event::Select { .. } => say(
+            "select: sleep until one of these descriptors is ready; a set holds only 0..1023 (FD_SETSIZE)",
+            "select: 이 중 하나가 준비될 때까지 기다립니다. 한 집합에는 0..1023(FD_SETSIZE)만 넣을 수 있습니다",
+        ),
+        Event::Fork { in_child: false, .. } => say(
+            "fork: a copy of this process will serve the client; the parent goes back to accept()",
+            "fork: 이 프로세스를 복사한 자식이 클라이언트를 맡고, 부모는 다시 accept()로 돌아갑니다",
+        ),
+        Event::Fork { in_child: true, .. } => say(
+            "in the child: it has a copy of every descriptor, the client's and the listening socket",
+            "자식 프로세스: 클라이언트 소켓과 서버 소켓, 모든 파일 디스크립터의 복사본을 가집니다",
+        ),
+        Event::CloseCopy { in_child: false, .. } => say(
+            "the parent closes its copy of the client's socket: the connection ends when both copies are closed",
+            "부모는 클라이언트 소켓의 복사본을 닫습니다: 두 복사본이 모두 닫혀야 연결이 끝납니다",
+        ),
+        Event::CloseCopy { in_child: true, .. } => say(
+            "the child closes its copy of the listening socket: it serves one client, the parent accepts",
+            "자식은 서버 소켓의 복사본을 닫습니다: 자식은 클라이언트 하나만, 연결 수락은 부모가 합니다",
+        ),
+        Event::Waitpid { .. } => say(
+            "reap the finished child: without waitpid() it would stay a zombie in the process table",
+            "끝난 자식을 거둡니다: waitpid() 하지 않으면 좀비 프로세스로 남습니다",
+        ),
+        Event::Exit { .. } => say(
+            "the child has served its client and ends; the parent reaps it",
+            "자식이 클라이언트 처리를 마치고 종료합니다. 부모가 거둡니다",
+        ),
         Event::StopListening { .. } => say(
             "stopping: the kernel takes no new connections; those already queued are still accepted and served",
             "종료 중: 커널이 새 연결요청은 더 받지 않고, 이미 대기 큐에 있는 연결은 accept()해서 처리합니다",
@@ -690,6 +805,9 @@ fn step_ko(step: Step) -> &'static str {
         Step::EpollWait => "이벤트 대기(epoll_wait)",
         Step::Eventfd => "깨우기용 eventfd 생성",
         Step::Spawn => "스레드 생성",
+        Step::Select => "이벤트 대기(select)",
+        Step::Fork => "프로세스 복사(fork)",
+        Step::Waitpid => "자식 프로세스 회수(waitpid)",
     }
 }
 
@@ -759,6 +877,10 @@ fn failure_reason(step: Step, err: &io::Error, lang: Lang) -> String {
         ),
         libc::EMFILE | libc::ENFILE => say("out of file descriptors", "파일 디스크립터가 바닥났습니다"),
         libc::ENOBUFS | libc::ENOMEM => say("out of kernel memory", "커널 메모리가 부족합니다"),
+        libc::EINTR if step == Step::Accept => say(
+            "a signal came while accept() waited (a child ended: SIGCHLD); the server looks around",
+            "accept()가 기다리는 동안 시그널이 왔습니다(자식 종료: SIGCHLD). 할 일을 확인합니다",
+        ),
         // A listening socket shut down for reading is how a stop wakes accept().
         libc::EINVAL if step == Step::Accept => say(
             "the listening socket was shut down: the server is stopping",
@@ -802,7 +924,7 @@ mod tests {
         libc::ETIMEDOUT,
     ];
 
-    const ALL_STEPS: [Step; 19] = [
+    const ALL_STEPS: [Step; 22] = [
         Step::Resolve,
         Step::Socket,
         Step::Setsockopt,
@@ -822,6 +944,9 @@ mod tests {
         Step::EpollWait,
         Step::Eventfd,
         Step::Spawn,
+        Step::Select,
+        Step::Fork,
+        Step::Waitpid,
     ];
 
     /// One number per variant, with no wildcard: a new variant does not compile until it
@@ -856,9 +981,14 @@ mod tests {
             Event::Activated { .. } => 25,
             Event::Draining { .. } => 26,
             Event::Drained => 27,
+            Event::Select { .. } => 28,
+            Event::Fork { .. } => 29,
+            Event::CloseCopy { .. } => 30,
+            Event::Waitpid { .. } => 31,
+            Event::Exit { .. } => 32,
         }
     }
-    const VARIANTS: usize = 28;
+    const VARIANTS: usize = 33;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -909,6 +1039,36 @@ mod tests {
                 delay: std::time::Duration::from_secs(2),
             },
             Event::Drained,
+            Event::Select {
+                nfds: 10,
+                read: &[3, 8],
+                write: &[9],
+                timeout: Some(std::time::Duration::from_millis(2500)),
+                readable: &[3],
+                writable: &[],
+            },
+            Event::Fork {
+                child: 4242,
+                in_child: false,
+            },
+            Event::Fork {
+                child: 4242,
+                in_child: true,
+            },
+            Event::CloseCopy {
+                fd: 9,
+                in_child: false,
+            },
+            Event::CloseCopy {
+                fd: 3,
+                in_child: true,
+            },
+            Event::Waitpid {
+                pid: 4242,
+                code: Some(0),
+                signal: None,
+            },
+            Event::Exit { code: 0 },
             Event::ProxyHeader {
                 fd: 4,
                 version: 2,

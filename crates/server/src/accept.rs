@@ -43,6 +43,8 @@ const RETRIES: usize = 64;
 pub enum AcceptFailure {
     /// Nothing to accept (non-blocking socket): wait for readiness.
     WouldBlock,
+    /// A signal ended the wait (SIGCHLD in the fork model): the caller may have work.
+    Interrupted,
     /// The connection died in the queue or a signal interrupted: accept again now.
     Retry,
     /// Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): wait [`BACKOFF`],
@@ -55,8 +57,10 @@ pub enum AcceptFailure {
 /// Classifies an `accept()` error. Linux reports a new connection's pending network
 /// errors through `accept()` (`accept(2)`, "Error handling"); those are retried.
 pub fn classify(err: &io::Error) -> AcceptFailure {
-    if err.kind() == io::ErrorKind::WouldBlock {
-        return AcceptFailure::WouldBlock;
+    match err.kind() {
+        io::ErrorKind::WouldBlock => return AcceptFailure::WouldBlock,
+        io::ErrorKind::Interrupted => return AcceptFailure::Interrupted,
+        _ => {}
     }
     match err.raw_os_error() {
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => AcceptFailure::Backoff,
@@ -191,7 +195,7 @@ impl Acceptor {
                     self.phase = Phase::Closed;
                     return Ok(Next::Closed);
                 }
-                AcceptFailure::WouldBlock => return Ok(Next::Empty),
+                AcceptFailure::WouldBlock | AcceptFailure::Interrupted => return Ok(Next::Empty),
                 AcceptFailure::Retry => {}
                 AcceptFailure::Backoff => {
                     if !self.starved {
@@ -250,6 +254,22 @@ impl Acceptor {
         }
     }
 
+    /// In a child after `fork()`: closes this process's copy of the listening socket (the
+    /// parent keeps accepting on its own), traced, and stops listening for the stop here.
+    pub fn close_copy_in_child(self) {
+        let Acceptor {
+            listener,
+            _stop_listening,
+            tracer,
+            ..
+        } = self;
+        // The waker held the other reference to the listening socket.
+        drop(_stop_listening);
+        if let Ok(listener) = Arc::try_unwrap(listener) {
+            sys::process::close_copy_in_child(listener, &tracer);
+        }
+    }
+
     /// Whether the listening socket is in blocking mode.
     pub fn is_blocking(&self) -> bool {
         self.blocking
@@ -284,7 +304,7 @@ mod tests {
     fn classes() {
         let c = |e| classify(&io::Error::from_raw_os_error(e));
         assert_eq!(c(libc::ECONNABORTED), AcceptFailure::Retry);
-        assert_eq!(c(libc::EINTR), AcceptFailure::Retry);
+        assert_eq!(c(libc::EINTR), AcceptFailure::Interrupted);
         assert_eq!(c(libc::EPROTO), AcceptFailure::Retry);
         assert_eq!(c(libc::EMFILE), AcceptFailure::Backoff);
         assert_eq!(c(libc::ENFILE), AcceptFailure::Backoff);

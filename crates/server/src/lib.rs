@@ -18,8 +18,10 @@ mod blocking;
 pub mod budget;
 mod drive;
 pub mod event_loop;
+pub mod fork;
 pub mod iterative;
 pub mod log;
+pub mod select;
 pub mod stop;
 pub mod threads;
 pub mod udp;
@@ -63,6 +65,11 @@ pub enum Model {
     /// One epoll event loop serving every client.
     #[default]
     Epoll,
+    /// One select() loop, as the textbook's I/O multiplexing chapter writes it.
+    Select,
+    /// A child process per client (fork()), as the textbook's multi-process chapter
+    /// writes it.
+    Fork,
 }
 
 /// What a server serves and within which limits.
@@ -130,6 +137,8 @@ pub fn run(listener: TcpListener, model: Model, config: Arc<Config>, stop: Stop)
         Model::Iterative => iterative::run(listener, &config, &stop),
         Model::Threads => threads::run(listener, config, &stop),
         Model::Epoll => event_loop::run(listener, &config, &stop),
+        Model::Select => select::run(listener, &config, &stop),
+        Model::Fork => fork::run(listener, &config, &stop),
     }
 }
 

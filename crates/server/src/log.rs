@@ -4,6 +4,11 @@
 //! could flood the log. Start-up errors are not client errors and never pass through here,
 //! and a report marked as one that must be seen (the first out-of-descriptors line) is
 //! never held back.
+//!
+//! In the fork model each client has a process of its own, so a bound per process would
+//! bound nothing: a child sends its line up a pipe to the parent instead
+//! ([`to_parent`]), and the parent, reading the pipe on each turn ([`Relay`]), puts it
+//! through the one limit.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -21,16 +26,83 @@ const WINDOW: Duration = Duration::from_secs(1);
 /// The one log of per-client failures, for the whole process (stderr is the process's).
 static CLIENT_ERRORS: Limiter = Limiter::new();
 
+/// Set by a process that must stay single-threaded (the fork model's parent): the count
+/// of held-back lines then comes with the next line, or at exit, not from a thread.
+static NO_THREADS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, this process starts no thread to write the counts.
+pub fn without_threads() {
+    NO_THREADS.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// In a fork model child: where its client error lines go instead of stderr.
+static TO_PARENT: std::sync::OnceLock<std::os::unix::net::UnixStream> = std::sync::OnceLock::new();
+
 /// Reports a failure that ends one client's exchange, not the server: one line on stderr,
 /// unless the second's lines are used up.
 pub fn report(err: &Error) {
-    let text = CLIENT_ERRORS.decide(err, Instant::now(), false);
+    if let Some(pipe) = TO_PARENT.get() {
+        // One write of one short line: it arrives whole. A parent that is gone cannot
+        // take it, and nothing else can.
+        let _ = (&*pipe).write_all(format!("{}\t{err}\n", kind(err)).as_bytes());
+        return;
+    }
+    let text = CLIENT_ERRORS.decide_text(&kind(err), &err.to_string(), Instant::now(), false);
     write(&text);
+}
+
+/// In a fork model child: from now on, client error lines go up `pipe` to the parent.
+pub fn to_parent(pipe: std::os::unix::net::UnixStream) {
+    let _ = TO_PARENT.set(pipe);
+}
+
+/// The parent's end of the children's pipe: reads what they sent and reports it.
+pub struct Relay {
+    pipe: std::os::unix::net::UnixStream,
+    partial: Vec<u8>,
+}
+
+impl Relay {
+    /// Both ends of a new pipe (`socketpair`), the parent's non-blocking.
+    pub fn new() -> io::Result<(Relay, std::os::unix::net::UnixStream)> {
+        let (read, write) = std::os::unix::net::UnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        Ok((
+            Relay {
+                pipe: read,
+                partial: Vec::new(),
+            },
+            write,
+        ))
+    }
+
+    /// Reports every whole line the children have sent so far (bounded: what one call
+    /// finds, and no line kept past 4 KiB).
+    pub fn relay(&mut self) {
+        let mut buf = [0u8; 16 * 1024];
+        for _ in 0..64 {
+            let n = match io::Read::read(&mut &self.pipe, &mut buf) {
+                Ok(n) if n > 0 => n,
+                _ => break,
+            };
+            self.partial.extend_from_slice(&buf[..n]);
+            while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.partial.drain(..=end).collect();
+                let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                let (kind, text) = line.split_once('\t').unwrap_or(("", line.as_str()));
+                let out = CLIENT_ERRORS.decide_text(kind, text, Instant::now(), false);
+                write(&out);
+            }
+            if self.partial.len() > 4096 {
+                self.partial.clear();
+            }
+        }
+    }
 }
 
 /// Reports a failure that must be seen whatever the rate (it still counts in the rate).
 pub fn report_always(err: &Error) {
-    let text = CLIENT_ERRORS.decide(err, Instant::now(), true);
+    let text = CLIENT_ERRORS.decide_text(&kind(err), &err.to_string(), Instant::now(), true);
     write(&text);
 }
 
@@ -82,16 +154,23 @@ impl Limiter {
 
     /// The text to print for `err` at `now`: its line (after the count of the window just
     /// over, if any), or nothing when this second's lines are used up (it is counted).
+    #[cfg(test)]
     pub(crate) fn decide(&'static self, err: &Error, now: Instant, always: bool) -> String {
+        self.decide_text(&kind(err), &err.to_string(), now, always)
+    }
+
+    /// [`Limiter::decide`] for a line already worded, and its kind.
+    pub(crate) fn decide_text(&'static self, kind: &str, line: &str, now: Instant, always: bool) -> String {
         let mut w = self.lock();
         let mut text = roll(&mut w, now);
         if always || w.printed < PER_SECOND {
             w.printed += 1;
-            text.push_str(&format!("hello-server: {err}\n"));
+            text.push_str(&format!("hello-server: {line}\n"));
             return text;
         }
-        *w.suppressed.entry(kind(err)).or_default() += 1;
-        if !w.flusher && std::ptr::eq(self, &CLIENT_ERRORS) {
+        *w.suppressed.entry(kind.to_string()).or_default() += 1;
+        let threads_allowed = !NO_THREADS.load(std::sync::atomic::Ordering::SeqCst);
+        if !w.flusher && threads_allowed && std::ptr::eq(self, &CLIENT_ERRORS) {
             w.flusher = true;
             let spawned = thread::Builder::new()
                 .name("log".into())

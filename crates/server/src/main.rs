@@ -140,6 +140,14 @@ enum ServiceName {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.model == Model::Fork && !args.udp && (args.agent_port.is_some() || args.drain_delay.is_some()) {
+        Args::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--agent-port and --drain-delay need threads, which the fork model's process cannot have",
+            )
+            .exit();
+    }
     if args.udp && args.service_is_hello() && args.message.len() + 1 > MAX_DATAGRAM {
         Args::command()
             .error(
@@ -183,7 +191,8 @@ fn run(args: Args) -> anyhow::Result<Summary> {
     sys::process::return_large_buffers_when_freed();
     let max_conns = args.max_conns.unwrap_or(match args.model {
         Model::Epoll => max_conns_for_descriptors(nofile),
-        Model::Threads | Model::Iterative => DEFAULT_MAX_CONNS,
+        Model::Threads | Model::Iterative | Model::Fork => DEFAULT_MAX_CONNS,
+        Model::Select => hello_server::select::MAX_CLIENTS,
     });
     let config = Arc::new(Config {
         service,
@@ -228,7 +237,12 @@ fn run(args: Args) -> anyhow::Result<Summary> {
             .map(|port| Agent::start(SocketAddr::new(args.bind, port)))
             .transpose()?
             .map(Arc::new);
-        watch_signals(stop.clone(), agent.clone(), drain_delay, tracer.clone())?;
+        if args.model == Model::Fork {
+            // fork() needs a single-threaded process: no signal thread (see fork.rs).
+            flag_signals(&stop)?;
+        } else {
+            watch_signals(stop.clone(), agent.clone(), drain_delay, tracer.clone())?;
+        }
         announce(local, agent.as_ref().map(|a| a.local()));
         let config = Arc::new(Config {
             inherited_listener: inherited,
@@ -273,6 +287,20 @@ fn watch_signals(
             stop.stop();
         })
         .context("cannot start the signal thread")?;
+    Ok(())
+}
+
+/// SIGINT/SIGTERM set the stop's flag, with no thread to wait for them (the fork model
+/// notices the flag within 100 ms); SIGCHLD is caught so that an ended child is reaped at
+/// the loop's next turn.
+fn flag_signals(stop: &Stop) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register(signal, stop.flag())
+            .context("cannot install the SIGINT/SIGTERM handlers")?;
+    }
+    let child_ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(SIGCHLD, child_ended).context("cannot install the SIGCHLD handler")?;
     Ok(())
 }
 

@@ -10,7 +10,9 @@ type WakeFn = Box<dyn Fn() + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
-    stopped: AtomicBool,
+    /// Shared with signal handlers that only set a flag (the fork model's process runs no
+    /// signal thread): see [`Stop::flag`].
+    stopped: Arc<AtomicBool>,
     at: OnceLock<Instant>,
     next_id: AtomicU64,
     wakers: Mutex<Vec<(u64, WakeFn)>>,
@@ -45,7 +47,14 @@ impl Stop {
         }
     }
 
-    /// Whether [`Stop::stop`] was called.
+    /// The flag alone, for a signal handler to set (`signal_hook::flag::register`): the
+    /// server notices it at its next look (within 100 ms) and then calls [`Stop::stop`]
+    /// itself, which records the time and runs the wakers.
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.0.stopped)
+    }
+
+    /// Whether the stop was asked for (by [`Stop::stop`] or through [`Stop::flag`]).
     #[inline]
     pub fn is_stopped(&self) -> bool {
         self.0.stopped.load(Ordering::Relaxed)
@@ -56,7 +65,8 @@ impl Stop {
         if !self.is_stopped() {
             return None;
         }
-        self.0.at.get().map(|at| *at + grace)
+        // Stopped through the flag alone: the grace counts from now, when it is seen.
+        Some(*self.0.at.get_or_init(Instant::now) + grace)
     }
 
     /// Registers `wake` to run on stop (at once if already stopped); it stays registered

@@ -12,6 +12,7 @@
 
 mod dgram;
 pub mod process;
+mod select;
 mod setup;
 mod stream;
 mod tracer;
@@ -21,6 +22,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 pub use dgram::Dgram;
+pub use select::{FD_SETSIZE, FdSets, WakePipe};
 pub use setup::{
     DEFAULT_BACKLOG, bind_udp, connect_tcp, connect_udp, listen_tcp, resolve, set_accept_timeout,
     stop_listening, wait_readable,

@@ -94,6 +94,126 @@ fn check_listener(listener: TcpListener, tracer: &Tracer) -> io::Result<(TcpList
     Ok((listener, addr))
 }
 
+/// Threads of this process (`Threads:` of `/proc/self/status`).
+pub fn thread_count() -> io::Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
+}
+
+/// What `fork(2)` made of this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// This is the parent; the child has this pid.
+    Parent(i32),
+    /// This is the child.
+    Child,
+}
+
+/// `fork(2)`, traced on both sides. Only safe in a process with one thread: the child
+/// gets that thread alone, and any lock another thread held stays locked in it for ever.
+/// The caller checks (see the fork model).
+pub fn fork(tracer: &Tracer) -> io::Result<Forked> {
+    // SAFETY: fork(2) takes no arguments; the caller has made sure the process has one
+    // thread, so the child's copy of memory is consistent.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => {
+            let e = io::Error::last_os_error();
+            super::trace_failure(tracer, crate::error::Step::Fork, None, None, &e);
+            Err(e)
+        }
+        0 => {
+            if tracer.on() {
+                tracer.emit(Event::Fork {
+                    child: i32::try_from(std::process::id()).unwrap_or(0),
+                    in_child: true,
+                });
+            }
+            Ok(Forked::Child)
+        }
+        child => {
+            if tracer.on() {
+                tracer.emit(Event::Fork {
+                    child,
+                    in_child: false,
+                });
+            }
+            Ok(Forked::Parent(child))
+        }
+    }
+}
+
+/// How a reaped child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reaped {
+    /// Its pid.
+    pub pid: i32,
+    /// Its exit code, if it exited.
+    pub code: Option<i32>,
+    /// The signal that ended it, if one did.
+    pub signal: Option<i32>,
+}
+
+/// `waitpid(-1, WNOHANG)`: a child that has ended, reaped (so it leaves no zombie), or
+/// `None` when none has (or there are none).
+pub fn reap_child(tracer: &Tracer) -> Option<Reaped> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid int for waitpid(2) to write.
+    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    if pid <= 0 {
+        return None;
+    }
+    let reaped = Reaped {
+        pid,
+        code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+    };
+    if tracer.on() {
+        tracer.emit(Event::Waitpid {
+            pid,
+            code: reaped.code,
+            signal: reaped.signal,
+        });
+    }
+    Some(reaped)
+}
+
+/// `kill(pid, SIGTERM)`: tells a child to stop (it keeps the grace).
+pub fn stop_child(pid: i32) {
+    // SAFETY: kill(2) takes two integers.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+}
+
+/// `kill(pid, SIGKILL)`: ends a child that outlived the grace and its margin.
+pub fn kill_child(pid: i32) {
+    // SAFETY: kill(2) takes two integers.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// `close(2)` of the child's copy of the listening socket after `fork()`: the child
+/// serves one client; the parent goes on accepting with its own copy.
+pub fn close_copy_in_child(listener: TcpListener, tracer: &Tracer) {
+    let fd = listener.as_raw_fd();
+    drop(listener);
+    if tracer.on() {
+        tracer.emit(Event::CloseCopy { fd, in_child: true });
+    }
+}
+
+/// `_exit(2)` after the child's exchange, traced: no destructor, no at-exit handler runs
+/// (nothing of the parent's may be flushed or closed twice from here).
+pub fn exit_child(code: i32, tracer: &Tracer) -> ! {
+    if tracer.on() {
+        tracer.emit(Event::Exit { code });
+    }
+    // SAFETY: _exit(2) ends the process; nothing runs after it.
+    unsafe { libc::_exit(code) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +231,11 @@ mod tests {
         let fake = unsafe { TcpListener::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(udp)) };
         let e = check_listener(fake, &Tracer::off()).unwrap_err();
         assert!(e.to_string().contains("not a listening TCP socket"), "{e}");
+    }
+
+    #[test]
+    fn this_test_process_has_threads() {
+        assert!(thread_count().unwrap() >= 1);
     }
 
     #[test]

@@ -212,6 +212,17 @@ impl Stream {
         }
     }
 
+    /// `close(2)` of the parent's copy of a client's socket after `fork()`: the child has
+    /// the connection; it ends when the child closes its copy too.
+    pub fn close_parent_copy(self) {
+        let fd = self.fd();
+        let tracer = self.tracer.clone();
+        drop(self);
+        if tracer.on() {
+            tracer.emit(Event::CloseCopy { fd, in_child: false });
+        }
+    }
+
     /// `close(2)`: with nothing unread, the end of stream (FIN) the peer expects.
     pub fn close(self) {
         close(self.inner, &self.tracer);

@@ -1,0 +1,205 @@
+//! The fork model: the textbook's multi-process server. The parent accepts; for each
+//! client it calls `fork()`, closes its copy of the client's socket, and goes back to
+//! `accept()`; the child closes its copy of the listening socket, serves the client with
+//! blocking calls, and exits with 0 (served) or 1 (failed). Every child that ends is
+//! reaped with `waitpid()` — on each turn of the accept loop, which a `SIGCHLD` or the
+//! accept timeout (100 ms) ends — so none stays a zombie. `--max-conns` bounds the children.
+//!
+//! `fork()` copies only the thread that calls it: a lock another thread held at that
+//! moment stays locked in the child for ever. So the parent must be single-threaded at
+//! every `fork()`, and is made so: the binary catches signals with flags instead of a
+//! signal thread, the log writes its counts without a thread, and [`run`] refuses to
+//! start if the process has more than one thread. A child may start threads of its own
+//! (its grace timer): it is a process of its own by then.
+//!
+//! A stop: the parent stops taking new clients (the queue is still taken, see accept.rs),
+//! sends `SIGTERM` to every child, and waits for them within the grace (and one second
+//! more for the resets at its end); each child keeps the grace as every blocking model
+//! does. Each child has its own memory, so `--max-buffered` is per child here.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hello_proto::sys::Stream;
+use hello_proto::sys::process::{self, Forked, Reaped};
+use hello_proto::{Error, Step};
+
+use crate::accept::{Acceptor, Next};
+use crate::blocking::{self, Env, InFlight};
+use crate::budget::Budget;
+use crate::log::Relay;
+use crate::{Config, Stop, Summary, report};
+
+/// How long the parent waits for its children after the grace.
+const AFTER_GRACE: Duration = Duration::from_secs(1);
+
+/// How long the parent sleeps, at `--max-conns` children, before it looks again.
+const FULL_WAIT: Duration = Duration::from_millis(10);
+
+/// Serves each client in a child process until `stop` (or, with `--once`, one client).
+pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summary, Error> {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::new(Step::Getsockname, format!("listening socket {fd}"), e))?;
+    let threads = process::thread_count().map_err(|e| Error::new(Step::Fork, local, e))?;
+    if threads != 1 {
+        return Err(Error::new(
+            Step::Fork,
+            local,
+            std::io::Error::other(format!(
+                "the fork model needs a single-threaded process, this one has {threads} threads"
+            )),
+        ));
+    }
+    crate::log::without_threads();
+    let (mut relay, to_parent) = Relay::new().map_err(|e| Error::new(Step::Socket, local, e))?;
+    let mut acceptor = Acceptor::new(listener, config, stop, false)?;
+    let mut children = HashSet::new();
+    let mut summary = Summary::default();
+    let mut stopping = false;
+    loop {
+        relay.relay();
+        reap(&mut children, &mut summary, config);
+        notice_stop(stop, &mut stopping, &children);
+        if children.len() >= config.max_conns.max(1) {
+            std::thread::sleep(FULL_WAIT);
+            continue;
+        }
+        let (stream, peer) = match acceptor.next(stop)? {
+            Next::Client(stream, peer) => (stream, peer),
+            // The accept timeout or a signal (SIGCHLD): reap and look for a stop first.
+            Next::Empty => continue,
+            Next::Backoff => {
+                std::thread::sleep(crate::accept::BACKOFF);
+                continue;
+            }
+            Next::Closed => break,
+        };
+        match process::fork(&config.tracer) {
+            Ok(Forked::Child) => {
+                drop(relay);
+                crate::log::to_parent(to_parent);
+                child(acceptor, stream, peer, config, stop)
+            }
+            Ok(Forked::Parent(pid)) => {
+                stream.close_parent_copy();
+                children.insert(pid);
+                if stopping {
+                    process::stop_child(pid);
+                }
+            }
+            Err(e) => {
+                report(&Error::new(Step::Fork, peer, e));
+                summary.count(true);
+            }
+        }
+    }
+    wait_for_children(
+        &mut children,
+        &mut summary,
+        config,
+        stop,
+        &mut stopping,
+        &mut relay,
+    );
+    relay.relay();
+    Ok(summary)
+}
+
+/// The child: closes its copy of the listening socket, serves the client, exits.
+fn child(acceptor: Acceptor, stream: Stream, peer: SocketAddr, config: &Config, stop: &Stop) -> ! {
+    acceptor.close_copy_in_child();
+    let in_flight = Arc::new(InFlight::default());
+    let _armed = blocking::reset_after_grace(stop, &in_flight, config);
+    // The stop comes as SIGTERM from the parent, which only sets the flag: a thread of
+    // this child turns it into a stop, so that the grace timer starts.
+    watch_flag(stop);
+    let budget = Budget::new(config.max_buffered);
+    let env = Env {
+        config,
+        budget: &budget,
+        stop,
+        in_flight: &in_flight,
+    };
+    let failed = blocking::serve(stream, peer, env);
+    crate::log::flush();
+    process::exit_child(i32::from(failed), &config.tracer)
+}
+
+/// A thread that calls [`Stop::stop`] once the flag is set (at most 50 ms later).
+fn watch_flag(stop: &Stop) {
+    if stop.is_stopped() {
+        stop.stop();
+        return;
+    }
+    let stop = stop.clone();
+    // Without the thread the exchange still ends: by its own deadlines.
+    let _ = std::thread::Builder::new().name("stop".into()).spawn(move || {
+        while !stop.is_stopped() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.stop();
+    });
+}
+
+/// Reaps every child that has ended, and counts its exchange.
+fn reap(children: &mut HashSet<i32>, summary: &mut Summary, config: &Config) {
+    while let Some(Reaped { pid, code, .. }) = process::reap_child(&config.tracer) {
+        if children.remove(&pid) {
+            summary.count(code != Some(0));
+        }
+    }
+}
+
+/// After the accept loop: waits for the children, within the grace after a stop (and
+/// [`AFTER_GRACE`] more); a child still there then is killed and reaped.
+fn wait_for_children(
+    children: &mut HashSet<i32>,
+    summary: &mut Summary,
+    config: &Config,
+    stop: &Stop,
+    stopping: &mut bool,
+    relay: &mut Relay,
+) {
+    let mut killed: Option<Instant> = None;
+    loop {
+        relay.relay();
+        reap(children, summary, config);
+        if children.is_empty() {
+            return;
+        }
+        notice_stop(stop, stopping, children);
+        let now = Instant::now();
+        let over = stop
+            .grace_end(config.grace)
+            .filter(|_| *stopping)
+            .is_some_and(|end| now >= end + AFTER_GRACE);
+        match killed {
+            None if over => {
+                for &pid in children.iter() {
+                    process::kill_child(pid);
+                }
+                killed = Some(now);
+            }
+            // Killed children are reaped at once; this bounds the loop all the same.
+            Some(at) if now >= at + AFTER_GRACE => return,
+            _ => {}
+        }
+        std::thread::sleep(FULL_WAIT);
+    }
+}
+
+/// A stop seen (through the signal flag) for the first time: record its time and run the
+/// wakers (the backlog is cut), and pass it on to every child.
+fn notice_stop(stop: &Stop, stopping: &mut bool, children: &HashSet<i32>) {
+    if stop.is_stopped() && !*stopping {
+        stop.stop();
+        *stopping = true;
+        for &pid in children {
+            process::stop_child(pid);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The textbook's other servers (docs/contract.md#server-models-and-limits): the select
+//! model with more clients than `FD_SETSIZE`, and the fork model's processes — every
+//! child reaped, a stop that reaches them. The rest of the suite runs against every model.
+
+// Test code: a panic with a message is how it reports, helpers included.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use hello_tests::{Server, WAIT, child_processes, fd_count, raise_own_nofile};
+
+#[test]
+fn the_select_model_serves_more_clients_than_fd_setsize() {
+    const CLIENTS: usize = 1300;
+    if !raise_own_nofile(CLIENTS as u64 + 200) {
+        hello_tests::skip("the_select_model_serves_more_clients_than_fd_setsize: descriptor limit too low");
+        return;
+    }
+    let srv = Server::start(&[
+        "--model",
+        "select",
+        "--service",
+        "echo",
+        "--bind",
+        "127.0.0.1",
+        "0",
+    ]);
+    // All connect and send at once; past the ~1008 the select model takes, they wait in
+    // the listen backlog (a descriptor of 1024 or more never goes into an fd_set).
+    let mut clients: Vec<(usize, TcpStream)> = (0..CLIENTS)
+        .map(|i| {
+            let mut s = TcpStream::connect(srv.loopback()).expect("connect");
+            s.set_read_timeout(Some(WAIT)).unwrap();
+            s.write_all(format!("{i}\0").as_bytes()).unwrap();
+            s.shutdown(Shutdown::Write).unwrap();
+            (i, s)
+        })
+        .collect();
+    let peak = fd_count(srv.pid());
+    assert!(
+        peak <= 1024,
+        "the server holds {peak} descriptors: more than a set can hold"
+    );
+    for (i, s) in &mut clients {
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply)
+            .unwrap_or_else(|e| panic!("client {i}: {e}"));
+        assert_eq!(
+            reply,
+            format!("{} : {i}\0", i.to_string().len()).into_bytes(),
+            "client {i}"
+        );
+    }
+    assert_eq!(srv.stderr(), "");
+}
+
+/// Whether process `pid` is a zombie (state Z in `/proc/PID/stat`).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+#[test]
+fn the_fork_model_reaps_every_child_of_a_thousand_clients() {
+    let srv = Server::start(&["--model", "fork", "--bind", "127.0.0.1", "0"]);
+    let addr = srv.loopback();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            thread::spawn(move || {
+                for _ in 0..250 {
+                    let mut s = TcpStream::connect(addr).expect("connect");
+                    s.set_read_timeout(Some(WAIT)).unwrap();
+                    let mut reply = Vec::new();
+                    s.read_to_end(&mut reply).expect("read");
+                    assert_eq!(reply, b"Hello World!\0");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    // Every child has exited and been reaped: none left, not even as a zombie.
+    assert!(
+        hello_tests::wait_until(WAIT, || child_processes(srv.pid()).is_empty()),
+        "children left: {:?} (zombies: {:?})",
+        child_processes(srv.pid()),
+        child_processes(srv.pid())
+            .into_iter()
+            .filter(|&c| is_zombie(c))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(srv.stderr(), "");
+}
+
+#[test]
+fn a_stop_reaches_the_fork_models_children_within_the_grace() {
+    let mut srv = Server::start(&["--model", "fork", "--service", "echo", "--bind", "127.0.0.1", "0"]);
+    // Two clients in flight in two children, one finishing its request after the stop.
+    let mut stuck = TcpStream::connect(srv.loopback()).unwrap();
+    stuck.write_all(b"never finished").unwrap();
+    let mut late = TcpStream::connect(srv.loopback()).unwrap();
+    late.write_all(b"fin").unwrap();
+    assert!(
+        hello_tests::wait_until(WAIT, || child_processes(srv.pid()).len() == 2),
+        "two children: {:?}",
+        child_processes(srv.pid())
+    );
+    let t0 = std::time::Instant::now();
+    srv.signal(libc::SIGTERM);
+    thread::sleep(Duration::from_millis(100));
+    late.write_all(b"ished\0").unwrap();
+    late.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reply = Vec::new();
+    late.read_to_end(&mut reply).unwrap();
+    assert_eq!(reply, b"8 : finished\0", "an exchange in flight finishes");
+    let status = srv.wait(WAIT).expect("the parent stops");
+    assert!(status.success(), "{status}");
+    let took = t0.elapsed();
+    assert!(took < Duration::from_millis(3500), "{took:?}");
+    stuck.set_read_timeout(Some(WAIT)).unwrap();
+    let got = stuck.read_to_end(&mut Vec::new());
+    assert!(
+        matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the unfinished one is reset: {got:?}"
+    );
+}
