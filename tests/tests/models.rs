@@ -129,4 +129,13 @@ fn a_stop_reaches_the_fork_models_children_within_the_grace() {
         matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
         "the unfinished one is reset: {got:?}"
     );
+    // The child reset it itself at the end of the grace (a child the parent had to kill
+    // would say nothing).
+    let port = stuck.local_addr().unwrap().port();
+    assert_eq!(
+        srv.stderr(),
+        format!(
+            "hello-server: read() error: 127.0.0.1:{port}: unfinished when the server stopped (connection reset)\n"
+        )
+    );
 }

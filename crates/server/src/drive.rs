@@ -206,6 +206,8 @@ impl<'c> Exchange<'c> {
     }
 }
 
+/// The call must be made again later: the socket is not ready (non-blocking), or a
+/// signal woke it (a stream that wakes on signals: the driver looks for a stop first).
 fn would_block(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
 }

@@ -26,6 +26,9 @@ pub struct Stream {
     /// readiness", which is not a failure and is not traced. On a blocking socket EAGAIN
     /// means its `SO_RCVTIMEO`/`SO_SNDTIMEO` ran out, and is.
     nonblocking: bool,
+    /// A signal ends a blocking call with EINTR instead of the call being made again
+    /// (see [`Stream::wake_on_signal`]).
+    interruptible: bool,
 }
 
 impl Stream {
@@ -34,7 +37,17 @@ impl Stream {
             inner,
             tracer,
             nonblocking,
+            interruptible: false,
         }
+    }
+
+    /// From now on a signal that comes while a call waits ends the call with EINTR
+    /// (`io::ErrorKind::Interrupted`) instead of it being made again, so that the caller
+    /// can look at what the signal set (a stop) and shorten its deadline. A call bounded
+    /// by `SO_RCVTIMEO`/`SO_SNDTIMEO` is never restarted by the kernel (signal(7)), which
+    /// is what lets a single-threaded process learn of a stop without a thread.
+    pub fn wake_on_signal(&mut self) {
+        self.interruptible = true;
     }
 
     /// The descriptor, as the trace shows it.
@@ -74,7 +87,7 @@ impl Stream {
                     }
                     return Ok(v);
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted && !self.interruptible => {}
                 Err(e) => {
                     self.failed(step, &e);
                     return Err(e);
