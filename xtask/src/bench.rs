@@ -1,6 +1,7 @@
 //! `cargo xtask bench [--quick]`: puts every hello-server model beside the C reference
 //! servers (and tokio, socat) in one run of the shared harness `../shared/bench/run.sh`,
 //! at concurrency 1, 16, 64, 256 and 1024, with start-up time and RSS per idle connection.
+//! Then `cargo xtask models` measures the five models on what the harness cannot see.
 //! The harness's own knobs (`N`, `CONCS`, `REPEATS`, `ONLY`, ...) pass through from the
 //! environment; see its README.
 
@@ -35,6 +36,8 @@ pub fn run(args: &[String]) -> Result<()> {
         "rust_iterative={s} --model iterative {{port}}\n\
          rust_threads={s} --model threads {{port}}\n\
          rust_epoll={s} --model epoll {{port}}\n\
+         rust_select={s} --model select {{port}}\n\
+         rust_fork={s} --model fork --max-conns 4096 {{port}}\n\
          rust_epoll_notrace={b} --model epoll {{port}}"
     );
     // The idle-RSS step holds its connections for 30 s and needs room for all of them.
@@ -44,9 +47,7 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     // Each run keeps its own folder: ratios are only comparable within one run, and a
     // second run must not overwrite the first.
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let stamp = stamp();
     let out = match std::env::var_os("OUT") {
         Some(dir) => PathBuf::from(dir),
         None => project_root()
@@ -87,7 +88,17 @@ pub fn run(args: &[String]) -> Result<()> {
         bail!("the benchmark harness failed ({status})");
     }
     eprintln!("xtask bench: summary in {}", out.join("summary.txt").display());
-    Ok(())
+    // What the harness cannot see (a server of many processes, one silent client):
+    // the five models side by side, into the same folder.
+    let (clients, repeats) = if quick { (1000, 1) } else { (3000, 3) };
+    crate::models::measure(&server, clients, repeats, &out)
+}
+
+/// Seconds since the epoch, to name a run's folder.
+pub fn stamp() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `../shared/bench` beside the project (where CI and developers have it).

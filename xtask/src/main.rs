@@ -1,12 +1,13 @@
 //! `cargo xtask <task>`: the project's tasks — `demo` (the whole socket flow in one
 //! command), `ci` (every check CI runs), `dist` (the shipped binaries), `bench` (the
-//! server models beside the C reference servers), `soak` (the long run) and `cluster`
+//! server models beside the C reference servers), `models` (the five models compared), `soak` (the long run) and `cluster`
 //! (instances behind HAProxy, restarted under load).
 
 mod bench;
 mod ci;
 mod cluster;
 mod demo;
+mod models;
 mod process;
 mod soak;
 
@@ -24,6 +25,10 @@ tasks:
   ci                    cargo fmt --check, clippy -D warnings, tests, docs -D warnings
   bench [--quick]       every server model beside the C reference servers, through
                         ../shared/bench (needs a C compiler); --quick: a short run
+  models [--clients N] [--repeats R]
+                        the five server models side by side: CPU per client, memory
+                        per idle client, clients held at once (of N, 3000), what one
+                        silent client does to the others
   cluster [--runs N] [--clients C,C] [--model M]
                         three instances behind HAProxy (agent checks, PROXY v2),
                         looping clients, N rolling restarts each: 0 failures
@@ -43,6 +48,7 @@ fn main() -> ExitCode {
         }),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
+        Some("models") => models::run(&args[1..]),
         Some("cluster") => cluster::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{HELP}");

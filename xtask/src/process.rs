@@ -157,6 +157,12 @@ impl Running {
         self.child.id()
     }
 
+    /// Where to reach it: 127.0.0.1 and the port of its start-up line (servers started
+    /// here listen on 127.0.0.1 or every address).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+
     /// SIGTERM, then waits (bounded) for exit; returns the exit status and all stderr.
     pub fn stop(mut self) -> Result<(ExitStatus, String)> {
         // SAFETY: kill(2) on our own child, which has not been reaped.

@@ -73,7 +73,7 @@ pub fn run(args: &[String]) -> Result<()> {
     eprintln!("xtask soak: building the release binaries (cargo xtask dist) ...");
     let server = build_dist()?.join("hello-server");
     let mut failed = Vec::new();
-    for model in ["iterative", "threads", "epoll"] {
+    for model in ["iterative", "fork", "select", "threads", "epoll"] {
         println!("\n=== {model}: up to {connections} connections or {minutes} min ===");
         if let Err(e) = soak_model(&server, model, connections, minutes) {
             println!("FAIL {model}: {e:#}");
@@ -110,7 +110,7 @@ fn soak_model(server: &std::path::Path, model: &str, connections: u64, minutes: 
         &["--model", model, "--service", "echo", "--bind", "127.0.0.1", "0"],
     )?;
     let pid = running.pid();
-    let addr: SocketAddr = ([127, 0, 0, 1], running.port).into();
+    let addr = running.addr();
     let t0 = Instant::now();
     let limit = Duration::from_secs(minutes * 60);
     let warm_up = load(addr, pid, WARM_UP, limit)?;

@@ -1,0 +1,535 @@
+//! `cargo xtask models [--clients N] [--repeats R]`: the five server models side by side on
+//! what the textbook compares them by, measured in one run on this machine:
+//!
+//! - **cost per client**: server CPU per hello connection (the process and its reaped
+//!   children: `utime + stime + cutime + cstime`) and the rate 16 client threads reach,
+//!   as medians over R repeats whose model order rotates, and as paired ratios to the
+//!   epoll model within each repeat;
+//! - **memory per idle client**: N echo clients connect and send nothing; the proportional
+//!   set size (PSS, so that pages the fork model's children share with the parent are
+//!   counted once) of the server and all its processes, before and after, over the
+//!   clients the server took (kernel socket buffers are not in it, for any model);
+//! - **how far it scales**: how many of those N clients the server holds at once (the
+//!   rest wait in the listen backlog), with the processes and threads it took;
+//! - **what one slow client does to the others**: one client connects and stays silent,
+//!   then 20 echo exchanges are made one after another; the time to the first reply and
+//!   the median.
+//!
+//! The table is printed and written (with the raw samples) to `target/bench/models-*/`,
+//! or `$OUT`. `cargo xtask bench` runs this after the harness, into the same folder.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::process::{Running, build_dist, start_server};
+use crate::project_root;
+
+/// The models, in the textbook's order.
+const MODELS: [&str; 5] = ["iterative", "fork", "select", "threads", "epoll"];
+/// Client threads in the rate step.
+const RATE_THREADS: usize = 16;
+/// How long each rate measurement lasts.
+const RATE_TIME: Duration = Duration::from_secs(3);
+/// Exchanges made behind the silent client.
+const BEHIND_SLOW: usize = 20;
+/// The idle timeout the slow-client step gives the server.
+const SLOW_IDLE: &str = "2s";
+/// How long the hold step waits for the count of held clients to stop changing.
+const SETTLE: Duration = Duration::from_secs(1);
+/// The most the hold step waits in all.
+const HOLD_LIMIT: Duration = Duration::from_secs(30);
+
+/// Runs the measurement as a task of its own.
+pub fn run(args: &[String]) -> Result<()> {
+    let (clients, repeats) = parse(args)?;
+    eprintln!("xtask models: building the release binaries (cargo xtask dist) ...");
+    let server = build_dist()?.join("hello-server");
+    let out = match std::env::var_os("OUT") {
+        Some(dir) => PathBuf::from(dir),
+        None => project_root()
+            .join("target")
+            .join("bench")
+            .join(format!("models-{}", crate::bench::stamp())),
+    };
+    measure(&server, clients, repeats, &out)
+}
+
+fn parse(args: &[String]) -> Result<(usize, usize)> {
+    let (mut clients, mut repeats) = (3000usize, 3usize);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        let n: usize = value
+            .parse()
+            .with_context(|| format!("{flag} {value}: not a number"))?;
+        match flag.as_str() {
+            "--clients" if (1..=50_000).contains(&n) => clients = n,
+            "--repeats" if (1..=20).contains(&n) => repeats = n,
+            _ => bail!("usage: cargo xtask models [--clients N (1..=50000)] [--repeats R (1..=20)]"),
+        }
+    }
+    Ok((clients, repeats))
+}
+
+/// Measures every model with `server` and writes `models.md` and `models.tsv` to `out`.
+pub fn measure(server: &Path, clients: usize, repeats: usize, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
+    let limit = raise_nofile()?;
+    // Each client socket here, and the server's side of it, take a descriptor.
+    if (limit as usize) < clients + 64 {
+        bail!("the descriptor limit ({limit}) is too low for {clients} clients");
+    }
+    let mut tsv = String::from("step\tmodel\trepeat\tvalue\tunit\n");
+    let mut rates: Vec<Vec<Rate>> = vec![Vec::new(); MODELS.len()];
+    for rep in 0..repeats {
+        for k in 0..MODELS.len() {
+            let i = (k + rep) % MODELS.len();
+            let model = MODELS[i];
+            eprintln!("xtask models: rate, repeat {}/{repeats}, {model}", rep + 1);
+            let r = rate(server, model).with_context(|| format!("rate of the {model} model"))?;
+            let _ = writeln!(tsv, "rate\t{model}\t{rep}\t{:.0}\tconn/s", r.per_sec);
+            let _ = writeln!(tsv, "cpu\t{model}\t{rep}\t{:.1}\tus/conn", r.cpu_us);
+            rates[i].push(r);
+        }
+    }
+    let mut holds = Vec::new();
+    let mut slows = Vec::new();
+    for model in MODELS {
+        eprintln!("xtask models: {clients} idle clients, {model}");
+        let h = hold(server, model, clients).with_context(|| format!("idle clients of the {model} model"))?;
+        let _ = writeln!(tsv, "held\t{model}\t0\t{}\tclients", h.held);
+        let _ = writeln!(tsv, "pss\t{model}\t0\t{:.1}\tKiB/client", h.kib_per_client());
+        holds.push(h);
+        eprintln!("xtask models: one slow client, {model}");
+        let s = slow(server, model).with_context(|| format!("slow client with the {model} model"))?;
+        let _ = writeln!(tsv, "first\t{model}\t0\t{:.3}\tms", ms(s.first));
+        let _ = writeln!(tsv, "median\t{model}\t0\t{:.3}\tms", ms(s.median));
+        slows.push(s);
+    }
+    let table = table(&rates, &holds, &slows, clients, repeats);
+    std::fs::write(out.join("models.tsv"), tsv).context("write models.tsv")?;
+    std::fs::write(out.join("models.md"), &table).context("write models.md")?;
+    println!("{table}");
+    eprintln!("xtask models: written to {}", out.join("models.md").display());
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The markdown table.
+fn table(rates: &[Vec<Rate>], holds: &[Hold], slows: &[Slow], clients: usize, repeats: usize) -> String {
+    let epoll = MODELS.len() - 1;
+    let mut t = format!(
+        "| model | CPU per hello connection | rate, {RATE_THREADS} client threads | \
+         of {clients} idle clients, held at once | memory per idle client (PSS) | \
+         processes / threads holding them | first reply behind a silent client | \
+         median reply behind it |\n|---|---|---|---|---|---|---|---|\n"
+    );
+    for (i, model) in MODELS.iter().enumerate() {
+        let cpu = median(rates[i].iter().map(|r| r.cpu_us));
+        let rate = median(rates[i].iter().map(|r| r.per_sec));
+        // Paired within a repeat: the same minutes of the machine.
+        let cpu_ratio = median(
+            rates[i]
+                .iter()
+                .zip(&rates[epoll])
+                .map(|(a, b)| a.cpu_us / b.cpu_us),
+        );
+        let rate_ratio = median(
+            rates[i]
+                .iter()
+                .zip(&rates[epoll])
+                .map(|(a, b)| a.per_sec / b.per_sec),
+        );
+        let h = &holds[i];
+        let s = &slows[i];
+        let _ = writeln!(
+            t,
+            "| {model} | {cpu:.1} µs (×{cpu_ratio:.2}) | {rate:.0}/s (×{rate_ratio:.2}) | {} | {:.1} KiB | {} / {} | {:.1} ms | {:.2} ms |",
+            h.held,
+            h.kib_per_client(),
+            h.processes,
+            h.threads,
+            ms(s.first),
+            ms(s.median),
+        );
+    }
+    let _ = write!(
+        t,
+        "\n×: the median over {repeats} repeats of the ratio to the epoll model in the same \
+         repeat. The silent client is dropped by the server's idle timeout ({SLOW_IDLE} here).\n"
+    );
+    t
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One rate measurement.
+#[derive(Clone, Copy)]
+struct Rate {
+    per_sec: f64,
+    cpu_us: f64,
+}
+
+/// [`RATE_THREADS`] threads make hello connections for [`RATE_TIME`]; every reply must
+/// be the greeting.
+fn rate(server: &Path, model: &str) -> Result<Rate> {
+    let running = start(server, &["--model", model, "--max-conns", "4096"])?;
+    let addr = running.addr();
+    let pid = running.pid();
+    warm_up(addr)?;
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let cpu0 = cpu_ticks(pid)?;
+    let t0 = Instant::now();
+    let threads: Vec<_> = (0..RATE_THREADS)
+        .map(|_| {
+            let (done, errors, stop) = (Arc::clone(&done), Arc::clone(&errors), Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match hello(addr) {
+                        Ok(()) => done.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => errors.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            })
+        })
+        .collect();
+    thread::sleep(RATE_TIME);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        let _ = t.join();
+    }
+    let took = t0.elapsed();
+    // The fork model's last children are counted once reaped: give it the time.
+    thread::sleep(Duration::from_millis(300));
+    let cpu1 = cpu_ticks(pid)?;
+    stop_clean(running)?;
+    let (done, errors) = (done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed));
+    if errors > 0 || done == 0 {
+        bail!("{errors} of {} hello connections failed", done + errors);
+    }
+    let tick_us = 1_000_000.0 / clock_ticks_per_sec();
+    Ok(Rate {
+        per_sec: done as f64 / took.as_secs_f64(),
+        cpu_us: (cpu1 - cpu0) as f64 * tick_us / done as f64,
+    })
+}
+
+/// One hello connection: the reply must be the greeting, then end of stream.
+fn hello(addr: SocketAddr) -> std::io::Result<()> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut reply = Vec::with_capacity(16);
+    s.read_to_end(&mut reply)?;
+    if reply != b"Hello World!\0" {
+        return Err(std::io::Error::other(format!("reply {reply:?}")));
+    }
+    Ok(())
+}
+
+/// A few connections first, so that nothing is measured cold.
+fn warm_up(addr: SocketAddr) -> Result<()> {
+    for _ in 0..200 {
+        hello(addr).context("warm-up connection")?;
+    }
+    Ok(())
+}
+
+/// What the hold step found.
+struct Hold {
+    held: usize,
+    pss_grew_kib: u64,
+    processes: usize,
+    threads: u64,
+}
+
+impl Hold {
+    fn kib_per_client(&self) -> f64 {
+        if self.held == 0 {
+            return f64::NAN;
+        }
+        self.pss_grew_kib as f64 / self.held as f64
+    }
+}
+
+/// `clients` echo clients connect and stay silent; how many the server takes, and the
+/// memory that costs it.
+fn hold(server: &Path, model: &str, clients: usize) -> Result<Hold> {
+    let running = start(
+        server,
+        &[
+            "--model",
+            model,
+            "--service",
+            "echo",
+            "--idle-timeout",
+            "2m",
+            "--request-timeout",
+            "2m",
+            "--max-conns",
+            "100000",
+        ],
+    )?;
+    let addr = running.addr();
+    let pid = running.pid();
+    for _ in 0..50 {
+        echo(addr, "warm").context("warm-up exchange")?;
+    }
+    // The threads model keeps a finished thread a while for the next client: let the
+    // ones the warm-up made go, so that the baseline is the idle server.
+    thread::sleep(Duration::from_secs(6));
+    let base = Tree::of(pid)?;
+    let mut held_open = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).context("connect")?;
+        held_open.push(s);
+    }
+    // The count of connections the server holds stops changing once it has taken all it
+    // will take; the rest wait in the backlog.
+    let t0 = Instant::now();
+    let mut last = Tree::of(pid)?;
+    let mut since = Instant::now();
+    loop {
+        thread::sleep(Duration::from_millis(100));
+        let now = Tree::of(pid)?;
+        if now.sockets.len() != last.sockets.len() {
+            since = Instant::now();
+        }
+        last = now;
+        let held = last.sockets.difference(&base.sockets).count();
+        if held >= clients || since.elapsed() >= SETTLE || t0.elapsed() >= HOLD_LIMIT {
+            break;
+        }
+    }
+    let held = last.sockets.difference(&base.sockets).count();
+    // The first client is served by every model: it proves the held ones are live.
+    let first = held_open.first_mut().context("no client")?;
+    first.write_all(b"held\n").context("write to a held client")?;
+    first
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .context("set a read timeout")?;
+    let mut reply = Vec::new();
+    first
+        .read_to_end(&mut reply)
+        .context("read the held client's reply")?;
+    if reply != b"4 : held\n" {
+        bail!("a held client got {reply:?}");
+    }
+    drop(held_open);
+    stop_clean(running)?;
+    Ok(Hold {
+        held,
+        pss_grew_kib: last.pss_kib.saturating_sub(base.pss_kib),
+        processes: last.processes,
+        threads: last.threads,
+    })
+}
+
+/// One echo exchange; the reply must be `"<len> : <msg>\n"`.
+fn echo(addr: SocketAddr, msg: &str) -> std::io::Result<Duration> {
+    let t0 = Instant::now();
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(format!("{msg}\n").as_bytes())?;
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply)?;
+    if reply != format!("{} : {msg}\n", msg.len()).as_bytes() {
+        return Err(std::io::Error::other(format!("reply {reply:?}")));
+    }
+    Ok(t0.elapsed())
+}
+
+/// What the slow-client step found.
+struct Slow {
+    first: Duration,
+    median: Duration,
+}
+
+/// A silent client first, then [`BEHIND_SLOW`] exchanges one after another.
+fn slow(server: &Path, model: &str) -> Result<Slow> {
+    let running = start(
+        server,
+        &["--model", model, "--service", "echo", "--idle-timeout", SLOW_IDLE],
+    )?;
+    let addr = running.addr();
+    let pid = running.pid();
+    echo(addr, "warm").context("warm-up exchange")?;
+    let base = Tree::of(pid)?;
+    let silent = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).context("connect")?;
+    // Measure only once the server has taken the silent client.
+    let t0 = Instant::now();
+    while Tree::of(pid)?.sockets.difference(&base.sockets).count() == 0 {
+        if t0.elapsed() >= Duration::from_secs(5) {
+            bail!("the server did not take the silent client within 5 s");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+    let mut times = Vec::with_capacity(BEHIND_SLOW);
+    for i in 0..BEHIND_SLOW {
+        times.push(echo(addr, &format!("behind {i}")).context("an exchange behind the silent client")?);
+    }
+    drop(silent);
+    stop_clean(running)?;
+    let first = times[0];
+    times.sort();
+    Ok(Slow {
+        first,
+        median: times[times.len() / 2],
+    })
+}
+
+fn start(server: &Path, args: &[&str]) -> Result<Running> {
+    let mut all = args.to_vec();
+    all.extend(["--bind", "127.0.0.1", "0"]);
+    start_server(&server.to_path_buf(), &all)
+}
+
+/// Stops the server; it must exit 0 with nothing on stderr but its own counts.
+fn stop_clean(running: Running) -> Result<()> {
+    let (status, stderr) = running.stop()?;
+    if !status.success() {
+        bail!("the server exited with {status}: {}", stderr.trim_end());
+    }
+    Ok(())
+}
+
+/// The server and all its processes at one moment.
+struct Tree {
+    /// Socket inodes open in any of them (a socket two processes share counts once).
+    sockets: HashSet<u64>,
+    pss_kib: u64,
+    processes: usize,
+    threads: u64,
+}
+
+impl Tree {
+    fn of(pid: u32) -> Result<Tree> {
+        let mut tree = Tree {
+            sockets: HashSet::new(),
+            pss_kib: 0,
+            processes: 0,
+            threads: 0,
+        };
+        let mut todo = vec![pid];
+        let mut bound = 0;
+        while let Some(p) = todo.pop() {
+            bound += 1;
+            if bound > 200_000 {
+                bail!("the process tree of {pid} is too large");
+            }
+            // A child may end between the listing and the reading: skip it.
+            let Ok(rollup) = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")) else {
+                continue;
+            };
+            tree.processes += 1;
+            tree.pss_kib += field(&rollup, "Pss:").unwrap_or(0);
+            if let Ok(status) = std::fs::read_to_string(format!("/proc/{p}/status")) {
+                tree.threads += field(&status, "Threads:").unwrap_or(0);
+            }
+            if let Ok(fds) = std::fs::read_dir(format!("/proc/{p}/fd")) {
+                for fd in fds.flatten() {
+                    let Ok(target) = std::fs::read_link(fd.path()) else {
+                        continue;
+                    };
+                    let inode = target
+                        .to_str()
+                        .and_then(|t| t.strip_prefix("socket:["))
+                        .and_then(|t| t.strip_suffix(']'))
+                        .and_then(|t| t.parse().ok());
+                    if let Some(inode) = inode {
+                        tree.sockets.insert(inode);
+                    }
+                }
+            }
+            todo.extend(children(p));
+        }
+        Ok(tree)
+    }
+}
+
+/// The first number after `name` in a `/proc` status-like text.
+fn field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The child processes of `pid`, from each of its threads' `children` list.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// CPU time of `pid` in clock ticks: its threads (`utime + stime`) and its reaped
+/// children (`cutime + cstime`).
+fn cpu_ticks(pid: u32) -> Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("read /proc/PID/stat")?;
+    // The command name may hold spaces: the fields start after its closing parenthesis.
+    let rest = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r)
+        .context("malformed /proc/PID/stat")?;
+    let f: Vec<u64> = rest.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
+    // Fields 14..=17 of stat(5); `rest` starts at field 3.
+    match f.get(11..15) {
+        Some(t) => Ok(t.iter().sum()),
+        None => bail!("short /proc/PID/stat"),
+    }
+}
+
+fn clock_ticks_per_sec() -> f64 {
+    // SAFETY: sysconf reads a constant of the system.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+/// `getrlimit(RLIMIT_NOFILE)` then `setrlimit()` with the soft limit raised to the hard
+/// one; returns the new soft limit.
+fn raise_nofile() -> Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write one rlimit struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            bail!("getrlimit: {}", std::io::Error::last_os_error());
+        }
+        lim.rlim_cur = lim.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            bail!("setrlimit: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur)
+}
