@@ -46,6 +46,9 @@ fn server_usage_errors_exit_2_and_name_the_argument() {
         (&["--request-timeout", "0", "0"], "--request-timeout"),
         (&["--max-buffered", "-1", "0"], "--max-buffered"),
         (&["--no-such-option", "0"], "--no-such-option"),
+        // The fork model's process must stay single-threaded; these need a thread.
+        (&["--model", "fork", "--agent-port", "0", "0"], "--agent-port"),
+        (&["--model", "fork", "--drain-delay", "1s", "0"], "--drain-delay"),
         // Ports are ASCII digits: no sign, no spaces.
         (&[" 80"], "<PORT>"),
         (&["80 "], "<PORT>"),
