@@ -338,6 +338,13 @@ pub fn run_bounded(cmd: &mut Command) -> (ExitStatus, Vec<u8>, Vec<u8>) {
 /// Every server model: each end-to-end check runs against all of them.
 pub const MODELS: [&str; 5] = ["iterative", "threads", "epoll", "select", "fork"];
 
+/// The models that serve clients at once (all but the iterative one).
+pub const CONCURRENT_MODELS: [&str; 4] = ["threads", "epoll", "select", "fork"];
+
+/// The models whose clients share one process's memory, so that `--max-buffered` bounds
+/// them all together (a fork model child has its own).
+pub const ONE_PROCESS_MODELS: [&str; 3] = ["threads", "epoll", "select"];
+
 /// Polls `cond` every 5 ms until it holds or `within` passes; returns whether it held.
 pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let until = Instant::now() + within;

@@ -6,7 +6,9 @@ use std::io::Write;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hello_tests::{MODELS, Server, WAIT, client, connect, read_to_end, tcp_exchange, try_read_to_end};
+use hello_tests::{
+    CONCURRENT_MODELS, MODELS, Server, WAIT, client, connect, read_to_end, tcp_exchange, try_read_to_end,
+};
 
 fn echo_server(model: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--model", model, "--service", "echo", "--bind", "127.0.0.1"];
@@ -205,7 +207,7 @@ fn a_silent_client_is_closed_after_the_idle_timeout() {
 
 #[test]
 fn a_silent_client_holds_up_no_one_in_the_concurrent_models() {
-    for model in ["threads", "epoll"] {
+    for model in CONCURRENT_MODELS {
         // Default idle timeout (10s): only concurrency can serve the second client.
         let server = echo_server(model, &[]);
         let silent = connect(server.loopback());

@@ -10,7 +10,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use hello_tests::{MODELS, Server, WAIT, connect};
+use hello_tests::{CONCURRENT_MODELS, MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect};
 
 /// One echo exchange on a fresh connection; returns the reply.
 fn echo(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
@@ -34,7 +34,7 @@ fn cpu_ticks(pid: u32) -> u64 {
 fn silent_clients_do_not_delay_a_real_one() {
     // The iterative model serves one client at a time: it can only meet this through
     // the idle timeout, so it is left out.
-    for model in ["threads", "epoll"] {
+    for model in CONCURRENT_MODELS {
         let server = Server::start(&["--model", model, "--service", "echo", "--bind", "127.0.0.1", "0"]);
         let silent: Vec<TcpStream> = (0..50).map(|_| connect(server.addr)).collect();
         let started = Instant::now();
@@ -53,7 +53,7 @@ fn silent_clients_do_not_delay_a_real_one() {
 
 #[test]
 fn clients_beyond_max_conns_wait_in_the_backlog_then_get_served() {
-    for model in ["threads", "epoll"] {
+    for model in CONCURRENT_MODELS {
         let server = Server::start(&[
             "--model",
             model,
@@ -152,7 +152,8 @@ fn server_with_nofile(args: &[&str], nofile: u64) -> Server {
 
 #[test]
 fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
-    for model in ["threads", "epoll"] {
+    // A fork model parent holds no client's descriptor once it has forked.
+    for model in ONE_PROCESS_MODELS {
         let server = server_with_nofile(
             &[
                 "--model",

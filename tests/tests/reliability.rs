@@ -11,7 +11,10 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hello_tests::{MODELS, Server, WAIT, connect, fd_count, raise_own_nofile, try_read_to_end, wait_until};
+use hello_tests::{
+    MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect, fd_count, raise_own_nofile, try_read_to_end,
+    wait_until,
+};
 
 fn server(model: &str, service: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--model", model, "--service", service, "--bind", "127.0.0.1"];
@@ -134,8 +137,9 @@ fn a_request_over_the_memory_budget_is_told_the_server_is_busy() {
 
 #[test]
 fn the_budget_is_server_wide() {
-    // Two clients that each fit alone, held at once: the second is refused.
-    for model in ["threads", "epoll"] {
+    // Two clients that each fit alone, held at once: the second is refused. (A fork
+    // model child has a budget of its own.)
+    for model in ONE_PROCESS_MODELS {
         let srv = server(
             model,
             "echo",
@@ -169,7 +173,7 @@ fn the_budget_is_server_wide() {
 fn memory_goes_back_when_large_requests_are_done() {
     const CLIENTS: usize = 8;
     const SIZE: usize = 8 << 20;
-    for model in ["threads", "epoll"] {
+    for model in ONE_PROCESS_MODELS {
         let srv = server(
             model,
             "echo",
