@@ -43,7 +43,7 @@ const RATE_TIME: Duration = Duration::from_secs(3);
 const BEHIND_SLOW: usize = 20;
 /// The idle timeout the slow-client step gives the server.
 const SLOW_IDLE: &str = "2s";
-/// How long the hold step waits for the count of held clients to stop changing.
+/// How long the counts of the hold step must stay the same to be taken as settled.
 const SETTLE: Duration = Duration::from_secs(1);
 /// The most the hold step waits in all.
 const HOLD_LIMIT: Duration = Duration::from_secs(30);
@@ -304,22 +304,21 @@ fn hold(server: &Path, model: &str, clients: usize) -> Result<Hold> {
         let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).context("connect")?;
         held_open.push(s);
     }
-    // The count of connections the server holds stops changing once it has taken all it
-    // will take; the rest wait in the backlog.
+    // Once the server has taken all it will take (the rest wait in the backlog), the
+    // count of its connections, processes and threads stops changing: a model that
+    // hands each client to a new thread or process has its socket before the thread.
     let t0 = Instant::now();
     let mut last = Tree::of(pid)?;
     let mut since = Instant::now();
-    loop {
+    while since.elapsed() < SETTLE && t0.elapsed() < HOLD_LIMIT {
         thread::sleep(Duration::from_millis(100));
         let now = Tree::of(pid)?;
-        if now.sockets.len() != last.sockets.len() {
+        if (now.sockets.len(), now.processes, now.threads)
+            != (last.sockets.len(), last.processes, last.threads)
+        {
             since = Instant::now();
         }
         last = now;
-        let held = last.sockets.difference(&base.sockets).count();
-        if held >= clients || since.elapsed() >= SETTLE || t0.elapsed() >= HOLD_LIMIT {
-            break;
-        }
     }
     let held = last.sockets.difference(&base.sockets).count();
     // The first client is served by every model: it proves the held ones are live.
