@@ -7,7 +7,8 @@
 //!
 //! Every explanation is written as an (English, Korean) pair in [`explain`], so no line
 //! can fall back to English; the Korean uses the tutorials' terms (소켓 생성, 주소 할당,
-//! 연결요청 대기상태, 연결 수락, 연결 요청, 데이터 송수신, Half-close, 소켓 종료).
+//! 연결요청 대기상태, 연결 수락, 연결요청, 데이터 송수신, Half-close, 소켓 종료), spelled as
+//! the tutorials spell them (`연결요청` in one word, everywhere).
 
 use std::fmt::{self, Write as _};
 use std::io;
@@ -96,6 +97,8 @@ pub enum Event<'a> {
     ReuseAddr {
         /// The socket.
         fd: i32,
+        /// Stream or datagram: only a TCP port has connections left in TIME_WAIT.
+        kind: Kind,
     },
     /// `setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0)`: dual-stack.
     DualStack {
@@ -359,7 +362,7 @@ pub fn call(event: &Event<'_>) -> String {
             };
             format!("socket({d}, {t}, {p}) = {fd}")
         }
-        Event::ReuseAddr { fd } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"),
+        Event::ReuseAddr { fd, .. } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"),
         Event::DualStack { fd } => format!("setsockopt({fd}, IPPROTO_IPV6, IPV6_V6ONLY, 0) = 0"),
         Event::Bind { fd, addr } => format!("bind({fd}, {addr}) = 0"),
         Event::Listen { fd, backlog } => format!("listen({fd}, {backlog}) = 0"),
@@ -561,6 +564,11 @@ fn strerror(err: &io::Error, code: i32) -> String {
     }
 }
 
+/// The most a send can hold and still be said to leave in one packet: one Ethernet
+/// segment (1500-byte MTU, less the IP and TCP headers with timestamps). Loopback's
+/// segments are larger, so a send this small fits one packet on any usual path.
+const ONE_SEGMENT: usize = 1448;
+
 /// The one-line explanation of an event, in `lang`. Every text is written as an
 /// (English, Korean) pair, so no line can be missing its Korean.
 pub fn explain(event: &Event<'_>, lang: Lang) -> String {
@@ -581,9 +589,17 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "create a UDP socket: datagrams, no connection, no listen()/accept()",
             "소켓 생성: UDP 소켓. 연결 없이 데이터그램을 주고받습니다 (listen/accept 없음)",
         ),
-        Event::ReuseAddr { .. } => say(
+        Event::ReuseAddr {
+            kind: Kind::Stream, ..
+        } => say(
             "let bind() take the port even while old connections wait in TIME_WAIT",
             "주소 재할당 허용: Time-wait 상태의 연결이 남아 있어도 같은 포트에 bind() 할 수 있습니다",
+        ),
+        Event::ReuseAddr {
+            kind: Kind::Dgram, ..
+        } => say(
+            "UDP has no connections left to wait out: this only lets sockets with the option share the port",
+            "UDP에는 기다릴 연결이 없습니다: 같은 옵션을 켠 다른 소켓과 포트를 함께 쓸 수 있게 할 뿐입니다",
         ),
         Event::DualStack { .. } => say(
             "dual-stack: IPv4 clients reach this IPv6 socket too, as ::ffff:a.b.c.d",
@@ -618,8 +634,8 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             }
         }
         Event::Listen { .. } => say(
-            "listening: connections the kernel completes wait in the accept queue (up to backlog) for accept()",
-            "연결요청 대기상태: 연결이 완료된 요청은 연결요청 대기 큐(최대 backlog개)에서 accept()를 기다립니다",
+            "listening: the kernel completes handshakes; they wait in the accept queue (backlog + 1) for accept()",
+            "연결요청 대기상태: 커널이 맺은 연결은 대기 큐(backlog+1개까지)에서 accept()를 기다립니다",
         ),
         Event::AcceptTimeout { .. } => say(
             "a blocking accept() now gives up after this long, so the server can see when it is told to stop",
@@ -691,7 +707,7 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             kind: Kind::Stream, ..
         } => say(
             "connect: the three-way handshake with the server is complete",
-            "연결 요청: 서버와의 3-way handshake가 끝나 연결되었습니다",
+            "연결요청: 서버와의 3-way handshake가 끝나 연결되었습니다",
         ),
         Event::Connect {
             kind: Kind::Dgram, ..
@@ -713,11 +729,11 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         ),
         Event::Unread { data: None, .. } => say(
             "nothing left unread, so close() is clean; unread input would make it send RST",
-            "읽지 않은 데이터 없음: close()로 깔끔하게 닫힙니다 (남아 있으면 RST가 가서 응답이 사라질 수 있음)",
+            "읽지 않은 데이터 없음: close()로 깔끔하게 닫힙니다 (남아 있으면 RST를 보내 응답이 사라질 수 있음)",
         ),
         Event::Unread { data: Some([]), .. } => say(
-            "the client already half-closed: nothing unread, close() is clean",
-            "클라이언트가 이미 Half-close 했습니다: 남은 데이터가 없어 close()로 깔끔하게 닫힙니다",
+            "the client's FIN is here (it half-closed or closed): nothing unread, close() is clean",
+            "클라이언트의 FIN이 왔습니다(Half-close 또는 close): 남은 데이터가 없어 깔끔하게 닫힙니다",
         ),
         Event::Unread { .. } => say(
             "the client sent data: read it away first, so close() does not send RST",
@@ -730,6 +746,10 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         Event::Write { .. } => say(
             "send the bytes to the peer",
             "데이터 전송: 상대 소켓으로 바이트를 보냅니다",
+        ),
+        Event::SendMore { data, .. } if data.len() > ONE_SEGMENT => say(
+            "send: the kernel sends full segments now; MSG_MORE holds only the last part, which leaves with shutdown()'s FIN",
+            "데이터 전송: 꽉 찬 세그먼트는 바로 나가고, MSG_MORE는 마지막 조각만 잡아 두었다가 shutdown()의 FIN과 함께 보냅니다",
         ),
         Event::SendMore { data: [.., 0], .. } => say(
             "send, held by MSG_MORE: leaves with the FIN of shutdown() in one packet; \\0 is the C string's NUL",
@@ -792,7 +812,7 @@ fn step_ko(step: Step) -> &'static str {
         Step::Bind => "주소 할당",
         Step::Listen => "연결요청 대기상태 진입",
         Step::Accept => "연결 수락",
-        Step::Connect => "연결 요청",
+        Step::Connect => "연결요청",
         Step::Read => "데이터 수신",
         Step::Write => "데이터 전송",
         Step::Shutdown => "Half-close",
@@ -1005,7 +1025,14 @@ mod tests {
                 kind: Kind::Dgram,
                 fd: 3,
             },
-            Event::ReuseAddr { fd: 3 },
+            Event::ReuseAddr {
+                fd: 3,
+                kind: Kind::Stream,
+            },
+            Event::ReuseAddr {
+                fd: 3,
+                kind: Kind::Dgram,
+            },
             Event::DualStack { fd: 3 },
             Event::Bind {
                 fd: 3,
@@ -1263,7 +1290,7 @@ mod tests {
         };
         assert!(failed(Step::Connect, Lang::En).contains("RST"));
         assert!(failed(Step::Recvfrom, Lang::En).contains("ICMP"));
-        assert!(failed(Step::Connect, Lang::Ko).starts_with("연결 요청 실패: "));
+        assert!(failed(Step::Connect, Lang::Ko).starts_with("연결요청 실패: "));
         let einval = io::Error::from_raw_os_error(libc::EINVAL);
         let accept = explain(
             &Event::Failed {
@@ -1274,6 +1301,96 @@ mod tests {
             Lang::En,
         );
         assert!(accept.contains("stopping"), "{accept}");
+    }
+
+    /// The lines issue 14 found wrong, each checked so that it stays right.
+    #[test]
+    fn lines_once_wrong_stay_right() {
+        // SO_REUSEADDR on a UDP socket has nothing to do with TIME_WAIT connections.
+        for lang in [Lang::En, Lang::Ko] {
+            let udp = explain(
+                &Event::ReuseAddr {
+                    fd: 3,
+                    kind: Kind::Dgram,
+                },
+                lang,
+            );
+            assert!(
+                !udp.to_lowercase().contains("time_wait") && !udp.contains("Time-wait 상태의"),
+                "{udp}"
+            );
+            let tcp = explain(
+                &Event::ReuseAddr {
+                    fd: 3,
+                    kind: Kind::Stream,
+                },
+                lang,
+            );
+            assert!(tcp.to_lowercase().contains("time"), "{tcp}");
+        }
+        // recv() = 0 means the client's FIN came: a half-close or a whole close.
+        let eof = |lang| {
+            explain(
+                &Event::Unread {
+                    fd: 4,
+                    data: Some(b""),
+                },
+                lang,
+            )
+        };
+        assert!(
+            eof(Lang::Ko).contains("Half-close 또는 close"),
+            "{}",
+            eof(Lang::Ko)
+        );
+        assert!(
+            eof(Lang::En).contains("half-closed or closed"),
+            "{}",
+            eof(Lang::En)
+        );
+        // A send of 120,010 bytes does not leave in one packet.
+        let big = vec![b'x'; 120_010];
+        for lang in [Lang::En, Lang::Ko] {
+            let line = explain(&Event::SendMore { fd: 4, data: &big }, lang);
+            assert!(
+                !line.contains("one packet") && !line.contains("한 패킷"),
+                "{line}"
+            );
+            let small = explain(
+                &Event::SendMore {
+                    fd: 4,
+                    data: b"Hello World!\0",
+                },
+                lang,
+            );
+            assert!(
+                small.contains("one packet") || small.contains("한 패킷"),
+                "{small}"
+            );
+        }
+        // Linux queues backlog + 1 connections, not backlog.
+        for lang in [Lang::En, Lang::Ko] {
+            let listen = explain(&Event::Listen { fd: 3, backlog: 1 }, lang);
+            assert!(
+                listen.contains("backlog + 1") || listen.contains("backlog+1개"),
+                "{listen}"
+            );
+        }
+        // The tutorials write 연결요청 in one word, and so does every line.
+        for e in samples() {
+            let ko = explain(&e, Lang::Ko);
+            assert!(!ko.contains("연결 요청"), "{e:?}: {ko}");
+        }
+        let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        let ko = explain(
+            &Event::Failed {
+                step: Step::Connect,
+                fd: Some(3),
+                err: &refused,
+            },
+            Lang::Ko,
+        );
+        assert!(ko.starts_with("연결요청 실패: "), "{ko}");
     }
 
     #[test]

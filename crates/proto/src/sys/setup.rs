@@ -45,12 +45,12 @@ fn socket(addr: SocketAddr, kind: Kind, tracer: &Tracer) -> Result<Socket> {
 
 /// `setsockopt(SO_REUSEADDR)`, `setsockopt(IPV6_V6ONLY, 0)` for `::`, then `bind(2)`, and
 /// `getsockname(2)` when the kernel chose the port. Returns the address bound.
-fn bind(s: &Socket, addr: SocketAddr, tracer: &Tracer) -> Result<SocketAddr> {
+fn bind(s: &Socket, addr: SocketAddr, kind: Kind, tracer: &Tracer) -> Result<SocketAddr> {
     let fd = s.as_raw_fd();
     s.set_reuse_address(true)
         .map_err(|e| fail(tracer, Step::Setsockopt, Some(fd), addr, e))?;
     if tracer.on() {
-        tracer.emit(Event::ReuseAddr { fd });
+        tracer.emit(Event::ReuseAddr { fd, kind });
     }
     if addr.is_ipv6() && addr.ip().is_unspecified() {
         // `::` is dual-stack whatever net.ipv6.bindv6only says (docs/contract.md#the-two-programs).
@@ -86,7 +86,7 @@ pub(super) fn local_addr(s: &Socket) -> io::Result<SocketAddr> {
 /// `listen(backlog)`. The kernel caps `backlog` at `net.core.somaxconn`.
 pub fn listen_tcp(addr: SocketAddr, backlog: i32, tracer: &Tracer) -> Result<TcpListener> {
     let s = socket(addr, Kind::Stream, tracer)?;
-    let bound = bind(&s, addr, tracer)?;
+    let bound = bind(&s, addr, Kind::Stream, tracer)?;
     let fd = s.as_raw_fd();
     s.listen(backlog)
         .map_err(|e| fail(tracer, Step::Listen, Some(fd), bound, e))?;
@@ -150,7 +150,7 @@ pub fn wait_readable(socket: &impl AsRawFd, limit: Duration) {
 /// A UDP server socket: `socket(SOCK_DGRAM)` → `setsockopt(SO_REUSEADDR)` → `bind()`.
 pub fn bind_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
     let s = socket(addr, Kind::Dgram, tracer)?;
-    bind(&s, addr, tracer)?;
+    bind(&s, addr, Kind::Dgram, tracer)?;
     Ok(Dgram::new(s.into(), tracer.clone()))
 }
 
