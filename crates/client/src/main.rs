@@ -14,7 +14,7 @@ use clap::builder::TypedValueParser as _;
 use hello_client::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Request};
 use hello_proto::addr::{Host, HumanDuration, parse_client_port, parse_human_duration};
 use hello_proto::sys::Tracer;
-use hello_proto::trace::{Lang, Role};
+use hello_proto::trace::{Lang, Role, Selection, join_trace_value};
 use hello_proto::wire::display_reply;
 
 /// The textbook hello client: connect, (send,) read the reply to its end, print it.
@@ -47,9 +47,11 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1 << 30).map(|n| n as usize))]
     max_reply: usize,
 
-    /// Narrate every socket call on stderr.
-    #[arg(long)]
-    trace: bool,
+    /// Narrate every socket call on stderr; `--trace textbook`: only the calls the
+    /// textbook's program makes (the others are counted at the end).
+    #[arg(long, value_name = "textbook", num_args = 0..=1, require_equals = true,
+          default_missing_value = "all", value_parser = Selection::parse)]
+    trace: Option<Selection>,
 
     /// Language of the trace (default: from LC_ALL/LC_MESSAGES/LANG).
     #[arg(long, value_name = "en|ko", value_parser = Lang::parse)]
@@ -57,11 +59,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let tracer = if args.trace {
-        Tracer::stderr(Role::Client, Lang::choose(args.lang))
-    } else {
-        Tracer::off()
+    let args = Args::parse_from(join_trace_value(std::env::args_os().collect()));
+    let tracer = match args.trace {
+        Some(selection) => Tracer::stderr(Role::Client, Lang::choose(args.lang), selection),
+        None => Tracer::off(),
     };
     let request = Request {
         message: args.message,
@@ -71,7 +72,9 @@ fn main() -> ExitCode {
         tracer,
         ..Request::new(args.host, args.port)
     };
-    match hello_client::exchange(&request) {
+    let result = hello_client::exchange(&request);
+    request.tracer.finish();
+    match result {
         Ok(reply) => {
             let line = format!("Message from server: {}\n", display_reply(&reply));
             let mut out = io::stdout().lock();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-use super::{Dgram, Stream, Tracer, close, trace_failure};
+use super::{Dgram, IdleWaits, Stream, Tracer, close, trace_failure};
 use crate::addr::Host;
 use crate::error::{Cause, Error, Result, Step};
 use crate::trace::{Event, Family, Kind};
@@ -135,16 +135,53 @@ pub fn stop_listening(listener: &TcpListener, tracer: &Tracer) -> io::Result<()>
 }
 
 /// `poll(2)` for readability (a listening socket: a connection queued) for at most
-/// `limit`. Failures and interruptions just end the wait: the caller tries its call.
-pub fn wait_readable(socket: &impl AsRawFd, limit: Duration) {
+/// `limit`. Failures and interruptions just end the wait: the caller tries its call. While
+/// nobody comes, only the first wait of a quiet spell is traced (see [`IdleWaits`]).
+pub fn wait_readable(socket: &impl AsRawFd, limit: Duration, tracer: &Tracer, idle: &mut IdleWaits) {
+    let fd = socket.as_raw_fd();
     let mut pfd = libc::pollfd {
-        fd: socket.as_raw_fd(),
+        fd,
         events: libc::POLLIN,
         revents: 0,
     };
     let ms = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
+    let began = tracer.begin();
     // SAFETY: `pfd` is one valid pollfd for the whole call.
-    unsafe { libc::poll(&mut pfd, 1, ms) };
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if !tracer.on() || n < 0 {
+        return;
+    }
+    let ready = n > 0;
+    if ready {
+        idle.client_came(fd, began, tracer);
+    } else if !idle.show_poll() {
+        return;
+    }
+    tracer.emit_since(
+        began,
+        Event::PollListener {
+            fd,
+            timeout_ms: ms,
+            ready,
+        },
+    );
+}
+
+/// `fcntl(F_SETFL)` setting or clearing `O_NONBLOCK` on a listening socket.
+pub fn set_nonblocking(listener: &TcpListener, on: bool, tracer: &Tracer) -> io::Result<()> {
+    let fd = listener.as_raw_fd();
+    match SockRef::from(listener).set_nonblocking(on) {
+        Ok(()) => {
+            if tracer.on() {
+                tracer.emit(Event::NonBlocking { fd, on });
+            }
+            Ok(())
+        }
+        Err(e) => {
+            trace_failure(tracer, Step::Fcntl, Some(fd), None, &e);
+            Err(e)
+        }
+    }
 }
 
 /// A UDP server socket: `socket(SOCK_DGRAM)` → `setsockopt(SO_REUSEADDR)` → `bind()`.
@@ -159,12 +196,13 @@ pub fn bind_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
 pub fn connect_tcp(addr: SocketAddr, timeout: Duration, tracer: &Tracer) -> Result<Stream> {
     let s = socket(addr, Kind::Stream, tracer)?;
     let fd = s.as_raw_fd();
+    let began = tracer.begin();
     if let Err(e) = s.connect_timeout(&SockAddr::from(addr), timeout) {
         trace_failure(tracer, Step::Connect, Some(fd), Some(addr), &e);
         close(s, tracer);
         return Err(Error::new(Step::Connect, addr, Cause::within(e, timeout)));
     }
-    trace_connected(&s, addr, Kind::Stream, tracer);
+    trace_connected(&s, addr, Kind::Stream, began, tracer);
     Ok(Stream::new(s.into(), false, tracer.clone()))
 }
 
@@ -173,19 +211,29 @@ pub fn connect_tcp(addr: SocketAddr, timeout: Duration, tracer: &Tracer) -> Resu
 pub fn connect_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
     let s = socket(addr, Kind::Dgram, tracer)?;
     let fd = s.as_raw_fd();
+    let began = tracer.begin();
     if let Err(e) = s.connect(&SockAddr::from(addr)) {
         let err = fail(tracer, Step::Connect, Some(fd), addr, e);
         close(s, tracer);
         return Err(err);
     }
-    trace_connected(&s, addr, Kind::Dgram, tracer);
+    trace_connected(&s, addr, Kind::Dgram, began, tracer);
     Ok(Dgram::new(s.into(), tracer.clone()))
 }
 
-fn trace_connected(s: &Socket, addr: SocketAddr, kind: Kind, tracer: &Tracer) {
+/// The textbook's first UDP client: `socket(SOCK_DGRAM)` and nothing more, no `bind()`
+/// and no `connect()`. The kernel gives the socket an address and a port at its first
+/// `sendto()` (traced with `getsockname()` after it), and `recvfrom()` takes a datagram
+/// from anyone.
+pub fn unconnected_udp(server: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
+    let s = socket(server, Kind::Dgram, tracer)?;
+    Ok(Dgram::unbound(s.into(), tracer.clone()))
+}
+
+fn trace_connected(s: &Socket, addr: SocketAddr, kind: Kind, began: super::Began, tracer: &Tracer) {
     if tracer.on() {
         let fd = s.as_raw_fd();
-        tracer.emit(Event::Connect { fd, addr, kind });
+        tracer.emit_since(began, Event::Connect { fd, addr, kind });
         if let Ok(local) = local_addr(s) {
             tracer.emit(Event::Ephemeral { fd, addr: local });
         }

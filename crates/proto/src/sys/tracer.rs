@@ -1,20 +1,30 @@
-//! Where trace events go: nowhere (the default), or one line each on stderr.
+//! Where trace events go: nowhere (the default), or one line each on stderr, stamped with
+//! the time the call was made and how long it took.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write as _};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::trace::{Event, Lang, Role, render};
+use crate::trace::{Event, Lang, Role, Selection, call_name, left_out_line, render, textbook};
 
 #[derive(Debug)]
 struct Sink {
     role: Role,
     lang: Lang,
+    shown: Selection,
+    /// With [`Selection::Textbook`]: the calls left out, by name, for [`Tracer::finish`].
+    left_out: Mutex<BTreeMap<String, u64>>,
 }
 
 /// Where trace events go: nowhere (the default), or stderr. Cloning is cheap (an `Arc`).
 #[derive(Debug, Clone, Default)]
 pub struct Tracer(Option<Arc<Sink>>);
+
+/// When a traced call was made: taken by [`Tracer::begin`] just before the call, handed to
+/// [`Tracer::emit_since`] with its result. Nothing (no clock read) when tracing is off.
+#[derive(Debug, Clone, Copy)]
+pub struct Began(Option<SystemTime>);
 
 impl Tracer {
     /// A tracer that prints nothing.
@@ -22,9 +32,16 @@ impl Tracer {
         Tracer(None)
     }
 
-    /// A tracer that writes one line per event to stderr.
-    pub fn stderr(role: Role, lang: Lang) -> Tracer {
-        Tracer(Some(Arc::new(Sink { role, lang })))
+    /// A tracer that writes one line per event to stderr: every call, or with
+    /// [`Selection::Textbook`] only the calls the textbook's program makes (the others are
+    /// counted, and [`Tracer::finish`] says how many).
+    pub fn stderr(role: Role, lang: Lang, shown: Selection) -> Tracer {
+        Tracer(Some(Arc::new(Sink {
+            role,
+            lang,
+            shown,
+            left_out: Mutex::new(BTreeMap::new()),
+        })))
     }
 
     /// Whether events are printed; call sites check this before building an event.
@@ -37,13 +54,50 @@ impl Tracer {
         !cfg!(hello_no_trace) && self.0.is_some()
     }
 
-    /// Prints one event (a no-op when off).
+    /// The time a call is being made, for [`Tracer::emit_since`]; no clock is read when
+    /// tracing is off.
+    #[inline]
+    pub fn begin(&self) -> Began {
+        Began(self.on().then(SystemTime::now))
+    }
+
+    /// Prints one event of a call that took no time worth telling (made and returned
+    /// now). A no-op when off.
     #[inline]
     pub fn emit(&self, event: Event<'_>) {
-        if let Some(sink) = &self.0 {
-            let line = render(sink.role, sink.lang, clock(), &event);
-            // One write(2) per line keeps lines whole when threads trace at once; a closed
-            // stderr is not worth failing the exchange for.
+        if self.on() {
+            self.emit_since(self.begin(), event);
+        }
+    }
+
+    /// Prints one event of a call made at `began` that has just returned: the line shows
+    /// when the call was made and how long it took. A no-op when off.
+    pub fn emit_since(&self, began: Began, event: Event<'_>) {
+        let Some(sink) = &self.0 else {
+            return;
+        };
+        let now = SystemTime::now();
+        let start = began.0.unwrap_or(now);
+        let took = now.duration_since(start).unwrap_or(Duration::ZERO);
+        if sink.shown == Selection::Textbook && !textbook(&event) {
+            let mut left_out = sink.left_out.lock().unwrap_or_else(PoisonError::into_inner);
+            *left_out.entry(call_name(&event)).or_insert(0) += 1;
+            return;
+        }
+        let line = render(sink.role, sink.lang, &clock(start), took, &event);
+        // One write(2) per line keeps lines whole when threads trace at once; a closed
+        // stderr is not worth failing the exchange for.
+        let _ = io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    /// At the end of the program: with [`Selection::Textbook`], one line counting the calls
+    /// that were left out, by name (nothing if none were).
+    pub fn finish(&self) {
+        let Some(sink) = &self.0 else {
+            return;
+        };
+        let left_out = sink.left_out.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(line) = left_out_line(sink.role, sink.lang, &left_out) {
             let _ = io::stderr().lock().write_all(line.as_bytes());
         }
     }
@@ -51,14 +105,14 @@ impl Tracer {
 
 /// Wall-clock time of day (UTC) with microseconds: `03:41:07.123456`. Both programs use
 /// the same clock, so their lines can be merged in the order they happened.
-fn clock() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let s = now.as_secs() % 86_400;
+fn clock(at: SystemTime) -> String {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let s = since.as_secs() % 86_400;
     format!(
         "{:02}:{:02}:{:02}.{:06}",
         s / 3600,
         s / 60 % 60,
         s % 60,
-        now.subsec_micros()
+        since.subsec_micros()
     )
 }
