@@ -519,12 +519,23 @@ pub enum Role {
 
 /// Renders one trace line: the time the call was made, how long it took, who made it,
 /// the call, whether the textbook's program makes it, and what it does:
-/// `03:41:07.123456 +52µs server  listen(3, 4096) = 0  # [textbook] explanation\n`.
-pub fn render(role: Role, lang: Lang, time: &str, took: std::time::Duration, event: &Event<'_>) -> String {
+/// `03:41:07.123456 +52µs server  listen(3, 4096) = 0  # [textbook] explanation\n`. A
+/// process made by `fork()` names itself: `server[4242]`.
+pub fn render(
+    role: Role,
+    child: Option<u32>,
+    lang: Lang,
+    time: &str,
+    took: std::time::Duration,
+    event: &Event<'_>,
+) -> String {
+    let who = match child {
+        Some(pid) => format!("{}[{pid}]", role_name(role)),
+        None => role_name(role).to_string(),
+    };
     format!(
-        "{time} +{}µs {}  {}  # [{}] {}\n",
+        "{time} +{}µs {who}  {}  # [{}] {}\n",
         took.as_micros(),
-        role_name(role),
         call(event),
         tag(textbook(event), lang),
         explain(event, lang)
@@ -2084,6 +2095,7 @@ mod tests {
         let took = std::time::Duration::from_micros(52);
         let line = render(
             Role::Server,
+            None,
             Lang::En,
             "00:00:00.000000",
             took,
@@ -2095,6 +2107,7 @@ mod tests {
         );
         let line = render(
             Role::Client,
+            None,
             Lang::Ko,
             "00:00:00.000000",
             took,
@@ -2103,6 +2116,18 @@ mod tests {
         assert!(
             line.starts_with("00:00:00.000000 +52µs client  shutdown(4, SHUT_WR) = 0  # [추가] Half-close"),
             "{line}"
+        );
+        let child = render(
+            Role::Server,
+            Some(4242),
+            Lang::En,
+            "00:00:00.000000",
+            took,
+            &Event::Exit { code: 0 },
+        );
+        assert!(
+            child.starts_with("00:00:00.000000 +52µs server[4242]  _exit(0)"),
+            "{child}"
         );
     }
 

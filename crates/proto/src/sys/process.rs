@@ -127,9 +127,12 @@ pub fn fork(tracer: &Tracer) -> io::Result<Forked> {
             Err(e)
         }
         0 => {
+            let me = std::process::id();
+            // From now on this process's lines say which child made them.
+            super::tracer::in_child(me);
             if tracer.on() {
                 tracer.emit(Event::Fork {
-                    child: i32::try_from(std::process::id()).unwrap_or(0),
+                    child: i32::try_from(me).unwrap_or(0),
                     in_child: true,
                 });
             }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write as _};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -13,8 +14,19 @@ struct Sink {
     role: Role,
     lang: Lang,
     shown: Selection,
+    /// The lines, when they are collected instead of written (see [`Tracer::collect`]).
+    collected: Option<Arc<Mutex<String>>>,
     /// With [`Selection::Textbook`]: the calls left out, by name, for [`Tracer::finish`].
     left_out: Mutex<BTreeMap<String, u64>>,
+}
+
+/// The process id of a child made by `fork()`, once this process is one (0: it is not):
+/// its lines then name it, `server[4242]`, since parent and child write to one stderr.
+static CHILD: AtomicU32 = AtomicU32::new(0);
+
+/// Called in a child just after `fork()`: its trace lines name it from now on.
+pub(super) fn in_child(pid: u32) {
+    CHILD.store(pid, Ordering::Relaxed);
 }
 
 /// Where trace events go: nowhere (the default), or stderr. Cloning is cheap (an `Arc`).
@@ -40,8 +52,24 @@ impl Tracer {
             role,
             lang,
             shown,
+            collected: None,
             left_out: Mutex::new(BTreeMap::new()),
         })))
+    }
+
+    /// A tracer that keeps its lines (every call) in memory instead of writing them, for a
+    /// program that traces a socket of its own beside the real programs' traces (`cargo
+    /// xtask demo`'s silent client). The lines are the same as on stderr.
+    pub fn collect(role: Role, lang: Lang) -> (Tracer, Arc<Mutex<String>>) {
+        let lines = Arc::new(Mutex::new(String::new()));
+        let tracer = Tracer(Some(Arc::new(Sink {
+            role,
+            lang,
+            shown: Selection::All,
+            collected: Some(Arc::clone(&lines)),
+            left_out: Mutex::new(BTreeMap::new()),
+        })));
+        (tracer, lines)
     }
 
     /// Whether events are printed; call sites check this before building an event.
@@ -84,7 +112,15 @@ impl Tracer {
             *left_out.entry(call_name(&event)).or_insert(0) += 1;
             return;
         }
-        let line = render(sink.role, sink.lang, &clock(start), took, &event);
+        let child = Some(CHILD.load(Ordering::Relaxed)).filter(|pid| *pid != 0);
+        let line = render(sink.role, child, sink.lang, &clock(start), took, &event);
+        if let Some(lines) = &sink.collected {
+            lines
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push_str(&line);
+            return;
+        }
         // One write(2) per line keeps lines whole when threads trace at once; a closed
         // stderr is not worth failing the exchange for.
         let _ = io::stderr().lock().write_all(line.as_bytes());
