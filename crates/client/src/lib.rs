@@ -31,6 +31,9 @@ pub struct Request {
     pub message: Option<String>,
     /// Datagram instead of stream.
     pub udp: bool,
+    /// With `udp`: the textbook's first UDP client, with no `connect()` (its address comes
+    /// at the first `sendto()`, and a datagram from anyone is taken as the reply).
+    pub unconnected: bool,
     /// Bound on connecting, and again on reading the whole reply.
     pub timeout: Duration,
     /// Bound on the reply's size.
@@ -48,6 +51,7 @@ impl Request {
             port,
             message: None,
             udp: false,
+            unconnected: false,
             timeout: DEFAULT_TIMEOUT,
             max_reply: DEFAULT_MAX_REPLY,
             tracer: Tracer::off(),
@@ -183,7 +187,11 @@ fn set_timeout(deadline: Instant, set: impl Fn(Option<Duration>) -> io::Result<(
 fn udp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
     // A datagram has no handshake to tell a dead address from a live one: use the first.
     let addr = addrs[0];
-    let socket: Dgram = sys::connect_udp(addr, &req.tracer)?;
+    let socket: Dgram = if req.unconnected {
+        sys::unconnected_udp(addr, &req.tracer)?
+    } else {
+        sys::connect_udp(addr, &req.tracer)?
+    };
     let fail = |step, e| Error::new(step, addr, Cause::within(e, req.timeout));
     // sendto() with the address, as the textbook UDP client does (and as traced); on the
     // connected socket it goes to the same server.

@@ -37,6 +37,11 @@ struct Args {
     #[arg(long)]
     udp: bool,
 
+    /// With --udp: the textbook's first UDP client, with no connect(): sendto() gives the
+    /// socket its address, and a datagram from anyone is taken as the reply.
+    #[arg(long, requires = "udp")]
+    unconnected: bool,
+
     /// Bound on connecting, and again on reading the whole reply (500ms, 2s, 1m).
     #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_TIMEOUT),
           value_parser = parse_human_duration)]
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
     let request = Request {
         message: args.message,
         udp: args.udp,
+        unconnected: args.unconnected,
         timeout: args.timeout.0,
         max_reply: args.max_reply,
         tracer,

@@ -1372,8 +1372,8 @@ fn failure_reason(step: Step, err: &io::Error, lang: Lang) -> String {
         libc::EMFILE | libc::ENFILE => say("out of file descriptors", "파일 디스크립터가 바닥났습니다"),
         libc::ENOBUFS | libc::ENOMEM => say("out of kernel memory", "커널 메모리가 부족합니다"),
         libc::EINTR if step == Step::Accept => say(
-            "a signal came while accept() waited (a child ended: SIGCHLD); the server looks around",
-            "accept()가 기다리는 동안 시그널이 왔습니다(자식 종료: SIGCHLD). 할 일을 확인합니다",
+            "a signal came while accept() waited (a child ended, or a stop): the server looks around",
+            "accept() 도중 시그널이 왔습니다(자식 종료나 종료 요청). 할 일을 확인합니다",
         ),
         // A listening socket shut down for reading is how a stop wakes accept().
         libc::EINVAL if step == Step::Accept => say(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use socket2::SockAddr;
 
-use super::{Tracer, close, trace_failure};
+use super::{Tracer, close, trace_failure, trace_failure_since};
 use crate::error::Step;
 use crate::trace::{Event, Timeout};
 
@@ -114,7 +114,7 @@ impl Dgram {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    trace_failure(&self.tracer, Step::Recvfrom, Some(fd), None, &e);
+                    trace_failure_since(&self.tracer, began, Step::Recvfrom, Some(fd), None, &e);
                     return Err(e);
                 }
             }
@@ -147,7 +147,7 @@ impl Dgram {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    trace_failure(&self.tracer, Step::Sendto, Some(self.fd()), None, &e);
+                    trace_failure_since(&self.tracer, began, Step::Sendto, Some(self.fd()), None, &e);
                     return Err(e);
                 }
             }

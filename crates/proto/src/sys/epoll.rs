@@ -12,7 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Tracer, trace_failure};
+use super::{Tracer, trace_failure, trace_failure_since};
 use crate::error::Step;
 use crate::trace::{Event, Readiness};
 
@@ -167,7 +167,7 @@ impl Epoll {
             if e.kind() == io::ErrorKind::Interrupted {
                 return Ok(&self.ready);
             }
-            trace_failure(&self.tracer, Step::EpollWait, None, None, &e);
+            trace_failure_since(&self.tracer, began, Step::EpollWait, None, None, &e);
             return Err(e);
         }
         self.ready.extend(self.events.iter().map(|e| Ready {

@@ -37,14 +37,26 @@ use crate::trace::Event;
 /// Traces a failed call: shown with the address for the calls that take one (`bind()`,
 /// `connect()`), as their successful lines are.
 fn trace_failure(tracer: &Tracer, step: Step, fd: Option<i32>, addr: Option<SocketAddr>, err: &io::Error) {
+    trace_failure_since(tracer, tracer.begin(), step, fd, addr, err);
+}
+
+/// [`trace_failure`] of a call made at `began` (a call that may have waited).
+fn trace_failure_since(
+    tracer: &Tracer,
+    began: Began,
+    step: Step,
+    fd: Option<i32>,
+    addr: Option<SocketAddr>,
+    err: &io::Error,
+) {
     if !tracer.on() {
         return;
     }
     match (step, fd, addr) {
         (Step::Bind | Step::Connect, Some(fd), Some(addr)) => {
-            tracer.emit(Event::FailedAt { step, fd, addr, err })
+            tracer.emit_since(began, Event::FailedAt { step, fd, addr, err })
         }
-        _ => tracer.emit(Event::Failed { step, fd, err }),
+        _ => tracer.emit_since(began, Event::Failed { step, fd, err }),
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-use super::{Dgram, IdleWaits, Stream, Tracer, close, trace_failure};
+use super::{Dgram, IdleWaits, Stream, Tracer, close, trace_failure, trace_failure_since};
 use crate::addr::Host;
 use crate::error::{Cause, Error, Result, Step};
 use crate::trace::{Event, Family, Kind};
@@ -198,7 +198,7 @@ pub fn connect_tcp(addr: SocketAddr, timeout: Duration, tracer: &Tracer) -> Resu
     let fd = s.as_raw_fd();
     let began = tracer.begin();
     if let Err(e) = s.connect_timeout(&SockAddr::from(addr), timeout) {
-        trace_failure(tracer, Step::Connect, Some(fd), Some(addr), &e);
+        trace_failure_since(tracer, began, Step::Connect, Some(fd), Some(addr), &e);
         close(s, tracer);
         return Err(Error::new(Step::Connect, addr, Cause::within(e, timeout)));
     }

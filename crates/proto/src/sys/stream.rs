@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use socket2::{SockAddr, SockRef};
 
-use super::{IdleWaits, Tracer, close, trace_failure};
+use super::{Began, IdleWaits, Tracer, close, trace_failure, trace_failure_since};
 use crate::error::Step;
 use crate::trace::{Event, Timeout};
 
@@ -65,9 +65,9 @@ impl Stream {
         self.local_addr().map_or(0, |a| a.port())
     }
 
-    fn failed(&self, step: Step, err: &io::Error) {
+    fn failed(&self, began: Began, step: Step, err: &io::Error) {
         if !(self.nonblocking && err.kind() == io::ErrorKind::WouldBlock) {
-            trace_failure(&self.tracer, step, Some(self.fd()), None, err);
+            trace_failure_since(&self.tracer, began, step, Some(self.fd()), None, err);
         }
     }
 
@@ -90,7 +90,7 @@ impl Stream {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted && !self.interruptible => {}
                 Err(e) => {
-                    self.failed(step, &e);
+                    self.failed(began, step, &e);
                     return Err(e);
                 }
             }
@@ -164,7 +164,7 @@ impl Stream {
                 Ok(())
             }
             Err(e) => {
-                self.failed(Step::Shutdown, &e);
+                self.failed(self.tracer.begin(), Step::Shutdown, &e);
                 Err(e)
             }
         }
@@ -322,7 +322,7 @@ pub fn accept_counting(
         Ok((stream, addr)) => (stream, addr.as_socket()),
         Err(e) => {
             if e.kind() != io::ErrorKind::WouldBlock {
-                trace_failure(tracer, Step::Accept, Some(lfd), None, &e);
+                trace_failure_since(tracer, began, Step::Accept, Some(lfd), None, &e);
             } else if tracer.on() {
                 let blocking = listener_blocking(listener);
                 if idle.show_empty(blocking) {
