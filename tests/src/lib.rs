@@ -21,13 +21,15 @@ use std::time::{Duration, Instant};
 /// Bound on every wait in the tests: a broken server fails a test, it never hangs CI.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Paths of the two programs under test.
+/// Paths of the programs under test.
 #[derive(Debug)]
 pub struct Bins {
     /// `hello-server`.
     pub server: PathBuf,
     /// `hello-client`.
     pub client: PathBuf,
+    /// `hello-load`, the load generator (a binary of the client package).
+    pub load: PathBuf,
 }
 
 /// The workspace's root folder.
@@ -38,7 +40,7 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".."))
 }
 
-/// Builds both binaries once per test process (`$CARGO build`, same profile as the tests)
+/// Builds the binaries once per test process (`$CARGO build`, same profile as the tests)
 /// and returns their paths. assert_cmd's `cargo_bin` only sees this package's own
 /// binaries, hence the build.
 pub fn bins() -> &'static Bins {
@@ -70,9 +72,11 @@ pub fn bins() -> &'static Bins {
         let bins = Bins {
             server: profile_dir.join("hello-server"),
             client: profile_dir.join("hello-client"),
+            load: profile_dir.join("hello-load"),
         };
-        assert!(bins.server.exists(), "{} missing", bins.server.display());
-        assert!(bins.client.exists(), "{} missing", bins.client.display());
+        for bin in [&bins.server, &bins.client, &bins.load] {
+            assert!(bin.exists(), "{} missing", bin.display());
+        }
         bins
     })
 }
@@ -308,6 +312,13 @@ impl Drop for Server {
 /// A `hello-client` command with the given arguments, killed after [`WAIT`].
 pub fn client(args: &[&str]) -> assert_cmd::Command {
     let mut c = assert_cmd::Command::new(&bins().client);
+    c.args(args).timeout(WAIT);
+    c
+}
+
+/// A `hello-load` command with the given arguments, killed after [`WAIT`].
+pub fn load(args: &[&str]) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(&bins().load);
     c.args(args).timeout(WAIT);
     c
 }

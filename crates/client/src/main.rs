@@ -27,7 +27,6 @@ use hello_proto::trace::{Lang, Role};
 #[command(
     name = "hello-client",
     version,
-    about,
     override_usage = "hello-client [OPTIONS] <HOST> <PORT>\n       hello-client [OPTIONS] <HOST:PORT>..."
 )]
 struct Args {

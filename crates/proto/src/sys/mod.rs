@@ -15,6 +15,7 @@ pub mod process;
 mod setup;
 mod stream;
 mod tracer;
+pub mod untraced;
 
 use std::io;
 use std::net::SocketAddr;
