@@ -121,6 +121,60 @@ fn refused_and_timed_out_exchanges_are_counted_by_class() {
 }
 
 #[test]
+fn wait_holds_the_run_until_the_server_answers() {
+    // Bound, not yet listening: refused until the server starts on this very socket.
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    let port = s.local_addr().unwrap().as_socket().unwrap().port().to_string();
+    let child = std::process::Command::new(&hello_tests::bins().load)
+        .args([
+            "--wait",
+            "5s",
+            "-n",
+            "200",
+            "-c",
+            "8",
+            "--json",
+            "127.0.0.1",
+            &port,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    s.listen(64).unwrap();
+    let listener: TcpListener = s.into();
+    let _srv = Server::activated(&listener, &["0"]);
+    let out = hello_tests::run_bounded_child(child);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_counts(&v);
+    assert_eq!(
+        (n(&v, "ok"), n(&v, "failed")),
+        (200, 0),
+        "the waiting was not counted: {v}"
+    );
+
+    // Without a server, --wait gives up with the client's line, attempts counted (at 0,
+    // 50 and 150 ms, and at the deadline), and no report.
+    let down = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    down.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    let port = down.local_addr().unwrap().as_socket().unwrap().port();
+    let out = load(&["--wait", "300ms", "-n", "5", "127.0.0.1", &port.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "hello-load: connect() error: 127.0.0.1:{port}: Connection refused (os error 111); 4 attempts in 300ms\n"
+        )
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn udp_exchanges_are_datagrams() {
     let srv = Server::start(&["--udp", "--bind", "127.0.0.1", "0"]);
     let (code, v) = run(&[

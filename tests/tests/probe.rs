@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs, UdpSocket};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -78,6 +78,46 @@ fn wait_for_a_server_that_never_starts_gives_up_at_the_deadline_counting_attempt
         )
     );
     assert_eq!(text(&out.stdout), "");
+}
+
+#[test]
+fn wait_over_udp_retries_an_exchange_that_got_no_reply() {
+    // A UDP server that answers only from 600 ms on: the datagrams of the attempts before
+    // wait in its socket, and their replies go to sockets the client has closed.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(600));
+        socket.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let mut answered = 0;
+        let mut buf = [0u8; 64];
+        // Bounded: it stops at the first half second without a datagram.
+        while let Ok((_, from)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(b"Hello World!\0", from);
+            answered += 1;
+        }
+        answered
+    });
+    let out = client(&[
+        "--udp",
+        "--wait",
+        "5s",
+        "--timeout",
+        "200ms",
+        "--json",
+        "127.0.0.1",
+        &addr.port().to_string(),
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["reply"], "Hello World!");
+    assert_eq!(v["protocol"], "udp");
+    let attempts = v["attempts"].as_u64().unwrap();
+    assert!(attempts >= 2, "{v}");
+    assert!(v["waited_us"].as_u64().unwrap() >= 400_000, "{v}");
+    assert!(server.join().unwrap() >= 1);
 }
 
 #[test]

@@ -214,7 +214,7 @@ fn progress_bar(plan: Plan) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let (len, template) = match plan {
-        Plan::Count(n) => (n, "{bar:40} {pos}/{len} exchanges, {per_sec}, eta {eta}"),
+        Plan::Count(n) => (n, "{bar:40} {pos}/{len} exchanges, {elapsed}, eta {eta}"),
         Plan::For(d) => (
             u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
             "{bar:40} {elapsed} of the run, {msg}",

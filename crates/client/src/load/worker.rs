@@ -240,7 +240,8 @@ impl Worker {
                 if slot.phase == Phase::Free || (token >> 32) as u32 != slot.generation {
                     continue;
                 }
-                if let Some(end) = self.step(slot, &mut buf, event.is_error()) {
+                let (error, closed) = (event.is_error(), event.is_read_closed());
+                if let Some(end) = self.step(slot, &mut buf, error, closed && !error) {
                     finish(slot, end, &mut tally);
                     free.push(i);
                 }
@@ -300,8 +301,10 @@ impl Worker {
         Ok(())
     }
 
-    /// Moves an exchange on after an event. `Some(end)` when it is over.
-    fn step(&self, slot: &mut Slot, buf: &mut [u8], error: bool) -> Option<End> {
+    /// Moves an exchange on after an event, which said whether the socket has an error,
+    /// and whether the peer's end of stream had arrived (and no error). `Some(end)` when
+    /// the exchange is over.
+    fn step(&self, slot: &mut Slot, buf: &mut [u8], error: bool, peer_ended: bool) -> Option<End> {
         let conn = slot.conn.as_ref()?;
         if slot.phase == Phase::Sending {
             match send_rest(conn, &self.payload, &mut slot.sent, self.udp) {
@@ -329,6 +332,13 @@ impl Worker {
                 Ok(n) => {
                     if !self.take(&mut slot.reply, &buf[..n]) {
                         return Some(End::Failed(Class::Mismatch));
+                    }
+                    // The peer's FIN had arrived before this read, so everything it sent
+                    // was queued ahead of it, and a read that did not fill the buffer
+                    // took all of it: this is the end of the stream, and the read() that
+                    // would return 0 can be spared (one call in six per exchange).
+                    if peer_ended && n < buf.len() {
+                        return Some(self.verdict(&slot.reply));
                     }
                 }
                 Err(e) if would_block(&e) => return None,
