@@ -10,12 +10,13 @@
 //! every `fork()`, and is made so: the binary catches signals with flags instead of a
 //! signal thread, the log writes its counts without a thread, and [`run`] refuses to
 //! start if the process has more than one thread. A child could start threads of its
-//! own; it starts none (see [`child`]).
+//! own; it starts none (see `child`).
 //!
 //! A stop: the parent stops taking new clients (the queue is still taken, see accept.rs),
 //! sends `SIGTERM` to every child, and waits for them within the grace (and one second
 //! more for the resets at its end); each child keeps the grace and resets what is left
-//! at its end, with no thread (see [`child`]). Each child has its own memory, so `--max-buffered` is per child here.
+//! at its end, with no thread (see `child`). Each child has its own memory, so
+//! `--max-buffered` is per child here.
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener};
