@@ -9,6 +9,8 @@ pub mod cluster;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -19,13 +21,15 @@ use std::time::{Duration, Instant};
 /// Bound on every wait in the tests: a broken server fails a test, it never hangs CI.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Paths of the two programs under test.
+/// Paths of the programs under test.
 #[derive(Debug)]
 pub struct Bins {
     /// `hello-server`.
     pub server: PathBuf,
     /// `hello-client`.
     pub client: PathBuf,
+    /// `hello-load`, the load generator (a binary of the client package).
+    pub load: PathBuf,
 }
 
 /// The workspace's root folder.
@@ -36,7 +40,7 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".."))
 }
 
-/// Builds both binaries once per test process (`$CARGO build`, same profile as the tests)
+/// Builds the binaries once per test process (`$CARGO build`, same profile as the tests)
 /// and returns their paths. assert_cmd's `cargo_bin` only sees this package's own
 /// binaries, hence the build.
 pub fn bins() -> &'static Bins {
@@ -68,9 +72,11 @@ pub fn bins() -> &'static Bins {
         let bins = Bins {
             server: profile_dir.join("hello-server"),
             client: profile_dir.join("hello-client"),
+            load: profile_dir.join("hello-load"),
         };
-        assert!(bins.server.exists(), "{} missing", bins.server.display());
-        assert!(bins.client.exists(), "{} missing", bins.client.display());
+        for bin in [&bins.server, &bins.client, &bins.load] {
+            assert!(bin.exists(), "{} missing", bin.display());
+        }
         bins
     })
 }
@@ -124,6 +130,38 @@ impl Server {
             .stderr(Stdio::piped());
         adjust(&mut cmd);
         Server::spawn(cmd, &format!("{} {args:?}", program.display()))
+    }
+
+    /// `hello-server ARGS` started by socket activation with `listener` (a listening
+    /// socket of this process) as descriptor 3: `LISTEN_PID` is the server's own pid (the
+    /// shell's, which execs it).
+    pub fn activated(listener: &impl AsRawFd, args: &[&str]) -> Server {
+        let server = bins().server.to_str().expect("a UTF-8 path").to_string();
+        let mut sh_args = vec![
+            "-c",
+            "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"",
+            server.as_str(),
+        ];
+        sh_args.extend_from_slice(args);
+        let fd = listener.as_raw_fd();
+        Server::start_program_with(Path::new("/bin/sh"), &sh_args, |cmd| {
+            // SAFETY: between fork and exec only dup2(2) and fcntl(2), which are
+            // async-signal-safe, run.
+            unsafe {
+                cmd.pre_exec(move || {
+                    // dup2 onto itself keeps close-on-exec: clear it then.
+                    let rc = if fd == 3 {
+                        libc::fcntl(3, libc::F_SETFD, 0)
+                    } else {
+                        libc::dup2(fd, 3)
+                    };
+                    if rc < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        })
     }
 
     /// Spawns `cmd` (stdout and stderr piped) and waits for its start-up line.
@@ -278,6 +316,13 @@ pub fn client(args: &[&str]) -> assert_cmd::Command {
     c
 }
 
+/// A `hello-load` command with the given arguments, killed after [`WAIT`].
+pub fn load(args: &[&str]) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::new(&bins().load);
+    c.args(args).timeout(WAIT);
+    c
+}
+
 /// A `hello-server` command (for runs that end by themselves: usage errors, `--once`).
 pub fn server_cmd(args: &[&str]) -> assert_cmd::Command {
     let mut c = assert_cmd::Command::new(&bins().server);
@@ -333,6 +378,36 @@ pub fn run_bounded(cmd: &mut Command) -> (ExitStatus, Vec<u8>, Vec<u8>) {
     c.timeout(WAIT);
     let out = c.output().expect("run command");
     (out.status, out.stdout, out.stderr)
+}
+
+/// Waits for a spawned `child` (stdout and stderr piped) to exit, at most [`WAIT`]
+/// (killed after that), and returns its output.
+pub fn run_bounded_child(mut child: Child) -> std::process::Output {
+    // The pipes are drained on threads, so that a chatty child cannot block on them.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let status = match wait_exit(&mut child, WAIT) {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child did not exit within {WAIT:?}");
+        }
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
 }
 
 /// Every server model: each end-to-end check runs against all of them.

@@ -7,15 +7,12 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hello_tests::{MODELS, Server, WAIT, bins, connect, try_read_to_end, wait_until};
+use hello_tests::{MODELS, Server, WAIT, connect, try_read_to_end, wait_until};
 
 /// What the agent answers now.
 fn ask_agent(agent: SocketAddr) -> String {
@@ -97,42 +94,11 @@ fn shared_listener() -> TcpListener {
     s.into()
 }
 
-/// `hello-server ARGS` started by socket activation with `listener` as descriptor 3:
-/// `LISTEN_PID` is the server's own pid (the shell's, which execs it).
-fn activated(listener: &TcpListener, args: &[&str]) -> Server {
-    let server = bins().server.to_str().expect("a UTF-8 path").to_string();
-    let mut sh_args = vec![
-        "-c",
-        "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"",
-        server.as_str(),
-    ];
-    sh_args.extend_from_slice(args);
-    let fd = listener.as_raw_fd();
-    Server::start_program_with(Path::new("/bin/sh"), &sh_args, |cmd| {
-        // SAFETY: between fork and exec only dup2(2) and fcntl(2), which are
-        // async-signal-safe, run.
-        unsafe {
-            cmd.pre_exec(move || {
-                // dup2 onto itself keeps close-on-exec: clear it then.
-                let rc = if fd == 3 {
-                    libc::fcntl(3, libc::F_SETFD, 0)
-                } else {
-                    libc::dup2(fd, 3)
-                };
-                if rc < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    })
-}
-
 #[test]
 fn socket_activation_serves_the_passed_socket() {
     let listener = shared_listener();
     let addr = listener.local_addr().unwrap();
-    let srv = activated(&listener, &["--trace", "--lang", "en", "9"]);
+    let srv = Server::activated(&listener, &["--trace", "--lang", "en", "9"]);
     assert_eq!(
         srv.addr, addr,
         "the start-up line shows the passed socket, not port 9"
@@ -152,7 +118,7 @@ fn a_socket_handed_to_a_new_instance_under_load_loses_no_exchange() {
     for model in MODELS {
         let listener = shared_listener();
         let addr = listener.local_addr().unwrap();
-        let mut first = activated(&listener, &["--model", model, "--service", "echo", "0"]);
+        let mut first = Server::activated(&listener, &["--model", model, "--service", "echo", "0"]);
         let stop = Arc::new(AtomicBool::new(false));
         let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let clients: Vec<_> = (0..8)
@@ -176,7 +142,7 @@ fn a_socket_handed_to_a_new_instance_under_load_loses_no_exchange() {
             })
             .collect();
         thread::sleep(Duration::from_millis(300));
-        let mut second = activated(&listener, &["--model", model, "--service", "echo", "0"]);
+        let mut second = Server::activated(&listener, &["--model", model, "--service", "echo", "0"]);
         thread::sleep(Duration::from_millis(200));
         first.signal(libc::SIGTERM);
         let status = first.wait(WAIT).expect("the first instance stops");

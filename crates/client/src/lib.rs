@@ -1,24 +1,37 @@
-//! hello-client as a library: one exchange with a server, over TCP or UDP, returning the
-//! reply's raw bytes.
+//! hello-client as a library: one exchange with a server, over TCP or UDP, with the
+//! reply's raw bytes and what the exchange took (attempts, addresses, times); retried
+//! until a deadline when asked to wait for the server; several servers at once.
 //!
 //! ```text
 //! terminal 1: hello-server 9190
 //! terminal 2: hello-client 127.0.0.1 9190      # Message from server: Hello World!
 //! ```
 
+pub mod args;
+pub mod load;
+pub mod output;
+
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use hello_proto::addr::Host;
+use hello_proto::addr::{Host, HumanDuration};
 use hello_proto::conn::peer_gone;
-use hello_proto::sys::{self, Dgram, Stream, Tracer};
+use hello_proto::sys::{self, Stream, Tracer};
+use hello_proto::wire::display_reply;
 use hello_proto::{Cause, Error, Step};
 
 /// Default `--timeout`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default bound on a reply (`--max-reply`).
 pub const DEFAULT_MAX_REPLY: usize = 1024 * 1024;
+/// Most targets checked at once, a thread each; more wait for a free thread.
+pub const MAX_PARALLEL: usize = 64;
+/// Bound on the last attempt made at the `--wait` deadline (see [`run`]).
+pub const LAST_TRY: Duration = Duration::from_millis(50);
 
 /// One exchange to make.
 #[derive(Debug, Clone)]
@@ -38,6 +51,8 @@ pub struct Request {
     pub timeout: Duration,
     /// Bound on the reply's size.
     pub max_reply: usize,
+    /// The reply must be this, as [`display_reply`] shows it (`--expect`).
+    pub expect: Option<String>,
     /// Where socket calls are narrated.
     pub tracer: Tracer,
 }
@@ -54,6 +69,7 @@ impl Request {
             unconnected: false,
             timeout: DEFAULT_TIMEOUT,
             max_reply: DEFAULT_MAX_REPLY,
+            expect: None,
             tracer: Tracer::off(),
         }
     }
@@ -71,57 +87,354 @@ impl Request {
     }
 }
 
-/// Makes the exchange and returns the reply's bytes exactly as received.
-pub fn exchange(req: &Request) -> Result<Vec<u8>, Error> {
-    let addrs = sys::resolve(&req.host, req.port)?;
-    if req.udp {
-        udp_exchange(req, &addrs)
-    } else {
-        tcp_exchange(req, &addrs)
+/// Why an exchange failed: a socket step, or a reply other than `--expect` asked for.
+#[derive(Debug)]
+pub enum Failure {
+    /// A call failed, timed out, or the reply was malformed (docs/contract.md's error lines).
+    Step(Error),
+    /// The reply came whole but was not the one expected; both in their display form.
+    Mismatch {
+        /// The server's address.
+        addr: SocketAddr,
+        /// What `--expect` asked for.
+        expected: String,
+        /// What came, as [`display_reply`] shows it.
+        received: String,
+    },
+}
+
+impl Failure {
+    /// The step that failed, as the error line names it: `connect()`, `--expect`.
+    pub fn step(&self) -> &'static str {
+        match self {
+            Failure::Step(e) => e.step.name(),
+            Failure::Mismatch { .. } => "--expect",
+        }
     }
+
+    /// The reason alone, without step and address.
+    pub fn reason(&self) -> String {
+        match self {
+            Failure::Step(e) => e.cause.to_string(),
+            Failure::Mismatch {
+                expected, received, ..
+            } => format!("expected {}, received {}", quoted(expected), quoted(received)),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    /// `connect() error: 127.0.0.1:9190: Connection refused (os error 111)`, or
+    /// `--expect error: 127.0.0.1:9190: expected "Bye", received "Hello World!"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Step(e) => e.fmt(f),
+            Failure::Mismatch { addr, .. } => write!(f, "--expect error: {addr}: {}", self.reason()),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::Step(e)
+    }
+}
+
+/// `text` in double quotes, with the control characters a command-line argument may hold
+/// escaped as in a displayed reply, so that the error stays one line.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c if c.is_control() && c != '\t' => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// What one exchange with one server came to: the reply and every figure `--json` prints.
+/// Times count from the start of the attempt that made the exchange (its name
+/// resolution included); `waited` is how long the attempts before it took.
+#[derive(Debug)]
+pub struct Report {
+    /// The server address the exchange was made with (or last tried).
+    pub addr: Option<SocketAddr>,
+    /// This end's address: the ephemeral port the kernel chose at `connect()`.
+    pub local: Option<SocketAddr>,
+    /// Bytes of the request sent (the message and its NUL).
+    pub sent: usize,
+    /// The reply's bytes, exactly as received.
+    pub reply: Vec<u8>,
+    /// Attempts made: 1, or more with `--wait`.
+    pub attempts: u32,
+    /// From the first attempt's start to the last one's.
+    pub waited: Duration,
+    /// Until the connection was made (TCP) or the socket connected (UDP).
+    pub connect: Option<Duration>,
+    /// Until the first byte of the reply.
+    pub first_byte: Option<Duration>,
+    /// Until the exchange ended, well or not.
+    pub total: Duration,
+    /// How it ended.
+    pub outcome: Result<(), Failure>,
+}
+
+impl Report {
+    fn new() -> Report {
+        Report {
+            addr: None,
+            local: None,
+            sent: 0,
+            reply: Vec::new(),
+            attempts: 0,
+            waited: Duration::ZERO,
+            connect: None,
+            first_byte: None,
+            total: Duration::ZERO,
+            outcome: Ok(()),
+        }
+    }
+
+    /// Whether the exchange succeeded.
+    pub fn ok(&self) -> bool {
+        self.outcome.is_ok()
+    }
+}
+
+/// The pauses between attempts while waiting for a server: 50 ms, doubling each time,
+/// never more than 1 s (50, 100, 200, 400, 800, 1000, 1000, … ms). Short at first, since
+/// a server that is starting is usually up within a few hundred milliseconds; bounded,
+/// so that one that takes long is still noticed within a second.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    /// The first pause.
+    pub const FIRST: Duration = Duration::from_millis(50);
+    /// The longest pause.
+    pub const MAX: Duration = Duration::from_secs(1);
+
+    /// A schedule starting at [`Backoff::FIRST`].
+    pub fn new() -> Backoff {
+        Backoff { next: Backoff::FIRST }
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff::new()
+    }
+}
+
+impl Iterator for Backoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let pause = self.next;
+        self.next = (pause * 2).min(Backoff::MAX);
+        Some(pause)
+    }
+}
+
+/// Makes the exchange and returns the reply's bytes exactly as received.
+pub fn exchange(req: &Request) -> Result<Vec<u8>, Failure> {
+    let report = run(req, None);
+    report.outcome.map(|()| report.reply)
+}
+
+/// Makes the exchange, and reports it. Without `wait`, one attempt. With it, attempts are
+/// made until one connects (over UDP: until a reply comes) or `wait` has passed: each is
+/// bounded by `--timeout` and by the time left, tries every address of the name, and is
+/// followed by a pause from [`Backoff`]. A pause that would end past the deadline ends at
+/// it instead, and one last attempt is made there, bounded by [`LAST_TRY`]: so the
+/// server gets the whole `wait`, and a failure is known at most about 50 ms after it.
+/// Once connected, the exchange has its own `--timeout`, as without `wait`.
+pub fn run(req: &Request, wait: Option<Duration>) -> Report {
+    let first = Instant::now();
+    let deadline = wait.map(|w| first + w);
+    let mut pauses = Backoff::new();
+    let mut last_try = false;
+    let mut report = Report::new();
+    // Bounded: every failed attempt is followed by a pause of at least 50 ms, or ends the
+    // loop, and the pauses stop at the deadline.
+    loop {
+        report.attempts += 1;
+        let start = if report.attempts == 1 {
+            first
+        } else {
+            Instant::now()
+        };
+        report.waited = start - first;
+        let until = match deadline {
+            Some(_) if last_try => Some(start + LAST_TRY),
+            d => d,
+        };
+        let retry = if req.udp {
+            udp_attempt(req, start, until, &mut report)
+        } else {
+            tcp_attempt(req, start, until, &mut report)
+        };
+        let now = Instant::now();
+        report.total = now - start;
+        let Some(err) = retry else {
+            check_expected(req, &mut report);
+            return report;
+        };
+        let left = deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(now));
+        if last_try || left.is_zero() {
+            report.outcome = Err(err.into());
+            return report;
+        }
+        let pause = pauses.next().unwrap_or(Backoff::MAX);
+        if pause >= left {
+            last_try = true;
+        }
+        std::thread::sleep(pause.min(left));
+    }
+}
+
+/// Checks a reply against `--expect`, in the form hello-client prints it.
+fn check_expected(req: &Request, report: &mut Report) {
+    let (Some(expected), Ok(()), Some(addr)) = (&req.expect, &report.outcome, report.addr) else {
+        return;
+    };
+    let received = display_reply(&report.reply);
+    if received != *expected {
+        report.outcome = Err(Failure::Mismatch {
+            addr,
+            expected: expected.clone(),
+            received,
+        });
+    }
+}
+
+/// The bound on a call made at `now`: `--timeout`, cut to what is left until `until`.
+fn bound(req: &Request, until: Option<Instant>, now: Instant) -> Duration {
+    until.map_or(req.timeout, |u| req.timeout.min(u.saturating_duration_since(now)))
+}
+
+/// Each of several targets checked in parallel, at most [`MAX_PARALLEL`] at once; the
+/// reports in the order of `reqs`.
+pub fn run_all(reqs: &[Request], wait: Option<Duration>) -> Vec<Report> {
+    if let [one] = reqs {
+        return vec![run(one, wait)];
+    }
+    let next = AtomicUsize::new(0);
+    let done: Vec<Mutex<Option<Report>>> = reqs.iter().map(|_| Mutex::new(None)).collect();
+    let work = || {
+        // Bounded by the number of targets: each pass takes one.
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(req) = reqs.get(i) else { break };
+            let report = run(req, wait);
+            *done[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..reqs.len().min(MAX_PARALLEL) {
+            // A thread that cannot be started leaves its share to the others (this one
+            // included), which only makes the checks less parallel.
+            if std::thread::Builder::new().spawn_scoped(s, work).is_err() {
+                break;
+            }
+        }
+        work();
+    });
+    done.into_iter()
+        .map(|slot| {
+            slot.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(Report::new)
+        })
+        .collect()
+}
+
+/// One TCP attempt: resolve, connect to each address in turn until one takes, then the
+/// whole exchange. `Some(error)` when no connection was made (worth another attempt).
+fn tcp_attempt(req: &Request, start: Instant, until: Option<Instant>, report: &mut Report) -> Option<Error> {
+    let addrs = match sys::resolve(&req.host, req.port) {
+        Ok(a) => a,
+        Err(e) => return Some(e),
+    };
+    let (stream, addr) = match connect(req, &addrs, until, report) {
+        Ok(c) => c,
+        Err(e) => return Some(e),
+    };
+    report.connect = Some(start.elapsed());
+    report.outcome = tcp_exchange(req, stream, addr, start, report).map_err(Failure::Step);
+    None
 }
 
 /// Tries each address in turn, as `nc` does, and keeps the first connection made.
-fn connect(req: &Request, addrs: &[SocketAddr]) -> Result<(Stream, SocketAddr), Error> {
+fn connect(
+    req: &Request,
+    addrs: &[SocketAddr],
+    until: Option<Instant>,
+    report: &mut Report,
+) -> Result<(Stream, SocketAddr), Error> {
     let mut last = None;
     for &addr in addrs {
-        match sys::connect_tcp(addr, req.timeout, &req.tracer) {
-            Ok(s) => return Ok((s, addr)),
+        let limit = bound(req, until, Instant::now());
+        if limit.is_zero() {
+            break;
+        }
+        report.addr = Some(addr);
+        match sys::connect_tcp(addr, limit, &req.tracer) {
+            Ok((s, local)) => {
+                report.local = local;
+                return Ok((s, addr));
+            }
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| Error::new(Step::Resolve, req.host.with_port(req.port), Cause::NoAddress)))
+    let target = report
+        .addr
+        .map_or_else(|| req.host.with_port(req.port), |a| a.to_string());
+    Err(last.unwrap_or_else(|| Error::new(Step::Connect, target, Cause::TimedOut(req.timeout))))
 }
 
-fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
-    let (stream, addr) = connect(req, addrs)?;
+fn tcp_exchange(
+    req: &Request,
+    stream: Stream,
+    addr: SocketAddr,
+    start: Instant,
+    report: &mut Report,
+) -> Result<(), Error> {
     let deadline = Instant::now() + req.timeout;
     let fail = |step, e| Error::new(step, addr, Cause::within(e, req.timeout));
     // A server may answer and close before it reads the message (the hello service
     // never reads): a send that fails because the peer is gone ends the sending, and the
     // reply is still read. The failure is reported only if no reply came.
     let send_failure = match &req.message {
-        Some(_) => send_message(req, &stream, deadline)
+        Some(_) => send_message(req, &stream, deadline, &mut report.sent)
             .map_err(|(step, e)| fail(step, e))?
             .map(|(step, e)| fail(step, e)),
         None => None,
     };
-    let got = read_reply(req, &stream, deadline);
+    let got = read_reply(req, &stream, deadline, start, report);
     stream.close();
     match got {
-        Ok(reply) if req.message.is_some() => match cut_short(&reply) {
+        Ok(()) if req.message.is_some() => match cut_short(&report.reply) {
             Some((announced, received)) => Err(Error::new(
                 Step::Read,
                 addr,
                 Cause::CutShort { announced, received },
             )),
-            None if reply.is_empty() => {
+            None if report.reply.is_empty() => {
                 Err(send_failure.unwrap_or_else(|| Error::new(Step::Read, addr, Cause::ClosedEarly)))
             }
-            None => Ok(reply),
+            None => Ok(()),
         },
-        Ok(reply) if !reply.is_empty() => Ok(reply),
-        Ok(_) => Err(send_failure.unwrap_or_else(|| Error::new(Step::Read, addr, Cause::ClosedEarly))),
+        Ok(()) if !report.reply.is_empty() => Ok(()),
+        Ok(()) => Err(send_failure.unwrap_or_else(|| Error::new(Step::Read, addr, Cause::ClosedEarly))),
         Err(ReadFailure::Os(e)) => Err(send_failure.unwrap_or_else(|| fail(Step::Read, e))),
         Err(ReadFailure::TooLong) => Err(Error::new(Step::Read, addr, Cause::TooLong(req.max_reply))),
     }
@@ -129,11 +442,12 @@ fn tcp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
 
 /// Writes the message and its NUL, then half-closes (`shutdown(SHUT_WR)`): the server
 /// sees end of stream and can still answer. `Ok(Some(_))`: the server is already gone,
-/// which only matters if no reply comes.
+/// which only matters if no reply comes. `sent` counts the bytes written.
 fn send_message(
     req: &Request,
     stream: &Stream,
     deadline: Instant,
+    sent: &mut usize,
 ) -> Result<Option<(Step, io::Error)>, (Step, io::Error)> {
     let payload = req.payload();
     let mut rest = &payload[..];
@@ -141,7 +455,10 @@ fn send_message(
         set_timeout(deadline, |t| stream.set_write_timeout(t)).map_err(|e| (Step::Write, e))?;
         match stream.write(rest) {
             Ok(0) => return Err((Step::Write, io::ErrorKind::WriteZero.into())),
-            Ok(n) => rest = &rest[n..],
+            Ok(n) => {
+                *sent += n;
+                rest = &rest[n..];
+            }
             Err(e) if peer_gone(&e) => return Ok(Some((Step::Write, e))),
             Err(e) => return Err((Step::Write, e)),
         }
@@ -158,16 +475,27 @@ enum ReadFailure {
     TooLong,
 }
 
-/// Reads until end of stream: TCP has no message boundaries.
-fn read_reply(req: &Request, stream: &Stream, deadline: Instant) -> Result<Vec<u8>, ReadFailure> {
-    let mut reply = Vec::new();
+/// Reads until end of stream (TCP has no message boundaries) into `report.reply`, noting
+/// when the first byte came.
+fn read_reply(
+    req: &Request,
+    stream: &Stream,
+    deadline: Instant,
+    start: Instant,
+    report: &mut Report,
+) -> Result<(), ReadFailure> {
     let mut buf = [0u8; 8192];
     loop {
         set_timeout(deadline, |t| stream.set_read_timeout(t)).map_err(ReadFailure::Os)?;
         match stream.read(&mut buf) {
-            Ok(0) => return Ok(reply),
-            Ok(n) if reply.len() + n > req.max_reply => return Err(ReadFailure::TooLong),
-            Ok(n) => reply.extend_from_slice(&buf[..n]),
+            Ok(0) => return Ok(()),
+            Ok(n) if report.reply.len() + n > req.max_reply => return Err(ReadFailure::TooLong),
+            Ok(n) => {
+                if report.first_byte.is_none() {
+                    report.first_byte = Some(start.elapsed());
+                }
+                report.reply.extend_from_slice(&buf[..n]);
+            }
             // A reset is never taken for the end of a reply: the reply may be cut short
             // (docs/contract.md#what-the-client-prints).
             Err(e) => return Err(ReadFailure::Os(e)),
@@ -184,39 +512,76 @@ fn set_timeout(deadline: Instant, set: impl Fn(Option<Duration>) -> io::Result<(
     set(Some(left))
 }
 
-fn udp_exchange(req: &Request, addrs: &[SocketAddr]) -> Result<Vec<u8>, Error> {
+/// One UDP attempt: a datagram and its reply. `Some(error)` when no reply came (refused,
+/// or nothing within the bound), which is worth another attempt.
+fn udp_attempt(req: &Request, start: Instant, until: Option<Instant>, report: &mut Report) -> Option<Error> {
+    let addrs = match sys::resolve(&req.host, req.port) {
+        Ok(a) => a,
+        Err(e) => return Some(e),
+    };
     // A datagram has no handshake to tell a dead address from a live one: use the first.
     let addr = addrs[0];
-    let socket: Dgram = if req.unconnected {
-        sys::unconnected_udp(addr, &req.tracer)?
+    report.addr = Some(addr);
+    let connected = if req.unconnected {
+        // The textbook's first UDP client: no connect(); its address comes at sendto().
+        sys::unconnected_udp(addr, &req.tracer).map(|s| (s, None))
     } else {
-        sys::connect_udp(addr, &req.tracer)?
+        sys::connect_udp(addr, &req.tracer)
     };
-    let fail = |step, e| Error::new(step, addr, Cause::within(e, req.timeout));
+    let (socket, local) = match connected {
+        Ok(s) => s,
+        Err(e) => return Some(e),
+    };
+    report.local = local;
+    report.connect = Some(start.elapsed());
+    let limit = bound(req, until, Instant::now());
+    let fail = |step, e| Error::new(step, addr, Cause::within(e, limit));
     // sendto() with the address, as the textbook UDP client does (and as traced); on the
     // connected socket it goes to the same server.
-    socket
-        .send_to(&req.payload(), addr)
-        .map_err(|e| fail(Step::Sendto, e))?;
-    let deadline = Instant::now() + req.timeout;
-    let mut buf = vec![0u8; 65536];
-    let got = loop {
-        if let Err(e) = set_timeout(deadline, |t| socket.set_read_timeout(t)) {
-            break Err(fail(Step::Recvfrom, e));
+    let payload = req.payload();
+    let got = match socket.send_to(&payload, addr) {
+        Ok(n) => {
+            report.sent = n;
+            receive(&socket, Instant::now() + limit).map_err(|e| fail(Step::Recvfrom, e))
         }
-        match socket.recv_from(&mut buf) {
-            Ok(Some((n, _))) => break Ok(buf[..n].to_vec()),
-            // Only a shutdown gives no sender, and nothing shuts this socket down.
-            Ok(None) => {}
-            Err(e) => break Err(fail(Step::Recvfrom, e)),
-        }
+        Err(e) => Err(fail(Step::Sendto, e)),
     };
     socket.close();
-    let reply = got?;
-    if reply.len() > req.max_reply {
-        return Err(Error::new(Step::Recvfrom, addr, Cause::TooLong(req.max_reply)));
+    match got {
+        Ok(reply) => {
+            report.first_byte = Some(start.elapsed());
+            report.outcome = if reply.len() > req.max_reply {
+                Err(Error::new(Step::Recvfrom, addr, Cause::TooLong(req.max_reply)).into())
+            } else {
+                Ok(())
+            };
+            report.reply = reply;
+            None
+        }
+        // No reply: the port is closed (an ICMP error came back) or nothing answered.
+        Err(e) if matches!(e.cause, Cause::TimedOut(_)) => Some(e),
+        Err(e) if matches!(&e.cause, Cause::Os(os) if os.kind() == io::ErrorKind::ConnectionRefused) => {
+            Some(e)
+        }
+        Err(e) => {
+            report.outcome = Err(e.into());
+            None
+        }
     }
-    Ok(reply)
+}
+
+/// The first datagram from the server before `deadline`.
+fn receive(socket: &sys::Dgram, deadline: Instant) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 65536];
+    // Bounded by `deadline`: each pass sets a timeout of what is left of it.
+    loop {
+        set_timeout(deadline, |t| socket.set_read_timeout(t))?;
+        // Only a shutdown gives no sender, and nothing shuts this socket down: go on.
+        if let Some((n, _)) = socket.recv_from(&mut buf)? {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+    }
 }
 
 /// An echo reply `"<len> : <msg>"` whose message is shorter than its `<len>`: the bytes
@@ -234,6 +599,12 @@ pub fn cut_short(reply: &[u8]) -> Option<(usize, usize)> {
     (msg.len() < announced).then_some((announced, msg.len()))
 }
 
+/// The note a failed `--wait` adds to its error line: `; 12 attempts in 5s`.
+pub fn attempts_note(report: &Report, wait: Duration) -> String {
+    let plural = if report.attempts == 1 { "" } else { "s" };
+    format!("; {} attempt{plural} in {}", report.attempts, HumanDuration(wait))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +619,50 @@ mod tests {
         assert_eq!(cut_short(b"Hello World!\0"), None, "not an echo reply");
         assert_eq!(cut_short(b"error: message longer than 8 bytes\0"), None);
         assert_eq!(cut_short(b"99999999999999999999999 : x"), None, "no such length");
+    }
+
+    #[test]
+    fn the_backoff_starts_at_50ms_and_doubles_up_to_1s() {
+        let ms: Vec<u128> = Backoff::new().take(8).map(|d| d.as_millis()).collect();
+        assert_eq!(ms, [50, 100, 200, 400, 800, 1000, 1000, 1000]);
+    }
+
+    #[test]
+    fn a_mismatch_line_quotes_both_sides_on_one_line() {
+        let f = Failure::Mismatch {
+            addr: "127.0.0.1:9190".parse().unwrap(),
+            expected: "two\nlines".into(),
+            received: "Hello World!".into(),
+        };
+        assert_eq!(
+            f.to_string(),
+            r#"--expect error: 127.0.0.1:9190: expected "two\nlines", received "Hello World!""#
+        );
+        assert_eq!(f.step(), "--expect");
+    }
+
+    #[test]
+    fn waiting_for_a_closed_port_gives_up_at_the_deadline_with_every_attempt_counted() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let req = Request::new(Host::parse("127.0.0.1").unwrap(), port);
+        let t0 = Instant::now();
+        let report = run(&req, Some(Duration::from_millis(400)));
+        let took = t0.elapsed();
+        // Attempts at 0, 50, 150 ms, then 350 ms; the pause of 400 ms is cut at the
+        // deadline, where the last one is made.
+        assert_eq!(report.attempts, 5, "{report:?}");
+        assert!(
+            took >= Duration::from_millis(400) && took < Duration::from_millis(520),
+            "{took:?}"
+        );
+        assert_eq!(report.outcome.as_ref().unwrap_err().step(), "connect()");
+        assert_eq!(
+            attempts_note(&report, Duration::from_millis(400)),
+            "; 5 attempts in 400ms"
+        );
     }
 }

@@ -123,7 +123,7 @@ impl Held {
     fn connect(port: u16, lang: Lang) -> Result<Held> {
         let (tracer, lines): (Tracer, _) = Tracer::collect(Role::Client, lang);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let stream = sys::connect_tcp(addr, WAIT, &tracer)?;
+        let (stream, _) = sys::connect_tcp(addr, WAIT, &tracer)?;
         Ok(Held { stream, lines })
     }
 

@@ -40,6 +40,10 @@ pub struct Host(String);
 
 impl Host {
     /// Accepts an IPv4/IPv6 literal (IPv6 with or without brackets) or a host name.
+    ///
+    /// A colon or a bracket is only allowed in an IPv6 literal: `localhost:9190` is a
+    /// `HOST:PORT` target, not a host, and taking it for a name would only fail later, in
+    /// name resolution, with a less helpful message.
     pub fn parse(s: &str) -> std::result::Result<Host, String> {
         let t = s.trim();
         if t.is_empty() {
@@ -49,6 +53,14 @@ impl Host {
             return Err(format!("'{s}' is not a host name or address"));
         }
         let bare = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(t);
+        let bracketed = bare.len() != t.len();
+        if (bracketed || bare.contains([':', '[', ']'])) && !is_ipv6_literal(bare) {
+            return Err(if has_port(t) {
+                format!("'{s}' is not a host: it holds a port (write HOST PORT, or each target as HOST:PORT)")
+            } else {
+                format!("'{s}' is not a host name or address")
+            });
+        }
         Ok(Host(bare.to_string()))
     }
 
@@ -75,6 +87,63 @@ impl Host {
 impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// An IPv6 literal, with or without a zone (`fe80::1%eth0`), which the resolver takes.
+fn is_ipv6_literal(s: &str) -> bool {
+    let addr = s.split_once('%').map_or(s, |(a, _)| a);
+    addr.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// A server as a `HOST:PORT` target: `127.0.0.1:9190`, `localhost:9190`, `[::1]:9190`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The host, as [`Host::parse`] takes it.
+    pub host: Host,
+    /// The port, `1..=65535`.
+    pub port: u16,
+}
+
+/// Whether `s` is written as a `HOST:PORT` target rather than as a bare host: it is
+/// `[…]:…`, or it holds exactly one colon. An IPv6 literal without brackets (`::1`) has
+/// several colons and is a host, never a target: which colon would start the port is
+/// ambiguous (`::1:9190`), so in a target an IPv6 address must be in brackets.
+pub fn has_port(s: &str) -> bool {
+    if s.starts_with('[') {
+        return s.contains("]:");
+    }
+    s.matches(':').count() == 1
+}
+
+impl Target {
+    /// Parses `HOST:PORT`; an IPv6 address in brackets (`[::1]:9190`).
+    pub fn parse(s: &str) -> std::result::Result<Target, String> {
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let Some((v6, port)) = rest.split_once("]:") else {
+                return Err(format!("'{s}' is not HOST:PORT (IPv6 is written [::1]:9190)"));
+            };
+            if !is_ipv6_literal(v6) {
+                return Err(format!("'{v6}' in '{s}' is not an IPv6 address"));
+            }
+            (v6, port)
+        } else {
+            match s.split_once(':') {
+                Some((host, port)) if !port.contains(':') => (host, port),
+                Some(_) => return Err(format!("'{s}' is not HOST:PORT (IPv6 is written [::1]:9190)")),
+                None => return Err(format!("'{s}' has no port (write HOST:PORT)")),
+            }
+        };
+        Ok(Target {
+            host: Host::parse(host).map_err(|e| format!("in '{s}': {e}"))?,
+            port: parse_client_port(port).map_err(|e| format!("in '{s}': {e}"))?,
+        })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.host.with_port(self.port))
     }
 }
 
@@ -174,6 +243,57 @@ mod tests {
         assert_eq!(Host::parse("localhost").unwrap().ip(), None);
         assert!(Host::parse("").is_err());
         assert!(Host::parse("a b").is_err());
+    }
+
+    #[test]
+    fn a_host_with_a_colon_is_an_ipv6_literal_or_refused() {
+        assert_eq!(Host::parse("fe80::1%lo").unwrap().name(), "fe80::1%lo");
+        assert_eq!(
+            Host::parse("::ffff:127.0.0.1").unwrap().name(),
+            "::ffff:127.0.0.1"
+        );
+        let e = Host::parse("localhost:9190").unwrap_err();
+        assert!(e.contains("holds a port"), "{e}");
+        let e = Host::parse("[::1]:9190").unwrap_err();
+        assert!(e.contains("holds a port"), "{e}");
+        for bad in ["a:b:c", "[::1", "::1]", "[localhost]", "1::2::3"] {
+            assert!(Host::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn targets() {
+        let t = Target::parse("127.0.0.1:9190").unwrap();
+        assert_eq!((t.host.name(), t.port), ("127.0.0.1", 9190));
+        let t = Target::parse("[::1]:9190").unwrap();
+        assert_eq!((t.host.ip(), t.port), (Some("::1".parse().unwrap()), 9190));
+        assert_eq!(t.to_string(), "[::1]:9190");
+        let t = Target::parse("localhost:1").unwrap();
+        assert_eq!((t.host.name(), t.port), ("localhost", 1));
+        for (bad, says) in [
+            ("127.0.0.1", "no port"),
+            ("::1:9190", "[::1]:9190"),
+            ("[::1]9190", "[::1]:9190"),
+            ("[127.0.0.1]:1", "not an IPv6"),
+            ("localhost:0", "out of range"),
+            ("localhost:+80", "not a port"),
+            ("localhost:", "not a port"),
+            (":9190", "empty"),
+            ("[::1]:70000", "out of range"),
+        ] {
+            let e = Target::parse(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn what_has_a_port() {
+        for yes in ["a:1", "127.0.0.1:9190", "[::1]:9190", "[::1]:", "a:"] {
+            assert!(has_port(yes), "{yes}");
+        }
+        for no in ["a", "::1", "fe80::1:2", "[::1]", "127.0.0.1", ""] {
+            assert!(!has_port(no), "{no}");
+        }
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //! A stop: the parent stops taking new clients (the queue is still taken, see accept.rs),
 //! sends `SIGTERM` to every child, and waits for them within the grace (and one second
 //! more for the resets at its end); each child keeps the grace and resets what is left
-//! at its end, with no thread (see `child`). Each child has its own memory, so `--max-buffered` is per child here.
+//! at its end, with no thread (see `child`). Each child has its own memory, so
+//! `--max-buffered` is per child here.
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpListener};

@@ -17,6 +17,7 @@ mod select;
 mod setup;
 mod stream;
 mod tracer;
+pub mod untraced;
 
 use std::io;
 use std::net::SocketAddr;

@@ -192,8 +192,13 @@ pub fn bind_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
 }
 
 /// The client's set-up: `socket()` → `connect()` bounded by `timeout`, then
-/// `getsockname()` to learn the address and ephemeral port the kernel chose.
-pub fn connect_tcp(addr: SocketAddr, timeout: Duration, tracer: &Tracer) -> Result<Stream> {
+/// `getsockname()` to learn the address and ephemeral port the kernel chose, which is
+/// handed back with the stream (`None` if `getsockname()` failed).
+pub fn connect_tcp(
+    addr: SocketAddr,
+    timeout: Duration,
+    tracer: &Tracer,
+) -> Result<(Stream, Option<SocketAddr>)> {
     let s = socket(addr, Kind::Stream, tracer)?;
     let fd = s.as_raw_fd();
     let began = tracer.begin();
@@ -202,13 +207,14 @@ pub fn connect_tcp(addr: SocketAddr, timeout: Duration, tracer: &Tracer) -> Resu
         close(s, tracer);
         return Err(Error::new(Step::Connect, addr, Cause::within(e, timeout)));
     }
-    trace_connected(&s, addr, Kind::Stream, began, tracer);
-    Ok(Stream::new(s.into(), false, tracer.clone()))
+    let local = connected(&s, addr, Kind::Stream, began, tracer);
+    Ok((Stream::new(s.into(), false, tracer.clone()), local))
 }
 
 /// A connected UDP client: `socket(SOCK_DGRAM)` → `connect()` (no packet is sent; the
-/// kernel now delivers only the server's datagrams) → `getsockname()`.
-pub fn connect_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
+/// kernel now delivers only the server's datagrams) → `getsockname()`, whose address is
+/// handed back with the socket.
+pub fn connect_udp(addr: SocketAddr, tracer: &Tracer) -> Result<(Dgram, Option<SocketAddr>)> {
     let s = socket(addr, Kind::Dgram, tracer)?;
     let fd = s.as_raw_fd();
     let began = tracer.begin();
@@ -217,8 +223,8 @@ pub fn connect_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
         close(s, tracer);
         return Err(err);
     }
-    trace_connected(&s, addr, Kind::Dgram, began, tracer);
-    Ok(Dgram::new(s.into(), tracer.clone()))
+    let local = connected(&s, addr, Kind::Dgram, began, tracer);
+    Ok((Dgram::new(s.into(), tracer.clone()), local))
 }
 
 /// The textbook's first UDP client: `socket(SOCK_DGRAM)` and nothing more, no `bind()`
@@ -230,14 +236,24 @@ pub fn unconnected_udp(server: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
     Ok(Dgram::unbound(s.into(), tracer.clone()))
 }
 
-fn trace_connected(s: &Socket, addr: SocketAddr, kind: Kind, began: super::Began, tracer: &Tracer) {
+/// Traces the connect, then makes the `getsockname()` whose line shows the ephemeral port,
+/// and returns that address: the one call serves the trace and the caller's report.
+fn connected(
+    s: &Socket,
+    addr: SocketAddr,
+    kind: Kind,
+    began: super::Began,
+    tracer: &Tracer,
+) -> Option<SocketAddr> {
+    let fd = s.as_raw_fd();
     if tracer.on() {
-        let fd = s.as_raw_fd();
         tracer.emit_since(began, Event::Connect { fd, addr, kind });
-        if let Ok(local) = local_addr(s) {
-            tracer.emit(Event::Ephemeral { fd, addr: local });
-        }
     }
+    let local = local_addr(s).ok();
+    if let (true, Some(local)) = (tracer.on(), local) {
+        tracer.emit(Event::Ephemeral { fd, addr: local });
+    }
+    local
 }
 
 /// Every address of `host` (`getaddrinfo(3)` for a name; a literal needs no call).
@@ -270,9 +286,14 @@ mod tests {
         let l = listen_tcp(loopback(), 16, &t).unwrap();
         let addr = l.local_addr().unwrap();
         assert_ne!(addr.port(), 0);
-        let c = connect_tcp(addr, Duration::from_secs(2), &t).unwrap();
+        let (c, local) = connect_tcp(addr, Duration::from_secs(2), &t).unwrap();
         let (mut s, peer) = l.accept().unwrap();
         assert_eq!(peer.port(), c.local_port());
+        assert_eq!(
+            Some(peer),
+            local,
+            "the local address handed back is the one the server sees"
+        );
         std::io::Write::write_all(&mut s, b"hi").unwrap();
         drop(s);
         c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
@@ -326,7 +347,8 @@ mod tests {
     fn udp_pair() {
         let t = Tracer::off();
         let s = bind_udp(loopback(), &t).unwrap();
-        let c = connect_udp(s.local_addr().unwrap(), &t).unwrap();
+        let (c, local) = connect_udp(s.local_addr().unwrap(), &t).unwrap();
+        assert_eq!(local, Some(c.local_addr().unwrap()));
         c.send_to(b"x", s.local_addr().unwrap()).unwrap();
         let mut buf = [0u8; 8];
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();

@@ -1,0 +1,228 @@
+//! `hello-load [OPTIONS] <HOST> <PORT>`: a load generator for the hello and echo
+//! protocol, tcpkali's kind: many connections in flight from a few epoll threads, a
+//! closed loop or an open one at a fixed rate, latency percentiles, errors by class and
+//! its own CPU time per connection (docs/contract.md#hello-load).
+//!
+//! ```text
+//! hello-load -n 20000 -c 64 127.0.0.1 9190
+//! hello-load -d 10s --rate 5000 -c 256 -m hello --json 127.0.0.1 9190
+//! ```
+
+use std::io::{self, IsTerminal as _, Write as _};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use hello_client::load::summary::Setup;
+use hello_client::load::{self, Config, Expect, Plan, Summary};
+use hello_client::{DEFAULT_TIMEOUT, Request, attempts_note};
+use hello_proto::addr::{Host, HumanDuration, parse_client_port, parse_duration, parse_human_duration};
+use hello_proto::sys;
+use hello_proto::wire::{DEFAULT_GREETING, echo_reply, greeting};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Exchanges when neither `--count` nor `--duration` is given.
+const DEFAULT_COUNT: u64 = 10_000;
+/// Most exchanges in flight in an open loop when `--concurrency` is not given.
+const DEFAULT_OPEN_CONCURRENCY: u32 = 1024;
+
+/// Load generator for hello-server: many exchanges, latency percentiles, errors by class.
+#[derive(Debug, Parser)]
+#[command(name = "hello-load", version)]
+struct Args {
+    /// Server address: an IPv4 or IPv6 literal, or a host name.
+    #[arg(value_parser = Host::parse)]
+    host: Host,
+
+    /// Server port (1..=65535).
+    #[arg(value_parser = parse_client_port, allow_negative_numbers = true)]
+    port: u16,
+
+    /// Exchanges to make in all [default: 10000].
+    #[arg(short = 'n', long, value_name = "N", conflicts_with = "duration",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+    count: Option<u64>,
+
+    /// Start exchanges for this long instead (500ms, 10s, 1m); those in flight then finish.
+    #[arg(short = 'd', long, value_name = "DUR", value_parser = parse_duration)]
+    duration: Option<Duration>,
+
+    /// Exchanges in flight [default: 1; with --rate, the most in flight: 1024].
+    #[arg(short = 'c', long, value_name = "C",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    concurrency: Option<u32>,
+
+    /// Open loop: start R exchanges per second, whatever the server does; latency counts
+    /// from each one's scheduled start.
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
+    rate: Option<f64>,
+
+    /// Threads, each an epoll loop [default: the CPUs this process may use].
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    threads: Option<u32>,
+
+    /// Send TEXT and a NUL, half-close, then read the reply (the echo service).
+    #[arg(short, long, value_name = "TEXT")]
+    message: Option<String>,
+
+    /// The reply, as hello-client prints it, must be TEXT [default: exactly the greeting
+    /// and its NUL; with -m, the echo reply "LEN : MSG" and its NUL].
+    #[arg(long, value_name = "TEXT")]
+    expect: Option<String>,
+
+    /// Datagrams (UDP) instead of connections.
+    #[arg(long)]
+    udp: bool,
+
+    /// Bound on each exchange, from its start.
+    #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_TIMEOUT),
+          value_parser = parse_human_duration)]
+    timeout: HumanDuration,
+
+    /// Before the run, wait up to DUR for the server to answer one exchange (as
+    /// hello-client --wait does; not counted).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    wait: Option<Duration>,
+
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A rate: a positive number of exchanges per second, at most ten million.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 1e7 => Ok(r),
+        _ => Err(format!(
+            "'{s}' is not a rate (exchanges per second, more than 0, at most 10000000)"
+        )),
+    }
+}
+
+fn fail(line: &str) -> ExitCode {
+    let _ = writeln!(io::stderr(), "hello-load: {line}");
+    ExitCode::FAILURE
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let target = args.host.with_port(args.port);
+    let addr = match server_address(&args) {
+        Ok(a) => a,
+        Err(line) => return fail(&line),
+    };
+    // An event loop holds a descriptor per exchange in flight: the soft limit (often
+    // 1024) is only a default for programs that never check. Failing to raise it only
+    // means failures of class `other` (EMFILE) at very high concurrency, which show.
+    let _ = sys::process::raise_nofile_limit();
+    let payload = args.message.as_ref().map_or_else(Vec::new, |m| greeting(m));
+    let expect = match (&args.expect, &args.message) {
+        (Some(text), _) => Expect::Shown(text.clone()),
+        (None, Some(m)) => Expect::Bytes(echo_reply(m.as_bytes(), 0)),
+        (None, None) => Expect::Bytes(greeting(DEFAULT_GREETING)),
+    };
+    let concurrency = args.concurrency.unwrap_or(if args.rate.is_some() {
+        DEFAULT_OPEN_CONCURRENCY
+    } else {
+        1
+    }) as usize;
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |t| t as usize,
+    );
+    let plan = match (args.count, args.duration) {
+        (_, Some(d)) => Plan::For(d),
+        (Some(n), None) => Plan::Count(n),
+        (None, None) => Plan::Count(DEFAULT_COUNT),
+    };
+    let config = Config {
+        addr,
+        udp: args.udp,
+        payload,
+        expect,
+        timeout: args.timeout.0,
+        plan,
+        concurrency,
+        rate: args.rate,
+        threads,
+    };
+    let bar = progress_bar(plan);
+    let outcome = load::run(&config, |done, elapsed| match plan {
+        Plan::Count(_) => bar.set_position(done),
+        Plan::For(_) => {
+            bar.set_position(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+            bar.set_message(format!("{done} exchanges"));
+        }
+    });
+    bar.finish_and_clear();
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let setup = Setup {
+        target,
+        address: addr.to_string(),
+        udp: args.udp,
+        rate: args.rate,
+        concurrency,
+    };
+    let summary = Summary::new(&setup, &outcome);
+    let report = if args.json { summary.json() } else { summary.text() };
+    let mut out = io::stdout().lock();
+    if let Err(e) = out.write_all(report.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return fail(&hello_proto::Error::new(hello_proto::Step::Write, "stdout", e).to_string());
+        }
+    }
+    if summary.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The address the load goes to. A literal is used as it is. A name with several
+/// addresses, or `--wait`, first gets one exchange as hello-client makes it (every
+/// address in turn, retried until `--wait` runs out), and the load goes where that one
+/// went: `localhost` finds the server on whichever of ::1 and 127.0.0.1 it listens.
+fn server_address(args: &Args) -> Result<std::net::SocketAddr, String> {
+    let addrs = sys::resolve(&args.host, args.port).map_err(|e| e.to_string())?;
+    if let ([one], None) = (&addrs[..], args.wait) {
+        return Ok(*one);
+    }
+    let req = Request {
+        message: args.message.clone(),
+        udp: args.udp,
+        timeout: args.timeout.0,
+        ..Request::new(args.host.clone(), args.port)
+    };
+    let report = hello_client::run(&req, args.wait);
+    match (&report.outcome, report.addr) {
+        (Ok(()), Some(addr)) => Ok(addr),
+        (Err(f), _) => Err(format!(
+            "{f}{}",
+            args.wait.map_or(String::new(), |w| attempts_note(&report, w))
+        )),
+        (Ok(()), None) => Err(format!("name resolution error: {}: no address found", args.host)),
+    }
+}
+
+/// A progress bar on stderr when it is a terminal and not in CI; hidden otherwise, so
+/// that nothing of it reaches a pipe or a log.
+fn progress_bar(plan: Plan) -> ProgressBar {
+    if !io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
+        return ProgressBar::hidden();
+    }
+    let (len, template) = match plan {
+        Plan::Count(n) => (n, "{bar:40} {pos}/{len} exchanges, {elapsed}, eta {eta}"),
+        Plan::For(d) => (
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            "{bar:40} {elapsed} of the run, {msg}",
+        ),
+    };
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}
