@@ -950,3 +950,115 @@ hello-client: connect() error: 127.0.0.1:<server-port>: Connection refused (os e
 ";
     assert_eq!(normalise(text, 4242), want);
 }
+
+/// `--trace textbook` shows only the textbook's calls, and the program's last trace line
+/// counts the others by name; `--trace` still stands alone before the port.
+#[test]
+fn trace_textbook_shows_the_textbooks_calls_and_counts_the_rest() {
+    let x = exchange(
+        &[
+            "--model",
+            "iterative",
+            "--service",
+            "echo",
+            "--lang",
+            "en",
+            "--trace",
+            "textbook",
+        ],
+        &[
+            "--trace",
+            "textbook",
+            "--lang",
+            "en",
+            "-m",
+            "hello",
+            "127.0.0.1",
+            "PORT",
+        ],
+        &[],
+    );
+    assert_eq!(x.client_stdout(), b"Message from server: 5 : hello\n");
+    for (text, who) in [(x.server.stderr.clone(), "server"), (x.client_stderr(), "client")] {
+        let lines = trace_lines(&text);
+        assert!(!lines.is_empty(), "{who}: no trace lines:\n{text}");
+        for t in &lines {
+            assert!(t.explanation.starts_with("[textbook] "), "{who}: {}", t.call);
+        }
+        let last = text.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&format!("{who}: ")) && last.contains("calls beyond the textbook not shown: "),
+            "{who}: the last line should count what was left out: {last:?}"
+        );
+        assert!(last.contains("setsockopt ×"), "{who}: {last}");
+    }
+    let server: Vec<String> = trace_lines(&x.server.stderr)
+        .iter()
+        .map(|t| t.call.to_string())
+        .collect();
+    for call in ["socket(", "bind(", "listen(", "accept(", "read(", "close("] {
+        assert!(
+            server.iter().any(|c| c.starts_with(call)),
+            "the server's {call}) is the textbook's: {server:?}"
+        );
+    }
+    for call in ["send(", "shutdown(", "setsockopt("] {
+        assert!(
+            !server.iter().any(|c| c.starts_with(call)),
+            "{call}) is not the textbook's: {server:?}"
+        );
+    }
+    let last = x.server.stderr.lines().last().unwrap_or_default().to_string();
+    assert!(last.contains("send ×1") && last.contains("shutdown ×1"), "{last}");
+
+    // `--trace` alone before the port: the port is still the port.
+    let mut s = start_server(&["--lang", "en", "--once", "--trace", "0"], &[]).expect("the server starts");
+    let port = s.port.to_string();
+    let out = run_client(&["127.0.0.1", &port], &[]);
+    assert!(out.status.success());
+    assert!(
+        trace_lines(&s.finish().stderr)
+            .iter()
+            .any(|t| t.call.starts_with("accept("))
+    );
+}
+
+/// The textbook's first UDP client makes no connect(): the kernel gives the socket its
+/// port at the first sendto(), which the trace shows; without --udp the option is a
+/// usage error.
+#[test]
+fn the_unconnected_udp_client_gets_its_port_at_sendto() {
+    let x = exchange(
+        &["--udp", "--service", "echo"],
+        &[
+            "--trace",
+            "--lang",
+            "en",
+            "--udp",
+            "--unconnected",
+            "-m",
+            "hi",
+            "127.0.0.1",
+            "PORT",
+        ],
+        &[],
+    );
+    assert_eq!(x.client_stdout(), b"Message from server: 2 : hi\n");
+    let calls: Vec<String> = trace_lines(&x.client_stderr())
+        .iter()
+        .map(|t| t.call.to_string())
+        .collect();
+    assert!(!calls.iter().any(|c| c.starts_with("connect(")), "{calls:?}");
+    let sendto = calls
+        .iter()
+        .position(|c| c.starts_with("sendto("))
+        .expect("a sendto()");
+    assert!(
+        calls
+            .get(sendto + 1)
+            .is_some_and(|c| c.starts_with("getsockname(")),
+        "the port the kernel gave at sendto() is shown right after it: {calls:?}"
+    );
+    let out = run_client(&["--unconnected", "127.0.0.1", "9"], &[]);
+    assert_eq!(out.status.code(), Some(2), "--unconnected without --udp");
+}

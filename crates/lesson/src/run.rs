@@ -15,8 +15,8 @@ use hello_proto::trace::Lang;
 use crate::page;
 use crate::scenario::Part;
 
-/// Bound on every wait for a program.
-pub const WAIT: Duration = Duration::from_secs(10);
+/// Bound on every wait for a program (a client may wait its whole `--timeout`).
+pub const WAIT: Duration = Duration::from_secs(30);
 
 /// A program running, its stdout and stderr collected as they come.
 pub struct Proc {

@@ -37,7 +37,11 @@ pub const SCENARIOS: [&str; 6] = ["hello", "backlog", "iterative", "models", "bo
 pub const MODELS: [&str; 5] = ["iterative", "fork", "select", "threads", "epoll"];
 
 /// How long the demo's silent client holds the server before it sends.
-const HOLD: Duration = Duration::from_millis(400);
+const HOLD: Duration = Duration::from_millis(600);
+
+/// The `--timeout` of clients that wait behind the silent one: far more than the hold,
+/// so that a loaded machine (a test suite running beside) does not end them early.
+const CLIENT_TIMEOUT: &str = "20s";
 
 /// The two programs.
 #[derive(Debug, Clone)]
@@ -434,8 +438,8 @@ impl Ctx<'_> {
         let held = Held::connect(server.port, self.lang)?;
         // The server has taken the silent client and waits in read() for its message.
         ensure!(
-            server.proc.wait_stderr("SO_RCVTIMEO", WAIT),
-            "the server did not start serving the silent client"
+            server.proc.wait_stderr(", peer 127.0.0.1:", WAIT),
+            "the server did not accept the silent client"
         );
         Ok((server, held))
     }
@@ -448,7 +452,7 @@ impl Ctx<'_> {
         let mut extra = Vec::new();
         // Two clients fill the queue (Linux queues backlog + 1); the third is past it.
         for (k, msg) in ["second", "third", "fourth"].iter().enumerate() {
-            let (p, command) = self.client(&["-m", msg, "--timeout", "5s"], port)?;
+            let (p, command) = self.client(&["-m", msg, "--timeout", CLIENT_TIMEOUT], port)?;
             commands.push(command);
             clients.push(p);
             let want = (k as u64 + 1).min(2);
@@ -545,8 +549,12 @@ impl Ctx<'_> {
         let held = Held::connect(server.port, self.lang)?;
         // The server has the silent client (in a blocking read, a child, a thread, or
         // registered) before the second one comes.
-        thread::sleep(Duration::from_millis(50));
-        let (second, command) = self.client(&["-m", "second"], server.port)?;
+        ensure!(
+            server.proc.wait_stderr(", peer 127.0.0.1:", WAIT),
+            "the server did not accept the silent client"
+        );
+        thread::sleep(Duration::from_millis(20));
+        let (second, command) = self.client(&["-m", "second", "--timeout", CLIENT_TIMEOUT], server.port)?;
         thread::sleep(HOLD);
         held.write(b"first\0")?;
         let (reply, held_lines) = held.finish()?;
@@ -683,8 +691,8 @@ impl Ctx<'_> {
         if let Some(first) = parts.first_mut() {
             first.extra.push(say(
                 self.lang,
-                "client 2's longest read(), by model (client 1 holds the server 400 ms):",
-                "모델별 클라이언트 2의 가장 긴 read() (클라이언트 1이 400ms 동안 서버를 붙잡음):",
+                "client 2's longest read(), by model (client 1 holds the server 600 ms):",
+                "모델별 클라이언트 2의 가장 긴 read() (클라이언트 1이 600ms 동안 서버를 붙잡음):",
             ));
             for (model, wait) in &waits {
                 first
