@@ -173,6 +173,11 @@ pub enum Act {
         /// Its size.
         n: u64,
     },
+    /// A receive or send on `fd` failed with ECONNRESET: the peer reset the connection.
+    Reset {
+        /// The descriptor.
+        fd: i32,
+    },
     /// `fork()` returned in the parent.
     Forked,
     /// Anything else: no effect on the other program.
@@ -228,9 +233,12 @@ pub fn act(call: &str) -> Act {
     };
     let fd = || leading_number(args.trim()).and_then(|n| i32::try_from(n).ok());
     let count = || leading_number(result).and_then(|n| u64::try_from(n).ok());
-    let failed = result.starts_with("-1");
-    if failed {
-        return Act::Other;
+    if result.starts_with("-1") {
+        let io = matches!(name, "read" | "recv" | "write" | "send");
+        return match (io, result.contains("ECONNRESET"), fd()) {
+            (true, true, Some(fd)) => Act::Reset { fd },
+            _ => Act::Other,
+        };
     }
     let got = || -> Option<Act> {
         Some(match name {
@@ -359,6 +367,14 @@ mod tests {
         assert_eq!(
             act("setsockopt(8, SOL_SOCKET, SO_LINGER, {1, 0}) = 0"),
             Act::Linger0 { fd: 8 }
+        );
+        assert_eq!(
+            act("read(3) = -1 ECONNRESET (Connection reset by peer)"),
+            Act::Reset { fd: 3 }
+        );
+        assert_eq!(
+            act("read(3) = -1 EAGAIN (Resource temporarily unavailable)"),
+            Act::Other
         );
         assert_eq!(act("fork() = 4242"), Act::Forked);
         assert_eq!(act("fork() = 0, in child 4242"), Act::Other);

@@ -102,6 +102,7 @@ pub fn svg(t: &Timeline, lang: Lang) -> String {
             Wire::Handshake => "handshake",
             Wire::Data(_) => "data",
             Wire::Fin => "fin",
+            Wire::Rst => "rst",
             Wire::Datagram(_) => "datagram",
         };
         let label = format!(
@@ -269,6 +270,7 @@ svg .handshake { stroke: #1f6fb2; fill: #1f6fb2; }
 svg .data { stroke: #2e8b3e; fill: #2e8b3e; }
 svg .fin { stroke: #c86b00; fill: #c86b00; }
 svg .datagram { stroke: #7a3db8; fill: #7a3db8; }
+svg .rst { stroke: #c0262d; fill: #c0262d; }
 svg text.wire { stroke: none; }
 table.calls { border-collapse: collapse; font-size: 13px; }
 table.calls td, table.calls th { border-bottom: 1px solid #ddd; padding: 3px 8px; vertical-align: top; text-align: left; }

@@ -12,8 +12,9 @@
 //!   `send()` that sent the last byte it got (TCP is a byte stream in each direction, so
 //!   counting bytes on each side says which send that was);
 //! - a FIN comes before the end of stream it causes (`shutdown()` or `close()` before
-//!   the peer's `read() = 0`), and the k-th datagram sent from one port to another before
-//!   the k-th received;
+//!   the peer's `read() = 0`), an RST (the `close()` after `SO_LINGER` 0) before the
+//!   ECONNRESET it causes, and the k-th datagram sent from one port to another before the
+//!   k-th received;
 //! - a fork model child's calls come after the `fork()` that made it.
 //!
 //! Among the calls free to come next, the one made first goes first (a topological sort
@@ -74,6 +75,10 @@ pub enum Sem {
     Eof(u16, Dir),
     /// A FIN sent (`shutdown()`, or the `close()` of the last descriptor).
     Fin(u16, Dir),
+    /// An RST sent: the `close()` after `SO_LINGER` 0.
+    Reset(u16, Dir),
+    /// The peer's RST found: a call failed with ECONNRESET.
+    ResetSeen(u16, Dir),
     /// A datagram sent: from port, to port, bytes.
     DatagramOut(u16, u16, u64),
     /// A datagram received: from port, to port, bytes.
@@ -89,6 +94,8 @@ pub enum Wire {
     Data(u64),
     /// The FIN.
     Fin,
+    /// An RST: the connection reset.
+    Rst,
     /// One datagram of these bytes.
     Datagram(u64),
 }
@@ -215,6 +222,7 @@ fn meanings(lane: &Lane) -> Vec<Sem> {
             | Act::Send { fd, .. }
             | Act::Receive { fd, .. }
             | Act::Eof { fd }
+            | Act::Reset { fd }
             | Act::Shutdown { fd }
             | Act::Linger0 { fd }
             | Act::SendTo { fd, .. }
@@ -253,7 +261,10 @@ fn meanings(lane: &Lane) -> Vec<Sem> {
                 (Act::Receive { n, .. }, false) => Sem::Receive(port, into, n),
                 (Act::Eof { .. }, false) => Sem::Eof(port, into),
                 (Act::Shutdown { .. }, false) => Sem::Fin(port, out),
-                (Act::Close { .. }, false) if !copy_close[i] && !s.reset => Sem::Fin(port, out),
+                (Act::Close { .. }, false) if copy_close[i] => Sem::Local,
+                (Act::Close { .. }, false) if s.reset => Sem::Reset(port, out),
+                (Act::Close { .. }, false) => Sem::Fin(port, out),
+                (Act::Reset { .. }, false) => Sem::ResetSeen(port, into),
                 (Act::SendTo { port: to, n, .. }, true) => Sem::DatagramOut(port, to, n),
                 (Act::RecvFrom { port: from, n, .. }, true) => Sem::DatagramIn(from, port, n),
                 _ => Sem::Local,
@@ -269,6 +280,7 @@ fn crossings(sems: &[Vec<Sem>]) -> Vec<Arrow> {
     // Per direction of a connection: each send's row and the total bytes after it.
     let mut sends: HashMap<(u16, Dir), Vec<(At, u64)>> = HashMap::new();
     let mut fins: HashMap<(u16, Dir), At> = HashMap::new();
+    let mut resets: HashMap<(u16, Dir), At> = HashMap::new();
     let mut datagrams: HashMap<(u16, u16), Vec<At>> = HashMap::new();
     for (lane, sem) in sems.iter().enumerate() {
         for (i, s) in sem.iter().enumerate() {
@@ -284,6 +296,9 @@ fn crossings(sems: &[Vec<Sem>]) -> Vec<Arrow> {
                 }
                 Sem::Fin(k, d) => {
                     fins.entry((k, d)).or_insert(at);
+                }
+                Sem::Reset(k, d) => {
+                    resets.entry((k, d)).or_insert(at);
                 }
                 Sem::DatagramOut(from, to, _) => datagrams.entry((from, to)).or_default().push(at),
                 _ => {}
@@ -319,6 +334,7 @@ fn crossings(sems: &[Vec<Sem>]) -> Vec<Arrow> {
                     }
                 }
                 Sem::Eof(k, d) => link(fins.get(&(k, d)).copied(), Wire::Fin),
+                Sem::ResetSeen(k, d) => link(resets.get(&(k, d)).copied(), Wire::Rst),
                 Sem::DatagramIn(from_port, to_port, n) => {
                     let k = taken.entry((from_port, to_port)).or_insert(0);
                     let sent = datagrams.get(&(from_port, to_port)).and_then(|v| v.get(*k));
@@ -414,6 +430,7 @@ pub fn check(t: &Timeline) -> Result<(), String> {
     let mut sent: HashMap<(u16, Dir), u64> = HashMap::new();
     let mut received: HashMap<(u16, Dir), u64> = HashMap::new();
     let mut fin: HashMap<(u16, Dir), bool> = HashMap::new();
+    let mut reset: HashMap<(u16, Dir), bool> = HashMap::new();
     let mut connected: HashMap<u16, bool> = HashMap::new();
     let mut dgrams: HashMap<(u16, u16), i64> = HashMap::new();
     let mut next_of: HashMap<(usize, &str), usize> = HashMap::new();
@@ -455,6 +472,12 @@ pub fn check(t: &Timeline) -> Result<(), String> {
             Sem::Eof(k, d) if !fin.get(&(k, d)).copied().unwrap_or(false) => {
                 return Err(format!("{} shown before the FIN that ends the stream", what()));
             }
+            Sem::Reset(k, d) => {
+                reset.insert((k, d), true);
+            }
+            Sem::ResetSeen(k, d) if !reset.get(&(k, d)).copied().unwrap_or(false) => {
+                return Err(format!("{} shown before the RST that caused it", what()));
+            }
             Sem::DatagramOut(a, b, _) => *dgrams.entry((a, b)).or_insert(0) += 1,
             Sem::DatagramIn(a, b, _) => {
                 let left = dgrams.entry((a, b)).or_insert(0);
@@ -484,6 +507,17 @@ pub fn by_return_time(lanes: &[Lane]) -> Vec<At> {
 mod tests {
     use super::*;
     use crate::line::parse;
+
+    /// One client and the server, ordered and checked.
+    fn checked(client: &str, server: &str) -> Timeline {
+        let t = build(vec![
+            lane("client", Side::Client, client),
+            lane("server", Side::Server, server),
+        ])
+        .unwrap();
+        check(&t).unwrap();
+        t
+    }
 
     fn lane(label: &str, side: Side, text: &str) -> Lane {
         Lane {
@@ -582,12 +616,7 @@ mod tests {
 00:00:00.000090 +2100µs server  recvfrom(5) = 1 \"x\", from 127.0.0.1:6666  # [textbook] a
 00:00:00.002150 +1µs server  sendto(5, \"y\", 127.0.0.1:6666) = 1  # [textbook] a
 ";
-        let t = build(vec![
-            lane("client", Side::Client, client),
-            lane("server", Side::Server, server),
-        ])
-        .unwrap();
-        check(&t).unwrap();
+        let t = checked(client, server);
         let pos = |s: &str| {
             t.rows
                 .iter()
@@ -614,6 +643,41 @@ mod tests {
     }
 
     #[test]
+    fn a_reset_comes_before_the_error_it_causes() {
+        let server = "\
+00:00:00.000100 +100µs server  accept(3) = 4, peer 127.0.0.1:5555  # [textbook] a
+00:00:00.000300 +1µs server  send(4, \"12 : aaaa\", 0) = 9  # [textbook] a
+00:00:00.000900 +1µs server  setsockopt(4, SOL_SOCKET, SO_LINGER, {1, 0}) = 0  # [added] a
+00:00:00.000910 +1µs server  close(4) = 0  # [textbook] a
+";
+        let client = "\
+00:00:00.000050 +0µs client  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # [textbook] a
+00:00:00.000060 +30µs client  connect(3, 127.0.0.1:9190) = 0  # [textbook] a
+00:00:00.000095 +0µs client  getsockname(3) = 127.0.0.1:5555  # [added] a
+00:00:00.000400 +1µs client  read(3) = 9 \"12 : aaaa\"  # [textbook] a
+00:00:00.000500 +600µs client  read(3) = -1 ECONNRESET (Connection reset by peer)  # [textbook] a
+";
+        let t = checked(client, server);
+        assert_eq!(
+            t.sems[1][3],
+            Sem::Reset(5555, Dir::Down),
+            "linger 0, then close: RST, no FIN"
+        );
+        let rst = t.arrows.iter().find(|a| a.wire == Wire::Rst).unwrap();
+        assert_eq!((rst.from, rst.to), ((1, 3), (0, 4)));
+        let old = Timeline {
+            rows: by_return_time(&t.lanes),
+            ..t.clone()
+        };
+        assert!(check(&old).is_ok(), "returns happen to be in order here");
+        let mut wrong = t.clone();
+        let last = wrong.rows.iter().position(|&r| r == (0, 4)).unwrap();
+        let reset_row = wrong.rows.iter().position(|&r| r == (1, 3)).unwrap();
+        wrong.rows.swap(last, reset_row);
+        assert!(check(&wrong).unwrap_err().contains("RST"));
+    }
+
+    #[test]
     fn a_fork_model_child_starts_with_its_parents_descriptors() {
         let server = "\
 00:00:00.000100 +100µs server  accept(3) = 4, peer 127.0.0.1:5555  # [textbook] a
@@ -630,12 +694,7 @@ mod tests {
 00:00:00.000097 +300µs client  read(3) = 3 \"hi\\0\"  # [textbook] a
 00:00:00.000400 +3µs client  read(3) = 0  # [textbook] a
 ";
-        let t = build(vec![
-            lane("client", Side::Client, client),
-            lane("server", Side::Server, server),
-        ])
-        .unwrap();
-        check(&t).unwrap();
+        let t = checked(client, server);
         assert_eq!(
             t.sems[1][2],
             Sem::Local,
