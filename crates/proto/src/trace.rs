@@ -97,6 +97,11 @@ pub enum Event<'a> {
         /// The socket.
         fd: i32,
     },
+    /// `setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1)`: one listener of a worker's own.
+    ReusePort {
+        /// The socket.
+        fd: i32,
+    },
     /// `setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0)`: dual-stack.
     DualStack {
         /// The socket.
@@ -342,6 +347,11 @@ pub fn render(role: Role, lang: Lang, time: String, event: &Event<'_>) -> String
         Role::Server => "server",
         Role::Client => "client",
     };
+    render_as(who, lang, time, event)
+}
+
+/// [`render`] with the role column spelled out (`server#2`: worker 2 of a server).
+pub fn render_as(who: &str, lang: Lang, time: String, event: &Event<'_>) -> String {
     format!("{time} {who}  {}  # {}\n", call(event), explain(event, lang))
 }
 
@@ -360,6 +370,7 @@ pub fn call(event: &Event<'_>) -> String {
             format!("socket({d}, {t}, {p}) = {fd}")
         }
         Event::ReuseAddr { fd } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"),
+        Event::ReusePort { fd } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEPORT, 1) = 0"),
         Event::DualStack { fd } => format!("setsockopt({fd}, IPPROTO_IPV6, IPV6_V6ONLY, 0) = 0"),
         Event::Bind { fd, addr } => format!("bind({fd}, {addr}) = 0"),
         Event::Listen { fd, backlog } => format!("listen({fd}, {backlog}) = 0"),
@@ -584,6 +595,10 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         Event::ReuseAddr { .. } => say(
             "let bind() take the port even while old connections wait in TIME_WAIT",
             "주소 재할당 허용: Time-wait 상태의 연결이 남아 있어도 같은 포트에 bind() 할 수 있습니다",
+        ),
+        Event::ReusePort { .. } => say(
+            "one port, several listening sockets: the kernel spreads new connections over their queues",
+            "포트 공유: 같은 포트의 여러 소켓에 커널이 새 연결을 나눠 각자의 대기 큐에 넣습니다",
         ),
         Event::DualStack { .. } => say(
             "dual-stack: IPv4 clients reach this IPv6 socket too, as ::ffff:a.b.c.d",
@@ -986,9 +1001,10 @@ mod tests {
             Event::CloseCopy { .. } => 30,
             Event::Waitpid { .. } => 31,
             Event::Exit { .. } => 32,
+            Event::ReusePort { .. } => 33,
         }
     }
-    const VARIANTS: usize = 33;
+    const VARIANTS: usize = 34;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -1006,6 +1022,7 @@ mod tests {
                 fd: 3,
             },
             Event::ReuseAddr { fd: 3 },
+            Event::ReusePort { fd: 3 },
             Event::DualStack { fd: 3 },
             Event::Bind {
                 fd: 3,

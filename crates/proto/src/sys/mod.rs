@@ -25,8 +25,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 pub use dgram::Dgram;
 pub use select::{FD_SETSIZE, FdSets, WakePipe};
 pub use setup::{
-    DEFAULT_BACKLOG, bind_udp, connect_tcp, connect_udp, listen_tcp, resolve, set_accept_timeout,
-    stop_listening, wait_readable,
+    DEFAULT_BACKLOG, bind_udp, connect_tcp, connect_udp, listen_tcp, listen_tcp_reuseport, resolve,
+    set_accept_timeout, stop_listening, wait_readable,
 };
 pub use stream::{Stream, accept, interrupt};
 pub use tracer::Tracer;

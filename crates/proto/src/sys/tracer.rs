@@ -4,11 +4,12 @@ use std::io::{self, Write as _};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::trace::{Event, Lang, Role, render};
+use crate::trace::{Event, Lang, Role, render_as};
 
 #[derive(Debug)]
 struct Sink {
-    role: Role,
+    /// Who makes the calls: `server`, `client`, or a server's worker, `server#2`.
+    who: String,
     lang: Lang,
 }
 
@@ -24,7 +25,26 @@ impl Tracer {
 
     /// A tracer that writes one line per event to stderr.
     pub fn stderr(role: Role, lang: Lang) -> Tracer {
-        Tracer(Some(Arc::new(Sink { role, lang })))
+        let who = match role {
+            Role::Server => "server",
+            Role::Client => "client",
+        };
+        Tracer(Some(Arc::new(Sink {
+            who: who.to_string(),
+            lang,
+        })))
+    }
+
+    /// The same tracer for worker `n` (from 1) of a server with several: its lines say
+    /// `server#n` where the others say `server`.
+    pub fn for_worker(&self, n: usize) -> Tracer {
+        match &self.0 {
+            Some(sink) => Tracer(Some(Arc::new(Sink {
+                who: format!("{}#{n}", sink.who),
+                lang: sink.lang,
+            }))),
+            None => Tracer(None),
+        }
     }
 
     /// Whether events are printed; call sites check this before building an event.
@@ -41,7 +61,7 @@ impl Tracer {
     #[inline]
     pub fn emit(&self, event: Event<'_>) {
         if let Some(sink) = &self.0 {
-            let line = render(sink.role, sink.lang, clock(), &event);
+            let line = render_as(&sink.who, sink.lang, clock(), &event);
             // One write(2) per line keeps lines whole when threads trace at once; a closed
             // stderr is not worth failing the exchange for.
             let _ = io::stderr().lock().write_all(line.as_bytes());
