@@ -227,7 +227,7 @@ pub fn html(part: &Part, lang: Lang, index: Option<&str>) -> String {
             escape(&call.call),
             escape(&format!(
                 "{} · +{} µs",
-                if call.who.contains('[') {
+                if call.who.contains(['[', '#']) {
                     &call.who
                 } else {
                     &lane.label

@@ -138,11 +138,12 @@ impl Timeline {
     }
 
     /// Who made the call at `at`, where the column alone does not say: a fork model
-    /// child (`server[4242]`), or the lane when its column holds several (`client 2`).
+    /// child (`server[4242]`), a worker (`server#2`), or the lane when its column holds
+    /// several (`client 2`).
     pub fn label(&self, (l, i): At) -> Option<&str> {
         let lane = &self.lanes[l];
         let call = &lane.calls[i];
-        if call.who.contains('[') {
+        if call.who.contains(['[', '#']) {
             return Some(&call.who);
         }
         let shared = self.lanes.iter().filter(|o| o.side == lane.side).count() > 1;

@@ -181,6 +181,11 @@ pub enum Event<'a> {
         /// Stream or datagram: only a TCP port has connections left in TIME_WAIT.
         kind: Kind,
     },
+    /// `setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1)`: one listener of a worker's own.
+    ReusePort {
+        /// The socket.
+        fd: i32,
+    },
     /// `setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0)`: dual-stack.
     DualStack {
         /// The socket.
@@ -519,20 +524,10 @@ pub enum Role {
 
 /// Renders one trace line: the time the call was made, how long it took, who made it,
 /// the call, whether the textbook's program makes it, and what it does:
-/// `03:41:07.123456 +52µs server  listen(3, 4096) = 0  # [textbook] explanation\n`. A
-/// process made by `fork()` names itself: `server[4242]`.
-pub fn render(
-    role: Role,
-    child: Option<u32>,
-    lang: Lang,
-    time: &str,
-    took: std::time::Duration,
-    event: &Event<'_>,
-) -> String {
-    let who = match child {
-        Some(pid) => format!("{}[{pid}]", role_name(role)),
-        None => role_name(role).to_string(),
-    };
+/// `03:41:07.123456 +52µs server  listen(3, 4096) = 0  # [textbook] explanation\n`. `who`
+/// is `server` or `client`, or names a worker of a server with several (`server#2`) or a
+/// process made by `fork()` (`server[4242]`).
+pub fn render(who: &str, lang: Lang, time: &str, took: std::time::Duration, event: &Event<'_>) -> String {
     format!(
         "{time} +{}µs {who}  {}  # [{}] {}\n",
         took.as_micros(),
@@ -606,6 +601,7 @@ pub fn textbook(event: &Event<'_>) -> bool {
                 | Step::Spawn
         ),
         Event::ReuseAddr { .. }
+        | Event::ReusePort { .. }
         | Event::DualStack { .. }
         | Event::AcceptTimeout { .. }
         | Event::Activated { .. }
@@ -645,7 +641,7 @@ pub fn call_name(event: &Event<'_>) -> String {
 /// With `--trace textbook`, the line that counts what was left out, by call name, or
 /// `None` when nothing was: `server: 7 calls beyond the textbook not shown: recv ×1, …`.
 pub fn left_out_line(
-    role: Role,
+    who: &str,
     lang: Lang,
     left_out: &std::collections::BTreeMap<String, u64>,
 ) -> Option<String> {
@@ -654,7 +650,6 @@ pub fn left_out_line(
         return None;
     }
     let each: Vec<String> = left_out.iter().map(|(name, n)| format!("{name} ×{n}")).collect();
-    let who = role_name(role);
     Some(match lang {
         Lang::En => format!(
             "{who}: {total} calls beyond the textbook not shown: {}\n",
@@ -681,6 +676,7 @@ pub fn call(event: &Event<'_>) -> String {
             };
             format!("socket({d}, {t}, {p}) = {fd}")
         }
+        Event::ReusePort { fd } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEPORT, 1) = 0"),
         Event::ReuseAddr { fd, .. } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"),
         Event::DualStack { fd } => format!("setsockopt({fd}, IPPROTO_IPV6, IPV6_V6ONLY, 0) = 0"),
         Event::Bind { fd, addr } => format!("bind({fd}, {addr}) = 0"),
@@ -986,6 +982,10 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         } => say(
             "UDP has no connections left to wait out: this only lets sockets with the option share the port",
             "UDP에는 기다릴 연결이 없습니다: 같은 옵션을 켠 다른 소켓과 포트를 함께 쓸 수 있게 할 뿐입니다",
+        ),
+        Event::ReusePort { .. } => say(
+            "one port, several listening sockets: the kernel spreads new connections over their queues",
+            "포트 공유: 같은 포트의 여러 소켓에 커널이 새 연결을 나눠 각자의 대기 큐에 넣습니다",
         ),
         Event::DualStack { .. } => say(
             "dual-stack: IPv4 clients reach this IPv6 socket too, as ::ffff:a.b.c.d",
@@ -1492,9 +1492,10 @@ mod tests {
             Event::SocketTimeout { .. } => 42,
             Event::Thread { .. } => 43,
             Event::BoundBySendto { .. } => 44,
+            Event::ReusePort { .. } => 45,
         }
     }
-    const VARIANTS: usize = 45;
+    const VARIANTS: usize = 46;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -1519,6 +1520,7 @@ mod tests {
                 fd: 3,
                 kind: Kind::Dgram,
             },
+            Event::ReusePort { fd: 3 },
             Event::DualStack { fd: 3 },
             Event::Bind {
                 fd: 3,
@@ -2094,8 +2096,7 @@ mod tests {
     fn render_has_role_time_call_and_explanation() {
         let took = std::time::Duration::from_micros(52);
         let line = render(
-            Role::Server,
-            None,
+            "server",
             Lang::En,
             "00:00:00.000000",
             took,
@@ -2106,8 +2107,7 @@ mod tests {
             "00:00:00.000000 +52µs server  close(4) = 0  # [textbook] close the socket and release its descriptor\n"
         );
         let line = render(
-            Role::Client,
-            None,
+            "client",
             Lang::Ko,
             "00:00:00.000000",
             took,
@@ -2118,8 +2118,7 @@ mod tests {
             "{line}"
         );
         let child = render(
-            Role::Server,
-            Some(4242),
+            "server[4242]",
             Lang::En,
             "00:00:00.000000",
             took,
@@ -2149,15 +2148,15 @@ mod tests {
         );
         assert_eq!(call_name(&Event::Drained), "drain");
         let mut counts = std::collections::BTreeMap::new();
-        assert_eq!(left_out_line(Role::Server, Lang::En, &counts), None);
+        assert_eq!(left_out_line("server", Lang::En, &counts), None);
         counts.insert("setsockopt".to_string(), 2);
         counts.insert("recv".to_string(), 1);
         assert_eq!(
-            left_out_line(Role::Server, Lang::En, &counts).unwrap(),
+            left_out_line("server", Lang::En, &counts).unwrap(),
             "server: 3 calls beyond the textbook not shown: recv ×1, setsockopt ×2\n"
         );
         assert!(
-            left_out_line(Role::Client, Lang::Ko, &counts)
+            left_out_line("client", Lang::Ko, &counts)
                 .unwrap()
                 .contains("교재에 없는 호출 3개")
         );

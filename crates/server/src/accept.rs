@@ -16,6 +16,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -106,7 +107,8 @@ pub(crate) struct Acceptor {
     /// Clients still to take: one with `--once`, else no limit.
     left: Option<u64>,
     /// Out of descriptors since the last successful `accept()`: reported once.
-    starved: bool,
+    /// Shared by the workers of one server, so that the episode is reported once.
+    starved: Arc<AtomicBool>,
     /// The socket was inherited, and may be shared with another process.
     inherited: bool,
     /// The listening socket is in blocking mode.
@@ -153,7 +155,7 @@ impl Acceptor {
             tracer: config.tracer.clone(),
             nonblocking,
             left: config.once.then_some(1),
-            starved: false,
+            starved: Arc::new(AtomicBool::new(false)),
             inherited: config.inherited_listener,
             blocking,
             grace: config.grace,
@@ -161,6 +163,12 @@ impl Acceptor {
             idle: IdleWaits::default(),
             _stop_listening: stop_listening,
         })
+    }
+
+    /// Reports running out of descriptors once for all the acceptors sharing `flag` (the
+    /// workers of one server), not once each.
+    pub fn share_starvation(&mut self, flag: Arc<AtomicBool>) {
+        self.starved = flag;
     }
 
     /// The listening socket's descriptor (to register it with an event loop).
@@ -188,7 +196,9 @@ impl Acceptor {
             let err =
                 match sys::accept_counting(&self.listener, self.nonblocking, &self.tracer, &mut self.idle) {
                     Ok((stream, peer)) => {
-                        self.starved = false;
+                        if self.starved.load(Ordering::Relaxed) {
+                            self.starved.store(false, Ordering::Relaxed);
+                        }
                         self.left = self.left.map(|n| n - 1);
                         return Ok(Next::Client(stream, peer));
                     }
@@ -202,8 +212,7 @@ impl Acceptor {
                 AcceptFailure::WouldBlock | AcceptFailure::Interrupted => return Ok(Next::Empty),
                 AcceptFailure::Retry => {}
                 AcceptFailure::Backoff => {
-                    if !self.starved {
-                        self.starved = true;
+                    if !self.starved.swap(true, Ordering::Relaxed) {
                         report_always(&Error::new(Step::Accept, self.local, err));
                     }
                     return Ok(Next::Backoff);

@@ -13,10 +13,20 @@
 //!
 //! Deadlines are a timer heap keyed by each core's `Connection::deadline`; an entry made
 //! stale by progress is found out when it comes up, and requeued.
+//!
+//! With `--workers N` ([`run_workers`]) there are N such loops, one per thread, each
+//! with a listening socket of its own in one `SO_REUSEPORT` set: the kernel spreads the
+//! connections over their accept queues, and the workers share nothing but the budget
+//! and the count of clients (`--max-conns` holds for the server). A worker takes a slot
+//! before each `accept()`; so that no slot is held while it waits, the workers never
+//! block in `accept()`, and always wait in `epoll_wait()`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use hello_proto::sys::Stream;
@@ -27,6 +37,7 @@ use slab::Slab;
 use crate::accept::{Acceptor, BACKOFF, Next};
 use crate::budget::Budget;
 use crate::drive::{Exchange, Wait};
+use crate::slots::Slots;
 use crate::{Config, Stop, Summary};
 
 const LISTENER: u64 = u64::MAX - 1;
@@ -36,6 +47,26 @@ const EVENTS: usize = 1024;
 /// Accepts per loop iteration, so that a flood of new clients cannot starve the
 /// registered ones.
 const ACCEPT_BATCH: usize = 256;
+/// How often a worker with no free slot (the others hold them all) looks again.
+const ROOM_CHECK: Duration = Duration::from_millis(10);
+
+/// What the workers of one server share.
+struct Shared {
+    budget: Budget,
+    slots: Slots,
+    /// Out of descriptors: reported once for all workers.
+    starved: Arc<AtomicBool>,
+}
+
+impl Shared {
+    fn new(config: &Config) -> Shared {
+        Shared {
+            budget: Budget::new(config.max_buffered),
+            slots: Slots::new(config.max_conns),
+            starved: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
 
 /// A registered client.
 struct Client<'c> {
@@ -52,6 +83,10 @@ struct Client<'c> {
 struct Loop<'c> {
     config: &'c Config,
     budget: &'c Budget,
+    slots: &'c Slots,
+    /// With no client registered, block in `accept()` (one worker only: see the module
+    /// docs).
+    block_when_idle: bool,
     epoll: Epoll,
     /// Written by the stop to wake `epoll_wait()`.
     wakeup: Wakeup,
@@ -74,8 +109,89 @@ struct Loop<'c> {
 /// Runs the event loop until `stop` (or, with `--once`, one client), then finishes the
 /// registered exchanges within `config.grace`, aborting what is left when it runs out.
 pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summary, Error> {
+    worker(listener, config, stop, &Shared::new(config), true)
+}
+
+/// [`run`] with one event loop per listening socket, each on a thread of its own (the
+/// first on the calling thread), sharing the budget and `--max-conns`. The listeners are
+/// normally one `SO_REUSEPORT` set (`sys::listen_tcp_reuseport`). A worker that fails
+/// stops the others; the first failure is returned.
+pub fn run_workers(mut listeners: Vec<TcpListener>, config: &Config, stop: &Stop) -> Result<Summary, Error> {
+    if listeners.len() == 1 {
+        if let Some(listener) = listeners.pop() {
+            return run(listener, config, stop);
+        }
+    }
+    let shared = Shared::new(config);
+    let configs: Vec<Config> = (1..=listeners.len())
+        .map(|n| Config {
+            tracer: config.tracer.for_worker(n),
+            ..config.clone()
+        })
+        .collect();
+    let results: Vec<Result<Summary, Error>> = thread::scope(|scope| {
+        let (shared, configs) = (&shared, &configs);
+        let handles: Vec<_> = listeners
+            .into_iter()
+            .zip(configs)
+            .enumerate()
+            .map(|(i, (listener, config))| {
+                thread::Builder::new()
+                    .name(format!("worker-{}", i + 1))
+                    .spawn_scoped(scope, move || {
+                        let result = worker(listener, config, stop, shared, false);
+                        if result.is_err() {
+                            stop.stop();
+                        }
+                        result
+                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    stop.stop();
+                    Err(Error::new(
+                        Step::Spawn,
+                        "a worker thread",
+                        std::io::Error::other("it panicked"),
+                    ))
+                }),
+                Err(e) => {
+                    stop.stop();
+                    Err(Error::new(Step::Spawn, "a worker thread", e))
+                }
+            })
+            .collect()
+    });
+    let mut summary = Summary::default();
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok(s) => summary.add(s),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
+/// One event loop on `listener`.
+fn worker(
+    listener: TcpListener,
+    config: &Config,
+    stop: &Stop,
+    shared: &Shared,
+    block_when_idle: bool,
+) -> Result<Summary, Error> {
     let mut acceptor = Acceptor::new(listener, config, stop, true)?;
-    acceptor.set_blocking(true)?;
+    acceptor.share_starvation(Arc::clone(&shared.starved));
+    acceptor.set_blocking(block_when_idle)?;
     let local = acceptor.local();
     let mut epoll =
         Epoll::new(EVENTS, &config.tracer).map_err(|e| Error::new(Step::EpollCreate, local, e))?;
@@ -84,10 +200,11 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
     epoll
         .add(acceptor.fd(), LISTENER, true, false)
         .map_err(|e| Error::new(Step::EpollCtl, local, e))?;
-    let budget = Budget::new(config.max_buffered);
     let mut lp = Loop {
         config,
-        budget: &budget,
+        budget: &shared.budget,
+        slots: &shared.slots,
+        block_when_idle,
         epoll,
         wakeup,
         clients: Slab::new(),
@@ -110,12 +227,16 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
         if lp.acceptor.is_none() && lp.clients.is_empty() {
             return Ok(lp.summary);
         }
-        if lp.clients.is_empty() && lp.acceptor.is_some() {
+        if lp.block_when_idle && lp.clients.is_empty() && lp.acceptor.is_some() {
             lp.accept_blocking(stop)?;
             continue;
         }
         lp.leave_blocking_accept()?;
         lp.accept_batch(stop)?;
+        if lp.acceptor.is_none() && lp.clients.is_empty() {
+            // The stop's drain has just ended: nothing is left to wait for.
+            continue;
+        }
         lp.wait(&mut ready, local)?;
         for event in &ready {
             match event.key {
@@ -136,9 +257,16 @@ impl<'c> Loop<'c> {
         };
         acceptor.set_blocking(true)?;
         self.timers.clear();
+        // The only worker: a slot is always free with no client registered.
+        if !self.slots.try_take() {
+            return Ok(());
+        }
         match acceptor.next_blocking(stop)? {
             Some((stream, peer)) => self.on_accept(stream, peer),
-            None => self.close_acceptor(),
+            None => {
+                self.slots.release();
+                self.close_acceptor();
+            }
         }
         Ok(())
     }
@@ -167,7 +295,14 @@ impl<'c> Loop<'c> {
             let Some(acceptor) = &mut self.acceptor else {
                 break;
             };
-            match acceptor.next(stop)? {
+            if !self.slots.try_take() {
+                break;
+            }
+            let next = acceptor.next(stop);
+            if !matches!(next, Ok(Next::Client(..))) {
+                self.slots.release();
+            }
+            match next? {
                 Next::Client(stream, peer) => self.on_accept(stream, peer),
                 Next::Empty => self.accept_ready = false,
                 Next::Backoff => self.backoff_until = Some(Instant::now() + BACKOFF),
@@ -178,10 +313,7 @@ impl<'c> Loop<'c> {
     }
 
     fn can_accept(&self) -> bool {
-        self.acceptor.is_some()
-            && self.accept_ready
-            && self.backoff_until.is_none()
-            && self.clients.len() < self.config.max_conns.max(1)
+        self.acceptor.is_some() && self.accept_ready && self.backoff_until.is_none() && self.slots.has_room()
     }
 
     /// Sleeps in `epoll_wait()` until an event, the next deadline or the end of a
@@ -191,7 +323,11 @@ impl<'c> Loop<'c> {
             Some(Duration::ZERO)
         } else {
             let next_timer = self.timers.peek().map(|Reverse((t, _, _))| *t);
-            [next_timer, self.backoff_until]
+            // The other workers hold every slot: none of them tells this one when they
+            // free one.
+            let room_check =
+                (self.acceptor.is_some() && !self.slots.has_room()).then(|| Instant::now() + ROOM_CHECK);
+            [next_timer, self.backoff_until, room_check]
                 .into_iter()
                 .flatten()
                 .min()
@@ -216,6 +352,7 @@ impl<'c> Loop<'c> {
         }
         let Some(waits_for) = exchange.advance(&mut self.buf) else {
             self.summary.count(exchange.end());
+            self.slots.release();
             return;
         };
         let entry = self.clients.vacant_entry();
@@ -225,6 +362,7 @@ impl<'c> Loop<'c> {
             crate::report(&Error::new(Step::EpollCtl, peer, e));
             // Ended before the core asked: aborted, and counted as failed.
             self.summary.count(exchange.end());
+            self.slots.release();
             return;
         }
         self.next_id += 1;
@@ -270,6 +408,7 @@ impl<'c> Loop<'c> {
                 let client = self.clients.remove(key);
                 // Closing the socket also takes it out of the epoll set.
                 self.summary.count(client.exchange.end());
+                self.slots.release();
             }
         }
     }

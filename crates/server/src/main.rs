@@ -69,6 +69,13 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
     max_conns: Option<usize>,
 
+    /// Event loops, one per thread, each with a listening socket of its own on the same
+    /// port (SO_REUSEPORT); --max-conns and --max-buffered hold for them all. epoll model
+    /// only [default: 1]
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
+    workers: Option<usize>,
+
     /// A client that makes no progress (no byte read or sent) for this long is given up
     /// on (500ms, 2s, 1m).
     #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_IDLE_TIMEOUT),
@@ -150,6 +157,20 @@ fn main() -> ExitCode {
             )
             .exit();
     }
+    if args.workers.is_some_and(|n| n > 1) {
+        let conflict = if args.udp {
+            Some("--workers is for TCP: the UDP server is one loop")
+        } else if args.model != Model::Epoll {
+            Some("--workers needs --model epoll (each worker is an event loop)")
+        } else {
+            None
+        };
+        if let Some(message) = conflict {
+            Args::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, message)
+                .exit();
+        }
+    }
     if args.udp && args.service_is_hello() && args.message.len() + 1 > MAX_DATAGRAM {
         Args::command()
             .error(
@@ -222,15 +243,27 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         announce(socket.local_addr().context("getsockname() error")?, None);
         hello_server::udp::run(socket, &config, &stop)?
     } else {
-        let (listener, local, inherited) = match sys::process::activated_listener(&tracer) {
+        // --once serves exactly one client: a second worker's queue could hold another.
+        let workers = if args.once { 1 } else { args.workers.unwrap_or(1) };
+        let (listeners, local, inherited) = match sys::process::activated_listener(&tracer) {
+            // One socket is passed: one worker, whatever --workers says (README).
             Some(passed) => {
                 let (listener, local) = passed.context("socket activation")?;
-                (listener, local, true)
+                (vec![listener], local, true)
+            }
+            None if workers > 1 => {
+                let listeners = sys::listen_tcp_reuseport(addr, args.backlog, workers, &tracer)?;
+                let local = listeners
+                    .first()
+                    .map(|l| l.local_addr())
+                    .context("no listening socket")?
+                    .context("getsockname() error")?;
+                (listeners, local, false)
             }
             None => {
                 let listener = sys::listen_tcp(addr, args.backlog, &tracer)?;
                 let local = listener.local_addr().context("getsockname() error")?;
-                (listener, local, false)
+                (vec![listener], local, false)
             }
         };
         let agent = args
@@ -249,7 +282,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
             inherited_listener: inherited,
             ..Config::clone(&config)
         });
-        hello_server::run(listener, args.model, config, stop)?
+        hello_server::run_workers(listeners, args.model, config, stop)?
     };
     tracer.finish();
     Ok(summary)

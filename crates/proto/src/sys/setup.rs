@@ -43,14 +43,22 @@ fn socket(addr: SocketAddr, kind: Kind, tracer: &Tracer) -> Result<Socket> {
     Ok(s)
 }
 
-/// `setsockopt(SO_REUSEADDR)`, `setsockopt(IPV6_V6ONLY, 0)` for `::`, then `bind(2)`, and
-/// `getsockname(2)` when the kernel chose the port. Returns the address bound.
-fn bind(s: &Socket, addr: SocketAddr, kind: Kind, tracer: &Tracer) -> Result<SocketAddr> {
+/// `setsockopt(SO_REUSEADDR)`, `setsockopt(SO_REUSEPORT)` for a listener of a set,
+/// `setsockopt(IPV6_V6ONLY, 0)` for `::`, then `bind(2)`, and `getsockname(2)` when the
+/// kernel chose the port. Returns the address bound.
+fn bind(s: &Socket, addr: SocketAddr, kind: Kind, reuse_port: bool, tracer: &Tracer) -> Result<SocketAddr> {
     let fd = s.as_raw_fd();
     s.set_reuse_address(true)
         .map_err(|e| fail(tracer, Step::Setsockopt, Some(fd), addr, e))?;
     if tracer.on() {
         tracer.emit(Event::ReuseAddr { fd, kind });
+    }
+    if reuse_port {
+        s.set_reuse_port(true)
+            .map_err(|e| fail(tracer, Step::Setsockopt, Some(fd), addr, e))?;
+        if tracer.on() {
+            tracer.emit(Event::ReusePort { fd });
+        }
     }
     if addr.is_ipv6() && addr.ip().is_unspecified() {
         // `::` is dual-stack whatever net.ipv6.bindv6only says (docs/contract.md#the-two-programs).
@@ -85,8 +93,35 @@ pub(super) fn local_addr(s: &Socket) -> io::Result<SocketAddr> {
 /// The server's set-up: `socket()` → `setsockopt(SO_REUSEADDR)` → `bind()` →
 /// `listen(backlog)`. The kernel caps `backlog` at `net.core.somaxconn`.
 pub fn listen_tcp(addr: SocketAddr, backlog: i32, tracer: &Tracer) -> Result<TcpListener> {
+    listen_one(addr, backlog, false, tracer)
+}
+
+/// `count` listening sockets on one address, each with `SO_REUSEPORT` set before its
+/// `bind()`: the kernel then spreads new connections over them (by a hash of the
+/// client's address and port), and each has an accept queue of its own, so each can
+/// belong to one worker thread. The first one may ask for port 0; the others take the
+/// port the kernel gave it. Only processes of the same user can join the set.
+pub fn listen_tcp_reuseport(
+    addr: SocketAddr,
+    backlog: i32,
+    count: usize,
+    tracer: &Tracer,
+) -> Result<Vec<TcpListener>> {
+    let first = listen_one(addr, backlog, true, tracer)?;
+    let bound = first
+        .local_addr()
+        .map_err(|e| Error::new(Step::Getsockname, addr, e))?;
+    let mut all = Vec::with_capacity(count);
+    all.push(first);
+    for _ in 1..count {
+        all.push(listen_one(bound, backlog, true, tracer)?);
+    }
+    Ok(all)
+}
+
+fn listen_one(addr: SocketAddr, backlog: i32, reuse_port: bool, tracer: &Tracer) -> Result<TcpListener> {
     let s = socket(addr, Kind::Stream, tracer)?;
-    let bound = bind(&s, addr, Kind::Stream, tracer)?;
+    let bound = bind(&s, addr, Kind::Stream, reuse_port, tracer)?;
     let fd = s.as_raw_fd();
     s.listen(backlog)
         .map_err(|e| fail(tracer, Step::Listen, Some(fd), bound, e))?;
@@ -187,7 +222,7 @@ pub fn set_nonblocking(listener: &TcpListener, on: bool, tracer: &Tracer) -> io:
 /// A UDP server socket: `socket(SOCK_DGRAM)` → `setsockopt(SO_REUSEADDR)` → `bind()`.
 pub fn bind_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
     let s = socket(addr, Kind::Dgram, tracer)?;
-    bind(&s, addr, Kind::Dgram, tracer)?;
+    bind(&s, addr, Kind::Dgram, false, tracer)?;
     Ok(Dgram::new(s.into(), tracer.clone()))
 }
 

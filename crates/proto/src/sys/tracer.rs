@@ -11,13 +11,19 @@ use crate::trace::{Event, Lang, Role, Selection, call_name, left_out_line, rende
 
 #[derive(Debug)]
 struct Sink {
-    role: Role,
+    /// Who makes the calls: `server`, `client`, or a server's worker, `server#2`.
+    who: String,
     lang: Lang,
     shown: Selection,
     /// The lines, when they are collected instead of written (see [`Tracer::collect`]).
     collected: Option<Arc<Mutex<String>>>,
-    /// With [`Selection::Textbook`]: the calls left out, by name, for [`Tracer::finish`].
-    left_out: Mutex<BTreeMap<String, u64>>,
+    /// With [`Selection::Textbook`]: the calls left out, by name, for [`Tracer::finish`]
+    /// (shared by a server's workers).
+    left_out: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+fn role_who(role: Role) -> String {
+    crate::trace::role_name(role).to_string()
 }
 
 /// The process id of a child made by `fork()`, once this process is one (0: it is not):
@@ -49,12 +55,27 @@ impl Tracer {
     /// counted, and [`Tracer::finish`] says how many).
     pub fn stderr(role: Role, lang: Lang, shown: Selection) -> Tracer {
         Tracer(Some(Arc::new(Sink {
-            role,
+            who: role_who(role),
             lang,
             shown,
             collected: None,
-            left_out: Mutex::new(BTreeMap::new()),
+            left_out: Arc::default(),
         })))
+    }
+
+    /// The same tracer for worker `n` (from 1) of a server with several: its lines say
+    /// `server#n` where the others say `server`.
+    pub fn for_worker(&self, n: usize) -> Tracer {
+        match &self.0 {
+            Some(sink) => Tracer(Some(Arc::new(Sink {
+                who: format!("{}#{n}", sink.who),
+                lang: sink.lang,
+                shown: sink.shown,
+                collected: sink.collected.clone(),
+                left_out: Arc::clone(&sink.left_out),
+            }))),
+            None => Tracer(None),
+        }
     }
 
     /// A tracer that keeps its lines (every call) in memory instead of writing them, for a
@@ -63,11 +84,11 @@ impl Tracer {
     pub fn collect(role: Role, lang: Lang) -> (Tracer, Arc<Mutex<String>>) {
         let lines = Arc::new(Mutex::new(String::new()));
         let tracer = Tracer(Some(Arc::new(Sink {
-            role,
+            who: role_who(role),
             lang,
             shown: Selection::All,
             collected: Some(Arc::clone(&lines)),
-            left_out: Mutex::new(BTreeMap::new()),
+            left_out: Arc::default(),
         })));
         (tracer, lines)
     }
@@ -112,8 +133,16 @@ impl Tracer {
             *left_out.entry(call_name(&event)).or_insert(0) += 1;
             return;
         }
-        let child = Some(CHILD.load(Ordering::Relaxed)).filter(|pid| *pid != 0);
-        let line = render(sink.role, child, sink.lang, &clock(start), took, &event);
+        let line = match CHILD.load(Ordering::Relaxed) {
+            0 => render(&sink.who, sink.lang, &clock(start), took, &event),
+            pid => render(
+                &format!("{}[{pid}]", sink.who),
+                sink.lang,
+                &clock(start),
+                took,
+                &event,
+            ),
+        };
         if let Some(lines) = &sink.collected {
             lines
                 .lock()
@@ -133,7 +162,7 @@ impl Tracer {
             return;
         };
         let left_out = sink.left_out.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(line) = left_out_line(sink.role, sink.lang, &left_out) {
+        if let Some(line) = left_out_line(&sink.who, sink.lang, &left_out) {
             let _ = io::stderr().lock().write_all(line.as_bytes());
         }
     }
