@@ -89,6 +89,8 @@ pub struct Server {
     /// The start-up line itself.
     pub line: String,
     stderr: std::sync::Arc<Mutex<Vec<u8>>>,
+    /// Signalled when the server's stderr has been read to its end.
+    stderr_closed: mpsc::Receiver<()>,
     stdout_rest: mpsc::Receiver<String>,
 }
 
@@ -171,6 +173,7 @@ impl Server {
         let stderr = child.stderr.take().expect("piped stderr");
         let err_buf = std::sync::Arc::new(Mutex::new(Vec::new()));
         let sink = err_buf.clone();
+        let (err_done, stderr_closed) = mpsc::channel();
         thread::spawn(move || {
             let mut r = stderr;
             let mut chunk = [0u8; 4096];
@@ -182,6 +185,7 @@ impl Server {
                     .unwrap_or_else(|p| p.into_inner())
                     .extend_from_slice(&chunk[..n]);
             }
+            let _ = err_done.send(());
         });
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
@@ -211,6 +215,7 @@ impl Server {
             addr,
             line,
             stderr: err_buf,
+            stderr_closed,
             stdout_rest: rx,
         }
     }
@@ -278,10 +283,14 @@ impl Server {
         assert_eq!(rc, 0, "kill({}, {signal}) failed", self.pid());
     }
 
-    /// Waits for the server to exit on its own (bounded by `within`).
+    /// Waits for the server to exit on its own (bounded by `within`), and for what it
+    /// wrote to stderr to be read.
     pub fn wait(&mut self, within: Duration) -> Option<ExitStatus> {
         let status = wait_exit(self.child.as_mut()?, within)?;
         self.child = None;
+        // What it wrote last may still be in the pipe: read it before anyone looks (a
+        // fork model child still alive may hold the pipe open, hence the bound).
+        let _ = self.stderr_closed.recv_timeout(Duration::from_secs(2));
         Some(status)
     }
 }

@@ -98,8 +98,6 @@ fn host_triple() -> Result<String> {
 /// A running server whose stderr is being collected.
 pub struct Running {
     child: Child,
-    /// The start-up line.
-    pub line: String,
     /// The port from the start-up line.
     pub port: u16,
     stderr: thread::JoinHandle<String>,
@@ -143,12 +141,7 @@ pub fn start_server(server: &PathBuf, args: &[&str]) -> Result<Running> {
         .and_then(|a| a.rsplit(':').next())
         .and_then(|p| p.parse().ok())
         .with_context(|| format!("unexpected start-up line {line:?}"))?;
-    Ok(Running {
-        child,
-        line,
-        port,
-        stderr,
-    })
+    Ok(Running { child, port, stderr })
 }
 
 impl Running {
@@ -185,55 +178,4 @@ impl Running {
         let stderr = self.stderr.join().unwrap_or_default();
         Ok((status, stderr))
     }
-}
-
-/// Output of a finished command.
-pub struct Finished {
-    /// Exit status.
-    pub status: ExitStatus,
-    /// Standard output.
-    pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
-}
-
-/// Runs a command to its end, killing it after [`WAIT`].
-pub fn run_bounded(mut cmd: Command) -> Result<Finished> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot start command")?;
-    let mut out = child.stdout.take().context("no stdout pipe")?;
-    let mut err = child.stderr.take().context("no stderr pipe")?;
-    let out_t = thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
-    });
-    let err_t = thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    let until = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if Instant::now() >= until {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("command did not finish within {WAIT:?}");
-        }
-        thread::sleep(Duration::from_millis(2));
-    };
-    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
-    Ok(Finished {
-        status,
-        stdout,
-        stderr,
-    })
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hello_proto::sys::{self, Stream, Tracer};
+use hello_proto::sys::{self, IdleWaits, Stream, Tracer};
 use hello_proto::{Error, Step};
 use socket2::SockRef;
 
@@ -116,6 +116,8 @@ pub(crate) struct Acceptor {
     /// Bound on the stop's drain.
     grace: Duration,
     phase: Phase,
+    /// The blocking waits for the next client, for the trace (shown once, then counted).
+    idle: IdleWaits,
     _stop_listening: Option<WakeGuard>,
 }
 
@@ -158,6 +160,7 @@ impl Acceptor {
             blocking,
             grace: config.grace,
             phase: Phase::Open,
+            idle: IdleWaits::default(),
             _stop_listening: stop_listening,
         })
     }
@@ -190,16 +193,17 @@ impl Acceptor {
             if stop.is_stopped() && !self.drain(stop)? {
                 return Ok(Next::Closed);
             }
-            let err = match sys::accept(&self.listener, self.nonblocking, &self.tracer) {
-                Ok((stream, peer)) => {
-                    if self.starved.load(Ordering::Relaxed) {
-                        self.starved.store(false, Ordering::Relaxed);
+            let err =
+                match sys::accept_counting(&self.listener, self.nonblocking, &self.tracer, &mut self.idle) {
+                    Ok((stream, peer)) => {
+                        if self.starved.load(Ordering::Relaxed) {
+                            self.starved.store(false, Ordering::Relaxed);
+                        }
+                        self.left = self.left.map(|n| n - 1);
+                        return Ok(Next::Client(stream, peer));
                     }
-                    self.left = self.left.map(|n| n - 1);
-                    return Ok(Next::Client(stream, peer));
-                }
-                Err(e) => e,
-            };
+                    Err(e) => e,
+                };
             match classify(&err) {
                 AcceptFailure::WouldBlock if self.phase == Phase::Draining => {
                     self.phase = Phase::Closed;
@@ -285,8 +289,8 @@ impl Acceptor {
     }
 
     /// Waits at most [`STOP_CHECK`] for a connection to be queued (`poll(2)`).
-    pub fn wait_for_client(&self) {
-        sys::wait_readable(&*self.listener, STOP_CHECK);
+    pub fn wait_for_client(&mut self) {
+        sys::wait_readable(&*self.listener, STOP_CHECK, &self.tracer, &mut self.idle);
     }
 
     /// `fcntl(F_SETFL)`: the event loop blocks in `accept()` itself while it has no
@@ -297,8 +301,7 @@ impl Acceptor {
         if blocking == self.blocking {
             return Ok(());
         }
-        SockRef::from(&*self.listener)
-            .set_nonblocking(!blocking)
+        sys::set_nonblocking(&self.listener, !blocking, &self.tracer)
             .map_err(|e| Error::new(Step::Fcntl, self.local, e))?;
         self.blocking = blocking;
         Ok(())

@@ -1,4 +1,4 @@
-//! The event-loop model: one thread, one `epoll` instance (through mio). Each client is a
+//! The event-loop model: one thread, one `epoll` instance. Each client is a
 //! connection core driven as far as its socket allows; a client is registered only when
 //! it has to be waited for, so a hello client is greeted and closed inside the accept
 //! step and never registered.
@@ -8,6 +8,8 @@
 //! wake-up and the `accept()` that returns EAGAIN, which at one client at a time is most
 //! of what an event loop costs over the blocking loop. As soon as a client is registered
 //! the listener is non-blocking again and `epoll_wait()` drives all.
+//!
+//! The epoll calls are `hello_proto::sys::epoll`'s, traced like every other call.
 //!
 //! Deadlines are a timer heap keyed by each core's `Connection::deadline`; an entry made
 //! stale by progress is found out when it comes up, and requeued.
@@ -21,7 +23,6 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -29,9 +30,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hello_proto::sys::Stream;
+use hello_proto::sys::epoll::{Epoll, Ready, Wakeup};
 use hello_proto::{Error, Step};
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::accept::{Acceptor, BACKOFF, Next};
@@ -40,8 +40,10 @@ use crate::drive::{Exchange, Wait};
 use crate::slots::Slots;
 use crate::{Config, Stop, Summary};
 
-const LISTENER: Token = Token(usize::MAX - 1);
-const WAKER: Token = Token(usize::MAX - 2);
+const LISTENER: u64 = u64::MAX - 1;
+const WAKER: u64 = u64::MAX - 2;
+/// Events taken per `epoll_wait()`.
+const EVENTS: usize = 1024;
 /// Accepts per loop iteration, so that a flood of new clients cannot starve the
 /// registered ones.
 const ACCEPT_BATCH: usize = 256;
@@ -85,7 +87,9 @@ struct Loop<'c> {
     /// With no client registered, block in `accept()` (one worker only: see the module
     /// docs).
     block_when_idle: bool,
-    poll: Poll,
+    epoll: Epoll,
+    /// Written by the stop to wake `epoll_wait()`.
+    wakeup: Wakeup,
     clients: Slab<Client<'c>>,
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     next_id: u64,
@@ -189,20 +193,20 @@ fn worker(
     acceptor.share_starvation(Arc::clone(&shared.starved));
     acceptor.set_blocking(block_when_idle)?;
     let local = acceptor.local();
-    let poll = Poll::new().map_err(|e| Error::new(Step::EpollCreate, local, e))?;
-    let waker = Waker::new(poll.registry(), WAKER).map_err(|e| Error::new(Step::Eventfd, local, e))?;
-    let _wake = stop.on_stop(move || {
-        let _ = waker.wake();
-    });
-    poll.registry()
-        .register(&mut SourceFd(&acceptor.fd()), LISTENER, Interest::READABLE)
+    let mut epoll =
+        Epoll::new(EVENTS, &config.tracer).map_err(|e| Error::new(Step::EpollCreate, local, e))?;
+    let wakeup = Wakeup::new(&mut epoll, WAKER).map_err(|e| Error::new(Step::Eventfd, local, e))?;
+    let _wake = stop.on_stop(wakeup.waker());
+    epoll
+        .add(acceptor.fd(), LISTENER, true, false)
         .map_err(|e| Error::new(Step::EpollCtl, local, e))?;
     let mut lp = Loop {
         config,
         budget: &shared.budget,
         slots: &shared.slots,
         block_when_idle,
-        poll,
+        epoll,
+        wakeup,
         clients: Slab::new(),
         timers: BinaryHeap::new(),
         next_id: 0,
@@ -213,7 +217,7 @@ fn worker(
         backoff_until: None,
         summary: Summary::default(),
     };
-    let mut events = Events::with_capacity(1024);
+    let mut ready: Vec<Ready> = Vec::with_capacity(EVENTS);
     let mut stopping = false;
     loop {
         if stop.is_stopped() && !stopping {
@@ -233,12 +237,12 @@ fn worker(
             // The stop's drain has just ended: nothing is left to wait for.
             continue;
         }
-        lp.wait(&mut events, local)?;
-        for event in events.iter() {
-            match event.token() {
+        lp.wait(&mut ready, local)?;
+        for event in &ready {
+            match event.key {
                 LISTENER => lp.accept_ready = true,
-                WAKER => {}
-                Token(key) => lp.on_event(key, event),
+                WAKER => lp.wakeup.drain(),
+                key => lp.on_event(key, event),
             }
         }
         lp.expire(Instant::now());
@@ -314,7 +318,7 @@ impl<'c> Loop<'c> {
 
     /// Sleeps in `epoll_wait()` until an event, the next deadline or the end of a
     /// back-off; not at all while accepting can go on.
-    fn wait(&mut self, events: &mut Events, local: SocketAddr) -> Result<(), Error> {
+    fn wait(&mut self, ready: &mut Vec<Ready>, local: SocketAddr) -> Result<(), Error> {
         let timeout = if self.can_accept() {
             Some(Duration::ZERO)
         } else {
@@ -329,10 +333,10 @@ impl<'c> Loop<'c> {
                 .min()
                 .map(|t| t.saturating_duration_since(Instant::now()))
         };
-        match self.poll.poll(events, timeout) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                events.clear();
+        ready.clear();
+        match self.epoll.wait(timeout) {
+            Ok(got) => {
+                ready.extend_from_slice(got);
                 Ok(())
             }
             Err(e) => Err(Error::new(Step::EpollWait, local, e)),
@@ -353,13 +357,8 @@ impl<'c> Loop<'c> {
         };
         let entry = self.clients.vacant_entry();
         let key = entry.key();
-        let interest = Interest::READABLE | Interest::WRITABLE;
         let fd = exchange.stream().fd();
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut SourceFd(&fd), Token(key), interest)
-        {
+        if let Err(e) = self.epoll.add(fd, key as u64, true, true) {
             crate::report(&Error::new(Step::EpollCtl, peer, e));
             // Ended before the core asked: aborted, and counted as failed.
             self.summary.count(exchange.end());
@@ -376,14 +375,19 @@ impl<'c> Loop<'c> {
         self.schedule(key);
     }
 
-    fn on_event(&mut self, key: usize, event: &mio::event::Event) {
+    fn on_event(&mut self, key: u64, event: &Ready) {
+        let Ok(key) = usize::try_from(key) else {
+            return;
+        };
         let Some(client) = self.clients.get(key) else {
             return;
         };
-        let relevant = event.is_error()
+        let r = event.readiness;
+        let relevant = r.error
+            || r.hangup
             || match client.waits_for {
-                Wait::Readable => event.is_readable() || event.is_read_closed(),
-                Wait::Writable => event.is_writable() || event.is_write_closed(),
+                Wait::Readable => r.readable,
+                Wait::Writable => r.writable,
             };
         if relevant {
             self.drive(key);
@@ -468,7 +472,7 @@ impl<'c> Loop<'c> {
     /// Takes no more clients: the listening socket leaves the epoll set and is closed.
     fn close_acceptor(&mut self) {
         if let Some(acceptor) = self.acceptor.take() {
-            let _ = self.poll.registry().deregister(&mut SourceFd(&acceptor.fd()));
+            let _ = self.epoll.delete(acceptor.fd());
         }
     }
 }

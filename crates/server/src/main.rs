@@ -19,7 +19,7 @@ use clap::{Parser, ValueEnum};
 use hello_proto::addr::{HumanDuration, parse_bind_ip, parse_human_duration, parse_server_port};
 use hello_proto::conn::Limits;
 use hello_proto::sys::{self, DEFAULT_BACKLOG, Tracer};
-use hello_proto::trace::{Event, Lang, Role};
+use hello_proto::trace::{Event, Lang, Role, Selection, join_trace_value};
 use hello_proto::wire::{DEFAULT_GREETING, DEFAULT_MAX_REQUEST, MAX_DATAGRAM, Service};
 use hello_server::agent::Agent;
 use hello_server::{
@@ -114,9 +114,11 @@ struct Args {
     #[arg(long)]
     proxy_protocol: bool,
 
-    /// Narrate every socket call on stderr.
-    #[arg(long)]
-    trace: bool,
+    /// Narrate every socket call on stderr; `--trace textbook`: only the calls the
+    /// textbook's program makes (the others are counted at the end).
+    #[arg(long, value_name = "textbook", num_args = 0..=1, require_equals = true,
+          default_missing_value = "all", value_parser = Selection::parse)]
+    trace: Option<Selection>,
 
     /// Language of the trace (default: from LC_ALL/LC_MESSAGES/LANG).
     #[arg(long, value_name = "en|ko", value_parser = Lang::parse)]
@@ -146,7 +148,7 @@ enum ServiceName {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = Args::parse_from(join_trace_value(std::env::args_os().collect()));
     if args.model == Model::Fork && !args.udp && (args.agent_port.is_some() || args.drain_delay.is_some()) {
         Args::command()
             .error(
@@ -195,10 +197,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<Summary> {
-    let tracer = if args.trace {
-        Tracer::stderr(Role::Server, Lang::choose(args.lang))
-    } else {
-        Tracer::off()
+    let tracer = match args.trace {
+        Some(selection) => Tracer::stderr(Role::Server, Lang::choose(args.lang), selection),
+        None => Tracer::off(),
     };
     let service = match args.service {
         ServiceName::Hello => Service::hello(&args.message),
@@ -283,6 +284,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         });
         hello_server::run_workers(listeners, args.model, config, stop)?
     };
+    tracer.finish();
     Ok(summary)
 }
 
