@@ -211,7 +211,7 @@ fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
         assert_eq!(
             server.stderr().matches("Too many open files").count(),
             1,
-            "{}",
+            "{model}: {}",
             server.stderr()
         );
         // Free the descriptors: the clients waiting in the backlog and new ones are served.

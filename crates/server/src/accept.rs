@@ -106,8 +106,11 @@ pub(crate) struct Acceptor {
     nonblocking: bool,
     /// Clients still to take: one with `--once`, else no limit.
     left: Option<u64>,
-    /// Out of descriptors since the last successful `accept()`: reported once.
-    /// Shared by the workers of one server, so that the episode is reported once.
+    /// This acceptor has been out of descriptors since its last successful `accept()`.
+    starved_here: bool,
+    /// The server is out of descriptors: shared by the workers of one server, so that an
+    /// episode is reported once. Set by the first acceptor to run out, cleared when one
+    /// that ran out accepts again.
     starved: Arc<AtomicBool>,
     /// The socket was inherited, and may be shared with another process.
     inherited: bool,
@@ -155,6 +158,7 @@ impl Acceptor {
             tracer: config.tracer.clone(),
             nonblocking,
             left: config.once.then_some(1),
+            starved_here: false,
             starved: Arc::new(AtomicBool::new(false)),
             inherited: config.inherited_listener,
             blocking,
@@ -196,7 +200,8 @@ impl Acceptor {
             let err =
                 match sys::accept_counting(&self.listener, self.nonblocking, &self.tracer, &mut self.idle) {
                     Ok((stream, peer)) => {
-                        if self.starved.load(Ordering::Relaxed) {
+                        if self.starved_here {
+                            self.starved_here = false;
                             self.starved.store(false, Ordering::Relaxed);
                         }
                         self.left = self.left.map(|n| n - 1);
@@ -212,7 +217,8 @@ impl Acceptor {
                 AcceptFailure::WouldBlock | AcceptFailure::Interrupted => return Ok(Next::Empty),
                 AcceptFailure::Retry => {}
                 AcceptFailure::Backoff => {
-                    if !self.starved.swap(true, Ordering::Relaxed) {
+                    let first_here = !std::mem::replace(&mut self.starved_here, true);
+                    if first_here && !self.starved.swap(true, Ordering::Relaxed) {
                         report_always(&Error::new(Step::Accept, self.local, err));
                     }
                     return Ok(Next::Backoff);

@@ -38,6 +38,7 @@ use crate::accept::{Acceptor, BACKOFF, Next};
 use crate::budget::Budget;
 use crate::drive::{Exchange, Wait};
 use crate::slots::Slots;
+use crate::stop::WakeGuard;
 use crate::{Config, Stop, Summary};
 
 const LISTENER: u64 = u64::MAX - 1;
@@ -104,12 +105,17 @@ struct Loop<'c> {
     grace_end: Option<Instant>,
     backoff_until: Option<Instant>,
     summary: Summary,
+    /// The listening socket's address, for error lines.
+    local: SocketAddr,
+    /// Keeps the stop's wake-up of this loop registered.
+    _wake: WakeGuard,
 }
 
 /// Runs the event loop until `stop` (or, with `--once`, one client), then finishes the
 /// registered exchanges within `config.grace`, aborting what is left when it runs out.
 pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summary, Error> {
-    worker(listener, config, stop, &Shared::new(config), true)
+    let shared = Shared::new(config);
+    Loop::new(listener, config, stop, &shared, true)?.run(stop)
 }
 
 /// [`run`] with one event loop per listening socket, each on a thread of its own (the
@@ -129,17 +135,23 @@ pub fn run_workers(mut listeners: Vec<TcpListener>, config: &Config, stop: &Stop
             ..config.clone()
         })
         .collect();
+    // Every loop is set up (its epoll instance, its wake-up) before any takes a client,
+    // so that a worker that takes clients at once cannot use up the descriptors another
+    // still needs to start.
+    let loops = listeners
+        .into_iter()
+        .zip(&configs)
+        .map(|(listener, config)| Loop::new(listener, config, stop, &shared, false))
+        .collect::<Result<Vec<_>, Error>>()?;
     let results: Vec<Result<Summary, Error>> = thread::scope(|scope| {
-        let (shared, configs) = (&shared, &configs);
-        let handles: Vec<_> = listeners
+        let handles: Vec<_> = loops
             .into_iter()
-            .zip(configs)
             .enumerate()
-            .map(|(i, (listener, config))| {
+            .map(|(i, lp)| {
                 thread::Builder::new()
                     .name(format!("worker-{}", i + 1))
                     .spawn_scoped(scope, move || {
-                        let result = worker(listener, config, stop, shared, false);
+                        let result = lp.run(stop);
                         if result.is_err() {
                             stop.stop();
                         }
@@ -181,75 +193,85 @@ pub fn run_workers(mut listeners: Vec<TcpListener>, config: &Config, stop: &Stop
     }
 }
 
-/// One event loop on `listener`.
-fn worker(
-    listener: TcpListener,
-    config: &Config,
-    stop: &Stop,
-    shared: &Shared,
-    block_when_idle: bool,
-) -> Result<Summary, Error> {
-    let mut acceptor = Acceptor::new(listener, config, stop, true)?;
-    acceptor.share_starvation(Arc::clone(&shared.starved));
-    acceptor.set_blocking(block_when_idle)?;
-    let local = acceptor.local();
-    let mut epoll =
-        Epoll::new(EVENTS, &config.tracer).map_err(|e| Error::new(Step::EpollCreate, local, e))?;
-    let wakeup = Wakeup::new(&mut epoll, WAKER).map_err(|e| Error::new(Step::Eventfd, local, e))?;
-    let _wake = stop.on_stop(wakeup.waker());
-    epoll
-        .add(acceptor.fd(), LISTENER, true, false)
-        .map_err(|e| Error::new(Step::EpollCtl, local, e))?;
-    let mut lp = Loop {
-        config,
-        budget: &shared.budget,
-        slots: &shared.slots,
-        block_when_idle,
-        epoll,
-        wakeup,
-        clients: Slab::new(),
-        timers: BinaryHeap::new(),
-        next_id: 0,
-        buf: vec![0u8; 16 * 1024],
-        acceptor: Some(acceptor),
-        accept_ready: true,
-        grace_end: None,
-        backoff_until: None,
-        summary: Summary::default(),
-    };
-    let mut ready: Vec<Ready> = Vec::with_capacity(EVENTS);
-    let mut stopping = false;
-    loop {
-        if stop.is_stopped() && !stopping {
-            stopping = true;
-            lp.begin_stop(stop);
-        }
-        if lp.acceptor.is_none() && lp.clients.is_empty() {
-            return Ok(lp.summary);
-        }
-        if lp.block_when_idle && lp.clients.is_empty() && lp.acceptor.is_some() {
-            lp.accept_blocking(stop)?;
-            continue;
-        }
-        lp.leave_blocking_accept()?;
-        lp.accept_batch(stop)?;
-        if lp.acceptor.is_none() && lp.clients.is_empty() {
-            // The stop's drain has just ended: nothing is left to wait for.
-            continue;
-        }
-        lp.wait(&mut ready, local)?;
-        for event in &ready {
-            match event.key {
-                LISTENER => lp.accept_ready = true,
-                WAKER => lp.wakeup.drain(),
-                key => lp.on_event(key, event),
-            }
-        }
-        lp.expire(Instant::now());
-    }
-}
-
 impl<'c> Loop<'c> {
+    /// One event loop on `listener`, set up: its epoll instance watches the listener and
+    /// its wake-up, which the stop triggers.
+    fn new(
+        listener: TcpListener,
+        config: &'c Config,
+        stop: &Stop,
+        shared: &'c Shared,
+        block_when_idle: bool,
+    ) -> Result<Loop<'c>, Error> {
+        let mut acceptor = Acceptor::new(listener, config, stop, true)?;
+        acceptor.share_starvation(Arc::clone(&shared.starved));
+        acceptor.set_blocking(block_when_idle)?;
+        let local = acceptor.local();
+        let mut epoll =
+            Epoll::new(EVENTS, &config.tracer).map_err(|e| Error::new(Step::EpollCreate, local, e))?;
+        let wakeup = Wakeup::new(&mut epoll, WAKER).map_err(|e| Error::new(Step::Eventfd, local, e))?;
+        let wake = stop.on_stop(wakeup.waker());
+        epoll
+            .add(acceptor.fd(), LISTENER, true, false)
+            .map_err(|e| Error::new(Step::EpollCtl, local, e))?;
+        let lp = Loop {
+            config,
+            budget: &shared.budget,
+            slots: &shared.slots,
+            block_when_idle,
+            epoll,
+            wakeup,
+            clients: Slab::new(),
+            timers: BinaryHeap::new(),
+            next_id: 0,
+            buf: vec![0u8; 16 * 1024],
+            acceptor: Some(acceptor),
+            accept_ready: true,
+            grace_end: None,
+            backoff_until: None,
+            summary: Summary::default(),
+            local,
+            _wake: wake,
+        };
+        Ok(lp)
+    }
+
+    /// Serves until the stop's drain is over and the last client has ended.
+    fn run(mut self, stop: &Stop) -> Result<Summary, Error> {
+        let lp = &mut self;
+        let local = lp.local;
+        let mut ready: Vec<Ready> = Vec::with_capacity(EVENTS);
+        let mut stopping = false;
+        loop {
+            if stop.is_stopped() && !stopping {
+                stopping = true;
+                lp.begin_stop(stop);
+            }
+            if lp.acceptor.is_none() && lp.clients.is_empty() {
+                return Ok(lp.summary);
+            }
+            if lp.block_when_idle && lp.clients.is_empty() && lp.acceptor.is_some() {
+                lp.accept_blocking(stop)?;
+                continue;
+            }
+            lp.leave_blocking_accept()?;
+            lp.accept_batch(stop)?;
+            if lp.acceptor.is_none() && lp.clients.is_empty() {
+                // The stop's drain has just ended: nothing is left to wait for.
+                continue;
+            }
+            lp.wait(&mut ready, local)?;
+            for event in &ready {
+                match event.key {
+                    LISTENER => lp.accept_ready = true,
+                    WAKER => lp.wakeup.drain(),
+                    key => lp.on_event(key, event),
+                }
+            }
+            lp.expire(Instant::now());
+        }
+    }
+
     /// No client to wait for: block in `accept()` like the textbook loop.
     fn accept_blocking(&mut self, stop: &Stop) -> Result<(), Error> {
         let Some(acceptor) = &mut self.acceptor else {
