@@ -254,6 +254,23 @@ impl<'s> Connection<'s> {
         }
     }
 
+    /// The call that follows a successful half-close ([`Action::CheckUnread`],
+    /// [`Action::Close`] or [`Action::Read`], the drain), while the reply is being sent or
+    /// the write side shut down; `None` otherwise. For a driver that submits calls ahead
+    /// of their turn, linked so that each runs only if the one before succeeded (io_uring):
+    /// what it then feeds back is exactly what [`Connection::poll`] asks for in turn.
+    pub fn after_half_close(&self) -> Option<Action<'static>> {
+        let after = match &self.state {
+            State::Sending { after, .. } | State::HalfClosing(after) => *after,
+            _ => return None,
+        };
+        Some(match after {
+            After::CheckUnread => Action::CheckUnread,
+            After::Close => Action::Close,
+            After::Drain => Action::Read,
+        })
+    }
+
     /// When [`Connection::on_timeout`] is due if nothing happens first; `None` while the
     /// next call cannot block.
     pub fn deadline(&self) -> Option<Instant> {
@@ -704,6 +721,39 @@ mod tests {
                 conn.finish(),
                 Outcome::Failed { step: Step::Read, cause: Cause::ProxyHeader(i) } if i == invalid
             ));
+        }
+    }
+
+    #[test]
+    fn after_half_close_says_what_poll_will_ask_once_the_reply_is_out() {
+        let t0 = Instant::now();
+        // hello: the check; echo ended at a terminator: the drain; at end of stream: close.
+        let hello = Service::hello("Hi");
+        let echo = Service::Echo { max_request: 100 };
+        for (service, input, want) in [
+            (&hello, None, Action::CheckUnread),
+            (&echo, Some(&b"hi\0"[..]), Action::Read),
+            (&echo, Some(&b""[..]), Action::Close),
+        ] {
+            let mut conn = Connection::new(service, Limits::default(), t0);
+            if let Some(data) = input {
+                assert_eq!(conn.after_half_close(), None, "reading: nothing to say yet");
+                if data.is_empty() {
+                    conn.handle(Input::Received(b"hi"), t0);
+                }
+                conn.handle(Input::Received(data), t0);
+            }
+            let Action::Send { bytes, .. } = conn.poll() else {
+                panic!("sending")
+            };
+            let n = bytes.len();
+            assert_eq!(conn.after_half_close(), Some(want.clone()));
+            conn.handle(Input::Sent(n), t0);
+            assert_eq!(conn.poll(), Action::HalfClose);
+            assert_eq!(conn.after_half_close(), Some(want.clone()));
+            conn.handle(Input::HalfClosed, t0);
+            assert_eq!(conn.poll(), want);
+            assert_eq!(conn.after_half_close(), None);
         }
     }
 

@@ -54,6 +54,10 @@ pub enum Step {
     Fork,
     /// `waitpid(2)`.
     Waitpid,
+    /// `io_uring_setup(2)`: the uring model's ring.
+    UringSetup,
+    /// `io_uring_enter(2)`: submitting to the ring and waiting for completions.
+    UringEnter,
 }
 
 impl Step {
@@ -82,6 +86,8 @@ impl Step {
             Step::Select => "select()",
             Step::Fork => "fork()",
             Step::Waitpid => "waitpid()",
+            Step::UringSetup => "io_uring_setup()",
+            Step::UringEnter => "io_uring_enter()",
         }
     }
 }

@@ -162,6 +162,32 @@ impl fmt::Display for Readiness {
     }
 }
 
+/// A call made through the io_uring ring (`IORING_OP_*`), as its completion names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UringOp {
+    /// `IORING_OP_ACCEPT` with `IORING_ACCEPT_MULTISHOT`: one request, a completion per
+    /// client.
+    AcceptMulti,
+    /// `IORING_OP_ACCEPT`, once (`--once`).
+    Accept,
+    /// `IORING_OP_SEND` with `MSG_MORE`.
+    Send,
+    /// `IORING_OP_SHUTDOWN` with `SHUT_WR`.
+    Shutdown,
+    /// `IORING_OP_RECV` with `MSG_DONTWAIT`: the unread-input check.
+    CheckUnread,
+    /// `IORING_OP_RECV` into a provided buffer.
+    Recv,
+    /// `IORING_OP_CLOSE`.
+    Close,
+    /// `IORING_OP_ASYNC_CANCEL` of the call pending on a socket.
+    Cancel,
+    /// `IORING_OP_READ` of the stop's eventfd.
+    Wake,
+    /// `IORING_OP_PROVIDE_BUFFERS`.
+    ProvideBuffers,
+}
+
 /// One socket call and its result.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -431,6 +457,8 @@ pub enum Event<'a> {
     Eventfd {
         /// The new descriptor.
         fd: i32,
+        /// Read by an io_uring ring (the uring model) rather than watched by epoll.
+        ring: bool,
     },
     /// `fcntl(fd, F_SETFL, …)` switching a socket to non-blocking mode or back.
     NonBlocking {
@@ -490,6 +518,58 @@ pub enum Event<'a> {
         fd: i32,
         /// The address and ephemeral port.
         addr: SocketAddr,
+    },
+    /// `getpeername(2)` on a connection the ring accepted (its accept gives no address).
+    PeerName {
+        /// The connection.
+        fd: i32,
+        /// The client's address.
+        addr: SocketAddr,
+    },
+    /// `io_uring_setup(2)` returned the ring's descriptor.
+    UringSetup {
+        /// The ring.
+        fd: i32,
+        /// Submission queue entries asked for.
+        entries: u32,
+        /// The setup flags taken (`IORING_SETUP_*`), as C spells them; empty: none.
+        flags: &'static str,
+    },
+    /// `io_uring_enter(2)`: the calls queued since the last one handed to the kernel, a
+    /// wait for at least one completion (bounded by the nearest deadline), and the
+    /// completions then reaped from the ring.
+    UringEnter {
+        /// The ring.
+        fd: i32,
+        /// Calls handed to the kernel.
+        submitted: usize,
+        /// Completions waited for: 1, or 0 when the submission queue was full and the
+        /// calls in it were only handed over.
+        min_complete: u32,
+        /// The wait's bound (`None`: until a completion).
+        timeout: Option<std::time::Duration>,
+        /// Completions reaped.
+        completed: usize,
+        /// The wait ran out with nothing submitted (the call returned -1 ETIME).
+        timed_out: bool,
+    },
+    /// One completion (CQE) of a call made through the ring, with its result.
+    UringDone {
+        /// Which call.
+        op: UringOp,
+        /// The socket it was made on (the listening socket for an accept).
+        fd: i32,
+        /// The result: a descriptor, a byte count, 0, or `-errno`.
+        result: i32,
+        /// The bytes sent or received, for a send or a receive that moved some.
+        data: Option<&'a [u8]>,
+        /// An accepted client's address.
+        peer: Option<SocketAddr>,
+        /// The call was linked to the next one (`IOSQE_IO_LINK`): that one runs only if
+        /// this one succeeds.
+        linked: bool,
+        /// A multishot call that goes on (`IORING_CQE_F_MORE`).
+        more: bool,
     },
     /// A call failed.
     Failed {
@@ -624,7 +704,11 @@ pub fn textbook(event: &Event<'_>) -> bool {
         | Event::IdleRepeats { .. }
         | Event::SocketTimeout { .. }
         | Event::Thread { new: false, .. }
-        | Event::BoundBySendto { .. } => false,
+        | Event::BoundBySendto { .. }
+        | Event::PeerName { .. }
+        | Event::UringSetup { .. }
+        | Event::UringEnter { .. }
+        | Event::UringDone { .. } => false,
     }
 }
 
@@ -783,7 +867,7 @@ pub fn call(event: &Event<'_>) -> String {
                 format!("{head}: {{{}}}", shown.join(", "))
             }
         }
-        Event::Eventfd { fd } => format!("eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK) = {fd}"),
+        Event::Eventfd { fd, .. } => format!("eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK) = {fd}"),
         Event::NonBlocking { fd, on: true } => format!("fcntl({fd}, F_SETFL, O_RDWR|O_NONBLOCK) = 0"),
         Event::NonBlocking { fd, on: false } => format!("fcntl({fd}, F_SETFL, O_RDWR) = 0"),
         Event::PollListener {
@@ -814,6 +898,34 @@ pub fn call(event: &Event<'_>) -> String {
             new: false,
         } => format!("pthread_cond_signal(): thread {thread} serves {fd}"),
         Event::BoundBySendto { fd, addr } => format!("getsockname({fd}) = {addr}"),
+        Event::PeerName { fd, addr } => format!("getpeername({fd}) = {addr}"),
+        Event::UringSetup { fd, entries, flags } => {
+            let flags = if flags.is_empty() { "0" } else { flags };
+            format!("io_uring_setup({entries}, {{flags: {flags}}}) = {fd}")
+        }
+        Event::UringEnter {
+            fd,
+            submitted,
+            min_complete,
+            timeout,
+            completed,
+            timed_out,
+        } => {
+            let returned = if *timed_out && *submitted == 0 {
+                "-1 ETIME".to_string()
+            } else {
+                submitted.to_string()
+            };
+            let wait = match (min_complete, timeout) {
+                (0, _) => String::new(),
+                (_, None) => ", no time limit".to_string(),
+                (_, Some(t)) => format!(", at most {}", timeval(*t)),
+            };
+            format!(
+                "io_uring_enter({fd}, to_submit {submitted}, min_complete {min_complete}{wait}) = {returned}: submitted {submitted}, completed {completed}"
+            )
+        }
+        Event::UringDone { .. } => uring_call(event),
         Event::Failed { step, fd, err } => {
             let args = fd.map(|f| f.to_string()).unwrap_or_default();
             failed_call(*step, &args, err)
@@ -843,6 +955,134 @@ impl fmt::Display for FdList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown: Vec<String> = self.0.iter().map(i32::to_string).collect();
         write!(f, "{{{}}}", shown.join(", "))
+    }
+}
+
+/// A ring completion as C would spell the call with its result:
+/// `IORING_OP_SEND(7, "Hello World!\0", MSG_MORE, IOSQE_IO_LINK) = 13`; a failure reads
+/// `= -ECANCELED (Operation canceled)`, as the completion carries it.
+fn uring_call(event: &Event<'_>) -> String {
+    let Event::UringDone {
+        op,
+        fd,
+        result,
+        data,
+        peer,
+        linked,
+        more,
+    } = event
+    else {
+        return String::new();
+    };
+    let args = match op {
+        UringOp::AcceptMulti => format!("IORING_OP_ACCEPT({fd}, IORING_ACCEPT_MULTISHOT"),
+        UringOp::Accept => format!("IORING_OP_ACCEPT({fd}"),
+        UringOp::Send => format!(
+            "IORING_OP_SEND({fd}, {}, MSG_MORE",
+            Shown(data.unwrap_or_default())
+        ),
+        UringOp::Shutdown => format!("IORING_OP_SHUTDOWN({fd}, SHUT_WR"),
+        UringOp::CheckUnread => format!("IORING_OP_RECV({fd}, MSG_DONTWAIT"),
+        UringOp::Recv => format!("IORING_OP_RECV({fd}, IOSQE_BUFFER_SELECT"),
+        UringOp::Close => format!("IORING_OP_CLOSE({fd}"),
+        UringOp::Cancel => format!("IORING_OP_ASYNC_CANCEL({fd}"),
+        UringOp::Wake => format!("IORING_OP_READ({fd}"),
+        UringOp::ProvideBuffers => "IORING_OP_PROVIDE_BUFFERS(".to_string(),
+    };
+    let link = if *linked { ", IOSQE_IO_LINK" } else { "" };
+    let mut s = format!("{args}{link}) = ");
+    if *result < 0 {
+        let code = -*result;
+        let err = io::Error::from_raw_os_error(code);
+        let _ = write!(s, "-{} ({})", errno_name(code), strerror(&err, code));
+    } else {
+        let _ = write!(s, "{result}");
+        match (op, data, peer) {
+            (UringOp::Recv | UringOp::CheckUnread, Some(d), _) if !d.is_empty() => {
+                let _ = write!(s, " {}", Shown(d));
+            }
+            (UringOp::AcceptMulti | UringOp::Accept, _, Some(p)) => {
+                let _ = write!(s, ", peer {p}");
+            }
+            _ => {}
+        }
+    }
+    if *more {
+        s.push_str(", IORING_CQE_F_MORE");
+    }
+    s
+}
+
+/// What a ring completion means, and what io_uring does there that the textbook's call
+/// does not.
+fn uring_explain(op: UringOp, result: i32, lang: Lang) -> String {
+    let say = |en: &str, ko: &str| match lang {
+        Lang::En => en.to_string(),
+        Lang::Ko => ko.to_string(),
+    };
+    if result == -libc::ECANCELED {
+        return say(
+            "cancelled: the call linked before it failed, or the server cancelled it",
+            "취소됨: 앞에 연결(link)된 요청이 실패했거나 서버가 취소했습니다",
+        );
+    }
+    match op {
+        UringOp::AcceptMulti | UringOp::Accept if result < 0 => say(
+            "the kernel's accept failed: the server accepts again (or backs off), as after accept()",
+            "커널의 연결 수락이 실패했습니다: accept() 실패 때처럼 다시 받거나 잠시 쉽니다",
+        ),
+        UringOp::AcceptMulti => say(
+            "accepted by the kernel: one multishot request takes client after client, no accept() call",
+            "커널이 연결을 수락했습니다: multishot 요청 하나가 accept() 호출 없이 계속 받습니다",
+        ),
+        UringOp::Accept => say(
+            "accepted by the kernel: a NEW descriptor for this client, with no accept() call",
+            "커널이 연결을 수락했습니다: accept() 호출 없이 이 클라이언트의 새 소켓이 생깁니다",
+        ),
+        UringOp::Send if result < 0 => say(
+            "the send failed: the calls linked after it are cancelled",
+            "전송 실패: 뒤에 연결(link)된 요청은 취소됩니다",
+        ),
+        UringOp::Send => say(
+            "send, held by MSG_MORE, queued with the half-close: the reply and the FIN leave in one packet",
+            "MSG_MORE로 보류한 전송을 Half-close와 함께 넣었습니다: 응답과 FIN이 한 패킷으로 갑니다",
+        ),
+        UringOp::Shutdown => say(
+            "half-close from the ring: linked, it runs only once the send before it sent everything",
+            "링에서 한 Half-close: 앞의 전송이 모두 끝나야만 실행됩니다 (IOSQE_IO_LINK)",
+        ),
+        UringOp::CheckUnread if result == -libc::EAGAIN => say(
+            "the check found nothing unread: close at once, a FIN and no RST",
+            "읽지 않은 입력이 없습니다: 바로 닫습니다 (RST 없이 FIN)",
+        ),
+        UringOp::CheckUnread => say(
+            "the check, from the ring: did the client send anything never read? (it never waits)",
+            "링에서 한 확인: 클라이언트가 보낸 것 중 읽지 않은 입력이 있는지 봅니다 (기다리지 않음)",
+        ),
+        UringOp::Recv if result == 0 => say(
+            "EOF: the peer closed its side; the kernel waited for it, the server made no call",
+            "EOF: 상대가 자기 쪽을 닫았습니다. 기다린 것은 커널이고 서버는 호출하지 않았습니다",
+        ),
+        UringOp::Recv => say(
+            "received into a buffer the kernel picked when data came: no buffer waits per idle client",
+            "데이터가 올 때 커널이 고른 버퍼로 받았습니다: 기다리는 클라이언트마다 버퍼를 두지 않습니다",
+        ),
+        UringOp::Close => say(
+            "close from the ring, submitted with other clients' calls in one system call",
+            "링에서 한 소켓 종료: 다른 클라이언트의 요청과 함께 시스템 콜 한 번으로 넘겼습니다",
+        ),
+        UringOp::Cancel => say(
+            "cancel the socket's pending call before closing it: no late result may name a reused descriptor",
+            "닫기 전에 이 소켓의 대기 중인 요청을 취소합니다: 재사용된 번호로 늦은 결과가 오지 않게",
+        ),
+        UringOp::Wake => say(
+            "the stop's wake-up: an eventfd read by the ring ends the wait in io_uring_enter()",
+            "종료 요청 깨우기: 링이 읽는 eventfd가 io_uring_enter()의 대기를 끝냅니다",
+        ),
+        UringOp::ProvideBuffers => say(
+            "receive buffers handed to the kernel, to pick from when data comes",
+            "수신 버퍼를 커널에 넘깁니다. 데이터가 오면 커널이 여기서 골라 씁니다",
+        ),
     }
 }
 
@@ -932,6 +1172,12 @@ fn errno_name(code: i32) -> String {
         libc::EPERM => "EPERM",
         libc::EPIPE => "EPIPE",
         libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::ECANCELED => "ECANCELED",
+        libc::ENOSYS => "ENOSYS",
+        libc::ETIME => "ETIME",
+        libc::ENOENT => "ENOENT",
+        libc::EALREADY => "EALREADY",
+        libc::EEXIST => "EEXIST",
         _ => return format!("errno {code}"),
     };
     name.to_string()
@@ -1205,7 +1451,11 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "wait for events: only the ready descriptors come back, no scan of every socket as with select()",
             "이벤트 대기: select()처럼 전부 확인하지 않고, 준비된 파일 디스크립터만 돌려받습니다",
         ),
-        Event::Eventfd { .. } => say(
+        Event::Eventfd { ring: true, .. } => say(
+            "an eventfd the ring keeps a read queued on: another thread writes to it to end the wait for a stop",
+            "링이 읽기를 걸어 두는 eventfd: 종료 요청 때 다른 스레드가 여기에 써서 대기를 끝냅니다",
+        ),
+        Event::Eventfd { ring: false, .. } => say(
             "an eventfd in the epoll set: another thread writes to it to wake epoll_wait() for a stop",
             "epoll에 넣어 두는 eventfd: 종료 요청 때 다른 스레드가 여기에 써서 epoll_wait()를 깨웁니다",
         ),
@@ -1269,6 +1519,19 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "no bind(): the kernel gave the socket its address and a port at its first sendto()",
             "bind() 없음: 첫 sendto() 때 커널이 IP와 포트를 자동으로 할당했습니다",
         ),
+        Event::PeerName { .. } => say(
+            "the ring's multishot accept gives no address: asked for now, for the trace or a log line",
+            "링의 multishot accept는 주소를 주지 않습니다: 추적이나 로그에 쓰려고 지금 묻습니다",
+        ),
+        Event::UringSetup { .. } => say(
+            "io_uring: two rings shared with the kernel, calls queued in one, results read from the other",
+            "io_uring: 커널과 함께 쓰는 두 링을 만듭니다. 한쪽에 요청을 쌓고 다른 쪽에서 결과를 읽습니다",
+        ),
+        Event::UringEnter { .. } => say(
+            "one system call submits the queued calls and reaps many clients' results (textbook: one per call)",
+            "시스템 콜 한 번으로 쌓인 요청을 넘기고 여러 클라이언트의 결과를 거둡니다 (교재는 호출마다 한 번)",
+        ),
+        Event::UringDone { op, result, .. } => uring_explain(*op, *result, lang),
         Event::Failed { step, err, .. } | Event::FailedAt { step, err, .. } => {
             let mut s = say("failed: ", &format!("{} 실패: ", step_ko(*step)));
             s += &failure_reason(*step, err, lang);
@@ -1302,6 +1565,8 @@ fn step_ko(step: Step) -> &'static str {
         Step::Select => "이벤트 대기(select)",
         Step::Fork => "프로세스 복사(fork)",
         Step::Waitpid => "자식 프로세스 회수(waitpid)",
+        Step::UringSetup => "io_uring 생성",
+        Step::UringEnter => "io_uring 요청 제출",
     }
 }
 
@@ -1392,7 +1657,13 @@ fn failure_reason(step: Step, err: &io::Error, lang: Lang) -> String {
 mod tests {
     use super::*;
 
-    const ALL_ERRNOS: [i32; 23] = [
+    const ALL_ERRNOS: [i32; 29] = [
+        libc::ECANCELED,
+        libc::ENOSYS,
+        libc::ETIME,
+        libc::ENOENT,
+        libc::EALREADY,
+        libc::EEXIST,
         libc::EACCES,
         libc::EADDRINUSE,
         libc::EADDRNOTAVAIL,
@@ -1418,7 +1689,7 @@ mod tests {
         libc::ETIMEDOUT,
     ];
 
-    const ALL_STEPS: [Step; 22] = [
+    const ALL_STEPS: [Step; 24] = [
         Step::Resolve,
         Step::Socket,
         Step::Setsockopt,
@@ -1441,6 +1712,8 @@ mod tests {
         Step::Select,
         Step::Fork,
         Step::Waitpid,
+        Step::UringSetup,
+        Step::UringEnter,
     ];
 
     /// One number per variant, with no wildcard: a new variant does not compile until it
@@ -1493,9 +1766,13 @@ mod tests {
             Event::Thread { .. } => 43,
             Event::BoundBySendto { .. } => 44,
             Event::ReusePort { .. } => 45,
+            Event::UringSetup { .. } => 46,
+            Event::UringEnter { .. } => 47,
+            Event::UringDone { .. } => 48,
+            Event::PeerName { .. } => 49,
         }
     }
-    const VARIANTS: usize = 46;
+    const VARIANTS: usize = 50;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -1705,7 +1982,8 @@ mod tests {
                     },
                 )],
             },
-            Event::Eventfd { fd: 7 },
+            Event::Eventfd { fd: 7, ring: false },
+            Event::Eventfd { fd: 7, ring: true },
             Event::NonBlocking { fd: 3, on: true },
             Event::NonBlocking { fd: 3, on: false },
             Event::PollListener {
@@ -1756,7 +2034,55 @@ mod tests {
                 new: false,
             },
             Event::BoundBySendto { fd: 3, addr: a },
+            Event::PeerName { fd: 7, addr: a },
+            Event::UringSetup {
+                fd: 4,
+                entries: 256,
+                flags: "IORING_SETUP_SINGLE_ISSUER",
+            },
+            Event::UringEnter {
+                fd: 4,
+                submitted: 3,
+                min_complete: 1,
+                timeout: Some(std::time::Duration::from_millis(9990)),
+                completed: 5,
+                timed_out: false,
+            },
         ]
+        .into_iter()
+        .chain(uring_samples())
+        .collect()
+    }
+
+    /// A completion of every op, with a result of each kind it has a branch for.
+    fn uring_samples() -> Vec<Event<'static>> {
+        let ops = [
+            UringOp::AcceptMulti,
+            UringOp::Accept,
+            UringOp::Send,
+            UringOp::Shutdown,
+            UringOp::CheckUnread,
+            UringOp::Recv,
+            UringOp::Close,
+            UringOp::Cancel,
+            UringOp::Wake,
+            UringOp::ProvideBuffers,
+        ];
+        let mut v = Vec::new();
+        for op in ops {
+            for result in [7, 0, -libc::EAGAIN, -libc::ECANCELED, -libc::EMFILE] {
+                v.push(Event::UringDone {
+                    op,
+                    fd: 7,
+                    result,
+                    data: Some(b"hi\0"),
+                    peer: Some("127.0.0.1:5000".parse().unwrap()),
+                    linked: true,
+                    more: true,
+                });
+            }
+        }
+        v
     }
 
     /// Every step with every errno this file knows, an unknown errno, and no errno.

@@ -210,7 +210,7 @@ impl Wakeup {
             return Err(e);
         }
         if epoll.tracer.on() {
-            epoll.tracer.emit(Event::Eventfd { fd });
+            epoll.tracer.emit(Event::Eventfd { fd, ring: false });
         }
         // SAFETY: the descriptor is new and owned by nobody else.
         let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });

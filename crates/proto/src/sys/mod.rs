@@ -18,6 +18,7 @@ mod setup;
 mod stream;
 mod tracer;
 pub mod untraced;
+pub mod uring;
 
 use std::io;
 use std::net::SocketAddr;

@@ -4,7 +4,7 @@
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use socket2::{SockAddr, SockRef};
@@ -272,6 +272,13 @@ impl Stream {
     /// whatever is still unsent is dropped, so the peer can tell a cut-off reply from a
     /// whole one.
     pub fn abort(self) {
+        self.linger0();
+        self.close();
+    }
+
+    /// `setsockopt(SO_LINGER, {1, 0})`: the close that follows resets the connection
+    /// (a failure is traced, and the close still comes).
+    pub(super) fn linger0(&self) {
         match SockRef::from(&self.inner).set_linger(Some(Duration::ZERO)) {
             Ok(()) => {
                 if self.tracer.on() {
@@ -280,7 +287,29 @@ impl Stream {
             }
             Err(e) => trace_failure(&self.tracer, Step::Setsockopt, Some(self.fd()), None, &e),
         }
-        self.close();
+    }
+
+    /// The descriptor, handed over: nothing here closes it any more (a close made through
+    /// the io_uring ring, which closes it itself).
+    pub(super) fn into_fd(self) -> OwnedFd {
+        OwnedFd::from(self.inner)
+    }
+
+    /// `getpeername(2)`: the client's address, for a socket accepted without it (the
+    /// ring's multishot accept gives a descriptor only).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self.inner.peer_addr() {
+            Ok(addr) => {
+                if self.tracer.on() {
+                    self.tracer.emit(Event::PeerName { fd: self.fd(), addr });
+                }
+                Ok(addr)
+            }
+            Err(e) => {
+                trace_failure(&self.tracer, Step::Getsockname, Some(self.fd()), None, &e);
+                Err(e)
+            }
+        }
     }
 }
 
