@@ -435,18 +435,88 @@ pub fn run_bounded_child(mut child: Child) -> std::process::Output {
     }
 }
 
-/// Every server model: each end-to-end check runs against all of them.
-pub const MODELS: [&str; 6] = ["iterative", "threads", "epoll", "select", "fork", EPOLL_WORKERS];
+/// Every server model: each end-to-end check runs against all of them (the io_uring
+/// model only where the kernel allows it: see [`Models`]).
+pub const MODELS: Models = Models(&[
+    "iterative",
+    "threads",
+    "epoll",
+    "select",
+    "fork",
+    EPOLL_WORKERS,
+    URING,
+]);
 
 /// The epoll model with two workers, as a [`MODELS`] entry (see [`server_args`]).
 pub const EPOLL_WORKERS: &str = "epoll --workers 2";
 
+/// The io_uring model, as a [`MODELS`] entry.
+pub const URING: &str = "uring";
+
 /// The models that serve clients at once (all but the iterative one).
-pub const CONCURRENT_MODELS: [&str; 5] = ["threads", "epoll", "select", "fork", EPOLL_WORKERS];
+pub const CONCURRENT_MODELS: Models = Models(&["threads", "epoll", "select", "fork", EPOLL_WORKERS, URING]);
 
 /// The models whose clients share one process's memory, so that `--max-buffered` bounds
 /// them all together (a fork model child has its own).
-pub const ONE_PROCESS_MODELS: [&str; 4] = ["threads", "epoll", "select", EPOLL_WORKERS];
+pub const ONE_PROCESS_MODELS: Models = Models(&["threads", "epoll", "select", EPOLL_WORKERS, URING]);
+
+/// A list of models to run a check against: `for model in MODELS`. The io_uring model is
+/// left out, with a loud SKIP line, where the kernel refuses io_uring (see
+/// [`uring_refused`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Models(pub &'static [&'static str]);
+
+impl IntoIterator for Models {
+    type Item = &'static str;
+    type IntoIter = std::vec::IntoIter<&'static str>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let mut runnable = Vec::with_capacity(self.0.len());
+        for &model in self.0 {
+            if model.split_whitespace().next() == Some(URING) {
+                if let Some(why) = uring_refused() {
+                    skip(&format!("uring: io_uring_setup failed: {why}"));
+                    continue;
+                }
+            }
+            runnable.push(model);
+        }
+        runnable.into_iter()
+    }
+}
+
+/// Why this kernel refuses the io_uring model, found once by starting `hello-server
+/// --model uring`: `None` when it serves (it prints its start-up line), else its error
+/// line (`hello-server: io_uring_setup() error: …`).
+pub fn uring_refused() -> Option<String> {
+    static REFUSED: OnceLock<Option<String>> = OnceLock::new();
+    REFUSED
+        .get_or_init(|| {
+            let mut cmd = Command::new(&bins().server);
+            cmd.args(["--model", URING, "--bind", "127.0.0.1", "0"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = cmd.spawn().expect("spawn hello-server --model uring");
+            let mut line = String::new();
+            if let Some(out) = child.stdout.take() {
+                let _ = BufReader::new(out).read_line(&mut line);
+            }
+            let served = line.starts_with("listening on");
+            let _ = child.kill();
+            let out = run_bounded_child(child);
+            if served {
+                return None;
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            assert!(
+                stderr.contains("io_uring_setup() error"),
+                "hello-server --model uring failed otherwise than io_uring_setup(): {stderr}"
+            );
+            Some(stderr)
+        })
+        .clone()
+}
 
 /// Polls `cond` every 5 ms until it holds or `within` passes; returns whether it held.
 pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {

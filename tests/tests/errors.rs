@@ -473,3 +473,88 @@ fn runtime_errors_of_the_server_are_one_line_per_client() {
     );
     assert!(!stderr.contains("panicked"));
 }
+
+/// `hello-server --model uring` with `io_uring_setup()` refused by a seccomp filter, as a
+/// container runtime installs one: the filter makes the call fail with `errno` and lets
+/// every other call through.
+fn uring_server_refused(errno: i32) -> (i32, String, String) {
+    let mut cmd = Command::new(&bins().server);
+    cmd.args(["--model", "uring", "--bind", "127.0.0.1", "0"])
+        .stdin(Stdio::null());
+    let nr = u32::try_from(libc::SYS_io_uring_setup).expect("a syscall number");
+    let ret_errno = libc::SECCOMP_RET_ERRNO | u32::try_from(errno).expect("an errno");
+    // SAFETY: between fork and exec only prctl(2) and seccomp(2), which are
+    // async-signal-safe, run; the filter program lives on this closure's stack for the
+    // whole call, and the kernel copies it.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            let stmt = |code: u32, k: u32| libc::sock_filter {
+                code: code as u16,
+                jt: 0,
+                jf: 0,
+                k,
+            };
+            let filter = [
+                // the system call's number (seccomp_data.nr, at offset 0)
+                stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+                libc::sock_filter {
+                    code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                    jt: 0,
+                    jf: 1,
+                    k: nr,
+                },
+                stmt(libc::BPF_RET | libc::BPF_K, ret_errno),
+                stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+            ];
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr().cast_mut(),
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::syscall(
+                    libc::SYS_seccomp,
+                    libc::SECCOMP_SET_MODE_FILTER,
+                    0,
+                    &prog as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut c = assert_cmd::Command::from_std(cmd);
+    c.timeout(WAIT);
+    failing(c)
+}
+
+#[test]
+fn a_kernel_that_refuses_io_uring_is_one_io_uring_setup_error_line_and_exit_1() {
+    // EPERM: what a container's seccomp filter (or kernel.io_uring_disabled) answers.
+    let (code, stdout, stderr) = uring_server_refused(libc::EPERM);
+    assert_eq!(code, 1, "stderr: {stderr}");
+    assert_eq!(stdout, "", "no start-up line: the ring is set up before it");
+    assert_one_line("hello-server --model uring under seccomp", &stderr);
+    assert!(
+        stderr.starts_with("hello-server: io_uring_setup() error: 127.0.0.1:")
+            && stderr.ends_with("Operation not permitted (os error 1)\n"),
+        "{stderr}"
+    );
+    let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").unwrap_or_default();
+    if disabled.trim() == "0" {
+        assert!(stderr.contains("a seccomp filter"), "{stderr}");
+    }
+    // ENOSYS: a kernel without io_uring.
+    let (code, stdout, stderr) = uring_server_refused(libc::ENOSYS);
+    assert_eq!((code, stdout.as_str()), (1, ""), "stderr: {stderr}");
+    // The address is the bound one, with the port the kernel chose.
+    let (head, rest) = stderr.split_once(": 127.0.0.1:").unwrap_or_default();
+    let (port, reason) = rest.split_once(": ").unwrap_or_default();
+    assert_eq!(head, "hello-server: io_uring_setup() error", "{stderr}");
+    assert!(port.parse::<u16>().is_ok_and(|p| p > 0), "{stderr}");
+    assert_eq!(
+        reason,
+        "this kernel has no io_uring (it needs Linux 5.19 or later, built with \
+         CONFIG_IO_URING): Function not implemented (os error 38)\n"
+    );
+}

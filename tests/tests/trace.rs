@@ -412,7 +412,8 @@ impl Masker {
             return call.to_string();
         };
         let name = &call[..open];
-        if name == "socket" {
+        // Calls whose result is a new descriptor and whose first argument is not one.
+        if ["socket", "io_uring_setup", "eventfd"].contains(&name) {
             if let Some((head, result)) = call.rsplit_once(" = ") {
                 if is_number(result) {
                     return format!("{head} = {}", self.fd(result));
@@ -430,12 +431,20 @@ impl Masker {
             out.push_str(first);
         }
         let rest = &args[end..];
-        if name == "accept" {
-            if let Some(after) = rest.strip_prefix(") = ") {
+        if name == "accept" || name == "IORING_OP_ACCEPT" {
+            let after = rest
+                .strip_prefix(") = ")
+                .or_else(|| rest.strip_prefix(", IORING_ACCEPT_MULTISHOT) = "));
+            let shown = if after.is_some() && rest.starts_with(", IORING") {
+                ", IORING_ACCEPT_MULTISHOT"
+            } else {
+                ""
+            };
+            if let Some(after) = after {
                 let n_end = after.find(',').unwrap_or(after.len());
                 if is_number(&after[..n_end]) {
                     let fd = self.fd(&after[..n_end]);
-                    return format!("{out}) = {fd}{}", &after[n_end..]);
+                    return format!("{out}{shown}) = {fd}{}", &after[n_end..]);
                 }
             }
         }
@@ -711,7 +720,12 @@ fn every_model_traces_the_same_calls() {
     for (s, name) in [(&TCP_HELLO, "tcp_hello"), (&TCP_ECHO, "tcp_echo")] {
         let want = std::fs::read_to_string(golden_path(&format!("{name}.en.server.txt")))
             .expect("golden file (run the golden tests first)");
-        for model in hello_tests::MODELS {
+        // The io_uring model makes other calls (its ring's): see
+        // the_uring_model_traces_its_submissions_and_completions.
+        for model in hello_tests::MODELS
+            .into_iter()
+            .filter(|m| *m != hello_tests::URING)
+        {
             let mut args = vec!["--trace", "--lang", "en", "--model", model];
             args.extend(s.server);
             args.push("0");
@@ -746,6 +760,97 @@ fn every_model_traces_the_same_calls() {
                 want,
                 "{name}: the {model} model traces differently"
             );
+        }
+    }
+}
+
+/// The io_uring model's trace of one client, in both languages: the ring set up, each
+/// `io_uring_enter()` with what it submitted and how many completions it reaped, and one
+/// line per completion with its real result — the accept (the descriptor and the
+/// client), the reply's send linked to the half-close (and, for hello, to the check for
+/// unread input), the request read into a provided buffer, the close — every ring line
+/// marked added. The completions counted by the `io_uring_enter()` lines are exactly the
+/// completion lines. (How the calls fall into submissions depends on timing, so there is
+/// no golden file.)
+#[test]
+fn the_uring_model_traces_its_submissions_and_completions() {
+    if hello_tests::MODELS.into_iter().all(|m| m != hello_tests::URING) {
+        return; // skipped loudly by MODELS
+    }
+    let cases: [(&Scenario, &[&str]); 2] = [
+        (
+            &TCP_HELLO,
+            &[
+                "IORING_OP_ACCEPT(<fd1>, IORING_ACCEPT_MULTISHOT) = <fd4>, peer 127.0.0.1:<client-port>, IORING_CQE_F_MORE",
+                "IORING_OP_SEND(<fd4>, \"Hello World!\\0\", MSG_MORE, IOSQE_IO_LINK) = 13",
+                "IORING_OP_SHUTDOWN(<fd4>, SHUT_WR, IOSQE_IO_LINK) = 0",
+                "IORING_OP_RECV(<fd4>, MSG_DONTWAIT) = ",
+                "IORING_OP_CLOSE(<fd4>) = 0",
+            ],
+        ),
+        (
+            &TCP_ECHO,
+            &[
+                "IORING_OP_ACCEPT(<fd1>, IORING_ACCEPT_MULTISHOT) = <fd4>, peer 127.0.0.1:<client-port>, IORING_CQE_F_MORE",
+                "IORING_OP_RECV(<fd4>, IOSQE_BUFFER_SELECT) = 6 \"hello\\0\"",
+                "IORING_OP_SEND(<fd4>, \"5 : hello\\0\", MSG_MORE, IOSQE_IO_LINK) = 10",
+                "IORING_OP_SHUTDOWN(<fd4>, SHUT_WR) = 0",
+                "IORING_OP_RECV(<fd4>, IOSQE_BUFFER_SELECT) = 0",
+                "IORING_OP_CLOSE(<fd4>) = 0",
+            ],
+        ),
+    ];
+    for (s, want) in cases {
+        for lang in ["en", "ko"] {
+            let mut args = vec!["--trace", "--lang", lang, "--model", hello_tests::URING];
+            args.extend(s.server);
+            args.push("0");
+            let server = start_server(&args, &[]).expect("the server starts");
+            let port = server.port.to_string();
+            let mut cargs: Vec<&str> = s.client.to_vec();
+            cargs.extend(["127.0.0.1", &port]);
+            let out = run_client(&cargs, &[]);
+            assert!(out.status.success(), "{} {lang}: client failed", s.name);
+            assert_eq!(String::from_utf8_lossy(&out.stdout), s.stdout);
+            server.wait_stderr("IORING_OP_CLOSE(");
+            let trace = server.stderr();
+            assert_language(&trace, lang, &format!("uring {} {lang}", s.name));
+            let masked = normalise(&trace, server.port);
+            let calls: Vec<&str> = masked
+                .lines()
+                .filter_map(|l| l.strip_prefix("HH:MM:SS.ffffff server  "))
+                .collect();
+            // In order, each after the one before.
+            let mut at = 0;
+            for w in want {
+                let found = calls[at..].iter().position(|c| c.starts_with(w));
+                let Some(i) = found else {
+                    panic!("{} {lang}: no {w:?} after line {at} in\n{masked}", s.name)
+                };
+                at += i + 1;
+            }
+            let ring: Vec<&str> = calls
+                .iter()
+                .copied()
+                .filter(|c| c.starts_with("IORING_OP_") || c.starts_with("io_uring_"))
+                .collect();
+            let added = if lang == "en" { "# [added]" } else { "# [추가]" };
+            for c in &ring {
+                // (normalise writes the check's two answers as one, without its mark)
+                let ok = c.contains(added) || c.ends_with("= <nothing unread>");
+                assert!(ok, "{} {lang}: not marked added: {c}", s.name);
+            }
+            assert!(calls.iter().any(|c| c.starts_with("io_uring_setup(")), "{masked}");
+            // Every completion reaped is shown, and only those.
+            let completed: usize = calls
+                .iter()
+                .filter(|c| c.starts_with("io_uring_enter("))
+                .filter_map(|c| c.split("completed ").nth(1))
+                .filter_map(|n| n.split_whitespace().next())
+                .map(|n| n.parse::<usize>().expect("a count"))
+                .sum();
+            let shown = calls.iter().filter(|c| c.starts_with("IORING_OP_")).count();
+            assert_eq!(completed, shown, "{} {lang}:\n{masked}", s.name);
         }
     }
 }

@@ -200,34 +200,48 @@ impl Acceptor {
             let err =
                 match sys::accept_counting(&self.listener, self.nonblocking, &self.tracer, &mut self.idle) {
                     Ok((stream, peer)) => {
-                        if self.starved_here {
-                            self.starved_here = false;
-                            self.starved.store(false, Ordering::Relaxed);
-                        }
-                        self.left = self.left.map(|n| n - 1);
+                        self.accepted();
                         return Ok(Next::Client(stream, peer));
                     }
                     Err(e) => e,
                 };
-            match classify(&err) {
-                AcceptFailure::WouldBlock if self.phase == Phase::Draining => {
-                    self.phase = Phase::Closed;
-                    return Ok(Next::Closed);
-                }
-                AcceptFailure::WouldBlock | AcceptFailure::Interrupted => return Ok(Next::Empty),
-                AcceptFailure::Retry => {}
-                AcceptFailure::Backoff => {
-                    let first_here = !std::mem::replace(&mut self.starved_here, true);
-                    if first_here && !self.starved.swap(true, Ordering::Relaxed) {
-                        report_always(&Error::new(Step::Accept, self.local, err));
-                    }
-                    return Ok(Next::Backoff);
-                }
-                AcceptFailure::Fatal if stop.is_stopped() => return Ok(Next::Closed),
-                AcceptFailure::Fatal => return Err(Error::new(Step::Accept, self.local, err)),
+            if let Some(next) = self.failed(err, stop) {
+                return next;
             }
         }
         Ok(Next::Backoff)
+    }
+
+    /// A client was accepted (here, or by an io_uring accept on this socket): an
+    /// out-of-descriptors episode is over, and `--once` has its client.
+    pub fn accepted(&mut self) {
+        if self.starved_here {
+            self.starved_here = false;
+            self.starved.store(false, Ordering::Relaxed);
+        }
+        self.left = self.left.map(|n| n.saturating_sub(1));
+    }
+
+    /// The policy for a failed accept (here, or an io_uring accept on this socket): what
+    /// to do next, or `None` to accept again at once.
+    pub fn failed(&mut self, err: io::Error, stop: &Stop) -> Option<Result<Next, Error>> {
+        match classify(&err) {
+            AcceptFailure::WouldBlock if self.phase == Phase::Draining => {
+                self.phase = Phase::Closed;
+                Some(Ok(Next::Closed))
+            }
+            AcceptFailure::WouldBlock | AcceptFailure::Interrupted => Some(Ok(Next::Empty)),
+            AcceptFailure::Retry => None,
+            AcceptFailure::Backoff => {
+                let first_here = !std::mem::replace(&mut self.starved_here, true);
+                if first_here && !self.starved.swap(true, Ordering::Relaxed) {
+                    report_always(&Error::new(Step::Accept, self.local, err));
+                }
+                Some(Ok(Next::Backoff))
+            }
+            AcceptFailure::Fatal if stop.is_stopped() => Some(Ok(Next::Closed)),
+            AcceptFailure::Fatal => Some(Err(Error::new(Step::Accept, self.local, err))),
+        }
     }
 
     /// A stop: whether clients are still to be taken from the queue. The first time, the

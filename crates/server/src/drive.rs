@@ -52,7 +52,9 @@ pub(crate) enum Returned {
 pub(crate) struct Exchange<'c> {
     core: Connection<'c>,
     stream: Stream,
-    peer: SocketAddr,
+    /// The client's address; `None` until needed for a socket accepted without it (the
+    /// io_uring model's multishot accept).
+    peer: Option<SocketAddr>,
     budget: &'c Budget,
     /// Bytes counted in the budget for this connection.
     held: usize,
@@ -61,6 +63,17 @@ pub(crate) struct Exchange<'c> {
 impl<'c> Exchange<'c> {
     /// A connection accepted at `now`, to be served as `config` says.
     pub(crate) fn new(config: &'c Config, budget: &'c Budget, stream: Stream, peer: SocketAddr) -> Self {
+        Exchange::with_peer(config, budget, stream, Some(peer))
+    }
+
+    /// A connection accepted at `now` whose address is not known yet: it is asked for
+    /// (`getpeername()`) only if a log line needs it.
+    pub(crate) fn with_peer(
+        config: &'c Config,
+        budget: &'c Budget,
+        stream: Stream,
+        peer: Option<SocketAddr>,
+    ) -> Self {
         let core = Connection::new(&config.service, config.limits, Instant::now());
         Exchange {
             core: if config.proxy_protocol {
@@ -141,7 +154,7 @@ impl<'c> Exchange<'c> {
             // Behind a balancer: the real client, for the trace and every log line.
             self.stream.trace_proxy_header(&header);
             if let Some((client, _)) = header.addresses {
-                self.peer = client;
+                self.peer = Some(client);
             }
         }
         let held = self.core.held();
@@ -191,15 +204,28 @@ impl<'c> Exchange<'c> {
     /// ended before the core asked is aborted, and counts as unfinished. Returns whether
     /// the exchange failed.
     pub(crate) fn end(self) -> bool {
+        self.end_with(|stream, abort| if abort { stream.abort() } else { stream.close() })
+    }
+
+    /// [`Exchange::end`] with the last call made by `close` (given the socket, and
+    /// whether to abort): a driver whose calls go through a queue (io_uring).
+    pub(crate) fn end_with(self, close: impl FnOnce(Stream, bool)) -> bool {
         self.budget.settle(self.held, 0);
-        match self.core.poll() {
-            Action::Close => self.stream.close(),
-            _ => self.stream.abort(),
-        }
+        let failed = matches!(self.core.ending(), Some(Outcome::Failed { .. }) | None);
+        // A log line names the client: asked for now if it was not known, while the
+        // socket is still open.
+        let peer = match self.peer {
+            Some(peer) => Some(peer),
+            None if failed => self.stream.peer_addr().ok(),
+            None => None,
+        };
+        let abort = !matches!(self.core.poll(), Action::Close);
+        close(self.stream, abort);
         match self.core.finish() {
             Outcome::Served | Outcome::PeerGone => false,
             Outcome::Failed { step, cause } => {
-                report(&Error::new(step, self.peer, cause));
+                let target = peer.map_or_else(|| "a client that is gone".to_string(), |p| p.to_string());
+                report(&Error::new(step, target, cause));
                 true
             }
         }

@@ -26,6 +26,7 @@ pub mod slots;
 pub mod stop;
 pub mod threads;
 pub mod udp;
+pub mod uring;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -71,6 +72,9 @@ pub enum Model {
     /// A child process per client (fork()), as the textbook's multi-process chapter
     /// writes it.
     Fork,
+    /// One io_uring ring serving every client: calls queued, submitted and reaped in
+    /// batches (Linux 5.19 or later).
+    Uring,
 }
 
 /// What a server serves and within which limits.
@@ -146,7 +150,38 @@ pub fn run(listener: TcpListener, model: Model, config: Arc<Config>, stop: Stop)
         Model::Epoll => event_loop::run(listener, &config, &stop),
         Model::Select => select::run(listener, &config, &stop),
         Model::Fork => fork::run(listener, &config, &stop),
+        Model::Uring => uring::run(listener, &config, &stop, None),
     }
+}
+
+/// What a model sets up before the server says it listens (the io_uring model's ring),
+/// so that a kernel that refuses it is an error before the start-up line.
+pub struct Prepared(Option<hello_proto::sys::uring::Ring>);
+
+/// Sets up what `model` needs before serving (see [`Prepared`]), on the thread that will
+/// call [`run_prepared`]; `local` names the server in an error.
+pub fn prepare(model: Model, config: &Config, local: std::net::SocketAddr) -> Result<Prepared, Error> {
+    match model {
+        Model::Uring => uring::prepare(config, local).map(|ring| Prepared(Some(ring))),
+        _ => Ok(Prepared(None)),
+    }
+}
+
+/// [`run_workers`] with what [`prepare`] set up.
+pub fn run_prepared(
+    listeners: Vec<TcpListener>,
+    model: Model,
+    config: Arc<Config>,
+    stop: Stop,
+    prepared: Prepared,
+) -> Result<Summary, Error> {
+    let mut listeners = listeners;
+    if let (Model::Uring, Some(ring), 1) = (model, prepared.0, listeners.len()) {
+        if let Some(listener) = listeners.pop() {
+            return uring::run(listener, &config, &stop, Some(ring));
+        }
+    }
+    run_workers(listeners, model, config, stop)
 }
 
 /// [`run`] on several listening sockets (one `SO_REUSEPORT` set, `--workers`): the epoll

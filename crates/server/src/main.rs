@@ -212,7 +212,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
     let nofile = sys::process::raise_nofile_limit().unwrap_or(1024);
     sys::process::return_large_buffers_when_freed();
     let max_conns = args.max_conns.unwrap_or(match args.model {
-        Model::Epoll => max_conns_for_descriptors(nofile),
+        Model::Epoll | Model::Uring => max_conns_for_descriptors(nofile),
         Model::Threads | Model::Iterative | Model::Fork => DEFAULT_MAX_CONNS,
         Model::Select => hello_server::select::MAX_CLIENTS,
     });
@@ -277,12 +277,15 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         } else {
             watch_signals(stop.clone(), agent.clone(), drain_delay, tracer.clone())?;
         }
+        // The io_uring model's ring is set up before the start-up line: a kernel that
+        // refuses it is an error before the server says it listens.
+        let prepared = hello_server::prepare(args.model, &config, local)?;
         announce(local, agent.as_ref().map(|a| a.local()));
         let config = Arc::new(Config {
             inherited_listener: inherited,
             ..Config::clone(&config)
         });
-        hello_server::run_workers(listeners, args.model, config, stop)?
+        hello_server::run_prepared(listeners, args.model, config, stop, prepared)?
     };
     tracer.finish();
     Ok(summary)
