@@ -15,6 +15,8 @@ compile_error!(
 );
 
 pub mod addr;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod conn;
 pub mod error;
 pub mod proxy;

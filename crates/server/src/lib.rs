@@ -16,6 +16,7 @@ pub mod accept;
 pub mod agent;
 mod blocking;
 pub mod budget;
+pub mod cli;
 mod drive;
 pub mod event_loop;
 pub mod fork;
