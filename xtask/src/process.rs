@@ -76,14 +76,15 @@ fn build_release(extra_flags: &[&str], target: PathBuf) -> Result<PathBuf> {
     Ok(target.join(host).join("release"))
 }
 
-fn target_dir() -> PathBuf {
+/// Where cargo builds: `$CARGO_TARGET_DIR`, or the project's `target`.
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| project_root().join("target"))
 }
 
 /// The host's target triple, from `rustc -vV`.
-fn host_triple() -> Result<String> {
+pub fn host_triple() -> Result<String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = Command::new(rustc)
         .arg("-vV")
