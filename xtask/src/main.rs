@@ -1,7 +1,8 @@
 //! `cargo xtask <task>`: the project's tasks — `demo` (the whole socket flow in one
-//! command), `ci` (every check CI runs), `dist` (the shipped binaries), `bench` (the
-//! server models beside the C reference servers), `models` (the five models compared), `soak` (the long run) and `cluster`
-//! (instances behind HAProxy, restarted under load).
+//! command), `ci` (every check CI runs), `dist` (the shipped binaries), `bench` (every
+//! server model beside reference servers, from a clone alone), `models` (the five models
+//! compared), `soak` (the long run) and `cluster` (instances behind HAProxy, restarted
+//! under load).
 
 mod bench;
 mod ci;
@@ -9,6 +10,7 @@ mod cluster;
 mod demo;
 mod models;
 mod process;
+mod procfs;
 mod soak;
 
 use std::path::PathBuf;
@@ -23,8 +25,11 @@ tasks:
   dist                  build the shipped binaries: release, statically linked on
                         Linux/glibc (fast start-up); prints where they are
   ci                    cargo fmt --check, clippy -D warnings, tests, docs -D warnings
-  bench [--quick]       every server model beside the C reference servers, through
-                        ../shared/bench (needs a C compiler); --quick: a short run
+  bench [--quick]       every server model beside reference servers (C, compiled
+                        with cc; tokio; nginx's stream module if installed), driven
+                        by hello-load; tables and SVG charts in target/bench/<run>/,
+                        then `models`. --quick: a short run. Knobs in the
+                        environment: REPEATS CONCS N ONLY (see the README)
   models [--clients N] [--repeats R]
                         the five server models side by side: CPU per client, memory
                         per idle client, clients held at once (of N, 3000), what one

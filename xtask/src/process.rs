@@ -76,7 +76,8 @@ fn build_release(extra_flags: &[&str], target: PathBuf) -> Result<PathBuf> {
     Ok(target.join(host).join("release"))
 }
 
-fn target_dir() -> PathBuf {
+/// Where cargo builds: `$CARGO_TARGET_DIR`, else `target/` in the project.
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| project_root().join("target"))
@@ -198,7 +199,12 @@ pub struct Finished {
 }
 
 /// Runs a command to its end, killing it after [`WAIT`].
-pub fn run_bounded(mut cmd: Command) -> Result<Finished> {
+pub fn run_bounded(cmd: Command) -> Result<Finished> {
+    run_bounded_for(cmd, WAIT)
+}
+
+/// Runs a command to its end, killing it after `limit`.
+pub fn run_bounded_for(mut cmd: Command, limit: Duration) -> Result<Finished> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -217,7 +223,7 @@ pub fn run_bounded(mut cmd: Command) -> Result<Finished> {
         let _ = err.read_to_end(&mut s);
         s
     });
-    let until = Instant::now() + WAIT;
+    let until = Instant::now() + limit;
     let status = loop {
         if let Some(s) = child.try_wait()? {
             break s;
@@ -225,7 +231,7 @@ pub fn run_bounded(mut cmd: Command) -> Result<Finished> {
         if Instant::now() >= until {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("command did not finish within {WAIT:?}");
+            bail!("command did not finish within {limit:?}");
         }
         thread::sleep(Duration::from_millis(2));
     };
