@@ -304,7 +304,7 @@ pub fn nginx_conf(workers: u32, port: u16, module: Option<&Path>, dir: &Path) ->
     conf.push_str(&format!(
         "daemon off;\nmaster_process on;\nworker_processes {workers};\n\
          worker_rlimit_nofile 65536;\npid {pid};\nerror_log {err} warn;\n\
-         events {{\n    worker_connections 16384;\n}}\n\
+         events {{\n    worker_connections 4096;\n}}\n\
          stream {{\n    server {{\n        listen 127.0.0.1:{port} backlog=4096;\n        return \"Hello World!",
         pid = dir.join("nginx.pid").display(),
         err = dir.join("error.log").display(),
