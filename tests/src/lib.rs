@@ -89,6 +89,8 @@ pub struct Server {
     /// The start-up line itself.
     pub line: String,
     stderr: std::sync::Arc<Mutex<Vec<u8>>>,
+    /// Signalled when the server's stderr has been read to its end.
+    stderr_closed: mpsc::Receiver<()>,
     stdout_rest: mpsc::Receiver<String>,
 }
 
@@ -102,7 +104,7 @@ impl Server {
     /// Like [`Server::start`], with a hook to adjust the command (environment, limits).
     pub fn start_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
         let mut cmd = Command::new(&bins().server);
-        cmd.args(args)
+        cmd.args(server_args(args))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -142,7 +144,7 @@ impl Server {
             "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"",
             server.as_str(),
         ];
-        sh_args.extend_from_slice(args);
+        sh_args.extend(server_args(args));
         let fd = listener.as_raw_fd();
         Server::start_program_with(Path::new("/bin/sh"), &sh_args, |cmd| {
             // SAFETY: between fork and exec only dup2(2) and fcntl(2), which are
@@ -171,6 +173,7 @@ impl Server {
         let stderr = child.stderr.take().expect("piped stderr");
         let err_buf = std::sync::Arc::new(Mutex::new(Vec::new()));
         let sink = err_buf.clone();
+        let (err_done, stderr_closed) = mpsc::channel();
         thread::spawn(move || {
             let mut r = stderr;
             let mut chunk = [0u8; 4096];
@@ -182,6 +185,7 @@ impl Server {
                     .unwrap_or_else(|p| p.into_inner())
                     .extend_from_slice(&chunk[..n]);
             }
+            let _ = err_done.send(());
         });
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
@@ -211,6 +215,7 @@ impl Server {
             addr,
             line,
             stderr: err_buf,
+            stderr_closed,
             stdout_rest: rx,
         }
     }
@@ -278,10 +283,14 @@ impl Server {
         assert_eq!(rc, 0, "kill({}, {signal}) failed", self.pid());
     }
 
-    /// Waits for the server to exit on its own (bounded by `within`).
+    /// Waits for the server to exit on its own (bounded by `within`), and for what it
+    /// wrote to stderr to be read.
     pub fn wait(&mut self, within: Duration) -> Option<ExitStatus> {
         let status = wait_exit(self.child.as_mut()?, within)?;
         self.child = None;
+        // What it wrote last may still be in the pipe: read it before anyone looks (a
+        // fork model child still alive may hold the pipe open, hence the bound).
+        let _ = self.stderr_closed.recv_timeout(Duration::from_secs(2));
         Some(status)
     }
 }
@@ -326,8 +335,24 @@ pub fn load(args: &[&str]) -> assert_cmd::Command {
 /// A `hello-server` command (for runs that end by themselves: usage errors, `--once`).
 pub fn server_cmd(args: &[&str]) -> assert_cmd::Command {
     let mut c = assert_cmd::Command::new(&bins().server);
-    c.args(args).timeout(WAIT);
+    c.args(server_args(args)).timeout(WAIT);
     c
+}
+
+/// `hello-server`'s arguments with the value of `--model` spread out, so that an entry of
+/// [`MODELS`] can carry options of its own (`epoll --workers 2`).
+pub fn server_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut out = Vec::with_capacity(args.len() + 2);
+    let mut model_next = false;
+    for &a in args {
+        if model_next {
+            out.extend(a.split_whitespace());
+        } else {
+            out.push(a);
+        }
+        model_next = a == "--model";
+    }
+    out
 }
 
 /// Compiles `tests/c/<name>.c` with the system C compiler into a temporary folder and
@@ -411,14 +436,17 @@ pub fn run_bounded_child(mut child: Child) -> std::process::Output {
 }
 
 /// Every server model: each end-to-end check runs against all of them.
-pub const MODELS: [&str; 5] = ["iterative", "threads", "epoll", "select", "fork"];
+pub const MODELS: [&str; 6] = ["iterative", "threads", "epoll", "select", "fork", EPOLL_WORKERS];
+
+/// The epoll model with two workers, as a [`MODELS`] entry (see [`server_args`]).
+pub const EPOLL_WORKERS: &str = "epoll --workers 2";
 
 /// The models that serve clients at once (all but the iterative one).
-pub const CONCURRENT_MODELS: [&str; 4] = ["threads", "epoll", "select", "fork"];
+pub const CONCURRENT_MODELS: [&str; 5] = ["threads", "epoll", "select", "fork", EPOLL_WORKERS];
 
 /// The models whose clients share one process's memory, so that `--max-buffered` bounds
 /// them all together (a fork model child has its own).
-pub const ONE_PROCESS_MODELS: [&str; 3] = ["threads", "epoll", "select"];
+pub const ONE_PROCESS_MODELS: [&str; 4] = ["threads", "epoll", "select", EPOLL_WORKERS];
 
 /// Polls `cond` every 5 ms until it holds or `within` passes; returns whether it held.
 pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {

@@ -49,6 +49,11 @@ fn server_usage_errors_exit_2_and_name_the_argument() {
         // The fork model's process must stay single-threaded; these need a thread.
         (&["--model", "fork", "--agent-port", "0", "0"], "--agent-port"),
         (&["--model", "fork", "--drain-delay", "1s", "0"], "--drain-delay"),
+        // Each worker is an event loop with a listening socket of its own.
+        (&["--workers", "0", "0"], "--workers"),
+        (&["--workers", "1025", "0"], "--workers"),
+        (&["--model", "threads", "--workers", "2", "0"], "--workers"),
+        (&["--udp", "--workers", "2", "0"], "--workers"),
         // Ports are ASCII digits: no sign, no spaces.
         (&[" 80"], "<PORT>"),
         (&["80 "], "<PORT>"),

@@ -91,6 +91,42 @@ fn pure_modules_do_no_io() {
     assert!(found.is_empty(), "I/O in a pure module:\n{}", found.join("\n"));
 }
 
+/// The lesson's parsing, ordering and drawing are pure too: only `run` and `scenario`
+/// start processes, open sockets or write files.
+#[test]
+fn the_lessons_timeline_and_pictures_do_no_io() {
+    let banned = [
+        "std::fs",
+        "Command",
+        "Instant::now",
+        "SystemTime::now",
+        "TcpStream",
+        "UdpSocket",
+        "sys::",
+        "print!",
+        "println!",
+        "stderr()",
+        "stdout()",
+        "unsafe",
+        "libc::",
+        "thread::",
+    ];
+    let mut found = Vec::new();
+    for module in ["line", "timeline", "text", "page"] {
+        let path = format!("crates/lesson/src/{module}.rs");
+        assert!(
+            workspace_root().join(&path).exists(),
+            "{path} is gone: update this test"
+        );
+        found.extend(offending(&path, &banned));
+    }
+    assert!(
+        found.is_empty(),
+        "I/O in a pure lesson module:\n{}",
+        found.join("\n")
+    );
+}
+
 #[test]
 fn only_sys_makes_system_calls_and_trace_lines() {
     let banned = ["libc::", ".emit(", "Event::", "SockRef", "mio::net"];

@@ -334,8 +334,9 @@ fn a_reply_the_client_does_not_read_is_reset_when_the_server_gives_up() {
 fn a_long_reply_read_steadily_outlasts_a_short_idle_timeout() {
     // Every byte sent restarts the idle timeout, so a reply that takes several times the
     // timeout to send is not cut off while the client keeps reading. The client's small
-    // receive buffer and paced reads make the last 8 MiB or so take about a second; the
-    // timeout leaves room for a loaded machine to pause the client now and then.
+    // receive buffer and paced reads (2 ms per 16 KiB read) make the reply take at least
+    // 1.5 s, twice the timeout; the timeout leaves room for a loaded machine to pause the
+    // client now and then.
     let msg = vec![b'z'; 12 << 20];
     let request = [msg.clone(), vec![0]].concat();
     let expect = [format!("{} : ", msg.len()).into_bytes(), msg, vec![0]].concat();
@@ -343,7 +344,7 @@ fn a_long_reply_read_steadily_outlasts_a_short_idle_timeout() {
         let srv = server(
             model,
             "echo",
-            &["--max-request", "16777216", "--idle-timeout", "400ms"],
+            &["--max-request", "16777216", "--idle-timeout", "700ms"],
         );
         let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
         sock.set_recv_buffer_size(16 * 1024).expect("SO_RCVBUF");
@@ -371,7 +372,7 @@ fn a_long_reply_read_steadily_outlasts_a_short_idle_timeout() {
             expect.len()
         );
         assert!(
-            t0.elapsed() > Duration::from_millis(800),
+            t0.elapsed() > Duration::from_millis(1400),
             "model {model}: too fast to show anything"
         );
         assert_eq!(srv.stderr(), "", "model {model}");
@@ -388,9 +389,21 @@ fn no_fd_leak(model: &str, service: &str, n: usize) {
     // before the count.
     assert_eq!(tcp_exchange(addr, request, false), reply);
     let pid = srv.pid();
+    // Workers set up their event loops on threads of their own, possibly after the
+    // start-up line: the baseline is taken once the count holds still for 200 ms.
     // (If the warm-up connection is still closing, the baseline is one higher: a leak
     // of one descriptor per client still shows as hundreds.)
-    let before = fd_count(pid);
+    let mut before = fd_count(pid);
+    let mut still_since = Instant::now();
+    let settle_until = Instant::now() + WAIT;
+    while still_since.elapsed() < Duration::from_millis(200) && Instant::now() < settle_until {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = fd_count(pid);
+        if now != before {
+            before = now;
+            still_since = Instant::now();
+        }
+    }
     for i in 0..n {
         let got = tcp_exchange(addr, request, false);
         assert_eq!(got, reply, "model {model}, service {service}, client {i}");

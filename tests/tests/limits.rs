@@ -67,6 +67,19 @@ fn clients_beyond_max_conns_wait_in_the_backlog_then_get_served() {
         ]);
         let a = connect(server.addr);
         let b = connect(server.addr);
+        // Taken by the server first (with several workers, each has a queue of its own:
+        // the order of the connects is not the order of the accepts).
+        for held in [&a, &b] {
+            let me = held.local_addr().expect("local address");
+            assert!(
+                hello_tests::wait_until(WAIT, || hello_tests::holds_connection(
+                    server.pid(),
+                    server.port(),
+                    me
+                )),
+                "{model}: the server did not take {me}"
+            );
+        }
         // The third client's handshake completes in the kernel (backlog), but the server
         // does not take it while two clients are being served.
         let mut c = connect(server.addr);
@@ -198,7 +211,7 @@ fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
         assert_eq!(
             server.stderr().matches("Too many open files").count(),
             1,
-            "{}",
+            "{model}: {}",
             server.stderr()
         );
         // Free the descriptors: the clients waiting in the backlog and new ones are served.

@@ -1,6 +1,8 @@
 //! The textbook's other servers (docs/contract.md#server-models-and-limits): the select
 //! model with more clients than `FD_SETSIZE`, and the fork model's processes — every
-//! child reaped, a stop that reaches them. The rest of the suite runs against every model.
+//! child reaped, a stop that reaches them; and the epoll model's `--workers`, whose
+//! listening sockets share a port. The rest of the suite runs against every model (and
+//! `--workers 2`).
 
 // Test code: a panic with a message is how it reports, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -138,4 +140,45 @@ fn a_stop_reaches_the_fork_models_children_within_the_grace() {
             "hello-server: read() error: 127.0.0.1:{port}: unfinished when the server stopped (connection reset)\n"
         )
     );
+}
+
+/// `--workers 2`: two listening sockets on one port, and the kernel spreads the clients
+/// over both workers (by a hash of each client's address and port: forty clients all
+/// landing on one of two workers has a chance of 2^-39).
+#[test]
+fn two_workers_both_serve_clients_on_one_port() {
+    let srv = Server::start(&[
+        "--model",
+        "epoll",
+        "--workers",
+        "2",
+        "--trace",
+        "--lang",
+        "en",
+        "--bind",
+        "127.0.0.1",
+        "0",
+    ]);
+    for _ in 0..40 {
+        let mut s = TcpStream::connect(srv.loopback()).expect("connect");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply).expect("read");
+        assert_eq!(reply, b"Hello World!\0");
+    }
+    let served_by = |worker: &str| {
+        hello_tests::wait_until(WAIT, || {
+            srv.stderr()
+                .lines()
+                .any(|l| l.contains(&format!(" {worker}  accept(")))
+        })
+    };
+    assert!(served_by("server#1"), "worker 1 served no one:\n{}", srv.stderr());
+    assert!(served_by("server#2"), "worker 2 served no one:\n{}", srv.stderr());
+    let reuseport = srv
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("SO_REUSEPORT, 1) = 0"))
+        .count();
+    assert_eq!(reuseport, 2, "one SO_REUSEPORT socket per worker");
 }

@@ -51,7 +51,7 @@ struct Finished {
 /// (bounded) for its start-up line. `None` if it exited without one (e.g. no IPv6).
 fn start_server(args: &[&str], env: &[(&str, &str)]) -> Option<Started> {
     let mut cmd = Command::new(&bins().server);
-    cmd.args(args)
+    cmd.args(hello_tests::server_args(args))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -249,6 +249,12 @@ fn normalise(text: &str, server_port: u16) -> String {
                 // The hello server's check for unread input races with the client: EAGAIN
                 // (nothing arrived) and 0 (the client's FIN already did) both mean "nothing
                 // unread". Both wordings are checked in proto's trace unit tests.
+                // How long a blocking server waited for its client depends on how fast the
+                // client started: its accept() timeouts, polls and their count are left out.
+                if is_idle_wait(&call) {
+                    continue;
+                }
+                let call = mask_timeouts(&call);
                 if call.contains("MSG_DONTWAIT) = -1 EAGAIN") || call.ends_with("MSG_DONTWAIT) = 0") {
                     let head = call.split(" = ").next().unwrap_or(&call);
                     out.push_str(&format!(
@@ -271,7 +277,29 @@ fn normalise(text: &str, server_port: u16) -> String {
     out
 }
 
-/// `03:41:07.123456 server  listen(3, 4096) = 0  # explanation`, taken apart.
+/// A blocking server's wait for its next client: `accept()` giving up after its
+/// `SO_RCVTIMEO`, the `poll()` after it, and the line counting their repeats.
+fn is_idle_wait(call: &str) -> bool {
+    (call.starts_with("accept(") && call.contains("= -1 EAGAIN")) || call.starts_with("poll(")
+}
+
+/// A socket timeout set from a deadline is whatever time was left: `<limit>`. The
+/// listening socket's fixed 100 ms stays.
+fn mask_timeouts(call: &str) -> String {
+    for opt in ["SO_RCVTIMEO, ", "SO_SNDTIMEO, "] {
+        if let Some(i) = call.find(opt) {
+            let start = i + opt.len();
+            let end = call[start..].find(')').map_or(call.len(), |e| start + e);
+            if &call[start..end] != "100ms" {
+                return format!("{}<limit>{}", &call[..start], &call[end..]);
+            }
+        }
+    }
+    call.to_string()
+}
+
+/// `03:41:07.123456 +52µs server  listen(3, 4096) = 0  # [textbook] explanation`, taken
+/// apart (the time the call was made and how long it took are left out).
 struct TraceLine<'a> {
     role: &'a str,
     call: &'a str,
@@ -292,12 +320,30 @@ impl<'a> TraceLine<'a> {
             return None;
         }
         let rest = line[15..]
-            .strip_prefix(' ')
-            .unwrap_or_else(|| panic!("no space after the time: {line:?}"));
+            .strip_prefix(" +")
+            .unwrap_or_else(|| panic!("no duration after the time: {line:?}"));
+        let (took, rest) = rest
+            .split_once("µs ")
+            .unwrap_or_else(|| panic!("no duration in µs: {line:?}"));
+        assert!(is_number(took), "bad duration in {line:?}");
         let (role, rest) = rest
             .split_once("  ")
             .unwrap_or_else(|| panic!("no role: {line:?}"));
-        assert!(role == "server" || role == "client", "bad role in {line:?}");
+        // A fork model child names itself, `server[4242]`, and a worker `server#2`.
+        let process = role.strip_prefix("server[").and_then(|r| r.strip_suffix(']'));
+        let worker = role.strip_prefix("server#");
+        assert!(
+            role == "server"
+                || role == "client"
+                || process.is_some_and(is_number)
+                || worker.is_some_and(is_number),
+            "bad role in {line:?}"
+        );
+        let role = if process.is_some() || worker.is_some() {
+            "server"
+        } else {
+            role
+        };
         // The explanation never holds "  # "; the data shown in a call might.
         let (call, explanation) = rest
             .rsplit_once("  # ")
@@ -305,6 +351,12 @@ impl<'a> TraceLine<'a> {
         assert!(
             call.contains('(') && !explanation.trim().is_empty(),
             "malformed trace line {line:?}"
+        );
+        assert!(
+            ["[textbook] ", "[added] ", "[교재] ", "[추가] "]
+                .iter()
+                .any(|t| explanation.starts_with(t)),
+            "no textbook mark in {line:?}"
         );
         Some(TraceLine {
             role,
@@ -670,24 +722,23 @@ fn every_model_traces_the_same_calls() {
             let out = run_client(&cargs, &[]);
             assert!(out.status.success(), "{name} {model}: client failed");
             assert_eq!(String::from_utf8_lossy(&out.stdout), s.stdout);
-            // The call column, not just the word: explanations mention close() too.
-            server.wait_stderr("server  close(");
+            // The client's socket closed (not a copy of it, in the fork model's parent),
+            // by its explanation: the role may be a worker's (`server#2`).
+            server.wait_stderr("# [textbook] close the socket and release its descriptor");
             // The calls on the socket and the connection are the same in every model; how
-            // a model waits is its own (the select model traces its select() calls, the
-            // fork model its processes, their copies of descriptors and the accept() that
-            // SIGCHLD interrupts).
-            let own = [
-                "server  select(",
-                "server  fork(",
-                "server  waitpid(",
-                "server  _exit(",
-                "copy of",
-                "EINTR",
-            ];
-            let calls: String = server
-                .stderr()
+            // a model waits is its own: the select model's select() calls, the fork model's
+            // processes, their copies of descriptors and the accept() that SIGCHLD
+            // interrupts, the event loop's epoll calls and the listener's mode, the threads
+            // model's threads, and the socket timeouts the blocking models bound their
+            // calls with. Several workers are folded into one.
+            let calls: String = as_one_worker(&server.stderr())
                 .lines()
-                .filter(|l| !own.iter().any(|o| l.contains(o)))
+                .filter(|l| !model_own(l))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let want: String = want
+                .lines()
+                .filter(|l| !model_own(l))
                 .map(|l| format!("{l}\n"))
                 .collect();
             assert_eq!(
@@ -697,6 +748,84 @@ fn every_model_traces_the_same_calls() {
             );
         }
     }
+}
+
+/// A line of how a model waits, not of what is done on the connection.
+fn model_own(line: &str) -> bool {
+    let own = [
+        "  select(",
+        "  fork(",
+        "  waitpid(",
+        "  _exit(",
+        "copy of",
+        "EINTR",
+        "  epoll_",
+        "  eventfd(",
+        "  fcntl(",
+        "  pthread_",
+        "SO_RCVTIMEO, <limit>",
+        "SO_SNDTIMEO, <limit>",
+    ];
+    let masked = mask_timeouts(line);
+    own.iter().any(|o| masked.contains(o)) || (line.contains("accept(") && line.contains("= -1 EAGAIN"))
+}
+
+/// A trace of a server with several workers as one worker would have written it: the
+/// other listening sockets' set-up and the `SO_REUSEPORT` lines left out, an `accept()`
+/// on any of the listeners written as one on the first, and `server#2` as `server`.
+/// (A trace of one worker comes back unchanged.)
+fn as_one_worker(trace: &str) -> String {
+    let listen_fd = |line: &str| {
+        line.split_once("  listen(")
+            .and_then(|(_, rest)| rest.split_once(','))
+            .map(|(fd, _)| fd.to_string())
+    };
+    let listeners: Vec<String> = trace.lines().filter_map(listen_fd).collect();
+    let Some((first, others)) = listeners.split_first() else {
+        return trace.to_string();
+    };
+    let mut out = String::new();
+    for line in trace.lines() {
+        if line.contains("SO_REUSEPORT") {
+            continue;
+        }
+        // The other listeners' socket(), setsockopt(), bind() and listen().
+        let theirs = others.iter().any(|fd| {
+            line.contains(&format!("({fd},"))
+                || line.contains(&format!(") = {fd}  #"))
+                || line.contains(&format!("({fd}, 0)"))
+        });
+        if theirs && !line.contains("  accept(") {
+            continue;
+        }
+        let mut line = line.to_string();
+        for fd in others {
+            line = line.replace(&format!("  accept({fd})"), &format!("  accept({first})"));
+        }
+        for n in 1..=9 {
+            line = line.replacen(&format!(" server#{n}  "), " server  ", 1);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn as_one_worker_leaves_one_worker_alone_and_folds_two() {
+    let one = "t server  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # a\n\
+               t server  listen(3, 4096) = 0  # b\n\
+               t server  accept(3) = 5, peer 127.0.0.1:9  # c\n";
+    assert_eq!(as_one_worker(one), one);
+    let two = "t server  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # a\n\
+               t server  setsockopt(3, SOL_SOCKET, SO_REUSEPORT, 1) = 0  # r\n\
+               t server  listen(3, 4096) = 0  # b\n\
+               t server  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 4  # a\n\
+               t server  setsockopt(4, SOL_SOCKET, SO_REUSEPORT, 1) = 0  # r\n\
+               t server  listen(4, 4096) = 0  # b\n\
+               t server#2  setsockopt(4, SOL_SOCKET, SO_RCVTIMEO, 100ms) = 0  # s\n\
+               t server#2  accept(4) = 5, peer 127.0.0.1:9  # c\n";
+    assert_eq!(as_one_worker(two), one);
 }
 
 /// Environment variables set for a run.
@@ -864,26 +993,138 @@ fn ipv6_exchange_is_traced_with_bracketed_addresses() {
 #[test]
 fn normalise_masks_time_fds_and_ports_but_not_data() {
     let text = "\
-01:02:03.456789 server  socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP) = 7  # x
-01:02:03.456789 server  bind(7, [::]:0) = 0  # port 0 stays
-01:02:03.456789 server  getsockname(7) = [::]:4242  # y
-01:02:03.456789 server  accept(7) = 12, peer [::ffff:127.0.0.1]:50000  # z
-01:02:03.456789 server  read(12) = 22 \"1.2.3.4:80 \\\" [::1]:9 \\0\"  # data kept
-01:02:03.456789 server  write(12, \"7 : 12\\0\") = 7  # counts kept
-01:02:03.456789 server  recvfrom(7) = 0 \"\", from 127.0.0.1:50001  # second client port
-01:02:03.456789 server  connect(12) = -1 ECONNREFUSED (Connection refused)  # failed
+01:02:03.456789 +12µs server  socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP) = 7  # [textbook] x
+01:02:03.456789 +12µs server  bind(7, [::]:0) = 0  # [textbook] port 0 stays
+01:02:03.456789 +12µs server  getsockname(7) = [::]:4242  # [added] y
+01:02:03.456789 +12µs server  accept(7) = 12, peer [::ffff:127.0.0.1]:50000  # [textbook] z
+01:02:03.456789 +12µs server  read(12) = 22 \"1.2.3.4:80 \\\" [::1]:9 \\0\"  # [textbook] data kept
+01:02:03.456789 +12µs server  write(12, \"7 : 12\\0\") = 7  # [textbook] counts kept
+01:02:03.456789 +12µs server  recvfrom(7) = 0 \"\", from 127.0.0.1:50001  # [textbook] second client port
+01:02:03.456789 +12µs server  connect(12) = -1 ECONNREFUSED (Connection refused)  # [textbook] failed
 hello-client: connect() error: 127.0.0.1:4242: Connection refused (os error 111)
 ";
     let want = "\
-HH:MM:SS.ffffff server  socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP) = <fd1>  # x
-HH:MM:SS.ffffff server  bind(<fd1>, [::]:0) = 0  # port 0 stays
-HH:MM:SS.ffffff server  getsockname(<fd1>) = [::]:<server-port>  # y
-HH:MM:SS.ffffff server  accept(<fd1>) = <fd2>, peer [::ffff:127.0.0.1]:<client-port>  # z
-HH:MM:SS.ffffff server  read(<fd2>) = 22 \"1.2.3.4:80 \\\" [::1]:9 \\0\"  # data kept
-HH:MM:SS.ffffff server  write(<fd2>, \"7 : 12\\0\") = 7  # counts kept
-HH:MM:SS.ffffff server  recvfrom(<fd1>) = 0 \"\", from 127.0.0.1:<client-port2>  # second client port
-HH:MM:SS.ffffff server  connect(<fd2>) = -1 ECONNREFUSED (Connection refused)  # failed
+HH:MM:SS.ffffff server  socket(AF_INET6, SOCK_STREAM, IPPROTO_TCP) = <fd1>  # [textbook] x
+HH:MM:SS.ffffff server  bind(<fd1>, [::]:0) = 0  # [textbook] port 0 stays
+HH:MM:SS.ffffff server  getsockname(<fd1>) = [::]:<server-port>  # [added] y
+HH:MM:SS.ffffff server  accept(<fd1>) = <fd2>, peer [::ffff:127.0.0.1]:<client-port>  # [textbook] z
+HH:MM:SS.ffffff server  read(<fd2>) = 22 \"1.2.3.4:80 \\\" [::1]:9 \\0\"  # [textbook] data kept
+HH:MM:SS.ffffff server  write(<fd2>, \"7 : 12\\0\") = 7  # [textbook] counts kept
+HH:MM:SS.ffffff server  recvfrom(<fd1>) = 0 \"\", from 127.0.0.1:<client-port2>  # [textbook] second client port
+HH:MM:SS.ffffff server  connect(<fd2>) = -1 ECONNREFUSED (Connection refused)  # [textbook] failed
 hello-client: connect() error: 127.0.0.1:<server-port>: Connection refused (os error 111)
 ";
     assert_eq!(normalise(text, 4242), want);
+}
+
+/// `--trace textbook` shows only the textbook's calls, and the program's last trace line
+/// counts the others by name; `--trace` still stands alone before the port.
+#[test]
+fn trace_textbook_shows_the_textbooks_calls_and_counts_the_rest() {
+    let x = exchange(
+        &[
+            "--model",
+            "iterative",
+            "--service",
+            "echo",
+            "--lang",
+            "en",
+            "--trace",
+            "textbook",
+        ],
+        &[
+            "--trace",
+            "textbook",
+            "--lang",
+            "en",
+            "-m",
+            "hello",
+            "127.0.0.1",
+            "PORT",
+        ],
+        &[],
+    );
+    assert_eq!(x.client_stdout(), b"Message from server: 5 : hello\n");
+    for (text, who) in [(x.server.stderr.clone(), "server"), (x.client_stderr(), "client")] {
+        let lines = trace_lines(&text);
+        assert!(!lines.is_empty(), "{who}: no trace lines:\n{text}");
+        for t in &lines {
+            assert!(t.explanation.starts_with("[textbook] "), "{who}: {}", t.call);
+        }
+        let last = text.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with(&format!("{who}: ")) && last.contains("calls beyond the textbook not shown: "),
+            "{who}: the last line should count what was left out: {last:?}"
+        );
+        assert!(last.contains("setsockopt ×"), "{who}: {last}");
+    }
+    let server: Vec<String> = trace_lines(&x.server.stderr)
+        .iter()
+        .map(|t| t.call.to_string())
+        .collect();
+    for call in ["socket(", "bind(", "listen(", "accept(", "read(", "close("] {
+        assert!(
+            server.iter().any(|c| c.starts_with(call)),
+            "the server's {call}) is the textbook's: {server:?}"
+        );
+    }
+    for call in ["send(", "shutdown(", "setsockopt("] {
+        assert!(
+            !server.iter().any(|c| c.starts_with(call)),
+            "{call}) is not the textbook's: {server:?}"
+        );
+    }
+    let last = x.server.stderr.lines().last().unwrap_or_default().to_string();
+    assert!(last.contains("send ×1") && last.contains("shutdown ×1"), "{last}");
+
+    // `--trace` alone before the port: the port is still the port.
+    let mut s = start_server(&["--lang", "en", "--once", "--trace", "0"], &[]).expect("the server starts");
+    let port = s.port.to_string();
+    let out = run_client(&["127.0.0.1", &port], &[]);
+    assert!(out.status.success());
+    assert!(
+        trace_lines(&s.finish().stderr)
+            .iter()
+            .any(|t| t.call.starts_with("accept("))
+    );
+}
+
+/// The textbook's first UDP client makes no connect(): the kernel gives the socket its
+/// port at the first sendto(), which the trace shows; without --udp the option is a
+/// usage error.
+#[test]
+fn the_unconnected_udp_client_gets_its_port_at_sendto() {
+    let x = exchange(
+        &["--udp", "--service", "echo"],
+        &[
+            "--trace",
+            "--lang",
+            "en",
+            "--udp",
+            "--unconnected",
+            "-m",
+            "hi",
+            "127.0.0.1",
+            "PORT",
+        ],
+        &[],
+    );
+    assert_eq!(x.client_stdout(), b"Message from server: 2 : hi\n");
+    let calls: Vec<String> = trace_lines(&x.client_stderr())
+        .iter()
+        .map(|t| t.call.to_string())
+        .collect();
+    assert!(!calls.iter().any(|c| c.starts_with("connect(")), "{calls:?}");
+    let sendto = calls
+        .iter()
+        .position(|c| c.starts_with("sendto("))
+        .expect("a sendto()");
+    assert!(
+        calls
+            .get(sendto + 1)
+            .is_some_and(|c| c.starts_with("getsockname(")),
+        "the port the kernel gave at sendto() is shown right after it: {calls:?}"
+    );
+    let out = run_client(&["--unconnected", "127.0.0.1", "9"], &[]);
+    assert_eq!(out.status.code(), Some(2), "--unconnected without --udp");
 }

@@ -20,8 +20,10 @@ const HELP: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
-  demo [--lang en|ko]   build both programs and run hello, echo and UDP exchanges
-                        with --trace, showing every socket call of both sides
+  demo [SCENARIO] [--lang en|ko] [--html DIR]
+                        build both programs and run a scenario traced (hello,
+                        backlog, iterative, models, boundaries, udp, all): both
+                        sides' calls in one causal timeline; --html: the pictures
   dist                  build the shipped binaries: release, statically linked on
                         Linux/glibc (fast start-up); prints where they are
   ci                    cargo fmt --check, clippy -D warnings, tests, docs -D warnings

@@ -99,8 +99,6 @@ fn host_triple() -> Result<String> {
 /// A running server whose stderr is being collected.
 pub struct Running {
     child: Child,
-    /// The start-up line.
-    pub line: String,
     /// The port from the start-up line.
     pub port: u16,
     stderr: thread::JoinHandle<String>,
@@ -144,12 +142,7 @@ pub fn start_server(server: &PathBuf, args: &[&str]) -> Result<Running> {
         .and_then(|a| a.rsplit(':').next())
         .and_then(|p| p.parse().ok())
         .with_context(|| format!("unexpected start-up line {line:?}"))?;
-    Ok(Running {
-        child,
-        line,
-        port,
-        stderr,
-    })
+    Ok(Running { child, port, stderr })
 }
 
 impl Running {
@@ -196,11 +189,6 @@ pub struct Finished {
     pub stdout: String,
     /// Standard error.
     pub stderr: String,
-}
-
-/// Runs a command to its end, killing it after [`WAIT`].
-pub fn run_bounded(cmd: Command) -> Result<Finished> {
-    run_bounded_for(cmd, WAIT)
 }
 
 /// Runs a command to its end, killing it after `limit`.

@@ -44,6 +44,9 @@ pub struct Request {
     pub message: Option<String>,
     /// Datagram instead of stream.
     pub udp: bool,
+    /// With `udp`: the textbook's first UDP client, with no `connect()` (its address comes
+    /// at the first `sendto()`, and a datagram from anyone is taken as the reply).
+    pub unconnected: bool,
     /// Bound on connecting, and again on reading the whole reply.
     pub timeout: Duration,
     /// Bound on the reply's size.
@@ -63,6 +66,7 @@ impl Request {
             port,
             message: None,
             udp: false,
+            unconnected: false,
             timeout: DEFAULT_TIMEOUT,
             max_reply: DEFAULT_MAX_REPLY,
             expect: None,
@@ -518,7 +522,13 @@ fn udp_attempt(req: &Request, start: Instant, until: Option<Instant>, report: &m
     // A datagram has no handshake to tell a dead address from a live one: use the first.
     let addr = addrs[0];
     report.addr = Some(addr);
-    let (socket, local) = match sys::connect_udp(addr, &req.tracer) {
+    let connected = if req.unconnected {
+        // The textbook's first UDP client: no connect(); its address comes at sendto().
+        sys::unconnected_udp(addr, &req.tracer).map(|s| (s, None))
+    } else {
+        sys::connect_udp(addr, &req.tracer)
+    };
+    let (socket, local) = match connected {
         Ok(s) => s,
         Err(e) => return Some(e),
     };

@@ -20,7 +20,7 @@ use hello_client::output::{Json, error_line, message_line};
 use hello_client::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Request};
 use hello_proto::addr::{HumanDuration, parse_duration, parse_human_duration};
 use hello_proto::sys::Tracer;
-use hello_proto::trace::{Lang, Role};
+use hello_proto::trace::{Lang, Role, Selection, join_trace_value};
 
 /// The textbook hello client: connect, (send,) read the reply to its end, print it.
 #[derive(Debug, Parser)]
@@ -42,6 +42,11 @@ struct Args {
     /// Use a datagram (UDP) socket instead of a stream (TCP) socket.
     #[arg(long)]
     udp: bool,
+
+    /// With --udp: the textbook's first UDP client, with no connect(): sendto() gives the
+    /// socket its address, and a datagram from anyone is taken as the reply.
+    #[arg(long, requires = "udp")]
+    unconnected: bool,
 
     /// Bound on connecting, and again on reading the whole reply (500ms, 2s, 1m).
     #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_TIMEOUT),
@@ -69,9 +74,11 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1 << 30).map(|n| n as usize))]
     max_reply: usize,
 
-    /// Narrate every socket call on stderr.
-    #[arg(long)]
-    trace: bool,
+    /// Narrate every socket call on stderr; `--trace textbook`: only the calls the
+    /// textbook's program makes (the others are counted at the end).
+    #[arg(long, value_name = "textbook", num_args = 0..=1, require_equals = true,
+          default_missing_value = "all", value_parser = Selection::parse)]
+    trace: Option<Selection>,
 
     /// Language of the trace (default: from LC_ALL/LC_MESSAGES/LANG).
     #[arg(long, value_name = "en|ko", value_parser = Lang::parse)]
@@ -101,18 +108,18 @@ fn usage_exit(usage: Usage) -> ! {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = Args::parse_from(join_trace_value(std::env::args_os().collect()));
     let (form, targets) = args::parse(&args.targets).unwrap_or_else(|u| usage_exit(u));
-    let tracer = if args.trace {
-        Tracer::stderr(Role::Client, Lang::choose(args.lang))
-    } else {
-        Tracer::off()
+    let tracer = match args.trace {
+        Some(selection) => Tracer::stderr(Role::Client, Lang::choose(args.lang), selection),
+        None => Tracer::off(),
     };
     let requests: Vec<Request> = targets
         .iter()
         .map(|t| Request {
             message: args.message.clone(),
             udp: args.udp,
+            unconnected: args.unconnected,
             timeout: args.timeout.0,
             max_reply: args.max_reply,
             expect: args.expect.clone(),
@@ -121,6 +128,7 @@ fn main() -> ExitCode {
         })
         .collect();
     let reports = hello_client::run_all(&requests, args.wait);
+    tracer.finish();
     // Targets are named in the output only when there are several: one target, in either
     // form, prints exactly what the textbook client prints.
     let several = form == Form::Targets && targets.len() > 1;

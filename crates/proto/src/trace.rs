@@ -7,7 +7,8 @@
 //!
 //! Every explanation is written as an (English, Korean) pair in [`explain`], so no line
 //! can fall back to English; the Korean uses the tutorials' terms (소켓 생성, 주소 할당,
-//! 연결요청 대기상태, 연결 수락, 연결 요청, 데이터 송수신, Half-close, 소켓 종료).
+//! 연결요청 대기상태, 연결 수락, 연결요청, 데이터 송수신, Half-close, 소켓 종료), spelled as
+//! the tutorials spell them (`연결요청` in one word, everywhere).
 
 use std::fmt::{self, Write as _};
 use std::io;
@@ -80,6 +81,87 @@ pub enum Kind {
     Dgram,
 }
 
+/// Which calls `--trace` shows (`--trace` alone: all; `--trace textbook`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Selection {
+    /// Every call.
+    #[default]
+    All,
+    /// Only the calls the textbook's program makes; the others are counted.
+    Textbook,
+}
+
+impl Selection {
+    /// Parses `all` or `textbook` (`--trace=WHICH`).
+    pub fn parse(s: &str) -> Result<Selection, String> {
+        match s {
+            "all" => Ok(Selection::All),
+            "textbook" => Ok(Selection::Textbook),
+            _ => Err(format!("'{s}' is not a trace selection (all, textbook)")),
+        }
+    }
+}
+
+/// `--trace textbook` as the shell passes it (two words) made into `--trace=textbook`,
+/// so that `--trace` can still stand alone before a host or a port (`--trace 9190`).
+pub fn join_trace_value<T: AsRef<std::ffi::OsStr> + From<String>>(args: Vec<T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(args.len());
+    for arg in args {
+        let value = ["textbook", "all"].into_iter().find(|v| arg.as_ref() == *v);
+        let after_trace = out.last().is_some_and(|prev| prev.as_ref() == "--trace");
+        match value {
+            Some(v) if after_trace => {
+                out.pop();
+                out.push(T::from(format!("--trace={v}")));
+            }
+            _ => out.push(arg),
+        }
+    }
+    out
+}
+
+/// Which socket timeout `setsockopt()` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timeout {
+    /// `SO_RCVTIMEO`: a blocking receive gives up after it.
+    Receive,
+    /// `SO_SNDTIMEO`: a blocking send gives up after it.
+    Send,
+}
+
+/// What an `epoll` instance is asked to watch, or found ready: the `EPOLL*` bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Readiness {
+    /// `EPOLLIN`: input, a connection to accept, or end of stream.
+    pub readable: bool,
+    /// `EPOLLOUT`: room to send.
+    pub writable: bool,
+    /// `EPOLLRDHUP` (the peer half-closed) or `EPOLLHUP`.
+    pub hangup: bool,
+    /// `EPOLLERR`.
+    pub error: bool,
+    /// `EPOLLET`: edge-triggered (registrations only).
+    pub edge: bool,
+}
+
+impl fmt::Display for Readiness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bits = [
+            (self.readable, "EPOLLIN"),
+            (self.writable, "EPOLLOUT"),
+            (self.hangup, "EPOLLRDHUP"),
+            (self.error, "EPOLLERR"),
+            (self.edge, "EPOLLET"),
+        ];
+        let names: Vec<&str> = bits.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
+        if names.is_empty() {
+            f.write_str("0")
+        } else {
+            f.write_str(&names.join("|"))
+        }
+    }
+}
+
 /// One socket call and its result.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -94,6 +176,13 @@ pub enum Event<'a> {
     },
     /// `setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1)`.
     ReuseAddr {
+        /// The socket.
+        fd: i32,
+        /// Stream or datagram: only a TCP port has connections left in TIME_WAIT.
+        kind: Kind,
+    },
+    /// `setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, 1)`: one listener of a worker's own.
+    ReusePort {
         /// The socket.
         fd: i32,
     },
@@ -305,6 +394,103 @@ pub enum Event<'a> {
         /// The datagram.
         data: &'a [u8],
     },
+    /// `epoll_create1(EPOLL_CLOEXEC)` returned the instance's descriptor.
+    EpollCreate {
+        /// The epoll instance.
+        epfd: i32,
+    },
+    /// `epoll_ctl(epfd, EPOLL_CTL_ADD, fd, events)`.
+    EpollAdd {
+        /// The epoll instance.
+        epfd: i32,
+        /// The descriptor watched.
+        fd: i32,
+        /// What it is watched for.
+        events: Readiness,
+    },
+    /// `epoll_ctl(epfd, EPOLL_CTL_DEL, fd)`.
+    EpollDel {
+        /// The epoll instance.
+        epfd: i32,
+        /// The descriptor no longer watched.
+        fd: i32,
+    },
+    /// `epoll_wait()` returned: the descriptors found ready and what each is ready for.
+    EpollWait {
+        /// The epoll instance.
+        epfd: i32,
+        /// The `maxevents` argument.
+        max: usize,
+        /// The time limit passed, in ms (-1: none).
+        timeout_ms: i32,
+        /// The ready descriptors.
+        ready: &'a [(i32, Readiness)],
+    },
+    /// `eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)`: what another thread writes to wake the
+    /// event loop.
+    Eventfd {
+        /// The new descriptor.
+        fd: i32,
+    },
+    /// `fcntl(fd, F_SETFL, …)` switching a socket to non-blocking mode or back.
+    NonBlocking {
+        /// The socket.
+        fd: i32,
+        /// Non-blocking from now on (`O_NONBLOCK` set), or blocking again.
+        on: bool,
+    },
+    /// `poll()` on a listening socket, waiting for a connection to be queued.
+    PollListener {
+        /// The listening socket.
+        fd: i32,
+        /// The time limit, in ms.
+        timeout_ms: i32,
+        /// Whether a connection was queued (1) or the limit ran out (0).
+        ready: bool,
+    },
+    /// `accept()` = -1 EAGAIN: nobody waits in the accept queue.
+    AcceptEmpty {
+        /// The listening socket.
+        listener: i32,
+        /// A blocking socket whose `SO_RCVTIMEO` ran out, or a non-blocking one.
+        blocking: bool,
+    },
+    /// A blocking server waited for its next client, and the same two calls — `accept()`
+    /// giving up after its `SO_RCVTIMEO`, and a `poll()` that found nobody — repeated
+    /// this many more times (shown once, then counted).
+    IdleRepeats {
+        /// The listening socket.
+        listener: i32,
+        /// How many more times.
+        times: u64,
+    },
+    /// `setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO | SO_SNDTIMEO, limit)` on a connection.
+    SocketTimeout {
+        /// The socket.
+        fd: i32,
+        /// Which one.
+        which: Timeout,
+        /// The limit (`None`: none, the call may wait for ever).
+        limit: Option<std::time::Duration>,
+    },
+    /// A thread takes a client: a new one (`pthread_create()`), or one that served an
+    /// earlier client and was waiting for the next.
+    Thread {
+        /// The client's socket.
+        fd: i32,
+        /// The thread's number in this server (1, 2, …), in the order they started.
+        thread: u64,
+        /// A new thread, or one handed the client.
+        new: bool,
+    },
+    /// The kernel gave an unbound UDP socket its address and port at its first
+    /// `sendto()`: `getsockname()` after it.
+    BoundBySendto {
+        /// The socket.
+        fd: i32,
+        /// The address and ephemeral port.
+        addr: SocketAddr,
+    },
     /// A call failed.
     Failed {
         /// The call.
@@ -336,13 +522,144 @@ pub enum Role {
     Client,
 }
 
-/// Renders one trace line: `03:41:07.123456 server  listen(3, 4096) = 0  # explanation\n`.
-pub fn render(role: Role, lang: Lang, time: String, event: &Event<'_>) -> String {
-    let who = match role {
+/// Renders one trace line: the time the call was made, how long it took, who made it,
+/// the call, whether the textbook's program makes it, and what it does:
+/// `03:41:07.123456 +52µs server  listen(3, 4096) = 0  # [textbook] explanation\n`. `who`
+/// is `server` or `client`, or names a worker of a server with several (`server#2`) or a
+/// process made by `fork()` (`server[4242]`).
+pub fn render(who: &str, lang: Lang, time: &str, took: std::time::Duration, event: &Event<'_>) -> String {
+    format!(
+        "{time} +{}µs {who}  {}  # [{}] {}\n",
+        took.as_micros(),
+        call(event),
+        tag(textbook(event), lang),
+        explain(event, lang)
+    )
+}
+
+/// `server` or `client`, as every line names its program.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
         Role::Server => "server",
         Role::Client => "client",
-    };
-    format!("{time} {who}  {}  # {}\n", call(event), explain(event, lang))
+    }
+}
+
+/// The mark of a line: the textbook's call, or one real software adds.
+pub fn tag(textbook: bool, lang: Lang) -> &'static str {
+    match (textbook, lang) {
+        (true, Lang::En) => "textbook",
+        (false, Lang::En) => "added",
+        (true, Lang::Ko) => "교재",
+        (false, Lang::Ko) => "추가",
+    }
+}
+
+/// Whether the textbook's program for this exchange makes this call: `hello_server.c`,
+/// `echo_server.c`, `uecho_server.c`, their clients, and the chapters' multi-process,
+/// `select()`, `epoll` and thread servers. The other calls are what real software adds;
+/// their explanations say why.
+pub fn textbook(event: &Event<'_>) -> bool {
+    match event {
+        Event::Socket { .. }
+        | Event::Bind { .. }
+        | Event::Listen { .. }
+        | Event::Accept { .. }
+        | Event::Connect { .. }
+        | Event::Read { .. }
+        | Event::Write { .. }
+        | Event::Close { .. }
+        | Event::SendTo { .. }
+        | Event::RecvFrom { .. }
+        | Event::Select { .. }
+        | Event::Fork { .. }
+        | Event::CloseCopy { .. }
+        | Event::Waitpid { .. }
+        | Event::Exit { .. }
+        | Event::EpollCreate { .. }
+        | Event::EpollAdd { .. }
+        | Event::EpollDel { .. }
+        | Event::EpollWait { .. }
+        | Event::Thread { new: true, .. } => true,
+        Event::Failed { step, .. } | Event::FailedAt { step, .. } => matches!(
+            step,
+            Step::Socket
+                | Step::Bind
+                | Step::Listen
+                | Step::Accept
+                | Step::Connect
+                | Step::Read
+                | Step::Write
+                | Step::Sendto
+                | Step::Recvfrom
+                | Step::Select
+                | Step::Fork
+                | Step::Waitpid
+                | Step::EpollCreate
+                | Step::EpollCtl
+                | Step::EpollWait
+                | Step::Spawn
+        ),
+        Event::ReuseAddr { .. }
+        | Event::ReusePort { .. }
+        | Event::DualStack { .. }
+        | Event::AcceptTimeout { .. }
+        | Event::Activated { .. }
+        | Event::Draining { .. }
+        | Event::Drained
+        | Event::ProxyHeader { .. }
+        | Event::StopListening { .. }
+        | Event::BoundPort { .. }
+        | Event::Ephemeral { .. }
+        | Event::SendMore { .. }
+        | Event::Unread { .. }
+        | Event::ShutdownWrite { .. }
+        | Event::Linger0 { .. }
+        | Event::Disconnect { .. }
+        | Event::ShutdownBoth { .. }
+        | Event::Eventfd { .. }
+        | Event::NonBlocking { .. }
+        | Event::PollListener { .. }
+        | Event::AcceptEmpty { .. }
+        | Event::IdleRepeats { .. }
+        | Event::SocketTimeout { .. }
+        | Event::Thread { new: false, .. }
+        | Event::BoundBySendto { .. } => false,
+    }
+}
+
+/// The name of the call an event shows (`setsockopt`, `epoll_wait`), for counting.
+pub fn call_name(event: &Event<'_>) -> String {
+    let shown = call(event);
+    shown
+        .split(['(', ' ', ':'])
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// With `--trace textbook`, the line that counts what was left out, by call name, or
+/// `None` when nothing was: `server: 7 calls beyond the textbook not shown: recv ×1, …`.
+pub fn left_out_line(
+    who: &str,
+    lang: Lang,
+    left_out: &std::collections::BTreeMap<String, u64>,
+) -> Option<String> {
+    let total: u64 = left_out.values().sum();
+    if total == 0 {
+        return None;
+    }
+    let each: Vec<String> = left_out.iter().map(|(name, n)| format!("{name} ×{n}")).collect();
+    Some(match lang {
+        Lang::En => format!(
+            "{who}: {total} calls beyond the textbook not shown: {}\n",
+            each.join(", ")
+        ),
+        Lang::Ko => format!(
+            "{who}: 교재에 없는 호출 {total}개는 생략했습니다: {}\n",
+            each.join(", ")
+        ),
+    })
 }
 
 /// The call as C would spell it, with its real arguments and result.
@@ -359,7 +676,8 @@ pub fn call(event: &Event<'_>) -> String {
             };
             format!("socket({d}, {t}, {p}) = {fd}")
         }
-        Event::ReuseAddr { fd } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"),
+        Event::ReusePort { fd } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEPORT, 1) = 0"),
+        Event::ReuseAddr { fd, .. } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"),
         Event::DualStack { fd } => format!("setsockopt({fd}, IPPROTO_IPV6, IPV6_V6ONLY, 0) = 0"),
         Event::Bind { fd, addr } => format!("bind({fd}, {addr}) = 0"),
         Event::Listen { fd, backlog } => format!("listen({fd}, {backlog}) = 0"),
@@ -443,11 +761,78 @@ pub fn call(event: &Event<'_>) -> String {
         Event::RecvFrom { fd, peer, data } => {
             format!("recvfrom({fd}) = {} {}, from {peer}", data.len(), Shown(data))
         }
+        Event::EpollCreate { epfd } => format!("epoll_create1(EPOLL_CLOEXEC) = {epfd}"),
+        Event::EpollAdd { epfd, fd, events } => {
+            format!("epoll_ctl({epfd}, EPOLL_CTL_ADD, {fd}, {events}) = 0")
+        }
+        Event::EpollDel { epfd, fd } => format!("epoll_ctl({epfd}, EPOLL_CTL_DEL, {fd}) = 0"),
+        Event::EpollWait {
+            epfd,
+            max,
+            timeout_ms,
+            ready,
+        } => {
+            let shown: Vec<String> = ready.iter().map(|(fd, r)| format!("{fd} {r}")).collect();
+            let head = format!(
+                "epoll_wait({epfd}, events, {max}, {timeout_ms}) = {}",
+                ready.len()
+            );
+            if shown.is_empty() {
+                head
+            } else {
+                format!("{head}: {{{}}}", shown.join(", "))
+            }
+        }
+        Event::Eventfd { fd } => format!("eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK) = {fd}"),
+        Event::NonBlocking { fd, on: true } => format!("fcntl({fd}, F_SETFL, O_RDWR|O_NONBLOCK) = 0"),
+        Event::NonBlocking { fd, on: false } => format!("fcntl({fd}, F_SETFL, O_RDWR) = 0"),
+        Event::PollListener {
+            fd,
+            timeout_ms,
+            ready,
+        } => format!("poll({fd}: POLLIN, {timeout_ms}) = {}", u8::from(*ready)),
+        Event::AcceptEmpty { listener, .. } => format!("accept({listener}) = -1 EAGAIN"),
+        Event::IdleRepeats { listener, times } => {
+            format!("accept({listener}) = -1 EAGAIN, poll() = 0: {times} more times")
+        }
+        Event::SocketTimeout { fd, which, limit } => {
+            let opt = match which {
+                Timeout::Receive => "SO_RCVTIMEO",
+                Timeout::Send => "SO_SNDTIMEO",
+            };
+            let value = limit.map_or("0 (none)".to_string(), timeval);
+            format!("setsockopt({fd}, SOL_SOCKET, {opt}, {value}) = 0")
+        }
+        Event::Thread {
+            fd,
+            thread,
+            new: true,
+        } => format!("pthread_create() = 0: thread {thread} serves {fd}"),
+        Event::Thread {
+            fd,
+            thread,
+            new: false,
+        } => format!("pthread_cond_signal(): thread {thread} serves {fd}"),
+        Event::BoundBySendto { fd, addr } => format!("getsockname({fd}) = {addr}"),
         Event::Failed { step, fd, err } => {
             let args = fd.map(|f| f.to_string()).unwrap_or_default();
             failed_call(*step, &args, err)
         }
         Event::FailedAt { step, fd, addr, err } => failed_call(*step, &format!("{fd}, {addr}"), err),
+    }
+}
+
+/// A socket timeout as the kernel keeps it (a `timeval`, to the microsecond), in
+/// seconds or milliseconds: `10s`, `100ms`, `4.999997s`.
+fn timeval(t: std::time::Duration) -> String {
+    let us = t.as_micros();
+    match (us % 1_000_000, us % 1000) {
+        (0, _) => format!("{}s", us / 1_000_000),
+        (_, 0) if us < 1_000_000 => format!("{}ms", us / 1000),
+        _ => {
+            let frac = format!("{:06}", us % 1_000_000);
+            format!("{}.{}s", us / 1_000_000, frac.trim_end_matches('0'))
+        }
     }
 }
 
@@ -561,6 +946,11 @@ fn strerror(err: &io::Error, code: i32) -> String {
     }
 }
 
+/// The most a send can hold and still be said to leave in one packet: one Ethernet
+/// segment (1500-byte MTU, less the IP and TCP headers with timestamps). Loopback's
+/// segments are larger, so a send this small fits one packet on any usual path.
+const ONE_SEGMENT: usize = 1448;
+
 /// The one-line explanation of an event, in `lang`. Every text is written as an
 /// (English, Korean) pair, so no line can be missing its Korean.
 pub fn explain(event: &Event<'_>, lang: Lang) -> String {
@@ -581,9 +971,21 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "create a UDP socket: datagrams, no connection, no listen()/accept()",
             "소켓 생성: UDP 소켓. 연결 없이 데이터그램을 주고받습니다 (listen/accept 없음)",
         ),
-        Event::ReuseAddr { .. } => say(
+        Event::ReuseAddr {
+            kind: Kind::Stream, ..
+        } => say(
             "let bind() take the port even while old connections wait in TIME_WAIT",
             "주소 재할당 허용: Time-wait 상태의 연결이 남아 있어도 같은 포트에 bind() 할 수 있습니다",
+        ),
+        Event::ReuseAddr {
+            kind: Kind::Dgram, ..
+        } => say(
+            "UDP has no connections left to wait out: this only lets sockets with the option share the port",
+            "UDP에는 기다릴 연결이 없습니다: 같은 옵션을 켠 다른 소켓과 포트를 함께 쓸 수 있게 할 뿐입니다",
+        ),
+        Event::ReusePort { .. } => say(
+            "one port, several listening sockets: the kernel spreads new connections over their queues",
+            "포트 공유: 같은 포트의 여러 소켓에 커널이 새 연결을 나눠 각자의 대기 큐에 넣습니다",
         ),
         Event::DualStack { .. } => say(
             "dual-stack: IPv4 clients reach this IPv6 socket too, as ::ffff:a.b.c.d",
@@ -618,8 +1020,8 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             }
         }
         Event::Listen { .. } => say(
-            "listening: connections the kernel completes wait in the accept queue (up to backlog) for accept()",
-            "연결요청 대기상태: 연결이 완료된 요청은 연결요청 대기 큐(최대 backlog개)에서 accept()를 기다립니다",
+            "listening: the kernel completes handshakes; they wait in the accept queue (backlog + 1) for accept()",
+            "연결요청 대기상태: 커널이 맺은 연결은 대기 큐(backlog+1개까지)에서 accept()를 기다립니다",
         ),
         Event::AcceptTimeout { .. } => say(
             "a blocking accept() now gives up after this long, so the server can see when it is told to stop",
@@ -691,7 +1093,7 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             kind: Kind::Stream, ..
         } => say(
             "connect: the three-way handshake with the server is complete",
-            "연결 요청: 서버와의 3-way handshake가 끝나 연결되었습니다",
+            "연결요청: 서버와의 3-way handshake가 끝나 연결되었습니다",
         ),
         Event::Connect {
             kind: Kind::Dgram, ..
@@ -713,11 +1115,11 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         ),
         Event::Unread { data: None, .. } => say(
             "nothing left unread, so close() is clean; unread input would make it send RST",
-            "읽지 않은 데이터 없음: close()로 깔끔하게 닫힙니다 (남아 있으면 RST가 가서 응답이 사라질 수 있음)",
+            "읽지 않은 데이터 없음: close()로 깔끔하게 닫힙니다 (남아 있으면 RST를 보내 응답이 사라질 수 있음)",
         ),
         Event::Unread { data: Some([]), .. } => say(
-            "the client already half-closed: nothing unread, close() is clean",
-            "클라이언트가 이미 Half-close 했습니다: 남은 데이터가 없어 close()로 깔끔하게 닫힙니다",
+            "the client's FIN is here (it half-closed or closed): nothing unread, close() is clean",
+            "클라이언트의 FIN이 왔습니다(Half-close 또는 close): 남은 데이터가 없어 깔끔하게 닫힙니다",
         ),
         Event::Unread { .. } => say(
             "the client sent data: read it away first, so close() does not send RST",
@@ -730,6 +1132,10 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         Event::Write { .. } => say(
             "send the bytes to the peer",
             "데이터 전송: 상대 소켓으로 바이트를 보냅니다",
+        ),
+        Event::SendMore { data, .. } if data.len() > ONE_SEGMENT => say(
+            "send: the kernel sends full segments now; MSG_MORE holds only the last part, which leaves with shutdown()'s FIN",
+            "데이터 전송: 꽉 찬 세그먼트는 바로 나가고, MSG_MORE는 마지막 조각만 잡아 두었다가 shutdown()의 FIN과 함께 보냅니다",
         ),
         Event::SendMore { data: [.., 0], .. } => say(
             "send, held by MSG_MORE: leaves with the FIN of shutdown() in one packet; \\0 is the C string's NUL",
@@ -775,6 +1181,94 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "receive one whole datagram and the address of its sender",
             "데이터그램 수신: 데이터그램 하나를 통째로 받고, 보낸 쪽 주소도 알게 됩니다",
         ),
+        Event::EpollCreate { .. } => say(
+            "create an epoll instance: the kernel watches many sockets for this one thread",
+            "epoll 인스턴스 생성: 여러 소켓의 이벤트를 운영체제가 대신 관찰하는 저장소를 만듭니다",
+        ),
+        Event::EpollAdd { events, .. } if events.edge => say(
+            "register the socket: epoll_wait() reports it when ready (EPOLLET: once per change)",
+            "관찰 대상 등록: 준비되면 epoll_wait()가 알려 줍니다 (EPOLLET: 상태가 바뀔 때 한 번, 엣지 트리거)",
+        ),
+        Event::EpollAdd { .. } => say(
+            "register the socket: epoll_wait() reports it while it is ready",
+            "관찰 대상 등록: 준비된 동안 epoll_wait()가 알려 줍니다",
+        ),
+        Event::EpollDel { .. } => say(
+            "stop watching the socket: it is about to be closed",
+            "관찰 대상 삭제: 곧 닫을 소켓입니다",
+        ),
+        Event::EpollWait { ready: [], .. } => say(
+            "the time limit ran out with nothing ready: a deadline is due",
+            "제한 시간이 지났고 준비된 것은 없습니다: 처리할 마감 시각이 되었습니다",
+        ),
+        Event::EpollWait { .. } => say(
+            "wait for events: only the ready descriptors come back, no scan of every socket as with select()",
+            "이벤트 대기: select()처럼 전부 확인하지 않고, 준비된 파일 디스크립터만 돌려받습니다",
+        ),
+        Event::Eventfd { .. } => say(
+            "an eventfd in the epoll set: another thread writes to it to wake epoll_wait() for a stop",
+            "epoll에 넣어 두는 eventfd: 종료 요청 때 다른 스레드가 여기에 써서 epoll_wait()를 깨웁니다",
+        ),
+        Event::NonBlocking { on: true, .. } => say(
+            "non-blocking: with clients to wait for, accept() must never sleep; EAGAIN means the queue is empty",
+            "넌블로킹 모드: 기다릴 클라이언트가 있으니 accept()에서 잠들면 안 됩니다. 큐가 비면 EAGAIN",
+        ),
+        Event::NonBlocking { on: false, .. } => say(
+            "blocking again: no client to wait for, so the loop sleeps in accept() like the textbook's",
+            "다시 블로킹 모드: 기다릴 클라이언트가 없어 교재의 서버처럼 accept()에서 잠듭니다",
+        ),
+        Event::PollListener { ready: true, .. } => say(
+            "a connection is queued: accept() will not wait",
+            "대기 큐에 연결이 있습니다: accept()가 기다리지 않습니다",
+        ),
+        Event::PollListener { ready: false, .. } => say(
+            "no client within the limit: look for a stop, then wait again",
+            "제한 시간 안에 클라이언트가 없었습니다: 종료 요청을 확인하고 다시 기다립니다",
+        ),
+        Event::AcceptEmpty { blocking: false, .. } => say(
+            "the accept queue is empty: every queued client has been taken; back to waiting for events",
+            "대기 큐가 비었습니다: 기다리던 클라이언트를 모두 받았으니 다시 이벤트를 기다립니다",
+        ),
+        Event::AcceptEmpty { blocking: true, .. } => say(
+            "SO_RCVTIMEO ran out with nobody queued: look for a stop, then wait again",
+            "SO_RCVTIMEO 동안 연결요청이 없었습니다: 종료 요청을 확인하고 다시 기다립니다",
+        ),
+        Event::IdleRepeats { .. } => say(
+            "while no client came, these two calls repeated (each bounded, to look for a stop): counted here",
+            "클라이언트가 없는 동안 이 두 호출이 반복되었습니다(종료 요청 확인용): 횟수만 적습니다",
+        ),
+        Event::SocketTimeout {
+            which: Timeout::Receive,
+            limit: Some(_),
+            ..
+        } => say(
+            "bound the blocking receives: one that waits this long fails with EAGAIN",
+            "블로킹 수신의 제한 시간: 이만큼 기다려도 데이터가 없으면 EAGAIN으로 실패합니다",
+        ),
+        Event::SocketTimeout {
+            which: Timeout::Send,
+            limit: Some(_),
+            ..
+        } => say(
+            "bound the blocking sends: one that finds no room for this long fails with EAGAIN",
+            "블로킹 송신의 제한 시간: 이만큼 기다려도 보낼 공간이 없으면 EAGAIN으로 실패합니다",
+        ),
+        Event::SocketTimeout { limit: None, .. } => say(
+            "no time limit: a blocking call may wait for ever",
+            "제한 시간 없음: 블로킹 호출이 끝없이 기다릴 수 있습니다",
+        ),
+        Event::Thread { new: true, .. } => say(
+            "a new thread serves this client with blocking calls; the main thread goes back to accept()",
+            "새 스레드가 이 클라이언트를 맡고, 메인 스레드는 다시 accept()로 돌아갑니다",
+        ),
+        Event::Thread { new: false, .. } => say(
+            "a thread done with its last client takes this one: no new thread (creating one costs ~95 µs)",
+            "앞 클라이언트를 마친 스레드가 이어서 맡습니다: 스레드를 새로 만들지 않습니다(약 95µs 절약)",
+        ),
+        Event::BoundBySendto { .. } => say(
+            "no bind(): the kernel gave the socket its address and a port at its first sendto()",
+            "bind() 없음: 첫 sendto() 때 커널이 IP와 포트를 자동으로 할당했습니다",
+        ),
         Event::Failed { step, err, .. } | Event::FailedAt { step, err, .. } => {
             let mut s = say("failed: ", &format!("{} 실패: ", step_ko(*step)));
             s += &failure_reason(*step, err, lang);
@@ -792,7 +1286,7 @@ fn step_ko(step: Step) -> &'static str {
         Step::Bind => "주소 할당",
         Step::Listen => "연결요청 대기상태 진입",
         Step::Accept => "연결 수락",
-        Step::Connect => "연결 요청",
+        Step::Connect => "연결요청",
         Step::Read => "데이터 수신",
         Step::Write => "데이터 전송",
         Step::Shutdown => "Half-close",
@@ -878,8 +1372,8 @@ fn failure_reason(step: Step, err: &io::Error, lang: Lang) -> String {
         libc::EMFILE | libc::ENFILE => say("out of file descriptors", "파일 디스크립터가 바닥났습니다"),
         libc::ENOBUFS | libc::ENOMEM => say("out of kernel memory", "커널 메모리가 부족합니다"),
         libc::EINTR if step == Step::Accept => say(
-            "a signal came while accept() waited (a child ended: SIGCHLD); the server looks around",
-            "accept()가 기다리는 동안 시그널이 왔습니다(자식 종료: SIGCHLD). 할 일을 확인합니다",
+            "a signal came while accept() waited (a child ended, or a stop): the server looks around",
+            "accept() 도중 시그널이 왔습니다(자식 종료나 종료 요청). 할 일을 확인합니다",
         ),
         // A listening socket shut down for reading is how a stop wakes accept().
         libc::EINVAL if step == Step::Accept => say(
@@ -986,9 +1480,22 @@ mod tests {
             Event::CloseCopy { .. } => 30,
             Event::Waitpid { .. } => 31,
             Event::Exit { .. } => 32,
+            Event::EpollCreate { .. } => 33,
+            Event::EpollAdd { .. } => 34,
+            Event::EpollDel { .. } => 35,
+            Event::EpollWait { .. } => 36,
+            Event::Eventfd { .. } => 37,
+            Event::NonBlocking { .. } => 38,
+            Event::PollListener { .. } => 39,
+            Event::AcceptEmpty { .. } => 40,
+            Event::IdleRepeats { .. } => 41,
+            Event::SocketTimeout { .. } => 42,
+            Event::Thread { .. } => 43,
+            Event::BoundBySendto { .. } => 44,
+            Event::ReusePort { .. } => 45,
         }
     }
-    const VARIANTS: usize = 33;
+    const VARIANTS: usize = 46;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -1005,7 +1512,15 @@ mod tests {
                 kind: Kind::Dgram,
                 fd: 3,
             },
-            Event::ReuseAddr { fd: 3 },
+            Event::ReuseAddr {
+                fd: 3,
+                kind: Kind::Stream,
+            },
+            Event::ReuseAddr {
+                fd: 3,
+                kind: Kind::Dgram,
+            },
+            Event::ReusePort { fd: 3 },
             Event::DualStack { fd: 3 },
             Event::Bind {
                 fd: 3,
@@ -1148,6 +1663,99 @@ mod tests {
                 peer: a,
                 data: b"",
             },
+            Event::EpollCreate { epfd: 5 },
+            Event::EpollAdd {
+                epfd: 5,
+                fd: 8,
+                events: Readiness {
+                    readable: true,
+                    writable: true,
+                    hangup: true,
+                    error: false,
+                    edge: true,
+                },
+            },
+            Event::EpollAdd {
+                epfd: 5,
+                fd: 8,
+                events: Readiness {
+                    readable: true,
+                    ..Readiness::default()
+                },
+            },
+            Event::EpollDel { epfd: 5, fd: 3 },
+            Event::EpollWait {
+                epfd: 5,
+                max: 1024,
+                timeout_ms: 100,
+                ready: &[],
+            },
+            Event::EpollWait {
+                epfd: 5,
+                max: 1024,
+                timeout_ms: -1,
+                ready: &[(
+                    8,
+                    Readiness {
+                        readable: true,
+                        writable: false,
+                        hangup: false,
+                        error: false,
+                        edge: false,
+                    },
+                )],
+            },
+            Event::Eventfd { fd: 7 },
+            Event::NonBlocking { fd: 3, on: true },
+            Event::NonBlocking { fd: 3, on: false },
+            Event::PollListener {
+                fd: 3,
+                timeout_ms: 100,
+                ready: true,
+            },
+            Event::PollListener {
+                fd: 3,
+                timeout_ms: 100,
+                ready: false,
+            },
+            Event::AcceptEmpty {
+                listener: 3,
+                blocking: true,
+            },
+            Event::AcceptEmpty {
+                listener: 3,
+                blocking: false,
+            },
+            Event::IdleRepeats {
+                listener: 3,
+                times: 12,
+            },
+            Event::SocketTimeout {
+                fd: 8,
+                which: Timeout::Receive,
+                limit: Some(std::time::Duration::from_secs(10)),
+            },
+            Event::SocketTimeout {
+                fd: 8,
+                which: Timeout::Send,
+                limit: Some(std::time::Duration::from_secs(10)),
+            },
+            Event::SocketTimeout {
+                fd: 8,
+                which: Timeout::Send,
+                limit: None,
+            },
+            Event::Thread {
+                fd: 8,
+                thread: 2,
+                new: true,
+            },
+            Event::Thread {
+                fd: 8,
+                thread: 2,
+                new: false,
+            },
+            Event::BoundBySendto { fd: 3, addr: a },
         ]
     }
 
@@ -1263,7 +1871,7 @@ mod tests {
         };
         assert!(failed(Step::Connect, Lang::En).contains("RST"));
         assert!(failed(Step::Recvfrom, Lang::En).contains("ICMP"));
-        assert!(failed(Step::Connect, Lang::Ko).starts_with("연결 요청 실패: "));
+        assert!(failed(Step::Connect, Lang::Ko).starts_with("연결요청 실패: "));
         let einval = io::Error::from_raw_os_error(libc::EINVAL);
         let accept = explain(
             &Event::Failed {
@@ -1274,6 +1882,96 @@ mod tests {
             Lang::En,
         );
         assert!(accept.contains("stopping"), "{accept}");
+    }
+
+    /// The lines issue 14 found wrong, each checked so that it stays right.
+    #[test]
+    fn lines_once_wrong_stay_right() {
+        // SO_REUSEADDR on a UDP socket has nothing to do with TIME_WAIT connections.
+        for lang in [Lang::En, Lang::Ko] {
+            let udp = explain(
+                &Event::ReuseAddr {
+                    fd: 3,
+                    kind: Kind::Dgram,
+                },
+                lang,
+            );
+            assert!(
+                !udp.to_lowercase().contains("time_wait") && !udp.contains("Time-wait 상태의"),
+                "{udp}"
+            );
+            let tcp = explain(
+                &Event::ReuseAddr {
+                    fd: 3,
+                    kind: Kind::Stream,
+                },
+                lang,
+            );
+            assert!(tcp.to_lowercase().contains("time"), "{tcp}");
+        }
+        // recv() = 0 means the client's FIN came: a half-close or a whole close.
+        let eof = |lang| {
+            explain(
+                &Event::Unread {
+                    fd: 4,
+                    data: Some(b""),
+                },
+                lang,
+            )
+        };
+        assert!(
+            eof(Lang::Ko).contains("Half-close 또는 close"),
+            "{}",
+            eof(Lang::Ko)
+        );
+        assert!(
+            eof(Lang::En).contains("half-closed or closed"),
+            "{}",
+            eof(Lang::En)
+        );
+        // A send of 120,010 bytes does not leave in one packet.
+        let big = vec![b'x'; 120_010];
+        for lang in [Lang::En, Lang::Ko] {
+            let line = explain(&Event::SendMore { fd: 4, data: &big }, lang);
+            assert!(
+                !line.contains("one packet") && !line.contains("한 패킷"),
+                "{line}"
+            );
+            let small = explain(
+                &Event::SendMore {
+                    fd: 4,
+                    data: b"Hello World!\0",
+                },
+                lang,
+            );
+            assert!(
+                small.contains("one packet") || small.contains("한 패킷"),
+                "{small}"
+            );
+        }
+        // Linux queues backlog + 1 connections, not backlog.
+        for lang in [Lang::En, Lang::Ko] {
+            let listen = explain(&Event::Listen { fd: 3, backlog: 1 }, lang);
+            assert!(
+                listen.contains("backlog + 1") || listen.contains("backlog+1개"),
+                "{listen}"
+            );
+        }
+        // The tutorials write 연결요청 in one word, and so does every line.
+        for e in samples() {
+            let ko = explain(&e, Lang::Ko);
+            assert!(!ko.contains("연결 요청"), "{e:?}: {ko}");
+        }
+        let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        let ko = explain(
+            &Event::Failed {
+                step: Step::Connect,
+                fd: Some(3),
+                err: &refused,
+            },
+            Lang::Ko,
+        );
+        assert!(ko.starts_with("연결요청 실패: "), "{ko}");
     }
 
     #[test]
@@ -1361,6 +2059,16 @@ mod tests {
     }
 
     #[test]
+    fn socket_timeouts_read_as_set() {
+        let d = std::time::Duration::from_micros;
+        assert_eq!(timeval(d(10_000_000)), "10s");
+        assert_eq!(timeval(d(100_000)), "100ms");
+        assert_eq!(timeval(d(4_999_997)), "4.999997s");
+        assert_eq!(timeval(d(1_500_000)), "1.5s");
+        assert_eq!(timeval(d(1)), "0.000001s");
+    }
+
+    #[test]
     fn data_is_shown_as_a_c_literal() {
         assert_eq!(Shown(b"a\0\n\r\t\"\\").to_string(), r#""a\0\n\r\t\"\\""#);
         assert_eq!(Shown(b"\xff\x1b").to_string(), r#""\xff\x1b""#);
@@ -1386,15 +2094,76 @@ mod tests {
 
     #[test]
     fn render_has_role_time_call_and_explanation() {
+        let took = std::time::Duration::from_micros(52);
         let line = render(
-            Role::Server,
+            "server",
             Lang::En,
-            "00:00:00.000000".into(),
+            "00:00:00.000000",
+            took,
             &Event::Close { fd: 4 },
         );
         assert_eq!(
             line,
-            "00:00:00.000000 server  close(4) = 0  # close the socket and release its descriptor\n"
+            "00:00:00.000000 +52µs server  close(4) = 0  # [textbook] close the socket and release its descriptor\n"
         );
+        let line = render(
+            "client",
+            Lang::Ko,
+            "00:00:00.000000",
+            took,
+            &Event::ShutdownWrite { fd: 4 },
+        );
+        assert!(
+            line.starts_with("00:00:00.000000 +52µs client  shutdown(4, SHUT_WR) = 0  # [추가] Half-close"),
+            "{line}"
+        );
+        let child = render(
+            "server[4242]",
+            Lang::En,
+            "00:00:00.000000",
+            took,
+            &Event::Exit { code: 0 },
+        );
+        assert!(
+            child.starts_with("00:00:00.000000 +52µs server[4242]  _exit(0)"),
+            "{child}"
+        );
+    }
+
+    #[test]
+    fn textbook_calls_are_told_from_added_ones_and_counted_by_name() {
+        assert!(textbook(&Event::Listen { fd: 3, backlog: 5 }));
+        assert!(textbook(&Event::EpollCreate { epfd: 5 }));
+        assert!(!textbook(&Event::SendMore { fd: 4, data: b"x" }));
+        assert!(!textbook(&Event::AcceptEmpty {
+            listener: 3,
+            blocking: false
+        }));
+        assert_eq!(
+            call_name(&Event::ReuseAddr {
+                fd: 3,
+                kind: Kind::Stream
+            }),
+            "setsockopt"
+        );
+        assert_eq!(call_name(&Event::Drained), "drain");
+        let mut counts = std::collections::BTreeMap::new();
+        assert_eq!(left_out_line("server", Lang::En, &counts), None);
+        counts.insert("setsockopt".to_string(), 2);
+        counts.insert("recv".to_string(), 1);
+        assert_eq!(
+            left_out_line("server", Lang::En, &counts).unwrap(),
+            "server: 3 calls beyond the textbook not shown: recv ×1, setsockopt ×2\n"
+        );
+        assert!(
+            left_out_line("client", Lang::Ko, &counts)
+                .unwrap()
+                .contains("교재에 없는 호출 3개")
+        );
+        let args = |v: &[&str]| join_trace_value(v.iter().map(|s| s.to_string()).collect());
+        assert_eq!(args(&["--trace", "textbook", "0"]), ["--trace=textbook", "0"]);
+        assert_eq!(args(&["--trace", "9190"]), ["--trace", "9190"]);
+        assert_eq!(Selection::parse("textbook"), Ok(Selection::Textbook));
+        assert!(Selection::parse("some").is_err());
     }
 }

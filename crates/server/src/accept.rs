@@ -16,10 +16,11 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hello_proto::sys::{self, Stream, Tracer};
+use hello_proto::sys::{self, IdleWaits, Stream, Tracer};
 use hello_proto::{Error, Step};
 use socket2::SockRef;
 
@@ -105,8 +106,12 @@ pub(crate) struct Acceptor {
     nonblocking: bool,
     /// Clients still to take: one with `--once`, else no limit.
     left: Option<u64>,
-    /// Out of descriptors since the last successful `accept()`: reported once.
-    starved: bool,
+    /// This acceptor has been out of descriptors since its last successful `accept()`.
+    starved_here: bool,
+    /// The server is out of descriptors: shared by the workers of one server, so that an
+    /// episode is reported once. Set by the first acceptor to run out, cleared when one
+    /// that ran out accepts again.
+    starved: Arc<AtomicBool>,
     /// The socket was inherited, and may be shared with another process.
     inherited: bool,
     /// The listening socket is in blocking mode.
@@ -114,6 +119,8 @@ pub(crate) struct Acceptor {
     /// Bound on the stop's drain.
     grace: Duration,
     phase: Phase,
+    /// The blocking waits for the next client, for the trace (shown once, then counted).
+    idle: IdleWaits,
     _stop_listening: Option<WakeGuard>,
 }
 
@@ -151,13 +158,21 @@ impl Acceptor {
             tracer: config.tracer.clone(),
             nonblocking,
             left: config.once.then_some(1),
-            starved: false,
+            starved_here: false,
+            starved: Arc::new(AtomicBool::new(false)),
             inherited: config.inherited_listener,
             blocking,
             grace: config.grace,
             phase: Phase::Open,
+            idle: IdleWaits::default(),
             _stop_listening: stop_listening,
         })
+    }
+
+    /// Reports running out of descriptors once for all the acceptors sharing `flag` (the
+    /// workers of one server), not once each.
+    pub fn share_starvation(&mut self, flag: Arc<AtomicBool>) {
+        self.starved = flag;
     }
 
     /// The listening socket's descriptor (to register it with an event loop).
@@ -182,14 +197,18 @@ impl Acceptor {
             if stop.is_stopped() && !self.drain(stop)? {
                 return Ok(Next::Closed);
             }
-            let err = match sys::accept(&self.listener, self.nonblocking, &self.tracer) {
-                Ok((stream, peer)) => {
-                    self.starved = false;
-                    self.left = self.left.map(|n| n - 1);
-                    return Ok(Next::Client(stream, peer));
-                }
-                Err(e) => e,
-            };
+            let err =
+                match sys::accept_counting(&self.listener, self.nonblocking, &self.tracer, &mut self.idle) {
+                    Ok((stream, peer)) => {
+                        if self.starved_here {
+                            self.starved_here = false;
+                            self.starved.store(false, Ordering::Relaxed);
+                        }
+                        self.left = self.left.map(|n| n - 1);
+                        return Ok(Next::Client(stream, peer));
+                    }
+                    Err(e) => e,
+                };
             match classify(&err) {
                 AcceptFailure::WouldBlock if self.phase == Phase::Draining => {
                     self.phase = Phase::Closed;
@@ -198,8 +217,8 @@ impl Acceptor {
                 AcceptFailure::WouldBlock | AcceptFailure::Interrupted => return Ok(Next::Empty),
                 AcceptFailure::Retry => {}
                 AcceptFailure::Backoff => {
-                    if !self.starved {
-                        self.starved = true;
+                    let first_here = !std::mem::replace(&mut self.starved_here, true);
+                    if first_here && !self.starved.swap(true, Ordering::Relaxed) {
                         report_always(&Error::new(Step::Accept, self.local, err));
                     }
                     return Ok(Next::Backoff);
@@ -276,8 +295,8 @@ impl Acceptor {
     }
 
     /// Waits at most [`STOP_CHECK`] for a connection to be queued (`poll(2)`).
-    pub fn wait_for_client(&self) {
-        sys::wait_readable(&*self.listener, STOP_CHECK);
+    pub fn wait_for_client(&mut self) {
+        sys::wait_readable(&*self.listener, STOP_CHECK, &self.tracer, &mut self.idle);
     }
 
     /// `fcntl(F_SETFL)`: the event loop blocks in `accept()` itself while it has no
@@ -288,8 +307,7 @@ impl Acceptor {
         if blocking == self.blocking {
             return Ok(());
         }
-        SockRef::from(&*self.listener)
-            .set_nonblocking(!blocking)
+        sys::set_nonblocking(&self.listener, !blocking, &self.tracer)
             .map_err(|e| Error::new(Step::Fcntl, self.local, e))?;
         self.blocking = blocking;
         Ok(())

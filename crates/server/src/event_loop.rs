@@ -1,4 +1,4 @@
-//! The event-loop model: one thread, one `epoll` instance (through mio). Each client is a
+//! The event-loop model: one thread, one `epoll` instance. Each client is a
 //! connection core driven as far as its socket allows; a client is registered only when
 //! it has to be waited for, so a hello client is greeted and closed inside the accept
 //! step and never registered.
@@ -9,31 +9,65 @@
 //! of what an event loop costs over the blocking loop. As soon as a client is registered
 //! the listener is non-blocking again and `epoll_wait()` drives all.
 //!
+//! The epoll calls are `hello_proto::sys::epoll`'s, traced like every other call.
+//!
 //! Deadlines are a timer heap keyed by each core's `Connection::deadline`; an entry made
 //! stale by progress is found out when it comes up, and requeued.
+//!
+//! With `--workers N` ([`run_workers`]) there are N such loops, one per thread, each
+//! with a listening socket of its own in one `SO_REUSEPORT` set: the kernel spreads the
+//! connections over their accept queues, and the workers share nothing but the budget
+//! and the count of clients (`--max-conns` holds for the server). A worker takes a slot
+//! before each `accept()`; so that no slot is held while it waits, the workers never
+//! block in `accept()`, and always wait in `epoll_wait()`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use hello_proto::sys::Stream;
+use hello_proto::sys::epoll::{Epoll, Ready, Wakeup};
 use hello_proto::{Error, Step};
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::accept::{Acceptor, BACKOFF, Next};
 use crate::budget::Budget;
 use crate::drive::{Exchange, Wait};
+use crate::slots::Slots;
+use crate::stop::WakeGuard;
 use crate::{Config, Stop, Summary};
 
-const LISTENER: Token = Token(usize::MAX - 1);
-const WAKER: Token = Token(usize::MAX - 2);
+const LISTENER: u64 = u64::MAX - 1;
+const WAKER: u64 = u64::MAX - 2;
+/// Events taken per `epoll_wait()`.
+const EVENTS: usize = 1024;
 /// Accepts per loop iteration, so that a flood of new clients cannot starve the
 /// registered ones.
 const ACCEPT_BATCH: usize = 256;
+/// How often a worker with no free slot (the others hold them all) looks again.
+const ROOM_CHECK: Duration = Duration::from_millis(10);
+
+/// What the workers of one server share.
+struct Shared {
+    budget: Budget,
+    slots: Slots,
+    /// Out of descriptors: reported once for all workers.
+    starved: Arc<AtomicBool>,
+}
+
+impl Shared {
+    fn new(config: &Config) -> Shared {
+        Shared {
+            budget: Budget::new(config.max_buffered),
+            slots: Slots::new(config.max_conns),
+            starved: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
 
 /// A registered client.
 struct Client<'c> {
@@ -50,7 +84,13 @@ struct Client<'c> {
 struct Loop<'c> {
     config: &'c Config,
     budget: &'c Budget,
-    poll: Poll,
+    slots: &'c Slots,
+    /// With no client registered, block in `accept()` (one worker only: see the module
+    /// docs).
+    block_when_idle: bool,
+    epoll: Epoll,
+    /// Written by the stop to wake `epoll_wait()`.
+    wakeup: Wakeup,
     clients: Slab<Client<'c>>,
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     next_id: u64,
@@ -65,66 +105,173 @@ struct Loop<'c> {
     grace_end: Option<Instant>,
     backoff_until: Option<Instant>,
     summary: Summary,
+    /// The listening socket's address, for error lines.
+    local: SocketAddr,
+    /// Keeps the stop's wake-up of this loop registered.
+    _wake: WakeGuard,
 }
 
 /// Runs the event loop until `stop` (or, with `--once`, one client), then finishes the
 /// registered exchanges within `config.grace`, aborting what is left when it runs out.
 pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summary, Error> {
-    let mut acceptor = Acceptor::new(listener, config, stop, true)?;
-    acceptor.set_blocking(true)?;
-    let local = acceptor.local();
-    let poll = Poll::new().map_err(|e| Error::new(Step::EpollCreate, local, e))?;
-    let waker = Waker::new(poll.registry(), WAKER).map_err(|e| Error::new(Step::Eventfd, local, e))?;
-    let _wake = stop.on_stop(move || {
-        let _ = waker.wake();
+    let shared = Shared::new(config);
+    Loop::new(listener, config, stop, &shared, true)?.run(stop)
+}
+
+/// [`run`] with one event loop per listening socket, each on a thread of its own (the
+/// first on the calling thread), sharing the budget and `--max-conns`. The listeners are
+/// normally one `SO_REUSEPORT` set (`sys::listen_tcp_reuseport`). A worker that fails
+/// stops the others; the first failure is returned.
+pub fn run_workers(mut listeners: Vec<TcpListener>, config: &Config, stop: &Stop) -> Result<Summary, Error> {
+    if listeners.len() == 1 {
+        if let Some(listener) = listeners.pop() {
+            return run(listener, config, stop);
+        }
+    }
+    let shared = Shared::new(config);
+    let configs: Vec<Config> = (1..=listeners.len())
+        .map(|n| Config {
+            tracer: config.tracer.for_worker(n),
+            ..config.clone()
+        })
+        .collect();
+    // Every loop is set up (its epoll instance, its wake-up) before any takes a client,
+    // so that a worker that takes clients at once cannot use up the descriptors another
+    // still needs to start.
+    let loops = listeners
+        .into_iter()
+        .zip(&configs)
+        .map(|(listener, config)| Loop::new(listener, config, stop, &shared, false))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let results: Vec<Result<Summary, Error>> = thread::scope(|scope| {
+        let handles: Vec<_> = loops
+            .into_iter()
+            .enumerate()
+            .map(|(i, lp)| {
+                thread::Builder::new()
+                    .name(format!("worker-{}", i + 1))
+                    .spawn_scoped(scope, move || {
+                        let result = lp.run(stop);
+                        if result.is_err() {
+                            stop.stop();
+                        }
+                        result
+                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| {
+                    stop.stop();
+                    Err(Error::new(
+                        Step::Spawn,
+                        "a worker thread",
+                        std::io::Error::other("it panicked"),
+                    ))
+                }),
+                Err(e) => {
+                    stop.stop();
+                    Err(Error::new(Step::Spawn, "a worker thread", e))
+                }
+            })
+            .collect()
     });
-    poll.registry()
-        .register(&mut SourceFd(&acceptor.fd()), LISTENER, Interest::READABLE)
-        .map_err(|e| Error::new(Step::EpollCtl, local, e))?;
-    let budget = Budget::new(config.max_buffered);
-    let mut lp = Loop {
-        config,
-        budget: &budget,
-        poll,
-        clients: Slab::new(),
-        timers: BinaryHeap::new(),
-        next_id: 0,
-        buf: vec![0u8; 16 * 1024],
-        acceptor: Some(acceptor),
-        accept_ready: true,
-        grace_end: None,
-        backoff_until: None,
-        summary: Summary::default(),
-    };
-    let mut events = Events::with_capacity(1024);
-    let mut stopping = false;
-    loop {
-        if stop.is_stopped() && !stopping {
-            stopping = true;
-            lp.begin_stop(stop);
-        }
-        if lp.acceptor.is_none() && lp.clients.is_empty() {
-            return Ok(lp.summary);
-        }
-        if lp.clients.is_empty() && lp.acceptor.is_some() {
-            lp.accept_blocking(stop)?;
-            continue;
-        }
-        lp.leave_blocking_accept()?;
-        lp.accept_batch(stop)?;
-        lp.wait(&mut events, local)?;
-        for event in events.iter() {
-            match event.token() {
-                LISTENER => lp.accept_ready = true,
-                WAKER => {}
-                Token(key) => lp.on_event(key, event),
+    let mut summary = Summary::default();
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok(s) => summary.add(s),
+            Err(e) => {
+                first_error.get_or_insert(e);
             }
         }
-        lp.expire(Instant::now());
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(summary),
     }
 }
 
 impl<'c> Loop<'c> {
+    /// One event loop on `listener`, set up: its epoll instance watches the listener and
+    /// its wake-up, which the stop triggers.
+    fn new(
+        listener: TcpListener,
+        config: &'c Config,
+        stop: &Stop,
+        shared: &'c Shared,
+        block_when_idle: bool,
+    ) -> Result<Loop<'c>, Error> {
+        let mut acceptor = Acceptor::new(listener, config, stop, true)?;
+        acceptor.share_starvation(Arc::clone(&shared.starved));
+        acceptor.set_blocking(block_when_idle)?;
+        let local = acceptor.local();
+        let mut epoll =
+            Epoll::new(EVENTS, &config.tracer).map_err(|e| Error::new(Step::EpollCreate, local, e))?;
+        let wakeup = Wakeup::new(&mut epoll, WAKER).map_err(|e| Error::new(Step::Eventfd, local, e))?;
+        let wake = stop.on_stop(wakeup.waker());
+        epoll
+            .add(acceptor.fd(), LISTENER, true, false)
+            .map_err(|e| Error::new(Step::EpollCtl, local, e))?;
+        let lp = Loop {
+            config,
+            budget: &shared.budget,
+            slots: &shared.slots,
+            block_when_idle,
+            epoll,
+            wakeup,
+            clients: Slab::new(),
+            timers: BinaryHeap::new(),
+            next_id: 0,
+            buf: vec![0u8; 16 * 1024],
+            acceptor: Some(acceptor),
+            accept_ready: true,
+            grace_end: None,
+            backoff_until: None,
+            summary: Summary::default(),
+            local,
+            _wake: wake,
+        };
+        Ok(lp)
+    }
+
+    /// Serves until the stop's drain is over and the last client has ended.
+    fn run(mut self, stop: &Stop) -> Result<Summary, Error> {
+        let lp = &mut self;
+        let local = lp.local;
+        let mut ready: Vec<Ready> = Vec::with_capacity(EVENTS);
+        let mut stopping = false;
+        loop {
+            if stop.is_stopped() && !stopping {
+                stopping = true;
+                lp.begin_stop(stop);
+            }
+            if lp.acceptor.is_none() && lp.clients.is_empty() {
+                return Ok(lp.summary);
+            }
+            if lp.block_when_idle && lp.clients.is_empty() && lp.acceptor.is_some() {
+                lp.accept_blocking(stop)?;
+                continue;
+            }
+            lp.leave_blocking_accept()?;
+            lp.accept_batch(stop)?;
+            if lp.acceptor.is_none() && lp.clients.is_empty() {
+                // The stop's drain has just ended: nothing is left to wait for.
+                continue;
+            }
+            lp.wait(&mut ready, local)?;
+            for event in &ready {
+                match event.key {
+                    LISTENER => lp.accept_ready = true,
+                    WAKER => lp.wakeup.drain(),
+                    key => lp.on_event(key, event),
+                }
+            }
+            lp.expire(Instant::now());
+        }
+    }
+
     /// No client to wait for: block in `accept()` like the textbook loop.
     fn accept_blocking(&mut self, stop: &Stop) -> Result<(), Error> {
         let Some(acceptor) = &mut self.acceptor else {
@@ -132,9 +279,16 @@ impl<'c> Loop<'c> {
         };
         acceptor.set_blocking(true)?;
         self.timers.clear();
+        // The only worker: a slot is always free with no client registered.
+        if !self.slots.try_take() {
+            return Ok(());
+        }
         match acceptor.next_blocking(stop)? {
             Some((stream, peer)) => self.on_accept(stream, peer),
-            None => self.close_acceptor(),
+            None => {
+                self.slots.release();
+                self.close_acceptor();
+            }
         }
         Ok(())
     }
@@ -163,7 +317,14 @@ impl<'c> Loop<'c> {
             let Some(acceptor) = &mut self.acceptor else {
                 break;
             };
-            match acceptor.next(stop)? {
+            if !self.slots.try_take() {
+                break;
+            }
+            let next = acceptor.next(stop);
+            if !matches!(next, Ok(Next::Client(..))) {
+                self.slots.release();
+            }
+            match next? {
                 Next::Client(stream, peer) => self.on_accept(stream, peer),
                 Next::Empty => self.accept_ready = false,
                 Next::Backoff => self.backoff_until = Some(Instant::now() + BACKOFF),
@@ -174,29 +335,30 @@ impl<'c> Loop<'c> {
     }
 
     fn can_accept(&self) -> bool {
-        self.acceptor.is_some()
-            && self.accept_ready
-            && self.backoff_until.is_none()
-            && self.clients.len() < self.config.max_conns.max(1)
+        self.acceptor.is_some() && self.accept_ready && self.backoff_until.is_none() && self.slots.has_room()
     }
 
     /// Sleeps in `epoll_wait()` until an event, the next deadline or the end of a
     /// back-off; not at all while accepting can go on.
-    fn wait(&mut self, events: &mut Events, local: SocketAddr) -> Result<(), Error> {
+    fn wait(&mut self, ready: &mut Vec<Ready>, local: SocketAddr) -> Result<(), Error> {
         let timeout = if self.can_accept() {
             Some(Duration::ZERO)
         } else {
             let next_timer = self.timers.peek().map(|Reverse((t, _, _))| *t);
-            [next_timer, self.backoff_until]
+            // The other workers hold every slot: none of them tells this one when they
+            // free one.
+            let room_check =
+                (self.acceptor.is_some() && !self.slots.has_room()).then(|| Instant::now() + ROOM_CHECK);
+            [next_timer, self.backoff_until, room_check]
                 .into_iter()
                 .flatten()
                 .min()
                 .map(|t| t.saturating_duration_since(Instant::now()))
         };
-        match self.poll.poll(events, timeout) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                events.clear();
+        ready.clear();
+        match self.epoll.wait(timeout) {
+            Ok(got) => {
+                ready.extend_from_slice(got);
                 Ok(())
             }
             Err(e) => Err(Error::new(Step::EpollWait, local, e)),
@@ -212,20 +374,17 @@ impl<'c> Loop<'c> {
         }
         let Some(waits_for) = exchange.advance(&mut self.buf) else {
             self.summary.count(exchange.end());
+            self.slots.release();
             return;
         };
         let entry = self.clients.vacant_entry();
         let key = entry.key();
-        let interest = Interest::READABLE | Interest::WRITABLE;
         let fd = exchange.stream().fd();
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut SourceFd(&fd), Token(key), interest)
-        {
+        if let Err(e) = self.epoll.add(fd, key as u64, true, true) {
             crate::report(&Error::new(Step::EpollCtl, peer, e));
             // Ended before the core asked: aborted, and counted as failed.
             self.summary.count(exchange.end());
+            self.slots.release();
             return;
         }
         self.next_id += 1;
@@ -238,14 +397,19 @@ impl<'c> Loop<'c> {
         self.schedule(key);
     }
 
-    fn on_event(&mut self, key: usize, event: &mio::event::Event) {
+    fn on_event(&mut self, key: u64, event: &Ready) {
+        let Ok(key) = usize::try_from(key) else {
+            return;
+        };
         let Some(client) = self.clients.get(key) else {
             return;
         };
-        let relevant = event.is_error()
+        let r = event.readiness;
+        let relevant = r.error
+            || r.hangup
             || match client.waits_for {
-                Wait::Readable => event.is_readable() || event.is_read_closed(),
-                Wait::Writable => event.is_writable() || event.is_write_closed(),
+                Wait::Readable => r.readable,
+                Wait::Writable => r.writable,
             };
         if relevant {
             self.drive(key);
@@ -266,6 +430,7 @@ impl<'c> Loop<'c> {
                 let client = self.clients.remove(key);
                 // Closing the socket also takes it out of the epoll set.
                 self.summary.count(client.exchange.end());
+                self.slots.release();
             }
         }
     }
@@ -329,7 +494,7 @@ impl<'c> Loop<'c> {
     /// Takes no more clients: the listening socket leaves the epoll set and is closed.
     fn close_acceptor(&mut self) {
         if let Some(acceptor) = self.acceptor.take() {
-            let _ = self.poll.registry().deregister(&mut SourceFd(&acceptor.fd()));
+            let _ = self.epoll.delete(acceptor.fd());
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod fork;
 pub mod iterative;
 pub mod log;
 pub mod select;
+pub mod slots;
 pub mod stop;
 pub mod threads;
 pub mod udp;
@@ -127,6 +128,12 @@ impl Summary {
         self.exchanges += 1;
         self.failed += u64::from(failed);
     }
+
+    /// Adds another worker's counts.
+    fn add(&mut self, other: Summary) {
+        self.exchanges += other.exchanges;
+        self.failed += other.failed;
+    }
 }
 
 /// Serves TCP clients on `listener` with `model` until `stop` is triggered (or, with
@@ -139,6 +146,28 @@ pub fn run(listener: TcpListener, model: Model, config: Arc<Config>, stop: Stop)
         Model::Epoll => event_loop::run(listener, &config, &stop),
         Model::Select => select::run(listener, &config, &stop),
         Model::Fork => fork::run(listener, &config, &stop),
+    }
+}
+
+/// [`run`] on several listening sockets (one `SO_REUSEPORT` set, `--workers`): the epoll
+/// model runs an event loop per socket, each on a thread of its own; the other models
+/// take exactly one socket.
+pub fn run_workers(
+    mut listeners: Vec<TcpListener>,
+    model: Model,
+    config: Arc<Config>,
+    stop: Stop,
+) -> Result<Summary, Error> {
+    if model == Model::Epoll {
+        return event_loop::run_workers(listeners, &config, &stop);
+    }
+    match (listeners.pop(), listeners.is_empty()) {
+        (Some(listener), true) => run(listener, model, config, stop),
+        _ => Err(Error::new(
+            hello_proto::Step::Listen,
+            "the listening sockets",
+            std::io::Error::other(format!("the {model:?} model serves one listening socket")),
+        )),
     }
 }
 

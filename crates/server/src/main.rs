@@ -19,7 +19,7 @@ use clap::{Parser, ValueEnum};
 use hello_proto::addr::{HumanDuration, parse_bind_ip, parse_human_duration, parse_server_port};
 use hello_proto::conn::Limits;
 use hello_proto::sys::{self, DEFAULT_BACKLOG, Tracer};
-use hello_proto::trace::{Event, Lang, Role};
+use hello_proto::trace::{Event, Lang, Role, Selection, join_trace_value};
 use hello_proto::wire::{DEFAULT_GREETING, DEFAULT_MAX_REQUEST, MAX_DATAGRAM, Service};
 use hello_server::agent::Agent;
 use hello_server::{
@@ -69,6 +69,13 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
     max_conns: Option<usize>,
 
+    /// Event loops, one per thread, each with a listening socket of its own on the same
+    /// port (SO_REUSEPORT); --max-conns and --max-buffered hold for them all. epoll model
+    /// only [default: 1]
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
+    workers: Option<usize>,
+
     /// A client that makes no progress (no byte read or sent) for this long is given up
     /// on (500ms, 2s, 1m).
     #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_IDLE_TIMEOUT),
@@ -107,9 +114,11 @@ struct Args {
     #[arg(long)]
     proxy_protocol: bool,
 
-    /// Narrate every socket call on stderr.
-    #[arg(long)]
-    trace: bool,
+    /// Narrate every socket call on stderr; `--trace textbook`: only the calls the
+    /// textbook's program makes (the others are counted at the end).
+    #[arg(long, value_name = "textbook", num_args = 0..=1, require_equals = true,
+          default_missing_value = "all", value_parser = Selection::parse)]
+    trace: Option<Selection>,
 
     /// Language of the trace (default: from LC_ALL/LC_MESSAGES/LANG).
     #[arg(long, value_name = "en|ko", value_parser = Lang::parse)]
@@ -139,7 +148,7 @@ enum ServiceName {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = Args::parse_from(join_trace_value(std::env::args_os().collect()));
     if args.model == Model::Fork && !args.udp && (args.agent_port.is_some() || args.drain_delay.is_some()) {
         Args::command()
             .error(
@@ -147,6 +156,20 @@ fn main() -> ExitCode {
                 "--agent-port and --drain-delay need threads, which the fork model's process cannot have",
             )
             .exit();
+    }
+    if args.workers.is_some_and(|n| n > 1) {
+        let conflict = if args.udp {
+            Some("--workers is for TCP: the UDP server is one loop")
+        } else if args.model != Model::Epoll {
+            Some("--workers needs --model epoll (each worker is an event loop)")
+        } else {
+            None
+        };
+        if let Some(message) = conflict {
+            Args::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, message)
+                .exit();
+        }
     }
     if args.udp && args.service_is_hello() && args.message.len() + 1 > MAX_DATAGRAM {
         Args::command()
@@ -174,10 +197,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<Summary> {
-    let tracer = if args.trace {
-        Tracer::stderr(Role::Server, Lang::choose(args.lang))
-    } else {
-        Tracer::off()
+    let tracer = match args.trace {
+        Some(selection) => Tracer::stderr(Role::Server, Lang::choose(args.lang), selection),
+        None => Tracer::off(),
     };
     let service = match args.service {
         ServiceName::Hello => Service::hello(&args.message),
@@ -221,15 +243,27 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         announce(socket.local_addr().context("getsockname() error")?, None);
         hello_server::udp::run(socket, &config, &stop)?
     } else {
-        let (listener, local, inherited) = match sys::process::activated_listener(&tracer) {
+        // --once serves exactly one client: a second worker's queue could hold another.
+        let workers = if args.once { 1 } else { args.workers.unwrap_or(1) };
+        let (listeners, local, inherited) = match sys::process::activated_listener(&tracer) {
+            // One socket is passed: one worker, whatever --workers says (README).
             Some(passed) => {
                 let (listener, local) = passed.context("socket activation")?;
-                (listener, local, true)
+                (vec![listener], local, true)
+            }
+            None if workers > 1 => {
+                let listeners = sys::listen_tcp_reuseport(addr, args.backlog, workers, &tracer)?;
+                let local = listeners
+                    .first()
+                    .map(|l| l.local_addr())
+                    .context("no listening socket")?
+                    .context("getsockname() error")?;
+                (listeners, local, false)
             }
             None => {
                 let listener = sys::listen_tcp(addr, args.backlog, &tracer)?;
                 let local = listener.local_addr().context("getsockname() error")?;
-                (listener, local, false)
+                (vec![listener], local, false)
             }
         };
         let agent = args
@@ -248,8 +282,9 @@ fn run(args: Args) -> anyhow::Result<Summary> {
             inherited_listener: inherited,
             ..Config::clone(&config)
         });
-        hello_server::run(listener, args.model, config, stop)?
+        hello_server::run_workers(listeners, args.model, config, stop)?
     };
+    tracer.finish();
     Ok(summary)
 }
 

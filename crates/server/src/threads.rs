@@ -9,10 +9,9 @@ use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread;
 use std::time::{Duration, Instant};
 
-use hello_proto::sys::Stream;
+use hello_proto::sys::{self, Stream};
 use hello_proto::{Error, Step};
 
 use crate::accept::Acceptor;
@@ -184,10 +183,13 @@ struct Shared {
     in_flight: Arc<InFlight>,
     exchanges: AtomicU64,
     failed: AtomicU64,
+    /// Client threads started so far: each is numbered in the trace.
+    started: AtomicU64,
 }
 
-/// Serves `client`, then each client handed over while it waits, until none comes.
-fn client_thread(mut slot: Slot, shared: &Shared, mut client: Client) {
+/// Serves `client`, then each client handed over while it waits, until none comes; the
+/// thread is number `number` in the trace.
+fn client_thread(mut slot: Slot, shared: &Shared, mut client: Client, number: u64) {
     loop {
         let (stream, peer) = client;
         let env = Env {
@@ -203,6 +205,7 @@ fn client_thread(mut slot: Slot, shared: &Shared, mut client: Client) {
         match slot.pool.next() {
             Some(next) => {
                 slot.held = true;
+                sys::process::trace_handed_over(&shared.config.tracer, next.0.fd(), number);
                 client = next;
             }
             None => return,
@@ -223,6 +226,7 @@ pub fn run(listener: TcpListener, config: Arc<Config>, stop: &Stop) -> Result<Su
         in_flight: Arc::new(InFlight::default()),
         exchanges: AtomicU64::new(0),
         failed: AtomicU64::new(0),
+        started: AtomicU64::new(0),
     });
     let _armed = blocking::reset_after_grace(stop, &shared.in_flight, &config);
     let result = accept_clients(&mut acceptor, &pool, &shared);
@@ -259,10 +263,12 @@ fn accept_clients(acceptor: &mut Acceptor, pool: &Arc<Pool>, shared: &Arc<Shared
             held: true,
         };
         let thread_shared = Arc::clone(shared);
-        let spawned = thread::Builder::new()
-            .name("client".into())
-            .stack_size(STACK_SIZE)
-            .spawn(move || client_thread(slot, &thread_shared, client));
+        let number = shared.started.fetch_add(1, Ordering::Relaxed) + 1;
+        let fd = client.0.fd();
+        let spawned =
+            sys::process::spawn_client_thread(STACK_SIZE, &shared.config.tracer, fd, number, move || {
+                client_thread(slot, &thread_shared, client, number)
+            });
         if let Err(e) = spawned {
             // The closure, with the client and its slot, was dropped: the client is
             // closed and the slot released.
@@ -275,6 +281,7 @@ fn accept_clients(acceptor: &mut Acceptor, pool: &Arc<Pool>, shared: &Arc<Shared
 mod tests {
     use super::*;
     use std::net::TcpListener;
+    use std::thread;
 
     fn client() -> (Client, std::net::TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();

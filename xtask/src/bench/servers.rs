@@ -130,6 +130,11 @@ pub const SERVERS: &[Spec] = &[
     )
     .idle(),
     Spec::new(
+        "epoll_w2",
+        Program::Hello(&["--model", "epoll", "--workers", "2"]),
+        "hello-server --model epoll --workers 2: two event loops, a SO_REUSEPORT listener each",
+    ),
+    Spec::new(
         "epoll_notrace",
         Program::HelloBare(&["--model", "epoll"]),
         "hello-server --model epoll built with the trace hooks compiled out",

@@ -8,20 +8,35 @@ use std::time::Duration;
 
 use socket2::SockAddr;
 
-use super::{Tracer, close, trace_failure};
+use super::{Tracer, close, trace_failure, trace_failure_since};
 use crate::error::Step;
-use crate::trace::Event;
+use crate::trace::{Event, Timeout};
 
 /// A UDP socket. Calls interrupted by a signal (EINTR) are made again.
 #[derive(Debug)]
 pub struct Dgram {
     inner: UdpSocket,
     tracer: Tracer,
+    /// Neither bound nor connected yet: the first `sendto()` gives it an address, and the
+    /// trace then shows which.
+    unbound: std::sync::atomic::AtomicBool,
 }
 
 impl Dgram {
     pub(super) fn new(inner: UdpSocket, tracer: Tracer) -> Dgram {
-        Dgram { inner, tracer }
+        Dgram {
+            inner,
+            tracer,
+            unbound: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn unbound(inner: UdpSocket, tracer: Tracer) -> Dgram {
+        Dgram {
+            inner,
+            tracer,
+            unbound: std::sync::atomic::AtomicBool::new(true),
+        }
     }
 
     /// The descriptor, as the trace shows it.
@@ -36,7 +51,17 @@ impl Dgram {
 
     /// `setsockopt(SO_RCVTIMEO)`: `recvfrom()` gives up (EAGAIN) after `limit`.
     pub fn set_read_timeout(&self, limit: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(limit)
+        let set = self.inner.set_read_timeout(limit);
+        match &set {
+            Ok(()) if self.tracer.on() => self.tracer.emit(Event::SocketTimeout {
+                fd: self.fd(),
+                which: Timeout::Receive,
+                limit,
+            }),
+            Ok(()) => {}
+            Err(e) => trace_failure(&self.tracer, Step::Setsockopt, Some(self.fd()), None, e),
+        }
+        set
     }
 
     /// A second descriptor of the same socket (`fcntl(F_DUPFD_CLOEXEC)`), for waking a
@@ -58,6 +83,7 @@ impl Dgram {
     /// always has a sender, so that is the only way to get none.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<Option<(usize, SocketAddr)>> {
         let fd = self.fd();
+        let began = self.tracer.begin();
         loop {
             // SAFETY: `buf` is valid for writes of `buf.len()` bytes and recvfrom(2) writes
             // at most that many; `try_init` hands over address storage of its length.
@@ -75,17 +101,20 @@ impl Dgram {
                         return Ok(None);
                     };
                     if self.tracer.on() {
-                        self.tracer.emit(Event::RecvFrom {
-                            fd,
-                            peer,
-                            data: &buf[..n],
-                        });
+                        self.tracer.emit_since(
+                            began,
+                            Event::RecvFrom {
+                                fd,
+                                peer,
+                                data: &buf[..n],
+                            },
+                        );
                     }
                     return Ok(Some((n, peer)));
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    trace_failure(&self.tracer, Step::Recvfrom, Some(fd), None, &e);
+                    trace_failure_since(&self.tracer, began, Step::Recvfrom, Some(fd), None, &e);
                     return Err(e);
                 }
             }
@@ -95,21 +124,30 @@ impl Dgram {
     /// `sendto(2)`: one datagram to `peer` (on a connected socket, the server it is
     /// connected to).
     pub fn send_to(&self, bytes: &[u8], peer: SocketAddr) -> io::Result<usize> {
+        let began = self.tracer.begin();
         loop {
             match self.inner.send_to(bytes, peer) {
                 Ok(n) => {
                     if self.tracer.on() {
-                        self.tracer.emit(Event::SendTo {
-                            fd: self.fd(),
-                            peer,
-                            data: &bytes[..n],
-                        });
+                        self.tracer.emit_since(
+                            began,
+                            Event::SendTo {
+                                fd: self.fd(),
+                                peer,
+                                data: &bytes[..n],
+                            },
+                        );
+                        if self.unbound.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                            if let Ok(addr) = self.inner.local_addr() {
+                                self.tracer.emit(Event::BoundBySendto { fd: self.fd(), addr });
+                            }
+                        }
                     }
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    trace_failure(&self.tracer, Step::Sendto, Some(self.fd()), None, &e);
+                    trace_failure_since(&self.tracer, began, Step::Sendto, Some(self.fd()), None, &e);
                     return Err(e);
                 }
             }

@@ -11,6 +11,7 @@
 //! says what each is for); the crate refuses to build elsewhere.
 
 mod dgram;
+pub mod epoll;
 pub mod process;
 mod select;
 mod setup;
@@ -25,11 +26,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 pub use dgram::Dgram;
 pub use select::{FD_SETSIZE, FdSets, WakePipe};
 pub use setup::{
-    DEFAULT_BACKLOG, bind_udp, connect_tcp, connect_udp, listen_tcp, resolve, set_accept_timeout,
-    stop_listening, wait_readable,
+    DEFAULT_BACKLOG, bind_udp, connect_tcp, connect_udp, listen_tcp, listen_tcp_reuseport, resolve,
+    set_accept_timeout, set_nonblocking, stop_listening, unconnected_udp, wait_readable,
 };
-pub use stream::{Stream, accept, interrupt};
-pub use tracer::Tracer;
+pub use stream::{Stream, accept, accept_counting, interrupt};
+pub use tracer::{Began, Tracer};
 
 use crate::error::Step;
 use crate::trace::Event;
@@ -37,14 +38,26 @@ use crate::trace::Event;
 /// Traces a failed call: shown with the address for the calls that take one (`bind()`,
 /// `connect()`), as their successful lines are.
 fn trace_failure(tracer: &Tracer, step: Step, fd: Option<i32>, addr: Option<SocketAddr>, err: &io::Error) {
+    trace_failure_since(tracer, tracer.begin(), step, fd, addr, err);
+}
+
+/// [`trace_failure`] of a call made at `began` (a call that may have waited).
+fn trace_failure_since(
+    tracer: &Tracer,
+    began: Began,
+    step: Step,
+    fd: Option<i32>,
+    addr: Option<SocketAddr>,
+    err: &io::Error,
+) {
     if !tracer.on() {
         return;
     }
     match (step, fd, addr) {
         (Step::Bind | Step::Connect, Some(fd), Some(addr)) => {
-            tracer.emit(Event::FailedAt { step, fd, addr, err })
+            tracer.emit_since(began, Event::FailedAt { step, fd, addr, err })
         }
-        _ => tracer.emit(Event::Failed { step, fd, err }),
+        _ => tracer.emit_since(began, Event::Failed { step, fd, err }),
     }
 }
 
@@ -56,5 +69,47 @@ fn close(socket: impl Into<OwnedFd>, tracer: &Tracer) {
     drop(socket);
     if tracer.on() {
         tracer.emit(Event::Close { fd });
+    }
+}
+
+/// A blocking server's waits for its next client. Its `accept()` gives up every so often
+/// (`SO_RCVTIMEO`) to look for a stop, and a `poll()` follows: while nobody comes the
+/// same two calls repeat for ever. The trace shows the first pair, counts the others, and
+/// says how many there were when a client comes.
+#[derive(Debug, Default)]
+pub struct IdleWaits {
+    /// `accept()` calls that found nobody since the last client.
+    rounds: u64,
+}
+
+impl IdleWaits {
+    /// An `accept()` found nobody: whether to trace it (the first of a quiet spell; on a
+    /// non-blocking listener, always: each follows a wake-up of its own).
+    fn show_empty(&mut self, blocking: bool) -> bool {
+        if !blocking {
+            return true;
+        }
+        self.rounds += 1;
+        self.rounds == 1
+    }
+
+    /// Whether a `poll()` that found nobody is traced: only in the first round.
+    fn show_poll(&self) -> bool {
+        self.rounds <= 1
+    }
+
+    /// A client came, seen by a call made at `began`: the rounds not shown are told in
+    /// one line first, stamped as that call.
+    fn client_came(&mut self, listener: i32, began: Began, tracer: &Tracer) {
+        if self.rounds > 1 && tracer.on() {
+            tracer.emit_since(
+                began,
+                Event::IdleRepeats {
+                    listener,
+                    times: self.rounds - 1,
+                },
+            );
+        }
+        self.rounds = 0;
     }
 }

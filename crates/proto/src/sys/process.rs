@@ -158,9 +158,12 @@ pub fn fork(tracer: &Tracer) -> io::Result<Forked> {
             Err(e)
         }
         0 => {
+            let me = std::process::id();
+            // From now on this process's lines say which child made them.
+            super::tracer::in_child(me);
             if tracer.on() {
                 tracer.emit(Event::Fork {
-                    child: i32::try_from(std::process::id()).unwrap_or(0),
+                    child: i32::try_from(me).unwrap_or(0),
                     in_child: true,
                 });
             }
@@ -243,6 +246,46 @@ pub fn exit_child(code: i32, tracer: &Tracer) -> ! {
     }
     // SAFETY: _exit(2) ends the process; nothing runs after it.
     unsafe { libc::_exit(code) }
+}
+
+/// `pthread_create()` (through std's thread builder) of a thread with a `stack`-byte stack
+/// that serves the client on `fd`: the thread's first act is to trace that it does, as
+/// this server's thread number `number`.
+pub fn spawn_client_thread<F>(stack: usize, tracer: &Tracer, fd: i32, number: u64, serve: F) -> io::Result<()>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let began = tracer.begin();
+    let t = tracer.clone();
+    std::thread::Builder::new()
+        .name("client".into())
+        .stack_size(stack)
+        .spawn(move || {
+            if t.on() {
+                t.emit_since(
+                    began,
+                    Event::Thread {
+                        fd,
+                        thread: number,
+                        new: true,
+                    },
+                );
+            }
+            serve();
+        })
+        .map(drop)
+}
+
+/// A thread that was waiting for work (`pthread_cond_wait()`, through std's condition
+/// variable) was handed the client on `fd`: traced from that thread.
+pub fn trace_handed_over(tracer: &Tracer, fd: i32, number: u64) {
+    if tracer.on() {
+        tracer.emit(Event::Thread {
+            fd,
+            thread: number,
+            new: false,
+        });
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-use super::{Tracer, trace_failure};
+use super::{Tracer, trace_failure_since};
 use crate::error::Step;
 use crate::trace::Event;
 
@@ -96,6 +96,7 @@ impl FdSets {
         let tv_ptr = tv
             .as_mut()
             .map_or(std::ptr::null_mut(), |tv| tv as *mut libc::timeval);
+        let began = tracer.begin();
         // SAFETY: both sets are valid fd_sets for the whole call, the except set is NULL
         // (allowed), and `tv_ptr` is NULL or points to `tv`, alive for the whole call.
         let n = unsafe {
@@ -114,7 +115,7 @@ impl FdSets {
                 self.write = empty();
                 return Ok(0);
             }
-            trace_failure(tracer, Step::Select, None, None, &e);
+            trace_failure_since(tracer, began, Step::Select, None, None, &e);
             return Err(e);
         }
         if tracer.on() {
@@ -130,14 +131,17 @@ impl FdSets {
                 .copied()
                 .filter(|&fd| self.writable(fd))
                 .collect();
-            tracer.emit(Event::Select {
-                nfds,
-                read: &self.read_fds,
-                write: &self.write_fds,
-                timeout,
-                readable: &readable,
-                writable: &writable,
-            });
+            tracer.emit_since(
+                began,
+                Event::Select {
+                    nfds,
+                    read: &self.read_fds,
+                    write: &self.write_fds,
+                    timeout,
+                    readable: &readable,
+                    writable: &writable,
+                },
+            );
         }
         Ok(usize::try_from(n).unwrap_or(0))
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-use super::{Dgram, Stream, Tracer, close, trace_failure};
+use super::{Dgram, IdleWaits, Stream, Tracer, close, trace_failure, trace_failure_since};
 use crate::addr::Host;
 use crate::error::{Cause, Error, Result, Step};
 use crate::trace::{Event, Family, Kind};
@@ -43,14 +43,22 @@ fn socket(addr: SocketAddr, kind: Kind, tracer: &Tracer) -> Result<Socket> {
     Ok(s)
 }
 
-/// `setsockopt(SO_REUSEADDR)`, `setsockopt(IPV6_V6ONLY, 0)` for `::`, then `bind(2)`, and
-/// `getsockname(2)` when the kernel chose the port. Returns the address bound.
-fn bind(s: &Socket, addr: SocketAddr, tracer: &Tracer) -> Result<SocketAddr> {
+/// `setsockopt(SO_REUSEADDR)`, `setsockopt(SO_REUSEPORT)` for a listener of a set,
+/// `setsockopt(IPV6_V6ONLY, 0)` for `::`, then `bind(2)`, and `getsockname(2)` when the
+/// kernel chose the port. Returns the address bound.
+fn bind(s: &Socket, addr: SocketAddr, kind: Kind, reuse_port: bool, tracer: &Tracer) -> Result<SocketAddr> {
     let fd = s.as_raw_fd();
     s.set_reuse_address(true)
         .map_err(|e| fail(tracer, Step::Setsockopt, Some(fd), addr, e))?;
     if tracer.on() {
-        tracer.emit(Event::ReuseAddr { fd });
+        tracer.emit(Event::ReuseAddr { fd, kind });
+    }
+    if reuse_port {
+        s.set_reuse_port(true)
+            .map_err(|e| fail(tracer, Step::Setsockopt, Some(fd), addr, e))?;
+        if tracer.on() {
+            tracer.emit(Event::ReusePort { fd });
+        }
     }
     if addr.is_ipv6() && addr.ip().is_unspecified() {
         // `::` is dual-stack whatever net.ipv6.bindv6only says (docs/contract.md#the-two-programs).
@@ -85,8 +93,35 @@ pub(super) fn local_addr(s: &Socket) -> io::Result<SocketAddr> {
 /// The server's set-up: `socket()` → `setsockopt(SO_REUSEADDR)` → `bind()` →
 /// `listen(backlog)`. The kernel caps `backlog` at `net.core.somaxconn`.
 pub fn listen_tcp(addr: SocketAddr, backlog: i32, tracer: &Tracer) -> Result<TcpListener> {
+    listen_one(addr, backlog, false, tracer)
+}
+
+/// `count` listening sockets on one address, each with `SO_REUSEPORT` set before its
+/// `bind()`: the kernel then spreads new connections over them (by a hash of the
+/// client's address and port), and each has an accept queue of its own, so each can
+/// belong to one worker thread. The first one may ask for port 0; the others take the
+/// port the kernel gave it. Only processes of the same user can join the set.
+pub fn listen_tcp_reuseport(
+    addr: SocketAddr,
+    backlog: i32,
+    count: usize,
+    tracer: &Tracer,
+) -> Result<Vec<TcpListener>> {
+    let first = listen_one(addr, backlog, true, tracer)?;
+    let bound = first
+        .local_addr()
+        .map_err(|e| Error::new(Step::Getsockname, addr, e))?;
+    let mut all = Vec::with_capacity(count);
+    all.push(first);
+    for _ in 1..count {
+        all.push(listen_one(bound, backlog, true, tracer)?);
+    }
+    Ok(all)
+}
+
+fn listen_one(addr: SocketAddr, backlog: i32, reuse_port: bool, tracer: &Tracer) -> Result<TcpListener> {
     let s = socket(addr, Kind::Stream, tracer)?;
-    let bound = bind(&s, addr, tracer)?;
+    let bound = bind(&s, addr, Kind::Stream, reuse_port, tracer)?;
     let fd = s.as_raw_fd();
     s.listen(backlog)
         .map_err(|e| fail(tracer, Step::Listen, Some(fd), bound, e))?;
@@ -135,22 +170,59 @@ pub fn stop_listening(listener: &TcpListener, tracer: &Tracer) -> io::Result<()>
 }
 
 /// `poll(2)` for readability (a listening socket: a connection queued) for at most
-/// `limit`. Failures and interruptions just end the wait: the caller tries its call.
-pub fn wait_readable(socket: &impl AsRawFd, limit: Duration) {
+/// `limit`. Failures and interruptions just end the wait: the caller tries its call. While
+/// nobody comes, only the first wait of a quiet spell is traced (see [`IdleWaits`]).
+pub fn wait_readable(socket: &impl AsRawFd, limit: Duration, tracer: &Tracer, idle: &mut IdleWaits) {
+    let fd = socket.as_raw_fd();
     let mut pfd = libc::pollfd {
-        fd: socket.as_raw_fd(),
+        fd,
         events: libc::POLLIN,
         revents: 0,
     };
     let ms = libc::c_int::try_from(limit.as_millis()).unwrap_or(libc::c_int::MAX);
+    let began = tracer.begin();
     // SAFETY: `pfd` is one valid pollfd for the whole call.
-    unsafe { libc::poll(&mut pfd, 1, ms) };
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if !tracer.on() || n < 0 {
+        return;
+    }
+    let ready = n > 0;
+    if ready {
+        idle.client_came(fd, began, tracer);
+    } else if !idle.show_poll() {
+        return;
+    }
+    tracer.emit_since(
+        began,
+        Event::PollListener {
+            fd,
+            timeout_ms: ms,
+            ready,
+        },
+    );
+}
+
+/// `fcntl(F_SETFL)` setting or clearing `O_NONBLOCK` on a listening socket.
+pub fn set_nonblocking(listener: &TcpListener, on: bool, tracer: &Tracer) -> io::Result<()> {
+    let fd = listener.as_raw_fd();
+    match SockRef::from(listener).set_nonblocking(on) {
+        Ok(()) => {
+            if tracer.on() {
+                tracer.emit(Event::NonBlocking { fd, on });
+            }
+            Ok(())
+        }
+        Err(e) => {
+            trace_failure(tracer, Step::Fcntl, Some(fd), None, &e);
+            Err(e)
+        }
+    }
 }
 
 /// A UDP server socket: `socket(SOCK_DGRAM)` → `setsockopt(SO_REUSEADDR)` → `bind()`.
 pub fn bind_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
     let s = socket(addr, Kind::Dgram, tracer)?;
-    bind(&s, addr, tracer)?;
+    bind(&s, addr, Kind::Dgram, false, tracer)?;
     Ok(Dgram::new(s.into(), tracer.clone()))
 }
 
@@ -164,12 +236,13 @@ pub fn connect_tcp(
 ) -> Result<(Stream, Option<SocketAddr>)> {
     let s = socket(addr, Kind::Stream, tracer)?;
     let fd = s.as_raw_fd();
+    let began = tracer.begin();
     if let Err(e) = s.connect_timeout(&SockAddr::from(addr), timeout) {
-        trace_failure(tracer, Step::Connect, Some(fd), Some(addr), &e);
+        trace_failure_since(tracer, began, Step::Connect, Some(fd), Some(addr), &e);
         close(s, tracer);
         return Err(Error::new(Step::Connect, addr, Cause::within(e, timeout)));
     }
-    let local = connected(&s, addr, Kind::Stream, tracer);
+    let local = connected(&s, addr, Kind::Stream, began, tracer);
     Ok((Stream::new(s.into(), false, tracer.clone()), local))
 }
 
@@ -179,21 +252,37 @@ pub fn connect_tcp(
 pub fn connect_udp(addr: SocketAddr, tracer: &Tracer) -> Result<(Dgram, Option<SocketAddr>)> {
     let s = socket(addr, Kind::Dgram, tracer)?;
     let fd = s.as_raw_fd();
+    let began = tracer.begin();
     if let Err(e) = s.connect(&SockAddr::from(addr)) {
         let err = fail(tracer, Step::Connect, Some(fd), addr, e);
         close(s, tracer);
         return Err(err);
     }
-    let local = connected(&s, addr, Kind::Dgram, tracer);
+    let local = connected(&s, addr, Kind::Dgram, began, tracer);
     Ok((Dgram::new(s.into(), tracer.clone()), local))
+}
+
+/// The textbook's first UDP client: `socket(SOCK_DGRAM)` and nothing more, no `bind()`
+/// and no `connect()`. The kernel gives the socket an address and a port at its first
+/// `sendto()` (traced with `getsockname()` after it), and `recvfrom()` takes a datagram
+/// from anyone.
+pub fn unconnected_udp(server: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
+    let s = socket(server, Kind::Dgram, tracer)?;
+    Ok(Dgram::unbound(s.into(), tracer.clone()))
 }
 
 /// Traces the connect, then makes the `getsockname()` whose line shows the ephemeral port,
 /// and returns that address: the one call serves the trace and the caller's report.
-fn connected(s: &Socket, addr: SocketAddr, kind: Kind, tracer: &Tracer) -> Option<SocketAddr> {
+fn connected(
+    s: &Socket,
+    addr: SocketAddr,
+    kind: Kind,
+    began: super::Began,
+    tracer: &Tracer,
+) -> Option<SocketAddr> {
     let fd = s.as_raw_fd();
     if tracer.on() {
-        tracer.emit(Event::Connect { fd, addr, kind });
+        tracer.emit_since(began, Event::Connect { fd, addr, kind });
     }
     let local = local_addr(s).ok();
     if let (true, Some(local)) = (tracer.on(), local) {

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use socket2::{SockAddr, SockRef};
 
-use super::{Tracer, close, trace_failure};
+use super::{Began, IdleWaits, Tracer, close, trace_failure, trace_failure_since};
 use crate::error::Step;
-use crate::trace::Event;
+use crate::trace::{Event, Timeout};
 
 /// How many bytes the unread-input check takes: enough to tell whether anything waits.
 const UNREAD_PROBE: usize = 64;
@@ -65,9 +65,9 @@ impl Stream {
         self.local_addr().map_or(0, |a| a.port())
     }
 
-    fn failed(&self, step: Step, err: &io::Error) {
+    fn failed(&self, began: Began, step: Step, err: &io::Error) {
         if !(self.nonblocking && err.kind() == io::ErrorKind::WouldBlock) {
-            trace_failure(&self.tracer, step, Some(self.fd()), None, err);
+            trace_failure_since(&self.tracer, began, step, Some(self.fd()), None, err);
         }
     }
 
@@ -77,19 +77,20 @@ impl Stream {
         &self,
         step: Step,
         mut call: impl FnMut() -> io::Result<T>,
-        traced: impl FnOnce(&Tracer, RawFd, &T),
+        traced: impl FnOnce(&Tracer, super::Began, RawFd, &T),
     ) -> io::Result<T> {
+        let began = self.tracer.begin();
         loop {
             match call() {
                 Ok(v) => {
                     if self.tracer.on() {
-                        traced(&self.tracer, self.fd(), &v);
+                        traced(&self.tracer, began, self.fd(), &v);
                     }
                     return Ok(v);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted && !self.interruptible => {}
                 Err(e) => {
-                    self.failed(step, &e);
+                    self.failed(began, step, &e);
                     return Err(e);
                 }
             }
@@ -98,12 +99,16 @@ impl Stream {
 
     /// `read(2)`: what arrived, at most `buf.len()` bytes; 0 is end of stream.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.made(Step::Read, || (&self.inner).read(buf), |_, _, _| {})?;
+        let began = self.tracer.begin();
+        let n = self.made(Step::Read, || (&self.inner).read(buf), |_, _, _, _| {})?;
         if self.tracer.on() {
-            self.tracer.emit(Event::Read {
-                fd: self.fd(),
-                data: &buf[..n],
-            });
+            self.tracer.emit_since(
+                began,
+                Event::Read {
+                    fd: self.fd(),
+                    data: &buf[..n],
+                },
+            );
         }
         Ok(n)
     }
@@ -114,11 +119,14 @@ impl Stream {
         self.made(
             Step::Write,
             || (&self.inner).write(bytes),
-            |t, fd, &n| {
-                t.emit(Event::Write {
-                    fd,
-                    data: &bytes[..n],
-                })
+            |t, began, fd, &n| {
+                t.emit_since(
+                    began,
+                    Event::Write {
+                        fd,
+                        data: &bytes[..n],
+                    },
+                )
             },
         )
     }
@@ -132,13 +140,16 @@ impl Stream {
         self.made(
             Step::Write,
             || SockRef::from(&self.inner).send_with_flags(bytes, flags),
-            |t, fd, &n| {
+            |t, began, fd, &n| {
                 let data = &bytes[..n];
-                t.emit(if more {
-                    Event::SendMore { fd, data }
-                } else {
-                    Event::Write { fd, data }
-                });
+                t.emit_since(
+                    began,
+                    if more {
+                        Event::SendMore { fd, data }
+                    } else {
+                        Event::Write { fd, data }
+                    },
+                );
             },
         )
     }
@@ -153,7 +164,7 @@ impl Stream {
                 Ok(())
             }
             Err(e) => {
-                self.failed(Step::Shutdown, &e);
+                self.failed(self.tracer.begin(), Step::Shutdown, &e);
                 Err(e)
             }
         }
@@ -193,12 +204,28 @@ impl Stream {
 
     /// `setsockopt(SO_RCVTIMEO)`: a blocking `read()` gives up (EAGAIN) after `limit`.
     pub fn set_read_timeout(&self, limit: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(limit)
+        let set = self.inner.set_read_timeout(limit);
+        self.trace_timeout(Timeout::Receive, limit, &set);
+        set
     }
 
     /// `setsockopt(SO_SNDTIMEO)`: a blocking `send()` gives up (EAGAIN) after `limit`.
     pub fn set_write_timeout(&self, limit: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(limit)
+        let set = self.inner.set_write_timeout(limit);
+        self.trace_timeout(Timeout::Send, limit, &set);
+        set
+    }
+
+    fn trace_timeout(&self, which: Timeout, limit: Option<Duration>, set: &io::Result<()>) {
+        match set {
+            Ok(()) if self.tracer.on() => self.tracer.emit(Event::SocketTimeout {
+                fd: self.fd(),
+                which,
+                limit,
+            }),
+            Ok(()) => {}
+            Err(e) => trace_failure(&self.tracer, Step::Setsockopt, Some(self.fd()), None, e),
+        }
     }
 
     /// A deadline passed while an event loop waited on this socket to `step`: traced as
@@ -259,14 +286,26 @@ impl Stream {
 
 /// `accept4(2)`: the next connection of the accept queue, non-blocking or not (a new
 /// socket does not inherit the listening socket's mode; asking here saves an `fcntl()`).
-/// A failure other than EAGAIN on a non-blocking listener is traced; classifying it is
-/// the caller's business.
+/// Every result is traced, EAGAIN too (the accept queue is empty, or a blocking
+/// listener's `SO_RCVTIMEO` ran out); classifying a failure is the caller's business.
 pub fn accept(
     listener: &TcpListener,
     nonblocking: bool,
     tracer: &Tracer,
 ) -> io::Result<(Stream, SocketAddr)> {
+    accept_counting(listener, nonblocking, tracer, &mut IdleWaits::default())
+}
+
+/// [`accept`] in a loop that waits for its next client: a blocking listener's waits with
+/// nobody coming are shown once and then counted in `idle` (see [`IdleWaits`]).
+pub fn accept_counting(
+    listener: &TcpListener,
+    nonblocking: bool,
+    tracer: &Tracer,
+    idle: &mut IdleWaits,
+) -> io::Result<(Stream, SocketAddr)> {
     let lfd = listener.as_raw_fd();
+    let began = tracer.begin();
     let flags = libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
     // SAFETY: `try_init` hands over storage of its length, which accept4(2) fills with at
     // most that many bytes and the length it wrote; the descriptor it returns is new and
@@ -283,21 +322,42 @@ pub fn accept(
         Ok((stream, addr)) => (stream, addr.as_socket()),
         Err(e) => {
             if e.kind() != io::ErrorKind::WouldBlock {
-                trace_failure(tracer, Step::Accept, Some(lfd), None, &e);
+                trace_failure_since(tracer, began, Step::Accept, Some(lfd), None, &e);
+            } else if tracer.on() {
+                let blocking = listener_blocking(listener);
+                if idle.show_empty(blocking) {
+                    tracer.emit_since(
+                        began,
+                        Event::AcceptEmpty {
+                            listener: lfd,
+                            blocking,
+                        },
+                    );
+                }
             }
             return Err(e);
         }
     };
+    idle.client_came(lfd, began, tracer);
     // A TCP listener's peers are internet addresses; anything else is not a client.
     let peer = peer.ok_or_else(|| io::Error::other("accept() returned no internet address"))?;
     if tracer.on() {
-        tracer.emit(Event::Accept {
-            listener: lfd,
-            fd: stream.as_raw_fd(),
-            peer,
-        });
+        tracer.emit_since(
+            began,
+            Event::Accept {
+                listener: lfd,
+                fd: stream.as_raw_fd(),
+                peer,
+            },
+        );
     }
     Ok((Stream::new(stream, nonblocking, tracer.clone()), peer))
+}
+
+/// Whether the listening socket is in blocking mode (`fcntl(F_GETFL)`; asked only to word
+/// the trace).
+fn listener_blocking(listener: &TcpListener) -> bool {
+    SockRef::from(listener).nonblocking().is_ok_and(|nb| !nb)
 }
 
 /// `connect(fd, AF_UNSPEC)`, called from another thread: resets the connection (RST),

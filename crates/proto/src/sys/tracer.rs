@@ -1,20 +1,48 @@
-//! Where trace events go: nowhere (the default), or one line each on stderr.
+//! Where trace events go: nowhere (the default), or one line each on stderr, stamped with
+//! the time the call was made and how long it took.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write as _};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::trace::{Event, Lang, Role, render};
+use crate::trace::{Event, Lang, Role, Selection, call_name, left_out_line, render, textbook};
 
 #[derive(Debug)]
 struct Sink {
-    role: Role,
+    /// Who makes the calls: `server`, `client`, or a server's worker, `server#2`.
+    who: String,
     lang: Lang,
+    shown: Selection,
+    /// The lines, when they are collected instead of written (see [`Tracer::collect`]).
+    collected: Option<Arc<Mutex<String>>>,
+    /// With [`Selection::Textbook`]: the calls left out, by name, for [`Tracer::finish`]
+    /// (shared by a server's workers).
+    left_out: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+fn role_who(role: Role) -> String {
+    crate::trace::role_name(role).to_string()
+}
+
+/// The process id of a child made by `fork()`, once this process is one (0: it is not):
+/// its lines then name it, `server[4242]`, since parent and child write to one stderr.
+static CHILD: AtomicU32 = AtomicU32::new(0);
+
+/// Called in a child just after `fork()`: its trace lines name it from now on.
+pub(super) fn in_child(pid: u32) {
+    CHILD.store(pid, Ordering::Relaxed);
 }
 
 /// Where trace events go: nowhere (the default), or stderr. Cloning is cheap (an `Arc`).
 #[derive(Debug, Clone, Default)]
 pub struct Tracer(Option<Arc<Sink>>);
+
+/// When a traced call was made: taken by [`Tracer::begin`] just before the call, handed to
+/// [`Tracer::emit_since`] with its result. Nothing (no clock read) when tracing is off.
+#[derive(Debug, Clone, Copy)]
+pub struct Began(Option<SystemTime>);
 
 impl Tracer {
     /// A tracer that prints nothing.
@@ -22,9 +50,47 @@ impl Tracer {
         Tracer(None)
     }
 
-    /// A tracer that writes one line per event to stderr.
-    pub fn stderr(role: Role, lang: Lang) -> Tracer {
-        Tracer(Some(Arc::new(Sink { role, lang })))
+    /// A tracer that writes one line per event to stderr: every call, or with
+    /// [`Selection::Textbook`] only the calls the textbook's program makes (the others are
+    /// counted, and [`Tracer::finish`] says how many).
+    pub fn stderr(role: Role, lang: Lang, shown: Selection) -> Tracer {
+        Tracer(Some(Arc::new(Sink {
+            who: role_who(role),
+            lang,
+            shown,
+            collected: None,
+            left_out: Arc::default(),
+        })))
+    }
+
+    /// The same tracer for worker `n` (from 1) of a server with several: its lines say
+    /// `server#n` where the others say `server`.
+    pub fn for_worker(&self, n: usize) -> Tracer {
+        match &self.0 {
+            Some(sink) => Tracer(Some(Arc::new(Sink {
+                who: format!("{}#{n}", sink.who),
+                lang: sink.lang,
+                shown: sink.shown,
+                collected: sink.collected.clone(),
+                left_out: Arc::clone(&sink.left_out),
+            }))),
+            None => Tracer(None),
+        }
+    }
+
+    /// A tracer that keeps its lines (every call) in memory instead of writing them, for a
+    /// program that traces a socket of its own beside the real programs' traces (`cargo
+    /// xtask demo`'s silent client). The lines are the same as on stderr.
+    pub fn collect(role: Role, lang: Lang) -> (Tracer, Arc<Mutex<String>>) {
+        let lines = Arc::new(Mutex::new(String::new()));
+        let tracer = Tracer(Some(Arc::new(Sink {
+            who: role_who(role),
+            lang,
+            shown: Selection::All,
+            collected: Some(Arc::clone(&lines)),
+            left_out: Arc::default(),
+        })));
+        (tracer, lines)
     }
 
     /// Whether events are printed; call sites check this before building an event.
@@ -37,13 +103,66 @@ impl Tracer {
         !cfg!(hello_no_trace) && self.0.is_some()
     }
 
-    /// Prints one event (a no-op when off).
+    /// The time a call is being made, for [`Tracer::emit_since`]; no clock is read when
+    /// tracing is off.
+    #[inline]
+    pub fn begin(&self) -> Began {
+        Began(self.on().then(SystemTime::now))
+    }
+
+    /// Prints one event of a call that took no time worth telling (made and returned
+    /// now). A no-op when off.
     #[inline]
     pub fn emit(&self, event: Event<'_>) {
-        if let Some(sink) = &self.0 {
-            let line = render(sink.role, sink.lang, clock(), &event);
-            // One write(2) per line keeps lines whole when threads trace at once; a closed
-            // stderr is not worth failing the exchange for.
+        if self.on() {
+            self.emit_since(self.begin(), event);
+        }
+    }
+
+    /// Prints one event of a call made at `began` that has just returned: the line shows
+    /// when the call was made and how long it took. A no-op when off.
+    pub fn emit_since(&self, began: Began, event: Event<'_>) {
+        let Some(sink) = &self.0 else {
+            return;
+        };
+        let now = SystemTime::now();
+        let start = began.0.unwrap_or(now);
+        let took = now.duration_since(start).unwrap_or(Duration::ZERO);
+        if sink.shown == Selection::Textbook && !textbook(&event) {
+            let mut left_out = sink.left_out.lock().unwrap_or_else(PoisonError::into_inner);
+            *left_out.entry(call_name(&event)).or_insert(0) += 1;
+            return;
+        }
+        let line = match CHILD.load(Ordering::Relaxed) {
+            0 => render(&sink.who, sink.lang, &clock(start), took, &event),
+            pid => render(
+                &format!("{}[{pid}]", sink.who),
+                sink.lang,
+                &clock(start),
+                took,
+                &event,
+            ),
+        };
+        if let Some(lines) = &sink.collected {
+            lines
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push_str(&line);
+            return;
+        }
+        // One write(2) per line keeps lines whole when threads trace at once; a closed
+        // stderr is not worth failing the exchange for.
+        let _ = io::stderr().lock().write_all(line.as_bytes());
+    }
+
+    /// At the end of the program: with [`Selection::Textbook`], one line counting the calls
+    /// that were left out, by name (nothing if none were).
+    pub fn finish(&self) {
+        let Some(sink) = &self.0 else {
+            return;
+        };
+        let left_out = sink.left_out.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(line) = left_out_line(&sink.who, sink.lang, &left_out) {
             let _ = io::stderr().lock().write_all(line.as_bytes());
         }
     }
@@ -51,14 +170,14 @@ impl Tracer {
 
 /// Wall-clock time of day (UTC) with microseconds: `03:41:07.123456`. Both programs use
 /// the same clock, so their lines can be merged in the order they happened.
-fn clock() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let s = now.as_secs() % 86_400;
+fn clock(at: SystemTime) -> String {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let s = since.as_secs() % 86_400;
     format!(
         "{:02}:{:02}:{:02}.{:06}",
         s / 3600,
         s / 60 % 60,
         s % 60,
-        now.subsec_micros()
+        since.subsec_micros()
     )
 }

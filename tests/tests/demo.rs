@@ -1,0 +1,316 @@
+//! `cargo xtask demo`'s scenarios end to end (hello_lesson::scenario), with the real
+//! programs: the causal order of the two-column timeline over a hundred runs, checked on
+//! the text a reader sees; every scenario in both languages; and the HTML pages rendered
+//! by headless Chromium (skipped, loudly, where there is none).
+
+// Test code: a panic with a message is how it reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use hello_lesson::scenario::{self, Part, Programs, SCENARIOS};
+use hello_lesson::{run, text, timeline};
+use hello_proto::trace::Lang;
+use hello_tests::bins;
+
+fn programs() -> Programs {
+    Programs {
+        server: bins().server.clone(),
+        client: bins().client.clone(),
+    }
+}
+
+/// A call row of the two-column text: which side, and the call.
+fn rows_of(rendered: &str) -> Vec<(bool, String)> {
+    let mut rows = Vec::new();
+    for line in rendered.lines() {
+        let Some(bar) = line.find('│') else {
+            continue;
+        };
+        let (left, right) = (&line[..bar], &line[bar + '│'.len_utf8()..]);
+        for (client, half) in [(true, left), (false, right)] {
+            for mark in ["● ", "○ "] {
+                if let Some(i) = half.find(mark) {
+                    let call = half[i + mark.len()..].trim();
+                    // A lane label (`[client 2] `) before the call.
+                    let call = match call.strip_prefix('[') {
+                        Some(rest) => rest.split_once("] ").map_or(call, |(_, c)| c),
+                        None => call,
+                    };
+                    rows.push((client, call.to_string()));
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// The byte count a call line reports: `read(3) = 13 "…"` → 13, `write(3, …) = 6` → 6.
+fn count(call: &str) -> Option<u64> {
+    let (_, result) = call.rsplit_once(") = ")?;
+    result.split([' ', '(']).next()?.parse().ok()
+}
+
+/// Checks the order a reader sees, from the two-column text alone, for an exchange of
+/// one client and one server: bytes are never read before they were sent, end of stream
+/// never before a FIN, accept() never before connect(), a datagram never received before
+/// it was sent.
+fn check_text(rendered: &str) -> Result<(), String> {
+    let mut sent: HashMap<bool, u64> = HashMap::new();
+    let mut got: HashMap<bool, u64> = HashMap::new();
+    let mut fin: HashMap<bool, bool> = HashMap::new();
+    let mut datagrams: HashMap<bool, i64> = HashMap::new();
+    let mut connected = false;
+    for (client, call) in rows_of(rendered) {
+        let peer = !client;
+        let name = call.split('(').next().unwrap_or_default();
+        match name {
+            "connect" if call.contains(" = 0") => connected = true,
+            "accept" if call.contains(", peer ") && !connected => {
+                return Err(format!("accept shown before connect: {call}"));
+            }
+            "write" | "send" if !call.contains("= -1") => {
+                *sent.entry(client).or_default() += count(&call).unwrap_or(0);
+            }
+            "shutdown" | "close" => {
+                fin.insert(client, true);
+            }
+            "read" | "recv" if !call.contains("= -1") => match count(&call) {
+                Some(0) if !fin.get(&peer).copied().unwrap_or(false) => {
+                    return Err(format!("end of stream shown before the FIN: {call}"));
+                }
+                Some(n) => {
+                    let g = got.entry(client).or_default();
+                    *g += n;
+                    let s = sent.get(&peer).copied().unwrap_or(0);
+                    if *g > s {
+                        return Err(format!("{call} shown when the peer had sent {s} bytes"));
+                    }
+                }
+                None => {}
+            },
+            "sendto" if !call.contains("= -1") => *datagrams.entry(client).or_default() += 1,
+            "recvfrom" if !call.contains("= -1") => {
+                let d = datagrams.entry(peer).or_default();
+                *d -= 1;
+                if *d < 0 {
+                    return Err(format!("{call} shown before its datagram was sent"));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The old way of merging (by the time each call returned) breaks the order on a real
+/// echo exchange's traces often enough; the causal order never does. A hundred demo runs
+/// (four exchanges each), checked on the text a reader sees.
+#[test]
+fn the_demo_timeline_is_in_causal_order_in_100_runs() {
+    let programs = programs();
+    let started = Instant::now();
+    let mut good = 0;
+    let mut by_return_broken = 0;
+    for run in 0..100 {
+        let parts =
+            scenario::run("hello", &programs, Lang::En).unwrap_or_else(|e| panic!("run {run}: {e:#}"));
+        assert_eq!(parts.len(), 4);
+        let mut ok = true;
+        for part in &parts {
+            let rendered = text::render(&part.timeline, Lang::En);
+            let calls: usize = part.timeline.lanes.iter().map(|l| l.calls.len()).sum();
+            assert_eq!(
+                rows_of(&rendered).len(),
+                calls,
+                "run {run}: every call is shown once"
+            );
+            if let Err(e) = check_text(&rendered) {
+                eprintln!("run {run}, {}: {e}\n{rendered}", part.slug);
+                ok = false;
+            }
+            let old = timeline::Timeline {
+                rows: timeline::by_return_time(&part.timeline.lanes),
+                ..part.timeline.clone()
+            };
+            by_return_broken += usize::from(timeline::check(&old).is_err());
+        }
+        good += usize::from(ok);
+    }
+    eprintln!(
+        "causal order {good}/100 runs (400 exchanges) in {:.1} s; merged by return time, {by_return_broken} of 400 exchanges would have shown an effect before its cause",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(good, 100, "causal order held in {good} of 100 runs");
+}
+
+/// The text check itself catches an effect shown before its cause.
+#[test]
+fn the_text_check_fails_on_a_read_before_its_write() {
+    let bad = "\
+      0.000 ms  ● connect(3, 127.0.0.1:9) = 0 (+1µs)                  │
+      0.010 ms                                                          │ ● accept(3) = 4, peer 127.0.0.1:5 (+1µs)
+      0.020 ms                                                          │ ● read(4) = 6 \"hello\\0\" (+1µs)
+      0.030 ms  ● write(3, \"hello\\0\") = 6 (+1µs)                       │
+";
+    assert!(check_text(bad).unwrap_err().contains("read(4)"));
+    let good = bad
+        .replace("read(4)", "XXX")
+        .replace("write(3", "read(3")
+        .replace("XXX", "write(4");
+    assert!(
+        check_text(&good).is_err(),
+        "a read before the server's write is caught too"
+    );
+}
+
+/// Every scenario runs in both languages and ends well: what it shows happened.
+#[test]
+fn every_scenario_runs_in_both_languages() {
+    let programs = programs();
+    for lang in [Lang::En, Lang::Ko] {
+        for name in SCENARIOS {
+            let parts =
+                scenario::run(name, &programs, lang).unwrap_or_else(|e| panic!("{name} {lang:?}: {e:#}"));
+            assert!(!parts.is_empty(), "{name}: no pages");
+            for part in &parts {
+                timeline::check(&part.timeline).unwrap_or_else(|e| panic!("{}: {e}", part.slug));
+                assert!(!part.notice.is_empty(), "{}: nothing to notice", part.slug);
+                let rendered = text::render(&part.timeline, lang);
+                let hangul = rendered.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c));
+                assert_eq!(
+                    hangul,
+                    lang == Lang::Ko,
+                    "{} {lang:?}: language of the text",
+                    part.slug
+                );
+            }
+        }
+    }
+}
+
+/// Headless Chromium, if the machine has it.
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome", "headless_shell"]
+        .iter()
+        .find_map(|name| hello_tests::which(name))
+}
+
+/// Runs Chromium headless on `page` with `what` (`--screenshot=…` or `--dump-dom`),
+/// bounded; its stdout.
+fn run_chromium(browser: &Path, what: &[String], page: &Path) -> String {
+    let profile = std::env::temp_dir().join(format!("hello-chromium-{}", std::process::id()));
+    let mut cmd = Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--no-first-run",
+        "--disable-extensions",
+        "--window-size=1300,1600",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(what)
+    .arg(format!("file://{}", page.display()));
+    let (status, out, err) = hello_tests::run_bounded(&mut cmd);
+    assert!(
+        status.success(),
+        "chromium {what:?} failed: {status}\n{}",
+        String::from_utf8_lossy(&err)
+    );
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Decodes a PNG: (width, height, pixels as RGBA rows).
+fn pixels(png_path: &Path) -> (u32, u32, Vec<[u8; 4]>) {
+    let file = std::fs::File::open(png_path).expect("screenshot written");
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("PNG size")];
+    let info = reader.next_frame(&mut buf).expect("PNG frame");
+    let channels = info.color_type.samples();
+    let px = buf[..info.buffer_size()]
+        .chunks(channels)
+        .map(|c| match c.len() {
+            4 => [c[0], c[1], c[2], c[3]],
+            3 => [c[0], c[1], c[2], 255],
+            _ => [c[0], c[0], c[0], 255],
+        })
+        .collect();
+    (info.width, info.height, px)
+}
+
+/// The pages render in a real browser, in both languages: each screenshot is not blank
+/// (a good share of it is drawn, in many colours), and every traced call is in the
+/// rendered document, in the timeline's order.
+#[test]
+fn html_pages_render_in_chromium_in_both_languages() {
+    let Some(browser) = chromium() else {
+        hello_tests::skip(
+            "no chromium on this machine: the HTML pages were not rendered (apt-get install chromium fonts-nanum)",
+        );
+        return;
+    };
+    let programs = programs();
+    let dir = std::env::temp_dir().join(format!("hello-pages-{}", std::process::id()));
+    for lang in [Lang::En, Lang::Ko] {
+        // Every page of the hello scenario, and in Korean the backlog's too.
+        let scenarios: &[&str] = if lang == Lang::Ko {
+            &["hello", "backlog"]
+        } else {
+            &["hello"]
+        };
+        let parts: Vec<Part> = scenarios
+            .iter()
+            .flat_map(|s| scenario::run(s, &programs, lang).expect("scenario"))
+            .collect();
+        let out = dir.join(format!("{lang:?}"));
+        run::write_pages(&out, &parts, lang).expect("pages written");
+        for part in &parts {
+            let path = out.join(format!("{}.html", part.slug));
+            let shot = out.join(format!("{}.png", part.slug));
+            run_chromium(&browser, &[format!("--screenshot={}", shot.display())], &path);
+            let (w, h, px) = pixels(&shot);
+            assert!(w >= 1000 && h >= 1000, "{}: screenshot {w}x{h}", part.slug);
+            let background = px[0];
+            let drawn = px.iter().filter(|p| **p != background).count();
+            let mut colours: Vec<[u8; 4]> = px.clone();
+            colours.sort_unstable();
+            colours.dedup();
+            assert!(
+                drawn * 50 > px.len() && colours.len() > 20,
+                "{} {lang:?}: a blank screenshot ({drawn} of {} pixels drawn, {} colours)",
+                part.slug,
+                px.len(),
+                colours.len()
+            );
+            let dom = run_chromium(&browser, &["--dump-dom".to_string()], &path);
+            let table = &dom[dom.find("<table").expect("the calls table rendered")..];
+            let mut at = 0;
+            for &(l, i) in &part.timeline.rows {
+                // How a serialized DOM writes text: only &, < and > escaped.
+                let call = part.timeline.lanes[l].calls[i]
+                    .call
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;");
+                let found = table[at..].find(&call).unwrap_or_else(|| {
+                    panic!("{} {lang:?}: {call} not in the rendered page in order", part.slug)
+                });
+                at += found + call.len();
+            }
+            let svg = &dom[dom.find("<svg").expect("the picture rendered")..];
+            assert!(
+                svg.contains("<line") && svg.contains("<tspan"),
+                "{}: an empty picture",
+                part.slug
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
