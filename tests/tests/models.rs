@@ -182,3 +182,71 @@ fn two_workers_both_serve_clients_on_one_port() {
         .count();
     assert_eq!(reuseport, 2, "one SO_REUSEPORT socket per worker");
 }
+
+#[test]
+fn two_workers_sharing_one_queue_both_serve_clients() {
+    let srv = Server::start(&[
+        "--model",
+        "epoll",
+        "--workers",
+        "2",
+        "--accept-queues",
+        "shared",
+        "--trace",
+        "--lang",
+        "en",
+        "--bind",
+        "127.0.0.1",
+        "0",
+    ]);
+    // The workers' set-up lines come after the start-up line.
+    hello_tests::wait_until(WAIT, || srv.stderr().matches("EPOLLEXCLUSIVE) = 0").count() >= 2);
+    let err = srv.stderr();
+    assert_eq!(err.matches(" listen(").count(), 1, "one listening socket:\n{err}");
+    assert_eq!(
+        err.matches("F_DUPFD_CLOEXEC").count(),
+        1,
+        "one copy for worker 2:\n{err}"
+    );
+    assert_eq!(
+        err.matches("EPOLLEXCLUSIVE) = 0").count(),
+        2,
+        "both workers watch it with EPOLLEXCLUSIVE:\n{err}"
+    );
+    assert!(!err.contains("SO_REUSEPORT"), "{err}");
+    // An idle worker is woken first, so clients one at a time may all go to one worker:
+    // only while it is busy does a connection wake the other. Rounds of concurrent
+    // clients, until both have served (bounded).
+    let addr = srv.loopback();
+    // A client taken: `server#N  accept(fd) = client, peer …` (not the EAGAIN ones).
+    let served_by = |worker: &str| {
+        srv.stderr()
+            .lines()
+            .any(|l| l.contains(&format!(" {worker}  accept(")) && l.contains(", peer "))
+    };
+    let mut rounds = 0;
+    while !(served_by("server#1") && served_by("server#2")) {
+        rounds += 1;
+        assert!(
+            rounds <= 50,
+            "after 50 rounds of 8x25 clients a worker still served no one:\n{}",
+            srv.stderr()
+        );
+        let clients: Vec<_> = (0..8)
+            .map(|_| {
+                thread::spawn(move || {
+                    for _ in 0..25 {
+                        let mut s = TcpStream::connect(addr).expect("connect");
+                        s.set_read_timeout(Some(WAIT)).unwrap();
+                        let mut reply = Vec::new();
+                        s.read_to_end(&mut reply).expect("read");
+                        assert_eq!(reply, b"Hello World!\0");
+                    }
+                })
+            })
+            .collect();
+        for c in clients {
+            c.join().expect("a client thread");
+        }
+    }
+}

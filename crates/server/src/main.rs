@@ -23,8 +23,8 @@ use hello_proto::trace::{Event, Lang, Role, Selection, join_trace_value};
 use hello_proto::wire::{DEFAULT_GREETING, DEFAULT_MAX_REQUEST, MAX_DATAGRAM, Service};
 use hello_server::agent::Agent;
 use hello_server::{
-    Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CONNS, DEFAULT_REQUEST_TIMEOUT, GRACE,
-    Model, Stop, Summary, max_conns_for_descriptors,
+    AcceptQueues, Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CONNS,
+    DEFAULT_REQUEST_TIMEOUT, GRACE, Model, Stop, Summary, max_conns_for_descriptors,
 };
 
 /// The textbook hello server (and its echo sibling), over TCP or UDP.
@@ -75,6 +75,13 @@ struct Args {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
     workers: Option<usize>,
+
+    /// How --workers share arriving connections: per-worker (a listening socket each, one
+    /// SO_REUSEPORT set; the kernel picks the worker) or shared (one socket and queue,
+    /// watched by every worker with EPOLLEXCLUSIVE; a free worker takes the next). A
+    /// socket passed by socket activation is always shared
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = AcceptQueues::default())]
+    accept_queues: AcceptQueues,
 
     /// A client that makes no progress (no byte read or sent) for this long is given up
     /// on (500ms, 2s, 1m).
@@ -245,11 +252,18 @@ fn run(args: Args) -> anyhow::Result<Summary> {
     } else {
         // --once serves exactly one client: a second worker's queue could hold another.
         let workers = if args.once { 1 } else { args.workers.unwrap_or(1) };
+        let mut queues = args.accept_queues;
         let (listeners, local, inherited) = match sys::process::activated_listener(&tracer) {
-            // One socket is passed: one worker, whatever --workers says (README).
+            // One socket is passed: its queue is shared by the workers.
             Some(passed) => {
                 let (listener, local) = passed.context("socket activation")?;
-                (vec![listener], local, true)
+                queues = AcceptQueues::Shared;
+                (sys::dup_listener(listener, workers, &tracer)?, local, true)
+            }
+            None if workers > 1 && queues == AcceptQueues::Shared => {
+                let listener = sys::listen_tcp(addr, args.backlog, &tracer)?;
+                let local = listener.local_addr().context("getsockname() error")?;
+                (sys::dup_listener(listener, workers, &tracer)?, local, false)
             }
             None if workers > 1 => {
                 let listeners = sys::listen_tcp_reuseport(addr, args.backlog, workers, &tracer)?;
@@ -282,7 +296,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
             inherited_listener: inherited,
             ..Config::clone(&config)
         });
-        hello_server::run_workers(listeners, args.model, config, stop)?
+        hello_server::run_workers(listeners, queues, args.model, config, stop)?
     };
     tracer.finish();
     Ok(summary)

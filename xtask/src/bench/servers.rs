@@ -135,6 +135,11 @@ pub const SERVERS: &[Spec] = &[
         "hello-server --model epoll --workers 2: two event loops, a SO_REUSEPORT listener each",
     ),
     Spec::new(
+        "epoll_w2s",
+        Program::Hello(&["--model", "epoll", "--workers", "2", "--accept-queues", "shared"]),
+        "hello-server --model epoll --workers 2 --accept-queues shared: two event loops on one listening socket (EPOLLEXCLUSIVE)",
+    ),
+    Spec::new(
         "epoll_notrace",
         Program::HelloBare(&["--model", "epoll"]),
         "hello-server --model epoll built with the trace hooks compiled out",
