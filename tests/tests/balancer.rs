@@ -174,19 +174,8 @@ fn a_socket_handed_to_a_new_instance_under_load_loses_no_exchange() {
 fn socket_activation_with_workers_shares_the_passed_socket() {
     let listener = shared_listener();
     let addr = listener.local_addr().unwrap();
-    let srv = Server::activated(
-        &listener,
-        &[
-            "--model",
-            "epoll",
-            "--workers",
-            "2",
-            "--trace",
-            "--lang",
-            "en",
-            "9",
-        ],
-    );
+    let args = "--model epoll --workers 2 --trace --lang en 9";
+    let srv = Server::activated(&listener, &args.split(' ').collect::<Vec<_>>());
     assert_eq!(srv.addr, addr);
     hello_tests::wait_until(WAIT, || srv.stderr().matches("EPOLLEXCLUSIVE) = 0").count() >= 2);
     let err = srv.stderr();

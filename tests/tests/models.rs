@@ -14,6 +14,27 @@ use std::time::Duration;
 
 use hello_tests::{Server, WAIT, child_processes, fd_count, raise_own_nofile};
 
+/// `threads` threads, each with `each` hello clients one after another, every reply
+/// checked byte for byte.
+fn hello_clients(addr: std::net::SocketAddr, threads: usize, each: usize) {
+    let clients: Vec<_> = (0..threads)
+        .map(|_| {
+            thread::spawn(move || {
+                for _ in 0..each {
+                    let mut s = TcpStream::connect(addr).expect("connect");
+                    s.set_read_timeout(Some(WAIT)).unwrap();
+                    let mut reply = Vec::new();
+                    s.read_to_end(&mut reply).expect("read");
+                    assert_eq!(reply, b"Hello World!\0");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("a client thread");
+    }
+}
+
 #[test]
 fn the_select_model_serves_more_clients_than_fd_setsize() {
     const CLIENTS: usize = 1300;
@@ -71,22 +92,7 @@ fn is_zombie(pid: u32) -> bool {
 fn the_fork_model_reaps_every_child_of_a_thousand_clients() {
     let srv = Server::start(&["--model", "fork", "--bind", "127.0.0.1", "0"]);
     let addr = srv.loopback();
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            thread::spawn(move || {
-                for _ in 0..250 {
-                    let mut s = TcpStream::connect(addr).expect("connect");
-                    s.set_read_timeout(Some(WAIT)).unwrap();
-                    let mut reply = Vec::new();
-                    s.read_to_end(&mut reply).expect("read");
-                    assert_eq!(reply, b"Hello World!\0");
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
+    hello_clients(addr, 4, 250);
     // Every child has exited and been reaped: none left, not even as a zombie.
     assert!(
         hello_tests::wait_until(WAIT, || child_processes(srv.pid()).is_empty()),
@@ -159,13 +165,7 @@ fn two_workers_both_serve_clients_on_one_port() {
         "127.0.0.1",
         "0",
     ]);
-    for _ in 0..40 {
-        let mut s = TcpStream::connect(srv.loopback()).expect("connect");
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        let mut reply = Vec::new();
-        s.read_to_end(&mut reply).expect("read");
-        assert_eq!(reply, b"Hello World!\0");
-    }
+    hello_clients(srv.loopback(), 1, 40);
     let served_by = |worker: &str| {
         hello_tests::wait_until(WAIT, || {
             srv.stderr()
@@ -232,21 +232,6 @@ fn two_workers_sharing_one_queue_both_serve_clients() {
             "after 50 rounds of 8x25 clients a worker still served no one:\n{}",
             srv.stderr()
         );
-        let clients: Vec<_> = (0..8)
-            .map(|_| {
-                thread::spawn(move || {
-                    for _ in 0..25 {
-                        let mut s = TcpStream::connect(addr).expect("connect");
-                        s.set_read_timeout(Some(WAIT)).unwrap();
-                        let mut reply = Vec::new();
-                        s.read_to_end(&mut reply).expect("read");
-                        assert_eq!(reply, b"Hello World!\0");
-                    }
-                })
-            })
-            .collect();
-        for c in clients {
-            c.join().expect("a client thread");
-        }
+        hello_clients(addr, 8, 25);
     }
 }
