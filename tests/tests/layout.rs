@@ -264,3 +264,46 @@ fn the_license_files_are_the_ones_cargo_toml_names() {
     assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
     assert!(apache.contains("END OF TERMS AND CONDITIONS"), "the whole text");
 }
+
+/// Every file git tracks, as paths relative to the workspace root.
+fn tracked_files() -> Vec<String> {
+    let out = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(workspace_root())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .split('\0')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn nothing_reaches_outside_the_repository() {
+    let files = tracked_files();
+    if files.is_empty() {
+        eprintln!("SKIP nothing_reaches_outside_the_repository: not a git checkout (or no git)");
+        return;
+    }
+    // Built so that this file does not hold the string it looks for.
+    let outside = format!("..{}shared", '/');
+    let mut found = Vec::new();
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(workspace_root().join(path)) else {
+            continue; // binary files, or a file deleted in the work tree
+        };
+        for (i, line) in text.lines().enumerate() {
+            if line.contains(&outside) {
+                found.push(format!("{path}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the project must stand on its own, yet these lines refer to {outside}:\n{}",
+        found.join("\n")
+    );
+}

@@ -1,8 +1,8 @@
 //! `cargo xtask <task>`: the project's tasks — `demo` (the whole socket flow in one
 //! command), `ci` (every check CI runs), `dist` (what is shipped: the release binaries
-//! with their completions and man pages, in a tarball), `bench` (the server models beside
-//! the C reference servers), `models` (the five models compared), `soak` (the long run)
-//! and `cluster` (instances behind HAProxy, restarted under load).
+//! with their completions and man pages, in a tarball), `bench` (every server model
+//! beside reference servers, from a clone alone), `models` (the five models compared),
+//! `soak` (the long run) and `cluster` (instances behind HAProxy, restarted under load).
 
 mod bench;
 mod ci;
@@ -11,6 +11,7 @@ mod demo;
 mod dist;
 mod models;
 mod process;
+mod procfs;
 mod soak;
 
 use std::path::PathBuf;
@@ -31,8 +32,11 @@ tasks:
                         target/dist/hello-sockets-<version>-<target>/ and its .tar.gz;
                         --bins: take the binaries from DIR instead of building them
   ci                    cargo fmt --check, clippy -D warnings, tests, docs -D warnings
-  bench [--quick]       every server model beside the C reference servers, through
-                        ../shared/bench (needs a C compiler); --quick: a short run
+  bench [--quick]       every server model beside reference servers (C, compiled
+                        with cc; tokio; nginx's stream module if installed), driven
+                        by hello-load; tables and SVG charts in target/bench/<run>/,
+                        then `models`. --quick: a short run. Knobs in the
+                        environment: REPEATS CONCS N ONLY (see the README)
   models [--clients N] [--repeats R]
                         the five server models side by side: CPU per client, memory
                         per idle client, clients held at once (of N, 3000), what one

@@ -13,7 +13,7 @@ use hello_proto::cli::TraceArgs;
 use hello_proto::sys::DEFAULT_BACKLOG;
 use hello_proto::wire::DEFAULT_GREETING;
 
-use crate::{DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_REQUEST_TIMEOUT, Model};
+use crate::{AcceptQueues, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_REQUEST_TIMEOUT, Model};
 
 /// The version `--version` prints: the package's, then the git commit and whether the
 /// sources differed from it when built from a checkout (`0.1.0 (git 6b999e1a2b3c)`).
@@ -86,6 +86,13 @@ pub struct Args {
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
     pub workers: Option<usize>,
+
+    /// How --workers share arriving connections: per-worker (a listening socket each, one
+    /// SO_REUSEPORT set; the kernel picks the worker) or shared (one socket and queue,
+    /// watched by every worker with EPOLLEXCLUSIVE; a free worker takes the next). A
+    /// socket passed by socket activation is always shared
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = AcceptQueues::default())]
+    pub accept_queues: AcceptQueues,
 
     /// A client that makes no progress (no byte read or sent) for this long is given up
     /// on (500ms, 2s, 1m).

@@ -21,7 +21,9 @@ use hello_proto::trace::{Event, Role, join_trace_value};
 use hello_proto::wire::{MAX_DATAGRAM, Service};
 use hello_server::agent::Agent;
 use hello_server::cli::{Args, ServiceName, command};
-use hello_server::{Config, DEFAULT_MAX_CONNS, GRACE, Model, Stop, Summary, max_conns_for_descriptors};
+use hello_server::{
+    AcceptQueues, Config, DEFAULT_MAX_CONNS, GRACE, Model, Stop, Summary, max_conns_for_descriptors,
+};
 
 fn main() -> ExitCode {
     let args = Args::parse_from(join_trace_value(std::env::args_os().collect()));
@@ -118,11 +120,18 @@ fn run(args: Args) -> anyhow::Result<Summary> {
     } else {
         // --once serves exactly one client: a second worker's queue could hold another.
         let workers = if args.once { 1 } else { args.workers.unwrap_or(1) };
+        let mut queues = args.accept_queues;
         let (listeners, local, inherited) = match sys::process::activated_listener(&tracer) {
-            // One socket is passed: one worker, whatever --workers says (README).
+            // One socket is passed: its queue is shared by the workers.
             Some(passed) => {
                 let (listener, local) = passed.context("socket activation")?;
-                (vec![listener], local, true)
+                queues = AcceptQueues::Shared;
+                (sys::dup_listener(listener, workers, &tracer)?, local, true)
+            }
+            None if workers > 1 && queues == AcceptQueues::Shared => {
+                let listener = sys::listen_tcp(addr, args.backlog, &tracer)?;
+                let local = listener.local_addr().context("getsockname() error")?;
+                (sys::dup_listener(listener, workers, &tracer)?, local, false)
             }
             None if workers > 1 => {
                 let listeners = sys::listen_tcp_reuseport(addr, args.backlog, workers, &tracer)?;
@@ -155,7 +164,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
             inherited_listener: inherited,
             ..Config::clone(&config)
         });
-        hello_server::run_workers(listeners, args.model, config, stop)?
+        hello_server::run_workers(listeners, queues, args.model, config, stop)?
     };
     tracer.finish();
     Ok(summary)
