@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
-"""load-vs-loadgen.py: hello-load against the C load generator of the benchmark harness
-(../shared/bench/loadgen.c), paired and alternating, on the same C server in one run.
+"""load-vs-loadgen.py: hello-load against a C load generator, the referee, paired and
+alternating, on the same C server in one run.
+
+The referee is not part of this project and never a dependency of it: pass its folder
+with --referee (required). It must hold, built, `bin/loadgen` (a non-blocking connect +
+epoll generator taking `[-q] [-t THREADS] HOST PORT N C [TIME_LIMIT_S]` and printing a last
+line `RESULT ok=.. errors=.. unfinished=.. rate=.. p50_us=.. p99_us=..`) and the C server
+to measure on: `bin/c_iterative_server PORT BACKLOG` or `bin/c_epoll_server PORT THREADS`.
 
 For each repeat a fresh server is started (with a warm-up), and at each concurrency the
 two generators run back to back, in an order that alternates between repeats and
@@ -14,13 +20,13 @@ against hello-server --model epoll.
 Everything goes to 127.0.0.1; each run is bounded in count (N) and time (RUN_LIMIT);
 only processes started here are stopped, by their pid.
 
-    tools/load-vs-loadgen.py [--repeats 5] [--n 20000] [--concs 1,16,64,256]
-        [--hello-load PATH] [--hello-server PATH] [--bench DIR] [--server c_iterative|c_epoll]
+    tools/load-vs-loadgen.py --referee DIR [--repeats 5] [--n 20000] [--concs 1,16,64,256]
+        [--hello-load PATH] [--hello-server PATH] [--server c_iterative|c_epoll]
 
-Build first: `cargo build --release -p hello-client -p hello-server` and the harness's C
-programs (`gcc -O2 -o bin/loadgen loadgen.c -lpthread` and the servers likewise, as
-../shared/bench/run.sh does). A run of the defaults takes about two minutes; run it on an
-otherwise idle machine, and compare only ratios from one run.
+Build first: `cargo build --release -p hello-client -p hello-server`, and the referee's
+programs. A run of the defaults takes about two minutes; run it on an otherwise idle
+machine, and compare only ratios from one run. `cargo xtask bench` does not need this
+script or the referee: it is how hello-load itself was checked.
 """
 
 import argparse
@@ -123,18 +129,21 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--concs", default="1,16,64,256")
-    ap.add_argument("--bench", default=os.path.join(here, "..", "..", "shared", "bench"))
+    ap.add_argument("--referee", required=True,
+                    help="folder of the referee C load generator and C servers (bin/loadgen, ...)")
     ap.add_argument("--hello-load", default=os.path.join(here, "..", "target", "release", "hello-load"))
     ap.add_argument("--hello-server", default=os.path.join(here, "..", "target", "release", "hello-server"))
     ap.add_argument("--server", default="c_iterative", choices=["c_iterative", "c_epoll"])
     ap.add_argument("--big-n", type=int, default=100000, help="connections of the 1,024-client run")
     a = ap.parse_args()
-    a.loadgen = os.path.join(a.bench, "bin", "loadgen")
+    a.loadgen = os.path.join(a.referee, "bin", "loadgen")
+    if not os.access(a.loadgen, os.X_OK):
+        sys.exit(f"no referee load generator at {a.loadgen} (build it first)")
     server = {
         # The textbook server, with a backlog of 4096 instead of its 128, so that 256
         # simultaneous connects measure the generators and not SYN retransmits.
-        "c_iterative": [os.path.join(a.bench, "bin", "c_iterative_server"), "{port}", "4096"],
-        "c_epoll": [os.path.join(a.bench, "bin", "c_epoll_server"), "{port}", "1"],
+        "c_iterative": [os.path.join(a.referee, "bin", "c_iterative_server"), "{port}", "4096"],
+        "c_epoll": [os.path.join(a.referee, "bin", "c_epoll_server"), "{port}", "1"],
     }[a.server]
     concs = [int(c) for c in a.concs.split(",")]
     rows = []

@@ -169,3 +169,21 @@ fn a_socket_handed_to_a_new_instance_under_load_loses_no_exchange() {
         assert!(second.wait(WAIT).is_some_and(|s| s.success()), "{model}");
     }
 }
+
+#[test]
+fn socket_activation_with_workers_shares_the_passed_socket() {
+    let listener = shared_listener();
+    let addr = listener.local_addr().unwrap();
+    let args = "--model epoll --workers 2 --trace --lang en 9";
+    let srv = Server::activated(&listener, &args.split(' ').collect::<Vec<_>>());
+    assert_eq!(srv.addr, addr);
+    hello_tests::wait_until(WAIT, || srv.stderr().matches("EPOLLEXCLUSIVE) = 0").count() >= 2);
+    let err = srv.stderr();
+    assert_eq!(err.matches("F_DUPFD_CLOEXEC").count(), 1, "{err}");
+    assert_eq!(err.matches("EPOLLEXCLUSIVE) = 0").count(), 2, "{err}");
+    assert!(!err.contains("bind(") && !err.contains("SO_REUSEPORT"), "{err}");
+    for _ in 0..20 {
+        let mut s = connect(addr);
+        assert_eq!(try_read_to_end(&mut s).unwrap(), b"Hello World!\0");
+    }
+}

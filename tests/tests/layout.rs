@@ -1,5 +1,8 @@
 //! Repository checks of the layout ARCHITECTURE.md promises: the pure modules of
-//! `hello-proto` do no I/O, and only `hello_proto::sys` makes system calls and traces them.
+//! `hello-proto` do no I/O, and only `hello_proto::sys` makes system calls and traces them;
+//! and of the files around the code: the CI workflow checks Cargo.toml's minimum Rust
+//! version and installs what `.ci/run` installs, and the license files are the ones
+//! Cargo.toml names.
 
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -141,7 +144,10 @@ fn only_sys_makes_system_calls_and_trace_lines() {
         "crates/server/src/drive.rs",
         "crates/server/src/udp.rs",
         "crates/server/src/lib.rs",
+        "crates/server/src/cli.rs",
         "crates/client/src/lib.rs",
+        "crates/client/src/cli.rs",
+        "crates/client/src/load/cli.rs",
         "crates/client/src/main.rs",
         "crates/client/src/args.rs",
         "crates/client/src/output.rs",
@@ -184,6 +190,122 @@ fn no_model_knows_what_the_service_is() {
     assert!(
         found.is_empty(),
         "a model that knows the service:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The text of a file of the project.
+fn text_of(path: &str) -> String {
+    std::fs::read_to_string(workspace_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The quoted value of `key = "..."` in the workspace's Cargo.toml.
+fn cargo_toml_value(key: &str) -> String {
+    let manifest = text_of("Cargo.toml");
+    let line = manifest
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(key)
+                .map(str::trim_start)
+                .and_then(|l| l.strip_prefix('='))
+        })
+        .unwrap_or_else(|| panic!("Cargo.toml has no {key}"));
+    line.trim().trim_matches('"').to_string()
+}
+
+#[test]
+fn the_ci_workflow_checks_the_msrv_of_cargo_toml_and_runs_what_ci_runs() {
+    let workflow = text_of(".github/workflows/ci.yml");
+    let msrv = cargo_toml_value("rust-version");
+    let toolchains: Vec<&str> = workflow
+        .lines()
+        .filter_map(|l| l.split("dtolnay/rust-toolchain@").nth(1))
+        .map(str::trim)
+        .collect();
+    assert!(
+        toolchains.contains(&"stable"),
+        "the checks run on stable: {toolchains:?}"
+    );
+    let pinned: Vec<&&str> = toolchains.iter().filter(|t| **t != "stable").collect();
+    assert_eq!(
+        pinned,
+        [&msrv.as_str()],
+        "the MSRV job's toolchain is Cargo.toml's rust-version"
+    );
+    for needed in [
+        "push:",
+        "pull_request:",
+        "cargo xtask ci",
+        "cargo check --workspace --all-targets",
+        "rust-cache",
+    ] {
+        assert!(workflow.contains(needed), "the workflow has no {needed:?}");
+    }
+    // Every package .ci/run installs for the tests, the workflow installs too.
+    let run = text_of(".ci/run");
+    let packages: Vec<&str> = run
+        .lines()
+        .filter_map(|l| l.split("missing=\"$missing ").nth(1))
+        .map(|p| p.trim_end_matches('"'))
+        .collect();
+    assert!(packages.len() >= 4, "{packages:?}");
+    for package in packages {
+        assert!(
+            workflow.contains(package),
+            "the workflow does not install {package}, which .ci/run does"
+        );
+    }
+}
+
+#[test]
+fn the_license_files_are_the_ones_cargo_toml_names() {
+    assert_eq!(cargo_toml_value("license"), "MIT OR Apache-2.0");
+    let mit = text_of("LICENSE-MIT");
+    assert!(mit.starts_with("MIT License\n") && mit.contains("Copyright (c) the hello-sockets authors"));
+    let apache = text_of("LICENSE-APACHE");
+    assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
+    assert!(apache.contains("END OF TERMS AND CONDITIONS"), "the whole text");
+}
+
+/// Every file git tracks, as paths relative to the workspace root.
+fn tracked_files() -> Vec<String> {
+    let out = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(workspace_root())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .split('\0')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn nothing_reaches_outside_the_repository() {
+    let files = tracked_files();
+    if files.is_empty() {
+        eprintln!("SKIP nothing_reaches_outside_the_repository: not a git checkout (or no git)");
+        return;
+    }
+    // Built so that this file does not hold the string it looks for.
+    let outside = format!("..{}shared", '/');
+    let mut found = Vec::new();
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(workspace_root().join(path)) else {
+            continue; // binary files, or a file deleted in the work tree
+        };
+        for (i, line) in text.lines().enumerate() {
+            if line.contains(&outside) {
+                found.push(format!("{path}:{}: {}", i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the project must stand on its own, yet these lines refer to {outside}:\n{}",
         found.join("\n")
     );
 }

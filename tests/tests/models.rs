@@ -14,6 +14,27 @@ use std::time::Duration;
 
 use hello_tests::{Server, WAIT, child_processes, fd_count, raise_own_nofile};
 
+/// `threads` threads, each with `each` hello clients one after another, every reply
+/// checked byte for byte.
+fn hello_clients(addr: std::net::SocketAddr, threads: usize, each: usize) {
+    let clients: Vec<_> = (0..threads)
+        .map(|_| {
+            thread::spawn(move || {
+                for _ in 0..each {
+                    let mut s = TcpStream::connect(addr).expect("connect");
+                    s.set_read_timeout(Some(WAIT)).unwrap();
+                    let mut reply = Vec::new();
+                    s.read_to_end(&mut reply).expect("read");
+                    assert_eq!(reply, b"Hello World!\0");
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().expect("a client thread");
+    }
+}
+
 #[test]
 fn the_select_model_serves_more_clients_than_fd_setsize() {
     const CLIENTS: usize = 1300;
@@ -71,22 +92,7 @@ fn is_zombie(pid: u32) -> bool {
 fn the_fork_model_reaps_every_child_of_a_thousand_clients() {
     let srv = Server::start(&["--model", "fork", "--bind", "127.0.0.1", "0"]);
     let addr = srv.loopback();
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            thread::spawn(move || {
-                for _ in 0..250 {
-                    let mut s = TcpStream::connect(addr).expect("connect");
-                    s.set_read_timeout(Some(WAIT)).unwrap();
-                    let mut reply = Vec::new();
-                    s.read_to_end(&mut reply).expect("read");
-                    assert_eq!(reply, b"Hello World!\0");
-                }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
+    hello_clients(addr, 4, 250);
     // Every child has exited and been reaped: none left, not even as a zombie.
     assert!(
         hello_tests::wait_until(WAIT, || child_processes(srv.pid()).is_empty()),
@@ -159,13 +165,7 @@ fn two_workers_both_serve_clients_on_one_port() {
         "127.0.0.1",
         "0",
     ]);
-    for _ in 0..40 {
-        let mut s = TcpStream::connect(srv.loopback()).expect("connect");
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        let mut reply = Vec::new();
-        s.read_to_end(&mut reply).expect("read");
-        assert_eq!(reply, b"Hello World!\0");
-    }
+    hello_clients(srv.loopback(), 1, 40);
     let served_by = |worker: &str| {
         hello_tests::wait_until(WAIT, || {
             srv.stderr()
@@ -181,4 +181,57 @@ fn two_workers_both_serve_clients_on_one_port() {
         .filter(|l| l.contains("SO_REUSEPORT, 1) = 0"))
         .count();
     assert_eq!(reuseport, 2, "one SO_REUSEPORT socket per worker");
+}
+
+#[test]
+fn two_workers_sharing_one_queue_both_serve_clients() {
+    let srv = Server::start(&[
+        "--model",
+        "epoll",
+        "--workers",
+        "2",
+        "--accept-queues",
+        "shared",
+        "--trace",
+        "--lang",
+        "en",
+        "--bind",
+        "127.0.0.1",
+        "0",
+    ]);
+    // The workers' set-up lines come after the start-up line.
+    hello_tests::wait_until(WAIT, || srv.stderr().matches("EPOLLEXCLUSIVE) = 0").count() >= 2);
+    let err = srv.stderr();
+    assert_eq!(err.matches(" listen(").count(), 1, "one listening socket:\n{err}");
+    assert_eq!(
+        err.matches("F_DUPFD_CLOEXEC").count(),
+        1,
+        "one copy for worker 2:\n{err}"
+    );
+    assert_eq!(
+        err.matches("EPOLLEXCLUSIVE) = 0").count(),
+        2,
+        "both workers watch it with EPOLLEXCLUSIVE:\n{err}"
+    );
+    assert!(!err.contains("SO_REUSEPORT"), "{err}");
+    // An idle worker is woken first, so clients one at a time may all go to one worker:
+    // only while it is busy does a connection wake the other. Rounds of concurrent
+    // clients, until both have served (bounded).
+    let addr = srv.loopback();
+    // A client taken: `server#N  accept(fd) = client, peer …` (not the EAGAIN ones).
+    let served_by = |worker: &str| {
+        srv.stderr()
+            .lines()
+            .any(|l| l.contains(&format!(" {worker}  accept(")) && l.contains(", peer "))
+    };
+    let mut rounds = 0;
+    while !(served_by("server#1") && served_by("server#2")) {
+        rounds += 1;
+        assert!(
+            rounds <= 50,
+            "after 50 rounds of 8x25 clients a worker still served no one:\n{}",
+            srv.stderr()
+        );
+        hello_clients(addr, 8, 25);
+    }
 }

@@ -1,14 +1,17 @@
 //! `cargo xtask <task>`: the project's tasks — `demo` (the whole socket flow in one
-//! command), `ci` (every check CI runs), `dist` (the shipped binaries), `bench` (the
-//! server models beside the C reference servers), `models` (the five models compared), `soak` (the long run) and `cluster`
-//! (instances behind HAProxy, restarted under load).
+//! command), `ci` (every check CI runs), `dist` (what is shipped: the release binaries
+//! with their completions and man pages, in a tarball), `bench` (every server model
+//! beside reference servers, from a clone alone), `models` (the five models compared),
+//! `soak` (the long run) and `cluster` (instances behind HAProxy, restarted under load).
 
 mod bench;
 mod ci;
 mod cluster;
 mod demo;
+mod dist;
 mod models;
 mod process;
+mod procfs;
 mod soak;
 
 use std::path::PathBuf;
@@ -22,11 +25,18 @@ tasks:
                         build both programs and run a scenario traced (hello,
                         backlog, iterative, models, boundaries, udp, all): both
                         sides' calls in one causal timeline; --html: the pictures
-  dist                  build the shipped binaries: release, statically linked on
-                        Linux/glibc (fast start-up); prints where they are
+  dist [--bins DIR] [--out DIR]
+                        what is shipped: the release binaries, statically linked on
+                        Linux/glibc (fast start-up), with bash, zsh and fish
+                        completions, man pages, README and licenses, in
+                        target/dist/hello-sockets-<version>-<target>/ and its .tar.gz;
+                        --bins: take the binaries from DIR instead of building them
   ci                    cargo fmt --check, clippy -D warnings, tests, docs -D warnings
-  bench [--quick]       every server model beside the C reference servers, through
-                        ../shared/bench (needs a C compiler); --quick: a short run
+  bench [--quick]       every server model beside reference servers (C, compiled
+                        with cc; tokio; nginx's stream module if installed), driven
+                        by hello-load; tables and SVG charts in target/bench/<run>/,
+                        then `models`. --quick: a short run. Knobs in the
+                        environment: REPEATS CONCS N ONLY (see the README)
   models [--clients N] [--repeats R]
                         the five server models side by side: CPU per client, memory
                         per idle client, clients held at once (of N, 3000), what one
@@ -44,10 +54,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo::run(&args[1..]),
         Some("ci") => ci::run(),
-        Some("dist") => process::build_dist().map(|dir| {
-            println!("{}", dir.join("hello-server").display());
-            println!("{}", dir.join("hello-client").display());
-        }),
+        Some("dist") => dist::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("models") => models::run(&args[1..]),

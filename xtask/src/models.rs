@@ -18,7 +18,6 @@
 //! The table is printed and written (with the raw samples) to `target/bench/models-*/`,
 //! or `$OUT`. `cargo xtask bench` runs this after the harness, into the same folder.
 
-use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -31,6 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::process::{Running, build_dist, start_server};
+use crate::procfs::{Tree, cpu_ticks, raise_nofile, settle, tick_us};
 use crate::project_root;
 
 /// The models, in the textbook's order.
@@ -174,12 +174,7 @@ fn table(rates: &[Vec<Rate>], holds: &[Hold], slows: &[Slow], clients: usize, re
 }
 
 fn median(values: impl Iterator<Item = f64>) -> f64 {
-    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    crate::bench::median(values.filter(|x| x.is_finite())).unwrap_or(f64::NAN)
 }
 
 /// One rate measurement.
@@ -228,23 +223,15 @@ fn rate(server: &Path, model: &str) -> Result<Rate> {
     if errors > 0 || done == 0 {
         bail!("{errors} of {} hello connections failed", done + errors);
     }
-    let tick_us = 1_000_000.0 / clock_ticks_per_sec();
     Ok(Rate {
         per_sec: done as f64 / took.as_secs_f64(),
-        cpu_us: (cpu1 - cpu0) as f64 * tick_us / done as f64,
+        cpu_us: (cpu1 - cpu0) as f64 * tick_us() / done as f64,
     })
 }
 
 /// One hello connection: the reply must be the greeting, then end of stream.
 fn hello(addr: SocketAddr) -> std::io::Result<()> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut reply = Vec::with_capacity(16);
-    s.read_to_end(&mut reply)?;
-    if reply != b"Hello World!\0" {
-        return Err(std::io::Error::other(format!("reply {reply:?}")));
-    }
-    Ok(())
+    crate::bench::hello(addr, Duration::from_secs(5))
 }
 
 /// A few connections first, so that nothing is measured cold.
@@ -275,21 +262,9 @@ impl Hold {
 /// `clients` echo clients connect and stay silent; how many the server takes, and the
 /// memory that costs it.
 fn hold(server: &Path, model: &str, clients: usize) -> Result<Hold> {
-    let running = start(
-        server,
-        &[
-            "--model",
-            model,
-            "--service",
-            "echo",
-            "--idle-timeout",
-            "2m",
-            "--request-timeout",
-            "2m",
-            "--max-conns",
-            "100000",
-        ],
-    )?;
+    let mut args = vec!["--model", model];
+    args.extend(crate::bench::HOLD_ECHO);
+    let running = start(server, &args)?;
     let addr = running.addr();
     let pid = running.pid();
     for _ in 0..50 {
@@ -307,19 +282,7 @@ fn hold(server: &Path, model: &str, clients: usize) -> Result<Hold> {
     // Once the server has taken all it will take (the rest wait in the backlog), the
     // count of its connections, processes and threads stops changing: a model that
     // hands each client to a new thread or process has its socket before the thread.
-    let t0 = Instant::now();
-    let mut last = Tree::of(pid)?;
-    let mut since = Instant::now();
-    while since.elapsed() < SETTLE && t0.elapsed() < HOLD_LIMIT {
-        thread::sleep(Duration::from_millis(100));
-        let now = Tree::of(pid)?;
-        if (now.sockets.len(), now.processes, now.threads)
-            != (last.sockets.len(), last.processes, last.threads)
-        {
-            since = Instant::now();
-        }
-        last = now;
-    }
+    let last = settle(pid, SETTLE, HOLD_LIMIT)?;
     let held = last.sockets.difference(&base.sockets).count();
     // The first client is served by every model: it proves the held ones are live.
     let first = held_open.first_mut().context("no client")?;
@@ -410,125 +373,4 @@ fn stop_clean(running: Running) -> Result<()> {
         bail!("the server exited with {status}: {}", stderr.trim_end());
     }
     Ok(())
-}
-
-/// The server and all its processes at one moment.
-struct Tree {
-    /// Socket inodes open in any of them (a socket two processes share counts once).
-    sockets: HashSet<u64>,
-    pss_kib: u64,
-    processes: usize,
-    threads: u64,
-}
-
-impl Tree {
-    fn of(pid: u32) -> Result<Tree> {
-        let mut tree = Tree {
-            sockets: HashSet::new(),
-            pss_kib: 0,
-            processes: 0,
-            threads: 0,
-        };
-        let mut todo = vec![pid];
-        let mut bound = 0;
-        while let Some(p) = todo.pop() {
-            bound += 1;
-            if bound > 200_000 {
-                bail!("the process tree of {pid} is too large");
-            }
-            // A child may end between the listing and the reading: skip it.
-            let Ok(rollup) = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")) else {
-                continue;
-            };
-            tree.processes += 1;
-            tree.pss_kib += field(&rollup, "Pss:").unwrap_or(0);
-            if let Ok(status) = std::fs::read_to_string(format!("/proc/{p}/status")) {
-                tree.threads += field(&status, "Threads:").unwrap_or(0);
-            }
-            if let Ok(fds) = std::fs::read_dir(format!("/proc/{p}/fd")) {
-                for fd in fds.flatten() {
-                    let Ok(target) = std::fs::read_link(fd.path()) else {
-                        continue;
-                    };
-                    let inode = target
-                        .to_str()
-                        .and_then(|t| t.strip_prefix("socket:["))
-                        .and_then(|t| t.strip_suffix(']'))
-                        .and_then(|t| t.parse().ok());
-                    if let Some(inode) = inode {
-                        tree.sockets.insert(inode);
-                    }
-                }
-            }
-            todo.extend(children(p));
-        }
-        Ok(tree)
-    }
-}
-
-/// The first number after `name` in a `/proc` status-like text.
-fn field(text: &str, name: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-}
-
-/// The child processes of `pid`, from each of its threads' `children` list.
-fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|c| {
-            c.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
-
-/// CPU time of `pid` in clock ticks: its threads (`utime + stime`) and its reaped
-/// children (`cutime + cstime`).
-fn cpu_ticks(pid: u32) -> Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).context("read /proc/PID/stat")?;
-    // The command name may hold spaces: the fields start after its closing parenthesis.
-    let rest = stat
-        .rsplit_once(") ")
-        .map(|(_, r)| r)
-        .context("malformed /proc/PID/stat")?;
-    let f: Vec<u64> = rest.split_whitespace().map(|v| v.parse().unwrap_or(0)).collect();
-    // Fields 14..=17 of stat(5); `rest` starts at field 3.
-    match f.get(11..15) {
-        Some(t) => Ok(t.iter().sum()),
-        None => bail!("short /proc/PID/stat"),
-    }
-}
-
-fn clock_ticks_per_sec() -> f64 {
-    // SAFETY: sysconf reads a constant of the system.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
-}
-
-/// `getrlimit(RLIMIT_NOFILE)` then `setrlimit()` with the soft limit raised to the hard
-/// one; returns the new soft limit.
-fn raise_nofile() -> Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit read and write one rlimit struct.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            bail!("getrlimit: {}", std::io::Error::last_os_error());
-        }
-        lim.rlim_cur = lim.rlim_max;
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-            bail!("setrlimit: {}", std::io::Error::last_os_error());
-        }
-    }
-    Ok(lim.rlim_cur)
 }

@@ -76,14 +76,15 @@ fn build_release(extra_flags: &[&str], target: PathBuf) -> Result<PathBuf> {
     Ok(target.join(host).join("release"))
 }
 
-fn target_dir() -> PathBuf {
+/// Where cargo builds: `$CARGO_TARGET_DIR`, else `target/` in the project.
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| project_root().join("target"))
 }
 
 /// The host's target triple, from `rustc -vV`.
-fn host_triple() -> Result<String> {
+pub fn host_triple() -> Result<String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = Command::new(rustc)
         .arg("-vV")
@@ -178,4 +179,55 @@ impl Running {
         let stderr = self.stderr.join().unwrap_or_default();
         Ok((status, stderr))
     }
+}
+
+/// Output of a finished command.
+pub struct Finished {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// Runs a command to its end, killing it after `limit`.
+pub fn run_bounded_for(mut cmd: Command, limit: Duration) -> Result<Finished> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start command")?;
+    let mut out = child.stdout.take().context("no stdout pipe")?;
+    let mut err = child.stderr.take().context("no stderr pipe")?;
+    let out_t = thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = out.read_to_end(&mut s);
+        s
+    });
+    let err_t = thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = err.read_to_end(&mut s);
+        s
+    });
+    let until = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if Instant::now() >= until {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("command did not finish within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(2));
+    };
+    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+    Ok(Finished {
+        status,
+        stdout,
+        stderr,
+    })
 }

@@ -8,6 +8,7 @@
 //! ```
 
 pub mod args;
+pub mod cli;
 pub mod load;
 pub mod output;
 

@@ -10,80 +10,14 @@
 
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::builder::TypedValueParser as _;
+use clap::Parser;
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser};
+use hello_client::Request;
 use hello_client::args::{self, Form, Usage};
+use hello_client::cli::{Args, command};
 use hello_client::output::{Json, error_line, message_line};
-use hello_client::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Request};
-use hello_proto::addr::{HumanDuration, parse_duration, parse_human_duration};
-use hello_proto::sys::Tracer;
-use hello_proto::trace::{Lang, Role, Selection, join_trace_value};
-
-/// The textbook hello client: connect, (send,) read the reply to its end, print it.
-#[derive(Debug, Parser)]
-#[command(
-    name = "hello-client",
-    version,
-    override_usage = "hello-client [OPTIONS] <HOST> <PORT>\n       hello-client [OPTIONS] <HOST:PORT>..."
-)]
-struct Args {
-    /// HOST PORT (an IPv4 or IPv6 literal, or a host name, then the port 1..=65535), or
-    /// one or more HOST:PORT targets (IPv6 in brackets: [::1]:9190), checked at once.
-    #[arg(value_name = "TARGET", allow_negative_numbers = true)]
-    targets: Vec<String>,
-
-    /// Send TEXT and a NUL, half-close, then read the reply.
-    #[arg(short, long, value_name = "TEXT")]
-    message: Option<String>,
-
-    /// Use a datagram (UDP) socket instead of a stream (TCP) socket.
-    #[arg(long)]
-    udp: bool,
-
-    /// With --udp: the textbook's first UDP client, with no connect(): sendto() gives the
-    /// socket its address, and a datagram from anyone is taken as the reply.
-    #[arg(long, requires = "udp")]
-    unconnected: bool,
-
-    /// Bound on connecting, and again on reading the whole reply (500ms, 2s, 1m).
-    #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_TIMEOUT),
-          value_parser = parse_human_duration)]
-    timeout: HumanDuration,
-
-    /// Retry until a connection is made or DUR has passed (pauses of 50 ms doubling to 1 s).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
-    wait: Option<Duration>,
-
-    /// The reply, as printed, must be TEXT; otherwise exit 1.
-    #[arg(long, value_name = "TEXT")]
-    expect: Option<String>,
-
-    /// Print one JSON object per exchange instead of the Message from server line.
-    #[arg(long)]
-    json: bool,
-
-    /// Print nothing on stdout: the exit status tells.
-    #[arg(short, long, conflicts_with = "json")]
-    quiet: bool,
-
-    /// Largest reply accepted, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_REPLY,
-          value_parser = clap::value_parser!(u32).range(1..=1 << 30).map(|n| n as usize))]
-    max_reply: usize,
-
-    /// Narrate every socket call on stderr; `--trace textbook`: only the calls the
-    /// textbook's program makes (the others are counted at the end).
-    #[arg(long, value_name = "textbook", num_args = 0..=1, require_equals = true,
-          default_missing_value = "all", value_parser = Selection::parse)]
-    trace: Option<Selection>,
-
-    /// Language of the trace (default: from LC_ALL/LC_MESSAGES/LANG).
-    #[arg(long, value_name = "en|ko", value_parser = Lang::parse)]
-    lang: Option<Lang>,
-}
+use hello_proto::trace::{Role, join_trace_value};
 
 /// A usage error in clap's words and form; exits 2.
 fn usage_exit(usage: Usage) -> ! {
@@ -104,16 +38,13 @@ fn usage_exit(usage: Usage) -> ! {
             format!("unexpected argument '{value}' found"),
         ),
     };
-    Args::command().error(kind, message).exit()
+    command().error(kind, message).exit()
 }
 
 fn main() -> ExitCode {
     let args = Args::parse_from(join_trace_value(std::env::args_os().collect()));
     let (form, targets) = args::parse(&args.targets).unwrap_or_else(|u| usage_exit(u));
-    let tracer = match args.trace {
-        Some(selection) => Tracer::stderr(Role::Client, Lang::choose(args.lang), selection),
-        None => Tracer::off(),
-    };
+    let tracer = args.narration.tracer(Role::Client);
     let requests: Vec<Request> = targets
         .iter()
         .map(|t| Request {

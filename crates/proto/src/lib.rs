@@ -8,18 +8,30 @@
 //! set-up, the traced calls on a connection, and the stderr sink of the trace.
 //! ARCHITECTURE.md draws the map.
 
+// Elsewhere the build stops here with this one message, and nothing else is compiled
+// (every item below is Linux only), so it is not lost in a wall of errors.
 #[cfg(not(target_os = "linux"))]
 compile_error!(
-    "hello-sockets builds on Linux only: it relies on MSG_MORE, accept4(SOCK_NONBLOCK), \
-     connect(AF_UNSPEC) as a reset, and /proc (see README.md, \"Platform\")"
+    "hello-sockets builds on Linux only: it relies on send(MSG_MORE), accept4(SOCK_NONBLOCK), \
+     epoll, connect(AF_UNSPEC) as a reset, and /proc (see README.md, \"Platform\")"
 );
 
+#[cfg(target_os = "linux")]
 pub mod addr;
+#[cfg(all(target_os = "linux", feature = "cli"))]
+pub mod cli;
+#[cfg(target_os = "linux")]
 pub mod conn;
+#[cfg(target_os = "linux")]
 pub mod error;
+#[cfg(target_os = "linux")]
 pub mod proxy;
+#[cfg(target_os = "linux")]
 pub mod sys;
+#[cfg(target_os = "linux")]
 pub mod trace;
+#[cfg(target_os = "linux")]
 pub mod wire;
 
+#[cfg(target_os = "linux")]
 pub use error::{Cause, Error, Result, Step};

@@ -142,6 +142,9 @@ pub struct Readiness {
     pub error: bool,
     /// `EPOLLET`: edge-triggered (registrations only).
     pub edge: bool,
+    /// `EPOLLEXCLUSIVE`: of the epoll instances waiting on one socket, wake one (a
+    /// listening socket shared by workers; registrations only).
+    pub exclusive: bool,
 }
 
 impl fmt::Display for Readiness {
@@ -152,6 +155,7 @@ impl fmt::Display for Readiness {
             (self.hangup, "EPOLLRDHUP"),
             (self.error, "EPOLLERR"),
             (self.edge, "EPOLLET"),
+            (self.exclusive, "EPOLLEXCLUSIVE"),
         ];
         let names: Vec<&str> = bits.iter().filter(|(on, _)| *on).map(|(_, n)| *n).collect();
         if names.is_empty() {
@@ -211,6 +215,14 @@ pub enum Event<'a> {
     ReusePort {
         /// The socket.
         fd: i32,
+    },
+    /// `fcntl(fd, F_DUPFD_CLOEXEC, 0) = copy`: another descriptor of the same listening
+    /// socket, for a worker that shares its accept queue.
+    DupListener {
+        /// The listening socket.
+        fd: i32,
+        /// The new descriptor.
+        copy: i32,
     },
     /// `setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0)`: dual-stack.
     DualStack {
@@ -682,6 +694,7 @@ pub fn textbook(event: &Event<'_>) -> bool {
         ),
         Event::ReuseAddr { .. }
         | Event::ReusePort { .. }
+        | Event::DupListener { .. }
         | Event::DualStack { .. }
         | Event::AcceptTimeout { .. }
         | Event::Activated { .. }
@@ -761,6 +774,7 @@ pub fn call(event: &Event<'_>) -> String {
             format!("socket({d}, {t}, {p}) = {fd}")
         }
         Event::ReusePort { fd } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEPORT, 1) = 0"),
+        Event::DupListener { fd, copy } => format!("fcntl({fd}, F_DUPFD_CLOEXEC, 0) = {copy}"),
         Event::ReuseAddr { fd, .. } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"),
         Event::DualStack { fd } => format!("setsockopt({fd}, IPPROTO_IPV6, IPV6_V6ONLY, 0) = 0"),
         Event::Bind { fd, addr } => format!("bind({fd}, {addr}) = 0"),
@@ -1233,6 +1247,10 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "one port, several listening sockets: the kernel spreads new connections over their queues",
             "포트 공유: 같은 포트의 여러 소켓에 커널이 새 연결을 나눠 각자의 대기 큐에 넣습니다",
         ),
+        Event::DupListener { .. } => say(
+            "another descriptor of the listening socket, for another worker: the workers share one accept queue",
+            "리스닝 소켓의 디스크립터를 하나 더: 다른 워커용이며, 워커들이 연결 대기 큐 하나를 함께 씁니다",
+        ),
         Event::DualStack { .. } => say(
             "dual-stack: IPv4 clients reach this IPv6 socket too, as ::ffff:a.b.c.d",
             "듀얼 스택: IPv4 클라이언트도 이 IPv6 소켓으로 받습니다 (::ffff:a.b.c.d 형태)",
@@ -1430,6 +1448,10 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         Event::EpollCreate { .. } => say(
             "create an epoll instance: the kernel watches many sockets for this one thread",
             "epoll 인스턴스 생성: 여러 소켓의 이벤트를 운영체제가 대신 관찰하는 저장소를 만듭니다",
+        ),
+        Event::EpollAdd { events, .. } if events.exclusive => say(
+            "register the shared listening socket: a new connection wakes one worker's epoll_wait(), not all",
+            "함께 쓰는 리스닝 소켓 등록: 새 연결이 오면 워커 하나만 epoll_wait()에서 깨어납니다",
         ),
         Event::EpollAdd { events, .. } if events.edge => say(
             "register the socket: epoll_wait() reports it when ready (EPOLLET: once per change)",
@@ -1770,9 +1792,10 @@ mod tests {
             Event::UringEnter { .. } => 47,
             Event::UringDone { .. } => 48,
             Event::PeerName { .. } => 49,
+            Event::DupListener { .. } => 50,
         }
     }
-    const VARIANTS: usize = 50;
+    const VARIANTS: usize = 51;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -1798,6 +1821,7 @@ mod tests {
                 kind: Kind::Dgram,
             },
             Event::ReusePort { fd: 3 },
+            Event::DupListener { fd: 3, copy: 4 },
             Event::DualStack { fd: 3 },
             Event::Bind {
                 fd: 3,
@@ -1950,6 +1974,7 @@ mod tests {
                     hangup: true,
                     error: false,
                     edge: true,
+                    exclusive: false,
                 },
             },
             Event::EpollAdd {
@@ -1957,6 +1982,16 @@ mod tests {
                 fd: 8,
                 events: Readiness {
                     readable: true,
+                    ..Readiness::default()
+                },
+            },
+            Event::EpollAdd {
+                epfd: 5,
+                fd: 3,
+                events: Readiness {
+                    readable: true,
+                    edge: true,
+                    exclusive: true,
                     ..Readiness::default()
                 },
             },
@@ -1979,6 +2014,7 @@ mod tests {
                         hangup: false,
                         error: false,
                         edge: false,
+                        exclusive: false,
                     },
                 )],
             },

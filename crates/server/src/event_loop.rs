@@ -39,7 +39,7 @@ use crate::budget::Budget;
 use crate::drive::{Exchange, Wait};
 use crate::slots::Slots;
 use crate::stop::WakeGuard;
-use crate::{Config, Stop, Summary};
+use crate::{AcceptQueues, Config, Stop, Summary};
 
 const LISTENER: u64 = u64::MAX - 1;
 const WAKER: u64 = u64::MAX - 2;
@@ -115,14 +115,19 @@ struct Loop<'c> {
 /// registered exchanges within `config.grace`, aborting what is left when it runs out.
 pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summary, Error> {
     let shared = Shared::new(config);
-    Loop::new(listener, config, stop, &shared, true)?.run(stop)
+    Loop::new(listener, config, stop, &shared, true, false)?.run(stop)
 }
 
 /// [`run`] with one event loop per listening socket, each on a thread of its own (the
 /// first on the calling thread), sharing the budget and `--max-conns`. The listeners are
 /// normally one `SO_REUSEPORT` set (`sys::listen_tcp_reuseport`). A worker that fails
 /// stops the others; the first failure is returned.
-pub fn run_workers(mut listeners: Vec<TcpListener>, config: &Config, stop: &Stop) -> Result<Summary, Error> {
+pub fn run_workers(
+    mut listeners: Vec<TcpListener>,
+    queues: AcceptQueues,
+    config: &Config,
+    stop: &Stop,
+) -> Result<Summary, Error> {
     if listeners.len() == 1 {
         if let Some(listener) = listeners.pop() {
             return run(listener, config, stop);
@@ -141,7 +146,16 @@ pub fn run_workers(mut listeners: Vec<TcpListener>, config: &Config, stop: &Stop
     let loops = listeners
         .into_iter()
         .zip(&configs)
-        .map(|(listener, config)| Loop::new(listener, config, stop, &shared, false))
+        .map(|(listener, config)| {
+            Loop::new(
+                listener,
+                config,
+                stop,
+                &shared,
+                false,
+                queues == AcceptQueues::Shared,
+            )
+        })
         .collect::<Result<Vec<_>, Error>>()?;
     let results: Vec<Result<Summary, Error>> = thread::scope(|scope| {
         let handles: Vec<_> = loops
@@ -202,6 +216,7 @@ impl<'c> Loop<'c> {
         stop: &Stop,
         shared: &'c Shared,
         block_when_idle: bool,
+        shared_queue: bool,
     ) -> Result<Loop<'c>, Error> {
         let mut acceptor = Acceptor::new(listener, config, stop, true)?;
         acceptor.share_starvation(Arc::clone(&shared.starved));
@@ -211,9 +226,12 @@ impl<'c> Loop<'c> {
             Epoll::new(EVENTS, &config.tracer).map_err(|e| Error::new(Step::EpollCreate, local, e))?;
         let wakeup = Wakeup::new(&mut epoll, WAKER).map_err(|e| Error::new(Step::Eventfd, local, e))?;
         let wake = stop.on_stop(wakeup.waker());
-        epoll
-            .add(acceptor.fd(), LISTENER, true, false)
-            .map_err(|e| Error::new(Step::EpollCtl, local, e))?;
+        let added = if shared_queue {
+            epoll.add_exclusive(acceptor.fd(), LISTENER)
+        } else {
+            epoll.add(acceptor.fd(), LISTENER, true, false)
+        };
+        added.map_err(|e| Error::new(Step::EpollCtl, local, e))?;
         let lp = Loop {
             config,
             budget: &shared.budget,

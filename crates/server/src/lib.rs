@@ -16,6 +16,7 @@ pub mod accept;
 pub mod agent;
 mod blocking;
 pub mod budget;
+pub mod cli;
 mod drive;
 pub mod event_loop;
 pub mod fork;
@@ -75,6 +76,18 @@ pub enum Model {
     /// One io_uring ring serving every client: calls queued, submitted and reaped in
     /// batches (Linux 5.19 or later).
     Uring,
+}
+
+/// How `--workers` share the arriving connections (`--accept-queues`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AcceptQueues {
+    /// A listening socket per worker, one `SO_REUSEPORT` set: the kernel hashes each new
+    /// connection onto one worker's queue.
+    #[default]
+    PerWorker,
+    /// One listening socket, one queue, that every worker watches with `EPOLLEXCLUSIVE`:
+    /// a new connection wakes one waiting worker, and whichever is free takes it.
+    Shared,
 }
 
 /// What a server serves and within which limits.
@@ -170,6 +183,7 @@ pub fn prepare(model: Model, config: &Config, local: std::net::SocketAddr) -> Re
 /// [`run_workers`] with what [`prepare`] set up.
 pub fn run_prepared(
     listeners: Vec<TcpListener>,
+    queues: AcceptQueues,
     model: Model,
     config: Arc<Config>,
     stop: Stop,
@@ -181,20 +195,22 @@ pub fn run_prepared(
             return uring::run(listener, &config, &stop, Some(ring));
         }
     }
-    run_workers(listeners, model, config, stop)
+    run_workers(listeners, queues, model, config, stop)
 }
 
-/// [`run`] on several listening sockets (one `SO_REUSEPORT` set, `--workers`): the epoll
-/// model runs an event loop per socket, each on a thread of its own; the other models
-/// take exactly one socket.
+/// [`run`] for `--workers`: the epoll model runs an event loop per listening socket, each
+/// on a thread of its own. `listeners` are one `SO_REUSEPORT` set
+/// ([`AcceptQueues::PerWorker`]) or copies of one socket ([`AcceptQueues::Shared`]:
+/// `hello_proto::sys::dup_listener`). The other models take exactly one socket.
 pub fn run_workers(
     mut listeners: Vec<TcpListener>,
+    queues: AcceptQueues,
     model: Model,
     config: Arc<Config>,
     stop: Stop,
 ) -> Result<Summary, Error> {
     if model == Model::Epoll {
-        return event_loop::run_workers(listeners, &config, &stop);
+        return event_loop::run_workers(listeners, queues, &config, &stop);
     }
     match (listeners.pop(), listeners.is_empty()) {
         (Some(listener), true) => run(listener, model, config, stop),

@@ -7,150 +7,28 @@
 //! ```
 
 use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::CommandFactory;
-use clap::builder::TypedValueParser as _;
-use clap::{Parser, ValueEnum};
-use hello_proto::addr::{HumanDuration, parse_bind_ip, parse_human_duration, parse_server_port};
+use clap::Parser;
+use hello_proto::addr::HumanDuration;
 use hello_proto::conn::Limits;
-use hello_proto::sys::{self, DEFAULT_BACKLOG, Tracer};
-use hello_proto::trace::{Event, Lang, Role, Selection, join_trace_value};
-use hello_proto::wire::{DEFAULT_GREETING, DEFAULT_MAX_REQUEST, MAX_DATAGRAM, Service};
+use hello_proto::sys::{self, Tracer};
+use hello_proto::trace::{Event, Role, join_trace_value};
+use hello_proto::wire::{MAX_DATAGRAM, Service};
 use hello_server::agent::Agent;
+use hello_server::cli::{Args, ServiceName, command};
 use hello_server::{
-    Config, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CONNS, DEFAULT_REQUEST_TIMEOUT, GRACE,
-    Model, Stop, Summary, max_conns_for_descriptors,
+    AcceptQueues, Config, DEFAULT_MAX_CONNS, GRACE, Model, Stop, Summary, max_conns_for_descriptors,
 };
-
-/// The textbook hello server (and its echo sibling), over TCP or UDP.
-#[derive(Debug, Parser)]
-#[command(name = "hello-server", version, about)]
-struct Args {
-    /// Port to listen on (0 lets the kernel choose; the start-up line shows it).
-    #[arg(value_parser = parse_server_port, allow_negative_numbers = true)]
-    port: u16,
-
-    /// Local address to bind; `::` is dual-stack (IPv4 clients too).
-    #[arg(short, long, value_name = "ADDR", default_value = "0.0.0.0", value_parser = parse_bind_ip)]
-    bind: IpAddr,
-
-    /// The listen() backlog (the kernel caps it at net.core.somaxconn).
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_BACKLOG, value_parser = clap::value_parser!(i32).range(0..))]
-    backlog: i32,
-
-    /// What is served.
-    #[arg(long, value_enum, default_value_t = ServiceName::Hello)]
-    service: ServiceName,
-
-    /// The greeting of the hello service (sent with a trailing NUL).
-    #[arg(long, value_name = "TEXT", default_value = DEFAULT_GREETING)]
-    message: String,
-
-    /// Serve exactly one client (over UDP: one datagram) with the chosen model, then exit.
-    #[arg(long)]
-    once: bool,
-
-    /// Use a datagram (UDP) socket instead of a stream (TCP) socket.
-    #[arg(long)]
-    udp: bool,
-
-    /// How TCP clients are served.
-    #[arg(long, value_enum, default_value_t = Model::default())]
-    model: Model,
-
-    /// Clients served at once; more wait in the listen backlog [default: epoll: the
-    /// descriptors the process may open, less 16; threads: 1024]
-    #[arg(long, value_name = "N",
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
-    max_conns: Option<usize>,
-
-    /// Event loops, one per thread, each with a listening socket of its own on the same
-    /// port (SO_REUSEPORT); --max-conns and --max-buffered hold for them all. epoll model
-    /// only [default: 1]
-    #[arg(long, value_name = "N",
-          value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
-    workers: Option<usize>,
-
-    /// A client that makes no progress (no byte read or sent) for this long is given up
-    /// on (500ms, 2s, 1m).
-    #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_IDLE_TIMEOUT),
-          value_parser = parse_human_duration)]
-    idle_timeout: HumanDuration,
-
-    /// An echo request that is not complete this long after the accept is given up on,
-    /// however steadily it trickles in.
-    #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_REQUEST_TIMEOUT),
-          value_parser = parse_human_duration)]
-    request_timeout: HumanDuration,
-
-    /// Bytes of requests and replies all clients together may hold in memory; a request
-    /// that would go past it is answered "error: server busy".
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_BUFFERED,
-          value_parser = clap::value_parser!(u64).range(0..=1 << 40).map(|n| n as usize))]
-    max_buffered: usize,
-
-    /// Longest echo request in bytes, terminator not counted (at most 16 MiB).
-    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_REQUEST,
-          value_parser = clap::value_parser!(u32).range(0..=16 * 1024 * 1024).map(|n| n as usize))]
-    max_request: usize,
-
-    /// Answer HAProxy's agent check on this port ("up ready"; "drain" once stopping); a
-    /// second start-up line, "agent on ADDR", gives its address.
-    #[arg(long, value_name = "PORT", value_parser = parse_server_port)]
-    agent_port: Option<u16>,
-
-    /// After SIGINT/SIGTERM, keep serving this long (the agent answering "drain") before
-    /// stopping, so that the balancer stops sending first [default: 0s].
-    #[arg(long, value_name = "DUR", value_parser = parse_delay)]
-    drain_delay: Option<HumanDuration>,
-
-    /// Every TCP connection starts with a PROXY protocol header, version 1 or 2 (HAProxy's
-    /// send-proxy, send-proxy-v2): the real client's address goes to the trace and logs.
-    #[arg(long)]
-    proxy_protocol: bool,
-
-    /// Narrate every socket call on stderr; `--trace textbook`: only the calls the
-    /// textbook's program makes (the others are counted at the end).
-    #[arg(long, value_name = "textbook", num_args = 0..=1, require_equals = true,
-          default_missing_value = "all", value_parser = Selection::parse)]
-    trace: Option<Selection>,
-
-    /// Language of the trace (default: from LC_ALL/LC_MESSAGES/LANG).
-    #[arg(long, value_name = "en|ko", value_parser = Lang::parse)]
-    lang: Option<Lang>,
-}
-
-/// A duration that may be zero (`0`, `0s`, `0ms`), for the drain delay.
-fn parse_delay(s: &str) -> Result<HumanDuration, String> {
-    match s.trim() {
-        "0" | "0s" | "0ms" => Ok(HumanDuration(Duration::ZERO)),
-        _ => parse_human_duration(s),
-    }
-}
-
-impl Args {
-    fn service_is_hello(&self) -> bool {
-        matches!(self.service, ServiceName::Hello)
-    }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ServiceName {
-    /// Send the greeting and close.
-    Hello,
-    /// Reply "<len> : <msg>" to one message.
-    Echo,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse_from(join_trace_value(std::env::args_os().collect()));
     if args.model == Model::Fork && !args.udp && (args.agent_port.is_some() || args.drain_delay.is_some()) {
-        Args::command()
+        command()
             .error(
                 clap::error::ErrorKind::ArgumentConflict,
                 "--agent-port and --drain-delay need threads, which the fork model's process cannot have",
@@ -166,13 +44,13 @@ fn main() -> ExitCode {
             None
         };
         if let Some(message) = conflict {
-            Args::command()
+            command()
                 .error(clap::error::ErrorKind::ArgumentConflict, message)
                 .exit();
         }
     }
     if args.udp && args.service_is_hello() && args.message.len() + 1 > MAX_DATAGRAM {
-        Args::command()
+        command()
             .error(
                 clap::error::ErrorKind::ValueValidation,
                 format!(
@@ -197,10 +75,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<Summary> {
-    let tracer = match args.trace {
-        Some(selection) => Tracer::stderr(Role::Server, Lang::choose(args.lang), selection),
-        None => Tracer::off(),
-    };
+    let tracer = args.narration.tracer(Role::Server);
     let service = match args.service {
         ServiceName::Hello => Service::hello(&args.message),
         ServiceName::Echo => Service::Echo {
@@ -245,11 +120,18 @@ fn run(args: Args) -> anyhow::Result<Summary> {
     } else {
         // --once serves exactly one client: a second worker's queue could hold another.
         let workers = if args.once { 1 } else { args.workers.unwrap_or(1) };
+        let mut queues = args.accept_queues;
         let (listeners, local, inherited) = match sys::process::activated_listener(&tracer) {
-            // One socket is passed: one worker, whatever --workers says (README).
+            // One socket is passed: its queue is shared by the workers.
             Some(passed) => {
                 let (listener, local) = passed.context("socket activation")?;
-                (vec![listener], local, true)
+                queues = AcceptQueues::Shared;
+                (sys::dup_listener(listener, workers, &tracer)?, local, true)
+            }
+            None if workers > 1 && queues == AcceptQueues::Shared => {
+                let listener = sys::listen_tcp(addr, args.backlog, &tracer)?;
+                let local = listener.local_addr().context("getsockname() error")?;
+                (sys::dup_listener(listener, workers, &tracer)?, local, false)
             }
             None if workers > 1 => {
                 let listeners = sys::listen_tcp_reuseport(addr, args.backlog, workers, &tracer)?;
@@ -285,7 +167,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
             inherited_listener: inherited,
             ..Config::clone(&config)
         });
-        hello_server::run_prepared(listeners, args.model, config, stop, prepared)?
+        hello_server::run_prepared(listeners, queues, args.model, config, stop, prepared)?
     };
     tracer.finish();
     Ok(summary)

@@ -10,94 +10,15 @@
 
 use std::io::{self, IsTerminal as _, Write as _};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
+use hello_client::load::cli::{Args, DEFAULT_COUNT, DEFAULT_OPEN_CONCURRENCY};
 use hello_client::load::summary::Setup;
 use hello_client::load::{self, Config, Expect, Plan, Summary};
-use hello_client::{DEFAULT_TIMEOUT, Request, attempts_note};
-use hello_proto::addr::{Host, HumanDuration, parse_client_port, parse_duration, parse_human_duration};
+use hello_client::{Request, attempts_note};
 use hello_proto::sys;
 use hello_proto::wire::{DEFAULT_GREETING, echo_reply, greeting};
 use indicatif::{ProgressBar, ProgressStyle};
-
-/// Exchanges when neither `--count` nor `--duration` is given.
-const DEFAULT_COUNT: u64 = 10_000;
-/// Most exchanges in flight in an open loop when `--concurrency` is not given.
-const DEFAULT_OPEN_CONCURRENCY: u32 = 1024;
-
-/// Load generator for hello-server: many exchanges, latency percentiles, errors by class.
-#[derive(Debug, Parser)]
-#[command(name = "hello-load", version)]
-struct Args {
-    /// Server address: an IPv4 or IPv6 literal, or a host name.
-    #[arg(value_parser = Host::parse)]
-    host: Host,
-
-    /// Server port (1..=65535).
-    #[arg(value_parser = parse_client_port, allow_negative_numbers = true)]
-    port: u16,
-
-    /// Exchanges to make in all [default: 10000].
-    #[arg(short = 'n', long, value_name = "N", conflicts_with = "duration",
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
-    count: Option<u64>,
-
-    /// Start exchanges for this long instead (500ms, 10s, 1m); those in flight then finish.
-    #[arg(short = 'd', long, value_name = "DUR", value_parser = parse_duration)]
-    duration: Option<Duration>,
-
-    /// Exchanges in flight [default: 1; with --rate, the most in flight: 1024].
-    #[arg(short = 'c', long, value_name = "C",
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    concurrency: Option<u32>,
-
-    /// Open loop: start R exchanges per second, whatever the server does; latency counts
-    /// from each one's scheduled start.
-    #[arg(long, value_name = "R", value_parser = parse_rate)]
-    rate: Option<f64>,
-
-    /// Threads, each an epoll loop [default: the CPUs this process may use].
-    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u32).range(1..=1024))]
-    threads: Option<u32>,
-
-    /// Send TEXT and a NUL, half-close, then read the reply (the echo service).
-    #[arg(short, long, value_name = "TEXT")]
-    message: Option<String>,
-
-    /// The reply, as hello-client prints it, must be TEXT [default: exactly the greeting
-    /// and its NUL; with -m, the echo reply "LEN : MSG" and its NUL].
-    #[arg(long, value_name = "TEXT")]
-    expect: Option<String>,
-
-    /// Datagrams (UDP) instead of connections.
-    #[arg(long)]
-    udp: bool,
-
-    /// Bound on each exchange, from its start.
-    #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_TIMEOUT),
-          value_parser = parse_human_duration)]
-    timeout: HumanDuration,
-
-    /// Before the run, wait up to DUR for the server to answer one exchange (as
-    /// hello-client --wait does; not counted).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
-    wait: Option<Duration>,
-
-    /// Print the report as one JSON object.
-    #[arg(long)]
-    json: bool,
-}
-
-/// A rate: a positive number of exchanges per second, at most ten million.
-fn parse_rate(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 && r <= 1e7 => Ok(r),
-        _ => Err(format!(
-            "'{s}' is not a rate (exchanges per second, more than 0, at most 10000000)"
-        )),
-    }
-}
 
 fn fail(line: &str) -> ExitCode {
     let _ = writeln!(io::stderr(), "hello-load: {line}");

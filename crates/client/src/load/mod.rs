@@ -8,6 +8,7 @@
 //! start, so a server that stalls shows in the latency of every exchange it held up, not
 //! only of the one it stalled on (coordinated omission).
 
+pub mod cli;
 pub mod summary;
 mod worker;
 

@@ -45,6 +45,7 @@ fn readiness(bits: u32) -> Readiness {
         hangup: has(libc::EPOLLHUP) || has(libc::EPOLLRDHUP),
         error: has(libc::EPOLLERR),
         edge: has(libc::EPOLLET),
+        exclusive: has(libc::EPOLLEXCLUSIVE),
     }
 }
 
@@ -93,6 +94,21 @@ impl Epoll {
         if writable {
             bits |= libc::EPOLLOUT as u32;
         }
+        self.ctl_add(fd, key, bits)
+    }
+
+    /// `epoll_ctl(EPOLL_CTL_ADD)` with `EPOLLEXCLUSIVE`: watch a listening socket that
+    /// other epoll instances (other workers) watch too, edge-triggered; a new connection
+    /// wakes one of the instances waiting on it instead of every one.
+    pub fn add_exclusive(&mut self, fd: RawFd, key: u64) -> io::Result<()> {
+        self.ctl_add(
+            fd,
+            key,
+            (libc::EPOLLET | libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
+        )
+    }
+
+    fn ctl_add(&mut self, fd: RawFd, key: u64, bits: u32) -> io::Result<()> {
         let mut event = libc::epoll_event {
             events: bits,
             u64: key,

@@ -314,17 +314,25 @@ mod tests {
 
     #[test]
     fn cpu_time_grows_with_work() {
+        // Spin until the process's CPU time has grown by 10 ms; on a loaded machine that
+        // takes longer than 10 ms of wall time, so the bound is generous (5 s), and a
+        // cpu_time() that stood still would reach it.
         let (user0, sys0) = cpu_time().unwrap();
-        let until = std::time::Instant::now() + Duration::from_millis(30);
+        let until = std::time::Instant::now() + Duration::from_secs(5);
         let mut spins = 0u64;
-        while std::time::Instant::now() < until {
-            spins = std::hint::black_box(spins + 1);
-        }
-        let (user1, sys1) = cpu_time().unwrap();
-        assert!(
-            user1 + sys1 >= user0 + sys0 + Duration::from_millis(10),
-            "{spins} spins"
-        );
+        let grew = loop {
+            for _ in 0..10_000 {
+                spins = std::hint::black_box(spins + 1);
+            }
+            let (user1, sys1) = cpu_time().unwrap();
+            if user1 + sys1 >= user0 + sys0 + Duration::from_millis(10) {
+                break true;
+            }
+            if std::time::Instant::now() >= until {
+                break false;
+            }
+        };
+        assert!(grew, "CPU time did not grow in 5 s of spinning ({spins} spins)");
     }
 
     #[test]

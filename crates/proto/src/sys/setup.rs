@@ -119,6 +119,31 @@ pub fn listen_tcp_reuseport(
     Ok(all)
 }
 
+/// `count` descriptors of one listening socket, `listener` the first: the others are
+/// `fcntl(F_DUPFD_CLOEXEC)` copies, for workers that share its one accept queue (each
+/// watches it with `EPOLLEXCLUSIVE`). The socket closes when its last copy does.
+pub fn dup_listener(listener: TcpListener, count: usize, tracer: &Tracer) -> Result<Vec<TcpListener>> {
+    let fd = listener.as_raw_fd();
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::new(Step::Getsockname, "the listening socket", e))?;
+    let mut all = Vec::with_capacity(count.max(1));
+    for _ in 1..count {
+        let copy = listener
+            .try_clone()
+            .map_err(|e| fail(tracer, Step::Fcntl, Some(fd), local, e))?;
+        if tracer.on() {
+            tracer.emit(Event::DupListener {
+                fd,
+                copy: copy.as_raw_fd(),
+            });
+        }
+        all.push(copy);
+    }
+    all.insert(0, listener);
+    Ok(all)
+}
+
 fn listen_one(addr: SocketAddr, backlog: i32, reuse_port: bool, tracer: &Tracer) -> Result<TcpListener> {
     let s = socket(addr, Kind::Stream, tracer)?;
     let bound = bind(&s, addr, Kind::Stream, reuse_port, tracer)?;

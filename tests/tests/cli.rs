@@ -1,0 +1,185 @@
+//! The command lines as a user meets them: `--help` of each program ends with examples,
+//! and each example is a command line the program accepts (parsed with the very clap
+//! definition the binary uses); `--version` names the git commit the binary was built
+//! from, and whether its sources differed from it.
+
+// Test code: a panic with a message is how it reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use hello_tests::{bins, run_bounded, skip, workspace_root};
+
+/// What `program ARG` printed on stdout, which must be all it printed.
+fn stdout_of(program: &Path, arg: &str) -> String {
+    let (status, out, err) = run_bounded(Command::new(program).arg(arg));
+    assert!(
+        status.success() && err.is_empty(),
+        "{} {arg}: {status} {}",
+        program.display(),
+        String::from_utf8_lossy(&err)
+    );
+    String::from_utf8(out).unwrap()
+}
+
+/// The example command lines at the end of a `--help`, split as the shell would (single
+/// quotes only; a trailing `&` dropped), each with what it must contain.
+fn examples(help: &str) -> Vec<Vec<String>> {
+    let (_, section) = help
+        .rsplit_once("\nExamples:\n")
+        .expect("--help ends with an Examples section");
+    let mut found = Vec::new();
+    for line in section
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("hello-"))
+    {
+        // Two spaces part the command from what it does.
+        let command = line.split("  ").next().unwrap().trim().trim_end_matches('&');
+        let mut words = Vec::new();
+        for (i, part) in command.split('\'').enumerate() {
+            if i % 2 == 1 {
+                words.push(part.to_string());
+            } else {
+                words.extend(part.split_whitespace().map(String::from));
+            }
+        }
+        found.push(words);
+    }
+    found
+}
+
+/// Checks that `program`'s `--help` and `-h` end with examples that `command` accepts,
+/// and that they show each of `must_show`.
+fn check_examples(program: &Path, command: fn() -> clap::Command, must_show: &[&str]) {
+    let name = command().get_name().to_string();
+    let help = stdout_of(program, "--help");
+    assert_eq!(
+        examples(&stdout_of(program, "-h")),
+        examples(&help),
+        "-h and --help show the same examples"
+    );
+    let found = examples(&help);
+    assert!(found.len() >= 4, "{name}: {found:?}");
+    for shown in must_show {
+        assert!(
+            found.iter().any(|w| w.join(" ").contains(shown)),
+            "{name}'s examples do not show {shown:?}: {found:?}"
+        );
+    }
+    for words in found {
+        let (parse, targets) = match words[0].as_str() {
+            "hello-server" => (hello_server::cli::command(), false),
+            "hello-client" => (hello_client::cli::command(), true),
+            "hello-load" => (hello_client::load::cli::command(), false),
+            other => panic!("{name}'s examples run {other}"),
+        };
+        let matches = parse
+            .try_get_matches_from(&words)
+            .unwrap_or_else(|e| panic!("{words:?}: {e}"));
+        if targets {
+            // hello-client's own rule for HOST PORT and HOST:PORT... (its main's next step).
+            let given: Vec<String> = matches.get_many::<String>("targets").unwrap().cloned().collect();
+            assert!(
+                hello_client::args::parse(&given).is_ok(),
+                "{words:?}: the targets are not accepted"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_help_ends_with_examples_the_program_accepts() {
+    let b = bins();
+    check_examples(
+        &b.server,
+        hello_server::cli::command,
+        &[
+            "hello-server 9190",
+            "--service echo",
+            "--udp",
+            "--trace --lang ko",
+            "hello-client --wait",
+        ],
+    );
+    check_examples(
+        &b.client,
+        hello_client::cli::command,
+        &[
+            "hello-client 127.0.0.1 9190",
+            "-m hello",
+            "--udp",
+            "--trace --lang ko",
+            "--wait 10s --expect",
+            " -q ",
+            "127.0.0.1:9190 [::1]:9191",
+            "--json",
+        ],
+    );
+    check_examples(
+        &b.load,
+        hello_client::load::cli::command,
+        &["-n 20000 -c 64", "--rate", "--udp", "--wait"],
+    );
+}
+
+#[test]
+fn the_definitions_are_consistent() {
+    for command in [
+        hello_server::cli::command(),
+        hello_client::cli::command(),
+        hello_client::load::cli::command(),
+    ] {
+        command.debug_assert();
+    }
+}
+
+/// `git ARGS` in the workspace, if git is there and the workspace is a checkout.
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git")
+        .current_dir(workspace_root())
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn version_names_the_commit_and_a_dirty_tree_when_built_from_a_checkout() {
+    let b = bins();
+    let version = env!("CARGO_PKG_VERSION");
+    let head = git(&["rev-parse", "--short=12", "HEAD"]);
+    if head.is_none() {
+        skip("the workspace is not a git checkout (or git is missing): --version is the version alone");
+    }
+    let package = [(&b.server, "server"), (&b.client, "client"), (&b.load, "client")];
+    for (program, crate_dir) in package {
+        let name = program.file_name().unwrap().to_str().unwrap();
+        let line = stdout_of(program, "--version");
+        let Some(head) = &head else {
+            assert_eq!(line, format!("{name} {version}\n"));
+            continue;
+        };
+        // The sources a binary is built from, as its build script names them.
+        let own = format!("crates/{crate_dir}");
+        let sources = [
+            own.as_str(),
+            "crates/proto",
+            "crates/buildinfo",
+            "Cargo.toml",
+            "Cargo.lock",
+        ];
+        let mut status = vec!["status", "--porcelain", "--"];
+        status.extend(sources);
+        let dirty = !git(&status).unwrap().is_empty();
+        let expected = if dirty {
+            format!("{name} {version} (git {head}, dirty)\n")
+        } else {
+            format!("{name} {version} (git {head})\n")
+        };
+        assert_eq!(line, expected);
+    }
+}

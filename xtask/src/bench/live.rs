@@ -1,0 +1,277 @@
+//! A benchmark server while it runs: started on a free port with its output in the run's
+//! logs, checked until it answers correctly, and stopped on every way out — by
+//! [`Live`]'s `Drop` on an error or a panic, and by the kernel if xtask itself dies
+//! (`PR_SET_PDEATHSIG`: Ctrl-C, `kill`), so no server outlives a run.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use super::servers::{Launch, Mode, Spec, Tools};
+use crate::process::WAIT;
+
+/// The greeting every hello server must send, byte for byte.
+pub const GREETING: &[u8] = b"Hello World!\0";
+/// Starts tried before giving up on a server (a port chosen for nginx may be taken
+/// between the choice and nginx's `bind()`).
+const STARTS: usize = 5;
+/// How long a stopped server has to exit before SIGKILL (hello-server's grace is 2 s).
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Makes the kernel send SIGTERM to the command's process when xtask ends, however it
+/// ends. (Commands are started from the main thread, whose end is the process's.)
+pub fn die_with_us(cmd: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec; prctl(2) is
+    // async-signal-safe and nothing is allocated.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A port nothing listens on now: bound on 127.0.0.1 and released (nginx needs a port
+/// in its configuration; the other servers print the one the kernel gave them).
+pub fn free_port() -> Result<u16> {
+    let l = TcpListener::bind(("127.0.0.1", 0)).context("bind 127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// One hello exchange: the reply must be the greeting and its NUL, then end of stream.
+pub fn hello(addr: SocketAddr, timeout: Duration) -> std::io::Result<()> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    let mut reply = Vec::with_capacity(16);
+    s.read_to_end(&mut reply)?;
+    if reply != GREETING {
+        return Err(std::io::Error::other(format!("reply {reply:?}")));
+    }
+    Ok(())
+}
+
+/// One echo exchange as every echo mode here understands it: `ping` and a NUL, a
+/// half-close, then `4 : ping` and a NUL back.
+pub fn echo(addr: SocketAddr, timeout: Duration) -> std::io::Result<()> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    echo_on(&mut s, timeout)
+}
+
+/// The echo exchange on a connection already made.
+pub fn echo_on(s: &mut TcpStream, timeout: Duration) -> std::io::Result<()> {
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(b"ping\0")?;
+    s.shutdown(Shutdown::Write)?;
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply)?;
+    if reply != b"4 : ping\0" {
+        return Err(std::io::Error::other(format!("reply {reply:?}")));
+    }
+    Ok(())
+}
+
+/// A running server; stopped when dropped.
+pub struct Live {
+    child: Option<Child>,
+    /// The server's name.
+    pub name: &'static str,
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+    /// Its process id (nginx: the master's).
+    pub pid: u32,
+}
+
+impl Live {
+    /// Where to reach it.
+    pub fn addr(&self) -> SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+
+    /// Takes charge of a server already spawned on `port`.
+    pub fn adopt(child: Child, name: &'static str, port: u16) -> Live {
+        Live {
+            pid: child.id(),
+            child: Some(child),
+            name,
+            port,
+        }
+    }
+
+    /// Whether it has exited already.
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|c| !matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// SIGTERM, a bounded wait, then SIGKILL.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(None) = child.try_wait() {
+            // SAFETY: kill(2) on our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let until = Instant::now() + STOP_WAIT;
+            while Instant::now() < until {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            eprintln!(
+                "xtask bench: {} did not stop within {STOP_WAIT:?} of SIGTERM: SIGKILL",
+                self.name
+            );
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Spawns `launch` with stdin closed, stderr (and stdout unless `pipe_stdout`) appended
+/// to `log`, and [`die_with_us`].
+pub fn spawn(launch: &Launch, log: &Path, pipe_stdout: bool) -> Result<Child> {
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("open {}", log.display()))?;
+    let out: Stdio = if pipe_stdout {
+        Stdio::piped()
+    } else {
+        file.try_clone()?.into()
+    };
+    let (program, args) = launch.argv.split_first().context("empty command line")?;
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(file);
+    die_with_us(&mut cmd);
+    cmd.spawn()
+        .with_context(|| format!("cannot start {}", program.to_string_lossy()))
+}
+
+/// Starts `spec` in `mode` and waits (bounded) until it answers correctly: on port 0
+/// when it prints its port, else on a free port chosen for it (tried again on another
+/// if the server exits at once, as nginx does when the port was taken meanwhile).
+pub fn start(spec: &Spec, tools: &Tools, mode: Mode, logs: &Path) -> Result<Live> {
+    let log = logs.join(format!("{}.log", spec.name));
+    let mut last = String::new();
+    for _ in 0..STARTS {
+        let port = if spec.prints_port() { 0 } else { free_port()? };
+        let launch = spec.command(tools, mode, port, logs)?;
+        let mut child = spawn(&launch, &log, launch.prints_port)?;
+        let port = if launch.prints_port {
+            match start_line(&mut child) {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    bail!("{}: {e:#} (see {})", spec.name, log.display());
+                }
+            }
+        } else {
+            port
+        };
+        match ready(Live::adopt(child, spec.name, port), mode) {
+            Ok(live) => return Ok(live),
+            Err(e) => last = format!("{e:#}"),
+        }
+    }
+    bail!(
+        "{} did not answer correctly in {STARTS} starts: {last} (see {})",
+        spec.name,
+        log.display()
+    )
+}
+
+/// Reads the `listening on ADDR` line (bounded) and returns its port; the rest of
+/// stdout is read and dropped, so the server never blocks on it.
+fn start_line(child: &mut Child) -> Result<u16> {
+    let stdout = child.stdout.take().context("no stdout pipe")?;
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut line = String::new();
+        let _ = r.read_line(&mut line);
+        let _ = tx.send(line);
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+    });
+    let line = rx
+        .recv_timeout(WAIT)
+        .ok()
+        .filter(|l| !l.is_empty())
+        .with_context(|| format!("no start-up line within {WAIT:?}"))?;
+    parse_start_line(&line).with_context(|| format!("unexpected start-up line {:?}", line.trim_end()))
+}
+
+/// The port of `listening on 127.0.0.1:40123` (or `[::1]:40123`).
+fn parse_start_line(line: &str) -> Option<u16> {
+    line.trim_end()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse().ok())
+}
+
+/// Waits (bounded) until the server answers one exchange of `mode` correctly.
+fn ready(mut live: Live, mode: Mode) -> Result<Live> {
+    let until = Instant::now() + WAIT;
+    let addr = live.addr();
+    loop {
+        let r = match mode {
+            Mode::Hello => hello(addr, Duration::from_secs(2)),
+            Mode::Echo => echo(addr, Duration::from_secs(2)),
+        };
+        let err = match r {
+            Ok(()) => return Ok(live),
+            Err(e) => e,
+        };
+        if live.exited() {
+            bail!("{} exited before answering", live.name);
+        }
+        // Not listening yet is worth waiting for; a wrong reply is not.
+        if err.kind() != ErrorKind::ConnectionRefused || Instant::now() >= until {
+            bail!("{} on port {}: {err}", live.name, live.port);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_comes_from_the_start_up_line() {
+        assert_eq!(parse_start_line("listening on 127.0.0.1:40123\n"), Some(40123));
+        assert_eq!(parse_start_line("listening on [::1]:9190"), Some(9190));
+        assert_eq!(parse_start_line("bind() error"), None);
+        assert_eq!(parse_start_line("listening on 127.0.0.1:x"), None);
+    }
+
+    #[test]
+    fn a_free_port_is_bindable_again() {
+        let p = free_port().unwrap();
+        assert!(p > 0);
+        drop(TcpListener::bind(("127.0.0.1", p)).unwrap());
+    }
+}

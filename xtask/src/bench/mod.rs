@@ -1,0 +1,618 @@
+//! `cargo xtask bench [--quick]`: every hello-server model beside reference servers, from
+//! a clone alone. hello-load is the generator; the references are the project's own (the
+//! textbook server's code in a loop and a near-limit epoll server, in C, compiled here
+//! with the system C compiler; a minimal tokio server, built here outside the workspace)
+//! and nginx's stream module when nginx is installed. Without a C compiler or nginx
+//! those are skipped, loudly.
+//!
+//! Steps, each bounded: start-up time; the load (every server at every concurrency,
+//! repeated, the server order rotating between repeats so that drift hits all alike,
+//! ratios paired within a repeat); memory per idle connection; then the summary
+//! (`summary.md`), the raw rows (`runs.tsv`, `startup.tsv`, `idle.tsv`) and SVG charts
+//! (`rate.svg`, `p99.svg`, `idle.svg`) in `target/bench/<run>/` (or `$OUT`), and last
+//! `cargo xtask models` into the same folder. Knobs: see [`Knobs`] and the README.
+
+mod chart;
+mod live;
+mod load;
+mod servers;
+mod steps;
+mod summary;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+pub use live::hello;
+use load::Generator;
+pub use servers::HOLD_ECHO;
+use servers::{Mode, REFERENCES, SERVERS, Spec, Tools};
+use summary::Row;
+pub use summary::median;
+
+use crate::process::{build_dist, build_dist_without_trace};
+use crate::project_root;
+
+/// Connections in flight during each server's warm-up.
+const WARMUP_CONC: u32 = 16;
+
+/// The benchmark's knobs, from the environment (defaults in parentheses: full run / `--quick`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Knobs {
+    /// `REPEATS` (3 / 1): repeats of the load step.
+    pub repeats: usize,
+    /// `CONCS` ("1 16 64 256 1024" / "1 16 64 256"): connections in flight.
+    pub concs: Vec<u32>,
+    /// `N` (20000 / 5000): connections per run.
+    pub n: u64,
+    /// `WARMUP_N` (1000 / 200): unrecorded connections after each server start.
+    pub warmup: u64,
+    /// `LOAD_THREADS` (2): hello-load's threads.
+    pub threads: u32,
+    /// `RUN_LIMIT` (120): seconds before one hello-load run is killed.
+    pub run_limit: Duration,
+    /// `STARTUP_REPEATS` (20 / 5): starts per server (0 skips the step).
+    pub startup: usize,
+    /// `IDLE_CONNS` (5000 / 1000): silent clients held per server (0 skips the step).
+    pub idle: usize,
+    /// `ONLY` (all): server names, space-separated.
+    pub only: Option<Vec<String>>,
+    /// `MODELS` (1): 0 leaves out the last step, `cargo xtask models`.
+    pub models: bool,
+}
+
+impl Knobs {
+    /// Reads the knobs through `var` (the environment, or a test's map).
+    pub fn from(quick: bool, var: impl Fn(&str) -> Option<String>) -> Result<Knobs> {
+        let num = |name: &str, default: u64, max: u64| -> Result<u64> {
+            match var(name) {
+                None => Ok(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if n <= max => Ok(n),
+                    _ => bail!("{name}={v}: want a whole number from 0 to {max}"),
+                },
+            }
+        };
+        let pick = |full: u64, q: u64| if quick { q } else { full };
+        let concs_text =
+            var("CONCS").unwrap_or_else(|| if quick { "1 16 64 256" } else { "1 16 64 256 1024" }.into());
+        let concs = concs_text
+            .split_whitespace()
+            .map(|c| c.parse::<u32>().ok().filter(|c| (1..=100_000).contains(c)))
+            .collect::<Option<Vec<u32>>>()
+            .filter(|v| !v.is_empty())
+            .with_context(|| format!("CONCS={concs_text}: want numbers from 1 to 100000, space-separated"))?;
+        let only = match var("ONLY") {
+            None => None,
+            Some(list) => {
+                let names: Vec<String> = list.split_whitespace().map(str::to_string).collect();
+                for n in &names {
+                    if !SERVERS.iter().any(|s| s.name == n) {
+                        let all: Vec<_> = SERVERS.iter().map(|s| s.name).collect();
+                        bail!("ONLY: no server {n:?}; the servers are {}", all.join(" "));
+                    }
+                }
+                Some(names)
+            }
+        };
+        let repeats = num("REPEATS", pick(3, 1), 50)?;
+        let n = num("N", pick(20_000, 5_000), 10_000_000)?;
+        let threads = num("LOAD_THREADS", 2, 64)?;
+        let run_limit = num("RUN_LIMIT", 120, 3_600)?;
+        if repeats == 0 || n == 0 || threads == 0 || run_limit == 0 {
+            bail!("REPEATS, N, LOAD_THREADS and RUN_LIMIT must be at least 1");
+        }
+        Ok(Knobs {
+            repeats: repeats as usize,
+            concs,
+            n,
+            warmup: num("WARMUP_N", pick(1000, 200), 1_000_000)?,
+            threads: threads as u32,
+            run_limit: Duration::from_secs(run_limit),
+            startup: num("STARTUP_REPEATS", pick(20, 5), 1000)? as usize,
+            idle: num("IDLE_CONNS", pick(5000, 1000), 50_000)? as usize,
+            only,
+            models: num("MODELS", 1, 1)? == 1,
+        })
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "REPEATS={} CONCS=\"{}\" N={} WARMUP_N={} LOAD_THREADS={} RUN_LIMIT={} STARTUP_REPEATS={} IDLE_CONNS={}{}",
+            self.repeats,
+            self.concs
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            self.n,
+            self.warmup,
+            self.threads,
+            self.run_limit.as_secs(),
+            self.startup,
+            self.idle,
+            self.only
+                .as_ref()
+                .map_or(String::new(), |o| format!(" ONLY=\"{}\"", o.join(" "))),
+        )
+    }
+}
+
+/// Runs the benchmark.
+pub fn run(args: &[String]) -> Result<()> {
+    let quick = match args {
+        [] => false,
+        [q] if q == "--quick" => true,
+        _ => bail!("usage: cargo xtask bench [--quick]   (knobs in the environment: see the README)"),
+    };
+    let knobs = Knobs::from(quick, |k| std::env::var(k).ok())?;
+    let id = format!("{}-{}", if quick { "quick" } else { "full" }, stamp());
+    let out = match std::env::var_os("OUT") {
+        Some(dir) => PathBuf::from(dir),
+        None => project_root().join("target").join("bench").join(&id),
+    };
+    let logs = out.join("logs");
+    std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
+    // Servers inherit the limit; the idle step holds thousands of sockets here.
+    crate::procfs::raise_nofile()?;
+
+    say("building the release binaries (cargo xtask dist) ...");
+    let dist = build_dist()?;
+    say("building the same with the trace hooks compiled out ...");
+    let mut tools = Tools {
+        server: dist.join("hello-server"),
+        bare: build_dist_without_trace()?.join("hello-server"),
+        ..Tools::default()
+    };
+    let hello_load = dist.join("hello-load");
+    say("compiling the C reference servers, building the tokio server, looking for nginx ...");
+    servers::build_c(&mut tools)?;
+    servers::build_tokio(&mut tools, &logs)?;
+    servers::find_nginx(&mut tools);
+
+    let mut skipped = Vec::new();
+    let mut specs: Vec<&Spec> = Vec::new();
+    for spec in SERVERS {
+        if knobs
+            .only
+            .as_ref()
+            .is_some_and(|o| !o.iter().any(|n| n == spec.name))
+        {
+            continue;
+        }
+        match spec.unavailable(&tools) {
+            Some(why) => skipped.push(format!("{}: {why}", spec.name)),
+            None => specs.push(spec),
+        }
+    }
+    for s in &skipped {
+        eprintln!("xtask bench: SKIPPED {s}");
+    }
+    if specs.is_empty() {
+        bail!("no server to measure");
+    }
+    let mut head = header(&id, &knobs, &specs, &skipped);
+    say(&format!("{} servers, results in {}", specs.len(), out.display()));
+
+    let mut startups = Vec::new();
+    if knobs.startup > 0 {
+        for spec in &specs {
+            say(&format!("start-up, {} starts: {}", knobs.startup, spec.name));
+            startups.push(steps::startup(spec, &tools, &logs, knobs.startup)?);
+        }
+    }
+
+    let generator = Generator {
+        binary: &hello_load,
+        threads: knobs.threads,
+        limit: knobs.run_limit,
+    };
+    let _ = writeln!(head, "- load average before the load step: {}", loadavg());
+    let mut problems = Vec::new();
+    let rows = load_step(&specs, &tools, &generator, &knobs, &logs, &mut problems)?;
+    let _ = writeln!(head, "- load average after it: {}", loadavg());
+
+    let mut idles = Vec::new();
+    if knobs.idle > 0 {
+        for spec in specs.iter().filter(|s| s.idle) {
+            say(&format!("{} idle clients: {}", knobs.idle, spec.name));
+            match steps::idle(spec, &tools, &logs, knobs.idle) {
+                Ok(i) => idles.push(i),
+                Err(e) => problems.push(format!("idle step, {}: {e:#}", spec.name)),
+            }
+        }
+    }
+
+    write_results(&out, &head, &specs, &rows, &startups, &idles, &problems)?;
+    if !knobs.models {
+        return Ok(());
+    }
+    // What the load cannot show (a server of many processes, one silent client): the
+    // five models side by side, into the same folder.
+    let (clients, repeats) = if quick { (1000, 1) } else { (3000, 3) };
+    crate::models::measure(&tools.server, clients, repeats, &out)
+}
+
+/// The load step: each repeat starts every server in turn (the order rotated by one
+/// each repeat), warms it up, and runs hello-load at each concurrency.
+fn load_step(
+    specs: &[&Spec],
+    tools: &Tools,
+    generator: &Generator<'_>,
+    knobs: &Knobs,
+    logs: &Path,
+    problems: &mut Vec<String>,
+) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for rep in 1..=knobs.repeats {
+        say(&format!(
+            "load, repeat {rep}/{}, load average {}",
+            knobs.repeats,
+            loadavg()
+        ));
+        for k in 0..specs.len() {
+            let spec = specs[(k + rep - 1) % specs.len()];
+            let live = match live::start(spec, tools, Mode::Hello, logs) {
+                Ok(l) => l,
+                Err(e) => {
+                    eprintln!("xtask bench: !! {e:#}");
+                    problems.push(format!("repeat {rep}: {e:#}"));
+                    continue;
+                }
+            };
+            if knobs.warmup > 0 {
+                if let Err(e) = generator.run(live.port, live.pid, knobs.warmup, WARMUP_CONC) {
+                    problems.push(format!("repeat {rep}, {} warm-up: {e:#}", spec.name));
+                }
+            }
+            for &c in &knobs.concs {
+                let row = match generator.run(live.port, live.pid, knobs.n, c) {
+                    Ok(m) => {
+                        let r = m.report;
+                        let lat = r.latency_us;
+                        Row {
+                            rep,
+                            server: spec.name.to_string(),
+                            conc: c,
+                            n: knobs.n,
+                            ok: r.ok,
+                            failed: r.failed,
+                            errors: r.errors,
+                            rate: r.rate,
+                            p50: lat.map(|l| l.p50 as f64),
+                            p99: lat.map(|l| l.p99 as f64),
+                            max: lat.map(|l| l.max as f64),
+                            server_cpu_us: m.server_cpu_us,
+                            load_cores: r.load_cores(),
+                        }
+                    }
+                    Err(e) => {
+                        problems.push(format!("repeat {rep}, {} at C={c}: {e:#}", spec.name));
+                        Row {
+                            rep,
+                            server: spec.name.to_string(),
+                            conc: c,
+                            n: knobs.n,
+                            ok: 0,
+                            failed: knobs.n,
+                            errors: load::Errors::default(),
+                            rate: 0.0,
+                            p50: None,
+                            p99: None,
+                            max: None,
+                            server_cpu_us: None,
+                            load_cores: None,
+                        }
+                    }
+                };
+                eprintln!(
+                    "xtask bench:   rep {rep} {:<14} C={c:<5} {:>8.0} conn/s  p50 {:>7} µs  p99 {:>8} µs  errors {:<5} server {} µs/conn",
+                    spec.name,
+                    row.rate,
+                    summary::thousands(row.p50),
+                    summary::thousands(row.p99),
+                    row.failed,
+                    row.server_cpu_us.map_or("-".into(), |v| format!("{v:.1}")),
+                );
+                rows.push(row);
+                // Let the last run's closing connections settle.
+                thread::sleep(Duration::from_millis(200));
+            }
+            live.stop();
+        }
+    }
+    Ok(rows)
+}
+
+/// The summary, the raw rows and the charts, written to `out` and the summary printed.
+fn write_results(
+    out: &Path,
+    head: &str,
+    specs: &[&Spec],
+    rows: &[Row],
+    startups: &[summary::Startup],
+    idles: &[summary::Idle],
+    problems: &[String],
+) -> Result<()> {
+    let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
+    let refs: Vec<(&str, &str)> = REFERENCES
+        .into_iter()
+        .filter(|(r, _)| names.contains(r))
+        .collect();
+    let ref_names: Vec<&str> = refs.iter().map(|r| r.0).collect();
+    let ref_cols: Vec<&str> = refs.iter().map(|r| r.1).collect();
+    let cells = summary::cells(rows, &names, &ref_names);
+
+    let mut s = String::from(head);
+    s.push_str("\n## Load\n\n");
+    let _ = writeln!(
+        s,
+        "conn/s: median over the repeats [least–most]. {}p50, p99: medians of the runs' \
+         latencies (whole exchanges, from socket() to end of stream). errors: failed \
+         exchanges summed over the repeats. server CPU: the server's processes (reaped \
+         children included) per ok connection, median. hello-load cores: the generator's \
+         CPU over the run.\n",
+        if refs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "{}: the median of per-repeat ratios to {} in the same repeat. ",
+                ref_cols.join(", "),
+                ref_names.join(" and ")
+            )
+        }
+    );
+    s.push_str(&summary::load_table(&cells, &ref_cols));
+    if !startups.is_empty() {
+        s.push_str(
+            "\n## Start-up\n\nExec to the first complete reply on 127.0.0.1 (polled every 50 µs), ms.\n\n",
+        );
+        let base = if names.contains(&"c_iterative") {
+            "c_iterative"
+        } else {
+            names[0]
+        };
+        s.push_str(&summary::startup_table(startups, base));
+    }
+    if !idles.is_empty() {
+        s.push_str(
+            "\n## Idle connections\n\nSilent clients held open against each server's echo mode; the \
+             growth of the PSS of all its processes over the clients it took (kernel socket \
+             buffers are not in it).\n\n",
+        );
+        s.push_str(&summary::idle_table(idles));
+    }
+    let mut charts = Vec::new();
+    let rate = chart::lines(
+        "Hello connections per second (median of repeats)",
+        "connections per second",
+        &chart::series(&cells, |c| Some(c.rate)),
+        false,
+    );
+    let p99 = chart::lines(
+        "p99 latency of a hello exchange (median of repeats)",
+        "p99, µs (log scale)",
+        &chart::series(&cells, |c| c.p99),
+        true,
+    );
+    let idle = chart::idle_bars("Memory per idle connection", idles);
+    for (file, svg) in [("rate.svg", rate), ("p99.svg", p99), ("idle.svg", idle)] {
+        match svg {
+            Ok(svg) => {
+                std::fs::write(out.join(file), svg).with_context(|| format!("write {file}"))?;
+                charts.push(file);
+            }
+            Err(e) if e.to_string() == "nothing to draw" => {}
+            Err(e) => bail!("chart {file}: {e}"),
+        }
+    }
+    if !charts.is_empty() {
+        s.push_str("\n## Charts\n\n");
+        for c in &charts {
+            let _ = writeln!(s, "![{c}]({c})");
+        }
+    }
+    if !problems.is_empty() {
+        s.push_str("\n## Problems\n\n");
+        for p in problems {
+            let _ = writeln!(s, "- {p}");
+        }
+    }
+    let tsv = |header: &str, lines: Vec<String>| format!("{header}\n{}\n", lines.join("\n"));
+    std::fs::write(
+        out.join("runs.tsv"),
+        tsv(summary::RUNS_HEADER, rows.iter().map(Row::tsv).collect()),
+    )?;
+    std::fs::write(
+        out.join("startup.tsv"),
+        tsv(
+            "server\ttries\tms",
+            startups
+                .iter()
+                .flat_map(|st| {
+                    st.samples_ms
+                        .iter()
+                        .map(move |m| format!("{}\t{}\t{m:.3}", st.server, st.tries))
+                })
+                .collect(),
+        ),
+    )?;
+    std::fs::write(
+        out.join("idle.tsv"),
+        tsv(
+            "server\theld\tpss_before_kib\tpss_held_kib",
+            idles
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{}\t{}\t{}\t{}",
+                        i.server, i.held, i.pss_before_kib, i.pss_held_kib
+                    )
+                })
+                .collect(),
+        ),
+    )?;
+    std::fs::write(out.join("summary.md"), &s).context("write summary.md")?;
+    println!("{s}");
+    say(&format!("summary in {}", out.join("summary.md").display()));
+    Ok(())
+}
+
+/// The summary's opening: the run, the machine, the knobs, the servers and the skips.
+fn header(id: &str, knobs: &Knobs, specs: &[&Spec], skipped: &[String]) -> String {
+    let secs = stamp();
+    let mut h = format!("# cargo xtask bench, run {id}\n\n");
+    let _ = writeln!(h, "- date: {} (UTC)", civil_date(secs));
+    let _ = writeln!(
+        h,
+        "- machine: {} CPUs, {} GiB, Linux {}",
+        thread::available_parallelism().map_or(0, |n| n.get()),
+        read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or("?".into(), |kib| format!("{:.0}", kib as f64 / 1024.0 / 1024.0)),
+        read("/proc/sys/kernel/osrelease").trim(),
+    );
+    let _ = writeln!(h, "- code: {}", git_revision());
+    let _ = writeln!(h, "- knobs: {}", knobs.line());
+    let _ = writeln!(
+        h,
+        "- generator: hello-load, {} threads, closed loop, 5 s timeout per exchange; load \
+         generator and servers share the machine's CPUs, nothing is pinned",
+        knobs.threads
+    );
+    h.push_str("\nServers:\n\n");
+    for s in specs {
+        let _ = writeln!(h, "- `{}`: {}", s.name, s.what);
+    }
+    for s in skipped {
+        let _ = writeln!(h, "- **SKIPPED** {s}");
+    }
+    h.push('\n');
+    h
+}
+
+fn say(what: &str) {
+    eprintln!("xtask bench: {what}");
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The 1, 5 and 15 minute load averages.
+fn loadavg() -> String {
+    read("/proc/loadavg")
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The commit measured, `+changes` when the work tree differs from it.
+fn git_revision() -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(project_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match (
+        git(&["rev-parse", "--short", "HEAD"]),
+        git(&["status", "--porcelain"]),
+    ) {
+        (Some(rev), Some(st)) if st.is_empty() => rev,
+        (Some(rev), _) => format!("{rev} +changes"),
+        _ => "unknown (no git)".into(),
+    }
+}
+
+/// Seconds since the epoch, to name a run's folder.
+pub fn stamp() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `YYYY-MM-DD HH:MM` of `secs` since the epoch, UTC (Howard Hinnant's civil-from-days).
+fn civil_date(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let (hh, mm) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn knobs(quick: bool, env: &[(&str, &str)]) -> Result<Knobs> {
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Knobs::from(quick, |k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn knobs_default_to_a_full_or_a_quick_run() {
+        let full = knobs(false, &[]).unwrap();
+        assert_eq!(
+            (full.repeats, full.n, full.startup, full.idle),
+            (3, 20_000, 20, 5000)
+        );
+        assert_eq!(full.concs, [1, 16, 64, 256, 1024]);
+        assert!(full.models && full.only.is_none());
+        let quick = knobs(true, &[]).unwrap();
+        assert_eq!((quick.repeats, quick.n), (1, 5000));
+        assert_eq!(quick.concs, [1, 16, 64, 256]);
+    }
+
+    #[test]
+    fn knobs_from_the_environment_are_checked() {
+        let k = knobs(
+            false,
+            &[
+                ("REPEATS", "7"),
+                ("CONCS", "1 64"),
+                ("ONLY", "epoll c_epoll_2"),
+                ("MODELS", "0"),
+            ],
+        )
+        .unwrap();
+        assert_eq!((k.repeats, k.concs.clone(), k.models), (7, vec![1, 64], false));
+        assert_eq!(k.only.unwrap(), ["epoll", "c_epoll_2"]);
+        for bad in [
+            ("REPEATS", "0"),
+            ("REPEATS", "x"),
+            ("CONCS", ""),
+            ("CONCS", "1 0"),
+            ("ONLY", "apache"),
+            ("N", "-5"),
+        ] {
+            assert!(knobs(false, &[bad]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert_eq!(civil_date(0), "1970-01-01 00:00");
+        assert_eq!(civil_date(951_782_400), "2000-02-29 00:00");
+        assert_eq!(civil_date(1_795_846_712), "2026-11-28 06:18");
+    }
+}
