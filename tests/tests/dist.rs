@@ -253,7 +253,10 @@ fn the_bash_completion_loads_and_completes_model_values() {
     let server = completions.join("hello-server");
     let mut models = bash_completes(&server, &["hello-server", "--model", ""]);
     models.sort();
-    assert_eq!(models, ["epoll", "fork", "iterative", "select", "threads"]);
+    assert_eq!(
+        models,
+        ["epoll", "fork", "iterative", "select", "threads", "uring"]
+    );
     assert_eq!(
         bash_completes(&server, &["hello-server", "--model", "th"]),
         ["threads"]
@@ -319,7 +322,7 @@ fn the_zsh_and_fish_completions_parse_and_fish_completes_model_values() {
         models.sort();
         assert_eq!(
             models,
-            ["epoll", "fork", "iterative", "select", "threads"],
+            ["epoll", "fork", "iterative", "select", "threads", "uring"],
             "{out}"
         );
     }

@@ -84,8 +84,8 @@ impl Limits {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action<'a> {
     /// `send(2)` these bytes, the rest of the reply; answer with [`Input::Sent`]. With
-    /// `more`, pass `MSG_MORE`: a half-close follows at once and takes the tail out with
-    /// its FIN, in one segment.
+    /// `more`, pass `MSG_MORE`: the close (or the half-close) that follows at once takes
+    /// the tail out with its FIN, in one segment.
     Send {
         /// The bytes not sent yet.
         bytes: &'a [u8],
@@ -154,14 +154,18 @@ pub enum Outcome {
     },
 }
 
-/// What happens once the reply is out and the write side is shut down.
+/// What happens once the reply is out. The FIN goes with the `close()` when nothing is
+/// left to read (the kernel sends it as a half-close would, with the reply's tail); only
+/// a client that may still send gets a half-close first, and is drained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum After {
-    /// The hello service never reads: check once for input the client sent.
+    /// The hello service never reads: check once for input the client sent, then close;
+    /// input found is drained after a half-close.
     CheckUnread,
-    /// The request ended at a terminator: the client may send more, so drain.
-    Drain,
-    /// The request ended at end of stream: nothing more can come.
+    /// The request ended at a terminator: the client may send more, so half-close and
+    /// drain (at most this many more bytes).
+    Drain(usize),
+    /// The request ended at end of stream: nothing more can come, so close.
     Close,
 }
 
@@ -254,21 +258,25 @@ impl<'s> Connection<'s> {
         }
     }
 
-    /// The call that follows a successful half-close ([`Action::CheckUnread`],
-    /// [`Action::Close`] or [`Action::Read`], the drain), while the reply is being sent or
-    /// the write side shut down; `None` otherwise. For a driver that submits calls ahead
-    /// of their turn, linked so that each runs only if the one before succeeded (io_uring):
-    /// what it then feeds back is exactly what [`Connection::poll`] asks for in turn.
-    pub fn after_half_close(&self) -> Option<Action<'static>> {
-        let after = match &self.state {
-            State::Sending { after, .. } | State::HalfClosing(after) => *after,
-            _ => return None,
-        };
-        Some(match after {
-            After::CheckUnread => Action::CheckUnread,
-            After::Close => Action::Close,
-            After::Drain => Action::Read,
-        })
+    /// The call that follows the one [`Connection::poll`] asks for now, if that one
+    /// succeeds whole: after the reply's last send, [`Action::CheckUnread`],
+    /// [`Action::Close`] or [`Action::HalfClose`] (a drain follows); after that
+    /// half-close, [`Action::Read`]; `None` otherwise. For a driver that submits calls
+    /// ahead of their turn, linked so that each runs only if the one before succeeded
+    /// (io_uring): what it then feeds back is exactly what [`Connection::poll`] asks for in
+    /// turn.
+    pub fn next_if_done(&self) -> Option<Action<'static>> {
+        match &self.state {
+            State::Sending { after, .. } => Some(match after {
+                After::CheckUnread => Action::CheckUnread,
+                After::Close => Action::Close,
+                After::Drain(_) => Action::HalfClose,
+            }),
+            State::HalfClosing(After::Drain(_)) => Some(Action::Read),
+            State::HalfClosing(After::CheckUnread) => Some(Action::CheckUnread),
+            State::HalfClosing(After::Close) => Some(Action::Close),
+            _ => None,
+        }
     }
 
     /// When [`Connection::on_timeout`] is due if nothing happens first; `None` while the
@@ -340,13 +348,16 @@ impl<'s> Connection<'s> {
             (State::HalfClosing(after), Input::HalfClosed) => self.half_closed(after, now),
             (State::HalfClosing(_), Input::Failed(e)) if peer_gone(&e) => State::Closing(Outcome::PeerGone),
             (State::HalfClosing(_), Input::Failed(e)) => State::Closing(failed(Step::Shutdown, e)),
+            // The client reset before its FIN could go: its choice, nothing to report.
+            (State::Checking, Input::Failed(e)) if peer_gone(&e) => State::Closing(Outcome::PeerGone),
             // A client that half-closed or a failed check leave nothing to read.
             (State::Checking, Input::Unread(Unread::Nothing | Unread::Eof) | Input::Failed(_)) => {
                 State::Closing(Outcome::Served)
             }
+            // The client sent something: half-close (so that it sees the end of the
+            // reply), then drain what is left of it.
             (State::Checking, Input::Unread(Unread::Data(n))) => {
-                self.wait_until = now + self.limits.drain_time;
-                self.drained(self.limits.drain_bytes, n)
+                State::HalfClosing(After::Drain(self.limits.drain_bytes.saturating_sub(n)))
             }
             (State::Draining { left }, Input::Received(data)) if !data.is_empty() => {
                 self.drained(left, data.len())
@@ -458,7 +469,7 @@ impl<'s> Connection<'s> {
             State::Sending { reply, sent, .. } => State::Sending {
                 reply,
                 sent,
-                after: After::Drain,
+                after: After::Drain(self.limits.drain_bytes),
             },
             other => other,
         }
@@ -473,7 +484,7 @@ impl<'s> Connection<'s> {
                     step: Step::Read,
                     cause: Cause::Busy,
                 });
-                return send(Cow::Borrowed(BUSY_REPLY), After::Drain);
+                return send(Cow::Borrowed(BUSY_REPLY), After::Drain(self.limits.drain_bytes));
             }
             _ => return State::Reading(request),
         };
@@ -492,7 +503,7 @@ impl<'s> Connection<'s> {
         let after = if data.is_empty() {
             After::Close
         } else {
-            After::Drain
+            After::Drain(self.limits.drain_bytes)
         };
         send(Cow::Owned(reply), after)
     }
@@ -511,7 +522,7 @@ impl<'s> Connection<'s> {
                 self.wait_until = now + self.limits.idle;
                 let sent = sent.saturating_add(n).min(reply.len());
                 if sent == reply.len() {
-                    State::HalfClosing(after)
+                    replied(after)
                 } else {
                     State::Sending { reply, sent, after }
                 }
@@ -528,11 +539,12 @@ impl<'s> Connection<'s> {
         match after {
             After::CheckUnread => State::Checking,
             After::Close => State::Closing(Outcome::Served),
-            After::Drain => {
+            // The drain's bytes were used up before it began (by the check): reset, as a
+            // drain that runs out does; the half-close has taken the reply out first.
+            After::Drain(0) => State::Aborting(Outcome::Served),
+            After::Drain(left) => {
                 self.wait_until = now + self.limits.drain_time;
-                State::Draining {
-                    left: self.limits.drain_bytes,
-                }
+                State::Draining { left }
             }
         }
     }
@@ -548,11 +560,21 @@ impl<'s> Connection<'s> {
     }
 }
 
+/// The whole reply is out: what `after` says comes next. A client that may still send
+/// is half-closed first; otherwise the FIN goes with the close.
+fn replied<'s>(after: After) -> State<'s> {
+    match after {
+        After::CheckUnread => State::Checking,
+        After::Close => State::Closing(Outcome::Served),
+        After::Drain(_) => State::HalfClosing(after),
+    }
+}
+
 /// Sending `reply`, then `after`; an empty reply (a library caller's empty greeting) has
-/// nothing to send and goes straight to the half-close.
+/// nothing to send and goes straight to what follows it.
 fn send(reply: Cow<'_, [u8]>, after: After) -> State<'_> {
     if reply.is_empty() {
-        State::HalfClosing(after)
+        replied(after)
     } else {
         State::Sending {
             reply,
@@ -725,19 +747,20 @@ mod tests {
     }
 
     #[test]
-    fn after_half_close_says_what_poll_will_ask_once_the_reply_is_out() {
+    fn next_if_done_says_what_poll_will_ask_once_the_reply_is_out() {
         let t0 = Instant::now();
-        // hello: the check; echo ended at a terminator: the drain; at end of stream: close.
+        // hello: the check, then close; echo ended at a terminator: half-close, then the
+        // drain; at end of stream: close, the FIN going with it.
         let hello = Service::hello("Hi");
         let echo = Service::Echo { max_request: 100 };
         for (service, input, want) in [
-            (&hello, None, Action::CheckUnread),
-            (&echo, Some(&b"hi\0"[..]), Action::Read),
-            (&echo, Some(&b""[..]), Action::Close),
+            (&hello, None, vec![Action::CheckUnread]),
+            (&echo, Some(&b"hi\0"[..]), vec![Action::HalfClose, Action::Read]),
+            (&echo, Some(&b""[..]), vec![Action::Close]),
         ] {
             let mut conn = Connection::new(service, Limits::default(), t0);
             if let Some(data) = input {
-                assert_eq!(conn.after_half_close(), None, "reading: nothing to say yet");
+                assert_eq!(conn.next_if_done(), None, "reading: nothing to say yet");
                 if data.is_empty() {
                     conn.handle(Input::Received(b"hi"), t0);
                 }
@@ -747,14 +770,55 @@ mod tests {
                 panic!("sending")
             };
             let n = bytes.len();
-            assert_eq!(conn.after_half_close(), Some(want.clone()));
+            assert_eq!(conn.next_if_done(), Some(want[0].clone()));
             conn.handle(Input::Sent(n), t0);
-            assert_eq!(conn.poll(), Action::HalfClose);
-            assert_eq!(conn.after_half_close(), Some(want.clone()));
-            conn.handle(Input::HalfClosed, t0);
-            assert_eq!(conn.poll(), want);
-            assert_eq!(conn.after_half_close(), None);
+            assert_eq!(conn.poll(), want[0]);
+            if want[0] == Action::HalfClose {
+                assert_eq!(conn.next_if_done(), Some(want[1].clone()));
+                conn.handle(Input::HalfClosed, t0);
+                assert_eq!(conn.poll(), want[1]);
+            }
+            assert_eq!(conn.next_if_done(), None);
         }
+    }
+
+    #[test]
+    fn hello_input_found_by_the_check_is_drained_after_a_half_close() {
+        let t0 = Instant::now();
+        let hello = Service::hello("Hi");
+        let limits = Limits::default();
+        let whole = |conn: &mut Connection<'_>| {
+            let Action::Send { bytes, .. } = conn.poll() else {
+                panic!("sending")
+            };
+            let n = bytes.len();
+            conn.handle(Input::Sent(n), t0);
+        };
+        let mut conn = Connection::new(&hello, limits, t0);
+        whole(&mut conn);
+        assert_eq!(conn.poll(), Action::CheckUnread, "no half-close before the check");
+        conn.handle(Input::Unread(Unread::Data(5)), t0);
+        assert_eq!(
+            conn.poll(),
+            Action::HalfClose,
+            "the client sent something: half-close"
+        );
+        conn.handle(Input::HalfClosed, t0);
+        assert_eq!(conn.poll(), Action::Read, "then drain");
+        conn.handle(Input::Received(&vec![0; limits.drain_bytes - 6]), t0);
+        assert_eq!(
+            conn.poll(),
+            Action::Read,
+            "the check's bytes count toward the drain"
+        );
+        conn.handle(Input::Received(b"xy"), t0);
+        assert_eq!(conn.poll(), Action::Abort, "over the drain's bytes: reset");
+        // A client that reset before the FIN went: nothing to report.
+        let mut conn = Connection::new(&hello, limits, t0);
+        whole(&mut conn);
+        conn.handle(Input::Failed(io::ErrorKind::ConnectionReset.into()), t0);
+        assert_eq!(conn.poll(), Action::Close);
+        assert!(matches!(conn.finish(), Outcome::PeerGone));
     }
 
     #[test]

@@ -370,8 +370,8 @@ pub enum Event<'a> {
         /// The bytes written.
         data: &'a [u8],
     },
-    /// `send(fd, …, MSG_MORE)` sent these bytes of a reply that a `shutdown(SHUT_WR)`
-    /// follows (see `crate::sys::Stream::send`).
+    /// `send(fd, …, MSG_MORE)` sent these bytes of a reply whose FIN follows at once,
+    /// with the `close()` or a `shutdown(SHUT_WR)` (see `crate::sys::Stream::send`).
     SendMore {
         /// The socket.
         fd: i32,
@@ -1058,8 +1058,8 @@ fn uring_explain(op: UringOp, result: i32, lang: Lang) -> String {
             "전송 실패: 뒤에 연결(link)된 요청은 취소됩니다",
         ),
         UringOp::Send => say(
-            "send, held by MSG_MORE, queued with the half-close: the reply and the FIN leave in one packet",
-            "MSG_MORE로 보류한 전송을 Half-close와 함께 넣었습니다: 응답과 FIN이 한 패킷으로 갑니다",
+            "send, held by MSG_MORE, the check linked after it: the reply leaves with the FIN that follows",
+            "MSG_MORE로 보류한 전송, 뒤에 확인 요청을 연결: 응답은 이어지는 FIN과 한 패킷으로 갑니다",
         ),
         UringOp::Shutdown => say(
             "half-close from the ring: linked, it runs only once the send before it sent everything",
@@ -1398,16 +1398,16 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "데이터 전송: 상대 소켓으로 바이트를 보냅니다",
         ),
         Event::SendMore { data, .. } if data.len() > ONE_SEGMENT => say(
-            "send: the kernel sends full segments now; MSG_MORE holds only the last part, which leaves with shutdown()'s FIN",
-            "데이터 전송: 꽉 찬 세그먼트는 바로 나가고, MSG_MORE는 마지막 조각만 잡아 두었다가 shutdown()의 FIN과 함께 보냅니다",
+            "send: full segments leave now; MSG_MORE holds only the last part, which leaves with the FIN",
+            "데이터 전송: 꽉 찬 세그먼트는 바로 나가고, MSG_MORE는 마지막 조각만 잡아 두었다가 FIN과 함께 보냅니다",
         ),
         Event::SendMore { data: [.., 0], .. } => say(
-            "send, held by MSG_MORE: leaves with the FIN of shutdown() in one packet; \\0 is the C string's NUL",
-            "데이터 전송: MSG_MORE로 잡아 두었다가 shutdown()의 FIN과 한 패킷으로 보냅니다. \\0은 C 문자열의 NUL",
+            "send, held by MSG_MORE: leaves in one packet with the FIN that follows; \\0 is the C string's NUL",
+            "데이터 전송: MSG_MORE로 잡아 두었다가 뒤따르는 FIN과 한 패킷으로 보냅니다. \\0은 C 문자열의 NUL",
         ),
         Event::SendMore { .. } => say(
-            "send, held by MSG_MORE: leaves with the FIN of the shutdown() below in one packet",
-            "데이터 전송: MSG_MORE로 잡아 두었다가 아래 shutdown()의 FIN과 한 패킷으로 보냅니다",
+            "send, held by MSG_MORE: leaves in one packet with the FIN of the close() or shutdown() below",
+            "데이터 전송: MSG_MORE로 잡아 두었다가 아래 close()나 shutdown()의 FIN과 한 패킷으로 보냅니다",
         ),
         Event::ShutdownWrite { .. } => say(
             "half-close: send EOF (FIN) to the peer, but keep reading",

@@ -389,7 +389,7 @@ enum Phase {
     Request,
     /// Sending the reply.
     Reply,
-    /// The reply is out: half-close.
+    /// The reply is out and the client may still send: half-close, then drain.
     HalfClose,
     /// Hello: the one check for unread input.
     Check,
@@ -515,8 +515,8 @@ impl<'a> Sim<'a> {
             })
             .collect();
         let (echo_limit, reply, phase) = match &sc.service {
-            // An empty greeting has nothing to send: straight to the half-close.
-            Svc::Hello(greeting) if greeting.0.is_empty() => (None, Some(Vec::new()), Phase::HalfClose),
+            // An empty greeting has nothing to send: straight to the check.
+            Svc::Hello(greeting) if greeting.0.is_empty() => (None, Some(Vec::new()), Phase::Check),
             Svc::Hello(greeting) => (None, Some(greeting.0.clone()), Phase::Reply),
             Svc::Echo(limit) => {
                 let due = sc.eof_ms.is_some() || answered_without_eof(&input, *limit);
@@ -755,8 +755,17 @@ impl<'a> Sim<'a> {
                 self.sent.extend_from_slice(&reply[start..start + n]);
                 self.half_closed = false;
                 self.last_progress = self.now;
+                // The whole reply is out. Hello: the check comes first; an echo request
+                // that ended at end of stream: close, the FIN going with it; one that
+                // ended at a terminator: half-close, then drain.
                 if self.sent.len() == reply.len() {
-                    self.phase = Phase::HalfClose;
+                    if self.echo_limit.is_none() {
+                        self.phase = Phase::Check;
+                    } else if self.request_at_eof {
+                        self.over(false, Expect::Served);
+                    } else {
+                        self.phase = Phase::HalfClose;
+                    }
                 }
             }
             // A client that left without its reply is not worth a line; another failure is.
@@ -764,23 +773,20 @@ impl<'a> Sim<'a> {
             (Phase::Reply, Input::Failed(e)) => self.over(true, Expect::Os(Step::Write, code(e))),
             (Phase::HalfClose, Input::HalfClosed) => {
                 self.half_closed = true;
-                if self.echo_limit.is_none() {
-                    self.phase = Phase::Check;
-                } else if self.request_at_eof {
-                    self.over(false, Expect::Served);
-                } else {
-                    self.phase = Phase::Drain;
-                    self.drain_start = self.now;
-                }
+                self.drain_start = self.now;
+                self.drain(0);
             }
             // Only ENOTCONN is injected here: the peer is gone.
             (Phase::HalfClose, Input::Failed(_)) => self.over(false, Expect::PeerGone),
+            // A client that reset before the FIN went: nothing to report.
+            (Phase::Check, Input::Failed(e)) if peer_gone(e) => self.over(false, Expect::PeerGone),
             (Phase::Check, Input::Unread(Unread::Nothing | Unread::Eof) | Input::Failed(_)) => {
                 self.over(false, Expect::Served);
             }
+            // Input came: half-close, then drain what is left of the drain's bytes.
             (Phase::Check, Input::Unread(Unread::Data(n))) => {
-                self.drain_start = self.now;
-                self.drain(*n);
+                self.drained += n;
+                self.phase = Phase::HalfClose;
             }
             (Phase::Drain, Input::Received(data)) if !data.is_empty() => self.drain(data.len()),
             (Phase::Drain, Input::Received(_) | Input::Failed(_)) => self.over(false, Expect::Served),
@@ -1064,8 +1070,8 @@ impl<'a> Sim<'a> {
         if matches!(outcome, Outcome::Served) {
             ensure!(
                 self,
-                self.sent == reply && self.half_closed,
-                "served without the whole reply and its FIN"
+                self.sent == reply && (self.half_closed || *act == Act::Close),
+                "served without the whole reply and its FIN (a half-close's, or the close's)"
             );
         }
         if *act == Act::Close {
@@ -1172,9 +1178,10 @@ fn failed(outcome: Outcome) -> (Step, Cause) {
     }
 }
 
-/// Hello: the greeting with `MSG_MORE`, the half-close, one check for unread input, close.
+/// Hello: the greeting with `MSG_MORE`, one check for unread input, close (the FIN goes
+/// with the close, taking the greeting out in the same segment).
 #[test]
-fn hello_sends_the_greeting_half_closes_checks_and_closes() {
+fn hello_sends_the_greeting_checks_and_closes() {
     let service = Service::hello("Hello World!");
     let t0 = Instant::now();
     let mut conn = Connection::new(&service, Limits::with_idle(IDLE), t0);
@@ -1187,9 +1194,6 @@ fn hello_sends_the_greeting_half_closes_checks_and_closes() {
     );
     assert_eq!(conn.deadline(), Some(t0 + IDLE));
     conn.handle(Input::Sent(13), t0 + ms(1));
-    assert_eq!(conn.poll(), Action::HalfClose);
-    assert_eq!(conn.deadline(), None);
-    conn.handle(Input::HalfClosed, t0 + ms(1));
     assert_eq!(conn.poll(), Action::CheckUnread);
     assert_eq!(conn.deadline(), None);
     conn.handle(Input::Unread(Unread::Nothing), t0 + ms(1));
@@ -1214,10 +1218,11 @@ fn hello_sends_the_rest_after_a_partial_send() {
     );
     assert_eq!(conn.deadline(), Some(t0 + ms(5) + IDLE));
     conn.handle(Input::Sent(2), t0 + ms(6));
-    assert_eq!(conn.poll(), Action::HalfClose);
+    assert_eq!(conn.poll(), Action::CheckUnread);
 }
 
-/// Hello, a client that sent something: it is drained until its end of stream, then close.
+/// Hello, a client that sent something: half-close (so that it sees the end of the
+/// greeting), then drain until its end of stream, then close.
 #[test]
 fn hello_drains_what_the_client_sent() {
     let service = Service::hello("Hi");
@@ -1225,8 +1230,10 @@ fn hello_drains_what_the_client_sent() {
     let limits = Limits::with_idle(IDLE);
     let mut conn = Connection::new(&service, limits, t0);
     conn.handle(Input::Sent(3), t0);
-    conn.handle(Input::HalfClosed, t0);
     conn.handle(Input::Unread(Unread::Data(5)), t0 + ms(2));
+    assert_eq!(conn.poll(), Action::HalfClose);
+    assert_eq!(conn.deadline(), None);
+    conn.handle(Input::HalfClosed, t0 + ms(2));
     assert_eq!(conn.poll(), Action::Read);
     assert_eq!(conn.deadline(), Some(t0 + ms(2) + limits.drain_time));
     conn.handle(Input::Received(b"more"), t0 + ms(3));
@@ -1272,7 +1279,7 @@ fn echo_replies_then_drains_to_the_end_of_stream() {
 }
 
 /// Echo, `hi` then end of stream: the request ends at the end of stream, so nothing more can
-/// come, and the close follows the half-close at once.
+/// come: the close follows the reply at once, and its FIN goes with it (no half-close).
 #[test]
 fn echo_request_ended_by_eof_closes_at_once() {
     let service = Service::Echo {
@@ -1291,8 +1298,6 @@ fn echo_request_ended_by_eof_closes_at_once() {
         }
     );
     conn.handle(Input::Sent(7), t0);
-    assert_eq!(conn.poll(), Action::HalfClose);
-    conn.handle(Input::HalfClosed, t0);
     assert_eq!(conn.poll(), Action::Close);
     assert!(matches!(conn.finish(), Outcome::Served));
 }
@@ -1456,7 +1461,7 @@ fn failed_calls_end_the_exchange() {
 
 /// A hello service whose greeting is empty — `Service::Hello { greeting: vec![] }`, which the
 /// public field allows although `Service::hello` always appends a NUL — has nothing to send:
-/// it goes straight to the half-close. (Found by `every_exchange_keeps_the_contract` with the
+/// it goes straight to the check. (Found by `every_exchange_keeps_the_contract` with the
 /// greeting `b""`: the core used to ask for a send of nothing, which returns 0, and abort.)
 #[test]
 fn an_empty_greeting_is_never_sent_and_never_served() {
@@ -1470,7 +1475,7 @@ fn an_empty_greeting_is_never_sent_and_never_served() {
     }
     assert_eq!(
         conn.poll(),
-        Action::HalfClose,
+        Action::CheckUnread,
         "an empty reply is complete at once"
     );
 }

@@ -3,12 +3,14 @@
 //! submits what every connection has queued and reaps what completed.
 //!
 //! - One multishot accept takes client after client; `--once` queues a single accept.
-//! - A reply that fits [`LINK_MAX`] is queued as a chain: the send (`MSG_MORE`), the
-//!   half-close linked after it, and, where the core checks for unread input next, that
-//!   check linked after the half-close. Each runs only if the one before succeeded, so a
-//!   reply not sent whole never gets its FIN. A longer reply is sent call by call, each
-//!   partial send fed back, so that the idle deadline sees its progress. The core's
-//!   `Close` or `Abort` is queued with the next submission.
+//! - A reply that fits [`LINK_MAX`] is queued as a chain: the send (`MSG_MORE`) and the
+//!   call the core asks for next if it goes whole (`Connection::next_if_done`), linked
+//!   after it — the hello service's check for unread input, or the half-close before an
+//!   echo drain — which runs only if the send succeeded whole, so a reply not sent whole
+//!   never gets its FIN. A longer reply is sent call by call, each partial send fed
+//!   back, so that the idle deadline sees its progress. The core's `Close` (whose FIN
+//!   takes the held reply out) or `Abort` is queued with the next submission: whether to
+//!   close depends on what the check found, which no link can express.
 //! - Reads take a provided buffer, chosen by the kernel when data comes.
 //! - Deadlines are a timer heap on the cores' `deadline()`; the nearest bounds the wait in
 //!   `io_uring_enter()`. A connection whose deadline passes with a call pending has that
@@ -40,7 +42,7 @@ use crate::drive::{Exchange, Returned};
 use crate::slots::Slots;
 use crate::{Config, Stop, Summary};
 
-/// Longest reply sent as one call linked to the half-close. A linked send goes on until
+/// Longest reply sent as one call with the next linked after it. A linked send goes on until
 /// every byte is out (`MSG_WAITALL`), which hides its progress from the idle deadline:
 /// only a reply that fits the send buffer of a new connection at once is sent that way.
 pub const LINK_MAX: usize = 4096;
@@ -471,34 +473,37 @@ impl<'c> Loop<'c> {
         let ring = &mut self.ring;
         let stream = conn.exchange.stream();
         let core = conn.exchange.core();
-        let check_next = core.after_half_close() == Some(Action::CheckUnread);
+        // After a short reply, the hello service's unread check (or the half-close
+        // before a drain) goes in the same submission, linked: it runs only if the send
+        // took the whole reply. The close is not linked: whether to close or drain
+        // depends on what the check finds.
+        let next = core.next_if_done();
         let at = |op| key(op, slot, era);
-        // Linked calls go in one submission.
-        let _ = ring.reserve(3);
+        let _ = ring.reserve(2);
         match core.poll() {
             Action::Send { bytes, .. } => {
-                let linked = bytes.len() <= LINK_MAX;
+                let linked =
+                    bytes.len() <= LINK_MAX && matches!(next, Some(Action::CheckUnread | Action::HalfClose));
                 // SAFETY: the bytes are the core's reply, on the heap or in the config:
                 // the core does not change until this call's completion is fed back (a
                 // deadline waits for it: see `expire`).
                 unsafe { ring.send(stream, bytes, linked, at(Op::Send)) };
                 conn.pending.push(Op::Send);
-                if linked {
-                    ring.shutdown(stream, check_next, at(Op::Shutdown));
-                    conn.pending.push(Op::Shutdown);
-                    if check_next {
+                match next {
+                    Some(Action::CheckUnread) if linked => {
                         ring.check_unread(stream, at(Op::Check));
                         conn.pending.push(Op::Check);
                     }
+                    Some(Action::HalfClose) if linked => {
+                        ring.shutdown(stream, false, at(Op::Shutdown));
+                        conn.pending.push(Op::Shutdown);
+                    }
+                    _ => {}
                 }
             }
             Action::HalfClose => {
-                ring.shutdown(stream, check_next, at(Op::Shutdown));
+                ring.shutdown(stream, false, at(Op::Shutdown));
                 conn.pending.push(Op::Shutdown);
-                if check_next {
-                    ring.check_unread(stream, at(Op::Check));
-                    conn.pending.push(Op::Check);
-                }
             }
             Action::CheckUnread => {
                 ring.check_unread(stream, at(Op::Check));

@@ -303,7 +303,7 @@ impl Ring {
     }
 
     /// `IORING_OP_SEND` of `bytes` with `MSG_MORE` (and `MSG_NOSIGNAL`): the tail waits
-    /// for the FIN of the half-close that follows. `linked`: the next call queued runs only
+    /// for the FIN that follows (the close's, or a half-close's). `linked`: the next call queued runs only
     /// if this one sends every byte (`MSG_WAITALL` makes a short send go on until it has,
     /// or fail).
     ///
