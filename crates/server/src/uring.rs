@@ -72,6 +72,32 @@ impl Op {
     }
 }
 
+/// The calls a connection has in the ring, one bit per [`Op`]: each is queued at most once
+/// at a time (the next calls are queued only once none is pending). No allocation per
+/// connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Pending(u8);
+
+impl Pending {
+    fn add(&mut self, op: Op) {
+        self.0 |= 1 << op as u8;
+    }
+
+    fn remove(&mut self, op: Op) {
+        self.0 &= !(1 << op as u8);
+    }
+
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    fn ops(self) -> impl Iterator<Item = Op> {
+        [Op::Send, Op::Shutdown, Op::Check, Op::Read]
+            .into_iter()
+            .filter(move |op| self.0 & (1 << *op as u8) != 0)
+    }
+}
+
 /// Generations (eras) wrap at 24 bits: a slot would have to be reused 16 million times while one
 /// call of its first connection is still pending to be mistaken.
 const ERA_MASK: u32 = 0xFF_FFFF;
@@ -128,7 +154,7 @@ struct Conn<'c> {
     exchange: Exchange<'c>,
     era: u32,
     /// Its calls queued or in the kernel.
-    pending: Vec<Op>,
+    pending: Pending,
     /// The deadline of its entry in the timer heap, if it has one.
     queued: Option<Instant>,
     /// Its deadline passed while a call was pending: that call is being cancelled, and
@@ -352,9 +378,7 @@ impl<'c> Loop<'c> {
         if conn.era != era {
             return Ok(());
         }
-        if let Some(i) = conn.pending.iter().position(|p| *p == op) {
-            conn.pending.remove(i);
-        }
+        conn.pending.remove(op);
         // A cancelled call made nothing: there is nothing to feed.
         if !c.cancelled() {
             let returned = match op {
@@ -449,7 +473,7 @@ impl<'c> Loop<'c> {
         let slot = self.conns.insert(Conn {
             exchange,
             era: self.next_era,
-            pending: Vec::with_capacity(3),
+            pending: Pending::default(),
             queued: None,
             due: false,
         });
@@ -488,30 +512,30 @@ impl<'c> Loop<'c> {
                 // the core does not change until this call's completion is fed back (a
                 // deadline waits for it: see `expire`).
                 unsafe { ring.send(stream, bytes, linked, at(Op::Send)) };
-                conn.pending.push(Op::Send);
+                conn.pending.add(Op::Send);
                 match next {
                     Some(Action::CheckUnread) if linked => {
                         ring.check_unread(stream, at(Op::Check));
-                        conn.pending.push(Op::Check);
+                        conn.pending.add(Op::Check);
                     }
                     Some(Action::HalfClose) if linked => {
                         ring.shutdown(stream, false, at(Op::Shutdown));
-                        conn.pending.push(Op::Shutdown);
+                        conn.pending.add(Op::Shutdown);
                     }
                     _ => {}
                 }
             }
             Action::HalfClose => {
                 ring.shutdown(stream, false, at(Op::Shutdown));
-                conn.pending.push(Op::Shutdown);
+                conn.pending.add(Op::Shutdown);
             }
             Action::CheckUnread => {
                 ring.check_unread(stream, at(Op::Check));
-                conn.pending.push(Op::Check);
+                conn.pending.add(Op::Check);
             }
             Action::Read => {
                 ring.recv(stream, at(Op::Read));
-                conn.pending.push(Op::Read);
+                conn.pending.add(Op::Read);
             }
             Action::Close | Action::Abort => {}
         }
@@ -570,7 +594,7 @@ impl<'c> Loop<'c> {
                 continue;
             }
             let fd = conn.exchange.stream().fd();
-            for op in conn.pending.clone() {
+            for op in conn.pending.ops() {
                 self.ring.cancel(key(op, slot, era), fd);
             }
         }
@@ -581,6 +605,20 @@ impl<'c> Loop<'c> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn pending_calls_are_a_set() {
+        let mut p = Pending::default();
+        assert!(p.is_empty());
+        p.add(Op::Send);
+        p.add(Op::Check);
+        assert_eq!(p.ops().collect::<Vec<_>>(), [Op::Send, Op::Check]);
+        p.remove(Op::Send);
+        p.remove(Op::Read);
+        assert_eq!(p.ops().collect::<Vec<_>>(), [Op::Check]);
+        p.remove(Op::Check);
+        assert!(p.is_empty());
+    }
 
     #[test]
     fn keys_name_the_call_the_slot_and_the_generation() {
