@@ -1,4 +1,5 @@
-//! `cargo xtask soak [--connections N] [--minutes M]`: the long run. Each server model, as
+//! `cargo xtask soak [--connections N] [--minutes M] [--model NAME]`: the long run. Each
+//! server model (or the one named), as
 //! shipped (`cargo xtask dist`), serves echo exchanges from a few client threads until N
 //! connections (default a million) or M minutes (default 5) per model; meanwhile the
 //! server's descriptors, resident memory and threads are sampled every second. A model
@@ -69,11 +70,14 @@ impl std::fmt::Display for Sample {
 
 /// Runs the soak.
 pub fn run(args: &[String]) -> Result<()> {
-    let (connections, minutes) = parse(args)?;
+    let (connections, minutes, only) = parse(args)?;
     eprintln!("xtask soak: building the release binaries (cargo xtask dist) ...");
     let server = build_dist()?.join("hello-server");
     let mut failed = Vec::new();
-    for model in ["iterative", "fork", "select", "threads", "epoll"] {
+    for model in MODELS
+        .into_iter()
+        .filter(|m| only.as_deref().is_none_or(|o| o == *m))
+    {
         println!("\n=== {model}: up to {connections} connections or {minutes} min ===");
         if let Err(e) = soak_model(&server, model, connections, minutes) {
             println!("FAIL {model}: {e:#}");
@@ -87,21 +91,34 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn parse(args: &[String]) -> Result<(u64, u64)> {
-    let (mut connections, mut minutes) = (1_000_000u64, 5u64);
+/// The models soaked, in order (the io_uring model last: a kernel that refuses io_uring
+/// fails it alone).
+const MODELS: [&str; 6] = ["iterative", "fork", "select", "threads", "epoll", "uring"];
+
+const USAGE: &str = "usage: cargo xtask soak [--connections N (> 20000)] [--minutes M (> 0)] [--model NAME]";
+
+fn parse(args: &[String]) -> Result<(u64, u64, Option<String>)> {
+    let (mut connections, mut minutes, mut only) = (1_000_000u64, 5u64, None);
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        if flag == "--model" {
+            if !MODELS.contains(&value.as_str()) {
+                bail!("--model {value}: not one of {}", MODELS.join(", "));
+            }
+            only = Some(value.clone());
+            continue;
+        }
         let n: u64 = value
             .parse()
             .with_context(|| format!("{flag} {value}: not a number"))?;
         match flag.as_str() {
             "--connections" if n > WARM_UP => connections = n,
             "--minutes" if n > 0 => minutes = n,
-            _ => bail!("usage: cargo xtask soak [--connections N (> {WARM_UP})] [--minutes M (> 0)]"),
+            _ => bail!("{USAGE}"),
         }
     }
-    Ok((connections, minutes))
+    Ok((connections, minutes, only))
 }
 
 fn soak_model(server: &std::path::Path, model: &str, connections: u64, minutes: u64) -> Result<()> {
@@ -229,5 +246,26 @@ fn client_loop(addr: SocketAddr, id: usize, done: &AtomicU64, errors: &AtomicU64
             errors.fetch_add(1, Ordering::Relaxed);
         }
         done.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_command_line_takes_a_model_counts_and_rejects_the_rest() {
+        assert_eq!(parse(&[]).unwrap(), (1_000_000, 5, None));
+        assert_eq!(
+            parse(&args(&["--model", "uring", "--connections", "300000"])).unwrap(),
+            (300_000, 5, Some("uring".into()))
+        );
+        assert!(parse(&args(&["--model", "poll"])).is_err());
+        assert!(parse(&args(&["--connections", "10"])).is_err());
+        assert!(parse(&args(&["--minutes"])).is_err());
     }
 }

@@ -140,6 +140,20 @@ impl Timers {
         self.heap.peek().map(|Reverse((t, _, _))| *t)
     }
 
+    /// Drops the entries `live` says are stale once they outnumber the live ones by far,
+    /// and gives back the memory a burst left: every connection queues its deadline, and
+    /// at thousands of connections a second with a 10 s idle limit the stale entries
+    /// would otherwise pile up until their time comes (and the heap keep its peak size).
+    fn prune(&mut self, live_count: usize, live: impl Fn(Instant, usize, u32) -> bool) {
+        if self.heap.len() > 2 * live_count + 1024 {
+            self.heap.retain(|Reverse((t, slot, era))| live(*t, *slot, *era));
+        }
+        let len = self.heap.len();
+        if self.heap.capacity() > 4 * len + 4096 {
+            self.heap.shrink_to(2 * len + 1024);
+        }
+    }
+
     /// The earliest entry due at `now`, taken out.
     fn pop_due(&mut self, now: Instant) -> Option<(Instant, usize, u32)> {
         match self.heap.peek() {
@@ -576,6 +590,12 @@ impl<'c> Loop<'c> {
     /// The connections whose deadline has passed: a pending call is cancelled first (the
     /// core hears of the deadline when it is back); else the core decides now.
     fn expire(&mut self, now: Instant) {
+        let conns = &self.conns;
+        self.timers.prune(conns.len(), |t, slot, era| {
+            conns
+                .get(slot)
+                .is_some_and(|c| c.era == era && c.queued == Some(t))
+        });
         while let Some((t, slot, era)) = self.timers.pop_due(now) {
             let Some(conn) = self.conns.get_mut(slot) else {
                 continue;
@@ -652,5 +672,17 @@ mod tests {
         assert_eq!(timers.pop_due(ms(25)), Some((ms(20), 2, 7)));
         assert_eq!(timers.pop_due(ms(25)), None);
         assert_eq!(timers.next(), Some(ms(30)));
+        // Stale entries are dropped once they outnumber the live ones by far, and the
+        // memory of the burst is given back.
+        for slot in 0..10_000 {
+            timers.push(ms(40), slot, 2);
+        }
+        let cap = timers.heap.capacity();
+        timers.prune(1, |_, slot, _| slot == 3);
+        assert_eq!(timers.heap.len(), 2, "the live entries stay: slot 3's two");
+        assert!(timers.heap.capacity() < cap / 4, "shrunk");
+        assert_eq!(timers.next(), Some(ms(30)));
+        timers.prune(1, |_, _, _| false);
+        assert_eq!(timers.heap.len(), 2, "a small heap is left alone");
     }
 }
