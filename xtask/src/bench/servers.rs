@@ -133,7 +133,8 @@ pub const SERVERS: &[Spec] = &[
         "uring",
         Program::Hello(&["--model", "uring"]),
         "hello-server --model uring: one io_uring ring, multishot accept, linked calls",
-    ),
+    )
+    .idle(),
     Spec::new(
         "epoll_w2",
         Program::Hello(&["--model", "epoll", "--workers", "2"]),
