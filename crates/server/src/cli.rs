@@ -80,9 +80,8 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
     pub max_conns: Option<usize>,
 
-    /// Event loops, one per thread, each with a listening socket of its own on the same
-    /// port (SO_REUSEPORT); --max-conns and --max-buffered hold for them all. epoll model
-    /// only [default: 1]
+    /// Event loops, one per thread, sharing the port as --accept-queues says; --max-conns
+    /// and --max-buffered hold for them all. epoll model only [default: 1]
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
     pub workers: Option<usize>,
