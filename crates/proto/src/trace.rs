@@ -1029,7 +1029,7 @@ fn uring_call(event: &Event<'_>) -> String {
 
 /// What a ring completion means, and what io_uring does there that the textbook's call
 /// does not.
-fn uring_explain(op: UringOp, result: i32, lang: Lang) -> String {
+fn uring_explain(op: UringOp, result: i32, linked: bool, lang: Lang) -> String {
     let say = |en: &str, ko: &str| match lang {
         Lang::En => en.to_string(),
         Lang::Ko => ko.to_string(),
@@ -1057,9 +1057,13 @@ fn uring_explain(op: UringOp, result: i32, lang: Lang) -> String {
             "the send failed: the calls linked after it are cancelled",
             "전송 실패: 뒤에 연결(link)된 요청은 취소됩니다",
         ),
-        UringOp::Send => say(
+        UringOp::Send if linked => say(
             "send, held by MSG_MORE, the check linked after it: the reply leaves with the FIN that follows",
             "MSG_MORE로 보류한 전송, 뒤에 확인 요청을 연결: 응답은 이어지는 FIN과 한 패킷으로 갑니다",
+        ),
+        UringOp::Send => say(
+            "send, held by MSG_MORE: the reply leaves with the FIN that follows",
+            "MSG_MORE로 보류한 전송: 응답은 이어지는 FIN과 한 패킷으로 갑니다",
         ),
         UringOp::Shutdown => say(
             "half-close from the ring: linked, it runs only once the send before it sent everything",
@@ -1553,7 +1557,9 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "one system call submits the queued calls and reaps many clients' results (textbook: one per call)",
             "시스템 콜 한 번으로 쌓인 요청을 넘기고 여러 클라이언트의 결과를 거둡니다 (교재는 호출마다 한 번)",
         ),
-        Event::UringDone { op, result, .. } => uring_explain(*op, *result, lang),
+        Event::UringDone {
+            op, result, linked, ..
+        } => uring_explain(*op, *result, *linked, lang),
         Event::Failed { step, err, .. } | Event::FailedAt { step, err, .. } => {
             let mut s = say("failed: ", &format!("{} 실패: ", step_ko(*step)));
             s += &failure_reason(*step, err, lang);
@@ -2107,15 +2113,17 @@ mod tests {
         let mut v = Vec::new();
         for op in ops {
             for result in [7, 0, -libc::EAGAIN, -libc::ECANCELED, -libc::EMFILE] {
-                v.push(Event::UringDone {
-                    op,
-                    fd: 7,
-                    result,
-                    data: Some(b"hi\0"),
-                    peer: Some("127.0.0.1:5000".parse().unwrap()),
-                    linked: true,
-                    more: true,
-                });
+                for linked in [true, false] {
+                    v.push(Event::UringDone {
+                        op,
+                        fd: 7,
+                        result,
+                        data: Some(b"hi\0"),
+                        peer: Some("127.0.0.1:5000".parse().unwrap()),
+                        linked,
+                        more: true,
+                    });
+                }
             }
         }
         v

@@ -3,14 +3,15 @@
 //! submits what every connection has queued and reaps what completed.
 //!
 //! - One multishot accept takes client after client; `--once` queues a single accept.
-//! - A reply that fits [`LINK_MAX`] is queued as a chain: the send (`MSG_MORE`) and the
-//!   call the core asks for next if it goes whole (`Connection::next_if_done`), linked
-//!   after it — the hello service's check for unread input, or the half-close before an
-//!   echo drain — which runs only if the send succeeded whole, so a reply not sent whole
-//!   never gets its FIN. A longer reply is sent call by call, each partial send fed
+//! - A reply that fits [`LINK_MAX`] is queued as a chain: the send (`MSG_MORE`) and, for
+//!   the hello service, the check for unread input the core asks for next if it goes
+//!   whole (`Connection::next_if_done`), linked after it: it runs only if the send
+//!   succeeded whole, so a reply not sent whole never gets its FIN. A longer reply is sent call by call, each partial send fed
 //!   back, so that the idle deadline sees its progress. The core's `Close` (whose FIN
 //!   takes the held reply out) or `Abort` is queued with the next submission: whether to
-//!   close depends on what the check found, which no link can express.
+//!   close depends on what the check found, which no link can express. The half-close
+//!   before an echo drain is the one call made directly (`shutdown()`): io_uring would
+//!   run it on a kernel worker thread, a thread wake-up per client.
 //! - Reads take a provided buffer, chosen by the kernel when data comes.
 //! - Deadlines are a timer heap on the cores' `deadline()`; the nearest bounds the wait in
 //!   `io_uring_enter()`. A connection whose deadline passes with a call pending has that
@@ -52,7 +53,6 @@ pub const LINK_MAX: usize = 4096;
 enum Op {
     Accept = 1,
     Send = 2,
-    Shutdown = 3,
     Check = 4,
     Read = 5,
     Close = 6,
@@ -63,7 +63,6 @@ impl Op {
         Some(match bits {
             1 => Op::Accept,
             2 => Op::Send,
-            3 => Op::Shutdown,
             4 => Op::Check,
             5 => Op::Read,
             6 => Op::Close,
@@ -92,7 +91,7 @@ impl Pending {
     }
 
     fn ops(self) -> impl Iterator<Item = Op> {
-        [Op::Send, Op::Shutdown, Op::Check, Op::Read]
+        [Op::Send, Op::Check, Op::Read]
             .into_iter()
             .filter(move |op| self.0 & (1 << *op as u8) != 0)
     }
@@ -400,10 +399,6 @@ impl<'c> Loop<'c> {
                     Ok(n) => Returned::Sent(n),
                     Err(e) => Returned::Failed(e),
                 }),
-                Op::Shutdown => Some(match c.io_result() {
-                    Ok(_) => Returned::HalfClosed,
-                    Err(e) => Returned::Failed(e),
-                }),
                 Op::Check if c.would_block() => Some(Returned::Unread(hello_proto::conn::Unread::Nothing)),
                 Op::Check => Some(match c.io_result() {
                     Ok(0) => Returned::Unread(hello_proto::conn::Unread::Eof),
@@ -422,10 +417,7 @@ impl<'c> Loop<'c> {
             };
             let asked = matches!(
                 (op, conn.exchange.core().poll()),
-                (Op::Send, Action::Send { .. })
-                    | (Op::Shutdown, Action::HalfClose)
-                    | (Op::Check, Action::CheckUnread)
-                    | (Op::Read, Action::Read)
+                (Op::Send, Action::Send { .. }) | (Op::Check, Action::CheckUnread) | (Op::Read, Action::Read)
             );
             if let (Some(returned), true) = (returned, asked) {
                 let data = self.ring.received(&c);
@@ -503,6 +495,12 @@ impl<'c> Loop<'c> {
         if std::mem::take(&mut conn.due) {
             conn.exchange.expire(Instant::now());
         }
+        // The half-close before an echo drain is made here, at once: the kernel would run
+        // an IORING_OP_SHUTDOWN on a worker thread, a thread wake-up per client. (It is
+        // the one call the ring model makes itself; the core then asks for the drain.)
+        if conn.exchange.core().poll() == Action::HalfClose {
+            let _ = conn.exchange.step(&mut []);
+        }
         if matches!(conn.exchange.core().poll(), Action::Close | Action::Abort) {
             self.end(slot);
             return;
@@ -511,37 +509,24 @@ impl<'c> Loop<'c> {
         let ring = &mut self.ring;
         let stream = conn.exchange.stream();
         let core = conn.exchange.core();
-        // After a short reply, the hello service's unread check (or the half-close
-        // before a drain) goes in the same submission, linked: it runs only if the send
-        // took the whole reply. The close is not linked: whether to close or drain
-        // depends on what the check finds.
+        // After a short reply, the hello service's check for unread input goes in the
+        // same submission, linked: it runs only if the send took the whole reply. The
+        // close is not linked: whether to close or drain depends on what the check finds.
         let next = core.next_if_done();
         let at = |op| key(op, slot, era);
         let _ = ring.reserve(2);
         match core.poll() {
             Action::Send { bytes, .. } => {
-                let linked =
-                    bytes.len() <= LINK_MAX && matches!(next, Some(Action::CheckUnread | Action::HalfClose));
+                let linked = bytes.len() <= LINK_MAX && next == Some(Action::CheckUnread);
                 // SAFETY: the bytes are the core's reply, on the heap or in the config:
                 // the core does not change until this call's completion is fed back (a
                 // deadline waits for it: see `expire`).
                 unsafe { ring.send(stream, bytes, linked, at(Op::Send)) };
                 conn.pending.add(Op::Send);
-                match next {
-                    Some(Action::CheckUnread) if linked => {
-                        ring.check_unread(stream, at(Op::Check));
-                        conn.pending.add(Op::Check);
-                    }
-                    Some(Action::HalfClose) if linked => {
-                        ring.shutdown(stream, false, at(Op::Shutdown));
-                        conn.pending.add(Op::Shutdown);
-                    }
-                    _ => {}
+                if linked {
+                    ring.check_unread(stream, at(Op::Check));
+                    conn.pending.add(Op::Check);
                 }
-            }
-            Action::HalfClose => {
-                ring.shutdown(stream, false, at(Op::Shutdown));
-                conn.pending.add(Op::Shutdown);
             }
             Action::CheckUnread => {
                 ring.check_unread(stream, at(Op::Check));
@@ -551,7 +536,8 @@ impl<'c> Loop<'c> {
                 ring.recv(stream, at(Op::Read));
                 conn.pending.add(Op::Read);
             }
-            Action::Close | Action::Abort => {}
+            // Made above (the half-close), or ended above.
+            Action::HalfClose | Action::Close | Action::Abort => {}
         }
         self.schedule(slot);
     }
@@ -642,7 +628,7 @@ mod tests {
 
     #[test]
     fn keys_name_the_call_the_slot_and_the_generation() {
-        for op in [Op::Send, Op::Shutdown, Op::Check, Op::Read, Op::Close, Op::Accept] {
+        for op in [Op::Send, Op::Check, Op::Read, Op::Close, Op::Accept] {
             for (slot, era) in [(0, 0), (1, 1), (4_000_000_000, ERA_MASK), (12, 77)] {
                 let k = key(op, slot, era);
                 assert!(k < RESERVED, "{k:x} is the ring's own");
