@@ -776,18 +776,5 @@ pub fn holds_connection(pid: u32, server_port: u16, client: SocketAddr) -> bool 
     })
 }
 
-/// The child processes of `pid` (from `/proc/PID/task/*/children`).
-pub fn child_processes(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|c| {
-            c.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
+/// The child processes of `pid` (`hello_proto::sys::process::child_processes`).
+pub use hello_proto::sys::process::child_processes;

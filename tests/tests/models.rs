@@ -15,17 +15,13 @@ use std::time::Duration;
 use hello_tests::{Server, WAIT, child_processes, fd_count, raise_own_nofile};
 
 /// `threads` threads, each with `each` hello clients one after another, every reply
-/// checked byte for byte.
+/// checked byte for byte (each read bounded by [`WAIT`]).
 fn hello_clients(addr: std::net::SocketAddr, threads: usize, each: usize) {
     let clients: Vec<_> = (0..threads)
         .map(|_| {
             thread::spawn(move || {
                 for _ in 0..each {
-                    let mut s = TcpStream::connect(addr).expect("connect");
-                    s.set_read_timeout(Some(WAIT)).unwrap();
-                    let mut reply = Vec::new();
-                    s.read_to_end(&mut reply).expect("read");
-                    assert_eq!(reply, b"Hello World!\0");
+                    assert_eq!(hello_tests::tcp_exchange(addr, b"", false), b"Hello World!\0");
                 }
             })
         })

@@ -712,6 +712,24 @@ fn udp_echo_trace_matches_golden_in_both_languages() {
 
 /// The server's trace of one client is the same, call for call, whichever model serves
 /// it (the models are not `--once`: the test waits for the `close()` line).
+/// A server of `model` (not `--once`) traced in `lang`, and the scenario's client once
+/// against it: the client must succeed and print what the scenario says. Returns the
+/// server once its stderr holds `until`.
+fn one_client_traced(s: &Scenario, model: &str, lang: &str, until: &str) -> Started {
+    let mut args = vec!["--trace", "--lang", lang, "--model", model];
+    args.extend(s.server);
+    args.push("0");
+    let server = start_server(&args, &[]).expect("the server starts");
+    let port = server.port.to_string();
+    let mut cargs: Vec<&str> = s.client.to_vec();
+    cargs.extend(["127.0.0.1", &port]);
+    let out = run_client(&cargs, &[]);
+    assert!(out.status.success(), "{} {model} {lang}: client failed", s.name);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), s.stdout);
+    server.wait_stderr(until);
+    server
+}
+
 #[test]
 fn every_model_traces_the_same_calls() {
     if updating() {
@@ -726,19 +744,14 @@ fn every_model_traces_the_same_calls() {
             .into_iter()
             .filter(|m| *m != hello_tests::URING)
         {
-            let mut args = vec!["--trace", "--lang", "en", "--model", model];
-            args.extend(s.server);
-            args.push("0");
-            let server = start_server(&args, &[]).expect("the server starts");
-            let port = server.port.to_string();
-            let mut cargs: Vec<&str> = s.client.to_vec();
-            cargs.extend(["127.0.0.1", &port]);
-            let out = run_client(&cargs, &[]);
-            assert!(out.status.success(), "{name} {model}: client failed");
-            assert_eq!(String::from_utf8_lossy(&out.stdout), s.stdout);
-            // The client's socket closed (not a copy of it, in the fork model's parent),
-            // by its explanation: the role may be a worker's (`server#2`).
-            server.wait_stderr("# [textbook] close the socket and release its descriptor");
+            // Until the client's socket closed (not a copy of it, in the fork model's
+            // parent), by its explanation: the role may be a worker's (`server#2`).
+            let server = one_client_traced(
+                s,
+                model,
+                "en",
+                "# [textbook] close the socket and release its descriptor",
+            );
             // The calls on the socket and the connection are the same in every model; how
             // a model waits is its own: the select model's select() calls, the fork model's
             // processes, their copies of descriptors and the accept() that SIGCHLD
@@ -767,8 +780,9 @@ fn every_model_traces_the_same_calls() {
 /// The io_uring model's trace of one client, in both languages: the ring set up, each
 /// `io_uring_enter()` with what it submitted and how many completions it reaped, and one
 /// line per completion with its real result — the accept (the descriptor and the
-/// client), the reply's send linked to the half-close (and, for hello, to the check for
-/// unread input), the request read into a provided buffer, the close — every ring line
+/// client), the reply's send (for hello with the check for unread input linked after
+/// it), the request read into a provided buffer, the echo's half-close (a direct
+/// `shutdown()`), the close — every ring line
 /// marked added. The completions counted by the `io_uring_enter()` lines are exactly the
 /// completion lines. (How the calls fall into submissions depends on timing, so there is
 /// no golden file.)
@@ -801,17 +815,7 @@ fn the_uring_model_traces_its_submissions_and_completions() {
     ];
     for (s, want) in cases {
         for lang in ["en", "ko"] {
-            let mut args = vec!["--trace", "--lang", lang, "--model", hello_tests::URING];
-            args.extend(s.server);
-            args.push("0");
-            let server = start_server(&args, &[]).expect("the server starts");
-            let port = server.port.to_string();
-            let mut cargs: Vec<&str> = s.client.to_vec();
-            cargs.extend(["127.0.0.1", &port]);
-            let out = run_client(&cargs, &[]);
-            assert!(out.status.success(), "{} {lang}: client failed", s.name);
-            assert_eq!(String::from_utf8_lossy(&out.stdout), s.stdout);
-            server.wait_stderr("IORING_OP_CLOSE(");
+            let server = one_client_traced(s, hello_tests::URING, lang, "IORING_OP_CLOSE(");
             let trace = server.stderr();
             assert_language(&trace, lang, &format!("uring {} {lang}", s.name));
             let masked = normalise(&trace, server.port);

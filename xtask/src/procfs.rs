@@ -7,6 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hello_proto::sys::process::child_processes;
 
 /// The server and all its processes at one moment.
 pub struct Tree {
@@ -67,7 +68,7 @@ impl Tree {
                     }
                 }
             }
-            todo.extend(children(p));
+            todo.extend(child_processes(p));
         }
         if tree.processes == 0 {
             bail!("process {pid} is gone");
@@ -105,22 +106,6 @@ fn field(text: &str, name: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-}
-
-/// The child processes of `pid`, from each of its threads' `children` list.
-fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|c| {
-            c.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
 }
 
 /// `utime + stime + cutime + cstime` from the text of `/proc/PID/stat`, in clock ticks.

@@ -135,6 +135,24 @@ pub fn thread_count() -> io::Result<usize> {
         .ok_or_else(|| io::Error::other("no Threads: line in /proc/self/status"))
 }
 
+/// The child processes of `pid`, from each of its threads' `/proc/PID/task/TID/children`
+/// list; none when `pid` has gone (for the tests and the benchmark, which watch a
+/// server's process tree).
+pub fn child_processes(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
 /// What `fork(2)` made of this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forked {
@@ -305,6 +323,16 @@ mod tests {
         let fake = unsafe { TcpListener::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(udp)) };
         let e = check_listener(fake, &Tracer::off()).unwrap_err();
         assert!(e.to_string().contains("not a listening TCP socket"), "{e}");
+    }
+
+    #[test]
+    fn child_processes_lists_a_child_and_nothing_for_a_gone_pid() {
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let kids = child_processes(std::process::id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(kids.contains(&child.id()), "{kids:?}");
+        assert!(child_processes(u32::MAX).is_empty());
     }
 
     #[test]
