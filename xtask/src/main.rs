@@ -37,6 +37,9 @@ tasks:
                         by hello-load; tables and SVG charts in target/bench/<run>/,
                         then `models`. --quick: a short run. Knobs in the
                         environment: REPEATS CONCS N ONLY (see the README)
+  paired RUNS.TSV A/B [A/B ...]
+                        paired ratios from one bench run: the median over repeats
+                        of A's rate and server CPU over B's, at each concurrency
   models [--clients N] [--repeats R]
                         the five server models side by side: CPU per client, memory
                         per idle client, clients held at once (of N, 3000), what one
@@ -44,8 +47,8 @@ tasks:
   cluster [--runs N] [--clients C,C] [--model M]
                         three instances behind HAProxy (agent checks, PROXY v2),
                         looping clients, N rolling restarts each: 0 failures
-  soak [--connections N] [--minutes M]
-                        the long run: each model serves N connections (a million)
+  soak [--connections N] [--minutes M] [--model NAME]
+                        the long run: each model (or NAME) serves N connections (a million)
                         or M minutes (5); fds, memory and threads must stay flat
 ";
 
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(),
         Some("dist") => dist::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("paired") => bench::paired_report(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("models") => models::run(&args[1..]),
         Some("cluster") => cluster::run(&args[1..]),

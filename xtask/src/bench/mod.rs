@@ -142,6 +142,60 @@ impl Knobs {
     }
 }
 
+/// `cargo xtask paired RUNS.TSV A/B...`: for each pair of servers of one run, the median
+/// over its repeats of each repeat's rate ratio and server-CPU ratio at every
+/// concurrency (the pairing of the load table's ratio columns, [`summary::paired`]), then
+/// each server's worst connection at the highest concurrency.
+pub fn paired_report(args: &[String]) -> Result<()> {
+    const USAGE: &str = "usage: cargo xtask paired RUNS.TSV A/B [A/B ...]";
+    let (path, pairs) = args.split_first().context(USAGE)?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    let rows: Vec<summary::Row> = text.lines().filter_map(summary::Row::parse).collect();
+    if rows.is_empty() {
+        bail!("{path}: no row of runs.tsv");
+    }
+    let mut concs: Vec<u32> = rows.iter().map(|r| r.conc).collect();
+    concs.sort_unstable();
+    concs.dedup();
+    for pair in pairs {
+        let (a, b) = pair
+            .split_once('/')
+            .with_context(|| format!("{pair}: not A/B. {USAGE}"))?;
+        let cells: Vec<String> = concs
+            .iter()
+            .filter_map(|&c| {
+                let rate = summary::paired(&rows, a, b, c, |r| Some(r.rate))?;
+                let cpu = summary::paired(&rows, a, b, c, |r| r.server_cpu_us);
+                let cpu = cpu.map_or("-".into(), |v| format!("{v:.2}"));
+                Some(format!("C={c}: rate {rate:.2} cpu {cpu}"))
+            })
+            .collect();
+        println!("{a}/{b}: {}", cells.join("; "));
+    }
+    let Some(&top) = concs.last() else {
+        return Ok(());
+    };
+    let mut servers: Vec<&str> = rows.iter().map(|r| r.server.as_str()).collect();
+    servers.sort_unstable();
+    servers.dedup();
+    for s in servers {
+        let maxima: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.server == s && r.conc == top)
+            .filter_map(|r| r.max)
+            .collect();
+        let worst = maxima.iter().copied().fold(f64::NAN, f64::max);
+        if let Some(m) = summary::median(maxima) {
+            println!(
+                "{s}: max_us at C={top}: median {:.1} ms, worst {:.1} ms",
+                m / 1000.0,
+                worst / 1000.0
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs the benchmark.
 pub fn run(args: &[String]) -> Result<()> {
     let quick = match args {

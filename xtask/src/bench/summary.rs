@@ -66,6 +66,43 @@ impl Row {
             o(self.load_cores, 2),
         )
     }
+
+    /// A row of `runs.tsv` read back ([`Row::tsv`]); `None` for the header or a line
+    /// that is not one.
+    pub fn parse(line: &str) -> Option<Row> {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() != RUNS_HEADER.split('\t').count() {
+            return None;
+        }
+        let opt = |s: &str| {
+            if s == "-" {
+                Some(None)
+            } else {
+                s.parse().ok().map(Some)
+            }
+        };
+        Some(Row {
+            rep: f[0].parse().ok()?,
+            server: f[1].to_string(),
+            conc: f[2].parse().ok()?,
+            n: f[3].parse().ok()?,
+            ok: f[4].parse().ok()?,
+            failed: f[5].parse().ok()?,
+            errors: Errors {
+                refused: f[6].parse().ok()?,
+                reset: f[7].parse().ok()?,
+                timeout: f[8].parse().ok()?,
+                mismatch: f[9].parse().ok()?,
+                other: f[10].parse().ok()?,
+            },
+            rate: f[11].parse().ok()?,
+            p50: opt(f[12])?,
+            p99: opt(f[13])?,
+            max: opt(f[14])?,
+            server_cpu_us: opt(f[15])?,
+            load_cores: opt(f[16])?,
+        })
+    }
 }
 
 /// The median (the mean of the middle two for an even count); `None` when empty. NaNs
@@ -116,6 +153,18 @@ pub struct Cell {
 /// at concurrency `conc`. A repeat in which either did not run counts for nothing; a
 /// reference with no ok exchange cannot divide.
 pub fn paired_ratio(rows: &[Row], server: &str, reference: &str, conc: u32) -> Option<f64> {
+    paired(rows, server, reference, conc, |r| Some(r.rate))
+}
+
+/// [`paired_ratio`] of any figure of a row (`None` where a row has none, as the server
+/// CPU of a run with nothing ok): the median over repeats of the per-repeat ratios.
+pub fn paired(
+    rows: &[Row],
+    server: &str,
+    reference: &str,
+    conc: u32,
+    figure: impl Fn(&Row) -> Option<f64>,
+) -> Option<f64> {
     let ratios = rows
         .iter()
         .filter(|r| r.server == server && r.conc == conc)
@@ -123,7 +172,8 @@ pub fn paired_ratio(rows: &[Row], server: &str, reference: &str, conc: u32) -> O
             let base = rows
                 .iter()
                 .find(|b| b.server == reference && b.conc == conc && b.rep == r.rep)?;
-            (base.rate > 0.0).then(|| r.rate / base.rate)
+            let (x, y) = (figure(r)?, figure(base)?);
+            (y > 0.0).then(|| x / y)
         });
     median(ratios)
 }
@@ -351,6 +401,29 @@ mod tests {
         // A reference with nothing ok cannot divide.
         let zero = vec![row(1, "ref", 1, 0.0), row(1, "s", 1, 5.0)];
         assert_eq!(paired_ratio(&zero, "s", "ref", 1), None);
+    }
+
+    #[test]
+    fn a_row_reads_back_as_written_and_the_cpu_pairs_like_the_rate() {
+        let mut r = row(3, "epoll", 64, 41_234.5);
+        r.p50 = None;
+        r.server_cpu_us = Some(10.5);
+        let back = Row::parse(&r.tsv()).unwrap();
+        assert_eq!(back.tsv(), r.tsv());
+        assert!(Row::parse(RUNS_HEADER).is_none());
+        assert!(Row::parse("1\tepoll\t16").is_none());
+        let rows = vec![row(1, "ref", 16, 100.0), {
+            let mut s = row(1, "s", 16, 50.0);
+            s.server_cpu_us = Some(8.0);
+            s
+        }];
+        let cpu = paired(&rows, "s", "ref", 16, |r| r.server_cpu_us).unwrap();
+        assert!((cpu - 0.8).abs() < 1e-9, "{cpu}");
+        assert_eq!(
+            paired(&rows, "s", "ref", 16, |r| r.max),
+            None,
+            "no figure, no ratio"
+        );
     }
 
     #[test]
