@@ -95,8 +95,6 @@ pub fn run(args: &[String]) -> Result<()> {
 /// fails it alone).
 const MODELS: [&str; 6] = ["iterative", "fork", "select", "threads", "epoll", "uring"];
 
-const USAGE: &str = "usage: cargo xtask soak [--connections N (> 20000)] [--minutes M (> 0)] [--model NAME]";
-
 fn parse(args: &[String]) -> Result<(u64, u64, Option<String>)> {
     let (mut connections, mut minutes, mut only) = (1_000_000u64, 5u64, None);
     let mut it = args.iter();
@@ -115,7 +113,9 @@ fn parse(args: &[String]) -> Result<(u64, u64, Option<String>)> {
         match flag.as_str() {
             "--connections" if n > WARM_UP => connections = n,
             "--minutes" if n > 0 => minutes = n,
-            _ => bail!("{USAGE}"),
+            _ => bail!(
+                "usage: cargo xtask soak [--connections N (> {WARM_UP})] [--minutes M (> 0)] [--model NAME]"
+            ),
         }
     }
     Ok((connections, minutes, only))
