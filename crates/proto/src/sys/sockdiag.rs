@@ -1,0 +1,490 @@
+//! The kernel's view of TCP sockets, as `ss` reads it, with no privilege:
+//! `NETLINK_SOCK_DIAG` (`inet_diag`, IPv4 and IPv6), else `/proc/net/tcp` and `tcp6`.
+//! Each socket's state (LISTEN, ESTABLISHED, TIME_WAIT, …), its queues and its two
+//! addresses. For a listening socket the receive queue is the accept queue's length (the
+//! connections the kernel has completed and nobody has `accept()`ed) and the send queue
+//! its backlog. These calls are the lesson's, not the programs': not traced.
+
+use std::fs;
+use std::io;
+use std::mem::size_of;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// A TCP state as the kernel numbers it (`include/net/tcp_states.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TcpState {
+    /// Connected.
+    Established,
+    /// A SYN sent, no SYN-ACK yet.
+    SynSent,
+    /// A SYN received, SYN-ACK sent.
+    SynRecv,
+    /// Closed first: our FIN sent, not yet acknowledged.
+    FinWait1,
+    /// Closed first: our FIN acknowledged, the peer's not yet come.
+    FinWait2,
+    /// Closed first, both FINs done: kept a while (2 MSL) to catch late segments.
+    TimeWait,
+    /// Closed.
+    Close,
+    /// The peer closed first; we have not.
+    CloseWait,
+    /// The peer closed first, then we did: our FIN awaits its acknowledgement.
+    LastAck,
+    /// Listening.
+    Listen,
+    /// Both closed at once.
+    Closing,
+    /// A connection request in the SYN queue.
+    NewSynRecv,
+}
+
+impl TcpState {
+    /// The state numbered `n`, if it is one.
+    pub fn from_kernel(n: u8) -> Option<TcpState> {
+        use TcpState::*;
+        Some(match n {
+            1 => Established,
+            2 => SynSent,
+            3 => SynRecv,
+            4 => FinWait1,
+            5 => FinWait2,
+            6 => TimeWait,
+            7 => Close,
+            8 => CloseWait,
+            9 => LastAck,
+            10 => Listen,
+            11 => Closing,
+            12 => NewSynRecv,
+            _ => return None,
+        })
+    }
+
+    /// Its name as the RFC and `netstat` spell it: `TIME_WAIT`.
+    pub fn name(self) -> &'static str {
+        use TcpState::*;
+        match self {
+            Established => "ESTABLISHED",
+            SynSent => "SYN_SENT",
+            SynRecv => "SYN_RECV",
+            FinWait1 => "FIN_WAIT1",
+            FinWait2 => "FIN_WAIT2",
+            TimeWait => "TIME_WAIT",
+            Close => "CLOSE",
+            CloseWait => "CLOSE_WAIT",
+            LastAck => "LAST_ACK",
+            Listen => "LISTEN",
+            Closing => "CLOSING",
+            NewSynRecv => "NEW_SYN_RECV",
+        }
+    }
+}
+
+/// One TCP socket as the kernel sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSocket {
+    /// Its state.
+    pub state: TcpState,
+    /// Its own address.
+    pub local: SocketAddr,
+    /// Its peer's (`0.0.0.0:0` or `[::]:0` for a listener).
+    pub peer: SocketAddr,
+    /// The receive queue: bytes not yet read, or, listening, connections not yet accepted.
+    pub rqueue: u32,
+    /// The send queue: bytes not yet acknowledged, or, listening, the backlog (netlink
+    /// only: `/proc/net/tcp` shows 0).
+    pub wqueue: u32,
+}
+
+/// Where a sample came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `NETLINK_SOCK_DIAG`.
+    SockDiag,
+    /// `/proc/net/tcp` and `/proc/net/tcp6`, netlink having refused.
+    ProcNet,
+}
+
+/// Most sockets a sample looks through (a busy machine's table is bounded too).
+const MAX_SEEN: usize = 200_000;
+
+/// The TCP sockets, IPv4 and IPv6, with one of `ports` at either end: from
+/// `NETLINK_SOCK_DIAG`, or from `/proc/net/tcp{,6}` if netlink refuses; the error is
+/// netlink's and `/proc`'s if both do.
+pub fn tcp_sockets(ports: &[u16]) -> io::Result<(Vec<TcpSocket>, Source)> {
+    match sock_diag(ports) {
+        Ok(s) => Ok((s, Source::SockDiag)),
+        Err(netlink) => proc_net(ports).map(|s| (s, Source::ProcNet)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("NETLINK_SOCK_DIAG: {netlink}; /proc/net/tcp: {e}"),
+            )
+        }),
+    }
+}
+
+/// Whether a socket has one of `ports` at either end.
+fn on(ports: &[u16], s: &TcpSocket) -> bool {
+    ports.contains(&s.local.port()) || ports.contains(&s.peer.port())
+}
+
+/// `socket(AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG)`, then for IPv4 and IPv6 a
+/// `sendto(2)` of an `inet_diag_req_v2` dump request for TCP in every state and
+/// `recv(2)` of the answers until `NLMSG_DONE`.
+pub fn sock_diag(ports: &[u16]) -> io::Result<Vec<TcpSocket>> {
+    // SAFETY: socket(2) takes no pointer; a returned descriptor is ours alone.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            libc::NETLINK_SOCK_DIAG,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a descriptor socket(2) just returned, owned by nobody else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let timeout = libc::timeval {
+        tv_sec: 2,
+        tv_usec: 0,
+    };
+    // SAFETY: `timeout` is a live timeval of the size given.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&timeout as *const libc::timeval).cast(),
+            size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut found = Vec::new();
+    let mut seen = 0usize;
+    let mut buf = vec![0u8; 64 * 1024];
+    for (seq, family) in [(1u32, libc::AF_INET as u8), (2, libc::AF_INET6 as u8)] {
+        let req = dump_request(family, seq);
+        // SAFETY: sockaddr_nl is plain data; all zeroes (then the family) addresses the kernel.
+        let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        kernel.nl_family = libc::AF_NETLINK as u16;
+        // SAFETY: `req` and `kernel` are live for the call, lengths as given.
+        let sent = unsafe {
+            libc::sendto(
+                fd.as_raw_fd(),
+                req.as_ptr().cast(),
+                req.len(),
+                0,
+                (&kernel as *const libc::sockaddr_nl).cast(),
+                size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        'answers: loop {
+            // SAFETY: `buf` is live and writable for its length.
+            let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            match parse_answers(&buf[..n as usize], &mut |s| {
+                seen += 1;
+                if on(ports, &s) {
+                    found.push(s);
+                }
+            })? {
+                More::Done => break 'answers,
+                More::Yes if seen > MAX_SEEN => {
+                    return Err(io::Error::other(format!("more than {MAX_SEEN} TCP sockets")));
+                }
+                More::Yes => {}
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// A netlink header and an `inet_diag_req_v2` asking for every TCP socket of `family`.
+fn dump_request(family: u8, seq: u32) -> Vec<u8> {
+    const SOCK_DIAG_BY_FAMILY: u16 = 20;
+    let len: u32 = 16 + 56;
+    let mut m = Vec::with_capacity(len as usize);
+    m.extend_from_slice(&len.to_ne_bytes());
+    m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    m.extend_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16).to_ne_bytes());
+    m.extend_from_slice(&seq.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes()); // pid: the kernel fills it in
+    m.push(family);
+    m.push(libc::IPPROTO_TCP as u8);
+    m.push(0); // no extensions
+    m.push(0);
+    m.extend_from_slice(&u32::MAX.to_ne_bytes()); // every state
+    m.resize(len as usize, 0); // the socket id: any (a dump ignores it)
+    m
+}
+
+/// Whether a dump's answers go on.
+#[derive(Debug, PartialEq, Eq)]
+enum More {
+    Yes,
+    Done,
+}
+
+/// The sockets in one `recv()` of netlink answers, each given to `each`.
+fn parse_answers(mut b: &[u8], each: &mut dyn FnMut(TcpSocket)) -> io::Result<More> {
+    let u32_at = |b: &[u8], i: usize| -> u32 { u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) };
+    while b.len() >= 16 {
+        let len = u32_at(b, 0) as usize;
+        let kind = u16::from_ne_bytes([b[4], b[5]]);
+        if len < 16 || len > b.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "a netlink message cut short",
+            ));
+        }
+        let body = &b[16..len];
+        match kind {
+            k if k == libc::NLMSG_DONE as u16 => return Ok(More::Done),
+            k if k == libc::NLMSG_ERROR as u16 => {
+                let errno = if body.len() >= 4 {
+                    -(u32_at(body, 0) as i32)
+                } else {
+                    libc::EIO
+                };
+                return Err(io::Error::from_raw_os_error(errno));
+            }
+            _ => {
+                if let Some(s) = parse_diag_msg(body) {
+                    each(s);
+                }
+            }
+        }
+        // Messages are aligned to 4 bytes.
+        let next = (len + 3) & !3;
+        b = b.get(next..).unwrap_or_default();
+    }
+    Ok(More::Yes)
+}
+
+/// An `inet_diag_msg`: family, state, timer, retransmits, the socket id (ports and
+/// addresses in network order), expires, rqueue, wqueue, uid, inode.
+fn parse_diag_msg(m: &[u8]) -> Option<TcpSocket> {
+    if m.len() < 72 {
+        return None;
+    }
+    let state = TcpState::from_kernel(m[1])?;
+    let port = |i: usize| u16::from_be_bytes([m[i], m[i + 1]]);
+    let ip = |i: usize| -> Option<IpAddr> {
+        match i32::from(m[0]) {
+            libc::AF_INET => Some(IpAddr::V4(Ipv4Addr::new(m[i], m[i + 1], m[i + 2], m[i + 3]))),
+            libc::AF_INET6 => {
+                let a: [u8; 16] = m[i..i + 16].try_into().ok()?;
+                Some(IpAddr::V6(Ipv6Addr::from(a)))
+            }
+            _ => None,
+        }
+    };
+    let word = |i: usize| u32::from_ne_bytes([m[i], m[i + 1], m[i + 2], m[i + 3]]);
+    Some(TcpSocket {
+        state,
+        local: SocketAddr::new(ip(8)?, port(4)),
+        peer: SocketAddr::new(ip(24)?, port(6)),
+        rqueue: word(56),
+        wqueue: word(60),
+    })
+}
+
+/// The same from `/proc/net/tcp` and `/proc/net/tcp6` (`read(2)` of each).
+pub fn proc_net(ports: &[u16]) -> io::Result<Vec<TcpSocket>> {
+    let mut found = Vec::new();
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        match fs::read_to_string(path) {
+            Ok(table) => found.extend(parse_proc_net(&table).into_iter().filter(|s| on(ports, s))),
+            // A kernel without IPv6 has no tcp6.
+            Err(e) if path.ends_with('6') && e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
+}
+
+/// The rows of a `/proc/net/tcp{,6}` table: `sl local rem st tx_queue:rx_queue …`, the
+/// addresses in hex words of host order, the ports in hex.
+fn parse_proc_net(table: &str) -> Vec<TcpSocket> {
+    let addr = |s: &str| -> Option<SocketAddr> {
+        let (ip, port) = s.split_once(':')?;
+        let port = u16::from_str_radix(port, 16).ok()?;
+        let words: Option<Vec<[u8; 4]>> = (0..ip.len() / 8)
+            .map(|k| {
+                Some(
+                    u32::from_str_radix(ip.get(k * 8..k * 8 + 8)?, 16)
+                        .ok()?
+                        .to_ne_bytes(),
+                )
+            })
+            .collect();
+        let bytes: Vec<u8> = words?.concat();
+        let ip = match bytes.len() {
+            4 => IpAddr::V4(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3])),
+            16 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+            _ => return None,
+        };
+        Some(SocketAddr::new(ip, port))
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (tx, rx) = f.get(4)?.split_once(':')?;
+            Some(TcpSocket {
+                local: addr(f.get(1)?)?,
+                peer: addr(f.get(2)?)?,
+                state: TcpState::from_kernel(u8::from_str_radix(f.get(3)?, 16).ok()?)?,
+                wqueue: u32::from_str_radix(tx, 16).ok()?,
+                rqueue: u32::from_str_radix(rx, 16).ok()?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    fn listener_of(ports: u16, source: fn(&[u16]) -> io::Result<Vec<TcpSocket>>) -> TcpSocket {
+        source(&[ports])
+            .unwrap()
+            .into_iter()
+            .find(|s| s.state == TcpState::Listen)
+            .expect("the listener")
+    }
+
+    #[test]
+    fn a_listener_with_n_unaccepted_connections_shows_recv_q_n_and_its_backlog() {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket
+            .bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        socket.listen(7).unwrap();
+        let listener = TcpListener::from(socket);
+        let port = listener.local_addr().unwrap().port();
+        let clients: Vec<TcpStream> = (0..3)
+            .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+            .collect();
+        for source in [sock_diag as fn(&[u16]) -> io::Result<Vec<TcpSocket>>, proc_net] {
+            let l = listener_of(port, source);
+            assert_eq!((l.rqueue, l.local.port()), (3, port));
+        }
+        assert_eq!(listener_of(port, sock_diag).wqueue, 7, "the backlog");
+        let (_first, _) = listener.accept().unwrap();
+        assert_eq!(listener_of(port, sock_diag).rqueue, 2);
+        // The connected sockets are there too, both ends.
+        let (all, source) = tcp_sockets(&[port]).unwrap();
+        assert_eq!(source, Source::SockDiag);
+        let est = all.iter().filter(|s| s.state == TcpState::Established).count();
+        assert_eq!(est, 6, "three clients and three server ends: {all:?}");
+        drop(clients);
+    }
+
+    #[test]
+    fn the_side_that_closes_first_is_left_in_time_wait() {
+        for host in ["127.0.0.1", "::1"] {
+            let Ok(listener) = TcpListener::bind((host, 0)) else {
+                eprintln!("SKIP: the_side_that_closes_first_is_left_in_time_wait: no {host}");
+                continue;
+            };
+            let port = listener.local_addr().unwrap().port();
+            let mut client = TcpStream::connect((host, port)).unwrap();
+            let (mut server, _) = listener.accept().unwrap();
+            server.write_all(b"hi").unwrap();
+            server.shutdown(Shutdown::Write).unwrap(); // the server closes first
+            let mut got = Vec::new();
+            client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            client.read_to_end(&mut got).unwrap();
+            let server_end = server.local_addr().unwrap();
+            // The client has the server's FIN: CLOSE_WAIT on its side, FIN_WAIT2 on the
+            // server's once the client's ACK of it is in (at once, or a moment later).
+            let state_of = |s: &[TcpSocket], local: SocketAddr| {
+                s.iter()
+                    .find(|x| x.local == local && x.state != TcpState::Listen)
+                    .map(|x| x.state)
+            };
+            let until = Instant::now() + Duration::from_secs(5);
+            loop {
+                let (s, _) = tcp_sockets(&[port]).unwrap();
+                assert_eq!(
+                    state_of(&s, client.local_addr().unwrap()),
+                    Some(TcpState::CloseWait)
+                );
+                if state_of(&s, server_end) == Some(TcpState::FinWait2) {
+                    break;
+                }
+                assert_eq!(state_of(&s, server_end), Some(TcpState::FinWait1));
+                assert!(Instant::now() < until, "no FIN_WAIT2: {s:?}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            drop(client);
+            drop(server);
+            let until = Instant::now() + Duration::from_secs(5);
+            loop {
+                let (s, _) = tcp_sockets(&[port]).unwrap();
+                if state_of(&s, server_end) == Some(TcpState::TimeWait) {
+                    // The client's end is gone: only the side that closed first waits.
+                    assert_eq!(
+                        s.iter().filter(|x| x.state != TcpState::Listen).count(),
+                        1,
+                        "{s:?}"
+                    );
+                    break;
+                }
+                assert!(Instant::now() < until, "no TIME_WAIT: {s:?}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let proc = proc_net(&[port]).unwrap();
+            assert!(
+                proc.iter()
+                    .any(|x| x.local == server_end && x.state == TcpState::TimeWait)
+            );
+        }
+    }
+
+    #[test]
+    fn a_proc_net_row_is_read_in_host_order() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n";
+        let got = parse_proc_net(table);
+        if cfg!(target_endian = "little") {
+            assert_eq!(got[0].local, "127.0.0.1:8080".parse().unwrap());
+        }
+        assert_eq!(
+            (got[0].state, got[0].rqueue, got[0].wqueue),
+            (TcpState::Listen, 3, 0)
+        );
+        let six = "h\n 0: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 06 00000000:00000000 0\n";
+        if cfg!(target_endian = "little") {
+            assert_eq!(parse_proc_net(six)[0].local, "[::1]:80".parse().unwrap());
+        }
+        assert_eq!(parse_proc_net(six)[0].state, TcpState::TimeWait);
+        assert!(parse_proc_net("h\n garbage\n 0: zz:zz").is_empty());
+    }
+
+    #[test]
+    fn an_answer_cut_short_is_an_error_not_a_panic() {
+        let mut m = 100u32.to_ne_bytes().to_vec();
+        m.extend_from_slice(&[0u8; 20]);
+        assert!(parse_answers(&m, &mut |_| {}).is_err());
+        assert_eq!(parse_answers(&[1, 2, 3], &mut |_| {}).unwrap(), More::Yes);
+    }
+}
