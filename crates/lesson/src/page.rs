@@ -341,6 +341,7 @@ mod tests {
             notice: vec!["보세요".into()],
             extra: vec![],
             timeline: t,
+            wire: None,
         }
     }
 

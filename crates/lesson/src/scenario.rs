@@ -16,6 +16,7 @@
 //! that collects its lines, so that they show in the same words: a client that waits
 //! before it sends, or that writes in two pieces.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,8 +28,10 @@ use hello_proto::sys::{self, Stream, Tracer};
 use hello_proto::trace::{Lang, Role};
 
 use crate::line::parse_all;
+use crate::observe::{Capturing, Watching};
 use crate::run::{Done, Proc, WAIT};
 use crate::timeline::{self, Lane, Side, Timeline};
+use crate::wire_view::Wire;
 
 /// The scenarios, in the order `all` runs them.
 pub const SCENARIOS: [&str; 6] = ["hello", "backlog", "iterative", "models", "boundaries", "udp"];
@@ -71,6 +74,8 @@ pub struct Part {
     pub extra: Vec<String>,
     /// Both sides' calls in causal order.
     pub timeline: Timeline,
+    /// What the kernel showed of it: packets captured, socket states (`crate::observe`).
+    pub wire: Option<Wire>,
 }
 
 fn say(lang: Lang, en: &str, ko: &str) -> String {
@@ -80,8 +85,14 @@ fn say(lang: Lang, en: &str, ko: &str) -> String {
     }
 }
 
-/// Runs scenario `name` (or `all`) in `lang`: its pages, each checked.
+/// Runs scenario `name` (or `all`) in `lang`: its pages, each checked; sockets sampled,
+/// no packets captured.
 pub fn run(name: &str, programs: &Programs, lang: Lang) -> Result<Vec<Part>> {
+    run_watched(name, programs, lang, Capturing::Off)
+}
+
+/// [`run`], each exchange's packets captured as `capturing` says.
+pub fn run_watched(name: &str, programs: &Programs, lang: Lang, capturing: Capturing) -> Result<Vec<Part>> {
     let names: Vec<&str> = match name {
         "all" => SCENARIOS.to_vec(),
         n if SCENARIOS.contains(&n) => vec![n],
@@ -89,7 +100,12 @@ pub fn run(name: &str, programs: &Programs, lang: Lang) -> Result<Vec<Part>> {
     };
     let mut parts = Vec::new();
     for n in names {
-        let ctx = Ctx { programs, lang };
+        let ctx = Ctx {
+            programs,
+            lang,
+            capturing,
+            watching: RefCell::new(None),
+        };
         let got = match n {
             "hello" => ctx.hello(),
             "backlog" => ctx.backlog(),
@@ -107,6 +123,10 @@ pub fn run(name: &str, programs: &Programs, lang: Lang) -> Result<Vec<Part>> {
 struct Ctx<'a> {
     programs: &'a Programs,
     lang: Lang,
+    capturing: Capturing,
+    /// The exchange being watched: from its server's start (or its closed port's
+    /// choice) to its page.
+    watching: RefCell<Option<Watching>>,
 }
 
 /// A server started for a scenario.
@@ -189,19 +209,13 @@ fn took(lane: &Lane, prefix: &str) -> Option<u64> {
 }
 
 /// How many connections wait in the accept queue of the TCP socket listening on `port`,
-/// from `/proc/net/tcp` (`ss -ltn` shows the same under Recv-Q).
+/// from `sock_diag` (`ss -ltn` shows the same under Recv-Q).
 fn accept_queue(port: u16) -> Option<u64> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
-        // State 0A is LISTEN; for a listener the queue fields are the accept queue.
-        if local_port != port || *f.get(3)? != "0A" {
-            return None;
-        }
-        let (_, rx) = f.get(4)?.split_once(':')?;
-        u64::from_str_radix(rx, 16).ok()
-    })
+    let (sockets, _) = sys::sockdiag::tcp_sockets(&[port]).ok()?;
+    sockets
+        .iter()
+        .find(|s| s.state == sys::sockdiag::TcpState::Listen && s.local.port() == port)
+        .map(|s| u64::from(s.rqueue))
 }
 
 /// The backlog `ss -ltn` shows for the listener in its output (Send-Q).
@@ -242,6 +256,7 @@ impl Ctx<'_> {
             .and_then(|a| a.rsplit(':').next())
             .and_then(|p| p.parse().ok())
             .with_context(|| format!("unexpected start-up line {line:?}"))?;
+        self.watch(port, !args.contains(&"--udp"));
         Ok(Server {
             proc,
             port,
@@ -286,6 +301,11 @@ impl Ctx<'_> {
         Ok((done, command))
     }
 
+    /// Starts watching the exchange on `port` (until its page, [`Ctx::part`]).
+    fn watch(&self, port: u16, tcp: bool) {
+        *self.watching.borrow_mut() = Some(Watching::start(port, tcp, self.capturing));
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn part(
         &self,
@@ -306,6 +326,7 @@ impl Ctx<'_> {
             notice: notice.iter().map(|(en, ko)| say(self.lang, en, ko)).collect(),
             extra: Vec::new(),
             timeline,
+            wire: self.watching.take().map(Watching::finish),
         }
     }
 
@@ -867,6 +888,7 @@ impl Ctx<'_> {
         }
         // A datagram to a closed port: bind a port, free it, and send there.
         let closed = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+        self.watch(closed, false);
         let mut lanes = Vec::new();
         let mut commands = Vec::new();
         let mut outputs = Vec::new();

@@ -18,6 +18,8 @@ use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
+pub use crate::kernel::Frame;
+
 /// What one exchange may keep: at most `packets` packets and `bytes` bytes of them, each
 /// cut to `snaplen` bytes (the headers; the payload's length is still known).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,18 +42,6 @@ impl Default for Limits {
             snaplen: 256,
         }
     }
-}
-
-/// One captured frame: an Ethernet frame as `lo` carries it (zero addresses), cut to the
-/// snap length.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
-    /// When the kernel received it, in µs since the Unix epoch.
-    pub t_us: u64,
-    /// Its length on the wire (before the cut).
-    pub len: u32,
-    /// Its first bytes, at most the snap length.
-    pub data: Vec<u8>,
 }
 
 /// What a capture kept, and what it did not.

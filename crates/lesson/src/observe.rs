@@ -1,0 +1,134 @@
+//! Watching an exchange from the kernel's side while a scenario runs it: its packets
+//! captured on `lo` (`hello_proto::sys::capture`), the listening socket as the server
+//! comes up and the TCP sockets left once it is over (`hello_proto::sys::sockdiag`), put
+//! together as a [`Wire`]; and the pcap files of a run. Capture never holds up or fails a
+//! scenario: where it cannot start, the exchange goes on without packets and says why.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hello_proto::kernel::TcpState;
+use hello_proto::sys::capture::{Capture, Limits, Refused};
+use hello_proto::sys::sockdiag;
+
+use crate::packets;
+use crate::pcap;
+use crate::scenario::Part;
+use crate::wire_view::Wire;
+
+/// How long the capture waits, at the end of an exchange, for packets still on their
+/// way (loopback delivers them within microseconds; this is slack for a loaded machine).
+const SETTLE: Duration = Duration::from_millis(20);
+
+/// Whether a run captures packets, and within what limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capturing {
+    /// Capture each exchange's packets.
+    On(Limits),
+    /// Do not (asked so, or not possible here).
+    Off,
+}
+
+/// Whether this process may capture on `lo`: a capture started and stopped at once.
+pub fn probe() -> Result<(), Refused> {
+    Capture::start(&[9], Limits::default()).map(|c| {
+        c.finish(Duration::ZERO);
+    })
+}
+
+/// An exchange being watched.
+pub struct Watching {
+    port: u16,
+    tcp: bool,
+    capture: Option<Capture>,
+    listening: Option<hello_proto::kernel::TcpSocket>,
+    notes: Vec<String>,
+}
+
+impl Watching {
+    /// Starts watching the exchange on `port` (a TCP one samples its sockets too).
+    pub fn start(port: u16, tcp: bool, capturing: Capturing) -> Watching {
+        let mut notes = Vec::new();
+        let capture = match capturing {
+            Capturing::On(limits) => match Capture::start(&[port], limits) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    notes.push(e.to_string());
+                    None
+                }
+            },
+            Capturing::Off => None,
+        };
+        let listening = if tcp {
+            match sockdiag::tcp_sockets(&[port]) {
+                Ok((s, _)) => s
+                    .into_iter()
+                    .find(|s| s.state == TcpState::Listen && s.local.port() == port),
+                Err(e) => {
+                    notes.push(format!("socket states not sampled: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Watching {
+            port,
+            tcp,
+            capture,
+            listening,
+            notes,
+        }
+    }
+
+    /// Stops: the packets kept (those of the exchange's port, taken apart) and the TCP
+    /// sockets left.
+    pub fn finish(self) -> Wire {
+        let mut wire = Wire {
+            port: self.port,
+            captured: self.capture.is_some(),
+            listening: self.listening,
+            notes: self.notes,
+            ..Wire::default()
+        };
+        if let Some(c) = self.capture {
+            let limits = c.limits();
+            let got = c.finish(SETTLE);
+            if let Some(loss) = got.loss(&limits) {
+                wire.notes.push(loss);
+            }
+            for f in got.frames {
+                // The filter lets every ICMP message through: keep those about this port.
+                if let Some(p) = packets::parse(f.t_us, &f.data).filter(|p| p.concerns(&[self.port])) {
+                    wire.packets.push(p);
+                    wire.frames.push(f);
+                }
+            }
+        }
+        if self.tcp {
+            match sockdiag::tcp_sockets(&[self.port]) {
+                Ok((s, _)) => wire.after = s,
+                Err(e) => wire.notes.push(format!("socket states not sampled: {e}")),
+            }
+        }
+        wire
+    }
+}
+
+/// Writes `SLUG.pcap` into `dir` for each part whose packets were captured; the paths
+/// written.
+pub fn write_pcaps(dir: &Path, parts: &[Part], limits: &Limits) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut written = Vec::new();
+    for p in parts {
+        let Some(wire) = p.wire.as_ref().filter(|w| w.captured) else {
+            continue;
+        };
+        let path = dir.join(format!("{}.pcap", p.slug));
+        std::fs::write(&path, pcap::file(&wire.frames, limits.snaplen))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
