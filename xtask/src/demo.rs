@@ -81,10 +81,10 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     let limits = Limits::default();
-    let capturing = if asked.capture {
+    let (capturing, _clock) = if asked.capture {
         capturing(limits)
     } else {
-        Capturing::Off
+        (Capturing::Off, None)
     };
     let parts = scenario::run_watched(&asked.scenario, &programs, asked.lang, capturing)?;
     let ko = asked.lang == Lang::Ko;
@@ -136,21 +136,21 @@ pub fn run(args: &[String]) -> Result<()> {
 /// Whether the demo can capture: as it is (root, or `CAP_NET_RAW`), else in a private
 /// user and network namespace of its own (xtask has one thread here, as `unshare()`
 /// needs: the build's `cargo` has exited). If neither, one line says why and the demo
-/// runs on without packets.
-fn capturing(limits: Limits) -> Capturing {
+/// runs on without packets. The probe's capture is kept for the run (`observe::Clock`).
+fn capturing(limits: Limits) -> (Capturing, Option<observe::Clock>) {
     let refused = match observe::probe() {
-        Ok(()) => return Capturing::On(limits),
+        Ok(clock) => return (Capturing::On(limits), Some(clock)),
         Err(e) => e,
     };
     let permission = matches!(refused.err.raw_os_error(), Some(libc::EPERM | libc::EACCES));
     if permission {
         match netns::enter_private() {
             Ok(()) => match observe::probe() {
-                Ok(()) => {
+                Ok(clock) => {
                     eprintln!(
                         "xtask demo: capturing in a private user and network namespace (no root needed)"
                     );
-                    return Capturing::On(limits);
+                    return (Capturing::On(limits), Some(clock));
                 }
                 Err(e) => eprintln!("xtask demo: {e}; the demo runs without packets"),
             },
@@ -159,7 +159,7 @@ fn capturing(limits: Limits) -> Capturing {
     } else {
         eprintln!("xtask demo: {refused}; the demo runs without packets");
     }
-    Capturing::Off
+    (Capturing::Off, None)
 }
 
 fn show(part: &Part, n: usize, total: usize, lang: Lang) {

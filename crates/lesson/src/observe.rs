@@ -30,11 +30,28 @@ pub enum Capturing {
     Off,
 }
 
-/// Whether this process may capture on `lo`: a capture started and stopped at once.
-pub fn probe() -> Result<(), Refused> {
-    Capture::start(&[9], Limits::default()).map(|c| {
-        c.finish(Duration::ZERO);
-    })
+/// A capture that keeps the kernel's packet clock running for a whole run.
+///
+/// The kernel stamps packets as they arrive only while some socket asks for times, and
+/// turns stamping on a moment (a deferred work item) after the first one asks; until
+/// then a packet is stamped when it is read, late and out of order. Holding one capture
+/// open from before the first exchange to after the last keeps every exchange's times
+/// the arrival times.
+#[must_use = "stamping stops when it is dropped"]
+pub struct Clock {
+    _capture: Capture,
+}
+
+/// Whether this process may capture on `lo`: a capture started, kept as the run's
+/// [`Clock`].
+pub fn probe() -> Result<Clock, Refused> {
+    let limits = Limits {
+        packets: 0,
+        bytes: 0,
+        ..Limits::default()
+    };
+    // Port 9 (discard): nothing of the demo's goes there.
+    Capture::start(&[9], limits).map(|c| Clock { _capture: c })
 }
 
 /// An exchange being watched.
@@ -98,12 +115,21 @@ impl Watching {
             if let Some(loss) = got.loss(&limits) {
                 wire.notes.push(loss);
             }
+            let mut late = 0;
             for f in got.frames {
+                if wire.frames.last().is_some_and(|p| f.t_us < p.t_us) {
+                    late += 1;
+                }
                 // The filter lets every ICMP message through: keep those about this port.
                 if let Some(p) = packets::parse(f.t_us, &f.data).filter(|p| p.concerns(&[self.port])) {
                     wire.packets.push(p);
                     wire.frames.push(f);
                 }
+            }
+            if late > 0 {
+                wire.notes.push(format!(
+                    "capture: {late} packets were stamped when read, not when they came (the kernel's packet clock was not running yet): their times are late"
+                ));
             }
         }
         if self.tcp {
