@@ -1,0 +1,260 @@
+//! The referee of the demo's captured packets: `cargo xtask demo SCENARIO --pcap DIR` for
+//! the hello scenario (TCP and UDP, hello and echo) and the udp one (a datagram to a closed
+//! port and its ICMP), then each pcap file read back by tcpdump (`tcpdump -r -nn -tt`): the
+//! packets the demo lists under each exchange must be the packets tcpdump reads — as many,
+//! in the same order, same direction, same TCP flags, same lengths, same times. Skips
+//! loudly without tcpdump, or where the demo may not capture.
+
+// Test code: a panic with a message is how it reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hello_tests::{bins, workspace_root};
+
+/// One packet as a listing line or a tcpdump line says it: µs since the exchange's first
+/// packet, source port, destination port (0 for ICMP), what (`TCP [S.]`, `UDP`, `ICMP
+/// unreachable`), length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    t_us: u64,
+    from: u16,
+    to: u16,
+    what: String,
+    len: u64,
+}
+
+/// The number after the last `:` of `end` (`client:40000`, `127.0.0.1.40000` ends in a `.`).
+fn port_of(end: &str, sep: char) -> u16 {
+    end.rsplit(sep)
+        .next()
+        .unwrap()
+        .trim_end_matches(':')
+        .parse()
+        .unwrap_or(0)
+}
+
+/// The listing lines of one exchange (`+1.500 ms  server:5000 → client:40000  TCP [FP.] length 13`).
+fn from_listing(lines: &[&str]) -> Vec<Seen> {
+    lines
+        .iter()
+        .map(|l| {
+            let l = l.trim();
+            let (when, rest) = l.split_once(" ms  ").expect("a time");
+            let (ms, us) = when.trim_start_matches('+').split_once('.').unwrap();
+            let t_us = ms.parse::<u64>().unwrap() * 1000 + us.parse::<u64>().unwrap();
+            let (ends, what) = rest.split_once("  ").unwrap();
+            let (a, b) = ends.split_once(" → ").unwrap();
+            let len = what.rsplit(' ').next().unwrap().parse().unwrap();
+            let (from, to, what) = if what.starts_with("ICMP port unreachable") {
+                (0, 0, "ICMP unreachable".to_string())
+            } else {
+                let kind = what.rsplit_once(" length ").unwrap().0.to_string();
+                (port_of(a, ':'), port_of(b, ':'), kind)
+            };
+            Seen {
+                t_us,
+                from,
+                to,
+                what,
+                len,
+            }
+        })
+        .collect()
+}
+
+/// tcpdump's lines (`1700000000.123456 IP 127.0.0.1.40000 > 127.0.0.1.5000: Flags [S], …, length 0`).
+fn from_tcpdump(out: &str) -> Vec<Seen> {
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut first = None;
+    for l in out.lines().filter(|l| !l.trim().is_empty()) {
+        let (time, rest) = l.split_once(' ').unwrap();
+        let (s, us) = time.split_once('.').unwrap();
+        let t = s.parse::<u64>().unwrap() * 1_000_000 + us.parse::<u64>().unwrap();
+        let first = *first.get_or_insert(t);
+        let rest = rest
+            .strip_prefix("IP ")
+            .or_else(|| rest.strip_prefix("IP6 "))
+            .expect(l);
+        let (ends, what) = rest.split_once(": ").unwrap();
+        let (a, b) = ends.split_once(" > ").unwrap();
+        let len = what.rsplit(' ').next().unwrap().parse().unwrap();
+        let (from, to, what) = if let Some(flags) = what.strip_prefix("Flags [") {
+            let f = flags.split_once(']').unwrap().0;
+            (port_of(a, '.'), port_of(b, '.'), format!("TCP [{f}]"))
+        } else if what.starts_with("UDP") {
+            (port_of(a, '.'), port_of(b, '.'), "UDP".into())
+        } else if what.starts_with("ICMP") && what.contains("unreachable") {
+            (0, 0, "ICMP unreachable".into())
+        } else {
+            panic!("unexpected tcpdump line: {l}");
+        };
+        seen.push(Seen {
+            t_us: t - first,
+            from,
+            to,
+            what,
+            len,
+        });
+    }
+    seen
+}
+
+/// `cargo xtask demo SCENARIO --pcap DIR`: its stdout, or why it cannot referee.
+fn demo(scenario: &str, dir: &Path) -> Result<String, String> {
+    bins();
+    let _ = std::fs::remove_dir_all(dir);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["run", "--quiet", "-p", "xtask", "--", "demo", scenario, "--pcap"])
+        .arg(dir)
+        .output()
+        .expect("run cargo xtask demo");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "cargo xtask demo {scenario} failed:\n{stdout}{stderr}"
+    );
+    if let Some(line) = stderr.lines().find(|l| l.contains("runs without packets")) {
+        return Err(line.to_string());
+    }
+    Ok(stdout)
+}
+
+/// Each exchange's listing lines, in order, with the pcap file the demo wrote for it.
+fn exchanges(stdout: &str) -> Vec<(Vec<&str>, PathBuf)> {
+    let files: Vec<PathBuf> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pcap files: "))
+        .expect("the demo names its pcap files")
+        .split(", ")
+        .map(PathBuf::from)
+        .collect();
+    let mut listings = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for l in stdout.lines() {
+        if l.starts_with("captured on lo: ") {
+            current = Some(Vec::new());
+        } else if let Some(c) = current.as_mut() {
+            if l.trim_start().starts_with('+') {
+                c.push(l);
+            } else {
+                listings.push(current.take().unwrap());
+            }
+        }
+    }
+    assert_eq!(listings.len(), files.len(), "one pcap file per listed exchange");
+    listings.into_iter().zip(files).collect()
+}
+
+fn tcpdump(file: &Path) -> String {
+    let out = Command::new("tcpdump")
+        .args(["-r"])
+        .arg(file)
+        .args(["-nn", "-tt"])
+        .output()
+        .expect("run tcpdump");
+    assert!(
+        out.status.success(),
+        "tcpdump -r {} failed: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn has_tcpdump() -> bool {
+    Command::new("tcpdump")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs `scenario` and checks every exchange against tcpdump; returns the listings and
+/// tcpdump's readings, or `None` after a loud skip.
+fn refereed(test: &str, scenario: &str) -> Option<Vec<(String, Vec<Seen>)>> {
+    if !has_tcpdump() {
+        eprintln!("SKIP: {test}: tcpdump is not installed");
+        return None;
+    }
+    let dir = bins()
+        .server
+        .parent()
+        .unwrap()
+        .join(format!("capture-test-{scenario}"));
+    let stdout = match demo(scenario, &dir) {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("SKIP: {test}: the demo may not capture here: {why}");
+            return None;
+        }
+    };
+    let mut all = Vec::new();
+    for (listing, file) in exchanges(&stdout) {
+        let ours = from_listing(&listing);
+        let theirs = from_tcpdump(&tcpdump(&file));
+        assert!(!ours.is_empty(), "{}: no packet listed", file.display());
+        assert_eq!(ours, theirs, "{}: the listing and tcpdump differ", file.display());
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        all.push((name, ours));
+    }
+    Some(all)
+}
+
+#[test]
+fn the_hello_exchanges_list_the_packets_tcpdump_reads() {
+    let Some(all) = refereed("the_hello_exchanges_list_the_packets_tcpdump_reads", "hello") else {
+        return;
+    };
+    let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "hello-1-tcp-hello",
+            "hello-2-tcp-echo",
+            "hello-3-udp-hello",
+            "hello-4-udp-echo"
+        ]
+    );
+    let hello = &all[0].1;
+    // The handshake, then the greeting and the FIN in one segment: 13 bytes, FIN set
+    // (MSG_MORE held the greeting until close() added the FIN), from the server.
+    let kinds: Vec<&str> = hello.iter().map(|s| s.what.as_str()).collect();
+    assert_eq!(&kinds[..3], ["TCP [S]", "TCP [S.]", "TCP [.]"]);
+    let server = hello[1].from;
+    let data: Vec<&Seen> = hello.iter().filter(|s| s.len > 0).collect();
+    assert_eq!(data.len(), 1, "the greeting travels in one segment: {hello:?}");
+    assert_eq!((data[0].from, data[0].len), (server, 13));
+    assert!(
+        data[0].what.starts_with("TCP [F"),
+        "the FIN rides with the greeting: {:?}",
+        data[0]
+    );
+    // UDP: one datagram each way, the empty request and the 13-byte reply; the echo's 6 and 10.
+    let lens = |k: usize| {
+        all[k]
+            .1
+            .iter()
+            .map(|s| (s.what.clone(), s.len))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lens(2), [("UDP".into(), 0), ("UDP".into(), 13)]);
+    assert_eq!(lens(3), [("UDP".into(), 6), ("UDP".into(), 10)]);
+}
+
+#[test]
+fn the_udp_exchanges_list_the_datagrams_and_the_icmp_tcpdump_reads() {
+    let Some(all) = refereed(
+        "the_udp_exchanges_list_the_datagrams_and_the_icmp_tcpdump_reads",
+        "udp",
+    ) else {
+        return;
+    };
+    let closed = &all.iter().find(|(n, _)| n == "udp-3-closed-port").unwrap().1;
+    // Each client's datagram is answered by an ICMP port unreachable.
+    let kinds: Vec<&str> = closed.iter().map(|s| s.what.as_str()).collect();
+    assert_eq!(kinds, ["UDP", "ICMP unreachable", "UDP", "ICMP unreachable"]);
+}
