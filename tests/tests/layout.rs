@@ -94,7 +94,8 @@ fn pure_modules_do_no_io() {
     assert!(found.is_empty(), "I/O in a pure module:\n{}", found.join("\n"));
 }
 
-/// The lesson's parsing, ordering and drawing are pure too: only `run` and `scenario`
+/// The lesson's parsing, ordering and drawing are pure too (and its packet parser, pcap
+/// writer and packet listing): only `run`, `scenario` and `observe`
 /// start processes, open sockets or write files.
 #[test]
 fn the_lessons_timeline_and_pictures_do_no_io() {
@@ -115,7 +116,7 @@ fn the_lessons_timeline_and_pictures_do_no_io() {
         "thread::",
     ];
     let mut found = Vec::new();
-    for module in ["line", "timeline", "text", "page"] {
+    for module in ["line", "timeline", "text", "page", "packets", "pcap", "wire_view"] {
         let path = format!("crates/lesson/src/{module}.rs");
         assert!(
             workspace_root().join(&path).exists(),
