@@ -94,27 +94,11 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if let Some(dir) = &asked.pcap {
         let written = observe::write_pcaps(dir, &parts, &limits)?;
-        println!(
-            "\n{} {}",
-            if ko { "pcap 파일:" } else { "pcap files:" },
-            written
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        say_written(if ko { "pcap 파일:" } else { "pcap files:" }, &written);
     }
     if let Some(dir) = &asked.html {
         let written = run::write_pages(dir, &parts, asked.lang)?;
-        println!(
-            "\n{} {}",
-            if ko { "HTML 페이지:" } else { "HTML pages:" },
-            written
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        say_written(if ko { "HTML 페이지:" } else { "HTML pages:" }, &written);
     }
     println!(
         "\n{}",
@@ -131,6 +115,12 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// One line naming the files written.
+fn say_written(label: &str, written: &[PathBuf]) {
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    println!("\n{label} {}", names.join(", "));
 }
 
 /// Whether the demo can capture: as it is (root, or `CAP_NET_RAW`), else in a private

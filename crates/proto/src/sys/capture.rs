@@ -75,20 +75,44 @@ impl Captured {
     }
 }
 
-/// Why a capture could not start: the call that failed and its error, said in one line
-/// with what would let it work.
+/// What could not be done: a capture ([`Capture::start`]) or a private namespace
+/// (`netns::enter_private`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// Capturing packets on `lo`.
+    Capture,
+    /// Entering a private user and network namespace.
+    Namespace,
+}
+
+/// Why the lesson may not watch as it wished: what could not be done, the call that
+/// failed and its error, said in one line (with what would let a capture work).
 #[derive(Debug)]
 pub struct Refused {
+    /// What could not be done.
+    pub what: Watch,
     /// The call that failed, as C would spell it.
     pub call: &'static str,
     /// Its error.
     pub err: io::Error,
 }
 
+impl Refused {
+    /// The refusal of `what` by `call`, once its error is known.
+    pub(super) fn by(what: Watch, call: &'static str) -> impl FnOnce(io::Error) -> Refused {
+        move |err| Refused { what, call, err }
+    }
+}
+
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no packet capture on lo: {} failed: {}", self.call, self.err)?;
-        if matches!(self.err.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
+        let what = match self.what {
+            Watch::Capture => "no packet capture on lo",
+            Watch::Namespace => "no private network namespace",
+        };
+        write!(f, "{what}: {} failed: {}", self.call, self.err)?;
+        let permission = matches!(self.err.raw_os_error(), Some(libc::EPERM | libc::EACCES));
+        if permission && self.what == Watch::Capture {
             write!(
                 f,
                 " (capturing needs CAP_NET_RAW: run as root, `setcap cap_net_raw+ep` on the binary, or let it use a user namespace)"
@@ -232,7 +256,7 @@ fn filter(ports: &[u16], snaplen: u32) -> Option<Vec<libc::sock_filter>> {
 }
 
 fn refused(call: &'static str) -> impl FnOnce(io::Error) -> Refused {
-    move |err| Refused { call, err }
+    Refused::by(Watch::Capture, call)
 }
 
 /// `setsockopt(2)` of an option whose value is `value`.
@@ -256,9 +280,11 @@ impl Capture {
     /// (`SO_RCVBUFFORCE`, else `SO_RCVBUF`, best effort), `if_nametoindex("lo")`, then
     /// `bind(2)` to `lo` with `ETH_P_ALL`: only then do packets come, already filtered.
     pub fn start(ports: &[u16], limits: Limits) -> Result<Capture, Refused> {
-        let program = filter(ports, limits.snaplen).ok_or(Refused {
-            call: "the packet filter",
-            err: io::Error::new(io::ErrorKind::InvalidInput, "between 1 and 40 ports"),
+        let program = filter(ports, limits.snaplen).ok_or_else(|| {
+            refused("the packet filter")(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "between 1 and 40 ports",
+            ))
         })?;
         // SAFETY: socket(2) takes no pointer; a returned descriptor is ours alone.
         let raw = unsafe {
@@ -274,10 +300,8 @@ impl Capture {
         // SAFETY: `raw` is a descriptor socket(2) just returned, owned by nobody else.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let prog = libc::sock_fprog {
-            len: u16::try_from(program.len()).map_err(|_| Refused {
-                call: "the packet filter",
-                err: io::ErrorKind::InvalidInput.into(),
-            })?,
+            len: u16::try_from(program.len())
+                .map_err(|_| refused("the packet filter")(io::ErrorKind::InvalidInput.into()))?,
             filter: program.as_ptr().cast_mut(),
         };
         set_option(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)
@@ -300,10 +324,8 @@ impl Capture {
         let mut addr: libc::sockaddr_ll = unsafe { zeroed() };
         addr.sll_family = libc::AF_PACKET as u16;
         addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-        addr.sll_ifindex = i32::try_from(index).map_err(|_| Refused {
-            call: "if_nametoindex(\"lo\")",
-            err: io::ErrorKind::InvalidData.into(),
-        })?;
+        addr.sll_ifindex = i32::try_from(index)
+            .map_err(|_| refused("if_nametoindex(\"lo\")")(io::ErrorKind::InvalidData.into()))?;
         // SAFETY: `addr` is a live sockaddr_ll and the length is its size.
         let r = unsafe {
             libc::bind(
@@ -418,7 +440,7 @@ impl Capture {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        if from.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+        if from.sll_pkttype == libc::PACKET_OUTGOING {
             return Ok(None);
         }
         let copied = (n as usize).min(buf.len());

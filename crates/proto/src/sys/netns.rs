@@ -4,34 +4,20 @@
 //! interface of its own, which it then brings up. Programs it starts afterwards inherit
 //! both: the lesson can capture their packets on that `lo` without sudo, and their ports
 //! never clash with the host's. Where the kernel forbids unprivileged user namespaces
-//! (a sysctl, or an AppArmor policy as on Ubuntu 24.04) it says why, in one line.
+//! (a sysctl, or an AppArmor policy as on Ubuntu 24.04) it says why, in one line
+//! ([`Refused`]).
 
-use std::fmt;
 use std::fs;
 use std::io;
 use std::mem::zeroed;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// Why a private namespace could not be made: the step that failed and its error.
-#[derive(Debug)]
-pub struct Refused {
-    /// The step, as C would spell it.
-    pub call: &'static str,
-    /// Its error.
-    pub err: io::Error,
-}
+use super::capture::{Refused, Watch};
 
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "no private network namespace: {} failed: {}",
-            self.call, self.err
-        )
-    }
+/// The refusal of the namespace by `call`, once its error is known.
+fn refused(call: &'static str) -> impl FnOnce(io::Error) -> Refused {
+    Refused::by(Watch::Namespace, call)
 }
-
-impl std::error::Error for Refused {}
 
 /// Enters a private user and network namespace with `lo` up: `getuid(2)`, `getgid(2)`,
 /// `unshare(CLONE_NEWUSER | CLONE_NEWNET)`, `write(2)`s of `/proc/self/setgroups`
@@ -46,13 +32,11 @@ pub fn enter_private() -> Result<(), Refused> {
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     // SAFETY: unshare(2) takes flags only.
     if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) } != 0 {
-        return Err(Refused {
-            call: "unshare(CLONE_NEWUSER | CLONE_NEWNET)",
-            err: io::Error::last_os_error(),
-        });
+        return Err(refused("unshare(CLONE_NEWUSER | CLONE_NEWNET)")(
+            io::Error::last_os_error(),
+        ));
     }
-    let write =
-        |path: &'static str, what: String| fs::write(path, what).map_err(|err| Refused { call: path, err });
+    let write = |path: &'static str, what: String| fs::write(path, what).map_err(refused(path));
     write("/proc/self/setgroups", "deny".into())?;
     write("/proc/self/uid_map", format!("0 {uid} 1"))?;
     write("/proc/self/gid_map", format!("0 {gid} 1"))?;
@@ -62,11 +46,10 @@ pub fn enter_private() -> Result<(), Refused> {
 /// `socket(AF_INET, SOCK_DGRAM)` for the ioctls, then `SIOCGIFFLAGS` and `SIOCSIFFLAGS`
 /// on `lo` with `IFF_UP` added.
 fn loopback_up() -> Result<(), Refused> {
-    let failed = |call| move |err| Refused { call, err };
     // SAFETY: socket(2) takes no pointer; a returned descriptor is ours alone.
     let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
-        return Err(failed("socket(AF_INET)")(io::Error::last_os_error()));
+        return Err(refused("socket(AF_INET)")(io::Error::last_os_error()));
     }
     // SAFETY: `raw` is a descriptor socket(2) just returned, owned by nobody else.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
@@ -77,13 +60,13 @@ fn loopback_up() -> Result<(), Refused> {
     }
     // SAFETY: `req` is a live ifreq naming `lo`; SIOCGIFFLAGS writes its flags field.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } != 0 {
-        return Err(failed("ioctl(SIOCGIFFLAGS, lo)")(io::Error::last_os_error()));
+        return Err(refused("ioctl(SIOCGIFFLAGS, lo)")(io::Error::last_os_error()));
     }
     // SAFETY: the flags member is the one SIOCGIFFLAGS filled in.
     unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
     // SAFETY: `req` is a live ifreq naming `lo` with its flags set.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
-        return Err(failed("ioctl(SIOCSIFFLAGS, lo up)")(io::Error::last_os_error()));
+        return Err(refused("ioctl(SIOCSIFFLAGS, lo up)")(io::Error::last_os_error()));
     }
     Ok(())
 }
