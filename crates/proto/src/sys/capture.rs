@@ -527,6 +527,54 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_is_one_line_that_says_what_would_let_it_work() {
+        let eperm = || io::Error::from_raw_os_error(libc::EPERM);
+        let capture = Refused::by(Watch::Capture, "socket(AF_PACKET, SOCK_RAW)")(eperm()).to_string();
+        assert!(capture.starts_with("no packet capture on lo: socket(AF_PACKET, SOCK_RAW) failed: "));
+        assert!(
+            capture.contains("CAP_NET_RAW") && !capture.contains('\n'),
+            "{capture}"
+        );
+        let namespace =
+            Refused::by(Watch::Namespace, "unshare(CLONE_NEWUSER | CLONE_NEWNET)")(eperm()).to_string();
+        assert!(namespace.starts_with("no private network namespace: unshare("));
+        assert!(
+            !namespace.contains("CAP_NET_RAW") && !namespace.contains('\n'),
+            "{namespace}"
+        );
+        let filter = Capture::start(&[], Limits::default()).unwrap_err().to_string();
+        assert!(
+            filter.contains("the packet filter failed: between 1 and 40 ports"),
+            "{filter}"
+        );
+    }
+
+    #[test]
+    fn ipv6_datagrams_pass_the_filter_too() {
+        let Ok(udp) = UdpSocket::bind("[::1]:0") else {
+            eprintln!("SKIP: ipv6_datagrams_pass_the_filter_too: no ::1");
+            return;
+        };
+        let port = udp.local_addr().unwrap().port();
+        let cap = match Capture::start(&[port], Limits::default()) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("SKIP: ipv6_datagrams_pass_the_filter_too: {e}");
+                return;
+            }
+        };
+        let sender = UdpSocket::bind("[::1]:0").unwrap();
+        sender.send_to(b"six", ("::1", port)).unwrap();
+        // Another port of ::1: filtered out in the kernel.
+        sender.send_to(b"not ours", sender.local_addr().unwrap()).unwrap();
+        let got = cap.finish(Duration::from_millis(50));
+        assert_eq!(got.frames.len(), 1, "{:?}", got.frames);
+        let f = &got.frames[0];
+        assert_eq!(&f.data[12..14], &[0x86, 0xdd]);
+        assert_eq!((f.data[14 + 6], f.len), (17, 14 + 40 + 8 + 3));
+    }
+
+    #[test]
     fn frames_past_the_limit_are_counted_not_kept() {
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = udp.local_addr().unwrap().port();
