@@ -166,9 +166,9 @@ fn show(part: &Part, n: usize, total: usize, lang: Lang) {
     for e in &part.extra {
         println!("{e}");
     }
-    if let Some(wire) = &part.wire {
+    if let Some(observed) = &part.observed {
         println!();
-        print!("{}", wire_view::render(wire, lang));
+        print!("{}", wire_view::render(observed, lang));
     }
     println!(
         "\n{}",

@@ -1,21 +1,21 @@
 //! Watching an exchange from the kernel's side while a scenario runs it: its packets
 //! captured on `lo` (`hello_proto::sys::capture`), the listening socket as the server
 //! comes up and the TCP sockets left once it is over (`hello_proto::sys::sockdiag`), put
-//! together as a [`Wire`]; and the pcap files of a run. Capture never holds up or fails a
+//! together as a [`Observed`]; and the pcap files of a run. Capture never holds up or fails a
 //! scenario: where it cannot start, the exchange goes on without packets and says why.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hello_proto::kernel::TcpState;
+use hello_proto::kernel::{TcpState, Transport};
 use hello_proto::sys::capture::{Capture, Limits, Refused};
 use hello_proto::sys::sockdiag;
 
 use crate::packets;
 use crate::pcap;
 use crate::scenario::Part;
-use crate::wire_view::Wire;
+use crate::wire_view::Observed;
 
 /// How long the capture waits, at the end of an exchange, for packets still on their
 /// way (loopback delivers them within microseconds; this is slack for a loaded machine).
@@ -51,24 +51,26 @@ pub fn probe() -> Result<Clock, Refused> {
         ..Limits::default()
     };
     // Port 9 (discard): nothing of the demo's goes there.
-    Capture::start(&[9], limits).map(|c| Clock { _capture: c })
+    Capture::start(&[9], Transport::Udp, limits).map(|c| Clock { _capture: c })
 }
 
 /// An exchange being watched.
 pub struct Watching {
     port: u16,
-    tcp: bool,
+    transport: Transport,
     capture: Option<Capture>,
     listening: Option<hello_proto::kernel::TcpSocket>,
     notes: Vec<String>,
 }
 
 impl Watching {
-    /// Starts watching the exchange on `port` (a TCP one samples its sockets too).
-    pub fn start(port: u16, tcp: bool, capturing: Capturing) -> Watching {
+    /// Starts watching the exchange over `transport` on `port` (a TCP one samples its
+    /// sockets too).
+    pub fn start(port: u16, transport: Transport, capturing: Capturing) -> Watching {
+        let tcp = transport == Transport::Tcp;
         let mut notes = Vec::new();
         let capture = match capturing {
-            Capturing::On(limits) => match Capture::start(&[port], limits) {
+            Capturing::On(limits) => match Capture::start(&[port], transport, limits) {
                 Ok(c) => Some(c),
                 Err(e) => {
                     notes.push(e.to_string());
@@ -92,7 +94,7 @@ impl Watching {
         };
         Watching {
             port,
-            tcp,
+            transport,
             capture,
             listening,
             notes,
@@ -101,13 +103,13 @@ impl Watching {
 
     /// Stops: the packets kept (those of the exchange's port, taken apart) and the TCP
     /// sockets left.
-    pub fn finish(self) -> Wire {
-        let mut wire = Wire {
+    pub fn finish(self) -> Observed {
+        let mut wire = Observed {
             port: self.port,
             captured: self.capture.is_some(),
             listening: self.listening,
             notes: self.notes,
-            ..Wire::default()
+            ..Observed::default()
         };
         if let Some(c) = self.capture {
             let limits = c.limits();
@@ -120,8 +122,11 @@ impl Watching {
                 if wire.frames.last().is_some_and(|p| f.t_us < p.t_us) {
                     late += 1;
                 }
-                // The filter lets every ICMP message through: keep those about this port.
-                if let Some(p) = packets::parse(f.t_us, &f.data).filter(|p| p.concerns(&[self.port])) {
+                // The filter lets every ICMP message through for UDP, and another
+                // program's packets on the same port number: keep this exchange's.
+                if let Some(p) =
+                    packets::parse(f.t_us, &f.data).filter(|p| p.concerns(&[self.port], self.transport))
+                {
                     wire.packets.push(p);
                     wire.frames.push(f);
                 }
@@ -132,7 +137,7 @@ impl Watching {
                 ));
             }
         }
-        if self.tcp {
+        if self.transport == Transport::Tcp {
             match sockdiag::tcp_sockets(&[self.port]) {
                 Ok((s, _)) => wire.after = s,
                 Err(e) => wire.notes.push(format!("socket states not sampled: {e}")),
@@ -148,7 +153,7 @@ pub fn write_pcaps(dir: &Path, parts: &[Part], limits: &Limits) -> Result<Vec<Pa
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written = Vec::new();
     for p in parts {
-        let Some(wire) = p.wire.as_ref().filter(|w| w.captured) else {
+        let Some(wire) = p.observed.as_ref().filter(|w| w.captured) else {
             continue;
         };
         let path = dir.join(format!("{}.pcap", p.slug));

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use hello_proto::kernel::Transport;
+
 /// TCP header flags, as the header holds them.
 pub mod flag {
     /// No more data from the sender.
@@ -74,15 +76,15 @@ pub struct Packet {
 }
 
 impl Packet {
-    /// Whether it belongs to an exchange on `ports`: TCP or UDP with one of them at
-    /// either end, or an ICMP error quoting one.
-    pub fn concerns(&self, ports: &[u16]) -> bool {
-        match self.carried {
-            Carried::PortUnreachable { from, to } => {
-                ports.contains(&from.port()) || ports.contains(&to.port())
-            }
-            Carried::Icmp { .. } => false,
-            _ => ports.contains(&self.src.port()) || ports.contains(&self.dst.port()),
+    /// Whether it belongs to an exchange over `transport` on `ports`: a segment or
+    /// datagram of that transport with one of them at either end, or (UDP) an ICMP error
+    /// quoting one.
+    pub fn concerns(&self, ports: &[u16], transport: Transport) -> bool {
+        let on = |a: SocketAddr, b: SocketAddr| ports.contains(&a.port()) || ports.contains(&b.port());
+        match (self.carried, transport) {
+            (Carried::Tcp { .. }, Transport::Tcp) | (Carried::Udp, Transport::Udp) => on(self.src, self.dst),
+            (Carried::PortUnreachable { from, to }, Transport::Udp) => on(from, to),
+            _ => false,
         }
     }
 
@@ -361,7 +363,8 @@ mod tests {
             (p.src, p.dst, p.t_us),
             (a("127.0.0.1:5000"), a("127.0.0.1:40000"), 42)
         );
-        assert!(p.concerns(&[5000]) && !p.concerns(&[5001]));
+        assert!(p.concerns(&[5000], Transport::Tcp) && !p.concerns(&[5001], Transport::Tcp));
+        assert!(!p.concerns(&[5000], Transport::Udp), "a segment is no datagram");
         // Cut to 60 bytes, as a snap length would: the length still comes from the headers.
         assert_eq!(parse(42, &f[..66]).unwrap().len, 13);
     }
@@ -405,7 +408,7 @@ mod tests {
                     to: a(closed)
                 }
             );
-            assert!(p.concerns(&[9]));
+            assert!(p.concerns(&[9], Transport::Udp) && !p.concerns(&[9], Transport::Tcp));
             let q = datagram.len() - 14;
             assert_eq!(p.len, 8 + q as u32, "the ICMP message's length");
             // Another ICMP message is not port unreachable, and concerns no port.
@@ -419,7 +422,7 @@ mod tests {
                 },
             );
             assert!(matches!(parse(1, &echo).unwrap().carried, Carried::Icmp { .. }));
-            assert!(!parse(1, &echo).unwrap().concerns(&[9]));
+            assert!(!parse(1, &echo).unwrap().concerns(&[9], Transport::Udp));
         }
     }
 

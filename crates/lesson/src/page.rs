@@ -341,7 +341,7 @@ mod tests {
             notice: vec!["보세요".into()],
             extra: vec![],
             timeline: t,
-            wire: None,
+            observed: None,
         }
     }
 

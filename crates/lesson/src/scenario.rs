@@ -24,6 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use hello_proto::kernel::Transport;
 use hello_proto::sys::{self, Stream, Tracer};
 use hello_proto::trace::{Lang, Role};
 
@@ -31,7 +32,7 @@ use crate::line::parse_all;
 use crate::observe::{Capturing, Watching};
 use crate::run::{Done, Proc, WAIT};
 use crate::timeline::{self, Lane, Side, Timeline};
-use crate::wire_view::Wire;
+use crate::wire_view::Observed;
 
 /// The scenarios, in the order `all` runs them.
 pub const SCENARIOS: [&str; 6] = ["hello", "backlog", "iterative", "models", "boundaries", "udp"];
@@ -75,7 +76,7 @@ pub struct Part {
     /// Both sides' calls in causal order.
     pub timeline: Timeline,
     /// What the kernel showed of it: packets captured, socket states (`crate::observe`).
-    pub wire: Option<Wire>,
+    pub observed: Option<Observed>,
 }
 
 fn say(lang: Lang, en: &str, ko: &str) -> String {
@@ -256,7 +257,12 @@ impl Ctx<'_> {
             .and_then(|a| a.rsplit(':').next())
             .and_then(|p| p.parse().ok())
             .with_context(|| format!("unexpected start-up line {line:?}"))?;
-        self.watch(port, !args.contains(&"--udp"));
+        let transport = if args.contains(&"--udp") {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        };
+        self.watch(port, transport);
         Ok(Server {
             proc,
             port,
@@ -301,9 +307,10 @@ impl Ctx<'_> {
         Ok((done, command))
     }
 
-    /// Starts watching the exchange on `port` (until its page, [`Ctx::part`]).
-    fn watch(&self, port: u16, tcp: bool) {
-        *self.watching.borrow_mut() = Some(Watching::start(port, tcp, self.capturing));
+    /// Starts watching the exchange over `transport` on `port` (until its page,
+    /// [`Ctx::part`]).
+    fn watch(&self, port: u16, transport: Transport) {
+        *self.watching.borrow_mut() = Some(Watching::start(port, transport, self.capturing));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -326,7 +333,7 @@ impl Ctx<'_> {
             notice: notice.iter().map(|(en, ko)| say(self.lang, en, ko)).collect(),
             extra: Vec::new(),
             timeline,
-            wire: self.watching.take().map(Watching::finish),
+            observed: self.watching.take().map(Watching::finish),
         }
     }
 
@@ -888,7 +895,7 @@ impl Ctx<'_> {
         }
         // A datagram to a closed port: bind a port, free it, and send there.
         let closed = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
-        self.watch(closed, false);
+        self.watch(closed, Transport::Udp);
         let mut lanes = Vec::new();
         let mut commands = Vec::new();
         let mut outputs = Vec::new();

@@ -13,7 +13,7 @@ use crate::packets::{Carried, Flags, Packet};
 
 /// What the kernel showed of one exchange.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Wire {
+pub struct Observed {
     /// The exchange's port: the server's, or the closed port a datagram went to.
     pub port: u16,
     /// Whether packets were captured at all (the demo may not capture).
@@ -30,7 +30,7 @@ pub struct Wire {
     pub after: Vec<TcpSocket>,
 }
 
-impl Wire {
+impl Observed {
     /// An end of the exchange: `server:PORT` for its port, `client:PORT` otherwise.
     fn end(&self, a: SocketAddr, lang: Lang) -> String {
         let role = match (a.port() == self.port, lang) {
@@ -61,7 +61,7 @@ fn gloss(state: TcpState, lang: Lang) -> Option<&'static str> {
 }
 
 /// One packet as a listing line: time since the first packet, who to whom, what.
-fn packet_line(w: &Wire, p: &Packet, first: u64, lang: Lang) -> String {
+fn packet_line(w: &Observed, p: &Packet, first: u64, lang: Lang) -> String {
     let t = p.t_us.saturating_sub(first);
     let when = format!("+{}.{:03} ms", t / 1000, t % 1000);
     let length = match lang {
@@ -100,7 +100,7 @@ fn packet_line(w: &Wire, p: &Packet, first: u64, lang: Lang) -> String {
 }
 
 /// The listing under an exchange's timeline.
-pub fn render(w: &Wire, lang: Lang) -> String {
+pub fn render(w: &Observed, lang: Lang) -> String {
     let ko = lang == Lang::Ko;
     let mut out = String::new();
     if w.captured {
@@ -177,7 +177,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn hello_wire() -> Wire {
+    fn hello_observed() -> Observed {
         let (c, s) = (a("127.0.0.1:40000"), a("127.0.0.1:5000"));
         let tcp = |src, dst, flags, payload, t| {
             parse(
@@ -195,7 +195,7 @@ mod tests {
             )
             .unwrap()
         };
-        Wire {
+        Observed {
             port: 5000,
             captured: true,
             frames: Vec::new(),
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn the_listing_says_who_sent_what_when() {
-        let text = render(&hello_wire(), Lang::En);
+        let text = render(&hello_observed(), Lang::En);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn korean_and_no_capture() {
-        let mut w = hello_wire();
+        let mut w = hello_observed();
         let ko = render(&w, Lang::Ko);
         assert!(ko.starts_with("lo에서 캡처한 패킷 3개"));
         assert!(ko.contains("클라이언트:40000 → 서버:5000  TCP [S] 길이 0"));
@@ -273,11 +273,11 @@ mod tests {
                 quoted: &datagram[14..],
             },
         );
-        let w = Wire {
+        let w = Observed {
             port: 9,
             captured: true,
             packets: vec![parse(5, &datagram).unwrap(), parse(9, &icmp).unwrap()],
-            ..Wire::default()
+            ..Observed::default()
         };
         let text = render(&w, Lang::En);
         assert!(

@@ -1,8 +1,18 @@
 //! What the kernel tells of an exchange, as data: a frame captured on `lo`
-//! ([`Frame`], from `sys::capture`) and a TCP socket's state and queues ([`TcpSocket`],
+//! ([`Frame`], from `sys::capture`, of a [`Transport`]) and a TCP socket's state and queues ([`TcpSocket`],
 //! from `sys::sockdiag`). Pure: the calls that fill these in are in `sys`.
 
 use std::net::SocketAddr;
+
+/// The transport protocol of an exchange: what a capture of it keeps (TCP segments; or
+/// UDP datagrams and the ICMP errors they cause).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
 
 /// One captured frame: an Ethernet frame as `lo` carries it (zero addresses), cut to the
 /// snap length.

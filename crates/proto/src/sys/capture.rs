@@ -18,7 +18,7 @@ use std::mem::{size_of, zeroed};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-pub use crate::kernel::Frame;
+pub use crate::kernel::{Frame, Transport};
 
 /// What one exchange may keep: at most `packets` packets and `bytes` bytes of them, each
 /// cut to `snaplen` bytes (the headers; the payload's length is still known).
@@ -111,14 +111,19 @@ impl fmt::Display for Refused {
             Watch::Namespace => "no private network namespace",
         };
         write!(f, "{what}: {} failed: {}", self.call, self.err)?;
-        let permission = matches!(self.err.raw_os_error(), Some(libc::EPERM | libc::EACCES));
-        if permission && self.what == Watch::Capture {
-            write!(
+        let errno = self.err.raw_os_error();
+        match self.what {
+            Watch::Capture if matches!(errno, Some(libc::EPERM | libc::EACCES)) => write!(
                 f,
                 " (capturing needs CAP_NET_RAW: run as root, `setcap cap_net_raw+ep` on the binary, or let it use a user namespace)"
-            )?;
+            ),
+            // ENOSPC: the count of user namespaces is capped (at 0 where they are off).
+            Watch::Namespace if matches!(errno, Some(libc::EPERM | libc::EACCES | libc::ENOSPC)) => write!(
+                f,
+                " (this system does not let an unprivileged user make user namespaces: see user.max_user_namespaces, kernel.unprivileged_userns_clone and AppArmor's kernel.apparmor_restrict_unprivileged_userns)"
+            ),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -210,12 +215,13 @@ impl Bpf {
     }
 }
 
-/// The filter tcpdump would compile from `(tcp or udp) and port P1 or port P2 … or icmp or
-/// icmp6`, for Ethernet frames: IPv4 or IPv6 TCP and UDP with one of `ports` at either
-/// end (IPv4 fragments after the first are skipped: they carry no ports), and every ICMP
-/// packet (an error quoting one of the ports is told from the others in user space).
-/// `None` if the program would not fit the 8-bit jumps (over 40 ports).
-fn filter(ports: &[u16], snaplen: u32) -> Option<Vec<libc::sock_filter>> {
+/// The filter tcpdump would compile from `tcp and (port P1 or port P2 …)`, or for UDP
+/// `(udp and (port P1 or …)) or icmp or icmp6`, for Ethernet frames, IPv4 or IPv6: the
+/// `transport`'s packets with one of `ports` at either end (IPv4 fragments after the first
+/// are skipped: they carry no ports) and, for UDP, every ICMP packet (an error quoting one
+/// of the ports is told from the others in user space). `None` if the program would not
+/// fit the 8-bit jumps (over 40 ports).
+fn filter(ports: &[u16], transport: Transport, snaplen: u32) -> Option<Vec<libc::sock_filter>> {
     if ports.is_empty() || ports.len() > 40 {
         return None;
     }
@@ -223,15 +229,18 @@ fn filter(ports: &[u16], snaplen: u32) -> Option<Vec<libc::sock_filter>> {
     const V6: u8 = 1;
     const PORTS4: u8 = 2;
     const PORTS6: u8 = 3;
+    let (protocol, icmp) = match transport {
+        Transport::Tcp => (libc::IPPROTO_TCP as u32, To::Drop),
+        Transport::Udp => (libc::IPPROTO_UDP as u32, To::Keep),
+    };
     let mut b = Bpf::default();
     b.stmt(LDH_ABS, 12); // the EtherType
     b.jump(JEQ, 0x0800, To::Label(V4), To::Next);
     b.jump(JEQ, 0x86dd, To::Label(V6), To::Drop);
     b.label(V4);
     b.stmt(LDB_ABS, 14 + 9); // the IPv4 protocol
-    b.jump(JEQ, 1, To::Keep, To::Next); // ICMP
-    b.jump(JEQ, 6, To::Label(PORTS4), To::Next);
-    b.jump(JEQ, 17, To::Label(PORTS4), To::Drop);
+    b.jump(JEQ, 1, icmp, To::Next); // ICMP
+    b.jump(JEQ, protocol, To::Label(PORTS4), To::Drop);
     b.label(PORTS4);
     b.stmt(LDH_ABS, 14 + 6); // flags and fragment offset
     b.jump(JSET, 0x1fff, To::Drop, To::Next);
@@ -243,9 +252,8 @@ fn filter(ports: &[u16], snaplen: u32) -> Option<Vec<libc::sock_filter>> {
     b.stmt(RET, 0); // the end of the IPv4 branch: none of ours
     b.label(V6);
     b.stmt(LDB_ABS, 14 + 6); // the IPv6 next header
-    b.jump(JEQ, 58, To::Keep, To::Next); // ICMPv6
-    b.jump(JEQ, 6, To::Label(PORTS6), To::Next);
-    b.jump(JEQ, 17, To::Label(PORTS6), To::Drop);
+    b.jump(JEQ, 58, icmp, To::Next); // ICMPv6
+    b.jump(JEQ, protocol, To::Label(PORTS6), To::Drop);
     b.label(PORTS6);
     b.stmt(LDH_ABS, 14 + 40);
     b.any_port(ports, To::Keep);
@@ -273,14 +281,15 @@ fn set_option<T>(fd: &OwnedFd, level: i32, name: i32, value: &T) -> io::Result<(
 }
 
 impl Capture {
-    /// Starts capturing the packets to or from `ports` on `lo`:
+    /// Starts capturing the `transport`'s packets to or from `ports` on `lo` (for UDP,
+    /// with the ICMP errors):
     /// `socket(AF_PACKET, SOCK_RAW, 0)` (protocol 0: nothing is delivered yet),
     /// `setsockopt(SO_ATTACH_FILTER)`, `setsockopt(SO_TIMESTAMP)` (each packet's time),
     /// `setsockopt(PACKET_AUXDATA)` (each packet's length before the filter cut it), a larger receive buffer
     /// (`SO_RCVBUFFORCE`, else `SO_RCVBUF`, best effort), `if_nametoindex("lo")`, then
     /// `bind(2)` to `lo` with `ETH_P_ALL`: only then do packets come, already filtered.
-    pub fn start(ports: &[u16], limits: Limits) -> Result<Capture, Refused> {
-        let program = filter(ports, limits.snaplen).ok_or_else(|| {
+    pub fn start(ports: &[u16], transport: Transport, limits: Limits) -> Result<Capture, Refused> {
+        let program = filter(ports, transport, limits.snaplen).ok_or_else(|| {
             refused("the packet filter")(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "between 1 and 40 ports",
@@ -479,7 +488,7 @@ mod tests {
 
     #[test]
     fn the_filter_fits_and_ends_in_its_two_returns() {
-        let p = filter(&[80], 256).unwrap();
+        let p = filter(&[80], Transport::Tcp, 256).unwrap();
         let n = p.len();
         assert_eq!((p[n - 2].code, p[n - 2].k), (RET, 256));
         assert_eq!((p[n - 1].code, p[n - 1].k), (RET, 0));
@@ -489,9 +498,9 @@ mod tests {
                 assert!(i + 1 + usize::from(ins.jt) < n && i + 1 + usize::from(ins.jf) < n);
             }
         }
-        assert!(filter(&[], 256).is_none());
-        assert!(filter(&[1; 41], 256).is_none());
-        assert!(filter(&[1; 40], 256).is_some());
+        assert!(filter(&[], Transport::Tcp, 256).is_none());
+        assert!(filter(&[1; 41], Transport::Udp, 256).is_none());
+        assert!(filter(&[1; 40], Transport::Udp, 256).is_some());
     }
 
     /// Captures a TCP exchange and a UDP datagram on the filtered port, and not the
@@ -501,7 +510,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let other = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let cap = match Capture::start(&[port], Limits::default()) {
+        let cap = match Capture::start(&[port], Transport::Tcp, Limits::default()) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("SKIP: captures_the_ports_asked_for_and_only_those: {e}");
@@ -512,17 +521,33 @@ mod tests {
         udp.send_to(b"elsewhere", other.local_addr().unwrap()).unwrap();
         let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (s, _) = listener.accept().unwrap();
+        let client = c.local_addr().unwrap().port();
         drop(c);
         drop(s);
         let got = cap.finish(Duration::from_millis(50));
-        // SYN, SYN-ACK, ACK, then FIN and ACK each way: at least 5 packets, each a TCP
-        // packet of our port (EtherType IPv4, protocol 6), each stamped with a time.
-        assert!(got.frames.len() >= 5, "{} frames", got.frames.len());
+        // Every frame is TCP (IPv4 protocol 6 or IPv6 next header 6): the datagram to the
+        // other port, and any ICMP, were left in the kernel.
+        let ipv4 = |f: &&Frame| f.data[12..14] == [0x08, 0x00];
         for f in &got.frames {
-            assert_eq!(&f.data[12..14], &[0x08, 0x00]);
-            assert_eq!(f.data[23], 6, "only TCP of our port");
+            let protocol = if ipv4(&f) { f.data[23] } else { f.data[20] };
+            assert_eq!(protocol, 6, "{f:?}");
             assert!(f.t_us > 1_600_000_000_000_000);
         }
+        // SYN, SYN-ACK, ACK, then FIN and ACK each way: at least 5 between our two ports
+        // (another program's TCP may use the same port number elsewhere: it is let in too).
+        let ports = |f: &Frame| {
+            (
+                u16::from_be_bytes([f.data[34], f.data[35]]),
+                u16::from_be_bytes([f.data[36], f.data[37]]),
+            )
+        };
+        let ours = got
+            .frames
+            .iter()
+            .filter(ipv4)
+            .filter(|f| ports(f) == (client, port) || ports(f) == (port, client))
+            .count();
+        assert!(ours >= 5, "{ours} frames of ours in {:?}", got.frames);
         assert_eq!(got.over_limit, 0);
     }
 
@@ -542,7 +567,16 @@ mod tests {
             !namespace.contains("CAP_NET_RAW") && !namespace.contains('\n'),
             "{namespace}"
         );
-        let filter = Capture::start(&[], Limits::default()).unwrap_err().to_string();
+        assert!(namespace.contains("user.max_user_namespaces"), "{namespace}");
+        let other =
+            Refused::by(Watch::Capture, "bind(lo, ETH_P_ALL)")(io::Error::from_raw_os_error(libc::ENODEV));
+        assert!(
+            !other.to_string().contains("CAP_NET_RAW") && !other.to_string().contains("see user"),
+            "no hint where none helps: {other}"
+        );
+        let filter = Capture::start(&[], Transport::Tcp, Limits::default())
+            .unwrap_err()
+            .to_string();
         assert!(
             filter.contains("the packet filter failed: between 1 and 40 ports"),
             "{filter}"
@@ -556,7 +590,7 @@ mod tests {
             return;
         };
         let port = udp.local_addr().unwrap().port();
-        let cap = match Capture::start(&[port], Limits::default()) {
+        let cap = match Capture::start(&[port], Transport::Udp, Limits::default()) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("SKIP: ipv6_datagrams_pass_the_filter_too: {e}");
@@ -568,10 +602,38 @@ mod tests {
         // Another port of ::1: filtered out in the kernel.
         sender.send_to(b"not ours", sender.local_addr().unwrap()).unwrap();
         let got = cap.finish(Duration::from_millis(50));
-        assert_eq!(got.frames.len(), 1, "{:?}", got.frames);
-        let f = &got.frames[0];
-        assert_eq!(&f.data[12..14], &[0x86, 0xdd]);
-        assert_eq!((f.data[14 + 6], f.len), (17, 14 + 40 + 8 + 3));
+        // IPv6 UDP frames (next header 17) and their ports; any other frame is an ICMP
+        // message, which the filter lets through for UDP.
+        let from = sender.local_addr().unwrap().port();
+        let udp: Vec<(u16, u16, u32)> = got
+            .frames
+            .iter()
+            .filter(|f| f.data[12..14] == [0x86, 0xdd] && f.data[20] == 17)
+            .map(|f| {
+                (
+                    u16::from_be_bytes([f.data[54], f.data[55]]),
+                    u16::from_be_bytes([f.data[56], f.data[57]]),
+                    f.len,
+                )
+            })
+            .collect();
+        let others = got.frames.len() - udp.len();
+        let icmp = got
+            .frames
+            .iter()
+            .filter(|f| f.data[23] == 1 || f.data[20] == 58)
+            .count();
+        assert_eq!(others, icmp, "only UDP and ICMP: {:?}", got.frames);
+        assert_eq!(
+            udp.iter().filter(|u| (u.0, u.1) == (from, port)).count(),
+            1,
+            "{udp:?}"
+        );
+        assert!(udp.contains(&(from, port, 14 + 40 + 8 + 3)));
+        assert!(
+            !udp.contains(&(from, from, 14 + 40 + 8 + 8)),
+            "the other port's datagram got in"
+        );
     }
 
     #[test]
@@ -582,7 +644,7 @@ mod tests {
             packets: 3,
             ..Limits::default()
         };
-        let cap = match Capture::start(&[port], limits) {
+        let cap = match Capture::start(&[port], Transport::Udp, limits) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("SKIP: frames_past_the_limit_are_counted_not_kept: {e}");
@@ -594,10 +656,17 @@ mod tests {
             sender.send_to(&[7u8; 1000], ("127.0.0.1", port)).unwrap();
         }
         let got = cap.finish(Duration::from_millis(50));
-        assert_eq!((got.frames.len(), got.over_limit), (3, 2));
+        // Five datagrams (and maybe another program's ICMP, which the filter lets in).
+        assert_eq!(got.frames.len(), 3);
+        assert!(got.over_limit >= 2, "{}", got.over_limit);
+        let line = got.loss(&limits).unwrap();
+        assert!(
+            line.contains(&format!("{} more packets not kept", got.over_limit)),
+            "{line}"
+        );
         // Cut to the snap length; the real length is kept.
-        assert_eq!(got.frames[0].data.len(), 256);
-        assert_eq!(got.frames[0].len, 14 + 20 + 8 + 1000);
-        assert!(got.loss(&limits).unwrap().contains("2 more packets not kept"));
+        let udp = got.frames.iter().find(|f| f.data[23] == 17).unwrap();
+        assert_eq!(udp.data.len(), 256);
+        assert_eq!(udp.len, 14 + 20 + 8 + 1000);
     }
 }
