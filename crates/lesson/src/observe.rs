@@ -4,6 +4,7 @@
 //! together as a [`Observed`]; and the pcap files of a run. Capture never holds up or fails a
 //! scenario: where it cannot start, the exchange goes on without packets and says why.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ pub fn probe() -> Result<Clock, Refused> {
 
 /// An exchange being watched.
 pub struct Watching {
-    port: u16,
+    at: SocketAddr,
     transport: Transport,
     capture: Option<Capture>,
     listening: Option<hello_proto::kernel::TcpSocket>,
@@ -64,9 +65,10 @@ pub struct Watching {
 }
 
 impl Watching {
-    /// Starts watching the exchange over `transport` on `port` (a TCP one samples its
-    /// sockets too).
-    pub fn start(port: u16, transport: Transport, capturing: Capturing) -> Watching {
+    /// Starts watching the exchange over `transport` whose server is (or would be) at
+    /// `at` (a TCP one samples its sockets too).
+    pub fn start(at: SocketAddr, transport: Transport, capturing: Capturing) -> Watching {
+        let port = at.port();
         let tcp = transport == Transport::Tcp;
         let mut notes = Vec::new();
         let capture = match capturing {
@@ -83,7 +85,7 @@ impl Watching {
             match sockdiag::tcp_sockets(&[port]) {
                 Ok((s, _)) => s
                     .into_iter()
-                    .find(|s| s.state == TcpState::Listen && s.local.port() == port),
+                    .find(|s| s.state == TcpState::Listen && s.local == at),
                 Err(e) => {
                     notes.push(format!("socket states not sampled: {e}"));
                     None
@@ -93,7 +95,7 @@ impl Watching {
             None
         };
         Watching {
-            port,
+            at,
             transport,
             capture,
             listening,
@@ -104,8 +106,8 @@ impl Watching {
     /// Stops: the packets kept (those of the exchange's port, taken apart) and the TCP
     /// sockets left.
     pub fn finish(self) -> Observed {
-        let mut wire = Observed {
-            port: self.port,
+        let mut observed = Observed {
+            port: self.at.port(),
             captured: self.capture.is_some(),
             listening: self.listening,
             notes: self.notes,
@@ -115,35 +117,41 @@ impl Watching {
             let limits = c.limits();
             let got = c.finish(SETTLE);
             if let Some(loss) = got.loss(&limits) {
-                wire.notes.push(loss);
+                observed.notes.push(loss);
             }
             let mut late = 0;
             for f in got.frames {
-                if wire.frames.last().is_some_and(|p| f.t_us < p.t_us) {
+                if observed.frames.last().is_some_and(|p| f.t_us < p.t_us) {
                     late += 1;
                 }
                 // The filter lets every ICMP message through for UDP, and another
                 // program's packets on the same port number: keep this exchange's.
                 if let Some(p) =
-                    packets::parse(f.t_us, &f.data).filter(|p| p.concerns(&[self.port], self.transport))
+                    packets::parse(f.t_us, &f.data).filter(|p| p.concerns(self.at, self.transport))
                 {
-                    wire.packets.push(p);
-                    wire.frames.push(f);
+                    observed.packets.push(p);
+                    observed.frames.push(f);
                 }
             }
             if late > 0 {
-                wire.notes.push(format!(
+                observed.notes.push(format!(
                     "capture: {late} packets were stamped when read, not when they came (the kernel's packet clock was not running yet): their times are late"
                 ));
             }
         }
         if self.transport == Transport::Tcp {
-            match sockdiag::tcp_sockets(&[self.port]) {
-                Ok((s, _)) => wire.after = s,
-                Err(e) => wire.notes.push(format!("socket states not sampled: {e}")),
+            match sockdiag::tcp_sockets(&[self.at.port()]) {
+                // Another program's sockets may have the same port number elsewhere.
+                Ok((s, _)) => {
+                    observed.after = s
+                        .into_iter()
+                        .filter(|s| s.local == self.at || s.peer == self.at)
+                        .collect()
+                }
+                Err(e) => observed.notes.push(format!("socket states not sampled: {e}")),
             }
         }
-        wire
+        observed
     }
 }
 
@@ -153,11 +161,11 @@ pub fn write_pcaps(dir: &Path, parts: &[Part], limits: &Limits) -> Result<Vec<Pa
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written = Vec::new();
     for p in parts {
-        let Some(wire) = p.observed.as_ref().filter(|w| w.captured) else {
+        let Some(observed) = p.observed.as_ref().filter(|w| w.captured) else {
             continue;
         };
         let path = dir.join(format!("{}.pcap", p.slug));
-        std::fs::write(&path, pcap::file(&wire.frames, limits.snaplen))
+        std::fs::write(&path, pcap::file(&observed.frames, limits.snaplen))
             .with_context(|| format!("cannot write {}", path.display()))?;
         written.push(path);
     }

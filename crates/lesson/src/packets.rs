@@ -76,14 +76,14 @@ pub struct Packet {
 }
 
 impl Packet {
-    /// Whether it belongs to an exchange over `transport` on `ports`: a segment or
-    /// datagram of that transport with one of them at either end, or (UDP) an ICMP error
-    /// quoting one.
-    pub fn concerns(&self, ports: &[u16], transport: Transport) -> bool {
-        let on = |a: SocketAddr, b: SocketAddr| ports.contains(&a.port()) || ports.contains(&b.port());
+    /// Whether it belongs to an exchange over `transport` with an end at `at`: a segment
+    /// or datagram of that transport from or to `at`, or (UDP) an ICMP error quoting one.
+    pub fn concerns(&self, at: SocketAddr, transport: Transport) -> bool {
         match (self.carried, transport) {
-            (Carried::Tcp { .. }, Transport::Tcp) | (Carried::Udp, Transport::Udp) => on(self.src, self.dst),
-            (Carried::PortUnreachable { from, to }, Transport::Udp) => on(from, to),
+            (Carried::Tcp { .. }, Transport::Tcp) | (Carried::Udp, Transport::Udp) => {
+                self.src == at || self.dst == at
+            }
+            (Carried::PortUnreachable { from, to }, Transport::Udp) => from == at || to == at,
             _ => false,
         }
     }
@@ -363,8 +363,13 @@ mod tests {
             (p.src, p.dst, p.t_us),
             (a("127.0.0.1:5000"), a("127.0.0.1:40000"), 42)
         );
-        assert!(p.concerns(&[5000], Transport::Tcp) && !p.concerns(&[5001], Transport::Tcp));
-        assert!(!p.concerns(&[5000], Transport::Udp), "a segment is no datagram");
+        let (ours, other) = (a("127.0.0.1:5000"), a("127.0.0.2:5000"));
+        assert!(p.concerns(ours, Transport::Tcp) && !p.concerns(a("127.0.0.1:5001"), Transport::Tcp));
+        assert!(
+            !p.concerns(other, Transport::Tcp),
+            "the same port at another address"
+        );
+        assert!(!p.concerns(ours, Transport::Udp), "a segment is no datagram");
         // Cut to 60 bytes, as a snap length would: the length still comes from the headers.
         assert_eq!(parse(42, &f[..66]).unwrap().len, 13);
     }
@@ -408,7 +413,7 @@ mod tests {
                     to: a(closed)
                 }
             );
-            assert!(p.concerns(&[9], Transport::Udp) && !p.concerns(&[9], Transport::Tcp));
+            assert!(p.concerns(a(closed), Transport::Udp) && !p.concerns(a(closed), Transport::Tcp));
             let q = datagram.len() - 14;
             assert_eq!(p.len, 8 + q as u32, "the ICMP message's length");
             // Another ICMP message is not port unreachable, and concerns no port.
@@ -422,7 +427,7 @@ mod tests {
                 },
             );
             assert!(matches!(parse(1, &echo).unwrap().carried, Carried::Icmp { .. }));
-            assert!(!parse(1, &echo).unwrap().concerns(&[9], Transport::Udp));
+            assert!(!parse(1, &echo).unwrap().concerns(a(closed), Transport::Udp));
         }
     }
 

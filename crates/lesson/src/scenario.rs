@@ -307,10 +307,11 @@ impl Ctx<'_> {
         Ok((done, command))
     }
 
-    /// Starts watching the exchange over `transport` on `port` (until its page,
-    /// [`Ctx::part`]).
+    /// Starts watching the exchange over `transport` on `127.0.0.1:port` (until its
+    /// page, [`Ctx::part`]).
     fn watch(&self, port: u16, transport: Transport) {
-        *self.watching.borrow_mut() = Some(Watching::start(port, transport, self.capturing));
+        let at = SocketAddr::from(([127, 0, 0, 1], port));
+        *self.watching.borrow_mut() = Some(Watching::start(at, transport, self.capturing));
     }
 
     #[allow(clippy::too_many_arguments)]
