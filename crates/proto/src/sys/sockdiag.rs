@@ -280,9 +280,17 @@ mod tests {
     use std::net::{Shutdown, TcpListener, TcpStream};
     use std::time::{Duration, Instant};
 
-    fn listener_of(ports: u16, source: fn(&[u16]) -> io::Result<Vec<TcpSocket>>) -> TcpSocket {
-        source(&[ports])
-            .unwrap()
+    /// The sockets with an end at `at` (on a busy machine another program's may have the
+    /// same port number at another address).
+    fn at(at: SocketAddr, source: fn(&[u16]) -> io::Result<Vec<TcpSocket>>) -> Vec<TcpSocket> {
+        let all = source(&[at.port()]).unwrap();
+        all.into_iter()
+            .filter(|s| s.local == at || s.peer == at)
+            .collect()
+    }
+
+    fn listener_of(addr: SocketAddr, source: fn(&[u16]) -> io::Result<Vec<TcpSocket>>) -> TcpSocket {
+        at(addr, source)
             .into_iter()
             .find(|s| s.state == TcpState::Listen)
             .expect("the listener")
@@ -296,20 +304,22 @@ mod tests {
             .unwrap();
         socket.listen(7).unwrap();
         let listener = TcpListener::from(socket);
-        let port = listener.local_addr().unwrap().port();
+        let addr = listener.local_addr().unwrap();
+        let port = addr.port();
         let clients: Vec<TcpStream> = (0..3)
             .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
             .collect();
         for source in [sock_diag as fn(&[u16]) -> io::Result<Vec<TcpSocket>>, proc_net] {
-            let l = listener_of(port, source);
+            let l = listener_of(addr, source);
             assert_eq!((l.rqueue, l.local.port()), (3, port));
         }
-        assert_eq!(listener_of(port, sock_diag).wqueue, 7, "the backlog");
+        assert_eq!(listener_of(addr, sock_diag).wqueue, 7, "the backlog");
         let (_first, _) = listener.accept().unwrap();
-        assert_eq!(listener_of(port, sock_diag).rqueue, 2);
+        assert_eq!(listener_of(addr, sock_diag).rqueue, 2);
         // The connected sockets are there too, both ends.
-        let (all, source) = tcp_sockets(&[port]).unwrap();
+        let (_, source) = tcp_sockets(&[port]).unwrap();
         assert_eq!(source, Source::SockDiag);
+        let all = at(addr, sock_diag);
         let est = all.iter().filter(|s| s.state == TcpState::Established).count();
         assert_eq!(est, 6, "three clients and three server ends: {all:?}");
         drop(clients);
@@ -359,11 +369,8 @@ mod tests {
                 let (s, _) = tcp_sockets(&[port]).unwrap();
                 if state_of(&s, server_end) == Some(TcpState::TimeWait) {
                     // The client's end is gone: only the side that closed first waits.
-                    assert_eq!(
-                        s.iter().filter(|x| x.state != TcpState::Listen).count(),
-                        1,
-                        "{s:?}"
-                    );
+                    let ours = s.iter().filter(|x| x.local == server_end || x.peer == server_end);
+                    assert_eq!(ours.count(), 1, "{s:?}");
                     break;
                 }
                 assert!(Instant::now() < until, "no TIME_WAIT: {s:?}");
