@@ -3,7 +3,8 @@
 //! port and its ICMP), then each pcap file read back by tcpdump (`tcpdump -r -nn -tt`): the
 //! packets the demo lists under each exchange must be the packets tcpdump reads — as many,
 //! in the same order, same direction, same TCP flags, same lengths, same times. Skips
-//! loudly without tcpdump, or where the demo may not capture.
+//! loudly without tcpdump, or where the demo may not capture. Also: the demo run as
+//! `nobody` (a user namespace of its own), and the socket states it samples.
 
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,6 +12,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use hello_lesson::scenario::{self, Programs};
+use hello_proto::kernel::TcpState;
+use hello_proto::trace::Lang;
 use hello_tests::{bins, workspace_root};
 
 /// One packet as a listing line or a tcpdump line says it: µs since the exchange's first
@@ -150,6 +154,29 @@ fn exchanges(stdout: &str) -> Vec<(Vec<&str>, PathBuf)> {
     listings.into_iter().zip(files).collect()
 }
 
+/// For each TCP exchange, in order, the ends its listing shows in TIME_WAIT after it
+/// (`server` or `client`).
+fn time_waits(stdout: &str) -> Vec<Vec<&str>> {
+    let mut all = Vec::new();
+    let mut current: Option<Vec<&str>> = None;
+    for l in stdout.lines() {
+        if l.starts_with("TCP sockets left after the exchange:") {
+            current = Some(Vec::new());
+        } else if let Some(c) = current.as_mut() {
+            match l.strip_prefix("  ") {
+                Some(row) if row.contains(" ↔ ") => {
+                    if row.contains("TIME_WAIT") {
+                        c.push(row.split(':').next().unwrap());
+                    }
+                }
+                _ => all.push(current.take().unwrap()),
+            }
+        }
+    }
+    all.extend(current);
+    all
+}
+
 fn tcpdump(file: &Path) -> String {
     let out = Command::new("tcpdump")
         .args(["-r"])
@@ -173,9 +200,12 @@ fn has_tcpdump() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs `scenario` and checks every exchange against tcpdump; returns the listings and
-/// tcpdump's readings, or `None` after a loud skip.
-fn refereed(test: &str, scenario: &str) -> Option<Vec<(String, Vec<Seen>)>> {
+/// Each exchange's name and packets, and the demo's whole stdout.
+type Refereed = (Vec<(String, Vec<Seen>)>, String);
+
+/// Runs `scenario` and checks every exchange against tcpdump; returns the packets both
+/// agree on and the demo's output, or `None` after a loud skip.
+fn refereed(test: &str, scenario: &str) -> Option<Refereed> {
     if !has_tcpdump() {
         eprintln!("SKIP: {test}: tcpdump is not installed");
         return None;
@@ -201,14 +231,39 @@ fn refereed(test: &str, scenario: &str) -> Option<Vec<(String, Vec<Seen>)>> {
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
         all.push((name, ours));
     }
-    Some(all)
+    Some((all, stdout))
 }
 
 #[test]
 fn the_hello_exchanges_list_the_packets_tcpdump_reads() {
-    let Some(all) = refereed("the_hello_exchanges_list_the_packets_tcpdump_reads", "hello") else {
+    let Some((all, stdout)) = refereed("the_hello_exchanges_list_the_packets_tcpdump_reads", "hello") else {
         return;
     };
+    // The side whose FIN went first is left in TIME_WAIT: for hello the server
+    // (its FIN rides with the greeting); for echo usually the client (its
+    // shutdown(SHUT_WR)), but the server answers at the NUL and may close first.
+    let waits = time_waits(&stdout);
+    assert_eq!(waits.len(), 2, "two TCP exchanges: {waits:?}");
+    for (k, waiting) in waits.iter().enumerate() {
+        let packets = &all[k].1;
+        let server = packets[1].from;
+        let first_fin = packets
+            .iter()
+            .find(|s| s.what.starts_with("TCP [F"))
+            .expect("a FIN");
+        let closed_first = if first_fin.from == server {
+            "server"
+        } else {
+            "client"
+        };
+        // (Both, when the two FINs cross: a simultaneous close.)
+        assert!(
+            waiting.contains(&closed_first) && waiting.len() <= 2,
+            "{}: {waiting:?} in TIME_WAIT, {packets:?}",
+            all[k].0
+        );
+    }
+    assert_eq!(waits[0], ["server"]);
     let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -247,7 +302,7 @@ fn the_hello_exchanges_list_the_packets_tcpdump_reads() {
 
 #[test]
 fn the_udp_exchanges_list_the_datagrams_and_the_icmp_tcpdump_reads() {
-    let Some(all) = refereed(
+    let Some((all, _)) = refereed(
         "the_udp_exchanges_list_the_datagrams_and_the_icmp_tcpdump_reads",
         "udp",
     ) else {
@@ -344,4 +399,48 @@ fn without_root_the_demo_captures_in_a_user_namespace_or_says_why_not() {
         }
     }
     let _ = std::fs::remove_dir_all(&pcaps);
+}
+
+/// The demo's socket states need no privilege: after the hello exchange the server,
+/// which closed first (its FIN rode with the greeting), is left in TIME_WAIT; after the
+/// echo exchange one side is (which one is a race: the referee above checks it against
+/// the first FIN on the wire); and the listener was seen with its backlog as the server
+/// came up.
+#[test]
+fn the_side_that_closed_first_is_left_in_time_wait_in_the_demo() {
+    let programs = Programs {
+        server: bins().server.clone(),
+        client: bins().client.clone(),
+    };
+    let parts = scenario::run("hello", &programs, Lang::En).expect("the hello scenario");
+    for (k, closed_first) in [(0, Some("server")), (1, None)] {
+        let observed = parts[k].observed.as_ref().expect("observed");
+        assert!(!observed.captured, "scenario::run captures nothing");
+        let listener = observed.listening.as_ref().expect("the listener, sampled");
+        assert_eq!(listener.state, TcpState::Listen);
+        assert!(listener.wqueue > 0, "its backlog: {listener:?}");
+        let left: Vec<_> = observed
+            .after
+            .iter()
+            .filter(|s| s.state != TcpState::Listen)
+            .collect();
+        assert_eq!(left.len(), 1, "{}: {left:?}", parts[k].slug);
+        let at_server = left[0].local.port() == observed.port;
+        assert_eq!(left[0].state, TcpState::TimeWait, "{}: {left:?}", parts[k].slug);
+        if let Some(side) = closed_first {
+            assert_eq!(
+                if at_server { "server" } else { "client" },
+                side,
+                "{}: {left:?}",
+                parts[k].slug
+            );
+        }
+    }
+    // UDP exchanges have no TCP sockets to show.
+    assert!(
+        parts[2]
+            .observed
+            .as_ref()
+            .is_some_and(|o| o.after.is_empty() && o.listening.is_none())
+    );
 }

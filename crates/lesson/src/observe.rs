@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hello_proto::kernel::{TcpState, Transport};
+use hello_proto::kernel::{TcpSocket, TcpState, Transport};
 use hello_proto::sys::capture::{Capture, Limits, Refused};
 use hello_proto::sys::sockdiag;
 
@@ -60,7 +60,10 @@ pub struct Watching {
     at: SocketAddr,
     transport: Transport,
     capture: Option<Capture>,
-    listening: Option<hello_proto::kernel::TcpSocket>,
+    listening: Option<TcpSocket>,
+    /// The connections on the port before the exchange (an earlier one's TIME_WAIT):
+    /// not this exchange's.
+    before: Vec<(SocketAddr, SocketAddr)>,
     notes: Vec<String>,
 }
 
@@ -81,24 +84,24 @@ impl Watching {
             },
             Capturing::Off => None,
         };
-        let listening = if tcp {
+        let (mut listening, mut before) = (None, Vec::new());
+        if tcp {
             match sockdiag::tcp_sockets(&[port]) {
-                Ok((s, _)) => s
-                    .into_iter()
-                    .find(|s| s.state == TcpState::Listen && s.local == at),
-                Err(e) => {
-                    notes.push(format!("socket states not sampled: {e}"));
-                    None
+                Ok((s, _)) => {
+                    before = s.iter().map(|s| (s.local, s.peer)).collect();
+                    listening = s
+                        .into_iter()
+                        .find(|s| s.state == TcpState::Listen && s.local == at);
                 }
+                Err(e) => notes.push(format!("socket states not sampled: {e}")),
             }
-        } else {
-            None
-        };
+        }
         Watching {
             at,
             transport,
             capture,
             listening,
+            before,
             notes,
         }
     }
@@ -141,12 +144,14 @@ impl Watching {
         }
         if self.transport == Transport::Tcp {
             match sockdiag::tcp_sockets(&[self.at.port()]) {
-                // Another program's sockets may have the same port number elsewhere.
+                // Another program's sockets may have the same port number elsewhere, and
+                // an earlier connection's may linger on it (TIME_WAIT, 60 s).
                 Ok((s, _)) => {
-                    observed.after = s
-                        .into_iter()
-                        .filter(|s| s.local == self.at || s.peer == self.at)
-                        .collect()
+                    let ours = |s: &TcpSocket| {
+                        (s.local == self.at || s.peer == self.at)
+                            && (s.state == TcpState::Listen || !self.before.contains(&(s.local, s.peer)))
+                    };
+                    observed.after = s.into_iter().filter(ours).collect()
                 }
                 Err(e) => observed.notes.push(format!("socket states not sampled: {e}")),
             }

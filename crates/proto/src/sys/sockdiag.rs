@@ -341,6 +341,7 @@ mod tests {
             client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
             client.read_to_end(&mut got).unwrap();
             let server_end = server.local_addr().unwrap();
+            let client_end = client.local_addr().unwrap();
             // The client has the server's FIN: CLOSE_WAIT on its side, FIN_WAIT2 on the
             // server's once the client's ACK of it is in (at once, or a moment later).
             let state_of = |s: &[TcpSocket], local: SocketAddr| {
@@ -369,8 +370,10 @@ mod tests {
                 let (s, _) = tcp_sockets(&[port]).unwrap();
                 if state_of(&s, server_end) == Some(TcpState::TimeWait) {
                     // The client's end is gone: only the side that closed first waits.
+                    // (Sockets of an earlier connection to the same port number may linger too.)
                     let ours = s.iter().filter(|x| {
-                        x.state != TcpState::Listen && (x.local == server_end || x.peer == server_end)
+                        (x.local, x.peer) == (server_end, client_end)
+                            || (x.local, x.peer) == (client_end, server_end)
                     });
                     assert_eq!(ours.count(), 1, "{s:?}");
                     break;
