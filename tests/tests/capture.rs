@@ -105,17 +105,24 @@ fn from_tcpdump(out: &str) -> Vec<Seen> {
     seen
 }
 
+/// `$CARGO ARGS` in the workspace, its output.
+fn cargo(args: &[&str]) -> std::process::Output {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(args)
+        .output()
+        .expect("run cargo")
+}
+
 /// `cargo xtask demo SCENARIO --pcap DIR`: its stdout, or why it cannot referee.
 fn demo(scenario: &str, dir: &Path) -> Result<String, String> {
     bins();
     let _ = std::fs::remove_dir_all(dir);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args(["run", "--quiet", "-p", "xtask", "--", "demo", scenario, "--pcap"])
-        .arg(dir)
-        .output()
-        .expect("run cargo xtask demo");
+    let dir = dir.to_string_lossy();
+    let out = cargo(&[
+        "run", "--quiet", "-p", "xtask", "--", "demo", scenario, "--pcap", &dir,
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -330,28 +337,16 @@ fn without_root_the_demo_captures_in_a_user_namespace_or_says_why_not() {
         eprintln!("SKIP: {test}: no setpriv");
         return;
     }
-    // The debug build of the programs and of xtask, which `nobody` runs as they are
-    // (CARGO=/bin/true: nobody may not write the target folder, so the demo's build step
-    // must do nothing).
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace_root())
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "hello-server",
-            "-p",
-            "hello-client",
-            "-p",
-            "xtask",
-        ])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cargo build failed: {status}");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
+    // The programs and xtask as built, which `nobody` runs as they are (CARGO=/bin/true:
+    // nobody may not write the target folder, so the demo's build step must do nothing,
+    // and the demo then takes the programs from the debug folder, where bins() built them).
+    let dir = bins().server.parent().unwrap().to_path_buf();
+    if !dir.ends_with("debug") {
+        eprintln!("SKIP: {test}: the programs are not a debug build");
+        return;
+    }
+    let built = cargo(&["build", "--quiet", "-p", "xtask"]);
+    assert!(built.status.success(), "cargo build -p xtask failed: {built:?}");
     let pcaps = std::env::temp_dir().join(format!("hello-capture-nobody-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&pcaps);
     let out = Command::new("setpriv")
@@ -362,7 +357,7 @@ fn without_root_the_demo_captures_in_a_user_namespace_or_says_why_not() {
             "env",
             "CARGO=/bin/true",
         ])
-        .arg(target.join("debug/xtask"))
+        .arg(dir.join("xtask"))
         .args(["demo", "udp", "--pcap"])
         .arg(&pcaps)
         .current_dir(std::env::temp_dir())
