@@ -167,8 +167,9 @@ pub fn run(listener: TcpListener, model: Model, config: Arc<Config>, stop: Stop)
     }
 }
 
-/// What a model sets up before the server says it listens (the io_uring model's ring),
-/// so that a kernel that refuses it is an error before the start-up line.
+/// What a model sets up or checks before the server says it listens (the io_uring
+/// model's ring; the fork model's one thread), so that a kernel that refuses it is an
+/// error before the start-up line.
 pub struct Prepared(Option<hello_proto::sys::uring::Ring>);
 
 /// Sets up what `model` needs before serving (see [`Prepared`]), on the thread that will
@@ -176,6 +177,7 @@ pub struct Prepared(Option<hello_proto::sys::uring::Ring>);
 pub fn prepare(model: Model, config: &Config, local: std::net::SocketAddr) -> Result<Prepared, Error> {
     match model {
         Model::Uring => uring::prepare(config, local).map(|ring| Prepared(Some(ring))),
+        Model::Fork => fork::check_one_thread(local).map(|()| Prepared(None)),
         _ => Ok(Prepared(None)),
     }
 }
