@@ -107,6 +107,8 @@ pub struct Config {
     pub once: bool,
     /// Every connection starts with a PROXY protocol header (`--proxy-protocol`).
     pub proxy_protocol: bool,
+    /// The peers whose PROXY headers are believed (`--proxy-from`); `None`: every peer's.
+    pub proxy_from: Option<Vec<hello_proto::addr::Cidr>>,
     /// The listening socket was inherited (socket activation) and may be shared with
     /// another process: a stop leaves its queue to that process.
     pub inherited_listener: bool,
@@ -125,6 +127,7 @@ impl Config {
             grace: GRACE,
             once: false,
             proxy_protocol: false,
+            proxy_from: None,
             inherited_listener: false,
             tracer: Tracer::off(),
         }

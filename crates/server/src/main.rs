@@ -103,6 +103,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         grace: GRACE,
         once: args.once,
         proxy_protocol: args.proxy_protocol,
+        proxy_from: args.proxy_from.clone(),
         inherited_listener: false,
         tracer: tracer.clone(),
     });
@@ -150,7 +151,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         };
         let agent = args
             .agent_port
-            .map(|port| Agent::start(SocketAddr::new(args.bind, port)))
+            .map(|port| Agent::start(SocketAddr::new(args.bind, port), args.backlog))
             .transpose()?
             .map(Arc::new);
         if args.model == Model::Fork {
@@ -162,6 +163,14 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         // The io_uring model's ring is set up before the start-up line: a kernel that
         // refuses it is an error before the server says it listens.
         let prepared = hello_server::prepare(args.model, &config, local)?;
+        if args.proxy_protocol && args.proxy_from.is_none() {
+            // As nginx's set_real_ip_from: whom to believe is the operator's to say.
+            let _ = writeln!(
+                io::stderr(),
+                "hello-server: warning: --proxy-protocol without --proxy-from believes the PROXY \
+                 header of any peer that can connect: name your balancers with --proxy-from"
+            );
+        }
         announce(local, agent.as_ref().map(|a| a.local()));
         let config = Arc::new(Config {
             inherited_listener: inherited,
