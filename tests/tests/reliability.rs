@@ -439,55 +439,70 @@ fn the_log_limit_holds_server_wide_and_its_counts_are_true_in_every_model() {
     }
 }
 
+/// `model` under an address-space limit (`RLIMIT_AS`) of `mib` MiB while `silent`
+/// clients connect and say nothing: the server must go on — serve, or refuse a client
+/// with one line — and never abort; once they are gone, it serves again and stops
+/// cleanly. Returns its stderr.
+fn under_an_address_space_limit(model: &str, mib: u64, silent: usize) -> String {
+    let mut srv = Server::start_with(
+        &["--model", model, "--service", "echo", "--bind", "127.0.0.1", "0"],
+        |cmd| {
+            // SAFETY: between fork and exec only setrlimit(2), which is async-signal-safe,
+            // runs.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: mib << 20,
+                        rlim_max: mib << 20,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        },
+    );
+    let silent: Vec<TcpStream> = (0..silent).map(|_| connect(srv.loopback())).collect();
+    // While they wait, a real client is served or refused: either is fine here.
+    let mut s = connect(srv.loopback());
+    let _ = s.write_all(b"hello\0");
+    let _ = try_read_to_end(&mut s);
+    drop(silent);
+    // With the silent clients gone, clients are served again.
+    let served = wait_until(WAIT, || {
+        let mut s = connect(srv.loopback());
+        let sent = s.write_all(b"hello\0").is_ok();
+        (sent && try_read_to_end(&mut s).is_ok_and(|r| r == b"5 : hello\0")) || srv.wait(Duration::ZERO).is_some()
+    });
+    assert!(
+        srv.wait(Duration::from_millis(100)).is_none(),
+        "{model}: the server ended: {}",
+        srv.stderr()
+    );
+    assert!(served, "{model}: nobody was served: {}", srv.stderr());
+    srv.signal(libc::SIGTERM);
+    assert!(srv.wait(WAIT).is_some_and(|s| s.success()), "{model}: {}", srv.stderr());
+    let stderr = srv.stderr();
+    assert!(!stderr.contains("memory allocation"), "{model}: {stderr}");
+    stderr
+}
+
 #[test]
 fn the_concurrent_models_serve_or_refuse_under_an_address_space_limit() {
-    // RLIMIT_AS of 300 MiB and 200 silent clients: in the threads model each client
-    // thread's stack and the allocator's per-thread arenas come out of it. The server must go on: serve, or
-    // refuse a client with one line — never abort the process.
+    // 300 MiB and 400 silent clients: in the threads model each client thread's stack
+    // (and, unless capped, the allocator's per-thread arenas, 64 MiB of address space
+    // each) come out of it. Every model serves them all.
     for model in CONCURRENT_MODELS {
-        let mut srv = Server::start_with(
-            &["--model", model, "--service", "echo", "--bind", "127.0.0.1", "0"],
-            |cmd| {
-                // SAFETY: between fork and exec only setrlimit(2), which is
-                // async-signal-safe, runs.
-                unsafe {
-                    std::os::unix::process::CommandExt::pre_exec(cmd, || {
-                        let limit = libc::rlimit {
-                            rlim_cur: 300 << 20,
-                            rlim_max: 300 << 20,
-                        };
-                        if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
-                            return Err(std::io::Error::last_os_error());
-                        }
-                        Ok(())
-                    });
-                }
-            },
-        );
-        let silent: Vec<TcpStream> = (0..200).map(|_| connect(srv.loopback())).collect();
-        // While they wait, a real client is served or refused: either is fine here.
-        let mut s = connect(srv.loopback());
-        let _ = s.write_all(b"hello\0");
-        let _ = try_read_to_end(&mut s);
-        drop(silent);
-        // With the silent clients gone, clients are served again.
-        let served = wait_until(WAIT, || {
-            let mut s = connect(srv.loopback());
-            let sent = s.write_all(b"hello\0").is_ok();
-            (sent && try_read_to_end(&mut s).is_ok_and(|r| r == b"5 : hello\0")) || srv.wait(Duration::ZERO).is_some()
-        });
-        assert!(
-            srv.wait(Duration::from_millis(100)).is_none(),
-            "{model}: the server ended: {}",
-            srv.stderr()
-        );
-        assert!(served, "{model}: nobody was served: {}", srv.stderr());
-        srv.signal(libc::SIGTERM);
-        assert!(
-            srv.wait(WAIT).is_some_and(|s| s.success()),
-            "{model}: {}",
-            srv.stderr()
-        );
-        assert!(!srv.stderr().contains("memory allocation"), "{model}: {}", srv.stderr());
+        let stderr = under_an_address_space_limit(model, 300, 400);
+        assert_eq!(stderr, "", "{model}");
     }
+    // 150 MiB and 1000: the threads model runs out of room for threads, and refuses the
+    // clients it has none for, one (rate-limited) line each.
+    if !raise_own_nofile(1200) {
+        hello_tests::skip("the_concurrent_models_serve_or_refuse_under_an_address_space_limit: descriptor limit too low for 1000 clients");
+        return;
+    }
+    let stderr = under_an_address_space_limit("threads", 150, 1000);
+    assert!(stderr.contains("pthread_create() error: 127.0.0.1:"), "{stderr}");
 }

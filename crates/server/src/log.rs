@@ -179,9 +179,10 @@ impl Limiter {
         let threads_allowed = !NO_THREADS.load(std::sync::atomic::Ordering::SeqCst);
         if !w.flusher && threads_allowed && std::ptr::eq(self, &CLIENT_ERRORS) {
             w.flusher = true;
-            let spawned = thread::Builder::new()
-                .name("log".into())
-                .spawn(move || self.flush_each_second());
+            // A thread that cannot be made (an address-space limit) is an error here,
+            // not the abort std's thread start would make of it.
+            let spawned =
+                hello_proto::sys::process::spawn_thread(c"log", 64 << 10, Box::new(move || self.flush_each_second()));
             if spawned.is_err() {
                 // Without the thread, the count comes out with the next line instead.
                 w.flusher = false;

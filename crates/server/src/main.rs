@@ -83,9 +83,11 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         },
     };
     // More descriptors for the event loop's clients (a no-op where the soft limit is the
-    // hard one already); freed request buffers go back to the system.
+    // hard one already); freed request buffers go back to the system; threads share a
+    // few malloc arenas (address space is not spent on them).
     let nofile = sys::process::raise_nofile_limit().unwrap_or(1024);
     sys::process::return_large_buffers_when_freed();
+    sys::process::limit_malloc_arenas();
     let max_conns = args.max_conns.unwrap_or(match args.model {
         Model::Epoll | Model::Uring => max_conns_for_descriptors(nofile),
         Model::Threads | Model::Iterative | Model::Fork => DEFAULT_MAX_CONNS,
