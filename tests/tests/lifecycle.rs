@@ -242,7 +242,10 @@ fn sighup_stops_like_sigterm_and_the_reply_in_flight_is_finished_in_every_model(
         let mut srv = server(model, "echo", &["--max-request", "16777216"]);
         big_echo_with_a_signal(&srv, libc::SIGHUP, &format!("{model}, SIGHUP"));
         expect_exit_0(&mut srv, STOP_BOUND, &format!("{model}, SIGHUP"));
-        assert!(refused_soon(srv.loopback()), "{model}: still listening after SIGHUP");
+        assert!(
+            refused_soon(srv.loopback()),
+            "{model}: still listening after SIGHUP"
+        );
     }
 }
 
@@ -256,8 +259,16 @@ fn sigusr1_sigusr2_sigalrm_and_sigpipe_do_not_end_the_server_in_every_model() {
         for signal in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGPIPE] {
             let what = format!("{model}, signal {signal}");
             big_echo_with_a_signal(&srv, signal, &what);
-            assert_eq!(tcp_exchange(srv.loopback(), b"hello\0", false), b"5 : hello\0", "{what}");
-            assert!(srv.wait(Duration::from_millis(50)).is_none(), "{what}: the server ended: {}", srv.stderr());
+            assert_eq!(
+                tcp_exchange(srv.loopback(), b"hello\0", false),
+                b"5 : hello\0",
+                "{what}"
+            );
+            assert!(
+                srv.wait(Duration::from_millis(50)).is_none(),
+                "{what}: the server ended: {}",
+                srv.stderr()
+            );
         }
         srv.signal(libc::SIGTERM);
         expect_exit_0(&mut srv, STOP_BOUND, model);

@@ -143,7 +143,11 @@ fn spoof(from: &str, to: SocketAddr) -> std::io::Result<Vec<u8>> {
     let mut s = std::net::TcpStream::from(sock);
     s.set_read_timeout(Some(WAIT)).unwrap();
     // The balancer's own address, as a balancer in front of an IPv4 service would say.
-    let request = [v1(CLIENT.parse().unwrap(), "10.0.0.2:9190".parse().unwrap()), b"hello\0".to_vec()].concat();
+    let request = [
+        v1(CLIENT.parse().unwrap(), "10.0.0.2:9190".parse().unwrap()),
+        b"hello\0".to_vec(),
+    ]
+    .concat();
     s.write_all(&request).unwrap();
     try_read_to_end(&mut s)
 }
@@ -158,11 +162,7 @@ fn a_header_from_a_peer_not_in_proxy_from_is_refused_with_one_line_naming_the_pe
             got.as_ref().is_ok_and(Vec::is_empty) || got.is_err(),
             "{model}: a reply to a spoofed header: {got:?}"
         );
-        assert!(
-            srv.wait_stderr("--proxy-from", WAIT),
-            "{model}: {}",
-            srv.stderr()
-        );
+        assert!(srv.wait_stderr("--proxy-from", WAIT), "{model}: {}", srv.stderr());
         let stderr = srv.stderr();
         assert_eq!(stderr.lines().count(), 1, "{model}: {stderr}");
         assert!(
@@ -170,7 +170,11 @@ fn a_header_from_a_peer_not_in_proxy_from_is_refused_with_one_line_naming_the_pe
             "{model}: the line names the real peer: {stderr}"
         );
         // The balancer's own connections are still believed.
-        assert_eq!(spoof("127.0.0.1:0", srv.loopback()).unwrap(), b"5 : hello\0", "{model}");
+        assert_eq!(
+            spoof("127.0.0.1:0", srv.loopback()).unwrap(),
+            b"5 : hello\0",
+            "{model}"
+        );
     }
 }
 
@@ -198,7 +202,11 @@ fn proxy_from_takes_cidr_blocks_ipv6_and_v4_mapped_peers() {
         let v6: SocketAddr = format!("[::1]:{}", srv.port()).parse().unwrap();
         let v4: SocketAddr = format!("127.0.0.1:{}", srv.port()).parse().unwrap();
         assert_eq!(spoof("[::1]:0", v6).unwrap(), b"5 : hello\0", "{model}: ::1");
-        assert_eq!(spoof("127.0.0.1:0", v4).unwrap(), b"5 : hello\0", "{model}: 127.0.0.1");
+        assert_eq!(
+            spoof("127.0.0.1:0", v4).unwrap(),
+            b"5 : hello\0",
+            "{model}: 127.0.0.1"
+        );
         let refused = spoof("127.0.0.2:0", v4);
         assert!(
             refused.as_ref().map_or(true, Vec::is_empty),
@@ -211,7 +219,14 @@ fn proxy_from_takes_cidr_blocks_ipv6_and_v4_mapped_peers() {
 
 #[test]
 fn proxy_protocol_without_proxy_from_warns_that_it_believes_every_peer() {
-    let srv = Server::start(&["--proxy-protocol", "--service", "echo", "--bind", "127.0.0.1", "0"]);
+    let srv = Server::start(&[
+        "--proxy-protocol",
+        "--service",
+        "echo",
+        "--bind",
+        "127.0.0.1",
+        "0",
+    ]);
     assert!(
         srv.wait_stderr("--proxy-from", WAIT),
         "no warning: {}",

@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hello_tests::{
-    CONCURRENT_MODELS, MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect, fd_count, raise_own_nofile, try_read_to_end,
-    wait_until,
+    CONCURRENT_MODELS, MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect, fd_count, raise_own_nofile,
+    try_read_to_end, wait_until,
 };
 
 fn server(model: &str, service: &str, extra: &[&str]) -> Server {
@@ -408,7 +408,9 @@ fn the_log_limit_holds_server_wide_and_its_counts_are_true_in_every_model() {
         for _ in 0..40 {
             let s = connect(srv.loopback());
             (&s).write_all(b"half").unwrap();
-            socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
             drop(s);
         }
         assert!(
@@ -423,11 +425,19 @@ fn the_log_limit_holds_server_wide_and_its_counts_are_true_in_every_model() {
             assert_eq!(timed_echo(srv.loopback(), b"ok\0").0, b"2 : ok\0", "{model}");
         }
         srv.signal(libc::SIGTERM);
-        assert!(srv.wait(WAIT).is_some_and(|s| s.success()), "{model}: {}", srv.stderr());
+        assert!(
+            srv.wait(WAIT).is_some_and(|s| s.success()),
+            "{model}: {}",
+            srv.stderr()
+        );
         let seconds = t0.elapsed().as_secs() + 1;
         let stderr = srv.stderr();
         let (shown, counted) = error_lines_and_counts(&stderr);
-        assert_eq!(shown + counted, 40, "{model}: the lines and counts are not true:\n{stderr}");
+        assert_eq!(
+            shown + counted,
+            40,
+            "{model}: the lines and counts are not true:\n{stderr}"
+        );
         assert!(
             shown <= 10 * seconds,
             "{model}: {shown} lines in {seconds} s:\n{stderr}"
@@ -473,7 +483,8 @@ fn under_an_address_space_limit(model: &str, mib: u64, silent: usize) -> String 
     let served = wait_until(WAIT, || {
         let mut s = connect(srv.loopback());
         let sent = s.write_all(b"hello\0").is_ok();
-        (sent && try_read_to_end(&mut s).is_ok_and(|r| r == b"5 : hello\0")) || srv.wait(Duration::ZERO).is_some()
+        (sent && try_read_to_end(&mut s).is_ok_and(|r| r == b"5 : hello\0"))
+            || srv.wait(Duration::ZERO).is_some()
     });
     assert!(
         srv.wait(Duration::from_millis(100)).is_none(),
@@ -482,7 +493,11 @@ fn under_an_address_space_limit(model: &str, mib: u64, silent: usize) -> String 
     );
     assert!(served, "{model}: nobody was served: {}", srv.stderr());
     srv.signal(libc::SIGTERM);
-    assert!(srv.wait(WAIT).is_some_and(|s| s.success()), "{model}: {}", srv.stderr());
+    assert!(
+        srv.wait(WAIT).is_some_and(|s| s.success()),
+        "{model}: {}",
+        srv.stderr()
+    );
     let stderr = srv.stderr();
     assert!(!stderr.contains("memory allocation"), "{model}: {stderr}");
     stderr
@@ -500,7 +515,9 @@ fn the_concurrent_models_serve_or_refuse_under_an_address_space_limit() {
     // 150 MiB and 1000: the threads model runs out of room for threads, and refuses the
     // clients it has none for, one (rate-limited) line each.
     if !raise_own_nofile(1200) {
-        hello_tests::skip("the_concurrent_models_serve_or_refuse_under_an_address_space_limit: descriptor limit too low for 1000 clients");
+        hello_tests::skip(
+            "the_concurrent_models_serve_or_refuse_under_an_address_space_limit: descriptor limit too low for 1000 clients",
+        );
         return;
     }
     let stderr = under_an_address_space_limit("threads", 150, 1000);

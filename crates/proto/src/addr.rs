@@ -221,7 +221,8 @@ impl Cidr {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (s, None),
         };
-        let network = parse_bind_ip(addr).map_err(|_| format!("'{s}' is not an address or ADDR/PREFIX block"))?;
+        let network =
+            parse_bind_ip(addr).map_err(|_| format!("'{s}' is not an address or ADDR/PREFIX block"))?;
         let bits: u8 = if network.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => bits,
@@ -414,14 +415,20 @@ mod tests {
         assert!(c("127.0.0.1").contains(ip("127.0.0.1")));
         assert!(!c("127.0.0.1").contains(ip("127.0.0.2")));
         assert!(c("0.0.0.0/0").contains(ip("203.0.113.7")));
-        assert!(!c("0.0.0.0/0").contains(ip("2001:db8::1")), "IPv4 block, IPv6 peer");
+        assert!(
+            !c("0.0.0.0/0").contains(ip("2001:db8::1")),
+            "IPv4 block, IPv6 peer"
+        );
         assert!(c("2001:db8::/32").contains(ip("2001:db8:ffff::1")));
         assert!(!c("2001:db8::/32").contains(ip("2001:db9::1")));
         assert!(c("[::1]").contains(ip("::1")));
         assert!(c("::/0").contains(ip("::1")));
         // A dual-stack socket shows an IPv4 peer as ::ffff:a.b.c.d.
         assert!(c("127.0.0.0/8").contains(ip("::ffff:127.0.0.9")));
-        assert!(!c("::/0").contains(ip("::ffff:127.0.0.9")), "a mapped peer is IPv4");
+        assert!(
+            !c("::/0").contains(ip("::ffff:127.0.0.9")),
+            "a mapped peer is IPv4"
+        );
         assert_eq!(c("::ffff:10.0.0.0/104"), c("10.0.0.0/8"));
         assert_eq!(c("10.1.0.0/16").to_string(), "10.1.0.0/16");
     }
@@ -429,8 +436,18 @@ mod tests {
     #[test]
     fn cidr_mistakes_are_refused() {
         for bad in [
-            "", "/8", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/08", "10.0.0.0/+8",
-            "10.0.0.0/ 8", "10.0.0.0/8/8", "localhost", "10.0.0", "10.0.0.1/8",
+            "",
+            "/8",
+            "10.0.0.0/",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/08",
+            "10.0.0.0/+8",
+            "10.0.0.0/ 8",
+            "10.0.0.0/8/8",
+            "localhost",
+            "10.0.0",
+            "10.0.0.1/8",
         ] {
             assert!(Cidr::parse(bad).is_err(), "{bad:?}");
         }

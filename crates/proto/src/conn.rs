@@ -741,12 +741,18 @@ mod tests {
         let src: std::net::SocketAddr = "203.0.113.7:51234".parse().unwrap();
         let dst: std::net::SocketAddr = "10.0.0.2:9190".parse().unwrap();
         let mut conn = Connection::new(&echo, Limits::default(), t0).expect_proxy_header(false);
-        conn.handle(Input::Received(&[proxy::v1_line(src, dst), b"hello\0".to_vec()].concat()), t0);
+        conn.handle(
+            Input::Received(&[proxy::v1_line(src, dst), b"hello\0".to_vec()].concat()),
+            t0,
+        );
         assert_eq!(conn.take_header(), None, "the spoofed address is not passed on");
         assert_eq!(conn.poll(), Action::Close);
         assert!(matches!(
             conn.finish(),
-            Outcome::Failed { step: Step::Read, cause: Cause::ProxyHeader(proxy::Invalid::Untrusted) }
+            Outcome::Failed {
+                step: Step::Read,
+                cause: Cause::ProxyHeader(proxy::Invalid::Untrusted)
+            }
         ));
     }
 

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
 use clap::{CommandFactory, Parser, ValueEnum};
-use hello_proto::addr::{
-    Cidr, HumanDuration, parse_bind_ip, parse_human_duration, parse_server_port,
-};
+use hello_proto::addr::{Cidr, HumanDuration, parse_bind_ip, parse_human_duration, parse_server_port};
 use hello_proto::cli::TraceArgs;
 use hello_proto::sys::DEFAULT_BACKLOG;
 use hello_proto::wire::DEFAULT_GREETING;

@@ -181,8 +181,11 @@ impl Limiter {
             w.flusher = true;
             // A thread that cannot be made (an address-space limit) is an error here,
             // not the abort std's thread start would make of it.
-            let spawned =
-                hello_proto::sys::process::spawn_thread(c"log", 64 << 10, Box::new(move || self.flush_each_second()));
+            let spawned = hello_proto::sys::process::spawn_thread(
+                c"log",
+                64 << 10,
+                Box::new(move || self.flush_each_second()),
+            );
             if spawned.is_err() {
                 // Without the thread, the count comes out with the next line instead.
                 w.flusher = false;

@@ -279,7 +279,7 @@ const THREAD_HEADROOM: usize = 16 << 20;
 /// stack-overflow message as it starts, and one that cannot (an address-space limit
 /// reached meanwhile) panics where no panic can unwind, which aborts the process. Here a
 /// thread starts whole or not at all; and it is not started when it would leave less than
-/// [`THREAD_HEADROOM`] of address space (a probe `mmap()` of that much more than its
+/// 16 MiB of address space (a probe `mmap()` of that much more than its
 /// stack, unmapped at once), so that the server's other allocations do not fail for it.
 pub fn spawn_client_thread<F>(stack: usize, tracer: &Tracer, fd: i32, number: u64, serve: F) -> io::Result<()>
 where
@@ -331,7 +331,11 @@ fn probe_address_space(len: usize) -> io::Result<()> {
 /// `stack`-byte stack running `body`; on failure `body` is dropped. Unlike std's
 /// threads, one that cannot be made whole is an error here, never an abort (see
 /// [`spawn_client_thread`]).
-pub fn spawn_thread(name: &'static std::ffi::CStr, stack: usize, body: Box<dyn FnOnce() + Send>) -> io::Result<()> {
+pub fn spawn_thread(
+    name: &'static std::ffi::CStr,
+    stack: usize,
+    body: Box<dyn FnOnce() + Send>,
+) -> io::Result<()> {
     type Body = (&'static std::ffi::CStr, Box<dyn FnOnce() + Send>);
     extern "C" fn start(arg: *mut libc::c_void) -> *mut libc::c_void {
         // SAFETY: `arg` is the box spawn_thread leaked for this thread alone.
