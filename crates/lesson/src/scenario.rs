@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use hello_proto::sys::{self, Stream, Tracer};
-use hello_proto::trace::{Lang, Role};
+use hello_proto::trace::{Format, Lang, Role};
 
 use crate::line::parse_all;
 use crate::run::{Done, Proc, WAIT};
@@ -125,7 +125,7 @@ struct Held {
 
 impl Held {
     fn connect(port: u16, lang: Lang) -> Result<Held> {
-        let (tracer, lines): (Tracer, _) = Tracer::collect(Role::Client, lang);
+        let (tracer, lines): (Tracer, _) = Tracer::collect(Role::Client, lang, Format::Text);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let (stream, _) = sys::connect_tcp(addr, WAIT, &tracer)?;
         Ok(Held { stream, lines })
