@@ -124,17 +124,13 @@ pub fn render(t: &Timeline, lang: Lang) -> String {
         let lane = &t.lanes[l];
         let call = &lane.calls[i];
         let label = t.label((l, i)).map(|w| format!("[{w}] ")).unwrap_or_default();
-        let mark = if call.textbook { "●" } else { "○" };
-        let text = format!("{mark} {label}{} (+{}µs)", call.call, call.took);
+        let mark = if call.textbook() { "●" } else { "○" };
+        let text = format!("{mark} {label}{} (+{}µs)", call.c, call.dur_us);
         let mut lines = wrap(&text, WIDTH - 1);
-        lines.extend(
-            wrap(&call.explanation, WIDTH - 3)
-                .into_iter()
-                .map(|e| format!("  {e}")),
-        );
+        lines.extend(wrap(&call.text, WIDTH - 3).into_iter().map(|e| format!("  {e}")));
         for (k, line) in lines.iter().enumerate() {
             let time = if k == 0 {
-                since(origin, call.start)
+                since(origin, call.t_us)
             } else {
                 String::new()
             };
@@ -178,8 +174,12 @@ fn arrow_line(t: &Timeline, a: &Arrow, lang: Lang) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
+    use hello_proto::trace::{Event, Family, Kind};
+
     use super::*;
-    use crate::line::parse;
+    use crate::line::record;
     use crate::timeline::{Lane, build};
 
     #[test]
@@ -192,30 +192,60 @@ mod tests {
 
     #[test]
     fn clients_left_server_right_and_arrows_between() {
+        let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
         let lanes = vec![
             Lane {
                 label: "client".into(),
                 side: Side::Client,
-                calls: [
-                    "00:00:00.000150 +0µs client  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # [textbook] socket",
-                    "00:00:00.000200 +10µs client  connect(3, 127.0.0.1:9190) = 0  # [textbook] connect",
-                    "00:00:00.000300 +0µs client  getsockname(3) = 127.0.0.1:5555  # [added] port",
-                    "00:00:00.000400 +100µs client  read(3) = 3 \"hi\\0\"  # [textbook] 데이터 수신",
-                ]
-                .iter()
-                .filter_map(|l| parse(l))
-                .collect(),
+                calls: vec![
+                    record(
+                        "client",
+                        150,
+                        0,
+                        Event::Socket {
+                            family: Family::Inet,
+                            kind: Kind::Stream,
+                            fd: 3,
+                        },
+                    ),
+                    record(
+                        "client",
+                        200,
+                        10,
+                        Event::Connect {
+                            fd: 3,
+                            addr: at(9190),
+                            kind: Kind::Stream,
+                        },
+                    ),
+                    record(
+                        "client",
+                        300,
+                        0,
+                        Event::Ephemeral {
+                            fd: 3,
+                            addr: at(5555),
+                        },
+                    ),
+                    record("client", 400, 100, Event::Read { fd: 3, data: b"hi\0" }),
+                ],
             },
             Lane {
                 label: "server".into(),
                 side: Side::Server,
-                calls: [
-                    "00:00:00.000100 +150µs server  accept(3) = 4, peer 127.0.0.1:5555  # [textbook] accept",
-                    "00:00:00.000450 +2µs server  write(4, \"hi\\0\") = 3  # [textbook] send",
-                ]
-                .iter()
-                .filter_map(|l| parse(l))
-                .collect(),
+                calls: vec![
+                    record(
+                        "server",
+                        100,
+                        150,
+                        Event::Accept {
+                            listener: 3,
+                            fd: 4,
+                            peer: at(5555),
+                        },
+                    ),
+                    record("server", 450, 2, Event::Write { fd: 4, data: b"hi\0" }),
+                ],
             },
         ];
         let text = render(&build(lanes).unwrap(), Lang::Ko);

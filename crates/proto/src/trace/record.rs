@@ -85,6 +85,16 @@ impl Record {
         r
     }
 
+    /// When the call returned: microseconds since the Unix epoch.
+    pub fn end(&self) -> u64 {
+        self.t_us.saturating_add(self.dur_us)
+    }
+
+    /// Whether the textbook's program makes this call (`mark` is `textbook`).
+    pub fn textbook(&self) -> bool {
+        self.mark == "textbook"
+    }
+
     /// The record as one line of JSON Lines, ending in `\n`.
     pub fn line(&self) -> String {
         // A struct of plain fields always serializes; the fallback is never taken.
