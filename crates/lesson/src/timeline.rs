@@ -613,7 +613,13 @@ pub fn check(t: &Timeline) -> Result<(), String> {
                 }
             };
             if !there {
-                return Err(format!("{} shown before what made it ready ({wake:?})", what()));
+                let cause = match *wake {
+                    Wake::Queue(port) => format!("a connect() to port {port} not yet accepted"),
+                    Wake::Data(k, d) => {
+                        format!("bytes, a FIN or an RST of connection {k} {d:?} not yet received")
+                    }
+                };
+                return Err(format!("{} shown before what made it ready: {cause}", what()));
             }
         }
         match t.sems[l][i] {
@@ -1213,7 +1219,10 @@ mod tests {
             ..t.clone()
         };
         let e = check(&wrong).unwrap_err();
-        assert!(e.contains("epoll_wait") && e.contains("Queue"), "{e}");
+        assert!(
+            e.contains("epoll_wait") && e.contains("connect() to port 9190"),
+            "{e}"
+        );
         // Only the data's report out of place: caught too.
         let mut rows = t.rows.clone();
         let write = pos(&t, "client", "write(");
@@ -1221,7 +1230,7 @@ mod tests {
         rows.insert(write, moved);
         let wrong = Timeline { rows, ..t.clone() };
         let e = check(&wrong).unwrap_err();
-        assert!(e.contains("Data"), "{e}");
+        assert!(e.contains("connection 5555 Up"), "{e}");
     }
 
     #[test]
