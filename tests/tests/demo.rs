@@ -161,7 +161,7 @@ fn every_scenario_is_in_causal_order_with_readiness_and_signals_in_100_runs() {
     let programs = programs();
     let started = Instant::now();
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<(usize, usize), String>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, RunChecked)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..AT_ONCE {
             scope.spawn(|| {
@@ -206,9 +206,12 @@ fn every_scenario_is_in_causal_order_with_readiness_and_signals_in_100_runs() {
     );
 }
 
-/// One run of every scenario, each page checked: the pages, and the readiness reports
-/// and interrupted calls among them that a rule applied to.
-fn one_run_checked(programs: &Programs) -> Result<(usize, usize), String> {
+/// What one run of every scenario found: its pages and the readiness reports and
+/// interrupted calls among them that a rule applied to, or what was wrong.
+type RunChecked = Result<(usize, usize), String>;
+
+/// One run of every scenario, each page checked.
+fn one_run_checked(programs: &Programs) -> RunChecked {
     let parts = scenario::run("all", programs, Lang::En).map_err(|e| format!("{e:#}"))?;
     let mut waits = 0;
     for part in &parts {

@@ -1241,8 +1241,11 @@ fn the_unconnected_udp_client_gets_its_port_at_sendto() {
 // The trace as JSON (--trace-format json)
 // ---------------------------------------------------------------------------------------
 
-/// The fields every record has, and whether a value is of the kind the contract says.
-const RECORD_FIELDS: [(&str, fn(&serde_json::Value) -> bool); 17] = [
+/// Whether a field's value is of the kind the contract says.
+type FieldCheck = fn(&serde_json::Value) -> bool;
+
+/// The fields every record has, each with its check.
+const RECORD_FIELDS: [(&str, FieldCheck); 17] = [
     ("t_us", |v| v.is_u64()),
     ("dur_us", |v| v.is_u64()),
     ("who", |v| v.is_string()),
