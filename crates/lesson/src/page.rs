@@ -304,73 +304,11 @@ pub fn index(parts: &[Part], lang: Lang) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-
-    use hello_proto::trace::record::Record;
-    use hello_proto::trace::{Event, Family, Kind};
-
     use super::*;
-    use crate::timeline::{Lane, build};
+    use crate::timeline::{build, one_exchange};
 
     fn part() -> Part {
-        let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        let ko = |who: &str, t, took, e: Event<'_>| Record::of(who, Lang::Ko, t, took, &e);
-        let t = build(vec![
-            Lane {
-                label: "client".into(),
-                side: Side::Client,
-                calls: vec![
-                    ko(
-                        "client",
-                        100,
-                        0,
-                        Event::Socket {
-                            family: Family::Inet,
-                            kind: Kind::Stream,
-                            fd: 3,
-                        },
-                    ),
-                    ko(
-                        "client",
-                        200,
-                        10,
-                        Event::Connect {
-                            fd: 3,
-                            addr: at(9190),
-                            kind: Kind::Stream,
-                        },
-                    ),
-                    ko(
-                        "client",
-                        300,
-                        0,
-                        Event::Ephemeral {
-                            fd: 3,
-                            addr: at(5555),
-                        },
-                    ),
-                    ko("client", 400, 100, Event::Read { fd: 3, data: b"<&>" }),
-                ],
-            },
-            Lane {
-                label: "server".into(),
-                side: Side::Server,
-                calls: vec![
-                    ko(
-                        "server",
-                        50,
-                        200,
-                        Event::Accept {
-                            listener: 3,
-                            fd: 4,
-                            peer: at(5555),
-                        },
-                    ),
-                    ko("server", 450, 2, Event::Write { fd: 4, data: b"<&>" }),
-                ],
-            },
-        ])
-        .unwrap();
+        let t = build(one_exchange(Lang::Ko, b"<&>")).unwrap();
         Part {
             scenario: "hello",
             slug: "x".into(),

@@ -174,13 +174,8 @@ fn arrow_line(t: &Timeline, a: &Arrow, lang: Lang) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-
-    use hello_proto::trace::{Event, Family, Kind};
-
     use super::*;
-    use crate::line::record;
-    use crate::timeline::{Lane, build};
+    use crate::timeline::{build, one_exchange};
 
     #[test]
     fn wrapping_counts_hangul_as_two_columns() {
@@ -192,63 +187,7 @@ mod tests {
 
     #[test]
     fn clients_left_server_right_and_arrows_between() {
-        let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        let lanes = vec![
-            Lane {
-                label: "client".into(),
-                side: Side::Client,
-                calls: vec![
-                    record(
-                        "client",
-                        150,
-                        0,
-                        Event::Socket {
-                            family: Family::Inet,
-                            kind: Kind::Stream,
-                            fd: 3,
-                        },
-                    ),
-                    record(
-                        "client",
-                        200,
-                        10,
-                        Event::Connect {
-                            fd: 3,
-                            addr: at(9190),
-                            kind: Kind::Stream,
-                        },
-                    ),
-                    record(
-                        "client",
-                        300,
-                        0,
-                        Event::Ephemeral {
-                            fd: 3,
-                            addr: at(5555),
-                        },
-                    ),
-                    record("client", 400, 100, Event::Read { fd: 3, data: b"hi\0" }),
-                ],
-            },
-            Lane {
-                label: "server".into(),
-                side: Side::Server,
-                calls: vec![
-                    record(
-                        "server",
-                        100,
-                        150,
-                        Event::Accept {
-                            listener: 3,
-                            fd: 4,
-                            peer: at(5555),
-                        },
-                    ),
-                    record("server", 450, 2, Event::Write { fd: 4, data: b"hi\0" }),
-                ],
-            },
-        ];
-        let text = render(&build(lanes).unwrap(), Lang::Ko);
+        let text = render(&build(one_exchange(Lang::En, b"hi\0")).unwrap(), Lang::Ko);
         let lines: Vec<&str> = text.lines().collect();
         let at = |s: &str| lines.iter().position(|l| l.contains(s)).unwrap();
         assert!(lines[0].contains("클라이언트") && lines[0].contains("서버"));

@@ -697,6 +697,58 @@ pub fn by_return_time(lanes: &[Lane]) -> Vec<At> {
     rows
 }
 
+/// The tests' exchange: a client connects, the server accepts and writes `data`, the
+/// client reads it; each record made by the programs' own writer, explained in `lang`.
+#[cfg(test)]
+pub(crate) fn one_exchange(lang: hello_proto::trace::Lang, data: &[u8]) -> Vec<Lane> {
+    use hello_proto::trace::{Event, Family, Kind};
+    let at = |port| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let record = |who: &str, t, took, e: Event<'_>| Record::of(who, lang, t, took, &e);
+    let socket = Event::Socket {
+        family: Family::Inet,
+        kind: Kind::Stream,
+        fd: 3,
+    };
+    let connect = Event::Connect {
+        fd: 3,
+        addr: at(9190),
+        kind: Kind::Stream,
+    };
+    let accept = Event::Accept {
+        listener: 3,
+        fd: 4,
+        peer: at(5555),
+    };
+    vec![
+        Lane {
+            label: "client".into(),
+            side: Side::Client,
+            calls: vec![
+                record("client", 100, 0, socket),
+                record("client", 200, 10, connect),
+                record(
+                    "client",
+                    300,
+                    0,
+                    Event::Ephemeral {
+                        fd: 3,
+                        addr: at(5555),
+                    },
+                ),
+                record("client", 400, 100, Event::Read { fd: 3, data }),
+            ],
+        },
+        Lane {
+            label: "server".into(),
+            side: Side::Server,
+            calls: vec![
+                record("server", 50, 200, accept),
+                record("server", 450, 2, Event::Write { fd: 4, data }),
+            ],
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use std::io;
@@ -746,6 +798,24 @@ mod tests {
 
     fn ephemeral(fd: i32, port: u16) -> Event<'static> {
         Event::Ephemeral { fd, addr: addr(port) }
+    }
+
+    /// A client's first calls: `socket()` at `at`, `connect()` to port 9190 made 10 µs
+    /// later and taking `took`, then `getsockname()` naming its port 5555.
+    fn connected<'a>(at: u64, took: u64) -> Vec<(u64, u64, Event<'a>)> {
+        vec![
+            (at, 0, tcp(3)),
+            (at + 10, took, connect(3, 9190)),
+            (at + 15 + took, 0, ephemeral(3, 5555)),
+        ]
+    }
+
+    /// The client's lane: [`connected`] at `at` with a `connect()` taking `took`, then
+    /// `rest`.
+    fn client_lane(at: u64, took: u64, rest: Vec<(u64, u64, Event<'_>)>) -> Lane {
+        let mut calls = connected(at, took);
+        calls.extend(rest);
+        lane_of("client", Side::Client, "client", calls)
     }
 
     /// A lane of `(start µs, took µs, event)` made by `who`.
@@ -816,14 +886,10 @@ mod tests {
                 (1380, 1, Event::Close { fd: 4 }),
             ],
         );
-        let client = lane_of(
-            "client",
-            Side::Client,
-            "client",
+        let client = client_lane(
+            890,
+            200,
             vec![
-                (800, 0, tcp(3)),
-                (900, 200, connect(3, 9190)),
-                (1110, 0, ephemeral(3, 5555)),
                 (
                     1200,
                     300,
@@ -876,14 +942,10 @@ mod tests {
 
     #[test]
     fn a_read_that_got_two_writes_comes_after_both_and_datagrams_pair_up() {
-        let client = lane_of(
-            "client",
-            Side::Client,
-            "client",
+        let client = client_lane(
+            190,
+            10,
             vec![
-                (100, 0, tcp(3)),
-                (200, 10, connect(3, 9190)),
-                (300, 0, ephemeral(3, 5555)),
                 (400, 1, Event::Write { fd: 3, data: b"hel" }),
                 (900, 1, Event::Write { fd: 3, data: b"lo\0" }),
                 (2000, 0, udp(4)),
@@ -1000,14 +1062,10 @@ mod tests {
                 (910, 1, Event::Close { fd: 4 }),
             ],
         );
-        let client = lane_of(
-            "client",
-            Side::Client,
-            "client",
+        let client = client_lane(
+            50,
+            30,
             vec![
-                (50, 0, tcp(3)),
-                (60, 30, connect(3, 9190)),
-                (95, 0, ephemeral(3, 5555)),
                 (
                     400,
                     1,
@@ -1099,14 +1157,10 @@ mod tests {
                 ),
             ],
         };
-        let client = lane_of(
-            "client",
-            Side::Client,
-            "client",
+        let client = client_lane(
+            50,
+            30,
             vec![
-                (50, 0, tcp(3)),
-                (60, 30, connect(3, 9190)),
-                (95, 0, ephemeral(3, 5555)),
                 (97, 300, Event::Read { fd: 3, data: b"hi\0" }),
                 (400, 3, Event::Read { fd: 3, data: b"" }),
             ],
@@ -1187,17 +1241,7 @@ mod tests {
                 record("server", 480, 5, Event::Read { fd: 5, data: b"hi\0" }),
             ],
         };
-        let client = lane_of(
-            "client",
-            Side::Client,
-            "client",
-            vec![
-                (150, 0, tcp(3)),
-                (200, 10, connect(3, 9190)),
-                (215, 0, ephemeral(3, 5555)),
-                (400, 2, Event::Write { fd: 3, data: b"hi\0" }),
-            ],
-        );
+        let client = client_lane(190, 10, vec![(400, 2, Event::Write { fd: 3, data: b"hi\0" })]);
         vec![client, server]
     }
 
