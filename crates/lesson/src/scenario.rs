@@ -12,9 +12,10 @@
 //! | `boundaries` | TCP keeps no message boundaries: one write read in pieces, two writes read at once |
 //! | `udp` | connected and unconnected UDP clients, and a datagram to a closed port |
 //!
-//! Some clients are the demo's own sockets, made through `hello_proto::sys` with a tracer
-//! that collects its lines, so that they show in the same words: a client that waits
-//! before it sends, or that writes in two pieces.
+//! The programs trace as JSON (`--trace-format json`), and the lesson reads the records'
+//! fields (`line`). Some clients are the demo's own sockets, made through
+//! `hello_proto::sys` with a tracer that collects the same records, so that they show in
+//! the same words: a client that waits before it sends, or that writes in two pieces.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -233,7 +234,8 @@ impl Ctx<'_> {
         ]
     }
 
-    /// `hello-server --trace --lang L ARGS --bind 127.0.0.1 0`, up and listening.
+    /// `hello-server --trace --trace-format json --lang L ARGS --bind 127.0.0.1 0`, up and
+    /// listening.
     fn server(&self, args: &[&str]) -> Result<Server> {
         let mut all = self.lang_args();
         all.extend(args.iter().map(|a| a.to_string()));
@@ -252,7 +254,7 @@ impl Ctx<'_> {
         })
     }
 
-    /// `hello-client --trace --lang L ARGS 127.0.0.1 PORT`, started.
+    /// `hello-client --trace --trace-format json --lang L ARGS 127.0.0.1 PORT`, started.
     fn client(&self, args: &[&str], port: u16) -> Result<(Proc, String)> {
         let mut all = self.lang_args();
         all.extend(args.iter().map(|a| a.to_string()));
