@@ -82,6 +82,8 @@ fn server_usage_errors_exit_2_and_name_the_argument() {
             "--proxy-from",
         ),
         (&["--proxy-from", "127.0.0.1", "0"], "--proxy-from"),
+        (&["--trace-format", "json", "0"], "--trace"),
+        (&["--trace", "--trace-format", "xml", "0"], "--trace-format"),
         // Ports are ASCII digits: no sign, no spaces.
         (&[" 80"], "<PORT>"),
         (&["80 "], "<PORT>"),
@@ -112,6 +114,11 @@ fn client_usage_errors_exit_2_and_name_the_argument() {
         (&["127.0.0.1", "9190", "extra"], "'extra'"),
         (&["", "9190"], "<HOST>"),
         (&["--timeout", "0", "127.0.0.1", "9190"], "--timeout"),
+        (&["--trace-format", "json", "127.0.0.1", "9190"], "--trace"),
+        (
+            &["--trace", "--trace-format", "xml", "127.0.0.1", "9190"],
+            "--trace-format",
+        ),
         (&["--timeout", "abc", "127.0.0.1", "9190"], "--timeout"),
         (&["--timeout=-1s", "127.0.0.1", "9190"], "--timeout"),
         (&["--max-reply", "0", "127.0.0.1", "9190"], "--max-reply"),
