@@ -46,7 +46,8 @@ fn on(ports: &[u16], s: &TcpSocket) -> bool {
 }
 
 /// `socket(AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG)`, then for IPv4 and IPv6 a
-/// `sendto(2)` of an `inet_diag_req_v2` dump request for TCP in every state and
+/// `sendto(2)` of an `inet_diag_req_v2` dump request for TCP in every state, with the
+/// bytecode of [`port_filter`], and
 /// `recv(2)` of the answers until `NLMSG_DONE`.
 pub fn sock_diag(ports: &[u16]) -> io::Result<Vec<TcpSocket>> {
     // SAFETY: socket(2) takes no pointer; a returned descriptor is ours alone.
@@ -82,8 +83,12 @@ pub fn sock_diag(ports: &[u16]) -> io::Result<Vec<TcpSocket>> {
     let mut found = Vec::new();
     let mut seen = 0usize;
     let mut buf = vec![0u8; 64 * 1024];
+    // Filtered in the kernel: a busy machine has thousands of TCP sockets (TIME_WAIT
+    // lingers a minute), and the demo samples twice an exchange. The answers are checked
+    // again below all the same.
+    let filter = port_filter(ports);
     for (seq, family) in [(1u32, libc::AF_INET as u8), (2, libc::AF_INET6 as u8)] {
-        let req = dump_request(family, seq);
+        let req = dump_request(family, seq, filter.as_deref());
         // SAFETY: sockaddr_nl is plain data; all zeroes (then the family) addresses the kernel.
         let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         kernel.nl_family = libc::AF_NETLINK as u16;
@@ -128,10 +133,47 @@ pub fn sock_diag(ports: &[u16]) -> io::Result<Vec<TcpSocket>> {
     Ok(found)
 }
 
-/// A netlink header and an `inet_diag_req_v2` asking for every TCP socket of `family`.
-fn dump_request(family: u8, seq: u32) -> Vec<u8> {
+/// The `inet_diag` bytecode `sport == P or dport == P` for each of `ports`, compiled as
+/// `ss 'sport = :P or dport = :P'` compiles it, so that the kernel answers with those
+/// sockets only. Each op is a `struct inet_diag_bc_op { u8 code; u8 yes; u16 no; }`; a
+/// port test is followed by a second op whose `no` holds the port. A run matches when it
+/// ends exactly at the end. The tests are chained as ss chains `or`: a test's `yes` falls
+/// through to a `JMP` that goes to the end (match), its `no` skips that `JMP` to the next
+/// test, and the last test's `no` jumps 4 bytes past the end (no match). (The kernel
+/// checks that every `no` lands where a chain of `yes` can also reach.) `None` for no
+/// port, or more than 1,000.
+fn port_filter(ports: &[u16]) -> Option<Vec<u8>> {
+    const JMP: u8 = 1; // INET_DIAG_BC_JMP
+    const S_EQ: u8 = 11; // INET_DIAG_BC_S_EQ
+    const D_EQ: u8 = 12; // INET_DIAG_BC_D_EQ
+    if ports.is_empty() || ports.len() > 1000 {
+        return None;
+    }
+    let tests: Vec<(u8, u16)> = ports.iter().flat_map(|p| [(S_EQ, *p), (D_EQ, *p)]).collect();
+    let total = tests.len() * 8 + (tests.len() - 1) * 4;
+    let mut bc = Vec::with_capacity(total);
+    for (code, port) in tests {
+        bc.extend_from_slice(&[code, 8]);
+        bc.extend_from_slice(&12u16.to_ne_bytes());
+        bc.extend_from_slice(&[0, 0]);
+        bc.extend_from_slice(&port.to_ne_bytes());
+        if bc.len() < total {
+            // From this JMP, `total - bc.len()` bytes to the end: its `no` goes there.
+            let to_end = u16::try_from(total - bc.len()).ok()?;
+            bc.extend_from_slice(&[JMP, 4]);
+            bc.extend_from_slice(&to_end.to_ne_bytes());
+        }
+    }
+    Some(bc)
+}
+
+/// A netlink header and an `inet_diag_req_v2` asking for the TCP sockets of `family`
+/// (those `filter` passes, if given: an `INET_DIAG_REQ_BYTECODE` attribute).
+fn dump_request(family: u8, seq: u32, filter: Option<&[u8]>) -> Vec<u8> {
     const SOCK_DIAG_BY_FAMILY: u16 = 20;
-    let len: u32 = 16 + 56;
+    const INET_DIAG_REQ_BYTECODE: u16 = 1;
+    let attr = filter.map_or(0, |f| 4 + f.len());
+    let len = (16 + 56 + attr) as u32;
     let mut m = Vec::with_capacity(len as usize);
     m.extend_from_slice(&len.to_ne_bytes());
     m.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
@@ -143,7 +185,12 @@ fn dump_request(family: u8, seq: u32) -> Vec<u8> {
     m.push(0); // no extensions
     m.push(0);
     m.extend_from_slice(&u32::MAX.to_ne_bytes()); // every state
-    m.resize(len as usize, 0); // the socket id: any (a dump ignores it)
+    m.resize(16 + 56, 0); // the socket id: any (a dump ignores it)
+    if let Some(f) = filter {
+        m.extend_from_slice(&((4 + f.len()) as u16).to_ne_bytes());
+        m.extend_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        m.extend_from_slice(f);
+    }
     m
 }
 
@@ -406,6 +453,63 @@ mod tests {
         }
         assert_eq!(parse_proc_net(six)[0].state, TcpState::TimeWait);
         assert!(parse_proc_net("h\n garbage\n 0: zz:zz").is_empty());
+    }
+
+    #[test]
+    fn the_kernel_filters_by_port_and_the_filter_is_well_formed() {
+        assert!(port_filter(&[]).is_none() && port_filter(&[1; 1001]).is_none());
+        let bc = port_filter(&[80, 443]).unwrap();
+        // Four tests of 8 bytes and three JMPs of 4.
+        assert_eq!(bc.len(), 44);
+        let no = |at: usize| u16::from_ne_bytes([bc[at + 2], bc[at + 3]]) as usize;
+        // sport == 80: yes falls to the JMP at 8, which goes to the end; no skips it.
+        assert_eq!((bc[0], bc[1], no(0)), (11, 8, 12));
+        assert_eq!(u16::from_ne_bytes([bc[6], bc[7]]), 80);
+        assert_eq!((bc[8], bc[9], 8 + no(8)), (1, 4, 44));
+        // The last test, dport == 443: its no lands 4 past the end.
+        assert_eq!((bc[36], 36 + no(36)), (12, 48));
+        assert_eq!(u16::from_ne_bytes([bc[42], bc[43]]), 443);
+        // The kernel takes it (an ill-formed one is EINVAL) and answers with the port's
+        // sockets only.
+        let a = TcpListener::bind("127.0.0.1:0").unwrap();
+        let b = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (pa, pb) = (a.local_addr().unwrap().port(), b.local_addr().unwrap().port());
+        let mut seen = Vec::new();
+        let fd = {
+            // SAFETY: socket(2) takes no pointer.
+            let raw = unsafe {
+                libc::socket(
+                    libc::AF_NETLINK,
+                    libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                    libc::NETLINK_SOCK_DIAG,
+                )
+            };
+            assert!(raw >= 0);
+            // SAFETY: `raw` was just returned and is ours alone.
+            unsafe { OwnedFd::from_raw_fd(raw) }
+        };
+        let req = dump_request(libc::AF_INET as u8, 1, port_filter(&[1, pa]).as_deref());
+        // SAFETY: `req` is live for the call; a null address with length 0 is the kernel.
+        let sent = unsafe { libc::send(fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
+        assert_eq!(sent, req.len() as isize);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // SAFETY: `buf` is live and writable for its length.
+            let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            assert!(n > 0, "{}", io::Error::last_os_error());
+            if parse_answers(&buf[..n as usize], &mut |s| seen.push(s)).unwrap() == More::Done {
+                break;
+            }
+        }
+        assert!(
+            seen.iter().all(|s| s.local.port() == pa || s.peer.port() == pa),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .any(|s| s.local.port() == pa && s.state == TcpState::Listen)
+        );
+        assert!(!seen.iter().any(|s| s.local.port() == pb));
     }
 
     #[test]
