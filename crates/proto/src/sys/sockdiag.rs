@@ -47,7 +47,7 @@ fn on(ports: &[u16], s: &TcpSocket) -> bool {
 
 /// `socket(AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG)`, then for IPv4 and IPv6 a
 /// `sendto(2)` of an `inet_diag_req_v2` dump request for TCP in every state, with the
-/// bytecode of [`port_filter`], and
+/// bytecode of `port_filter` (the ports, filtered in the kernel), and
 /// `recv(2)` of the answers until `NLMSG_DONE`.
 pub fn sock_diag(ports: &[u16]) -> io::Result<Vec<TcpSocket>> {
     // SAFETY: socket(2) takes no pointer; a returned descriptor is ours alone.
