@@ -224,6 +224,93 @@ fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
     }
 }
 
+/// The most connections `server` holds at once while watched for `window`, sampled.
+fn most_held(server: &Server, window: Duration) -> usize {
+    let mut most = 0;
+    let until = Instant::now() + window;
+    while Instant::now() < until {
+        most = most.max(hello_tests::held_connections(server.pid(), server.port()));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    most
+}
+
+#[test]
+fn no_model_holds_more_clients_than_max_conns() {
+    // Issue 21: the io_uring model's multishot accept took every queued client, 190
+    // sockets beyond `--max-conns 10` (the epoll model held 10).
+    for model in CONCURRENT_MODELS {
+        let server = Server::start(&[
+            "--model",
+            model,
+            "--service",
+            "echo",
+            "--max-conns",
+            "10",
+            "--idle-timeout",
+            "1m",
+            "--bind",
+            "127.0.0.1",
+            "0",
+        ]);
+        // The crowd queues while the server is stopped: it finds 200 clients at once.
+        server.signal(libc::SIGSTOP);
+        let crowd: Vec<TcpStream> = (0..200).map(|_| connect(server.addr)).collect();
+        server.signal(libc::SIGCONT);
+        assert!(
+            hello_tests::wait_until(WAIT, || hello_tests::held_connections(
+                server.pid(),
+                server.port()
+            ) >= 10),
+            "{model}: the server did not take its 10 clients"
+        );
+        let most = most_held(&server, Duration::from_millis(400));
+        assert!(
+            most <= 10,
+            "{model}: held {most} client sockets with --max-conns 10"
+        );
+        drop(crowd);
+    }
+}
+
+#[test]
+fn a_crowd_at_the_descriptor_limit_is_one_episode_and_one_line() {
+    // Issue 21: under `ulimit -n 64` the io_uring model accepted past its slots into
+    // EMFILE, and reported it again each time a client left. The crowd is served one
+    // client after the other: the server stays at its limit until the queue is empty,
+    // one out-of-descriptors episode, one line (or none, where the slots come first).
+    for model in MODELS {
+        let server = server_with_nofile(
+            &[
+                "--model",
+                model,
+                "--service",
+                "echo",
+                "--idle-timeout",
+                "1m",
+                "--bind",
+                "127.0.0.1",
+                "0",
+            ],
+            64,
+        );
+        let crowd: Vec<TcpStream> = (0..90).map(|_| connect(server.addr)).collect();
+        // Let the server take what it can before the first client speaks.
+        most_held(&server, Duration::from_millis(300));
+        for (i, mut c) in crowd.into_iter().enumerate() {
+            c.write_all(b"crowd\0").expect("write");
+            c.shutdown(Shutdown::Write).expect("shutdown");
+            c.set_read_timeout(Some(WAIT)).expect("timeout");
+            let mut reply = Vec::new();
+            c.read_to_end(&mut reply)
+                .unwrap_or_else(|e| panic!("{model}: client {i}: {e}; stderr: {}", server.stderr()));
+            assert_eq!(reply, b"5 : crowd\0", "{model}: client {i}");
+        }
+        let lines = server.stderr().matches("Too many open files").count();
+        assert!(lines <= 1, "{model}: {lines} EMFILE lines: {}", server.stderr());
+    }
+}
+
 #[test]
 fn iterative_model_survives_out_of_descriptors() {
     // The iterative model holds one client at a time, so starve it with the limit itself:
