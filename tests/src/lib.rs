@@ -762,15 +762,24 @@ fn held_sockets(pid: u32, server_port: u16, client_port: Option<u16>) -> usize {
         let Ok(text) = std::fs::read_to_string(table) else {
             continue;
         };
+        // The table can hold tens of thousands of TIME_WAIT lines: each is given up on at
+        // its first field that does not match, with no allocation.
         for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() > 9
-                && port_of(f[1]) == Some(server_port)
-                // Port 0: the listening socket.
-                && port_of(f[2]).is_some_and(|p| p != 0 && client_port.is_none_or(|c| c == p))
-                && f[9] != "0"
+            let mut f = line.split_whitespace();
+            if port_of(f.nth(1).unwrap_or_default()) != Some(server_port) {
+                continue;
+            }
+            // Port 0: the listening socket.
+            if !port_of(f.next().unwrap_or_default())
+                .is_some_and(|p| p != 0 && client_port.is_none_or(|c| c == p))
             {
-                inodes.insert(format!("socket:[{}]", f[9]));
+                continue;
+            }
+            match f.nth(6) {
+                Some(inode) if inode != "0" => {
+                    inodes.insert(format!("socket:[{inode}]"));
+                }
+                _ => {}
             }
         }
     }

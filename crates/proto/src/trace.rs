@@ -169,10 +169,7 @@ impl fmt::Display for Readiness {
 /// A call made through the io_uring ring (`IORING_OP_*`), as its completion names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UringOp {
-    /// `IORING_OP_ACCEPT` with `IORING_ACCEPT_MULTISHOT`: one request, a completion per
-    /// client.
-    AcceptMulti,
-    /// `IORING_OP_ACCEPT`, once (`--once`).
+    /// `IORING_OP_ACCEPT`: one request per client, queued while a slot is free.
     Accept,
     /// `IORING_OP_SEND` with `MSG_MORE`.
     Send,
@@ -989,7 +986,6 @@ fn uring_call(event: &Event<'_>) -> String {
         return String::new();
     };
     let args = match op {
-        UringOp::AcceptMulti => format!("IORING_OP_ACCEPT({fd}, IORING_ACCEPT_MULTISHOT"),
         UringOp::Accept => format!("IORING_OP_ACCEPT({fd}"),
         UringOp::Send => format!(
             "IORING_OP_SEND({fd}, {}, MSG_MORE",
@@ -1015,7 +1011,7 @@ fn uring_call(event: &Event<'_>) -> String {
             (UringOp::Recv | UringOp::CheckUnread, Some(d), _) if !d.is_empty() => {
                 let _ = write!(s, " {}", Shown(d));
             }
-            (UringOp::AcceptMulti | UringOp::Accept, _, Some(p)) => {
+            (UringOp::Accept, _, Some(p)) => {
                 let _ = write!(s, ", peer {p}");
             }
             _ => {}
@@ -1041,13 +1037,9 @@ fn uring_explain(op: UringOp, result: i32, linked: bool, lang: Lang) -> String {
         );
     }
     match op {
-        UringOp::AcceptMulti | UringOp::Accept if result < 0 => say(
+        UringOp::Accept if result < 0 => say(
             "the kernel's accept failed: the server accepts again (or backs off), as after accept()",
             "커널의 연결 수락이 실패했습니다: accept() 실패 때처럼 다시 받거나 잠시 쉽니다",
-        ),
-        UringOp::AcceptMulti => say(
-            "accepted by the kernel: one multishot request takes client after client, no accept() call",
-            "커널이 연결을 수락했습니다: multishot 요청 하나가 accept() 호출 없이 계속 받습니다",
         ),
         UringOp::Accept => say(
             "accepted by the kernel: a NEW descriptor for this client, with no accept() call",
@@ -1546,8 +1538,8 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
             "bind() 없음: 첫 sendto() 때 커널이 IP와 포트를 자동으로 할당했습니다",
         ),
         Event::PeerName { .. } => say(
-            "the ring's multishot accept gives no address: asked for now, for the trace or a log line",
-            "링의 multishot accept는 주소를 주지 않습니다: 추적이나 로그에 쓰려고 지금 묻습니다",
+            "the ring's accept asks for no address: asked for now, for the trace or a log line",
+            "링의 accept는 주소를 받지 않습니다: 추적이나 로그에 쓰려고 지금 묻습니다",
         ),
         Event::UringSetup { .. } => say(
             "io_uring: two rings shared with the kernel, calls queued in one, results read from the other",
@@ -2099,7 +2091,6 @@ mod tests {
     /// A completion of every op, with a result of each kind it has a branch for.
     fn uring_samples() -> Vec<Event<'static>> {
         let ops = [
-            UringOp::AcceptMulti,
             UringOp::Accept,
             UringOp::Send,
             UringOp::Shutdown,
