@@ -211,6 +211,16 @@ fn crowd_within_max_conns(server: &std::path::Path, model: &str) -> Result<()> {
         ],
     )?;
     let (pid, addr) = (running.pid(), running.addr());
+    // One exchange first: the model has set up what it holds besides clients (the select
+    // model's wake pipe is made after the start-up line) before the idle count.
+    let mut first = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).context("connect")?;
+    first.set_read_timeout(Some(Duration::from_secs(5)))?;
+    first.write_all(b"first\0")?;
+    let mut reply = Vec::new();
+    first.read_to_end(&mut reply).context("the first exchange")?;
+    if reply != b"5 : first\0" {
+        bail!("the first exchange got {reply:?}");
+    }
     let idle = procfs::Tree::of(pid)?.sockets;
     let signal = |sig| {
         // SAFETY: kill(2) on the server we started and have not reaped.

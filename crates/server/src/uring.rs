@@ -180,7 +180,7 @@ impl Accepts {
     }
 
     /// The places queued and not yet cancelled, now marked cancelled.
-    fn to_cancel(&mut self) -> impl Iterator<Item = usize> + use<> {
+    fn mark_cancelled(&mut self) -> impl Iterator<Item = usize> + use<> {
         let todo = self.queued & !self.cancelled;
         self.cancelled |= todo;
         (0..32).filter(move |p| todo & (1 << p) != 0)
@@ -314,7 +314,7 @@ impl<'c> Loop<'c> {
         let Some(acceptor) = &self.acceptor else {
             return;
         };
-        for place in self.accepts.to_cancel() {
+        for place in self.accepts.mark_cancelled() {
             self.ring.cancel(key(Op::Accept, place, 0), acceptor.fd());
         }
     }
@@ -548,10 +548,10 @@ mod tests {
         assert!(a.done(0));
         assert!(!a.done(0), "a place completes once");
         assert_eq!(a.free(2), Some(0));
-        assert_eq!(a.to_cancel().collect::<Vec<_>>(), [1]);
-        assert_eq!(a.to_cancel().count(), 0, "each cancelled once");
+        assert_eq!(a.mark_cancelled().collect::<Vec<_>>(), [1]);
+        assert_eq!(a.mark_cancelled().count(), 0, "each cancelled once");
         a.add(0);
-        assert_eq!(a.to_cancel().collect::<Vec<_>>(), [0]);
+        assert_eq!(a.mark_cancelled().collect::<Vec<_>>(), [0]);
         assert!(a.done(1) && a.done(0));
         assert_eq!(a.count(), 0);
         assert_eq!(a.free(ACCEPT_DEPTH), Some(0));
