@@ -3,7 +3,7 @@
 //! three can never disagree. The version line comes from the build script
 //! ([`VERSION`]).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
@@ -140,6 +140,17 @@ pub struct Args {
     #[arg(long, value_name = "ADDR|CIDR[,...]", value_parser = Cidr::parse, value_delimiter = ',',
           requires = "proxy_protocol")]
     pub proxy_from: Option<Vec<Cidr>>,
+
+    /// Serve Prometheus metrics (text format, GET /metrics) on this address and port, on a
+    /// listener of its own; a second start-up line, "metrics on ADDR:PORT", gives it
+    /// (127.0.0.1:9191, [::1]:0).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<SocketAddr>,
+
+    /// How per-client error lines are written on stderr: text, or one JSON object a line
+    /// (ts, level, msg, step, peer, error).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub log_format: crate::log::LogFormat,
 
     /// `--trace` and `--lang`.
     #[command(flatten)]

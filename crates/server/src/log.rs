@@ -38,17 +38,104 @@ pub fn without_threads() {
 /// In a fork model child: where its client error lines go instead of stderr.
 static TO_PARENT: std::sync::OnceLock<std::os::unix::net::UnixStream> = std::sync::OnceLock::new();
 
+/// How the per-client lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `hello-server: read() error: 127.0.0.1:5000: Connection reset by peer (os error 104)`.
+    #[default]
+    Text,
+    /// One JSON object a line: `ts`, `level`, `msg`, `step`, `peer` (or `target`), `error`.
+    Json,
+}
+
+/// Set once at start (before any fork: a child inherits it).
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, per-client lines are written as `format` says.
+pub fn set_format(format: LogFormat) {
+    JSON.store(format == LogFormat::Json, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn json() -> bool {
+    JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The kind a fork model child gives an exchange's end it sends up the pipe (never a
+/// failure's kind, which names a call: `read() error: …`).
+const EXCHANGE_ENDED: &str = "#exchange";
+
 /// Reports a failure that ends one client's exchange, not the server: one line on stderr,
 /// unless the second's lines are used up.
 pub fn report(err: &Error) {
-    if let Some(pipe) = TO_PARENT.get() {
-        // One write of one short line: it arrives whole. A parent that is gone cannot
-        // take it, and nothing else can.
-        let _ = (&*pipe).write_all(format!("{}\t{err}\n", kind(err)).as_bytes());
+    let body = body(err);
+    if send_up(&kind(err), &body) {
         return;
     }
-    let text = CLIENT_ERRORS.decide_text(&kind(err), &err.to_string(), Instant::now(), false);
+    let text = CLIENT_ERRORS.decide_text(&kind(err), &body, Instant::now(), false);
     write(&text);
+}
+
+/// In a fork model child, sends `record` (an exchange's end, for the counters) to the
+/// parent and says so; elsewhere does nothing and returns false.
+pub(crate) fn send_to_parent(record: &str) -> bool {
+    send_up(EXCHANGE_ENDED, record)
+}
+
+/// In a fork model child: one line, `kind`, a tab, `body`, up the pipe. One write of one
+/// short line: it arrives whole. A parent that is gone cannot take it, and nothing else
+/// can.
+fn send_up(kind: &str, body: &str) -> bool {
+    let Some(pipe) = TO_PARENT.get() else {
+        return false;
+    };
+    let _ = (&*pipe).write_all(format!("{kind}\t{body}\n").as_bytes());
+    true
+}
+
+/// A failure's line without the program's name: the text, or the JSON object.
+fn body(err: &Error) -> String {
+    if !json() {
+        return err.to_string();
+    }
+    let mut object = serde_json::Map::new();
+    object.insert("ts".into(), rfc3339(std::time::SystemTime::now()).into());
+    object.insert("level".into(), "error".into());
+    object.insert("msg".into(), "client exchange failed".into());
+    object.insert("step".into(), err.step.to_string().into());
+    // An accepted client's address, or what else the call was about.
+    let field = if err.target.parse::<std::net::SocketAddr>().is_ok() {
+        "peer"
+    } else {
+        "target"
+    };
+    object.insert(field.into(), err.target.clone().into());
+    object.insert("error".into(), err.cause.to_string().into());
+    object.insert("line".into(), err.to_string().into());
+    serde_json::Value::Object(object).to_string()
+}
+
+/// `2026-12-06T11:43:44.123456Z`: UTC, microseconds.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60,
+        since.subsec_micros()
+    )
 }
 
 /// In a fork model child: from now on, client error lines go up `pipe` to the parent.
@@ -91,6 +178,10 @@ impl Relay {
                 let line: Vec<u8> = self.partial.drain(..=end).collect();
                 let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
                 let (kind, text) = line.split_once('\t').unwrap_or(("", line.as_str()));
+                if kind == EXCHANGE_ENDED {
+                    count_child_exchange(text);
+                    continue;
+                }
                 let out = CLIENT_ERRORS.decide_text(kind, text, Instant::now(), false);
                 write(&out);
             }
@@ -101,9 +192,19 @@ impl Relay {
     }
 }
 
+/// A child's exchange's end, `outcome<TAB>nanoseconds`, counted in the parent.
+fn count_child_exchange(record: &str) {
+    let mut fields = record.split('\t');
+    let ended = fields.next().and_then(crate::metrics::Ended::from_label);
+    let nanos = fields.next().and_then(|n| n.parse::<u64>().ok());
+    if let (Some(ended), Some(nanos)) = (ended, nanos) {
+        crate::metrics::count_exchange(ended, std::time::Duration::from_nanos(nanos));
+    }
+}
+
 /// Reports a failure that must be seen whatever the rate (it still counts in the rate).
 pub fn report_always(err: &Error) {
-    let text = CLIENT_ERRORS.decide_text(&kind(err), &err.to_string(), Instant::now(), true);
+    let text = CLIENT_ERRORS.decide_text(&kind(err), &body(err), Instant::now(), true);
     write(&text);
 }
 
@@ -171,7 +272,11 @@ impl Limiter {
         let mut text = roll(&mut w, now);
         if always || w.printed < PER_SECOND {
             w.printed += 1;
-            text.push_str(&format!("hello-server: {line}\n"));
+            if json() {
+                text.push_str(&format!("{line}\n"));
+            } else {
+                text.push_str(&format!("hello-server: {line}\n"));
+            }
             return text;
         }
         *w.suppressed.entry(kind.to_string()).or_default() += 1;
@@ -246,6 +351,22 @@ fn count(w: &mut Window) -> String {
         return String::new();
     }
     let total: u64 = w.suppressed.values().sum();
+    if json() {
+        let kinds: serde_json::Map<String, serde_json::Value> = w
+            .suppressed
+            .iter()
+            .map(|(k, n)| (k.clone(), (*n).into()))
+            .collect();
+        w.suppressed.clear();
+        let object = serde_json::json!({
+            "ts": rfc3339(std::time::SystemTime::now()),
+            "level": "warn",
+            "msg": "client error lines in the last second not shown",
+            "count": total,
+            "kinds": kinds,
+        });
+        return format!("{object}\n");
+    }
     let kinds: Vec<String> = w.suppressed.iter().map(|(k, n)| format!("{n} × {k}")).collect();
     w.suppressed.clear();
     format!(
@@ -271,6 +392,15 @@ mod tests {
             "127.0.0.1:5000",
             io::Error::from_raw_os_error(libc::ECONNRESET),
         )
+    }
+
+    #[test]
+    fn rfc3339_is_the_civil_date() {
+        let at = std::time::UNIX_EPOCH + Duration::from_micros(1_796_557_424_123_456);
+        assert_eq!(rfc3339(at), "2026-12-06T11:43:44.123456Z");
+        assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        let leap = std::time::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000000Z");
     }
 
     #[test]

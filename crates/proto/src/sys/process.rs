@@ -285,6 +285,19 @@ pub fn close_copy_in_child(listener: TcpListener, tracer: &Tracer) {
     }
 }
 
+/// `close(2)` of a child's copy of the listening socket when the child holds it only by
+/// reference (the fork model's scrape child, which `_exit`s right after its answer),
+/// traced as [`close_copy_in_child`].
+pub fn close_borrowed_copy_in_child(listener: &TcpListener, tracer: &Tracer) {
+    let fd = listener.as_raw_fd();
+    // SAFETY: the caller is a child that ends with `_exit` (`exit_child`) without using or
+    // dropping `listener` again, so the descriptor is closed once and never used after.
+    unsafe { libc::close(fd) };
+    if tracer.on() {
+        tracer.emit(Event::CloseCopy { fd, in_child: true });
+    }
+}
+
 /// `_exit(2)` after the child's exchange, traced: no destructor, no at-exit handler runs
 /// (nothing of the parent's may be flushed or closed twice from here).
 pub fn exit_child(code: i32, tracer: &Tracer) -> ! {
