@@ -503,3 +503,38 @@ fn sigterm(child: &Child) {
     // SAFETY: kill(2) with a live child's pid and a valid signal.
     unsafe { libc::kill(pid, libc::SIGTERM) };
 }
+
+#[test]
+fn haproxys_exporter_counts_the_sessions_it_sent_to_the_instances() {
+    let Some(cluster) = hello_tests::cluster::Cluster::start("epoll") else {
+        return;
+    };
+    load(&[
+        "-n",
+        "30",
+        "-c",
+        "3",
+        "127.0.0.1",
+        &cluster.frontend.port().to_string(),
+    ])
+    .assert()
+    .success();
+    // HTTP/1.0: HAProxy then answers without chunks and closes.
+    let response = http(cluster.metrics, b"GET /metrics HTTP/1.0\r\n\r\n");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
+        "{head}"
+    );
+    let sessions = sample(&body, "haproxy_frontend_sessions_total{proxy=\"hello\"}");
+    assert!(sessions.is_some_and(|n| n >= 30.0), "{sessions:?}\n{body}");
+    let up = body
+        .lines()
+        .filter(|l| {
+            l.starts_with("haproxy_server_status{proxy=\"instances\"")
+                && l.contains("state=\"UP\"")
+                && l.ends_with(" 1")
+        })
+        .count();
+    assert_eq!(up, 3, "three instances UP:\n{body}");
+}
