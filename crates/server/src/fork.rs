@@ -46,6 +46,7 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
         .map_err(|e| Error::new(Step::Getsockname, format!("listening socket {fd}"), e))?;
     check_one_thread(local)?;
     crate::log::without_threads();
+    crate::metrics::share_with_children().map_err(|e| Error::new(Step::Fork, local, e))?;
     let (mut relay, to_parent) = Relay::new().map_err(|e| Error::new(Step::Socket, local, e))?;
     let mut acceptor = Acceptor::new(listener, config, stop, false)?;
     let mut children = HashSet::new();

@@ -60,10 +60,6 @@ fn json() -> bool {
     JSON.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// The kind a fork model child gives an exchange's end it sends up the pipe (never a
-/// failure's kind, which names a call: `read() error: …`).
-const EXCHANGE_ENDED: &str = "#exchange";
-
 /// Reports a failure that ends one client's exchange, not the server: one line on stderr,
 /// unless the second's lines are used up.
 pub fn report(err: &Error) {
@@ -73,12 +69,6 @@ pub fn report(err: &Error) {
     }
     let text = CLIENT_ERRORS.decide_text(&kind(err), &body, Instant::now(), false);
     write(&text);
-}
-
-/// In a fork model child, sends `record` (an exchange's end, for the counters) to the
-/// parent and says so; elsewhere does nothing and returns false.
-pub(crate) fn send_to_parent(record: &str) -> bool {
-    send_up(EXCHANGE_ENDED, record)
 }
 
 /// In a fork model child: one line, `kind`, a tab, `body`, up the pipe. One write of one
@@ -178,10 +168,6 @@ impl Relay {
                 let line: Vec<u8> = self.partial.drain(..=end).collect();
                 let line = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
                 let (kind, text) = line.split_once('\t').unwrap_or(("", line.as_str()));
-                if kind == EXCHANGE_ENDED {
-                    count_child_exchange(text);
-                    continue;
-                }
                 let out = CLIENT_ERRORS.decide_text(kind, text, Instant::now(), false);
                 write(&out);
             }
@@ -189,16 +175,6 @@ impl Relay {
                 self.partial.clear();
             }
         }
-    }
-}
-
-/// A child's exchange's end, `outcome<TAB>nanoseconds`, counted in the parent.
-fn count_child_exchange(record: &str) {
-    let mut fields = record.split('\t');
-    let ended = fields.next().and_then(crate::metrics::Ended::from_label);
-    let nanos = fields.next().and_then(|n| n.parse::<u64>().ok());
-    if let (Some(ended), Some(nanos)) = (ended, nanos) {
-        crate::metrics::count_exchange(ended, std::time::Duration::from_nanos(nanos));
     }
 }
 

@@ -6,8 +6,11 @@
 //! sums the shards ([`snapshot`]). A thread that ends folds its shard into the retired
 //! counts, so the registry holds only live threads (the threads model's come and go).
 //!
-//! A fork model child's counts would die with it: its exchange's end goes up the log's
-//! pipe to the parent instead (`log::Relay`), which counts it in its own shard.
+//! A fork model child's counts would die with it: the fork model counts exchanges in
+//! memory it shares with its children instead ([`share_with_children`]; a locked add per
+//! exchange, which only the children's ends contend for). A message up the log's pipe
+//! per exchange was tried first: it cost a measured 15 % of the fork model's CPU per
+//! connection (docs/performance.md).
 //!
 //! The words: [`Snapshot::exposition`] (Prometheus text format 0.0.4, for `--metrics`)
 //! and [`Snapshot::line`] (the SIGUSR1 line). Neither does I/O; `exporter` serves the first.
@@ -69,11 +72,6 @@ impl Ended {
         }
     }
 
-    /// The ending a label names (the fork model's children send labels up the pipe).
-    pub fn from_label(label: &str) -> Option<Ended> {
-        ENDINGS.into_iter().find(|e| e.label() == label)
-    }
-
     /// How the core's outcome counts.
     pub fn of(outcome: &Outcome) -> Ended {
         match outcome {
@@ -128,16 +126,26 @@ const BUCKET_NANOS: [u64; 16] = {
     out
 };
 
-/// One thread's counts. Only its thread writes it; readers load.
-#[derive(Default)]
-pub(crate) struct Shard {
-    accepted: AtomicU64,
-    ended: [AtomicU64; ENDINGS.len()],
-    /// Exchanges per bucket (not cumulative); the last is above every bound.
-    buckets: [AtomicU64; BUCKETS.len() + 1],
-    duration_nanos: AtomicU64,
-    datagrams_ok: AtomicU64,
-    datagrams_failed: AtomicU64,
+/// Where each count is in a [`Shard`]: connections accepted, then the exchanges by
+/// [`ENDINGS`], per duration bucket (not cumulative; the last above every bound), their
+/// durations summed in nanoseconds, the datagrams answered and those whose reply failed.
+const ACCEPTED: usize = 0;
+const ENDED: usize = ACCEPTED + 1;
+const BUCKETED: usize = ENDED + ENDINGS.len();
+const NANOS: usize = BUCKETED + BUCKETS.len() + 1;
+const DATAGRAMS_OK: usize = NANOS + 1;
+const DATAGRAMS_FAILED: usize = DATAGRAMS_OK + 1;
+/// Counts in a shard.
+const COUNTS: usize = DATAGRAMS_FAILED + 1;
+
+/// One thread's counts (laid out as [`ACCEPTED`] and the rest say). Only its thread writes
+/// it; readers load.
+pub(crate) struct Shard([AtomicU64; COUNTS]);
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
 }
 
 /// A count only its own thread writes: a load and a store (no locked read-modify-write).
@@ -148,47 +156,29 @@ fn bump(counter: &AtomicU64, by: u64) {
     );
 }
 
-impl Shard {
-    fn add_to(&self, into: &mut Snapshot) {
-        into.accepted += self.accepted.load(Ordering::Relaxed);
-        for (sum, n) in into.ended.iter_mut().zip(&self.ended) {
-            *sum += n.load(Ordering::Relaxed);
-        }
-        for (sum, n) in into.buckets.iter_mut().zip(&self.buckets) {
-            *sum += n.load(Ordering::Relaxed);
-        }
-        into.duration_nanos += self.duration_nanos.load(Ordering::Relaxed);
-        into.datagrams_ok += self.datagrams_ok.load(Ordering::Relaxed);
-        into.datagrams_failed += self.datagrams_failed.load(Ordering::Relaxed);
-    }
+/// A count several processes write (the fork model's children): a locked add.
+fn add(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
 
-    /// Adds `from`'s counts (a retiring thread's, under the registry's lock).
-    fn absorb(&self, from: &Shard) {
-        let pairs = [
-            (&self.accepted, &from.accepted),
-            (&self.duration_nanos, &from.duration_nanos),
-            (&self.datagrams_ok, &from.datagrams_ok),
-            (&self.datagrams_failed, &from.datagrams_failed),
-        ];
-        for (to, from) in pairs {
-            to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
-        for (to, from) in self.ended.iter().zip(&from.ended) {
-            to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
-        for (to, from) in self.buckets.iter().zip(&from.buckets) {
-            to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
-        }
+/// Adds the counts of `counts` (a shard's, or the shared ones) into `into`.
+fn sum(counts: &[AtomicU64], into: &mut [u64; COUNTS]) {
+    for (sum, n) in into.iter_mut().zip(counts) {
+        *sum = sum.wrapping_add(n.load(Ordering::Relaxed));
     }
 }
 
-/// The live threads' shards, and what ended threads counted.
+/// The live threads' shards.
 struct Registry {
     live: Vec<Arc<Shard>>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry { live: Vec::new() });
+/// What ended threads counted (added under the registry's lock).
 static RETIRED: std::sync::LazyLock<Shard> = std::sync::LazyLock::new(Shard::default);
+/// The fork model's counts of exchanges, in memory its children share
+/// ([`share_with_children`]).
+static SHARED: std::sync::OnceLock<&'static [AtomicU64]> = std::sync::OnceLock::new();
 
 fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
@@ -200,7 +190,9 @@ struct Local(Arc<Shard>);
 impl Drop for Local {
     fn drop(&mut self) {
         let mut reg = registry();
-        RETIRED.absorb(&self.0);
+        for (to, from) in RETIRED.0.iter().zip(&self.0.0) {
+            add(to, from.load(Ordering::Relaxed));
+        }
         reg.live.retain(|s| !Arc::ptr_eq(s, &self.0));
     }
 }
@@ -210,7 +202,7 @@ thread_local! {
 }
 
 /// Runs `count` on this thread's shard (registering it the first time).
-fn with_shard(count: impl FnOnce(&Shard)) {
+fn with_shard(count: impl FnOnce(&[AtomicU64])) {
     // A thread being torn down has no shard any more: its last counts are lost rather
     // than a panic (it counts nothing by then).
     let _ = LOCAL.try_with(|cell| {
@@ -219,50 +211,52 @@ fn with_shard(count: impl FnOnce(&Shard)) {
             registry().live.push(Arc::clone(&shard));
             Local(shard)
         });
-        count(&local.0);
+        count(&local.0.0);
     });
 }
 
-/// A connection was accepted.
-pub fn accepted() {
-    with_shard(|s| bump(&s.accepted, 1));
-}
-
-/// An exchange ended as `ended`, `took` after its accept. In a fork model child it goes up
-/// the log's pipe to the parent, where it is counted.
-pub fn exchange_ended(ended: Ended, took: Duration) {
-    if crate::log::send_to_parent(&format!("{}\t{}", ended.label(), took.as_nanos())) {
-        return;
+/// The fork model, before its first child: connections and exchanges are counted from now on in memory
+/// shared with the children (`sys::process::shared_counters`), each child adding its own
+/// exchange there when it ends — no system call, no message to the parent.
+pub fn share_with_children() -> std::io::Result<()> {
+    if SHARED.get().is_none() {
+        let _ = SHARED.set(hello_proto::sys::process::shared_counters(COUNTS)?);
     }
-    count_exchange(ended, took);
+    Ok(())
 }
 
-/// Counts an exchange in this thread's shard (the parent, for its children's).
-pub(crate) fn count_exchange(ended: Ended, took: Duration) {
+/// A connection was accepted (in the fork model, counted in the shared memory too: the
+/// parent's own pages are shared copy-on-write with its children, and a count written
+/// there after each `fork()` would copy a page).
+pub fn accepted() {
+    match SHARED.get() {
+        Some(shared) => add(&shared[ACCEPTED], 1),
+        None => with_shard(|s| bump(&s[ACCEPTED], 1)),
+    }
+}
+
+/// An exchange ended as `ended`, `took` after its accept.
+pub fn exchange_ended(ended: Ended, took: Duration) {
     let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-    let bucket = BUCKET_NANOS
-        .iter()
-        .position(|&b| nanos <= b)
-        .unwrap_or(BUCKETS.len());
-    with_shard(|s| {
-        bump(&s.ended[ended.index()], 1);
-        bump(&s.buckets[bucket], 1);
-        bump(&s.duration_nanos, nanos);
-    });
+    let bucket = BUCKETED
+        + BUCKET_NANOS
+            .iter()
+            .position(|&b| nanos <= b)
+            .unwrap_or(BUCKETS.len());
+    let count = |s: &[AtomicU64], bump: fn(&AtomicU64, u64)| {
+        bump(&s[ENDED + ended.index()], 1);
+        bump(&s[bucket], 1);
+        bump(&s[NANOS], nanos);
+    };
+    match SHARED.get() {
+        Some(shared) => count(shared, add),
+        None => with_shard(|s| count(s, bump)),
+    }
 }
 
 /// A datagram was answered (`failed`: its reply could not be sent).
 pub fn datagram(failed: bool) {
-    with_shard(|s| {
-        bump(
-            if failed {
-                &s.datagrams_failed
-            } else {
-                &s.datagrams_ok
-            },
-            1,
-        )
-    });
+    with_shard(|s| bump(&s[if failed { DATAGRAMS_FAILED } else { DATAGRAMS_OK }], 1));
 }
 
 /// The server's state, as `hello_server_state` says it.
@@ -317,15 +311,27 @@ pub fn print_line() {
 
 /// The counts of every thread, now.
 pub fn snapshot() -> Snapshot {
+    let mut counts = [0u64; COUNTS];
+    {
+        let reg = registry();
+        sum(&RETIRED.0, &mut counts);
+        for shard in &reg.live {
+            sum(&shard.0, &mut counts);
+        }
+    }
+    if let Some(shared) = SHARED.get() {
+        sum(shared, &mut counts);
+    }
     let mut out = Snapshot {
+        accepted: counts[ACCEPTED],
+        duration_nanos: counts[NANOS],
+        datagrams_ok: counts[DATAGRAMS_OK],
+        datagrams_failed: counts[DATAGRAMS_FAILED],
         state: state(),
         ..Snapshot::default()
     };
-    let reg = registry();
-    RETIRED.add_to(&mut out);
-    for shard in &reg.live {
-        shard.add_to(&mut out);
-    }
+    out.ended.copy_from_slice(&counts[ENDED..BUCKETED]);
+    out.buckets.copy_from_slice(&counts[BUCKETED..NANOS]);
     out
 }
 
@@ -573,9 +579,9 @@ mod tests {
                 std::thread::spawn(|| {
                     for _ in 0..1000 {
                         accepted();
-                        count_exchange(Ended::Ok, Duration::from_micros(50));
+                        exchange_ended(Ended::Ok, Duration::from_micros(50));
                     }
-                    count_exchange(Ended::Timeout, Duration::from_secs(20));
+                    exchange_ended(Ended::Timeout, Duration::from_secs(20));
                 })
             })
             .collect();
@@ -605,8 +611,8 @@ mod tests {
         assert_eq!(Ended::of_cause(&Cause::Busy), Ended::Busy);
         assert_eq!(Ended::of_cause(&Cause::TimedOut(Duration::ZERO)), Ended::Timeout);
         assert_eq!(Ended::of(&Outcome::Served), Ended::Ok);
-        for e in ENDINGS {
-            assert_eq!(Ended::from_label(e.label()), Some(e));
+        for (i, e) in ENDINGS.iter().enumerate() {
+            assert_eq!(e.index(), i, "{}", e.label());
         }
     }
 
