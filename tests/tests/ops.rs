@@ -153,6 +153,32 @@ fn every_model_counts_its_exchanges_serves_metrics_promtool_accepts_and_sigusr1_
 }
 
 #[test]
+fn a_bad_metrics_address_or_log_format_is_a_usage_error_and_a_taken_metrics_port_exit_1() {
+    for bad in [
+        &["--metrics", "9191", "0"][..],
+        &["--metrics", "localhost:9191", "0"],
+        &["--log-format", "yaml", "0"],
+    ] {
+        let out = hello_tests::server_cmd(bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("error: invalid value"),
+            "{bad:?}"
+        );
+    }
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = taken.local_addr().unwrap().to_string();
+    let out = hello_tests::server_cmd(&["--bind", "127.0.0.1", "--metrics", &at, "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "no start-up line");
+    let err = String::from_utf8_lossy(&out.stderr);
+    hello_tests::assert_one_line("a taken metrics port", &err);
+    assert!(err.contains(&format!("bind() error: {at}")), "{err}");
+}
+
+#[test]
 fn the_udp_server_counts_datagrams() {
     let (server, metrics) = start_with_metrics(&["--udp", "--bind", "127.0.0.1", "0"]);
     for _ in 0..3 {
@@ -384,8 +410,8 @@ fn prometheus_records_the_counters_of_a_thousand_exchanges() {
 /// The value of `key=` in the unit file's text (its last occurrence).
 fn unit_value<'a>(unit: &'a str, key: &str) -> &'a str {
     unit.lines()
-        .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
         .unwrap_or_else(|| panic!("no {key}= in the unit"))
 }
 
@@ -526,7 +552,7 @@ fn haproxys_exporter_counts_the_sessions_it_sent_to_the_instances() {
         head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
         "{head}"
     );
-    let sessions = sample(&body, "haproxy_frontend_sessions_total{proxy=\"hello\"}");
+    let sessions = sample(body, "haproxy_frontend_sessions_total{proxy=\"hello\"}");
     assert!(sessions.is_some_and(|n| n >= 30.0), "{sessions:?}\n{body}");
     let up = body
         .lines()

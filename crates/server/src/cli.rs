@@ -143,7 +143,7 @@ pub struct Args {
 
     /// Serve Prometheus metrics (text format, GET /metrics) on this address and port, on a
     /// listener of its own; a second start-up line, "metrics on ADDR:PORT", gives it
-    /// (127.0.0.1:9191, [::1]:0).
+    /// (127.0.0.1:9191; an IPv6 address in brackets; port 0 lets the kernel choose).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<SocketAddr>,
 

@@ -1,7 +1,7 @@
 //! The server's counters: connections accepted, exchanges by how they ended and how long
 //! they took, datagrams answered, the server's state. Always kept (SIGUSR1 prints them
 //! without `--metrics`), so they must cost nothing measurable: each thread counts in a
-//! [`Shard`] of its own — written only by that thread, with a plain load and store (no
+//! `Shard` of its own — written only by that thread, with a plain load and store (no
 //! locked instruction, no cache line shared with another counting thread) — and a reader
 //! sums the shards ([`snapshot`]). A thread that ends folds its shard into the retired
 //! counts, so the registry holds only live threads (the threads model's come and go).
