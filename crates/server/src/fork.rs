@@ -221,6 +221,7 @@ fn wait_for_children(
     let mut scrapes = HashSet::new();
     loop {
         relay.relay();
+        crate::metrics::print_if_asked();
         reap(children, summary, config, &mut scrapes);
         if children.is_empty() {
             return;
