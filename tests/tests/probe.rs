@@ -74,7 +74,7 @@ fn wait_for_a_server_that_never_starts_gives_up_at_the_deadline_counting_attempt
     assert_eq!(
         stderr,
         format!(
-            "hello-client: connect() error: 127.0.0.1:{port}: Connection refused (os error 111); 10 attempts in 5s\n"
+            "hello-client: connect() error: 127.0.0.1:{port}: Connection refused (os error 111); 10 attempts in 5.0s\n"
         )
     );
     assert_eq!(text(&out.stdout), "");

@@ -122,7 +122,7 @@ fn server_address(args: &Args) -> Result<std::net::SocketAddr, String> {
         (Ok(()), Some(addr)) => Ok(addr),
         (Err(f), _) => Err(format!(
             "{f}{}",
-            args.wait.map_or(String::new(), |w| attempts_note(&report, w))
+            args.wait.map_or(String::new(), |_| attempts_note(&report))
         )),
         (Ok(()), None) => Err(format!("name resolution error: {}: no address found", args.host)),
     }
