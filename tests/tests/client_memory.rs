@@ -29,7 +29,13 @@ fn run_against_large_reply(args: &[&str]) -> (i32, usize, u64) {
     let target = addr.to_string();
     let mut child = Command::new(&bins().client)
         .args(args)
-        .args(["--max-reply", &(REPLY + 1).to_string(), "--timeout", "20s", &target])
+        .args([
+            "--max-reply",
+            &(REPLY + 1).to_string(),
+            "--timeout",
+            "20s",
+            &target,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -61,11 +67,19 @@ fn run_against_large_reply(args: &[&str]) -> (i32, usize, u64) {
         if rc == pid {
             break (status, usage.ru_maxrss);
         }
-        assert!(t0.elapsed() < WAIT * 4, "hello-client did not exit within {:?}", WAIT * 4);
+        assert!(
+            t0.elapsed() < WAIT * 4,
+            "hello-client did not exit within {:?}",
+            WAIT * 4
+        );
         thread::sleep(Duration::from_millis(20));
     };
     let _ = server.join();
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     (code, printed.join().unwrap(), maxrss_kib as u64 * 1024)
 }
 
@@ -79,6 +93,9 @@ fn a_64_mib_reply_is_printed_in_less_than_3_times_its_size() {
         assert!(printed > REPLY, "{form}: {printed} bytes printed");
         let ratio = peak as f64 / REPLY as f64;
         eprintln!("{form}: peak resident {peak} bytes for a {REPLY}-byte reply ({ratio:.2}x)");
-        assert!(ratio <= 3.0, "{form}: peak resident {peak} bytes, {ratio:.2}x the reply");
+        assert!(
+            ratio <= 3.0,
+            "{form}: peak resident {peak} bytes, {ratio:.2}x the reply"
+        );
     }
 }

@@ -127,7 +127,9 @@ impl Args {
     pub fn expect(&self) -> Option<Expect> {
         let exact = self.expect.clone().map(Expect::Exact);
         let prefix = self.expect_prefix.clone().map(Expect::Prefix);
-        exact.or(prefix).or_else(|| self.expect_regex.clone().map(Expect::Regex))
+        exact
+            .or(prefix)
+            .or_else(|| self.expect_regex.clone().map(Expect::Regex))
     }
 }
 
@@ -139,7 +141,9 @@ pub fn parse_wait(s: &str) -> Result<Duration, String> {
         return match hours.trim().parse::<f64>() {
             Ok(h) if h.is_finite() && h > 0.0 && h <= 24.0 => Ok(Duration::from_secs_f64(h * 3600.0)),
             Ok(h) if h > 24.0 => Err(format!("'{s}' is longer than a day")),
-            _ => Err(format!("'{s}' is not a duration (examples: 500ms, 2s, 1m, 1h, 0)")),
+            _ => Err(format!(
+                "'{s}' is not a duration (examples: 500ms, 2s, 1m, 1h, 0)"
+            )),
         };
     }
     let zero = t

@@ -475,7 +475,11 @@ fn bound(req: &Request, until: Option<Instant>, now: Instant) -> Duration {
 /// `2.999997635s`.
 fn rounded(d: Duration) -> Duration {
     let ms = d.as_millis();
-    let ms = if ms >= 1000 { (ms + 50) / 100 * 100 } else { ms.max(1) };
+    let ms = if ms >= 1000 {
+        (ms + 50) / 100 * 100
+    } else {
+        ms.max(1)
+    };
     Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
@@ -531,7 +535,12 @@ pub fn run_all(reqs: &[Request], wait: Option<Duration>) -> Vec<Report> {
 
 /// One TCP attempt: resolve, connect to each address in turn until one takes, then the
 /// whole exchange (or, with `connect_only`, nothing more).
-fn tcp_attempt(req: &Request, start: Instant, until: Option<Instant>, report: &mut Report) -> Result<(), Failure> {
+fn tcp_attempt(
+    req: &Request,
+    start: Instant,
+    until: Option<Instant>,
+    report: &mut Report,
+) -> Result<(), Failure> {
     let addrs = sys::resolve(&req.host, req.port)?;
     let (stream, addr) = connect(req, &addrs, until, report)?;
     report.connect = Some(start.elapsed());
@@ -685,7 +694,12 @@ fn set_timeout(deadline: Instant, set: impl Fn(Option<Duration>) -> io::Result<(
 }
 
 /// One UDP attempt: a datagram and its reply.
-fn udp_attempt(req: &Request, start: Instant, until: Option<Instant>, report: &mut Report) -> Result<(), Failure> {
+fn udp_attempt(
+    req: &Request,
+    start: Instant,
+    until: Option<Instant>,
+    report: &mut Report,
+) -> Result<(), Failure> {
     let addrs = sys::resolve(&req.host, req.port)?;
     // A datagram has no handshake to tell a dead address from a live one: use the first.
     let addr = addrs[0];
@@ -754,7 +768,11 @@ pub fn cut_short(reply: &[u8]) -> Option<(usize, usize)> {
 /// took, measured (`; 12 attempts in 5.0s`).
 pub fn attempts_note(report: &Report) -> String {
     let plural = if report.attempts == 1 { "" } else { "s" };
-    format!("; {} attempt{plural} in {}", report.attempts, for_people(report.elapsed))
+    format!(
+        "; {} attempt{plural} in {}",
+        report.attempts,
+        for_people(report.elapsed)
+    )
 }
 
 #[cfg(test)]
@@ -797,7 +815,10 @@ mod tests {
         // A long reply is quoted only in part, with its length.
         report.reply = vec![b'y'; 100_000];
         let line = check_expected(&req, &report).unwrap_err().to_string();
-        assert!(line.ends_with(&format!("\"{}…\" (100000 bytes)", "y".repeat(QUOTED_REPLY))), "{line}");
+        assert!(
+            line.ends_with(&format!("\"{}…\" (100000 bytes)", "y".repeat(QUOTED_REPLY))),
+            "{line}"
+        );
     }
 
     #[test]
@@ -853,6 +874,9 @@ mod tests {
         assert!(report.elapsed <= took && report.elapsed >= Duration::from_millis(400));
         assert_eq!(report.outcome.as_ref().unwrap_err().step(), "connect()");
         let note = attempts_note(&report);
-        assert!(note.starts_with("; 5 attempts in 4") && note.ends_with("ms"), "{note}");
+        assert!(
+            note.starts_with("; 5 attempts in 4") && note.ends_with("ms"),
+            "{note}"
+        );
     }
 }

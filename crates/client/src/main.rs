@@ -118,5 +118,9 @@ fn print(write: impl FnOnce(&mut io::BufWriter<io::StdoutLock<'static>>) -> io::
 fn exec(program: &str, args: &[String]) -> ExitCode {
     let e = Command::new(program).args(args).exec();
     let _ = writeln!(io::stderr(), "hello-client: exec error: {program}: {e}");
-    ExitCode::from(if e.kind() == io::ErrorKind::NotFound { 127 } else { 126 })
+    ExitCode::from(if e.kind() == io::ErrorKind::NotFound {
+        127
+    } else {
+        126
+    })
 }

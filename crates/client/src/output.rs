@@ -103,7 +103,12 @@ impl<'a> Json<'a> {
 
 /// Writes the textbook line for a successful exchange (with several targets, after the
 /// target); with `--connect-only`, `Connected to ADDRESS`.
-pub fn write_message(out: &mut impl io::Write, target: Option<&str>, report: &Report, connect_only: bool) -> io::Result<()> {
+pub fn write_message(
+    out: &mut impl io::Write,
+    target: Option<&str>,
+    report: &Report,
+    connect_only: bool,
+) -> io::Result<()> {
     if let Some(t) = target {
         write!(out, "{t}: ")?;
     }
@@ -337,7 +342,10 @@ mod tests {
             assert_eq!(v["received"], r.reply.len());
             assert_eq!(
                 message(None, &r, false),
-                format!("Message from server: {}\n", hello_proto::wire::display_reply(&r.reply))
+                format!(
+                    "Message from server: {}\n",
+                    hello_proto::wire::display_reply(&r.reply)
+                )
             );
         }
     }
@@ -368,12 +376,18 @@ mod tests {
 
     #[test]
     fn lines_name_the_target_only_when_there_are_several() {
-        assert_eq!(message(None, &report(true), false), "Message from server: Hello World!\n");
+        assert_eq!(
+            message(None, &report(true), false),
+            "Message from server: Hello World!\n"
+        );
         assert_eq!(
             message(Some("a:1"), &report(true), false),
             "a:1: Message from server: Hello World!\n"
         );
-        assert_eq!(message(Some("a:1"), &report(true), true), "a:1: Connected to 127.0.0.1:9190\n");
+        assert_eq!(
+            message(Some("a:1"), &report(true), true),
+            "a:1: Connected to 127.0.0.1:9190\n"
+        );
         assert_eq!(error_line(None, &report(true), None), None);
         assert_eq!(
             error_line(Some("a:1"), &report(false), Some(Duration::from_secs(2))).unwrap(),

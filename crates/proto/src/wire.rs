@@ -473,8 +473,8 @@ mod tests {
         // embedding, override and isolate controls (U+202E reverses what follows), and the
         // zero-width characters and marks: each range, both ends.
         for c in [
-            '\u{2028}', '\u{2029}', '\u{202a}', '\u{202c}', '\u{202e}', '\u{2066}', '\u{2069}',
-            '\u{200b}', '\u{200d}', '\u{200f}', '\u{61c}', '\u{2060}', '\u{feff}',
+            '\u{2028}', '\u{2029}', '\u{202a}', '\u{202c}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{200b}',
+            '\u{200d}', '\u{200f}', '\u{61c}', '\u{2060}', '\u{feff}',
         ] {
             let reply = format!("a{c}b\0");
             let shown = display_reply(reply.as_bytes());
@@ -482,7 +482,9 @@ mod tests {
             assert!(!shown.contains(c));
         }
         // Their neighbours are ordinary text.
-        for c in ['\u{2027}', '\u{202f}', '\u{2065}', '\u{206a}', '\u{200a}', '\u{2010}'] {
+        for c in [
+            '\u{2027}', '\u{202f}', '\u{2065}', '\u{206a}', '\u{200a}', '\u{2010}',
+        ] {
             let reply = format!("a{c}b");
             assert_eq!(display_reply(reply.as_bytes()), reply, "U+{:04X}", c as u32);
         }

@@ -54,6 +54,9 @@ pub struct Errors {
     pub timeout: u64,
     /// Wrong reply.
     pub mismatch: u64,
+    /// Open loop for a duration: due before its end, but not started, for want of a free
+    /// place (all of `--concurrency` in flight until then).
+    pub not_started: u64,
     /// Anything else.
     pub other: u64,
 }
@@ -61,7 +64,7 @@ pub struct Errors {
 impl Errors {
     /// All of them.
     pub fn total(&self) -> u64 {
-        self.refused + self.reset + self.timeout + self.mismatch + self.other
+        self.refused + self.reset + self.timeout + self.mismatch + self.not_started + self.other
     }
 }
 
@@ -127,6 +130,11 @@ impl Tally {
         }
     }
 
+    /// Exchanges due (open loop for a duration) that were never started.
+    pub fn not_started(&mut self, n: u64) {
+        self.errors.not_started += n;
+    }
+
     /// An exchange that failed.
     pub fn failed(&mut self, class: Class) {
         let e = &mut self.errors;
@@ -152,6 +160,7 @@ impl Tally {
         a.reset += b.reset;
         a.timeout += b.timeout;
         a.mismatch += b.mismatch;
+        a.not_started += b.not_started;
         a.other += b.other;
         if other.last_other.is_some() {
             self.last_other = other.last_other;
@@ -367,8 +376,8 @@ impl Summary {
         let e = &self.errors;
         let _ = write!(
             s,
-            "errors       refused {}  reset {}  timeout {}  mismatch {}  other {}",
-            e.refused, e.reset, e.timeout, e.mismatch, e.other
+            "errors       refused {}  reset {}  timeout {}  mismatch {}  not started {}  other {}",
+            e.refused, e.reset, e.timeout, e.mismatch, e.not_started, e.other
         );
         match &self.last_other_error {
             Some(why) => {
@@ -427,6 +436,7 @@ mod tests {
                 reset: 1,
                 timeout: 1,
                 mismatch: 1,
+                not_started: 0,
                 other: 1
             }
         );

@@ -151,14 +151,39 @@ impl Worker {
                 _ => Due::Now(Instant::now()),
             };
         };
-        // k × interval in floating point: exact enough for any run shorter than a day,
-        // and free of the drift a running sum would collect.
-        let at = self.t0 + first + Duration::from_secs_f64(every.as_secs_f64() * k as f64);
+        let at = self.scheduled(k, first, every);
         match self.end {
-            Some(end) if at >= end => Due::Done,
+            // A run for a duration stops starting at its end, however late its schedule
+            // is: what is due then and not started is counted as such (see `missed`).
+            Some(end) if at >= end || now >= end => Due::Done,
             _ if at <= now => Due::Now(at),
             _ => Due::At(at),
         }
+    }
+
+    /// When start number `k` is scheduled. k × interval in floating point: exact enough
+    /// for any run shorter than a day, and free of the drift a running sum would collect.
+    fn scheduled(&self, k: u64, first: Duration, every: Duration) -> Instant {
+        self.t0 + first + Duration::from_secs_f64(every.as_secs_f64() * k as f64)
+    }
+
+    /// Open loop for a duration: the starts scheduled before its end that were never made
+    /// (no place was free until then), given that `started` were.
+    fn missed(&self, started: u64) -> u64 {
+        let (Some((first, every)), Some(end), None) = (self.share.schedule, self.end, self.share.count)
+        else {
+            return 0;
+        };
+        let span = end.saturating_duration_since(self.t0 + first).as_secs_f64();
+        let mut due = (span / every.as_secs_f64()).ceil() as u64;
+        // Bounded: the estimate is off by at most one either way (floating point).
+        while due > 0 && self.scheduled(due - 1, first, every) >= end {
+            due -= 1;
+        }
+        while self.scheduled(due, first, every) < end {
+            due += 1;
+        }
+        due.saturating_sub(started)
     }
 
     /// Runs this thread's share to its end; `done` counts finished exchanges for the
@@ -179,6 +204,7 @@ impl Worker {
         let mut started = 0u64;
         let mut next_scan = now + SCAN;
         let mut armed = None;
+        let mut more_to_start = true;
         // Bounded: exchanges are started only while the plan allows, every exchange
         // ends by its timeout, and the loop ends when none is left to start or in flight.
         loop {
@@ -204,6 +230,10 @@ impl Worker {
                         break;
                     }
                     Due::Done => {
+                        if more_to_start {
+                            more_to_start = false;
+                            tally.not_started(self.missed(started));
+                        }
                         more = false;
                         break;
                     }

@@ -8,7 +8,9 @@
 //! everything before the first NUL or LF (a CR right before that LF dropped), or the whole
 //! input when neither occurs.
 
-use hello_proto::wire::{EchoRequest, Progress, Service, datagram_message, display_reply, escaped_when_shown};
+use hello_proto::wire::{
+    EchoRequest, Progress, Service, datagram_message, display_reply, escaped_when_shown,
+};
 
 /// What ended a request in the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
