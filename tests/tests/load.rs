@@ -1,7 +1,9 @@
 //! hello-load, the load generator (docs/contract.md#hello-load): a run against the epoll
 //! model with no error and a report whose counts add up, errors counted by class,
 //! `--rate` keeping its rate, and a stalled server showing in an open loop's latency
-//! (coordinated omission is not hidden).
+//! (coordinated omission is not hidden); `-d` ending an open loop on time; any TCP
+//! service loaded with `--connect-only` and `--expect-any` (nginx, or Python's
+//! http.server), and the first mismatch shown.
 
 // Test code: a panic with a message is how it reports, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -357,10 +359,82 @@ fn the_text_report_and_usage_errors() {
         (&["-n", "5", "-d", "1s", "127.0.0.1", "9"], "--duration"),
         (&["-c", "0", "127.0.0.1", "9"], "--concurrency"),
         (&["127.0.0.1"], "<PORT>"),
+        (&["127.0.0.1:9", "127.0.0.1:10"], "127.0.0.1:10"),
+        (&["-z", "-m", "x", "127.0.0.1:9"], "--message"),
+        (&["--expect-any", "--expect", "x", "127.0.0.1:9"], "--expect"),
     ] {
         let out = load(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(names), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn any_tcp_service_is_loaded_with_connect_only_or_expect_any() {
+    let Some(web) = hello_tests::web::Web::start("any_tcp_service_is_loaded_with_connect_only_or_expect_any")
+    else {
+        return;
+    };
+    let target = web.addr.to_string();
+    let get = hello_tests::web::GET;
+    // Connections per second: nothing sent or read. HOST:PORT as hello-client writes it.
+    let (code, v) = run(&["-z", "-n", "200", "-c", "4", &target]);
+    assert_eq!((code, n(&v, "ok")), (0, 200), "{}: {v}", web.name);
+    assert_eq!(v["connect_only"], true);
+    assert!(
+        v["cpu_us_per_exchange"].as_f64().is_some_and(|us| us > 0.0),
+        "{v}"
+    );
+    // Any reply that ends in end of stream: a request and its reply.
+    let (code, v) = run(&["--expect-any", "-m", get, "-n", "50", "-c", "2", &target]);
+    assert_eq!((code, n(&v, "ok")), (0, 50), "{}: {v}", web.name);
+    // Without --expect-any the reply is not a hello: every one a mismatch, the first shown.
+    let (code, v) = run(&["-m", get, "-n", "5", &target]);
+    assert_eq!((code, n(&v["errors"], "mismatch")), (1, 5), "{v}");
+    let first = v["first_mismatch"].as_str().unwrap_or_else(|| panic!("{v}"));
+    assert!(first.starts_with("\"HTTP/1."), "{first}");
+    assert!(first.contains(r"\r\n"), "the printed form: {first}");
+}
+
+#[test]
+fn the_first_mismatch_is_shown_and_connect_only_counts_connections() {
+    let srv = Server::start(&["--bind", "127.0.0.1", "0"]);
+    let target = srv.addr.to_string();
+    let (code, v) = run(&["--expect", "Bye", "-n", "3", &target]);
+    assert_eq!((code, n(&v["errors"], "mismatch")), (1, 3), "{v}");
+    assert_eq!(v["first_mismatch"], "\"Hello World!\"");
+    let out = load(&["--expect", "Bye", "-n", "3", &target]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("mismatch     first reply not as expected: \"Hello World!\""),
+        "{text}"
+    );
+    // A reply known to be wrong before its end (longer than the one expected) is shown
+    // as the start of a longer one.
+    let long = Server::start(&[
+        "--message",
+        "Hello World! and a longer greeting",
+        "--bind",
+        "127.0.0.1",
+        "0",
+    ]);
+    let (code, v) = run(&["-n", "1", &long.addr.to_string()]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(
+        v["first_mismatch"], "\"Hello World! and a longer greeting…\" (more than 35 bytes)",
+        "{v}"
+    );
+    let (code, v) = run(&["-n", "4", &target]);
+    assert_eq!((code, v["first_mismatch"].clone()), (0, Value::Null), "{v}");
+    // Connect-only against a closed port: refused, counted.
+    let (code, v) = run(&[
+        "-z",
+        "-n",
+        "3",
+        &format!("127.0.0.1:{}", hello_tests::closed_tcp_port()),
+    ]);
+    assert_eq!((code, n(&v["errors"], "refused")), (1, 3), "{v}");
+    let (code, v) = run(&["--connect-only", "-n", "300", "-c", "8", &target]);
+    assert_eq!((code, n(&v, "ok")), (0, 300), "{v}");
 }

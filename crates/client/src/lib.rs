@@ -125,15 +125,24 @@ impl fmt::Write for Compare<'_> {
 /// A reply's display form as an error line quotes it: in double quotes, at most
 /// [`QUOTED_REPLY`] characters, then `…` and the reply's length when it was longer.
 pub fn quoted_reply(reply: &[u8]) -> String {
+    quoted_head(reply, reply.len(), true)
+}
+
+/// [`quoted_reply`] of a reply of `len` bytes of which only the first, `head`, were kept
+/// (at least `4 ×` [`QUOTED_REPLY`] of them, or all); not `whole` when the reply was
+/// still coming (its length is then only a floor).
+pub fn quoted_head(head: &[u8], len: usize, whole: bool) -> String {
     let mut cut = Cut {
         text: String::new(),
         left: QUOTED_REPLY,
         cut: false,
     };
     // An error is the cut, which the field records.
-    let _ = write_display(reply, &mut cut);
-    if cut.cut {
-        format!("\"{}…\" ({} bytes)", cut.text, reply.len())
+    let _ = write_display(head, &mut cut);
+    if !whole {
+        format!("\"{}…\" (more than {len} bytes)", cut.text)
+    } else if cut.cut || len > head.len() {
+        format!("\"{}…\" ({len} bytes)", cut.text)
     } else {
         format!("\"{}\"", cut.text)
     }

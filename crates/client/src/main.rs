@@ -14,38 +14,15 @@ use std::os::unix::process::CommandExt as _;
 use std::process::{Command, ExitCode};
 
 use clap::Parser;
-use clap::error::ErrorKind;
 use hello_client::Request;
-use hello_client::args::{self, Form, Usage};
+use hello_client::args::{self, Form};
 use hello_client::cli::{Args, command};
 use hello_client::output::{Json, error_line, write_message};
 use hello_proto::trace::{Role, join_trace_value};
 
-/// A usage error in clap's words and form; exits 2.
-fn usage_exit(usage: Usage) -> ! {
-    let (kind, message) = match usage {
-        Usage::Missing(names) => (
-            ErrorKind::MissingRequiredArgument,
-            format!(
-                "the following required arguments were not provided:\n  {}",
-                names.join("\n  ")
-            ),
-        ),
-        Usage::Invalid(name, value, why) => (
-            ErrorKind::InvalidValue,
-            format!("invalid value '{value}' for '{name}': {why}"),
-        ),
-        Usage::Unexpected(value) => (
-            ErrorKind::UnknownArgument,
-            format!("unexpected argument '{value}' found"),
-        ),
-    };
-    command().error(kind, message).exit()
-}
-
 fn main() -> ExitCode {
     let args = Args::parse_from(join_trace_value(std::env::args_os().collect()));
-    let (form, targets) = args::parse(&args.targets).unwrap_or_else(|u| usage_exit(u));
+    let (form, targets) = args::parse(&args.targets).unwrap_or_else(|u| u.exit(command()));
     let tracer = args.narration.tracer(Role::Client);
     let expect = args.expect();
     let requests: Vec<Request> = targets
