@@ -650,6 +650,7 @@ fn send_message(
                 rest = &rest[n..];
             }
             Err(e) if peer_gone(&e) => return Ok(Some((Step::Write, e))),
+            Err(e) if slice_ended(&e, deadline) => {}
             Err(e) => return Err((Step::Write, e)),
         }
     }
@@ -686,6 +687,7 @@ fn read_reply(
                 }
                 report.reply.extend_from_slice(&buf[..n]);
             }
+            Err(e) if slice_ended(&e, deadline) => {}
             // A reset is never taken for the end of a reply: the reply may be cut short
             // (docs/contract.md#what-the-client-prints).
             Err(e) => return Err(ReadFailure::Os(e)),
@@ -693,13 +695,26 @@ fn read_reply(
     }
 }
 
-/// Sets a socket timeout to what is left until `deadline`; a passed deadline is a timeout.
+/// The longest socket timeout set at once. The kernel keeps a socket timeout on its timer
+/// wheel, whose granularity grows with the timeout: one of 3 s may fire 0.25 s late, one
+/// of a minute 2 s late. Waiting in slices of at most a second keeps a deadline to within
+/// a few milliseconds (tests/tests/probe.rs measures `--wait`'s).
+const SLICE: Duration = Duration::from_secs(1);
+
+/// Sets a socket timeout to what is left until `deadline`, a [`SLICE`] at most; a passed
+/// deadline is a timeout.
 fn set_timeout(deadline: Instant, set: impl Fn(Option<Duration>) -> io::Result<()>) -> io::Result<()> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(io::ErrorKind::TimedOut.into());
     }
-    set(Some(left))
+    set(Some(left.min(SLICE)))
+}
+
+/// Whether a call timed out at the end of a [`SLICE`] while the deadline is still ahead:
+/// then it is made again.
+fn slice_ended(e: &io::Error, deadline: Instant) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) && Instant::now() < deadline
 }
 
 /// One UDP attempt: a datagram and its reply.
@@ -747,13 +762,19 @@ fn udp_attempt(
 /// The first datagram from the server before `deadline`.
 fn receive(socket: &sys::Dgram, deadline: Instant) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; 65536];
-    // Bounded by `deadline`: each pass sets a timeout of what is left of it.
+    // Bounded by `deadline`: each pass sets a timeout of what is left of it, a slice at
+    // most, and a passed deadline ends the loop.
     loop {
         set_timeout(deadline, |t| socket.set_read_timeout(t))?;
         // Only a shutdown gives no sender, and nothing shuts this socket down: go on.
-        if let Some((n, _)) = socket.recv_from(&mut buf)? {
-            buf.truncate(n);
-            return Ok(buf);
+        match socket.recv_from(&mut buf) {
+            Ok(Some((n, _))) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Ok(None) => {}
+            Err(e) if slice_ended(&e, deadline) => {}
+            Err(e) => return Err(e),
         }
     }
 }
