@@ -33,8 +33,8 @@ Examples:
   hello-client -z --wait 1m db:5432 -- make test
                                                any TCP service: wait until the port takes a
                                                connection, then run the tests
-  hello-client --wait 30s -m $'GET / HTTP/1.0\r\n' --expect-prefix 'HTTP/1.0 200' web:80
-                                               wait until a web server answers 200";
+  hello-client --wait 30s --expect-regex '^Hello' 127.0.0.1 9190
+                                               a greeting that starts with Hello (as grep)";
 
 /// The textbook hello client: connect, (send,) read the reply to its end, print it.
 ///

@@ -27,8 +27,8 @@ Examples:
                                                wait until the server answers, then load it
   hello-load --connect-only -n 20000 -c 64 127.0.0.1:8080
                                                connections per second, any TCP service
-  hello-load --expect-any -m $'GET / HTTP/1.0\r\n' -n 1000 127.0.0.1:8080
-                                               any service that answers and closes";
+  hello-load --expect-any -n 1000 127.0.0.1:13
+                                               any service that speaks and closes (daytime)";
 
 /// Load generator for hello-server: many exchanges, latency percentiles, errors by class.
 ///
