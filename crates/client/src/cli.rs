@@ -100,7 +100,7 @@ pub struct Args {
     pub expect_prefix: Option<String>,
 
     /// The reply, as printed, must hold a match for the regular expression RE, searched as
-    /// grep does (`^…$` to match the whole reply); otherwise exit 1.
+    /// grep does (`^...$` to match the whole reply); otherwise exit 1.
     #[arg(long, value_name = "RE", value_parser = Regex::new)]
     pub expect_regex: Option<Regex>,
 
