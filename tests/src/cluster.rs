@@ -42,6 +42,9 @@ impl Instance {
             "--model",
             model,
             "--proxy-protocol",
+            // HAProxy connects from this machine: only its headers are believed.
+            "--proxy-from",
+            "127.0.0.1",
             "--agent-port",
             &agent_port,
             "--drain-delay",

@@ -187,3 +187,30 @@ fn socket_activation_with_workers_shares_the_passed_socket() {
         assert_eq!(try_read_to_end(&mut s).unwrap(), b"Hello World!\0");
     }
 }
+
+#[test]
+fn the_agent_listens_with_the_servers_backlog() {
+    // `ss` shows a listening socket's backlog as its send queue.
+    let name = "the_agent_listens_with_the_servers_backlog";
+    let Some(ss) = hello_tests::which("ss") else {
+        hello_tests::skip(&format!("{name}: no ss (iproute2)"));
+        return;
+    };
+    let srv = Server::start(&["--agent-port", "0", "--backlog", "7", "--bind", "127.0.0.1", "0"]);
+    let agent: SocketAddr = srv
+        .next_stdout_line(WAIT)
+        .and_then(|l| l.strip_prefix("agent on ").and_then(|a| a.parse().ok()))
+        .expect("a second start-up line, agent on ADDR");
+    let backlog = |port: u16| {
+        let out = std::process::Command::new(&ss)
+            .args(["-Hltn", &format!("sport = :{port}")])
+            .output()
+            .expect("run ss");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        assert!(fields.len() >= 3, "ss said {text:?}");
+        fields[2].to_string()
+    };
+    assert_eq!(backlog(srv.port()), "7", "the service's own");
+    assert_eq!(backlog(agent.port()), "7", "the agent's");
+}

@@ -9,6 +9,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use hello_lesson::scenario::{self, Part, Programs, SCENARIOS};
@@ -145,6 +147,88 @@ fn the_demo_timeline_is_in_causal_order_in_100_runs() {
         started.elapsed().as_secs_f64()
     );
     assert_eq!(good, 100, "causal order held in {good} of 100 runs");
+}
+
+/// Every scenario (`models` with its select(), epoll_wait() and fork model's EINTR
+/// included) a hundred times: each page's order passes `timeline::check`, whose walk
+/// holds the readiness and signal rules beside the byte, FIN and connect ones. The runs
+/// mostly wait (a held client, a retransmitted SYN), so they go several at once; each
+/// has its own servers on ports of their own.
+#[test]
+fn every_scenario_is_in_causal_order_with_readiness_and_signals_in_100_runs() {
+    const RUNS: usize = 100;
+    const AT_ONCE: usize = 20;
+    let programs = programs();
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, RunChecked)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..AT_ONCE {
+            scope.spawn(|| {
+                loop {
+                    let run = next.fetch_add(1, Ordering::Relaxed);
+                    if run >= RUNS {
+                        break;
+                    }
+                    let got = one_run_checked(&programs);
+                    results.lock().unwrap().push((run, got));
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap();
+    assert_eq!(results.len(), RUNS);
+    let (mut pages, mut waits) = (0, 0);
+    let mut bad = Vec::new();
+    for (run, got) in results {
+        match got {
+            Ok((p, w)) => {
+                pages += p;
+                waits += w;
+            }
+            Err(e) => bad.push(format!("run {run}: {e}")),
+        }
+    }
+    eprintln!(
+        "every scenario: causal order {}/{RUNS} runs ({pages} pages, {waits} readiness reports and interrupted calls the rules applied to) in {:.1} s, {AT_ONCE} runs at once",
+        RUNS - bad.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        bad.is_empty(),
+        "{} of {RUNS} runs failed:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
+    assert!(
+        waits > 0,
+        "no readiness report or interruption was tied to a cause"
+    );
+}
+
+/// What one run of every scenario found: its pages and the readiness reports and
+/// interrupted calls among them that a rule applied to, or what was wrong.
+type RunChecked = Result<(usize, usize), String>;
+
+/// One run of every scenario, each page checked.
+fn one_run_checked(programs: &Programs) -> RunChecked {
+    let parts = scenario::run("all", programs, Lang::En).map_err(|e| format!("{e:#}"))?;
+    let mut waits = 0;
+    for part in &parts {
+        let t = &part.timeline;
+        timeline::check(t).map_err(|e| format!("{}: {e}\n{}", part.slug, text::render(t, Lang::En)))?;
+        waits += t.wakes.iter().flatten().filter(|w| !w.is_empty()).count();
+        waits += t
+            .sems
+            .iter()
+            .flatten()
+            .filter(|s| **s == timeline::Sem::Interrupted)
+            .count();
+    }
+    if !parts.iter().any(|p| p.slug.starts_with("models")) {
+        return Err("no models pages".into());
+    }
+    Ok((parts.len(), waits))
 }
 
 /// The text check itself catches an effect shown before its cause.

@@ -54,6 +54,36 @@ fn server_usage_errors_exit_2_and_name_the_argument() {
         (&["--workers", "1025", "0"], "--workers"),
         (&["--model", "threads", "--workers", "2", "0"], "--workers"),
         (&["--udp", "--workers", "2", "0"], "--workers"),
+        // The agent is a balancer's check of a TCP server.
+        (&["--udp", "--agent-port", "0", "0"], "--agent-port"),
+        // --proxy-from: addresses or CIDR blocks, and only with --proxy-protocol.
+        (
+            &["--proxy-protocol", "--proxy-from", "10.0.0.0/33", "0"],
+            "--proxy-from",
+        ),
+        (
+            &["--proxy-protocol", "--proxy-from", "::1/129", "0"],
+            "--proxy-from",
+        ),
+        (
+            &["--proxy-protocol", "--proxy-from", "localhost", "0"],
+            "--proxy-from",
+        ),
+        (
+            &["--proxy-protocol", "--proxy-from", "10.0.0.1,", "0"],
+            "--proxy-from",
+        ),
+        (
+            &["--proxy-protocol", "--proxy-from", "10.0.0.1/", "0"],
+            "--proxy-from",
+        ),
+        (
+            &["--proxy-protocol", "--proxy-from", "10.0.0.1/08", "0"],
+            "--proxy-from",
+        ),
+        (&["--proxy-from", "127.0.0.1", "0"], "--proxy-from"),
+        (&["--trace-format", "json", "0"], "--trace"),
+        (&["--trace", "--trace-format", "xml", "0"], "--trace-format"),
         // Ports are ASCII digits: no sign, no spaces.
         (&[" 80"], "<PORT>"),
         (&["80 "], "<PORT>"),
@@ -84,6 +114,11 @@ fn client_usage_errors_exit_2_and_name_the_argument() {
         (&["127.0.0.1", "9190", "extra"], "'extra'"),
         (&["", "9190"], "<HOST>"),
         (&["--timeout", "0", "127.0.0.1", "9190"], "--timeout"),
+        (&["--trace-format", "json", "127.0.0.1", "9190"], "--trace"),
+        (
+            &["--trace", "--trace-format", "xml", "127.0.0.1", "9190"],
+            "--trace-format",
+        ),
         (&["--timeout", "abc", "127.0.0.1", "9190"], "--timeout"),
         (&["--timeout=-1s", "127.0.0.1", "9190"], "--timeout"),
         (&["--max-reply", "0", "127.0.0.1", "9190"], "--max-reply"),
@@ -557,4 +592,51 @@ fn a_kernel_that_refuses_io_uring_is_one_io_uring_setup_error_line_and_exit_1() 
         "this kernel has no io_uring (it needs Linux 5.19 or later, built with \
          CONFIG_IO_URING): Function not implemented (os error 38)\n"
     );
+}
+
+#[test]
+fn the_fork_model_without_proc_is_one_line_before_the_startup_line() {
+    // The fork model checks that its process has one thread (fork() copies only the
+    // calling thread) in /proc/self/status. Without /proc — an empty tmpfs over it, in a
+    // mount namespace of the server's own — it must say so before claiming to listen.
+    let name = "the_fork_model_without_proc_is_one_line_before_the_startup_line";
+    let hide_proc = "mount -t tmpfs none /proc && exec \"$0\" \"$@\"";
+    let probe = std::process::Command::new("unshare")
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            hide_proc,
+            "test",
+            "!",
+            "-e",
+            "/proc/self/status",
+        ])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        hello_tests::skip(&format!(
+            "{name}: cannot unshare a mount namespace and hide /proc (needs unshare and root)"
+        ));
+        return;
+    }
+    let server = bins().server.to_str().expect("a UTF-8 path").to_string();
+    let mut cmd = assert_cmd::Command::new("unshare");
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        hide_proc,
+        &server,
+        "--model",
+        "fork",
+        "--bind",
+        "127.0.0.1",
+        "0",
+    ])
+    .timeout(WAIT);
+    let (code, stdout, stderr) = failing(cmd);
+    assert_eq!(code, 1, "stdout {stdout:?}, stderr {stderr:?}");
+    assert_eq!(stdout, "", "no start-up line: {stderr}");
+    assert_one_line("the error", &stderr);
+    assert!(stderr.contains("/proc"), "{stderr}");
 }

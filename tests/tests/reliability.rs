@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hello_tests::{
-    MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect, fd_count, raise_own_nofile, try_read_to_end,
-    wait_until,
+    CONCURRENT_MODELS, MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect, fd_count, raise_own_nofile,
+    try_read_to_end, wait_until,
 };
 
 fn server(model: &str, service: &str, extra: &[&str]) -> Server {
@@ -379,4 +379,147 @@ fn a_flood_of_datagrams_is_answered_and_logs_nothing() {
     // Datagrams may be dropped by a full socket buffer; most are answered.
     assert!(answered > 1000, "only {answered} of 2000 answered");
     assert_eq!(srv.stderr(), "");
+}
+
+/// The client error lines on `stderr` and what the count lines add: (lines shown, errors
+/// they say were held back).
+fn error_lines_and_counts(stderr: &str) -> (u64, u64) {
+    let mut shown = 0;
+    let mut counted = 0;
+    for line in stderr.lines() {
+        if let Some(rest) = line.strip_prefix("hello-server: ") {
+            match rest.split_once(" more client error lines") {
+                Some((n, _)) => counted += n.parse::<u64>().unwrap_or_else(|_| panic!("{line}")),
+                None => shown += 1,
+            }
+        }
+    }
+    (shown, counted)
+}
+
+#[test]
+fn the_log_limit_holds_server_wide_and_its_counts_are_true_in_every_model() {
+    // 40 clients that reset in mid-request fail 40 exchanges: ten lines, and the other 30
+    // counted — in the fork model too, where each child is a process of its own whose
+    // lines go through the parent. Then 200 good exchanges add no line at all.
+    for model in MODELS {
+        let mut srv = server(model, "echo", &[]);
+        let t0 = Instant::now();
+        for _ in 0..40 {
+            let s = connect(srv.loopback());
+            (&s).write_all(b"half").unwrap();
+            socket2::SockRef::from(&s)
+                .set_linger(Some(Duration::ZERO))
+                .unwrap();
+            drop(s);
+        }
+        assert!(
+            wait_until(WAIT, || {
+                let (shown, counted) = error_lines_and_counts(&srv.stderr());
+                shown + counted >= 40 || srv.stderr().contains("more client error lines")
+            }),
+            "{model}: {}",
+            srv.stderr()
+        );
+        for _ in 0..200 {
+            assert_eq!(timed_echo(srv.loopback(), b"ok\0").0, b"2 : ok\0", "{model}");
+        }
+        srv.signal(libc::SIGTERM);
+        assert!(
+            srv.wait(WAIT).is_some_and(|s| s.success()),
+            "{model}: {}",
+            srv.stderr()
+        );
+        let seconds = t0.elapsed().as_secs() + 1;
+        let stderr = srv.stderr();
+        let (shown, counted) = error_lines_and_counts(&stderr);
+        assert_eq!(
+            shown + counted,
+            40,
+            "{model}: the lines and counts are not true:\n{stderr}"
+        );
+        assert!(
+            shown <= 10 * seconds,
+            "{model}: {shown} lines in {seconds} s:\n{stderr}"
+        );
+        assert!(
+            stderr.lines().count() as u64 <= shown + seconds + 1,
+            "{model}: more count lines than seconds:\n{stderr}"
+        );
+    }
+}
+
+/// `model` under an address-space limit (`RLIMIT_AS`) of `mib` MiB while `silent`
+/// clients connect and say nothing: the server must go on — serve, or refuse a client
+/// with one line — and never abort; once they are gone, it serves again and stops
+/// cleanly. Returns its stderr.
+fn under_an_address_space_limit(model: &str, mib: u64, silent: usize) -> String {
+    let mut srv = Server::start_with(
+        &["--model", model, "--service", "echo", "--bind", "127.0.0.1", "0"],
+        |cmd| {
+            // SAFETY: between fork and exec only setrlimit(2), which is async-signal-safe,
+            // runs.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+                    let limit = libc::rlimit {
+                        rlim_cur: mib << 20,
+                        rlim_max: mib << 20,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        },
+    );
+    let silent: Vec<TcpStream> = (0..silent).map(|_| connect(srv.loopback())).collect();
+    // While they wait, a real client is served or refused: either is fine here.
+    let mut s = connect(srv.loopback());
+    let _ = s.write_all(b"hello\0");
+    let _ = try_read_to_end(&mut s);
+    drop(silent);
+    // With the silent clients gone, clients are served again.
+    let served = wait_until(WAIT, || {
+        let mut s = connect(srv.loopback());
+        let sent = s.write_all(b"hello\0").is_ok();
+        (sent && try_read_to_end(&mut s).is_ok_and(|r| r == b"5 : hello\0"))
+            || srv.wait(Duration::ZERO).is_some()
+    });
+    assert!(
+        srv.wait(Duration::from_millis(100)).is_none(),
+        "{model}: the server ended: {}",
+        srv.stderr()
+    );
+    assert!(served, "{model}: nobody was served: {}", srv.stderr());
+    srv.signal(libc::SIGTERM);
+    assert!(
+        srv.wait(WAIT).is_some_and(|s| s.success()),
+        "{model}: {}",
+        srv.stderr()
+    );
+    let stderr = srv.stderr();
+    assert!(!stderr.contains("memory allocation"), "{model}: {stderr}");
+    stderr
+}
+
+#[test]
+fn the_concurrent_models_serve_or_refuse_under_an_address_space_limit() {
+    // 300 MiB and 400 silent clients: in the threads model each client thread's stack
+    // (and, unless capped, the allocator's per-thread arenas, 64 MiB of address space
+    // each) come out of it. Every model serves them all.
+    for model in CONCURRENT_MODELS {
+        let stderr = under_an_address_space_limit(model, 300, 400);
+        assert_eq!(stderr, "", "{model}");
+    }
+    // 150 MiB and 1000: the threads model runs out of room for threads, and refuses the
+    // clients it has none for, one (rate-limited) line each.
+    if !raise_own_nofile(1200) {
+        hello_tests::skip(
+            "the_concurrent_models_serve_or_refuse_under_an_address_space_limit: descriptor limit too low for 1000 clients",
+        );
+        return;
+    }
+    let stderr = under_an_address_space_limit("threads", 150, 1000);
+    assert!(stderr.contains("pthread_create() error: 127.0.0.1:"), "{stderr}");
 }

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use hello_tests::{WAIT, bins, client, workspace_root};
 
@@ -1235,4 +1235,247 @@ fn the_unconnected_udp_client_gets_its_port_at_sendto() {
     );
     let out = run_client(&["--unconnected", "127.0.0.1", "9"], &[]);
     assert_eq!(out.status.code(), Some(2), "--unconnected without --udp");
+}
+
+// ---------------------------------------------------------------------------------------
+// The trace as JSON (--trace-format json)
+// ---------------------------------------------------------------------------------------
+
+/// Whether a field's value is of the kind the contract says.
+type FieldCheck = fn(&serde_json::Value) -> bool;
+
+/// The fields every record has, each with its check.
+const RECORD_FIELDS: [(&str, FieldCheck); 17] = [
+    ("t_us", |v| v.is_u64()),
+    ("dur_us", |v| v.is_u64()),
+    ("who", |v| v.is_string()),
+    ("call", |v| v.is_string()),
+    ("c", |v| v.is_string()),
+    ("fd", |v| v.is_null() || v.is_i64()),
+    ("ret", |v| v.is_null() || v.is_i64()),
+    ("errno", |v| {
+        v.is_null() || v.as_str().is_some_and(|e| e.starts_with('E'))
+    }),
+    ("bytes", |v| v.is_null() || v.is_u64()),
+    ("local", |v| {
+        v.is_null() || v.as_str().is_some_and(|a| a.parse::<SocketAddr>().is_ok())
+    }),
+    ("peer", |v| {
+        v.is_null() || v.as_str().is_some_and(|a| a.parse::<SocketAddr>().is_ok())
+    }),
+    ("proto", |v| v.is_null() || v == "tcp" || v == "udp"),
+    ("opt", |v| {
+        v.is_null() || v.as_str().is_some_and(|o| o.contains('_'))
+    }),
+    ("readable", |v| v.is_null() || v.is_array()),
+    ("writable", |v| v.is_null() || v.is_array()),
+    ("mark", |v| v == "textbook" || v == "added"),
+    ("text", |v| v.as_str().is_some_and(|t| !t.is_empty())),
+];
+
+/// Every line of a JSON trace parsed on its own with serde_json, checked against the
+/// contract's fields: a record per line, nothing else.
+fn records(stderr: &str, what: &str) -> Vec<serde_json::Value> {
+    assert!(
+        stderr.ends_with('\n'),
+        "{what}: the last line is not whole: {stderr:?}"
+    );
+    stderr
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {line:?}"));
+            let fields = v
+                .as_object()
+                .unwrap_or_else(|| panic!("{what}: not an object: {line}"));
+            assert_eq!(fields.len(), RECORD_FIELDS.len(), "{what}: fields of {line}");
+            for (name, ok) in RECORD_FIELDS {
+                assert!(ok(&v[name]), "{what}: field {name} of {line}");
+            }
+            // A failed call says why; a call that did not fail has no errno.
+            assert_eq!(
+                v["ret"] == -1,
+                v["errno"].is_string() || v["c"].as_str().unwrap().contains("timed out"),
+                "{what}: {line}"
+            );
+            v
+        })
+        .collect()
+}
+
+/// A record as the text trace shows the same call, made from its fields alone:
+/// `03:41:07.123456 +52µs server  listen(3, 4096) = 0  # [textbook] explanation`.
+fn as_text_line(r: &serde_json::Value, lang: &str) -> String {
+    let t = r["t_us"].as_u64().unwrap();
+    let s = t / 1_000_000 % 86_400;
+    let mark = match (r["mark"].as_str().unwrap(), lang) {
+        ("textbook", "ko") => "교재",
+        ("added", "ko") => "추가",
+        (m, _) => m,
+    };
+    format!(
+        "{:02}:{:02}:{:02}.{:06} +{}µs {}  {}  # [{mark}] {}\n",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        t % 1_000_000,
+        r["dur_us"],
+        r["who"].as_str().unwrap(),
+        r["c"].as_str().unwrap(),
+        r["text"].as_str().unwrap()
+    )
+}
+
+/// `--trace-format json` of the golden exchanges, from the real binaries: each line one
+/// valid record with the contract's fields; the records, shown as text, are the golden
+/// text trace (same calls, values, marks and explanations, in both languages); the
+/// values are the calls' own (the server's accept() names the client's address as the
+/// client's getsockname() does); stdout is byte for byte what it is without `--trace`.
+#[test]
+fn the_json_trace_is_the_text_trace_as_one_record_per_line() {
+    for s in [&TCP_HELLO, &TCP_ECHO, &UDP_HELLO, &UDP_ECHO] {
+        for lang in ["en", "ko"] {
+            let json = ["--trace", "--trace-format", "json", "--lang", lang];
+            let mut server = vec!["--model", "iterative"];
+            server.extend(json);
+            server.extend(s.server);
+            let mut client = json.to_vec();
+            client.extend(s.client);
+            client.extend(["127.0.0.1", "PORT"]);
+            let started = SystemTime::now();
+            let x = exchange(&server, &client, &[]);
+            let what = format!("{} {lang}", s.name);
+            assert_eq!(
+                String::from_utf8_lossy(x.client_stdout()),
+                s.stdout,
+                "{what}: client stdout"
+            );
+            assert_eq!(
+                x.server.stdout,
+                format!("listening on 0.0.0.0:{}\n", x.port),
+                "{what}: server stdout"
+            );
+            let server_records = records(&x.server.stderr, &format!("{what} server"));
+            let client_records = records(&x.client_stderr(), &format!("{what} client"));
+            let since = started
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as u64;
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_micros() as u64;
+            for r in server_records.iter().chain(&client_records) {
+                let t = r["t_us"].as_u64().unwrap();
+                assert!(
+                    since <= t && t <= now,
+                    "{what}: t_us {t} outside the exchange: {r}"
+                );
+            }
+            for (records, side) in [(&server_records, "server"), (&client_records, "client")] {
+                let text: String = records.iter().map(|r| as_text_line(r, lang)).collect();
+                let want = std::fs::read_to_string(golden_path(&format!("{}.{lang}.{side}.txt", s.name)))
+                    .expect("golden file (run the golden tests first)");
+                assert_eq!(
+                    normalise(&text, x.port),
+                    want,
+                    "{what} {side}: the records are not the text trace"
+                );
+            }
+            let local = client_records
+                .iter()
+                .find(|r| r["call"] == "getsockname")
+                .map(|r| r["local"].clone());
+            let peer = server_records
+                .iter()
+                .find(|r| r["call"] == "accept" || r["call"] == "recvfrom")
+                .map(|r| r["peer"].clone());
+            assert!(local.is_some() && local == peer, "{what}: {local:?} {peer:?}");
+            let sent: u64 = client_records
+                .iter()
+                .filter(|r| ["write", "sendto"].contains(&r["call"].as_str().unwrap()))
+                .map(|r| r["bytes"].as_u64().unwrap())
+                .sum();
+            let request = s
+                .client
+                .iter()
+                .position(|a| *a == "-m")
+                .map_or(0, |i| s.client[i + 1].len() + 1);
+            assert_eq!(sent, request as u64, "{what}: bytes the client sent");
+        }
+    }
+}
+
+/// The server's `--trace-format json` lines of one TCP exchange with a peer of the
+/// test's own that sends `bytes`: every line whole and valid JSON (with no raw control
+/// byte), and the bytes shown in a record.
+fn server_json_after(bytes: &[u8]) -> Vec<serde_json::Value> {
+    let mut server = start_server(
+        &[
+            "--trace",
+            "--trace-format",
+            "json",
+            "--service",
+            "echo",
+            "--once",
+            "0",
+        ],
+        &[],
+    )
+    .expect("the server starts");
+    let mut peer = hello_tests::connect(SocketAddr::from(([127, 0, 0, 1], server.port)));
+    std::io::Write::write_all(&mut peer, bytes).unwrap();
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = Vec::new();
+    let _ = peer.read_to_end(&mut reply);
+    let done = server.finish();
+    assert!(done.status.success(), "{}", done.stderr);
+    for line in done.stderr.lines() {
+        assert!(
+            !line.chars().any(|c| c.is_control()),
+            "a raw control character: {line:?}"
+        );
+    }
+    records(&done.stderr, "server")
+}
+
+/// A hostile peer's bytes — a quote, a backslash, a newline, a right-to-left override,
+/// NUL, an invalid UTF-8 byte — never break a JSON trace line, in either direction:
+/// what the server reads, and what hello-client reads from a server of the test's own.
+#[test]
+fn hostile_bytes_stay_inside_valid_json_lines() {
+    let hostile: &[u8] = b"\"\\\n\xe2\x80\xae\x00\xff}\r\n{\"t_us\":1}";
+    let server = server_json_after(hostile);
+    let read = server
+        .iter()
+        .find(|r| r["call"] == "read" && r["bytes"].as_u64().is_some_and(|n| n > 0))
+        .expect("the server traced its read");
+    assert_eq!(read["bytes"], hostile.len());
+    let c = read["c"].as_str().unwrap();
+    assert!(
+        c.contains(r#""\"\\\n"#) && c.contains("\u{202e}") && c.contains(r#"\0\xff}\r\n{\"t_us\":1}"#),
+        "the bytes as a C literal: {c}"
+    );
+
+    // The other way: hello-client reads a hostile reply.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let sender = thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        std::io::Write::write_all(&mut s, hostile).unwrap();
+    });
+    let out = run_client(&["--trace", "--trace-format", "json", "127.0.0.1", &port], &[]);
+    sender.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The client's own error line, if the reply displeases it, is its one line of text.
+    let (json, other): (Vec<&str>, Vec<&str>) = stderr.lines().partition(|l| l.starts_with('{'));
+    assert!(other.iter().all(|l| l.starts_with("hello-client: ")), "{other:?}");
+    let text: String = json.iter().map(|l| format!("{l}\n")).collect();
+    let client = records(&text, "client");
+    assert!(
+        client.iter().any(|r| r["call"] == "read"
+            && r["bytes"] == hostile.len()
+            && r["c"].as_str().unwrap().contains(r"\xff")),
+        "the client traced the hostile read: {stderr}"
+    );
 }

@@ -1,90 +1,21 @@
-//! One `--trace` line taken apart (docs/contract.md#the-trace): when the call was made,
-//! how long it took, which process made it, the call, the textbook mark and the
-//! explanation; and what the call did to a connection, as far as the timeline needs to
-//! know (bytes sent or received, a FIN, a connect, an accept, a datagram).
+//! One `--trace-format json` line read back (docs/contract.md#the-trace-as-json): a
+//! [`Record`] with when the call was made, how long it took, which process made it, the
+//! call and its values, the mark and the explanation; and what the call did to a
+//! connection, as far as the timeline needs to know (bytes sent or received, a FIN, a
+//! connect, an accept, a datagram, a readiness report, a child's exit, a signal), read
+//! from the record's fields, never from the rendered text.
 //!
 //! Pure: text in, values out.
 
-/// One traced call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Call {
-    /// When the call was made: microseconds since midnight (UTC), as both programs stamp.
-    pub start: u64,
-    /// How long it took, in microseconds.
-    pub took: u64,
-    /// `server`, `client`, or a fork model child's `server[4242]`.
-    pub who: String,
-    /// The call as C would spell it, with its result.
-    pub call: String,
-    /// Whether the textbook's program makes this call.
-    pub textbook: bool,
-    /// The explanation, without the mark.
-    pub explanation: String,
-}
+use hello_proto::trace::record::Record;
 
-impl Call {
-    /// When the call returned.
-    pub fn end(&self) -> u64 {
-        self.start + self.took
-    }
-
-    /// The call's name: `read`, `epoll_wait`.
-    pub fn name(&self) -> &str {
-        self.call.split(['(', ' ', ':']).next().unwrap_or_default()
-    }
-
-    /// What the call did, for the timeline.
-    pub fn act(&self) -> Act {
-        act(&self.call)
-    }
-}
-
-/// `03:41:07.123456` as microseconds since midnight.
-fn time_of_day(t: &str) -> Option<u64> {
-    let b = t.as_bytes();
-    if b.len() != 15 || b[2] != b':' || b[5] != b':' || b[8] != b'.' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<u64>().ok();
-    let (h, m, s, us) = (num(0..2)?, num(3..5)?, num(6..8)?, num(9..15)?);
-    Some(((h * 60 + m) * 60 + s) * 1_000_000 + us)
-}
-
-/// Takes a trace line apart; `None` for anything else (an error line, the count line of
-/// `--trace textbook`).
-pub fn parse(line: &str) -> Option<Call> {
-    let start = time_of_day(line.get(..15)?)?;
-    let rest = line.get(15..)?.strip_prefix(" +")?;
-    let (took, rest) = rest.split_once("µs ")?;
-    let took = took.parse().ok()?;
-    let (who, rest) = rest.split_once("  ")?;
-    let (call, note) = rest.rsplit_once("  # ")?;
-    let (textbook, explanation) = if let Some(e) = note.strip_prefix("[textbook] ") {
-        (true, e)
-    } else if let Some(e) = note.strip_prefix("[교재] ") {
-        (true, e)
-    } else if let Some(e) = note.strip_prefix("[added] ") {
-        (false, e)
-    } else {
-        (false, note.strip_prefix("[추가] ")?)
-    };
-    Some(Call {
-        start,
-        took,
-        who: who.to_string(),
-        call: call.to_string(),
-        textbook,
-        explanation: explanation.to_string(),
-    })
-}
-
-/// Every trace line of a program's stderr.
-pub fn parse_all(text: &str) -> Vec<Call> {
-    text.lines().filter_map(parse).collect()
+/// Every record of a program's stderr (its other lines, such as an error line, left out).
+pub fn parse_all(text: &str) -> Vec<Record> {
+    text.lines().filter_map(Record::parse).collect()
 }
 
 /// What a call did, as far as what crosses between the programs goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Act {
     /// `socket()` made descriptor `fd`; `udp` for a datagram socket.
     Socket {
@@ -100,6 +31,11 @@ pub enum Act {
         /// The port.
         port: u16,
     },
+    /// `listen(fd, backlog) = 0`: a listening socket.
+    Listen {
+        /// The descriptor.
+        fd: i32,
+    },
     /// `connect(fd, addr) = 0`: a TCP handshake (or a UDP peer set) with `port`.
     Connect {
         /// The descriptor.
@@ -114,8 +50,10 @@ pub enum Act {
         /// Its port.
         port: u16,
     },
-    /// `accept() = fd, peer addr`.
+    /// `accept(listener) = fd, peer addr` (or the ring's accept completion).
     Accept {
+        /// The listening socket.
+        listener: i32,
         /// The new descriptor.
         fd: i32,
         /// The client's port.
@@ -178,209 +116,315 @@ pub enum Act {
         /// The descriptor.
         fd: i32,
     },
-    /// `fork()` returned in the parent.
-    Forked,
+    /// `select()`, `poll()` or `epoll_wait()` found these descriptors ready to read (or
+    /// to accept, or at end of stream).
+    Ready {
+        /// The descriptors.
+        fds: Vec<i32>,
+    },
+    /// `fork()` returned in the parent: the child's process id.
+    Forked {
+        /// The child.
+        child: i64,
+    },
+    /// `fork()` returned 0: the first call of the child.
+    InChild,
+    /// A child's `_exit()`: its parent is sent SIGCHLD.
+    Exit,
+    /// A call that failed with EINTR: a signal came while it waited.
+    Interrupted,
     /// Anything else: no effect on the other program.
     Other,
 }
 
-/// The call's arguments (inside its parentheses, quoted data skipped over) and what
-/// follows ` = `, if the call returned a value.
-fn split_call(call: &str) -> Option<(&str, &str, &str)> {
-    let open = call.find('(')?;
-    let name = &call[..open];
-    let bytes = call.as_bytes();
-    let (mut i, mut quoted, mut depth) = (open + 1, false, 1);
-    while i < bytes.len() {
-        match (quoted, bytes[i]) {
-            (true, b'\\') => i += 1,
-            (true, b'"') => quoted = false,
-            (false, b'"') => quoted = true,
-            (false, b'(') => depth += 1,
-            (false, b')') => {
-                depth -= 1;
-                if depth == 0 {
-                    break;
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    let args = call.get(open + 1..i)?;
-    let result = call.get(i + 1..)?.strip_prefix(" = ").unwrap_or("");
-    Some((name, args, result))
-}
-
-/// The port at the end of `a.b.c.d:PORT` or `[v6]:PORT`.
-fn port_of(addr: &str) -> Option<u16> {
-    addr.trim().rsplit_once(':')?.1.parse().ok()
-}
-
-/// The leading number of a result: `13 "Hello"` → 13.
-fn leading_number(s: &str) -> Option<i64> {
-    let end = s
-        .char_indices()
-        .find(|(i, c)| !(c.is_ascii_digit() || (*i == 0 && *c == '-')))
-        .map_or(s.len(), |(i, _)| i);
-    s[..end].parse().ok()
-}
-
-/// What a call (as the trace spells it) did.
-pub fn act(call: &str) -> Act {
-    let Some((name, args, result)) = split_call(call) else {
-        return Act::Other;
-    };
-    let fd = || leading_number(args.trim()).and_then(|n| i32::try_from(n).ok());
-    let count = || leading_number(result).and_then(|n| u64::try_from(n).ok());
-    if result.starts_with("-1") {
-        let io = matches!(name, "read" | "recv" | "write" | "send");
-        return match (io, result.contains("ECONNRESET"), fd()) {
-            (true, true, Some(fd)) => Act::Reset { fd },
+/// What a call did, from its record's fields.
+pub fn act(r: &Record) -> Act {
+    let name = r.call.as_str();
+    let (Some(fd), Some(ret)) = (r.fd, r.ret) else {
+        return match name {
+            "_exit" => Act::Exit,
+            "fork" => match r.ret {
+                Some(0) => Act::InChild,
+                Some(child) if child > 0 => Act::Forked { child },
+                _ => Act::Other,
+            },
+            "select" => Act::Ready {
+                fds: r.readable.clone().unwrap_or_default(),
+            },
             _ => Act::Other,
         };
+    };
+    let io = matches!(
+        name,
+        "read" | "recv" | "write" | "send" | "IORING_OP_RECV" | "IORING_OP_SEND"
+    );
+    match r.errno.as_deref() {
+        Some("ECONNRESET") if io => return Act::Reset { fd },
+        Some("EINTR") => return Act::Interrupted,
+        Some(_) => return Act::Other,
+        None if ret < 0 => return Act::Other,
+        None => {}
     }
+    let n = u64::try_from(ret).unwrap_or(0);
+    let port = |a: Option<std::net::SocketAddr>| a.map(|a| a.port());
     let got = || -> Option<Act> {
         Some(match name {
             "socket" => Act::Socket {
-                fd: i32::try_from(leading_number(result)?).ok()?,
-                udp: args.contains("SOCK_DGRAM"),
+                fd,
+                udp: r.proto.as_deref() == Some("udp"),
             },
             "bind" => Act::Bind {
-                fd: fd()?,
-                port: port_of(args.split_once(", ")?.1).filter(|p| *p != 0)?,
+                fd,
+                port: port(r.local).filter(|p| *p != 0)?,
             },
-            "connect" if !args.contains("AF_UNSPEC") => Act::Connect {
-                fd: fd()?,
-                port: port_of(args.split_once(", ")?.1)?,
+            "listen" => Act::Listen { fd },
+            "connect" => Act::Connect {
+                fd,
+                port: port(r.peer)?,
             },
             "getsockname" => Act::LocalPort {
-                fd: fd()?,
-                port: port_of(result)?,
+                fd,
+                port: port(r.local)?,
             },
-            "accept" => {
-                let (new, peer) = result.split_once(", peer ")?;
-                Act::Accept {
-                    fd: i32::try_from(leading_number(new)?).ok()?,
-                    peer: port_of(peer)?,
-                }
-            }
-            "write" | "send" => Act::Send {
-                fd: fd()?,
-                n: count()?,
+            "accept" | "IORING_OP_ACCEPT" => Act::Accept {
+                listener: fd,
+                fd: i32::try_from(ret).ok()?,
+                peer: port(r.peer)?,
             },
-            "read" | "recv" => match count()? {
-                0 => Act::Eof { fd: fd()? },
-                n => Act::Receive { fd: fd()?, n },
+            "write" | "send" | "IORING_OP_SEND" => Act::Send { fd, n },
+            "read" | "recv" | "IORING_OP_RECV" if n == 0 => Act::Eof { fd },
+            "read" | "recv" | "IORING_OP_RECV" => Act::Receive { fd, n },
+            "shutdown" | "IORING_OP_SHUTDOWN" => Act::Shutdown { fd },
+            "close" | "IORING_OP_CLOSE" => Act::Close { fd },
+            "setsockopt" if r.opt.as_deref() == Some("SO_LINGER") => Act::Linger0 { fd },
+            "sendto" => Act::SendTo {
+                fd,
+                port: port(r.peer)?,
+                n,
             },
-            "shutdown" => Act::Shutdown { fd: fd()? },
-            "close" => Act::Close { fd: fd()? },
-            "setsockopt" if args.contains("SO_LINGER") => Act::Linger0 { fd: fd()? },
-            "sendto" => {
-                let (_, to) = args.rsplit_once(", ")?;
-                Act::SendTo {
-                    fd: fd()?,
-                    port: port_of(to)?,
-                    n: count()?,
-                }
-            }
-            "recvfrom" => {
-                let (_, from) = result.rsplit_once(", from ")?;
-                Act::RecvFrom {
-                    fd: fd()?,
-                    port: port_of(from)?,
-                    n: count()?,
-                }
-            }
-            "fork" if !result.contains("in child") => Act::Forked,
+            "recvfrom" => Act::RecvFrom {
+                fd,
+                port: port(r.peer)?,
+                n,
+            },
+            "poll" | "epoll_wait" => Act::Ready {
+                fds: r.readable.clone()?,
+            },
             _ => Act::Other,
         })
     };
     got().unwrap_or(Act::Other)
 }
 
+/// The record of `event` made by `who` at `t_us` for `dur_us`, in English, read back
+/// from its JSON line: the tests' traces, made by the programs' own writer.
+#[cfg(test)]
+pub(crate) fn record(who: &str, t_us: u64, dur_us: u64, event: hello_proto::trace::Event<'_>) -> Record {
+    let line = Record::of(who, hello_proto::trace::Lang::En, t_us, dur_us, &event).line();
+    Record::parse(&line).unwrap_or_else(|| panic!("not a record: {line}"))
+}
+
 #[cfg(test)]
 mod tests {
+    use std::io;
+    use std::net::SocketAddr;
+
+    use hello_proto::error::Step;
+    use hello_proto::trace::{Event, Family, Kind, Readiness};
+
     use super::*;
 
+    fn of(event: Event<'_>) -> Act {
+        act(&record("server", 0, 0, event))
+    }
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
-    fn a_line_comes_apart() {
-        let c = parse("03:41:07.123456 +52µs server[4242]  read(8) = 6 \"a) = 9\\\"\"  # [교재] 데이터 수신")
-            .unwrap();
-        assert_eq!(c.start, ((3 * 60 + 41) * 60 + 7) * 1_000_000 + 123_456);
-        assert_eq!((c.took, c.who.as_str(), c.textbook), (52, "server[4242]", true));
-        assert_eq!(c.call, "read(8) = 6 \"a) = 9\\\"\"");
-        assert_eq!(c.explanation, "데이터 수신");
-        assert_eq!(c.act(), Act::Receive { fd: 8, n: 6 });
-        assert_eq!(c.end(), c.start + 52);
-        assert!(parse("hello-client: connect() error: 127.0.0.1:1: refused").is_none());
-        assert!(parse("server: 3 calls beyond the textbook not shown: recv ×1").is_none());
+    fn lines_that_are_no_record_are_left_out() {
+        let line = Record::of(
+            "server[4242]",
+            hello_proto::trace::Lang::Ko,
+            7,
+            52,
+            &Event::Close { fd: 8 },
+        )
+        .line();
+        let text = format!("{line}hello-client: connect() error: 127.0.0.1:1: refused\n{line}");
+        let all = parse_all(&text);
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            (all[0].t_us, all[0].dur_us, all[0].who.as_str()),
+            (7, 52, "server[4242]")
+        );
+        assert!(all[0].textbook() && all[0].end() == 59);
     }
 
     #[test]
     fn calls_say_what_they_did() {
+        let udp = Event::Socket {
+            family: Family::Inet,
+            kind: Kind::Dgram,
+            fd: 3,
+        };
+        assert_eq!(of(udp), Act::Socket { fd: 3, udp: true });
+        let bind0 = Event::Bind {
+            fd: 3,
+            addr: addr("127.0.0.1:0"),
+        };
+        assert_eq!(of(bind0), Act::Other);
+        let bind = Event::Bind {
+            fd: 3,
+            addr: addr("127.0.0.1:9190"),
+        };
+        assert_eq!(of(bind), Act::Bind { fd: 3, port: 9190 });
+        assert_eq!(of(Event::Listen { fd: 3, backlog: 4096 }), Act::Listen { fd: 3 });
+        let connect = Event::Connect {
+            fd: 3,
+            addr: addr("[::1]:9190"),
+            kind: Kind::Stream,
+        };
+        assert_eq!(of(connect), Act::Connect { fd: 3, port: 9190 });
+        let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        let failed = Event::FailedAt {
+            step: Step::Connect,
+            fd: 3,
+            addr: addr("127.0.0.1:9190"),
+            err: &refused,
+        };
+        assert_eq!(of(failed), Act::Other);
+        let accept = Event::Accept {
+            listener: 3,
+            fd: 8,
+            peer: addr("127.0.0.1:37288"),
+        };
         assert_eq!(
-            act("socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP) = 3"),
-            Act::Socket { fd: 3, udp: true }
+            of(accept),
+            Act::Accept {
+                listener: 3,
+                fd: 8,
+                peer: 37288
+            }
         );
-        assert_eq!(act("bind(3, 127.0.0.1:0) = 0"), Act::Other);
+        let empty = Event::AcceptEmpty {
+            listener: 3,
+            blocking: false,
+        };
+        assert_eq!(of(empty), Act::Other);
         assert_eq!(
-            act("bind(3, 127.0.0.1:9190) = 0"),
-            Act::Bind { fd: 3, port: 9190 }
-        );
-        assert_eq!(
-            act("connect(3, [::1]:9190) = 0"),
-            Act::Connect { fd: 3, port: 9190 }
-        );
-        assert_eq!(
-            act("connect(3, 127.0.0.1:9190) = -1 ECONNREFUSED (x)"),
-            Act::Other
-        );
-        assert_eq!(
-            act("accept(3) = 8, peer 127.0.0.1:37288"),
-            Act::Accept { fd: 8, peer: 37288 }
-        );
-        assert_eq!(act("accept(3) = -1 EAGAIN"), Act::Other);
-        assert_eq!(
-            act("send(8, \"Hello World!\\0\", MSG_MORE) = 13"),
+            of(Event::SendMore {
+                fd: 8,
+                data: b"Hello World!\0"
+            }),
             Act::Send { fd: 8, n: 13 }
         );
-        assert_eq!(act("recv(8, MSG_DONTWAIT) = 0"), Act::Eof { fd: 8 });
-        assert_eq!(act("read(3) = 0"), Act::Eof { fd: 3 });
-        assert_eq!(act("shutdown(8, SHUT_WR) = 0"), Act::Shutdown { fd: 8 });
         assert_eq!(
-            act("sendto(3, \"x, y\", 127.0.0.1:9190) = 4"),
+            of(Event::Unread {
+                fd: 8,
+                data: Some(b"")
+            }),
+            Act::Eof { fd: 8 }
+        );
+        assert_eq!(of(Event::Unread { fd: 8, data: None }), Act::Other);
+        assert_eq!(of(Event::Read { fd: 3, data: b"" }), Act::Eof { fd: 3 });
+        assert_eq!(of(Event::ShutdownWrite { fd: 8 }), Act::Shutdown { fd: 8 });
+        let sendto = Event::SendTo {
+            fd: 3,
+            peer: addr("127.0.0.1:9190"),
+            data: b"x, y",
+        };
+        assert_eq!(
+            of(sendto),
             Act::SendTo {
                 fd: 3,
                 port: 9190,
                 n: 4
             }
         );
+        let recvfrom = Event::RecvFrom {
+            fd: 3,
+            peer: addr("127.0.0.1:9190"),
+            data: b"Hello, from 1:2",
+        };
         assert_eq!(
-            act("recvfrom(3) = 13 \"Hello, from 1:2\", from 127.0.0.1:9190"),
+            of(recvfrom),
             Act::RecvFrom {
                 fd: 3,
                 port: 9190,
-                n: 13
+                n: 15
             }
         );
+        assert_eq!(of(Event::Linger0 { fd: 8 }), Act::Linger0 { fd: 8 });
+        let reset = io::Error::from_raw_os_error(libc::ECONNRESET);
+        let read = |err| Event::Failed {
+            step: Step::Read,
+            fd: Some(3),
+            err,
+        };
+        assert_eq!(of(read(&reset)), Act::Reset { fd: 3 });
+        let again = io::Error::from_raw_os_error(libc::EAGAIN);
+        assert_eq!(of(read(&again)), Act::Other);
+        let eintr = io::Error::from_raw_os_error(libc::EINTR);
+        let accept_eintr = Event::Failed {
+            step: Step::Accept,
+            fd: Some(3),
+            err: &eintr,
+        };
+        assert_eq!(of(accept_eintr), Act::Interrupted);
         assert_eq!(
-            act("setsockopt(8, SOL_SOCKET, SO_LINGER, {1, 0}) = 0"),
-            Act::Linger0 { fd: 8 }
+            of(Event::Fork {
+                child: 4242,
+                in_child: false
+            }),
+            Act::Forked { child: 4242 }
         );
         assert_eq!(
-            act("read(3) = -1 ECONNRESET (Connection reset by peer)"),
-            Act::Reset { fd: 3 }
+            of(Event::Fork {
+                child: 4242,
+                in_child: true
+            }),
+            Act::InChild
         );
-        assert_eq!(
-            act("read(3) = -1 EAGAIN (Resource temporarily unavailable)"),
-            Act::Other
-        );
-        assert_eq!(act("fork() = 4242"), Act::Forked);
-        assert_eq!(act("fork() = 0, in child 4242"), Act::Other);
-        assert_eq!(
-            act("getsockname(3) = 127.0.0.1:5555"),
-            Act::LocalPort { fd: 3, port: 5555 }
-        );
+        assert_eq!(of(Event::Exit { code: 0 }), Act::Exit);
+        let local = Event::BoundPort {
+            fd: 3,
+            addr: addr("127.0.0.1:5555"),
+        };
+        assert_eq!(of(local), Act::LocalPort { fd: 3, port: 5555 });
+    }
+
+    #[test]
+    fn readiness_reports_name_the_descriptors_ready_to_read() {
+        let sel = Event::Select {
+            nfds: 9,
+            read: &[3, 8],
+            write: &[],
+            timeout: None,
+            readable: &[8],
+            writable: &[],
+        };
+        assert_eq!(of(sel), Act::Ready { fds: vec![8] });
+        let ready = [(
+            5,
+            Readiness {
+                hangup: true,
+                ..Readiness::default()
+            },
+        )];
+        let wait = Event::EpollWait {
+            epfd: 4,
+            max: 64,
+            timeout_ms: -1,
+            ready: &ready,
+        };
+        assert_eq!(of(wait), Act::Ready { fds: vec![5] });
+        let poll = Event::PollListener {
+            fd: 3,
+            timeout_ms: 100,
+            ready: true,
+        };
+        assert_eq!(of(poll), Act::Ready { fds: vec![3] });
     }
 }

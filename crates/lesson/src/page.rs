@@ -57,9 +57,9 @@ pub fn svg(t: &Timeline, lang: Lang) -> String {
         let lane = &t.lanes[l];
         let call = &lane.calls[i];
         let who = t.label((l, i)).map(|w| format!("[{w}] ")).unwrap_or_default();
-        let mark = if call.textbook { "●" } else { "○" };
-        let head = wrap(&format!("{mark} {who}{}", call.call), TEXT_COLUMNS);
-        let note = wrap(&call.explanation, TEXT_COLUMNS);
+        let mark = if call.textbook() { "●" } else { "○" };
+        let head = wrap(&format!("{mark} {who}{}", call.c), TEXT_COLUMNS);
+        let note = wrap(&call.text, TEXT_COLUMNS);
         tops.push(y);
         y += (head.len() + note.len()) * LINE + 12;
         rows.push((lane.side, call, head, note));
@@ -125,12 +125,12 @@ pub fn svg(t: &Timeline, lang: Lang) -> String {
             Side::Client => (CLIENT_X - 12, "end", CLIENT_X),
             Side::Server => (SERVER_X + 12, "start", SERVER_X),
         };
-        let class = if call.textbook {
+        let class = if call.textbook() {
             "call textbook"
         } else {
             "call added"
         };
-        let ms = call.start.saturating_sub(origin) as f64 / 1000.0;
+        let ms = call.t_us.saturating_sub(origin) as f64 / 1000.0;
         let _ = write!(
             s,
             "<circle cx=\"{dot}\" cy=\"{}\" r=\"4\" class=\"{class}\"/>\n<text x=\"{}\" y=\"{}\" class=\"time\" text-anchor=\"{}\">{ms:.3} ms +{}µs</text>\n<text x=\"{x}\" y=\"{}\" text-anchor=\"{anchor}\">",
@@ -142,7 +142,7 @@ pub fn svg(t: &Timeline, lang: Lang) -> String {
             },
             top + 2,
             if *side == Side::Client { "start" } else { "end" },
-            call.took,
+            call.dur_us,
             top + 10
         );
         for (j, line) in head.iter().enumerate() {
@@ -223,8 +223,8 @@ pub fn html(part: &Part, lang: Lang, index: Option<&str>) -> String {
         let call = &lane.calls[i];
         let cell = format!(
             "<code class=\"{}\">{}</code><br><span class=\"who\">{}</span>",
-            if call.textbook { "textbook" } else { "added" },
-            escape(&call.call),
+            &call.mark,
+            escape(&call.c),
             escape(&format!(
                 "{} · +{} µs",
                 if call.who.contains(['[', '#']) {
@@ -232,7 +232,7 @@ pub fn html(part: &Part, lang: Lang, index: Option<&str>) -> String {
                 } else {
                     &lane.label
                 },
-                call.took
+                call.dur_us
             ))
         );
         let (left, right) = match lane.side {
@@ -242,9 +242,9 @@ pub fn html(part: &Part, lang: Lang, index: Option<&str>) -> String {
         let _ = writeln!(
             s,
             "<tr><td class=\"ms\">{:.3}</td><td>{left}</td><td>{right}</td><td class=\"note\">[{}] {}</td></tr>",
-            call.start.saturating_sub(origin) as f64 / 1000.0,
-            hello_proto::trace::tag(call.textbook, lang),
-            escape(&call.explanation)
+            call.t_us.saturating_sub(origin) as f64 / 1000.0,
+            hello_proto::trace::tag(call.textbook(), lang),
+            escape(&call.text)
         );
     }
     s.push_str("</table>\n</body>\n</html>\n");
@@ -305,33 +305,10 @@ pub fn index(parts: &[Part], lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::line::parse_all;
-    use crate::timeline::{Lane, build};
+    use crate::timeline::{build, one_exchange};
 
     fn part() -> Part {
-        let client = "\
-00:00:00.000100 +0µs client  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # [textbook] 소켓 생성
-00:00:00.000200 +10µs client  connect(3, 127.0.0.1:9190) = 0  # [textbook] 연결요청
-00:00:00.000300 +0µs client  getsockname(3) = 127.0.0.1:5555  # [추가] 포트
-00:00:00.000400 +100µs client  read(3) = 3 \"<&>\"  # [textbook] 데이터 수신
-";
-        let server = "\
-00:00:00.000050 +200µs server  accept(3) = 4, peer 127.0.0.1:5555  # [textbook] 연결 수락
-00:00:00.000450 +2µs server  write(4, \"<&>\") = 3  # [textbook] 데이터 전송
-";
-        let t = build(vec![
-            Lane {
-                label: "client".into(),
-                side: Side::Client,
-                calls: parse_all(client),
-            },
-            Lane {
-                label: "server".into(),
-                side: Side::Server,
-                calls: parse_all(server),
-            },
-        ])
-        .unwrap();
+        let t = build(one_exchange(Lang::Ko, b"<&>")).unwrap();
         Part {
             scenario: "hello",
             slug: "x".into(),

@@ -12,9 +12,10 @@
 //! | `boundaries` | TCP keeps no message boundaries: one write read in pieces, two writes read at once |
 //! | `udp` | connected and unconnected UDP clients, and a datagram to a closed port |
 //!
-//! Some clients are the demo's own sockets, made through `hello_proto::sys` with a tracer
-//! that collects its lines, so that they show in the same words: a client that waits
-//! before it sends, or that writes in two pieces.
+//! The programs trace as JSON (`--trace-format json`), and the lesson reads the records'
+//! fields (`line`). Some clients are the demo's own sockets, made through
+//! `hello_proto::sys` with a tracer that collects the same records, so that they show in
+//! the same words: a client that waits before it sends, or that writes in two pieces.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,11 +25,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use hello_proto::sys::{self, Stream, Tracer};
-use hello_proto::trace::{Lang, Role};
+use hello_proto::trace::{Format, Lang, Role};
 
 use crate::line::parse_all;
 use crate::run::{Done, Proc, WAIT};
-use crate::timeline::{self, Lane, Side, Timeline};
+use crate::timeline::{self, Dir, Lane, Sem, Side, Timeline};
 
 /// The scenarios, in the order `all` runs them.
 pub const SCENARIOS: [&str; 6] = ["hello", "backlog", "iterative", "models", "boundaries", "udp"];
@@ -125,7 +126,7 @@ struct Held {
 
 impl Held {
     fn connect(port: u16, lang: Lang) -> Result<Held> {
-        let (tracer, lines): (Tracer, _) = Tracer::collect(Role::Client, lang);
+        let (tracer, lines): (Tracer, _) = Tracer::collect(Role::Client, lang, Format::Json);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let (stream, _) = sys::connect_tcp(addr, WAIT, &tracer)?;
         Ok(Held { stream, lines })
@@ -181,11 +182,8 @@ fn ordered(lanes: Vec<Lane>) -> Result<Timeline> {
 }
 
 /// How long the first call of `lane` named `name` took, in µs.
-fn took(lane: &Lane, prefix: &str) -> Option<u64> {
-    lane.calls
-        .iter()
-        .find(|c| c.call.starts_with(prefix))
-        .map(|c| c.took)
+fn took(lane: &Lane, name: &str) -> Option<u64> {
+    lane.calls.iter().find(|c| c.call == name).map(|c| c.dur_us)
 }
 
 /// How many connections wait in the accept queue of the TCP socket listening on `port`,
@@ -227,10 +225,17 @@ impl Ctx<'_> {
             Lang::En => "en",
             Lang::Ko => "ko",
         };
-        vec!["--trace".into(), "--lang".into(), l.into()]
+        vec![
+            "--trace".into(),
+            "--trace-format".into(),
+            "json".into(),
+            "--lang".into(),
+            l.into(),
+        ]
     }
 
-    /// `hello-server --trace --lang L ARGS --bind 127.0.0.1 0`, up and listening.
+    /// `hello-server --trace --trace-format json --lang L ARGS --bind 127.0.0.1 0`, up and
+    /// listening.
     fn server(&self, args: &[&str]) -> Result<Server> {
         let mut all = self.lang_args();
         all.extend(args.iter().map(|a| a.to_string()));
@@ -249,7 +254,7 @@ impl Ctx<'_> {
         })
     }
 
-    /// `hello-client --trace --lang L ARGS 127.0.0.1 PORT`, started.
+    /// `hello-client --trace --trace-format json --lang L ARGS 127.0.0.1 PORT`, started.
     fn client(&self, args: &[&str], port: u16) -> Result<(Proc, String)> {
         let mut all = self.lang_args();
         all.extend(args.iter().map(|a| a.to_string()));
@@ -504,8 +509,8 @@ impl Ctx<'_> {
         server.proc.signal(libc::SIGTERM)?;
         let served = server.proc.finish()?;
         lanes.push(lane("server", Side::Server, &served.stderr));
-        let fourth = took(&lanes[3], "connect(").context("the fourth client traced no connect()")?;
-        let second = took(&lanes[1], "connect(").context("the second client traced no connect()")?;
+        let fourth = took(&lanes[3], "connect").context("the fourth client traced no connect()")?;
+        let second = took(&lanes[1], "connect").context("the second client traced no connect()")?;
         ensure!(
             fourth >= 900_000 && second < 500_000,
             "the fourth connect() took {fourth} µs (expected a SYN retransmit, about 1 s), the second {second} µs"
@@ -576,8 +581,8 @@ impl Ctx<'_> {
         let wait = lanes[1]
             .calls
             .iter()
-            .filter(|c| c.call.starts_with("read("))
-            .map(|c| c.took)
+            .filter(|c| c.call == "read")
+            .map(|c| c.dur_us)
             .max()
             .unwrap_or(0);
         let t = ordered(lanes)?;
@@ -657,7 +662,7 @@ impl Ctx<'_> {
             let (part, wait) = self.two_clients(model, &slug, (&title_en, &title_ko), notice)?;
             let server = part.timeline.lanes.iter().find(|l| l.side == Side::Server);
             let names: Vec<String> = server
-                .map(|l| l.calls.iter().map(|c| c.name().to_string()).collect())
+                .map(|l| l.calls.iter().map(|c| c.call.clone()).collect())
                 .unwrap_or_default();
             traces.push(names);
             waits.push((model, wait));
@@ -723,15 +728,11 @@ impl Ctx<'_> {
             lane("client", Side::Client, &done.stderr),
             lane("server", Side::Server, &served.stderr),
         ];
-        let writes = lanes[0]
-            .calls
-            .iter()
-            .filter(|c| c.call.starts_with("write("))
-            .count();
+        let writes = lanes[0].calls.iter().filter(|c| c.call == "write").count();
         let reads = lanes[1]
             .calls
             .iter()
-            .filter(|c| c.call.starts_with("read(") && !c.call.ends_with("= 0"))
+            .filter(|c| c.call == "read" && c.bytes.is_some_and(|n| n > 0))
             .count();
         ensure!(
             writes == 1 && reads >= 2,
@@ -774,10 +775,14 @@ impl Ctx<'_> {
             lane("client 2 (demo)", Side::Client, &second_lines),
             lane("server", Side::Server, &served.stderr),
         ];
-        let one_read = lanes[2]
-            .calls
-            .iter()
-            .any(|c| c.call.starts_with("read(") && c.call.contains("= 6 \"hello\\0\""));
+        let t = ordered(lanes)?;
+        // Client 2's connection (named by its port, from its connect()) received its 6
+        // bytes in one read() of the server.
+        let second_port = t.sems[1].iter().find_map(|s| match s {
+            Sem::Connect(k, _) => Some(*k),
+            _ => None,
+        });
+        let one_read = second_port.is_some_and(|k| t.sems[2].contains(&Sem::Receive(k, Dir::Up, 6)));
         ensure!(one_read, "the server did not read both writes at once");
         parts.push(self.part(
             "boundaries",
@@ -794,7 +799,7 @@ impl Ctx<'_> {
                 ("Both pieces wait in the server's receive buffer; its one read() then gets all 6 bytes: the boundary between the writes is gone.",
                  "두 조각은 서버의 입력 버퍼에서 기다리고, read() 한 번에 6바이트가 모두 옵니다: write() 사이의 경계는 남지 않습니다."),
             ],
-            ordered(lanes)?,
+            t,
         ));
         Ok(parts)
     }
@@ -850,7 +855,10 @@ impl Ctx<'_> {
                 lane("client", Side::Client, &done.stderr),
                 lane("server", Side::Server, &served.stderr),
             ];
-            let connected = lanes[0].calls.iter().any(|c| c.call.starts_with("connect("));
+            let connected = lanes[0]
+                .calls
+                .iter()
+                .any(|c| c.call == "connect" && c.errno.is_none());
             ensure!(
                 connected != unconnected,
                 "the client's connect() was not as asked"

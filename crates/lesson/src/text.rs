@@ -124,17 +124,13 @@ pub fn render(t: &Timeline, lang: Lang) -> String {
         let lane = &t.lanes[l];
         let call = &lane.calls[i];
         let label = t.label((l, i)).map(|w| format!("[{w}] ")).unwrap_or_default();
-        let mark = if call.textbook { "●" } else { "○" };
-        let text = format!("{mark} {label}{} (+{}µs)", call.call, call.took);
+        let mark = if call.textbook() { "●" } else { "○" };
+        let text = format!("{mark} {label}{} (+{}µs)", call.c, call.dur_us);
         let mut lines = wrap(&text, WIDTH - 1);
-        lines.extend(
-            wrap(&call.explanation, WIDTH - 3)
-                .into_iter()
-                .map(|e| format!("  {e}")),
-        );
+        lines.extend(wrap(&call.text, WIDTH - 3).into_iter().map(|e| format!("  {e}")));
         for (k, line) in lines.iter().enumerate() {
             let time = if k == 0 {
-                since(origin, call.start)
+                since(origin, call.t_us)
             } else {
                 String::new()
             };
@@ -179,8 +175,7 @@ fn arrow_line(t: &Timeline, a: &Arrow, lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::line::parse;
-    use crate::timeline::{Lane, build};
+    use crate::timeline::{build, one_exchange};
 
     #[test]
     fn wrapping_counts_hangul_as_two_columns() {
@@ -192,33 +187,7 @@ mod tests {
 
     #[test]
     fn clients_left_server_right_and_arrows_between() {
-        let lanes = vec![
-            Lane {
-                label: "client".into(),
-                side: Side::Client,
-                calls: [
-                    "00:00:00.000150 +0µs client  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # [textbook] socket",
-                    "00:00:00.000200 +10µs client  connect(3, 127.0.0.1:9190) = 0  # [textbook] connect",
-                    "00:00:00.000300 +0µs client  getsockname(3) = 127.0.0.1:5555  # [added] port",
-                    "00:00:00.000400 +100µs client  read(3) = 3 \"hi\\0\"  # [textbook] 데이터 수신",
-                ]
-                .iter()
-                .filter_map(|l| parse(l))
-                .collect(),
-            },
-            Lane {
-                label: "server".into(),
-                side: Side::Server,
-                calls: [
-                    "00:00:00.000100 +150µs server  accept(3) = 4, peer 127.0.0.1:5555  # [textbook] accept",
-                    "00:00:00.000450 +2µs server  write(4, \"hi\\0\") = 3  # [textbook] send",
-                ]
-                .iter()
-                .filter_map(|l| parse(l))
-                .collect(),
-            },
-        ];
-        let text = render(&build(lanes).unwrap(), Lang::Ko);
+        let text = render(&build(one_exchange(Lang::En, b"hi\0")).unwrap(), Lang::Ko);
         let lines: Vec<&str> = text.lines().collect();
         let at = |s: &str| lines.iter().position(|l| l.contains(s)).unwrap();
         assert!(lines[0].contains("클라이언트") && lines[0].contains("서버"));

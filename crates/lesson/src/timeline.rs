@@ -15,18 +15,29 @@
 //!   the peer's `read() = 0`), an RST (the `close()` after `SO_LINGER` 0) before the
 //!   ECONNRESET it causes, and the k-th datagram sent from one port to another before the
 //!   k-th received;
-//! - a fork model child's calls come after the `fork()` that made it.
+//! - a fork model child's calls come after the `fork()` that made it;
+//! - a readiness report comes after what made the socket ready: a `select()`, `poll()`
+//!   or `epoll_wait()` that finds a listening socket readable comes after the
+//!   `connect()` of the connection its process then accepts, and one that finds a
+//!   connection readable after the send of the first byte not yet received, or else the
+//!   FIN or RST (an io_uring completion is itself a receive or an accept, so the rules
+//!   above place it);
+//! - a call interrupted by a signal (`accept() = -1 EINTR` in the fork model's parent)
+//!   comes after the `_exit()` of each child that began to exit before the call returned
+//!   and whose SIGCHLD no earlier interruption took.
 //!
 //! Among the calls free to come next, the one made first goes first (a topological sort
 //! of those edges, earliest start first). [`check`] verifies an order independently, by
-//! counting bytes, FINs, connects and datagrams as it walks the rows.
+//! counting bytes, FINs, connects, datagrams and exits as it walks the rows.
 //!
 //! Pure: traces in, an order out.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use crate::line::{Act, Call};
+use hello_proto::trace::record::Record;
+
+use crate::line::{Act, act};
 
 /// Which column a program is drawn in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +56,7 @@ pub struct Lane {
     /// Its column.
     pub side: Side,
     /// Its calls, in the order its process(es) wrote them.
-    pub calls: Vec<Call>,
+    pub calls: Vec<Record>,
 }
 
 /// A direction of a TCP connection.
@@ -63,10 +74,11 @@ pub enum Dir {
 pub enum Sem {
     /// Nothing the other program sees.
     Local,
-    /// `connect()` of the connection.
-    Connect(u16),
-    /// `accept()` of the connection.
-    Accept(u16),
+    /// `connect()` of the connection, to the server's port.
+    Connect(u16, u16),
+    /// `accept()` of the connection, from the listening socket's port (when its calls
+    /// named it).
+    Accept(u16, Option<u16>),
     /// Bytes sent.
     Send(u16, Dir, u64),
     /// Bytes received.
@@ -83,6 +95,21 @@ pub enum Sem {
     DatagramOut(u16, u16, u64),
     /// A datagram received: from port, to port, bytes.
     DatagramIn(u16, u16, u64),
+    /// A fork model child's `_exit()`: its parent gets SIGCHLD.
+    Exit,
+    /// A call a signal interrupted (EINTR).
+    Interrupted,
+}
+
+/// What a readiness report (`select()`, `poll()`, `epoll_wait()`) found ready, where the
+/// process's next call on that socket takes it: a connection waiting in the accept
+/// queue, or bytes, a FIN or an RST to receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A listening socket on this port has a connection to accept.
+    Queue(u16),
+    /// A connection has something to receive in this direction.
+    Data(u16, Dir),
 }
 
 /// What crosses the network between two calls (all of it inferred from the calls).
@@ -121,6 +148,8 @@ pub struct Timeline {
     pub lanes: Vec<Lane>,
     /// What each call means, per lane.
     pub sems: Vec<Vec<Sem>>,
+    /// What each readiness report found ready, per lane and call (empty for others).
+    pub wakes: Vec<Vec<Vec<Wake>>>,
     /// The calls in order.
     pub rows: Vec<At>,
     /// What crossed between calls.
@@ -132,7 +161,7 @@ impl Timeline {
     pub fn origin(&self) -> u64 {
         self.lanes
             .iter()
-            .flat_map(|l| l.calls.iter().map(|c| c.start))
+            .flat_map(|l| l.calls.iter().map(|c| c.t_us))
             .min()
             .unwrap_or(0)
     }
@@ -159,15 +188,28 @@ struct Socket {
     port: Option<u16>,
     /// The last `setsockopt(SO_LINGER 0)`: the close sends RST, not FIN.
     reset: bool,
+    /// `listen()` was called on it.
+    listening: bool,
+}
+
+/// The process a call's `who` names a child of: `server` for `server[4242]`.
+fn parent_of(who: &str) -> Option<&str> {
+    who.strip_suffix(']')
+        .and_then(|w| w.rsplit_once('['))
+        .map(|(parent, _)| parent)
 }
 
 /// Works out what each call of a lane means: which socket each descriptor is at each
 /// call (descriptors are reused after `close()`, and a fork model child starts with a
-/// copy of its parent's), then each socket's port.
-fn meanings(lane: &Lane) -> Vec<Sem> {
+/// copy of its parent's), then each socket's port; and what each readiness report found.
+fn meanings(lane: &Lane) -> (Vec<Sem>, Vec<Vec<Wake>>) {
+    let acts: Vec<Act> = lane.calls.iter().map(act).collect();
     let mut sockets: Vec<Socket> = Vec::new();
-    // Per call: the socket it acts on.
+    // Per call: the socket it acts on; for an accept, also the listening socket.
     let mut on: Vec<Option<usize>> = vec![None; lane.calls.len()];
+    let mut listener: Vec<Option<usize>> = vec![None; lane.calls.len()];
+    // Per readiness report: the sockets found ready to read.
+    let mut ready: Vec<Vec<usize>> = vec![Vec::new(); lane.calls.len()];
     // The descriptor tables, per process.
     let mut tables: HashMap<&str, HashMap<i32, usize>> = HashMap::new();
     // A parent's table at each fork, by the child's name (`server[4242]`).
@@ -177,7 +219,7 @@ fn meanings(lane: &Lane) -> Vec<Sem> {
     let mut after_fork: HashMap<&str, bool> = HashMap::new();
     // Parents first: a child starts with its parent's table as it was at the fork.
     let mut order: Vec<usize> = (0..lane.calls.len()).collect();
-    order.sort_by_key(|&i| lane.calls[i].who.contains('['));
+    order.sort_by_key(|&i| parent_of(&lane.calls[i].who).is_some());
     for i in order {
         let call = &lane.calls[i];
         let who = call.who.as_str();
@@ -188,10 +230,9 @@ fn meanings(lane: &Lane) -> Vec<Sem> {
         let Some(table) = tables.get_mut(who) else {
             continue;
         };
-        let act = call.act();
-        let fork_before =
-            after_fork.insert(who, matches!(act, Act::Forked) || call.call.contains("in child"));
-        match act {
+        let act = &acts[i];
+        let fork_before = after_fork.insert(who, matches!(act, Act::Forked { .. } | Act::InChild));
+        match *act {
             Act::Socket { fd, udp } => {
                 sockets.push(Socket {
                     udp,
@@ -200,7 +241,12 @@ fn meanings(lane: &Lane) -> Vec<Sem> {
                 table.insert(fd, sockets.len() - 1);
                 on[i] = Some(sockets.len() - 1);
             }
-            Act::Accept { fd, peer } => {
+            Act::Accept {
+                listener: from,
+                fd,
+                peer,
+            } => {
+                listener[i] = table.get(&from).copied();
                 sockets.push(Socket {
                     port: Some(peer),
                     ..Socket::default()
@@ -208,16 +254,15 @@ fn meanings(lane: &Lane) -> Vec<Sem> {
                 table.insert(fd, sockets.len() - 1);
                 on[i] = Some(sockets.len() - 1);
             }
-            Act::Forked => {
-                if let Some(pid) = call.call.strip_prefix("fork() = ") {
-                    at_fork.insert(format!("{}[{pid}]", who), table.clone());
-                }
+            Act::Forked { child } => {
+                at_fork.insert(format!("{who}[{child}]"), table.clone());
             }
             Act::Close { fd } => {
                 on[i] = table.remove(&fd);
                 copy_close[i] = fork_before == Some(true);
             }
-            Act::Bind { fd, .. }
+            Act::Listen { fd }
+            | Act::Bind { fd, .. }
             | Act::Connect { fd, .. }
             | Act::LocalPort { fd, .. }
             | Act::Send { fd, .. }
@@ -228,15 +273,19 @@ fn meanings(lane: &Lane) -> Vec<Sem> {
             | Act::Linger0 { fd }
             | Act::SendTo { fd, .. }
             | Act::RecvFrom { fd, .. } => on[i] = table.get(&fd).copied(),
-            Act::Other => {}
+            Act::Ready { ref fds } => {
+                ready[i] = fds.iter().filter_map(|fd| table.get(fd).copied()).collect();
+            }
+            Act::InChild | Act::Exit | Act::Interrupted | Act::Other => {}
         }
         // A socket's port, as its calls reveal it.
         if let Some(s) = on[i].and_then(|s| sockets.get_mut(s)) {
-            match act {
+            match *act {
                 Act::Bind { port, .. } | Act::LocalPort { port, .. } if s.port.is_none() => {
                     s.port = Some(port)
                 }
                 Act::Linger0 { .. } => s.reset = true,
+                Act::Listen { .. } => s.listening = true,
                 _ => {}
             }
         }
@@ -245,38 +294,100 @@ fn meanings(lane: &Lane) -> Vec<Sem> {
         Side::Client => (Dir::Up, Dir::Down),
         Side::Server => (Dir::Down, Dir::Up),
     };
-    lane.calls
+    let sems = lane
+        .calls
         .iter()
         .enumerate()
         .map(|(i, call)| {
+            match acts[i] {
+                Act::Exit if parent_of(&call.who).is_some() => return Sem::Exit,
+                Act::Interrupted => return Sem::Interrupted,
+                _ => {}
+            }
             let Some(s) = on[i].and_then(|s| sockets.get(s)) else {
                 return Sem::Local;
             };
             let Some(port) = s.port else {
                 return Sem::Local;
             };
-            match (call.act(), s.udp) {
-                (Act::Connect { .. }, false) => Sem::Connect(port),
-                (Act::Accept { .. }, false) => Sem::Accept(port),
-                (Act::Send { n, .. }, false) => Sem::Send(port, out, n),
-                (Act::Receive { n, .. }, false) => Sem::Receive(port, into, n),
+            let from_port = listener[i].and_then(|s| sockets.get(s)).and_then(|s| s.port);
+            match (&acts[i], s.udp) {
+                (Act::Connect { port: to, .. }, false) => Sem::Connect(port, *to),
+                (Act::Accept { .. }, false) => Sem::Accept(port, from_port),
+                (Act::Send { n, .. }, false) => Sem::Send(port, out, *n),
+                (Act::Receive { n, .. }, false) => Sem::Receive(port, into, *n),
                 (Act::Eof { .. }, false) => Sem::Eof(port, into),
                 (Act::Shutdown { .. }, false) => Sem::Fin(port, out),
                 (Act::Close { .. }, false) if copy_close[i] => Sem::Local,
                 (Act::Close { .. }, false) if s.reset => Sem::Reset(port, out),
                 (Act::Close { .. }, false) => Sem::Fin(port, out),
                 (Act::Reset { .. }, false) => Sem::ResetSeen(port, into),
-                (Act::SendTo { port: to, n, .. }, true) => Sem::DatagramOut(port, to, n),
-                (Act::RecvFrom { port: from, n, .. }, true) => Sem::DatagramIn(from, port, n),
+                (Act::SendTo { port: to, n, .. }, true) => Sem::DatagramOut(port, *to, *n),
+                (Act::RecvFrom { port: from, n, .. }, true) => Sem::DatagramIn(*from, port, *n),
                 _ => Sem::Local,
             }
         })
-        .collect()
+        .collect();
+    // A readiness report counts for a socket when the process's next call on it takes
+    // what was ready: an accept from a listening socket, a receive (bytes, end of
+    // stream, a reset) on a connection. (A listening socket shut down at a stop is
+    // readable too, with nothing to accept.)
+    let wakes = (0..lane.calls.len())
+        .map(|i| {
+            let who = &lane.calls[i].who;
+            ready[i]
+                .iter()
+                .filter_map(|&sock| {
+                    let s = sockets.get(sock)?;
+                    let port = s.port?;
+                    let next = (i + 1..lane.calls.len()).find(|&j| {
+                        lane.calls[j].who == *who && (on[j] == Some(sock) || listener[j] == Some(sock))
+                    })?;
+                    match acts[next] {
+                        Act::Accept { .. } if s.listening && listener[next] == Some(sock) => {
+                            Some(Wake::Queue(port))
+                        }
+                        Act::Receive { .. } | Act::Eof { .. } | Act::Reset { .. }
+                            if !s.udp && !s.listening =>
+                        {
+                            Some(Wake::Data(port, into))
+                        }
+                        _ => None,
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    (sems, wakes)
+}
+
+/// Per lane: the child exits a call interrupted by a signal comes after (see the module's
+/// doc), as `(interrupted call, exit)` pairs of call indexes.
+fn interruptions(lane: &Lane, sems: &[Sem]) -> Vec<(usize, usize)> {
+    let mut taken = vec![false; lane.calls.len()];
+    let mut pairs = Vec::new();
+    for (i, call) in lane.calls.iter().enumerate() {
+        if sems[i] != Sem::Interrupted {
+            continue;
+        }
+        for (j, exit) in lane.calls.iter().enumerate() {
+            if sems[j] == Sem::Exit
+                && !taken[j]
+                && parent_of(&exit.who) == Some(call.who.as_str())
+                && exit.t_us <= call.end()
+            {
+                taken[j] = true;
+                pairs.push((i, j));
+            }
+        }
+    }
+    pairs
 }
 
 /// The edges between calls of different lanes (what happened before what across the
-/// network), and the arrows of the picture that go with them.
-fn crossings(sems: &[Vec<Sem>]) -> Vec<Arrow> {
+/// network), and the arrows of the picture that go with them; then the edges into each
+/// readiness report from what made its socket ready.
+fn crossings(sems: &[Vec<Sem>], wakes: &[Vec<Vec<Wake>>]) -> (Vec<Arrow>, Vec<(At, At)>) {
     let mut connects: HashMap<u16, At> = HashMap::new();
     // Per direction of a connection: each send's row and the total bytes after it.
     let mut sends: HashMap<(u16, Dir), Vec<(At, u64)>> = HashMap::new();
@@ -287,7 +398,7 @@ fn crossings(sems: &[Vec<Sem>]) -> Vec<Arrow> {
         for (i, s) in sem.iter().enumerate() {
             let at = (lane, i);
             match *s {
-                Sem::Connect(k) => {
+                Sem::Connect(k, _) => {
                     connects.entry(k).or_insert(at);
                 }
                 Sem::Send(k, d, n) => {
@@ -307,18 +418,44 @@ fn crossings(sems: &[Vec<Sem>]) -> Vec<Arrow> {
         }
     }
     let mut arrows = Vec::new();
+    let mut readies = Vec::new();
     let mut received: HashMap<(u16, Dir), u64> = HashMap::new();
     let mut taken: HashMap<(u16, u16), usize> = HashMap::new();
     for (lane, sem) in sems.iter().enumerate() {
         for (i, s) in sem.iter().enumerate() {
             let to = (lane, i);
+            for wake in &wakes[lane][i] {
+                let cause = match *wake {
+                    // The connection its process accepts next from that listener.
+                    Wake::Queue(port) => sem[i + 1..]
+                        .iter()
+                        .find_map(|s| match *s {
+                            Sem::Accept(k, Some(p)) if p == port => Some(k),
+                            _ => None,
+                        })
+                        .and_then(|k| connects.get(&k).copied()),
+                    // The send of the first byte not yet received, else the FIN or RST.
+                    Wake::Data(k, d) => {
+                        let got = received.get(&(k, d)).copied().unwrap_or(0);
+                        let send = sends
+                            .get(&(k, d))
+                            .and_then(|list| list.iter().find(|(_, total)| *total > got))
+                            .map(|(at, _)| *at);
+                        send.or_else(|| fins.get(&(k, d)).copied())
+                            .or_else(|| resets.get(&(k, d)).copied())
+                    }
+                };
+                if let Some(from) = cause {
+                    readies.push((from, to));
+                }
+            }
             let mut link = |from: Option<At>, wire: Wire| {
                 if let Some(from) = from {
                     arrows.push(Arrow { from, to, wire });
                 }
             };
             match *s {
-                Sem::Accept(k) => link(connects.get(&k).copied(), Wire::Handshake),
+                Sem::Accept(k, _) => link(connects.get(&k).copied(), Wire::Handshake),
                 Sem::Receive(k, d, n) => {
                     let got = received.entry((k, d)).or_insert(0);
                     let first = *got;
@@ -346,14 +483,14 @@ fn crossings(sems: &[Vec<Sem>]) -> Vec<Arrow> {
             }
         }
     }
-    arrows
+    (arrows, readies)
 }
 
 /// Orders the lanes' calls causally (see the module's doc). An error if the traces
 /// contradict themselves (a cycle: a call that would have to come before its own cause).
 pub fn build(lanes: Vec<Lane>) -> Result<Timeline, String> {
-    let sems: Vec<Vec<Sem>> = lanes.iter().map(meanings).collect();
-    let arrows = crossings(&sems);
+    let (sems, wakes): (Vec<Vec<Sem>>, Vec<Vec<Vec<Wake>>>) = lanes.iter().map(meanings).unzip();
+    let (arrows, readies) = crossings(&sems, &wakes);
     let index = |(lane, i): At| -> usize { lanes[..lane].iter().map(|l| l.calls.len()).sum::<usize>() + i };
     let total: usize = lanes.iter().map(|l| l.calls.len()).sum();
     let mut after: Vec<Vec<At>> = vec![Vec::new(); total];
@@ -367,12 +504,8 @@ pub fn build(lanes: Vec<Lane>) -> Result<Timeline, String> {
         let mut last: HashMap<&str, usize> = HashMap::new();
         let mut forks: HashMap<String, usize> = HashMap::new();
         for (i, call) in lane.calls.iter().enumerate() {
-            if let Some(pid) = call
-                .call
-                .strip_prefix("fork() = ")
-                .filter(|r| !r.contains("in child"))
-            {
-                forks.insert(format!("{}[{pid}]", call.who), i);
+            if let Act::Forked { child } = act(call) {
+                forks.insert(format!("{}[{child}]", call.who), i);
             }
         }
         for (i, call) in lane.calls.iter().enumerate() {
@@ -385,11 +518,18 @@ pub fn build(lanes: Vec<Lane>) -> Result<Timeline, String> {
                 }
             }
         }
+        // A signal's cause before the call it interrupted.
+        for (interrupted, exit) in interruptions(lane, &sems[l]) {
+            edge((l, exit), (l, interrupted), &mut after);
+        }
     }
     for a in &arrows {
         edge(a.from, a.to, &mut after);
     }
-    let start = |(lane, i): At| lanes[lane].calls[i].start;
+    for &(from, to) in &readies {
+        edge(from, to, &mut after);
+    }
+    let start = |(lane, i): At| lanes[lane].calls[i].t_us;
     let mut ready: BinaryHeap<Reverse<(u64, usize, usize)>> = BinaryHeap::new();
     for (l, lane) in lanes.iter().enumerate() {
         for i in 0..lane.calls.len() {
@@ -418,6 +558,7 @@ pub fn build(lanes: Vec<Lane>) -> Result<Timeline, String> {
     Ok(Timeline {
         lanes,
         sems,
+        wakes,
         rows,
         arrows,
     })
@@ -426,22 +567,30 @@ pub fn build(lanes: Vec<Lane>) -> Result<Timeline, String> {
 /// Checks an order by walking it, independently of how [`build`] made it: no receive
 /// before the bytes it got were sent, no end of stream before the FIN, no `accept()`
 /// before its `connect()` began, no datagram received before one was sent from that
-/// port to that port, and each process's calls in their own order. Says what is wrong.
+/// port to that port, each process's calls in their own order; no readiness report
+/// before something was there to take (a connection not yet accepted, bytes not yet
+/// received, a FIN, an RST); no interrupted call before the exits of its process's
+/// children that began before it returned. Says what is wrong.
 pub fn check(t: &Timeline) -> Result<(), String> {
     let mut sent: HashMap<(u16, Dir), u64> = HashMap::new();
     let mut received: HashMap<(u16, Dir), u64> = HashMap::new();
     let mut fin: HashMap<(u16, Dir), bool> = HashMap::new();
     let mut reset: HashMap<(u16, Dir), bool> = HashMap::new();
     let mut connected: HashMap<u16, bool> = HashMap::new();
+    // Per server port: connects shown, accepts shown.
+    let mut queued: HashMap<u16, (u64, u64)> = HashMap::new();
     let mut dgrams: HashMap<(u16, u16), i64> = HashMap::new();
     let mut next_of: HashMap<(usize, &str), usize> = HashMap::new();
     let mut seen = vec![Vec::new(); t.lanes.len()];
+    // Exits whose SIGCHLD an interrupted call shown already took.
+    let mut signalled = vec![Vec::new(); t.lanes.len()];
     for (l, lane) in t.lanes.iter().enumerate() {
         seen[l] = vec![false; lane.calls.len()];
+        signalled[l] = vec![false; lane.calls.len()];
     }
     for &(l, i) in &t.rows {
         let call = &t.lanes[l].calls[i];
-        let what = || format!("{} {:?}", t.lanes[l].label, call.call);
+        let what = || format!("{} {:?}", t.lanes[l].label, call.c);
         // Each process's calls in their order: every earlier call of it already shown.
         let from = next_of.entry((l, call.who.as_str())).or_insert(0);
         let calls = &t.lanes[l].calls;
@@ -451,13 +600,37 @@ pub fn check(t: &Timeline) -> Result<(), String> {
         }
         *from = i;
         seen[l][i] = true;
-        match t.sems[l][i] {
-            Sem::Connect(k) => {
-                connected.insert(k, true);
+        for wake in &t.wakes[l][i] {
+            let there = match *wake {
+                Wake::Queue(port) => {
+                    let (connects, accepts) = queued.get(&port).copied().unwrap_or((0, 0));
+                    connects > accepts
+                }
+                Wake::Data(k, d) => {
+                    sent.get(&(k, d)).copied().unwrap_or(0) > received.get(&(k, d)).copied().unwrap_or(0)
+                        || fin.get(&(k, d)).copied().unwrap_or(false)
+                        || reset.get(&(k, d)).copied().unwrap_or(false)
+                }
+            };
+            if !there {
+                let cause = match *wake {
+                    Wake::Queue(port) => format!("a connect() to port {port} not yet accepted"),
+                    Wake::Data(k, d) => {
+                        format!("bytes, a FIN or an RST of connection {k} {d:?} not yet received")
+                    }
+                };
+                return Err(format!("{} shown before what made it ready: {cause}", what()));
             }
-            Sem::Accept(k) if !connected.get(&k).copied().unwrap_or(false) => {
+        }
+        match t.sems[l][i] {
+            Sem::Connect(k, port) => {
+                connected.insert(k, true);
+                queued.entry(port).or_default().0 += 1;
+            }
+            Sem::Accept(k, _) if !connected.get(&k).copied().unwrap_or(false) => {
                 return Err(format!("{} shown before the connect() it accepts", what()));
             }
+            Sem::Accept(_, Some(port)) => queued.entry(port).or_default().1 += 1,
             Sem::Send(k, d, n) => *sent.entry((k, d)).or_insert(0) += n,
             Sem::Receive(k, d, n) => {
                 let got = received.entry((k, d)).or_insert(0);
@@ -487,6 +660,26 @@ pub fn check(t: &Timeline) -> Result<(), String> {
                     return Err(format!("{} shown before its datagram was sent", what()));
                 }
             }
+            Sem::Interrupted => {
+                // Every exit of a child of this process that began before this call
+                // returned, and whose signal no earlier interruption took, is shown.
+                for (j, exit) in calls.iter().enumerate() {
+                    let cause = t.sems[l][j] == Sem::Exit
+                        && !signalled[l][j]
+                        && parent_of(&exit.who) == Some(call.who.as_str())
+                        && exit.t_us <= call.end();
+                    if cause && !seen[l][j] {
+                        return Err(format!(
+                            "{} shown before the exit of {} whose SIGCHLD interrupted it",
+                            what(),
+                            exit.who
+                        ));
+                    }
+                    if cause {
+                        signalled[l][j] = true;
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -504,79 +697,231 @@ pub fn by_return_time(lanes: &[Lane]) -> Vec<At> {
     rows
 }
 
+/// The tests' exchange: a client connects, the server accepts and writes `data`, the
+/// client reads it; each record made by the programs' own writer, explained in `lang`.
+#[cfg(test)]
+pub(crate) fn one_exchange(lang: hello_proto::trace::Lang, data: &[u8]) -> Vec<Lane> {
+    use hello_proto::trace::{Event, Family, Kind};
+    let at = |port| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let record = |who: &str, t, took, e: Event<'_>| Record::of(who, lang, t, took, &e);
+    let socket = Event::Socket {
+        family: Family::Inet,
+        kind: Kind::Stream,
+        fd: 3,
+    };
+    let connect = Event::Connect {
+        fd: 3,
+        addr: at(9190),
+        kind: Kind::Stream,
+    };
+    let accept = Event::Accept {
+        listener: 3,
+        fd: 4,
+        peer: at(5555),
+    };
+    vec![
+        Lane {
+            label: "client".into(),
+            side: Side::Client,
+            calls: vec![
+                record("client", 100, 0, socket),
+                record("client", 200, 10, connect),
+                record(
+                    "client",
+                    300,
+                    0,
+                    Event::Ephemeral {
+                        fd: 3,
+                        addr: at(5555),
+                    },
+                ),
+                record("client", 400, 100, Event::Read { fd: 3, data }),
+            ],
+        },
+        Lane {
+            label: "server".into(),
+            side: Side::Server,
+            calls: vec![
+                record("server", 50, 200, accept),
+                record("server", 450, 2, Event::Write { fd: 4, data }),
+            ],
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
+    use std::io;
+    use std::net::SocketAddr;
+
+    use hello_proto::error::Step;
+    use hello_proto::trace::{Event, Family, Kind, Readiness};
+
     use super::*;
-    use crate::line::parse;
+    use crate::line::record;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn tcp(fd: i32) -> Event<'static> {
+        Event::Socket {
+            family: Family::Inet,
+            kind: Kind::Stream,
+            fd,
+        }
+    }
+
+    fn udp(fd: i32) -> Event<'static> {
+        Event::Socket {
+            family: Family::Inet,
+            kind: Kind::Dgram,
+            fd,
+        }
+    }
+
+    fn connect(fd: i32, port: u16) -> Event<'static> {
+        Event::Connect {
+            fd,
+            addr: addr(port),
+            kind: Kind::Stream,
+        }
+    }
+
+    fn accept(listener: i32, fd: i32, peer: u16) -> Event<'static> {
+        Event::Accept {
+            listener,
+            fd,
+            peer: addr(peer),
+        }
+    }
+
+    fn ephemeral(fd: i32, port: u16) -> Event<'static> {
+        Event::Ephemeral { fd, addr: addr(port) }
+    }
+
+    /// A client's first calls: `socket()` at `at`, `connect()` to port 9190 made 10 µs
+    /// later and taking `took`, then `getsockname()` naming its port 5555.
+    fn connected<'a>(at: u64, took: u64) -> Vec<(u64, u64, Event<'a>)> {
+        vec![
+            (at, 0, tcp(3)),
+            (at + 10, took, connect(3, 9190)),
+            (at + 15 + took, 0, ephemeral(3, 5555)),
+        ]
+    }
+
+    /// The client's lane: [`connected`] at `at` with a `connect()` taking `took`, then
+    /// `rest`.
+    fn client_lane(at: u64, took: u64, rest: Vec<(u64, u64, Event<'_>)>) -> Lane {
+        let mut calls = connected(at, took);
+        calls.extend(rest);
+        lane_of("client", Side::Client, "client", calls)
+    }
+
+    /// A lane of `(start µs, took µs, event)` made by `who`.
+    fn lane_of(label: &str, side: Side, who: &str, calls: Vec<(u64, u64, Event<'_>)>) -> Lane {
+        Lane {
+            label: label.to_string(),
+            side,
+            calls: calls
+                .into_iter()
+                .map(|(t, took, e)| record(who, t, took, e))
+                .collect(),
+        }
+    }
 
     /// One client and the server, ordered and checked.
-    fn checked(client: &str, server: &str) -> Timeline {
-        let t = build(vec![
-            lane("client", Side::Client, client),
-            lane("server", Side::Server, server),
-        ])
-        .unwrap();
+    fn checked(client: Lane, server: Lane) -> Timeline {
+        let t = build(vec![client, server]).unwrap();
         check(&t).unwrap();
         t
     }
 
-    fn lane(label: &str, side: Side, text: &str) -> Lane {
-        Lane {
-            label: label.to_string(),
-            side,
-            calls: text.lines().filter_map(parse).collect(),
-        }
+    /// Where the call whose C rendering starts with `c` (made by `who`) was put.
+    fn pos(t: &Timeline, who: &str, c: &str) -> usize {
+        t.rows
+            .iter()
+            .position(|&(l, i)| t.lanes[l].calls[i].c.starts_with(c) && t.lanes[l].calls[i].who == who)
+            .unwrap_or_else(|| panic!("no {who} {c}"))
     }
 
     /// An echo exchange as it was once printed wrong: the server's read() returned
     /// before the client's write() did, and the server's accept() before the client's
     /// connect() (times are when each call was made, and how long it took).
     fn racy() -> Vec<Lane> {
-        let server = "\
-00:00:00.000100 +0µs server  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # [textbook] a
-00:00:00.000110 +0µs server  bind(3, 127.0.0.1:9190) = 0  # [textbook] a
-00:00:00.000120 +0µs server  listen(3, 4096) = 0  # [textbook] a
-00:00:00.000130 +900µs server  accept(3) = 4, peer 127.0.0.1:5555  # [textbook] a
-00:00:00.001040 +300µs server  read(4) = 6 \"hello\\0\"  # [textbook] a
-00:00:00.001350 +5µs server  send(4, \"5 : hello\\0\", MSG_MORE) = 10  # [added] a
-00:00:00.001360 +1µs server  shutdown(4, SHUT_WR) = 0  # [added] a
-00:00:00.001370 +2µs server  read(4) = 0  # [textbook] a
-00:00:00.001380 +1µs server  close(4) = 0  # [textbook] a
-";
-        let client = "\
-00:00:00.000800 +0µs client  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # [textbook] a
-00:00:00.000900 +200µs client  connect(3, 127.0.0.1:9190) = 0  # [textbook] a
-00:00:00.001110 +0µs client  getsockname(3) = 127.0.0.1:5555  # [added] a
-00:00:00.001200 +300µs client  write(3, \"hello\\0\") = 6  # [textbook] a
-00:00:00.001340 +1µs client  shutdown(3, SHUT_WR) = 0  # [added] a
-00:00:00.001345 +20µs client  read(3) = 10 \"5 : hello\\0\"  # [textbook] a
-00:00:00.001390 +1µs client  read(3) = 0  # [textbook] a
-00:00:00.001400 +1µs client  close(3) = 0  # [textbook] a
-";
-        vec![
-            lane("client", Side::Client, client),
-            lane("server", Side::Server, server),
-        ]
+        let server = lane_of(
+            "server",
+            Side::Server,
+            "server",
+            vec![
+                (100, 0, tcp(3)),
+                (
+                    110,
+                    0,
+                    Event::Bind {
+                        fd: 3,
+                        addr: addr(9190),
+                    },
+                ),
+                (120, 0, Event::Listen { fd: 3, backlog: 4096 }),
+                (130, 900, accept(3, 4, 5555)),
+                (
+                    1040,
+                    300,
+                    Event::Read {
+                        fd: 4,
+                        data: b"hello\0",
+                    },
+                ),
+                (
+                    1350,
+                    5,
+                    Event::SendMore {
+                        fd: 4,
+                        data: b"5 : hello\0",
+                    },
+                ),
+                (1360, 1, Event::ShutdownWrite { fd: 4 }),
+                (1370, 2, Event::Read { fd: 4, data: b"" }),
+                (1380, 1, Event::Close { fd: 4 }),
+            ],
+        );
+        let client = client_lane(
+            890,
+            200,
+            vec![
+                (
+                    1200,
+                    300,
+                    Event::Write {
+                        fd: 3,
+                        data: b"hello\0",
+                    },
+                ),
+                (1340, 1, Event::ShutdownWrite { fd: 3 }),
+                (
+                    1345,
+                    20,
+                    Event::Read {
+                        fd: 3,
+                        data: b"5 : hello\0",
+                    },
+                ),
+                (1390, 1, Event::Read { fd: 3, data: b"" }),
+                (1400, 1, Event::Close { fd: 3 }),
+            ],
+        );
+        vec![client, server]
     }
 
     #[test]
     fn the_causal_order_puts_every_receive_after_its_send() {
         let t = build(racy()).unwrap();
         check(&t).unwrap();
-        let pos = |s: &str| {
-            t.rows
-                .iter()
-                .position(|&(l, i)| t.lanes[l].calls[i].call.starts_with(s) && t.lanes[l].label == "server")
-        };
-        let cpos = |s: &str| {
-            t.rows
-                .iter()
-                .position(|&(l, i)| t.lanes[l].calls[i].call.starts_with(s) && t.lanes[l].label == "client")
-        };
-        assert!(cpos("connect(").unwrap() < pos("accept(").unwrap());
-        assert!(cpos("write(").unwrap() < pos("read(4) = 6").unwrap());
-        assert!(pos("send(").unwrap() < cpos("read(3) = 10").unwrap());
-        assert!(cpos("shutdown(").unwrap() < pos("read(4) = 0").unwrap());
+        assert!(pos(&t, "client", "connect(") < pos(&t, "server", "accept("));
+        assert!(pos(&t, "client", "write(") < pos(&t, "server", "read(4) = 6"));
+        assert!(pos(&t, "server", "send(") < pos(&t, "client", "read(3) = 10"));
+        assert!(pos(&t, "client", "shutdown(") < pos(&t, "server", "read(4) = 0"));
         assert_eq!(t.arrows.iter().filter(|a| a.wire == Wire::Handshake).count(), 1);
         assert!(t.arrows.iter().any(|a| a.wire == Wire::Data(6)));
         assert!(t.arrows.iter().any(|a| a.wire == Wire::Data(10)));
@@ -597,36 +942,89 @@ mod tests {
 
     #[test]
     fn a_read_that_got_two_writes_comes_after_both_and_datagrams_pair_up() {
-        let client = "\
-00:00:00.000100 +0µs client  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # [textbook] a
-00:00:00.000200 +10µs client  connect(3, 127.0.0.1:9190) = 0  # [textbook] a
-00:00:00.000300 +0µs client  getsockname(3) = 127.0.0.1:5555  # [added] a
-00:00:00.000400 +1µs client  write(3, \"hel\") = 3  # [textbook] a
-00:00:00.000900 +1µs client  write(3, \"lo\\0\") = 3  # [textbook] a
-00:00:00.002000 +0µs client  socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP) = 4  # [textbook] a
-00:00:00.002100 +5µs client  sendto(4, \"x\", 127.0.0.1:9191) = 1  # [textbook] a
-00:00:00.002110 +0µs client  getsockname(4) = 127.0.0.1:6666  # [added] a
-00:00:00.002120 +50µs client  recvfrom(4) = 1 \"y\", from 127.0.0.1:9191  # [textbook] a
-";
-        let server = "\
-00:00:00.000050 +0µs server  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # [textbook] a
-00:00:00.000060 +300µs server  accept(3) = 4, peer 127.0.0.1:5555  # [textbook] a
-00:00:00.000500 +100µs server  read(4) = 6 \"hello\\0\"  # [textbook] a
-00:00:00.000070 +0µs server  socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP) = 5  # [textbook] a
-00:00:00.000080 +0µs server  bind(5, 127.0.0.1:9191) = 0  # [textbook] a
-00:00:00.000090 +2100µs server  recvfrom(5) = 1 \"x\", from 127.0.0.1:6666  # [textbook] a
-00:00:00.002150 +1µs server  sendto(5, \"y\", 127.0.0.1:6666) = 1  # [textbook] a
-";
+        let client = client_lane(
+            190,
+            10,
+            vec![
+                (400, 1, Event::Write { fd: 3, data: b"hel" }),
+                (900, 1, Event::Write { fd: 3, data: b"lo\0" }),
+                (2000, 0, udp(4)),
+                (
+                    2100,
+                    5,
+                    Event::SendTo {
+                        fd: 4,
+                        peer: addr(9191),
+                        data: b"x",
+                    },
+                ),
+                (
+                    2110,
+                    0,
+                    Event::BoundBySendto {
+                        fd: 4,
+                        addr: addr(6666),
+                    },
+                ),
+                (
+                    2120,
+                    50,
+                    Event::RecvFrom {
+                        fd: 4,
+                        peer: addr(9191),
+                        data: b"y",
+                    },
+                ),
+            ],
+        );
+        let server = lane_of(
+            "server",
+            Side::Server,
+            "server",
+            vec![
+                (50, 0, tcp(3)),
+                (60, 300, accept(3, 4, 5555)),
+                (
+                    500,
+                    100,
+                    Event::Read {
+                        fd: 4,
+                        data: b"hello\0",
+                    },
+                ),
+                (70, 0, udp(5)),
+                (
+                    80,
+                    0,
+                    Event::Bind {
+                        fd: 5,
+                        addr: addr(9191),
+                    },
+                ),
+                (
+                    90,
+                    2100,
+                    Event::RecvFrom {
+                        fd: 5,
+                        peer: addr(6666),
+                        data: b"x",
+                    },
+                ),
+                (
+                    2150,
+                    1,
+                    Event::SendTo {
+                        fd: 5,
+                        peer: addr(6666),
+                        data: b"y",
+                    },
+                ),
+            ],
+        );
         let t = checked(client, server);
-        let pos = |s: &str| {
-            t.rows
-                .iter()
-                .position(|&(l, i)| t.lanes[l].calls[i].call.starts_with(s))
-                .unwrap()
-        };
-        assert!(pos("write(3, \"lo") < pos("read(4)"));
-        assert!(pos("sendto(4") < pos("recvfrom(5)"));
-        assert!(pos("sendto(5") < pos("recvfrom(4)"));
+        assert!(pos(&t, "client", "write(3, \"lo") < pos(&t, "server", "read(4)"));
+        assert!(pos(&t, "client", "sendto(4") < pos(&t, "server", "recvfrom(5)"));
+        assert!(pos(&t, "server", "sendto(5") < pos(&t, "client", "recvfrom(4)"));
         let data: Vec<Wire> = t
             .arrows
             .iter()
@@ -645,19 +1043,48 @@ mod tests {
 
     #[test]
     fn a_reset_comes_before_the_error_it_causes() {
-        let server = "\
-00:00:00.000100 +100µs server  accept(3) = 4, peer 127.0.0.1:5555  # [textbook] a
-00:00:00.000300 +1µs server  send(4, \"12 : aaaa\", 0) = 9  # [textbook] a
-00:00:00.000900 +1µs server  setsockopt(4, SOL_SOCKET, SO_LINGER, {1, 0}) = 0  # [added] a
-00:00:00.000910 +1µs server  close(4) = 0  # [textbook] a
-";
-        let client = "\
-00:00:00.000050 +0µs client  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # [textbook] a
-00:00:00.000060 +30µs client  connect(3, 127.0.0.1:9190) = 0  # [textbook] a
-00:00:00.000095 +0µs client  getsockname(3) = 127.0.0.1:5555  # [added] a
-00:00:00.000400 +1µs client  read(3) = 9 \"12 : aaaa\"  # [textbook] a
-00:00:00.000500 +600µs client  read(3) = -1 ECONNRESET (Connection reset by peer)  # [textbook] a
-";
+        let reset = io::Error::from_raw_os_error(libc::ECONNRESET);
+        let server = lane_of(
+            "server",
+            Side::Server,
+            "server",
+            vec![
+                (100, 100, accept(3, 4, 5555)),
+                (
+                    300,
+                    1,
+                    Event::Write {
+                        fd: 4,
+                        data: b"12 : aaaa",
+                    },
+                ),
+                (900, 1, Event::Linger0 { fd: 4 }),
+                (910, 1, Event::Close { fd: 4 }),
+            ],
+        );
+        let client = client_lane(
+            50,
+            30,
+            vec![
+                (
+                    400,
+                    1,
+                    Event::Read {
+                        fd: 3,
+                        data: b"12 : aaaa",
+                    },
+                ),
+                (
+                    500,
+                    600,
+                    Event::Failed {
+                        step: Step::Read,
+                        fd: Some(3),
+                        err: &reset,
+                    },
+                ),
+            ],
+        );
         let t = checked(client, server);
         assert_eq!(
             t.sems[1][3],
@@ -678,23 +1105,72 @@ mod tests {
         assert!(check(&wrong).unwrap_err().contains("RST"));
     }
 
+    /// A fork model exchange: the parent accepts, forks and closes its copy; the child
+    /// serves and exits; the parent's accept() waiting for the next client is
+    /// interrupted by the child's SIGCHLD.
+    fn forked() -> (Lane, Lane) {
+        let server = Lane {
+            label: "server".into(),
+            side: Side::Server,
+            calls: vec![
+                record("server", 100, 100, accept(3, 4, 5555)),
+                record(
+                    "server",
+                    210,
+                    50,
+                    Event::Fork {
+                        child: 4242,
+                        in_child: false,
+                    },
+                ),
+                record(
+                    "server",
+                    270,
+                    1,
+                    Event::CloseCopy {
+                        fd: 4,
+                        in_child: false,
+                    },
+                ),
+                record(
+                    "server[4242]",
+                    250,
+                    0,
+                    Event::Fork {
+                        child: 4242,
+                        in_child: true,
+                    },
+                ),
+                record("server[4242]", 300, 2, Event::SendMore { fd: 4, data: b"hi\0" }),
+                record("server[4242]", 310, 2, Event::ShutdownWrite { fd: 4 }),
+                record("server[4242]", 400, 1, Event::Exit { code: 0 }),
+                // Made at 280, before the child's exit at 400; returned at 1280, after.
+                record(
+                    "server",
+                    280,
+                    1000,
+                    Event::Failed {
+                        step: Step::Accept,
+                        fd: Some(3),
+                        err: &io::Error::from_raw_os_error(libc::EINTR),
+                    },
+                ),
+            ],
+        };
+        let client = client_lane(
+            50,
+            30,
+            vec![
+                (97, 300, Event::Read { fd: 3, data: b"hi\0" }),
+                (400, 3, Event::Read { fd: 3, data: b"" }),
+            ],
+        );
+        (client, server)
+    }
+
     #[test]
     fn a_fork_model_child_starts_with_its_parents_descriptors() {
-        let server = "\
-00:00:00.000100 +100µs server  accept(3) = 4, peer 127.0.0.1:5555  # [textbook] a
-00:00:00.000210 +50µs server  fork() = 4242  # [textbook] a
-00:00:00.000270 +1µs server  close(4) = 0  # [textbook] copy
-00:00:00.000250 +0µs server[4242]  fork() = 0, in child 4242  # [textbook] a
-00:00:00.000300 +2µs server[4242]  send(4, \"hi\\0\", MSG_MORE) = 3  # [added] a
-00:00:00.000310 +2µs server[4242]  shutdown(4, SHUT_WR) = 0  # [added] a
-";
-        let client = "\
-00:00:00.000050 +0µs client  socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 3  # [textbook] a
-00:00:00.000060 +30µs client  connect(3, 127.0.0.1:9190) = 0  # [textbook] a
-00:00:00.000095 +0µs client  getsockname(3) = 127.0.0.1:5555  # [added] a
-00:00:00.000097 +300µs client  read(3) = 3 \"hi\\0\"  # [textbook] a
-00:00:00.000400 +3µs client  read(3) = 0  # [textbook] a
-";
+        let (client, server) = forked();
         let t = checked(client, server);
         assert_eq!(
             t.sems[1][2],
@@ -704,5 +1180,110 @@ mod tests {
         assert_eq!(t.sems[1][4], Sem::Send(5555, Dir::Down, 3));
         let fin = t.arrows.iter().find(|a| a.wire == Wire::Fin).unwrap();
         assert_eq!(fin.from, (1, 5), "the FIN is the child's shutdown()");
+    }
+
+    #[test]
+    fn an_interrupted_accept_comes_after_the_exit_whose_signal_interrupted_it() {
+        let (client, server) = forked();
+        let t = checked(client, server);
+        assert_eq!((t.sems[1][6], t.sems[1][7]), (Sem::Exit, Sem::Interrupted));
+        assert!(pos(&t, "server[4242]", "_exit(") < pos(&t, "server", "accept(3) = -1 EINTR"));
+        // The EINTR (made at 280) before the exit (made at 400), as by start time.
+        let mut rows = t.rows.clone();
+        let exit = rows.remove(pos(&t, "server[4242]", "_exit("));
+        rows.push(exit);
+        let wrong = Timeline { rows, ..t.clone() };
+        let e = check(&wrong).unwrap_err();
+        assert!(e.contains("SIGCHLD") && e.contains("server[4242]"), "{e}");
+        // An EINTR with no child exited before it returned (a stop's signal) has no
+        // cause to wait for.
+        let (client, mut server) = forked();
+        server.calls[7].t_us = 280;
+        server.calls[7].dur_us = 10;
+        let t = checked(client, server);
+        assert!(pos(&t, "server", "accept(3) = -1 EINTR") < pos(&t, "server[4242]", "_exit("));
+    }
+
+    /// An epoll server: each epoll_wait() is made before what it will report (the
+    /// client's connect, then its write) and returns after it.
+    fn epoll_lanes() -> Vec<Lane> {
+        let readable = Readiness {
+            readable: true,
+            ..Readiness::default()
+        };
+        let listener_ready = [(3, readable)];
+        let client_ready = [(5, readable)];
+        let wait = |ready| Event::EpollWait {
+            epfd: 4,
+            max: 64,
+            timeout_ms: -1,
+            ready,
+        };
+        let server = Lane {
+            label: "server".into(),
+            side: Side::Server,
+            calls: vec![
+                record("server", 10, 0, tcp(3)),
+                record(
+                    "server",
+                    20,
+                    0,
+                    Event::Bind {
+                        fd: 3,
+                        addr: addr(9190),
+                    },
+                ),
+                record("server", 30, 0, Event::Listen { fd: 3, backlog: 4096 }),
+                record("server", 40, 0, Event::EpollCreate { epfd: 4 }),
+                record("server", 100, 150, wait(&listener_ready)),
+                record("server", 260, 5, accept(3, 5, 5555)),
+                record("server", 270, 200, wait(&client_ready)),
+                record("server", 480, 5, Event::Read { fd: 5, data: b"hi\0" }),
+            ],
+        };
+        let client = client_lane(190, 10, vec![(400, 2, Event::Write { fd: 3, data: b"hi\0" })]);
+        vec![client, server]
+    }
+
+    #[test]
+    fn a_readiness_report_comes_after_what_made_the_socket_ready() {
+        let t = build(epoll_lanes()).unwrap();
+        check(&t).unwrap();
+        assert_eq!(t.wakes[1][4], vec![Wake::Queue(9190)]);
+        assert_eq!(t.wakes[1][6], vec![Wake::Data(5555, Dir::Up)]);
+        let listener = pos(&t, "server", "epoll_wait(4, events, 64, -1) = 1: {3 ");
+        let client = pos(&t, "server", "epoll_wait(4, events, 64, -1) = 1: {5 ");
+        assert!(pos(&t, "client", "connect(") < listener);
+        assert!(pos(&t, "client", "write(") < client);
+        // By start time, both reports come before their causes; the check says so.
+        let mut by_start: Vec<At> = t.rows.clone();
+        by_start.sort_by_key(|&(l, i)| t.lanes[l].calls[i].t_us);
+        let wrong = Timeline {
+            rows: by_start,
+            ..t.clone()
+        };
+        let e = check(&wrong).unwrap_err();
+        assert!(
+            e.contains("epoll_wait") && e.contains("connect() to port 9190"),
+            "{e}"
+        );
+        // Only the data's report out of place: caught too.
+        let mut rows = t.rows.clone();
+        let write = pos(&t, "client", "write(");
+        let moved = rows.remove(client);
+        rows.insert(write, moved);
+        let wrong = Timeline { rows, ..t.clone() };
+        let e = check(&wrong).unwrap_err();
+        assert!(e.contains("connection 5555 Up"), "{e}");
+    }
+
+    #[test]
+    fn a_report_not_followed_by_taking_what_was_ready_ties_to_nothing() {
+        let mut lanes = epoll_lanes();
+        // The server stops instead of reading: the report is not tied to the write.
+        lanes[1].calls.truncate(7);
+        let t = build(lanes).unwrap();
+        check(&t).unwrap();
+        assert!(t.wakes[1][6].is_empty());
     }
 }

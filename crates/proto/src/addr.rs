@@ -203,6 +203,88 @@ impl fmt::Display for HumanDuration {
     }
 }
 
+/// A block of addresses as `--proxy-from` takes it: `10.0.0.0/8`, `2001:db8::/32`, or one
+/// address (`127.0.0.1`, `::1`: the whole length). An IPv4 address an IPv6 socket shows
+/// as `::ffff:a.b.c.d` is in a block when `a.b.c.d` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `ADDR` or `ADDR/PREFIX` (IPv6 with or without brackets). The prefix is
+    /// decimal digits, at most the address's length, no leading zero; bits set past the
+    /// prefix are a mistake (which block was meant?), not rounded away.
+    pub fn parse(s: &str) -> std::result::Result<Cidr, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s, None),
+        };
+        let network =
+            parse_bind_ip(addr).map_err(|_| format!("'{s}' is not an address or ADDR/PREFIX block"))?;
+        let bits: u8 = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => bits,
+            Some(p) => {
+                let digits = !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit());
+                match p.parse::<u8>() {
+                    Ok(n) if digits && n <= bits && (p.len() == 1 || !p.starts_with('0')) => n,
+                    _ => return Err(format!("'{s}': the prefix length must be 0..={bits}")),
+                }
+            }
+        };
+        let cidr = Cidr { network, prefix };
+        let masked = cidr.masked(network);
+        if masked != network {
+            return Err(format!(
+                "'{s}' has bits set past its /{prefix} prefix (did you mean {masked}/{prefix}?)"
+            ));
+        }
+        // A block written as IPv4-mapped IPv6 is the IPv4 block it maps.
+        Ok(match network {
+            IpAddr::V6(v6) if prefix >= 96 => match v6.to_ipv4_mapped() {
+                Some(v4) => Cidr {
+                    network: IpAddr::V4(v4),
+                    prefix: prefix - 96,
+                },
+                None => cidr,
+            },
+            _ => cidr,
+        })
+    }
+
+    /// Whether `ip` is in this block. An IPv4-mapped IPv6 address is taken as the IPv4
+    /// address it maps; IPv4 and IPv6 blocks never hold each other's addresses.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        ip.is_ipv4() == self.network.is_ipv4() && self.masked(ip) == self.network
+    }
+
+    /// `ip` with the bits past the prefix cleared (`ip` of the block's family).
+    fn masked(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(v4) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                IpAddr::V4((u32::from(v4) & mask).into())
+            }
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,5 +405,52 @@ mod tests {
         assert_eq!(h(Duration::from_millis(500)), "500ms");
         assert_eq!(h(Duration::from_millis(1500)), "1.5s");
         assert_eq!(h(Duration::from_secs(120)), "2m");
+    }
+    #[test]
+    fn cidr_blocks_and_what_they_hold() {
+        let c = |s: &str| Cidr::parse(s).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(c("10.0.0.0/8").contains(ip("10.255.1.2")));
+        assert!(!c("10.0.0.0/8").contains(ip("11.0.0.1")));
+        assert!(c("127.0.0.1").contains(ip("127.0.0.1")));
+        assert!(!c("127.0.0.1").contains(ip("127.0.0.2")));
+        assert!(c("0.0.0.0/0").contains(ip("203.0.113.7")));
+        assert!(
+            !c("0.0.0.0/0").contains(ip("2001:db8::1")),
+            "IPv4 block, IPv6 peer"
+        );
+        assert!(c("2001:db8::/32").contains(ip("2001:db8:ffff::1")));
+        assert!(!c("2001:db8::/32").contains(ip("2001:db9::1")));
+        assert!(c("[::1]").contains(ip("::1")));
+        assert!(c("::/0").contains(ip("::1")));
+        // A dual-stack socket shows an IPv4 peer as ::ffff:a.b.c.d.
+        assert!(c("127.0.0.0/8").contains(ip("::ffff:127.0.0.9")));
+        assert!(
+            !c("::/0").contains(ip("::ffff:127.0.0.9")),
+            "a mapped peer is IPv4"
+        );
+        assert_eq!(c("::ffff:10.0.0.0/104"), c("10.0.0.0/8"));
+        assert_eq!(c("10.1.0.0/16").to_string(), "10.1.0.0/16");
+    }
+
+    #[test]
+    fn cidr_mistakes_are_refused() {
+        for bad in [
+            "",
+            "/8",
+            "10.0.0.0/",
+            "10.0.0.0/33",
+            "::/129",
+            "10.0.0.0/08",
+            "10.0.0.0/+8",
+            "10.0.0.0/ 8",
+            "10.0.0.0/8/8",
+            "localhost",
+            "10.0.0",
+            "10.0.0.1/8",
+        ] {
+            assert!(Cidr::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Cidr::parse("10.0.0.1/8").unwrap_err().contains("10.0.0.0/8"));
     }
 }

@@ -1,13 +1,13 @@
-//! The command-line options both programs share, `--trace` and `--lang`, as one clap
+//! The command-line options both programs share, `--trace`, `--trace-format` and `--lang`, as one clap
 //! definition each binary flattens into its own (feature `cli`), and the tracer they ask
 //! for.
 
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 
 use crate::sys::Tracer;
-use crate::trace::{Lang, Role, Selection};
+use crate::trace::{Format, Lang, Role, Selection};
 
-/// `--trace[=textbook]` and `--lang en|ko`.
+/// `--trace[=textbook]`, `--trace-format text|json` and `--lang en|ko`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TraceArgs {
     /// Narrate every socket call on stderr; `--trace textbook`: only the calls the
@@ -16,6 +16,12 @@ pub struct TraceArgs {
           default_missing_value = "all",
           value_parser = PossibleValuesParser::new(["all", "textbook"]).try_map(|s| Selection::parse(&s)))]
     pub trace: Option<Selection>,
+
+    /// How `--trace` writes: `text`, a line a reader reads (the default); `json`, one
+    /// JSON object per call (JSON Lines) a program reads (docs/contract.md).
+    #[arg(long, value_name = "text|json", default_value = "text", requires = "trace",
+          value_parser = PossibleValuesParser::new(["text", "json"]).try_map(|s| Format::parse(&s)))]
+    pub trace_format: Format,
 
     /// Language of the trace (default: from LC_ALL/LC_MESSAGES/LANG).
     #[arg(long, value_name = "en|ko",
@@ -27,7 +33,7 @@ impl TraceArgs {
     /// The tracer these options ask for: on stderr in the chosen language, or off.
     pub fn tracer(&self, role: Role) -> Tracer {
         match self.trace {
-            Some(selection) => Tracer::stderr(role, Lang::choose(self.lang), selection),
+            Some(selection) => Tracer::stderr(role, Lang::choose(self.lang), selection, self.trace_format),
             None => Tracer::off(),
         }
     }

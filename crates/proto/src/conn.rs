@@ -207,6 +207,8 @@ pub struct Connection<'s> {
     refused: Option<Outcome>,
     /// The PROXY header read, until the driver takes it.
     proxied: Option<proxy::Header>,
+    /// Whether the peer is one whose PROXY header is believed (`--proxy-from`).
+    proxy_trusted: bool,
 }
 
 impl<'s> Connection<'s> {
@@ -224,12 +226,16 @@ impl<'s> Connection<'s> {
             grace_end: None,
             refused: None,
             proxied: None,
+            proxy_trusted: false,
         }
     }
 
     /// The connection starts with a PROXY protocol header (docs/contract.md#behind-a-balancer),
-    /// read before the service: a connection without a valid one is closed with a line.
-    pub fn expect_proxy_header(mut self) -> Self {
+    /// read before the service: a connection without a valid one is closed with a line,
+    /// and so is one whose peer is not `trusted` (not in `--proxy-from`), once its header
+    /// is whole: nobody else may say who the client is.
+    pub fn expect_proxy_header(mut self, trusted: bool) -> Self {
+        self.proxy_trusted = trusted;
         let next = std::mem::replace(&mut self.state, State::Closing(Outcome::Served));
         self.state = State::Header {
             buf: Vec::new(),
@@ -459,6 +465,7 @@ impl<'s> Connection<'s> {
                 };
             }
             proxy::Parse::Invalid(invalid) => return bad(invalid),
+            proxy::Parse::Header { .. } if !self.proxy_trusted => return bad(proxy::Invalid::Untrusted),
             proxy::Parse::Header { header, len } => (header, len),
         };
         self.proxied = Some(header);
@@ -700,7 +707,7 @@ mod tests {
         let mut whole = proxy::v2_header(src, dst);
         whole.extend_from_slice(b"hi\0");
         for cut in [whole.len(), 5, 20] {
-            let mut conn = Connection::new(&echo, Limits::default(), t0).expect_proxy_header();
+            let mut conn = Connection::new(&echo, Limits::default(), t0).expect_proxy_header(true);
             assert_eq!(conn.poll(), Action::Read);
             conn.handle(Input::Received(&whole[..cut]), t0);
             if cut < whole.len() {
@@ -721,10 +728,32 @@ mod tests {
         }
         // Hello: the greeting only once the header is read.
         let hello = Service::hello("Hi");
-        let mut conn = Connection::new(&hello, Limits::default(), t0).expect_proxy_header();
+        let mut conn = Connection::new(&hello, Limits::default(), t0).expect_proxy_header(true);
         assert_eq!(conn.poll(), Action::Read);
         conn.handle(Input::Received(&proxy::v1_line(src, dst)), t0);
         assert!(matches!(conn.poll(), Action::Send { bytes: b"Hi\0", .. }));
+    }
+
+    #[test]
+    fn a_header_from_a_peer_not_trusted_is_refused_and_names_nobody() {
+        let echo = Service::Echo { max_request: 64 };
+        let t0 = Instant::now();
+        let src: std::net::SocketAddr = "203.0.113.7:51234".parse().unwrap();
+        let dst: std::net::SocketAddr = "10.0.0.2:9190".parse().unwrap();
+        let mut conn = Connection::new(&echo, Limits::default(), t0).expect_proxy_header(false);
+        conn.handle(
+            Input::Received(&[proxy::v1_line(src, dst), b"hello\0".to_vec()].concat()),
+            t0,
+        );
+        assert_eq!(conn.take_header(), None, "the spoofed address is not passed on");
+        assert_eq!(conn.poll(), Action::Close);
+        assert!(matches!(
+            conn.finish(),
+            Outcome::Failed {
+                step: Step::Read,
+                cause: Cause::ProxyHeader(proxy::Invalid::Untrusted)
+            }
+        ));
     }
 
     #[test]
@@ -736,7 +765,7 @@ mod tests {
             (b"PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n", proxy::Invalid::BadLine),
             (b"", proxy::Invalid::Truncated),
         ] {
-            let mut conn = Connection::new(&hello, Limits::default(), t0).expect_proxy_header();
+            let mut conn = Connection::new(&hello, Limits::default(), t0).expect_proxy_header(true);
             conn.handle(Input::Received(bytes), t0);
             assert_eq!(conn.poll(), Action::Close, "{bytes:?}");
             assert!(matches!(

@@ -56,6 +56,11 @@ pub enum Invalid {
     /// The connection ended before the header did.
     #[error("connection closed inside the PROXY header")]
     Truncated,
+    /// A valid header from a peer the server was not told to believe (`--proxy-from`):
+    /// never returned by [`parse`], which does not know the peer; the connection core
+    /// says it.
+    #[error("PROXY header from a peer not in --proxy-from")]
+    Untrusted,
 }
 
 /// What the bytes received so far are.

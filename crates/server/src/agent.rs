@@ -28,9 +28,11 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Binds `addr` and answers on a thread of its own for as long as the process lives.
-    pub fn start(addr: SocketAddr) -> Result<Agent, Error> {
-        let listener = sys::listen_tcp(addr, 64, &Tracer::off())?;
+    /// Binds `addr`, listens with `backlog` (the server's `--backlog`: a balancer's checks
+    /// come in bursts as its clients do), and answers on a thread of its own for as long
+    /// as the process lives.
+    pub fn start(addr: SocketAddr, backlog: i32) -> Result<Agent, Error> {
+        let listener = sys::listen_tcp(addr, backlog, &Tracer::off())?;
         let local = listener
             .local_addr()
             .map_err(|e| Error::new(Step::Getsockname, addr, e))?;
@@ -93,7 +95,7 @@ mod tests {
 
     #[test]
     fn up_ready_then_drain() {
-        let agent = Agent::start("127.0.0.1:0".parse().unwrap()).unwrap();
+        let agent = Agent::start("127.0.0.1:0".parse().unwrap(), 16).unwrap();
         assert_eq!(ask(agent.local()), "up ready\n");
         agent.drain();
         assert_eq!(ask(agent.local()), "drain\n");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
 use clap::{CommandFactory, Parser, ValueEnum};
-use hello_proto::addr::{HumanDuration, parse_bind_ip, parse_human_duration, parse_server_port};
+use hello_proto::addr::{Cidr, HumanDuration, parse_bind_ip, parse_human_duration, parse_server_port};
 use hello_proto::cli::TraceArgs;
 use hello_proto::sys::DEFAULT_BACKLOG;
 use hello_proto::wire::DEFAULT_GREETING;
@@ -100,7 +100,8 @@ pub struct Args {
     pub idle_timeout: HumanDuration,
 
     /// An echo request that is not complete this long after the accept is given up on,
-    /// however steadily it trickles in.
+    /// however steadily it trickles in; with --proxy-protocol it also bounds the PROXY
+    /// header (of either service).
     #[arg(long, value_name = "DUR", default_value_t = HumanDuration(DEFAULT_REQUEST_TIMEOUT),
           value_parser = parse_human_duration)]
     pub request_timeout: HumanDuration,
@@ -116,9 +117,10 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(0..=16 * 1024 * 1024).map(|n| n as usize))]
     pub max_request: usize,
 
-    /// Answer HAProxy's agent check on this port ("up ready"; "drain" once stopping); a
-    /// second start-up line, "agent on ADDR", gives its address.
-    #[arg(long, value_name = "PORT", value_parser = parse_server_port)]
+    /// Answer HAProxy's agent check on this port ("up ready"; "drain" once stopping),
+    /// listening with --backlog; a second start-up line, "agent on ADDR", gives its
+    /// address. TCP only.
+    #[arg(long, value_name = "PORT", value_parser = parse_server_port, conflicts_with = "udp")]
     pub agent_port: Option<u16>,
 
     /// After SIGINT/SIGTERM, keep serving this long (the agent answering "drain") before
@@ -128,8 +130,16 @@ pub struct Args {
 
     /// Every TCP connection starts with a PROXY protocol header, version 1 or 2 (HAProxy's
     /// send-proxy, send-proxy-v2): the real client's address goes to the trace and logs.
+    /// Without --proxy-from, any peer that can connect may claim any address.
     #[arg(long)]
     pub proxy_protocol: bool,
+
+    /// With --proxy-protocol: the peers (the balancers) whose PROXY headers are believed,
+    /// as addresses or CIDR blocks separated by commas (127.0.0.1,10.0.0.0/8,::1), or
+    /// given again; a header from any other peer is refused with one line naming it.
+    #[arg(long, value_name = "ADDR|CIDR[,...]", value_parser = Cidr::parse, value_delimiter = ',',
+          requires = "proxy_protocol")]
+    pub proxy_from: Option<Vec<Cidr>>,
 
     /// `--trace` and `--lang`.
     #[command(flatten)]

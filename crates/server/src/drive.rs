@@ -74,13 +74,21 @@ impl<'c> Exchange<'c> {
         stream: Stream,
         peer: Option<SocketAddr>,
     ) -> Self {
-        let core = Connection::new(&config.service, config.limits, Instant::now());
+        let mut core = Connection::new(&config.service, config.limits, Instant::now());
+        let mut peer = peer;
+        if config.proxy_protocol {
+            let trusted = match &config.proxy_from {
+                None => true,
+                Some(blocks) => {
+                    // The io_uring model's accept does not say who the peer is: asked now.
+                    peer = peer.or_else(|| stream.peer_addr().ok());
+                    peer.is_some_and(|p| blocks.iter().any(|b| b.contains(p.ip())))
+                }
+            };
+            core = core.expect_proxy_header(trusted);
+        }
         Exchange {
-            core: if config.proxy_protocol {
-                core.expect_proxy_header()
-            } else {
-                core
-            },
+            core,
             stream,
             peer,
             budget,

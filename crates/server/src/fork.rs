@@ -44,16 +44,7 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
     let local = listener
         .local_addr()
         .map_err(|e| Error::new(Step::Getsockname, format!("listening socket {fd}"), e))?;
-    let threads = process::thread_count().map_err(|e| Error::new(Step::Fork, local, e))?;
-    if threads != 1 {
-        return Err(Error::new(
-            Step::Fork,
-            local,
-            std::io::Error::other(format!(
-                "the fork model needs a single-threaded process, this one has {threads} threads"
-            )),
-        ));
-    }
+    check_one_thread(local)?;
     crate::log::without_threads();
     let (mut relay, to_parent) = Relay::new().map_err(|e| Error::new(Step::Socket, local, e))?;
     let mut acceptor = Acceptor::new(listener, config, stop, false)?;
@@ -97,6 +88,10 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
             }
         }
     }
+    // No more clients will be taken: the listening socket is closed now, not when the
+    // children are done, so that a client connecting during the grace is refused at once
+    // instead of waiting in a queue nobody takes (and being reset at the end).
+    drop(acceptor);
     wait_for_children(
         &mut children,
         &mut summary,
@@ -107,6 +102,35 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
     );
     relay.relay();
     Ok(summary)
+}
+
+/// Makes sure this process has one thread, as `fork()` needs (see the module's doc): an
+/// error naming `local` otherwise, or when the count cannot be read (`/proc` is not
+/// mounted). The binary calls it before its start-up line ([`crate::prepare`]).
+pub fn check_one_thread(local: SocketAddr) -> Result<(), Error> {
+    let threads = process::thread_count().map_err(|e| {
+        Error::new(
+            Step::Fork,
+            local,
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "the fork model counts its threads in /proc/self/status, which cannot be read \
+                     (is /proc mounted?): {e}"
+                ),
+            ),
+        )
+    })?;
+    if threads != 1 {
+        return Err(Error::new(
+            Step::Fork,
+            local,
+            std::io::Error::other(format!(
+                "the fork model needs a single-threaded process, this one has {threads} threads"
+            )),
+        ));
+    }
+    Ok(())
 }
 
 /// The child: closes its copy of the listening socket, serves the client, exits.

@@ -107,6 +107,8 @@ pub struct Config {
     pub once: bool,
     /// Every connection starts with a PROXY protocol header (`--proxy-protocol`).
     pub proxy_protocol: bool,
+    /// The peers whose PROXY headers are believed (`--proxy-from`); `None`: every peer's.
+    pub proxy_from: Option<Vec<hello_proto::addr::Cidr>>,
     /// The listening socket was inherited (socket activation) and may be shared with
     /// another process: a stop leaves its queue to that process.
     pub inherited_listener: bool,
@@ -125,6 +127,7 @@ impl Config {
             grace: GRACE,
             once: false,
             proxy_protocol: false,
+            proxy_from: None,
             inherited_listener: false,
             tracer: Tracer::off(),
         }
@@ -167,8 +170,9 @@ pub fn run(listener: TcpListener, model: Model, config: Arc<Config>, stop: Stop)
     }
 }
 
-/// What a model sets up before the server says it listens (the io_uring model's ring),
-/// so that a kernel that refuses it is an error before the start-up line.
+/// What a model sets up or checks before the server says it listens (the io_uring
+/// model's ring; the fork model's one thread), so that a kernel that refuses it is an
+/// error before the start-up line.
 pub struct Prepared(Option<hello_proto::sys::uring::Ring>);
 
 /// Sets up what `model` needs before serving (see [`Prepared`]), on the thread that will
@@ -176,6 +180,7 @@ pub struct Prepared(Option<hello_proto::sys::uring::Ring>);
 pub fn prepare(model: Model, config: &Config, local: std::net::SocketAddr) -> Result<Prepared, Error> {
     match model {
         Model::Uring => uring::prepare(config, local).map(|ring| Prepared(Some(ring))),
+        Model::Fork => fork::check_one_thread(local).map(|()| Prepared(None)),
         _ => Ok(Prepared(None)),
     }
 }

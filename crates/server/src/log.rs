@@ -77,8 +77,10 @@ impl Relay {
     }
 
     /// Reports every whole line the children have sent so far (bounded: what one call
-    /// finds, and no line kept past 4 KiB).
+    /// finds, and no line kept past 4 KiB); at a second's end, the count of what it held
+    /// back (the parent has no thread to say it).
     pub fn relay(&mut self) {
+        write(&CLIENT_ERRORS.counted(Some(Instant::now())));
         let mut buf = [0u8; 16 * 1024];
         for _ in 0..64 {
             let n = match io::Read::read(&mut &self.pipe, &mut buf) {
@@ -107,8 +109,13 @@ pub fn report_always(err: &Error) {
 }
 
 /// Says at once how many lines were held back and not yet counted (when the server
-/// stops: nothing held back is lost without a word).
+/// stops: nothing held back is lost without a word). In a fork model child, nothing: its
+/// lines went to the parent, which counts them, and what the child's copy of the limit
+/// holds is the parent's count at the `fork()`, not the child's.
 pub fn flush() {
+    if TO_PARENT.get().is_some() {
+        return;
+    }
     let text = CLIENT_ERRORS.counted(None);
     write(&text);
 }
@@ -172,9 +179,13 @@ impl Limiter {
         let threads_allowed = !NO_THREADS.load(std::sync::atomic::Ordering::SeqCst);
         if !w.flusher && threads_allowed && std::ptr::eq(self, &CLIENT_ERRORS) {
             w.flusher = true;
-            let spawned = thread::Builder::new()
-                .name("log".into())
-                .spawn(move || self.flush_each_second());
+            // A thread that cannot be made (an address-space limit) is an error here,
+            // not the abort std's thread start would make of it.
+            let spawned = hello_proto::sys::process::spawn_thread(
+                c"log",
+                64 << 10,
+                Box::new(move || self.flush_each_second()),
+            );
             if spawned.is_err() {
                 // Without the thread, the count comes out with the next line instead.
                 w.flusher = false;

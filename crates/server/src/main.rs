@@ -1,5 +1,5 @@
 //! `hello-server [OPTIONS] <PORT>`: binds, prints `listening on ADDR`, serves until
-//! SIGINT/SIGTERM (or one client with `--once`). The contract is docs/contract.md.
+//! SIGINT/SIGTERM/SIGHUP (or one client with `--once`). The contract is docs/contract.md.
 //!
 //! ```text
 //! terminal 1: hello-server 9190
@@ -83,9 +83,11 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         },
     };
     // More descriptors for the event loop's clients (a no-op where the soft limit is the
-    // hard one already); freed request buffers go back to the system.
+    // hard one already); freed request buffers go back to the system; threads share a
+    // few malloc arenas (address space is not spent on them).
     let nofile = sys::process::raise_nofile_limit().unwrap_or(1024);
     sys::process::return_large_buffers_when_freed();
+    sys::process::limit_malloc_arenas();
     let max_conns = args.max_conns.unwrap_or(match args.model {
         Model::Epoll | Model::Uring => max_conns_for_descriptors(nofile),
         Model::Threads | Model::Iterative | Model::Fork => DEFAULT_MAX_CONNS,
@@ -103,6 +105,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         grace: GRACE,
         once: args.once,
         proxy_protocol: args.proxy_protocol,
+        proxy_from: args.proxy_from.clone(),
         inherited_listener: false,
         tracer: tracer.clone(),
     });
@@ -150,7 +153,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         };
         let agent = args
             .agent_port
-            .map(|port| Agent::start(SocketAddr::new(args.bind, port)))
+            .map(|port| Agent::start(SocketAddr::new(args.bind, port), args.backlog))
             .transpose()?
             .map(Arc::new);
         if args.model == Model::Fork {
@@ -162,6 +165,14 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         // The io_uring model's ring is set up before the start-up line: a kernel that
         // refuses it is an error before the server says it listens.
         let prepared = hello_server::prepare(args.model, &config, local)?;
+        if args.proxy_protocol && args.proxy_from.is_none() {
+            // As nginx's set_real_ip_from: whom to believe is the operator's to say.
+            let _ = writeln!(
+                io::stderr(),
+                "hello-server: warning: --proxy-protocol without --proxy-from believes the PROXY \
+                 header of any peer that can connect: name your balancers with --proxy-from"
+            );
+        }
         announce(local, agent.as_ref().map(|a| a.local()));
         let config = Arc::new(Config {
             inherited_listener: inherited,
@@ -184,21 +195,32 @@ fn announce(addr: SocketAddr, agent: Option<SocketAddr>) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-/// SIGINT/SIGTERM: stop. The library stops accepting, gives exchanges in flight the grace,
-/// resets what is left and returns; `main` then exits 0.
+/// The signals that stop the server: SIGINT (a terminal's ^C), SIGTERM (kill, systemd,
+/// docker stop) and SIGHUP (a closed terminal, logrotate's `kill -HUP`). Each gets the
+/// stop's guarantees (docs/contract.md#signals-and-stopping).
+const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Signals users and tools send now and then whose default action would end the process
+/// at once (no grace, a reply in flight cut with a clean FIN): caught, and nothing done
+/// for now. SIGUSR1 is kept for counters on demand. (SIGPIPE is ignored by Rust's
+/// runtime before `main`, and every send says `MSG_NOSIGNAL`.)
+const CAUGHT_SIGNALS: [i32; 3] = [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM];
+
+/// SIGINT/SIGTERM/SIGHUP: stop. The library stops accepting, gives exchanges in flight the
+/// grace, resets what is left and returns; `main` then exits 0. SIGUSR1/SIGUSR2/SIGALRM:
+/// caught by the same thread, and passed over.
 fn watch_signals(
     stop: Stop,
     agent: Option<Arc<Agent>>,
     drain_delay: Duration,
     tracer: Tracer,
 ) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("cannot install the SIGINT/SIGTERM handlers")?;
+    let mut signals = signal_hook::iterator::Signals::new(STOP_SIGNALS.iter().chain(&CAUGHT_SIGNALS))
+        .context("cannot install the signal handlers")?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if signals.forever().next().is_none() {
+            if !signals.forever().any(|s| STOP_SIGNALS.contains(&s)) {
                 return;
             }
             if !drain_delay.is_zero() {
@@ -210,17 +232,23 @@ fn watch_signals(
     Ok(())
 }
 
-/// SIGINT/SIGTERM set the stop's flag, with no thread to wait for them (the fork model
+/// The stop signals set the stop's flag, with no thread to wait for them (the fork model
 /// notices the flag within 100 ms); SIGCHLD is caught so that an ended child is reaped at
-/// the loop's next turn.
+/// the loop's next turn; SIGUSR1/SIGUSR2/SIGALRM are caught and passed over. The children
+/// inherit these handlers: a signal sent to the process group reaches a child in the
+/// middle of a reply, which then finishes it (a stop signal: within the grace).
 fn flag_signals(stop: &Stop) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGCHLD, SIGINT, SIGTERM};
-    for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register(signal, stop.flag())
-            .context("cannot install the SIGINT/SIGTERM handlers")?;
+    use signal_hook::consts::SIGCHLD;
+    for signal in STOP_SIGNALS {
+        signal_hook::flag::register(signal, stop.flag()).context("cannot install the signal handlers")?;
     }
     let child_ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
     signal_hook::flag::register(SIGCHLD, child_ended).context("cannot install the SIGCHLD handler")?;
+    let passed_over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in CAUGHT_SIGNALS {
+        signal_hook::flag::register(signal, Arc::clone(&passed_over))
+            .context("cannot install the signal handlers")?;
+    }
     Ok(())
 }
 
@@ -244,7 +272,7 @@ fn drain(
         tracer.emit(Event::Draining { delay });
     }
     let until = Instant::now() + delay;
-    while Instant::now() < until && signals.pending().next().is_none() {
+    while Instant::now() < until && !signals.pending().any(|s| STOP_SIGNALS.contains(&s)) {
         std::thread::sleep(
             until
                 .saturating_duration_since(Instant::now())

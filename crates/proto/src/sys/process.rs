@@ -266,32 +266,131 @@ pub fn exit_child(code: i32, tracer: &Tracer) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// `pthread_create()` (through std's thread builder) of a thread with a `stack`-byte stack
-/// that serves the client on `fd`: the thread's first act is to trace that it does, as
-/// this server's thread number `number`.
+/// Address space a new client thread must leave free besides its stack: what the
+/// server's other allocations may still need when a limit (`RLIMIT_AS`) is near.
+const THREAD_HEADROOM: usize = 16 << 20;
+
+/// `pthread_create()` of a detached thread with a `stack`-byte stack that serves the
+/// client on `fd`: the thread's first act is to trace that it does, as this server's
+/// thread number `number`. An error (`EAGAIN`, `ENOMEM`) means no thread was started,
+/// and `serve` was dropped.
+///
+/// Not std's thread builder: each of its threads maps an alternate signal stack for its
+/// stack-overflow message as it starts, and one that cannot (an address-space limit
+/// reached meanwhile) panics where no panic can unwind, which aborts the process. Here a
+/// thread starts whole or not at all; and it is not started when it would leave less than
+/// 16 MiB of address space (a probe `mmap()` of that much more than its
+/// stack, unmapped at once), so that the server's other allocations do not fail for it.
 pub fn spawn_client_thread<F>(stack: usize, tracer: &Tracer, fd: i32, number: u64, serve: F) -> io::Result<()>
 where
     F: FnOnce() + Send + 'static,
 {
     let began = tracer.begin();
     let t = tracer.clone();
-    std::thread::Builder::new()
-        .name("client".into())
-        .stack_size(stack)
-        .spawn(move || {
-            if t.on() {
-                t.emit_since(
-                    began,
-                    Event::Thread {
-                        fd,
-                        thread: number,
-                        new: true,
-                    },
-                );
+    let body: Box<dyn FnOnce() + Send> = Box::new(move || {
+        if t.on() {
+            t.emit_since(
+                began,
+                Event::Thread {
+                    fd,
+                    thread: number,
+                    new: true,
+                },
+            );
+        }
+        serve();
+    });
+    let stack = stack.max(libc::PTHREAD_STACK_MIN);
+    probe_address_space(stack + THREAD_HEADROOM)?;
+    spawn_thread(c"client", stack, body)
+}
+
+/// Whether `len` bytes of address space are free: `mmap(PROT_NONE)` and `munmap()`.
+fn probe_address_space(len: usize) -> io::Result<()> {
+    // SAFETY: a new private anonymous mapping with no access, at an address the kernel
+    // chooses; nothing else refers to it, and it is unmapped before returning.
+    let probe = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if probe == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: unmaps exactly the mapping made above.
+    unsafe { libc::munmap(probe, len) };
+    Ok(())
+}
+
+/// `pthread_create()` of a detached thread named `name` (at most 15 bytes) with a
+/// `stack`-byte stack running `body`; on failure `body` is dropped. Unlike std's
+/// threads, one that cannot be made whole is an error here, never an abort (see
+/// [`spawn_client_thread`]).
+pub fn spawn_thread(
+    name: &'static std::ffi::CStr,
+    stack: usize,
+    body: Box<dyn FnOnce() + Send>,
+) -> io::Result<()> {
+    type Body = (&'static std::ffi::CStr, Box<dyn FnOnce() + Send>);
+    extern "C" fn start(arg: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: `arg` is the box spawn_thread leaked for this thread alone.
+        let (name, body) = *unsafe { Box::from_raw(arg.cast::<Body>()) };
+        // SAFETY: prctl(2) with PR_SET_NAME reads a NUL-terminated name (the kernel keeps
+        // its first 15 bytes).
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
+        // A panic ends this thread only, as a std thread's does (the panic hook has
+        // printed it); it must not unwind into pthread's C frames.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+        std::ptr::null_mut()
+    }
+    let stack = stack.max(libc::PTHREAD_STACK_MIN);
+    let arg = Box::into_raw(Box::new((name, body)));
+    // SAFETY: pthread_attr_t is plain old data, which pthread_attr_init then sets up.
+    let mut attr: libc::pthread_attr_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the attribute calls take the attribute object initialised by the first;
+    // pthread_create takes it, `start` and the leaked box, which the new thread owns from
+    // then on; the object is destroyed once the thread is created (or not).
+    let rc = unsafe {
+        let mut rc = libc::pthread_attr_init(&mut attr);
+        if rc == 0 {
+            rc = libc::pthread_attr_setstacksize(&mut attr, stack);
+            if rc == 0 {
+                rc = libc::pthread_attr_setdetachstate(&mut attr, libc::PTHREAD_CREATE_DETACHED);
             }
-            serve();
-        })
-        .map(drop)
+            if rc == 0 {
+                let mut thread: libc::pthread_t = 0;
+                rc = libc::pthread_create(&mut thread, &attr, start, arg.cast());
+            }
+            libc::pthread_attr_destroy(&mut attr);
+        }
+        rc
+    };
+    if rc != 0 {
+        // SAFETY: no thread was created: the box is still this function's.
+        drop(unsafe { Box::from_raw(arg) });
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// `mallopt(M_ARENA_MAX, N)` (glibc): at most one malloc arena per CPU (2 at least).
+/// glibc gives threads up to eight arenas per CPU, each reserving 64 MiB of address space
+/// as it is made; a thread-per-client server under an address-space limit (`ulimit -v`,
+/// `prlimit --as`) would spend it on arenas instead of clients. Nothing to do with
+/// another C library.
+pub fn limit_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    {
+        let cpus = std::thread::available_parallelism().map_or(2, usize::from).max(2);
+        let arenas = libc::c_int::try_from(cpus).unwrap_or(libc::c_int::MAX);
+        // SAFETY: mallopt(3) takes two integers and changes only the allocator's settings.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
+    }
 }
 
 /// A thread that was waiting for work (`pthread_cond_wait()`, through std's condition

@@ -1,5 +1,6 @@
 //! Where trace events go: nowhere (the default), or one line each on stderr, stamped with
-//! the time the call was made and how long it took.
+//! the time the call was made and how long it took: text for a reader, or a JSON object
+//! for a program (`--trace-format json`).
 
 use std::collections::BTreeMap;
 use std::io::{self, Write as _};
@@ -7,7 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::trace::{Event, Lang, Role, Selection, call_name, left_out_line, render, textbook};
+use crate::trace::record::{self, Record};
+use crate::trace::{Event, Format, Lang, Role, Selection, call_name, left_out_line, render, textbook};
 
 #[derive(Debug)]
 struct Sink {
@@ -15,6 +17,7 @@ struct Sink {
     who: String,
     lang: Lang,
     shown: Selection,
+    format: Format,
     /// The lines, when they are collected instead of written (see [`Tracer::collect`]).
     collected: Option<Arc<Mutex<String>>>,
     /// With [`Selection::Textbook`]: the calls left out, by name, for [`Tracer::finish`]
@@ -52,12 +55,13 @@ impl Tracer {
 
     /// A tracer that writes one line per event to stderr: every call, or with
     /// [`Selection::Textbook`] only the calls the textbook's program makes (the others are
-    /// counted, and [`Tracer::finish`] says how many).
-    pub fn stderr(role: Role, lang: Lang, shown: Selection) -> Tracer {
+    /// counted, and [`Tracer::finish`] says how many), as text or JSON.
+    pub fn stderr(role: Role, lang: Lang, shown: Selection, format: Format) -> Tracer {
         Tracer(Some(Arc::new(Sink {
             who: role_who(role),
             lang,
             shown,
+            format,
             collected: None,
             left_out: Arc::default(),
         })))
@@ -71,6 +75,7 @@ impl Tracer {
                 who: format!("{}#{n}", sink.who),
                 lang: sink.lang,
                 shown: sink.shown,
+                format: sink.format,
                 collected: sink.collected.clone(),
                 left_out: Arc::clone(&sink.left_out),
             }))),
@@ -80,13 +85,14 @@ impl Tracer {
 
     /// A tracer that keeps its lines (every call) in memory instead of writing them, for a
     /// program that traces a socket of its own beside the real programs' traces (`cargo
-    /// xtask demo`'s silent client). The lines are the same as on stderr.
-    pub fn collect(role: Role, lang: Lang) -> (Tracer, Arc<Mutex<String>>) {
+    /// xtask demo`'s silent client). The lines are the same as on stderr in `format`.
+    pub fn collect(role: Role, lang: Lang, format: Format) -> (Tracer, Arc<Mutex<String>>) {
         let lines = Arc::new(Mutex::new(String::new()));
         let tracer = Tracer(Some(Arc::new(Sink {
             who: role_who(role),
             lang,
             shown: Selection::All,
+            format,
             collected: Some(Arc::clone(&lines)),
             left_out: Arc::default(),
         })));
@@ -133,15 +139,22 @@ impl Tracer {
             *left_out.entry(call_name(&event)).or_insert(0) += 1;
             return;
         }
-        let line = match CHILD.load(Ordering::Relaxed) {
-            0 => render(&sink.who, sink.lang, &clock(start), took, &event),
-            pid => render(
-                &format!("{}[{pid}]", sink.who),
-                sink.lang,
-                &clock(start),
-                took,
-                &event,
-            ),
+        let child;
+        let who = match CHILD.load(Ordering::Relaxed) {
+            0 => sink.who.as_str(),
+            pid => {
+                child = format!("{}[{pid}]", sink.who);
+                child.as_str()
+            }
+        };
+        let line = match sink.format {
+            Format::Text => render(who, sink.lang, &clock(start), took, &event),
+            Format::Json => {
+                let since = start.duration_since(UNIX_EPOCH).unwrap_or_default();
+                let t_us = u64::try_from(since.as_micros()).unwrap_or(u64::MAX);
+                let dur_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+                Record::of(who, sink.lang, t_us, dur_us, &event).line()
+            }
         };
         if let Some(lines) = &sink.collected {
             lines
@@ -150,9 +163,7 @@ impl Tracer {
                 .push_str(&line);
             return;
         }
-        // One write(2) per line keeps lines whole when threads trace at once; a closed
-        // stderr is not worth failing the exchange for.
-        let _ = io::stderr().lock().write_all(line.as_bytes());
+        write_line(&line);
     }
 
     /// At the end of the program: with [`Selection::Textbook`], one line counting the calls
@@ -163,9 +174,21 @@ impl Tracer {
         };
         let left_out = sink.left_out.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(line) = left_out_line(&sink.who, sink.lang, &left_out) {
-            let _ = io::stderr().lock().write_all(line.as_bytes());
+            match sink.format {
+                Format::Text => write_line(&line),
+                Format::Json => write_line(&record::left_out(&sink.who, &left_out, &line)),
+            }
         }
     }
+}
+
+/// Writes one whole line to stderr with one `write(2)`: stderr is unbuffered, and
+/// `write_all` of the whole line makes one call for any line a pipe takes at once (up to
+/// `PIPE_BUF`, 4096 bytes; a trace line is far shorter), so lines stay whole when threads
+/// or a fork model's processes trace at once and a reader never sees half a line. A
+/// closed stderr is not worth failing the exchange for.
+fn write_line(line: &str) {
+    let _ = io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// Wall-clock time of day (UTC) with microseconds: `03:41:07.123456`. Both programs use
