@@ -1,5 +1,7 @@
 //! hello-client's memory against a large reply (issue 21 #9): the output is written as it
-//! is formed, so the peak resident size stays within 3× the reply, with `--json` too.
+//! is formed, so the peak resident size stays within 3× the reply, with `--json` too (the
+//! issue's bound); in fact the reply is held once, as received, and the test holds it to
+//! 1.5×, so that a copy of it anywhere fails.
 
 // Test code: a panic with a message is how it reports, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -101,7 +103,7 @@ fn a_64_mib_reply_is_printed_in_less_than_3_times_its_size() {
         let ratio = peak as f64 / REPLY as f64;
         eprintln!("{form}: peak resident {peak} bytes for a {REPLY}-byte reply ({ratio:.2}x)");
         assert!(
-            ratio <= 3.0,
+            ratio <= 1.5,
             "{form}: peak resident {peak} bytes, {ratio:.2}x the reply"
         );
     }

@@ -167,7 +167,19 @@ impl<'w, W: io::Write> Pieces<'w, W> {
 
 impl<W: io::Write> fmt::Write for Pieces<'_, W> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if self.json {
+        if !self.json && s.len() >= PIECE {
+            // A long clean run (most of a large text reply comes as one) goes out as it
+            // is, never gathered into a copy.
+            self.flush()?;
+            if let Err(e) = self.out.write_all(s.as_bytes()) {
+                self.error = Some(e);
+                return Err(fmt::Error);
+            }
+            return Ok(());
+        }
+        if !self.json {
+            self.buf.push_str(s);
+        } else {
             for c in s.chars() {
                 match c {
                     '"' => self.buf.push_str("\\\""),
@@ -176,9 +188,10 @@ impl<W: io::Write> fmt::Write for Pieces<'_, W> {
                     c if (c as u32) < 0x20 => write!(self.buf, "\\u{:04x}", c as u32)?,
                     c => self.buf.push(c),
                 }
+                if self.buf.len() >= PIECE {
+                    self.flush()?;
+                }
             }
-        } else {
-            self.buf.push_str(s);
         }
         if self.buf.len() >= PIECE {
             self.flush()?;
