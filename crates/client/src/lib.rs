@@ -895,15 +895,19 @@ mod tests {
         let report = run(&req, Some(Duration::from_millis(400)));
         let took = t0.elapsed();
         // Attempts at 0, 50, 150 ms, then 350 ms; the pause of 400 ms is cut at the
-        // deadline, where the last one is made.
-        assert_eq!(report.attempts, 5, "{report:?}");
+        // deadline, where the last one is made. (A machine too busy to end the 200 ms pause
+        // within 50 ms of its time makes the fourth attempt at the deadline, and the last.)
+        assert!((4..=5).contains(&report.attempts), "{report:?}");
         assert!(
             took >= Duration::from_millis(400) && took < Duration::from_millis(520),
             "{took:?}"
         );
         assert!(report.elapsed <= took && report.elapsed >= Duration::from_millis(400));
         assert_eq!(report.outcome.as_ref().unwrap_err().step(), "connect()");
-        let note = attempts_note(&report);
+        assert_eq!(
+            attempts_note(&report),
+            format!("; {} attempts in {}", report.attempts, for_people(report.elapsed))
+        );
         assert!(
             note.starts_with("; 5 attempts in 4") && note.ends_with("ms"),
             "{note}"
