@@ -908,9 +908,5 @@ mod tests {
             attempts_note(&report),
             format!("; {} attempts in {}", report.attempts, for_people(report.elapsed))
         );
-        assert!(
-            note.starts_with("; 5 attempts in 4") && note.ends_with("ms"),
-            "{note}"
-        );
     }
 }
