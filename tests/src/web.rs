@@ -28,26 +28,35 @@ pub struct Web {
 }
 
 impl Web {
-    /// nginx if installed, else Python's http.server; `None` (and a SKIP line naming
-    /// `test`) if neither is.
+    /// nginx if installed (and it starts), else Python's http.server; `None` (and a SKIP
+    /// line naming `test`) if neither is there.
     pub fn start(test: &str) -> Option<Web> {
-        if let Some(nginx) = which("nginx").or_else(|| {
+        let nginx = which("nginx").or_else(|| {
             let sbin = PathBuf::from("/usr/sbin/nginx");
             sbin.is_file().then_some(sbin)
-        }) {
-            return Some(Web::nginx(&nginx, test));
+        });
+        let mut why = String::from("neither nginx nor python3 is installed");
+        if let Some(nginx) = nginx {
+            match Web::nginx(&nginx, test) {
+                Ok(web) => return Some(web),
+                // Said on stderr, so that a run on python3 instead is seen as such.
+                Err(e) => {
+                    eprintln!("{test}: nginx would not start ({e}); trying python3");
+                    why = format!("nginx would not start ({e}) and python3 is not installed");
+                }
+            }
         }
         if let Some(python) = which("python3") {
             return Some(Web::python(&python));
         }
-        skip(&format!("{test}: neither nginx nor python3 is installed"));
+        skip(&format!("{test}: {why}"));
         None
     }
 
     /// nginx on 127.0.0.1 and a free port. nginx cannot listen on port 0: a port is
     /// picked by binding port 0 and closing, and another is tried if something took it
     /// meanwhile (nginx then exits at once), a few times at most.
-    fn nginx(nginx: &PathBuf, test: &str) -> Web {
+    fn nginx(nginx: &PathBuf, test: &str) -> Result<Web, String> {
         let dir = std::env::temp_dir().join(format!("hello-tests-nginx-{}-{test}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("nginx prefix directory");
         let mut last = String::new();
@@ -82,29 +91,39 @@ impl Web {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let t0 = Instant::now();
             // Bounded by WAIT: ready when the port takes a connection, or failed when
-            // nginx exited (the port was taken meanwhile, or another error).
+            // nginx exited: another try if the port was taken meanwhile, else no nginx.
             loop {
                 if let Ok(Some(_)) = child.try_wait() {
-                    let mut err = String::new();
+                    let mut err = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
                     if let Some(e) = child.stderr.take() {
                         let _ = BufReader::new(e).read_line(&mut err);
                     }
-                    last = err;
+                    last = err.trim().lines().last().unwrap_or("exited").to_string();
+                    if !err.contains("Address already in use") {
+                        let _ = std::fs::remove_dir_all(&dir);
+                        return Err(last);
+                    }
                     break;
                 }
                 if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                    return Web {
+                    return Ok(Web {
                         name: "nginx",
                         addr,
                         child,
                         dir: Some(dir),
-                    };
+                    });
                 }
-                assert!(t0.elapsed() < WAIT, "nginx did not listen within {WAIT:?}");
+                if t0.elapsed() > WAIT {
+                    let _ = child.kill();
+                    let _ = wait_exit(&mut child, WAIT);
+                    let _ = std::fs::remove_dir_all(&dir);
+                    return Err(format!("it did not listen within {WAIT:?}"));
+                }
                 thread::sleep(Duration::from_millis(20));
             }
         }
-        panic!("nginx did not start in 5 tries: {last}");
+        let _ = std::fs::remove_dir_all(&dir);
+        Err(format!("its port was taken 5 times: {last}"))
     }
 
     /// `python3 -u -m http.server --bind 127.0.0.1 0`: its first line names its port.
