@@ -704,3 +704,52 @@ fn invisible_and_direction_characters_are_escaped_in_the_line_and_in_json() {
         }
     }
 }
+
+#[test]
+fn expect_prefix_passes_a_service_that_greets_and_waits() {
+    // SSH, SMTP or MySQL greet and then wait for the client: no end of stream comes. The
+    // prefix is settled by the greeting; a whole-reply check can only time out.
+    let greet_and_wait = || {
+        fake_server(|mut s| {
+            let _ = s.write_all(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n");
+            // Holds the connection until the client is gone (bounded by the read timeout).
+            let _ = s.read(&mut [0u8; 16]);
+        })
+    };
+    let (addr, server) = greet_and_wait();
+    let t0 = Instant::now();
+    let out = client(&[
+        "--expect-prefix",
+        "SSH-2.0-",
+        "--timeout",
+        "5s",
+        &addr.to_string(),
+    ])
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert_eq!(
+        text(&out.stdout),
+        "Message from server: SSH-2.0-OpenSSH_9.2p1 Debian-2\n"
+    );
+    assert!(server.join().unwrap());
+
+    let (addr, server) = greet_and_wait();
+    let out = client(&[
+        "--expect",
+        "SSH-2.0-OpenSSH_9.2p1 Debian-2",
+        "--timeout",
+        "500ms",
+        &addr.to_string(),
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("timed out after 500ms"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(server.join().unwrap());
+}

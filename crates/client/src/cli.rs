@@ -95,7 +95,9 @@ pub struct Args {
     #[arg(long, value_name = "TEXT")]
     pub expect: Option<String>,
 
-    /// The reply, as printed, must start with TEXT; otherwise exit 1.
+    /// The reply, as printed, must start with TEXT; otherwise exit 1. It passes as soon as
+    /// it does, without waiting for the end of the reply: a service that greets and then
+    /// waits (SSH, SMTP, MySQL) passes too.
     #[arg(long, value_name = "TEXT")]
     pub expect_prefix: Option<String>,
 

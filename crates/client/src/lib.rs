@@ -612,7 +612,9 @@ fn tcp_exchange(
     let got = read_reply(req, &stream, deadline, start, report);
     stream.close();
     match got {
-        Ok(()) if req.message.is_some() => match cut_short(&report.reply) {
+        // The reply passed `--expect-prefix` before its end, which was not awaited.
+        Ok(Read::Settled) => Ok(()),
+        Ok(Read::Whole) if req.message.is_some() => match cut_short(&report.reply) {
             Some((announced, received)) => Err(Error::new(
                 Step::Read,
                 addr,
@@ -623,8 +625,10 @@ fn tcp_exchange(
             }
             None => Ok(()),
         },
-        Ok(()) if !report.reply.is_empty() => Ok(()),
-        Ok(()) => Err(send_failure.unwrap_or_else(|| Error::new(Step::Read, addr, Cause::ClosedEarly))),
+        Ok(Read::Whole) if !report.reply.is_empty() => Ok(()),
+        Ok(Read::Whole) => {
+            Err(send_failure.unwrap_or_else(|| Error::new(Step::Read, addr, Cause::ClosedEarly)))
+        }
         Err(ReadFailure::Os(e)) => Err(send_failure.unwrap_or_else(|| fail(Step::Read, e))),
         Err(ReadFailure::TooLong) => Err(Error::new(Step::Read, addr, Cause::TooLong(req.max_reply))),
     }
@@ -666,26 +670,49 @@ enum ReadFailure {
     TooLong,
 }
 
+/// How reading a reply ended well.
+enum Read {
+    /// At end of stream: the reply is whole.
+    Whole,
+    /// Before it: what came already passed `--expect-prefix`, and more cannot change that.
+    Settled,
+}
+
+/// Whether `reply`, so far, already passes `--expect-prefix`: its display form starts
+/// with the text, which more bytes can only follow. So a service that greets and then
+/// waits for its client (SSH, SMTP, MySQL) passes without its end of stream. A text
+/// holding U+FFFD is left to the whole reply: an incomplete character at the end of
+/// what came shows as one until the rest of it comes.
+fn settled(req: &Request, reply: &[u8]) -> bool {
+    match &req.expect {
+        Some(e @ Expect::Prefix(text)) => !text.contains(char::REPLACEMENT_CHARACTER) && e.passes(reply),
+        _ => false,
+    }
+}
+
 /// Reads until end of stream (TCP has no message boundaries) into `report.reply`, noting
-/// when the first byte came.
+/// when the first byte came, or until the reply is [`settled`].
 fn read_reply(
     req: &Request,
     stream: &Stream,
     deadline: Instant,
     start: Instant,
     report: &mut Report,
-) -> Result<(), ReadFailure> {
+) -> Result<Read, ReadFailure> {
     let mut buf = vec![0u8; READ_BUF];
     loop {
         set_timeout(deadline, |t| stream.set_read_timeout(t)).map_err(ReadFailure::Os)?;
         match stream.read(&mut buf) {
-            Ok(0) => return Ok(()),
+            Ok(0) => return Ok(Read::Whole),
             Ok(n) if report.reply.len() + n > req.max_reply => return Err(ReadFailure::TooLong),
             Ok(n) => {
                 if report.first_byte.is_none() {
                     report.first_byte = Some(start.elapsed());
                 }
                 report.reply.extend_from_slice(&buf[..n]);
+                if settled(req, &report.reply) {
+                    return Ok(Read::Settled);
+                }
             }
             Err(e) if slice_ended(&e, deadline) => {}
             // A reset is never taken for the end of a reply: the reply may be cut short
