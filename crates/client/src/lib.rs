@@ -479,9 +479,14 @@ fn bound(req: &Request, until: Option<Instant>, now: Instant) -> Duration {
     until.map_or(req.timeout, |u| req.timeout.min(u.saturating_duration_since(now)))
 }
 
-/// A bound as an error line names it: a bound cut to the time left is rounded (to the
-/// millisecond, or to a tenth of a second from 1 s on), so that it reads `3s`, not
-/// `2.999997635s`.
+/// A bound as an error line names it: `--timeout` as given, and a bound cut to the time
+/// left rounded (to the millisecond, or to a tenth of a second from 1 s on), so that it
+/// reads `3s`, not `2.999997635s`.
+fn shown(req: &Request, d: Duration) -> Duration {
+    if d == req.timeout { d } else { rounded(d) }
+}
+
+/// [`shown`]'s rounding.
 fn rounded(d: Duration) -> Duration {
     let ms = d.as_millis();
     let ms = if ms >= 1000 {
@@ -579,13 +584,18 @@ fn connect(
                 report.local = local;
                 return Ok((s, addr));
             }
-            Err(e) => last = Some(e),
+            Err(mut e) => {
+                if let Cause::TimedOut(d) = e.cause {
+                    e.cause = Cause::TimedOut(shown(req, d));
+                }
+                last = Some(e);
+            }
         }
     }
     let target = report
         .addr
         .map_or_else(|| req.host.with_port(req.port), |a| a.to_string());
-    Err(last.unwrap_or_else(|| Error::new(Step::Connect, target, Cause::TimedOut(rounded(req.timeout)))))
+    Err(last.unwrap_or_else(|| Error::new(Step::Connect, target, Cause::TimedOut(req.timeout))))
 }
 
 fn tcp_exchange(
@@ -599,7 +609,7 @@ fn tcp_exchange(
     let now = Instant::now();
     let limit = bound(req, until, now);
     let deadline = now + limit;
-    let fail = |step, e| Error::new(step, addr, Cause::within(e, rounded(limit)));
+    let fail = |step, e| Error::new(step, addr, Cause::within(e, shown(req, limit)));
     // A server may answer and close before it reads the message (the hello service
     // never reads): a send that fails because the peer is gone ends the sending, and the
     // reply is still read. The failure is reported only if no reply came.
@@ -764,7 +774,7 @@ fn udp_attempt(
     report.local = local;
     report.connect = Some(start.elapsed());
     let limit = bound(req, until, Instant::now());
-    let fail = |step, e| Error::new(step, addr, Cause::within(e, rounded(limit)));
+    let fail = |step, e| Error::new(step, addr, Cause::within(e, shown(req, limit)));
     // sendto() with the address, as the textbook UDP client does (and as traced); on the
     // connected socket it goes to the same server.
     let payload = req.payload();
@@ -908,6 +918,13 @@ mod tests {
         assert_eq!(for_people(ms(5_400_000)), "1h30m");
         assert_eq!(rounded(Duration::from_nanos(2_999_997_635)), ms(3000));
         assert_eq!(rounded(Duration::from_micros(249_700)), ms(249));
+        // --timeout itself is named as given; only a bound cut to the time left is rounded.
+        let req = Request {
+            timeout: ms(2250),
+            ..Request::new(Host::parse("127.0.0.1").unwrap(), 9)
+        };
+        assert_eq!(shown(&req, ms(2250)), ms(2250));
+        assert_eq!(shown(&req, Duration::from_nanos(1_999_999_001)), ms(2000));
     }
 
     #[test]
