@@ -1,14 +1,20 @@
-//! `cargo xtask demo [SCENARIO] [--lang en|ko] [--html DIR]`: builds both programs and
-//! runs a scenario of `hello_lesson::scenario` (`hello` by default, `all` for every one):
-//! the real programs with `--trace`, both sides' calls in one causal two-column timeline,
-//! and what to notice. With `--html DIR`, one self-contained page per exchange as well.
-//! A scenario whose point did not happen is an error (exit 1).
+//! `cargo xtask demo [SCENARIO] [--lang en|ko] [--html DIR] [--pcap DIR] [--no-capture]`:
+//! builds both programs and runs a scenario of `hello_lesson::scenario` (`hello` by
+//! default, `all` for every one): the real programs with `--trace`, both sides' calls in
+//! one causal two-column timeline, what the kernel showed (the packets captured on `lo`,
+//! the sockets' states) and what to notice. With `--html DIR`, one self-contained page per
+//! exchange as well; with `--pcap DIR`, one pcap file per exchange. Where capture is not
+//! possible, one line says why and the demo runs on without packets. A scenario whose
+//! point did not happen is an error (exit 1).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use hello_lesson::observe::{self, Capturing};
 use hello_lesson::scenario::{self, Part, Programs, SCENARIOS};
-use hello_lesson::{run, text};
+use hello_lesson::{run, text, wire_view};
+use hello_proto::sys::capture::Limits;
+use hello_proto::sys::netns;
 use hello_proto::trace::Lang;
 
 use crate::process::build_dev;
@@ -19,11 +25,13 @@ struct Asked {
     scenario: String,
     lang: Lang,
     html: Option<PathBuf>,
+    pcap: Option<PathBuf>,
+    capture: bool,
 }
 
 fn usage() -> String {
     format!(
-        "usage: cargo xtask demo [SCENARIO] [--lang en|ko] [--html DIR]\nscenarios: {}, all (default: hello)",
+        "usage: cargo xtask demo [SCENARIO] [--lang en|ko] [--html DIR] [--pcap DIR] [--no-capture]\nscenarios: {}, all (default: hello)",
         SCENARIOS.join(", ")
     )
 }
@@ -33,6 +41,8 @@ fn parse(args: &[String]) -> Result<Asked> {
         scenario: "hello".into(),
         lang: Lang::En,
         html: None,
+        pcap: None,
+        capture: true,
     };
     let mut named = false;
     let mut it = args.iter();
@@ -43,6 +53,8 @@ fn parse(args: &[String]) -> Result<Asked> {
                 asked.lang = Lang::parse(l).map_err(anyhow::Error::msg).with_context(usage)?;
             }
             "--html" => asked.html = Some(PathBuf::from(it.next().with_context(usage)?)),
+            "--pcap" => asked.pcap = Some(PathBuf::from(it.next().with_context(usage)?)),
+            "--no-capture" => asked.capture = false,
             s if !named && (SCENARIOS.contains(&s) || s == "all") => {
                 asked.scenario = s.to_string();
                 named = true;
@@ -62,23 +74,31 @@ pub fn run(args: &[String]) -> Result<()> {
         server: dir.join("hello-server"),
         client: dir.join("hello-client"),
     };
-    let parts = scenario::run(&asked.scenario, &programs, asked.lang)?;
+    if !asked.capture && asked.pcap.is_some() {
+        bail!(
+            "--pcap needs the capture that --no-capture turns off\n{}",
+            usage()
+        );
+    }
+    let limits = Limits::default();
+    let (capturing, _clock) = if asked.capture {
+        capturing(limits)
+    } else {
+        (Capturing::Off, None)
+    };
+    let parts = scenario::run_watched(&asked.scenario, &programs, asked.lang, capturing)?;
     let ko = asked.lang == Lang::Ko;
     println!("{}", text::legend(asked.lang));
     for (i, part) in parts.iter().enumerate() {
         show(part, i + 1, parts.len(), asked.lang);
     }
+    if let Some(dir) = &asked.pcap {
+        let written = observe::write_pcaps(dir, &parts, &limits)?;
+        say_written(if ko { "pcap 파일:" } else { "pcap files:" }, &written);
+    }
     if let Some(dir) = &asked.html {
         let written = run::write_pages(dir, &parts, asked.lang)?;
-        println!(
-            "\n{} {}",
-            if ko { "HTML 페이지:" } else { "HTML pages:" },
-            written
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        say_written(if ko { "HTML 페이지:" } else { "HTML pages:" }, &written);
     }
     println!(
         "\n{}",
@@ -97,6 +117,41 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// One line naming the files written.
+fn say_written(label: &str, written: &[PathBuf]) {
+    let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+    println!("\n{label} {}", names.join(", "));
+}
+
+/// Whether the demo can capture: as it is (root, or `CAP_NET_RAW`), else in a private
+/// user and network namespace of its own (xtask has one thread here, as `unshare()`
+/// needs: the build's `cargo` has exited). If neither, one line says why and the demo
+/// runs on without packets. The probe's capture is kept for the run (`observe::Clock`).
+fn capturing(limits: Limits) -> (Capturing, Option<observe::Clock>) {
+    let refused = match observe::probe() {
+        Ok(clock) => return (Capturing::On(limits), Some(clock)),
+        Err(e) => e,
+    };
+    let permission = matches!(refused.err.raw_os_error(), Some(libc::EPERM | libc::EACCES));
+    if permission {
+        match netns::enter_private() {
+            Ok(()) => match observe::probe() {
+                Ok(clock) => {
+                    eprintln!(
+                        "xtask demo: capturing in a private user and network namespace (no root needed)"
+                    );
+                    return (Capturing::On(limits), Some(clock));
+                }
+                Err(e) => eprintln!("xtask demo: {e}; the demo runs without packets"),
+            },
+            Err(e) => eprintln!("xtask demo: {refused}; {e}; the demo runs without packets"),
+        }
+    } else {
+        eprintln!("xtask demo: {refused}; the demo runs without packets");
+    }
+    (Capturing::Off, None)
+}
+
 fn show(part: &Part, n: usize, total: usize, lang: Lang) {
     println!("\n=== {n}/{total}  {} ===", part.title);
     for c in &part.commands {
@@ -110,6 +165,10 @@ fn show(part: &Part, n: usize, total: usize, lang: Lang) {
     }
     for e in &part.extra {
         println!("{e}");
+    }
+    if let Some(observed) = &part.observed {
+        println!();
+        print!("{}", wire_view::render(observed, lang));
     }
     println!(
         "\n{}",
@@ -138,8 +197,13 @@ mod tests {
                 scenario: "backlog".into(),
                 lang: Lang::Ko,
                 html: Some(PathBuf::from("out")),
+                pcap: None,
+                capture: true,
             }
         );
+        let got = a(&["udp", "--pcap", "caps", "--no-capture"]).unwrap();
+        assert_eq!((got.pcap, got.capture), (Some(PathBuf::from("caps")), false));
+        assert!(a(&["--pcap"]).is_err());
         assert_eq!(a(&["--lang", "en", "all"]).unwrap().scenario, "all");
         assert!(a(&["nope"]).is_err());
         assert!(a(&["--lang", "fr"]).is_err());

@@ -21,10 +21,12 @@ const HELP: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
-  demo [SCENARIO] [--lang en|ko] [--html DIR]
+  demo [SCENARIO] [--lang en|ko] [--html DIR] [--pcap DIR] [--no-capture]
                         build both programs and run a scenario traced (hello,
                         backlog, iterative, models, boundaries, udp, all): both
-                        sides' calls in one causal timeline; --html: the pictures
+                        sides' calls in one causal timeline, the packets captured
+                        on lo and the sockets' states; --html: the pictures;
+                        --pcap: a pcap file per exchange; --no-capture: no packets
   dist [--bins DIR] [--out DIR]
                         what is shipped: the release binaries, statically linked on
                         Linux/glibc (fast start-up), with bash, zsh and fish

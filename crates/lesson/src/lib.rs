@@ -2,14 +2,21 @@
 //! small experiments (`cargo xtask demo [SCENARIO]`); [`mod@line`] takes their trace lines
 //! apart; [`timeline`] puts both sides' calls in an order where nothing comes before its
 //! cause; [`text`] prints that as two columns, and [`page`] draws it as an HTML page
-//! with an inline SVG picture.
+//! with an inline SVG picture. [`observe`] watches each exchange from the kernel's side
+//! (packets captured on `lo`, socket states); [`packets`] takes the captured frames apart,
+//! [`pcap`] writes them as a pcap file and [`wire_view`] lists them under the timeline.
 //!
-//! `line`, `timeline`, `text` and `page` are pure; only `scenario` starts processes and
-//! opens sockets (through `hello_proto::sys`, traced like the programs).
+//! `line`, `timeline`, `text`, `page`, `packets`, `pcap` and `wire_view` are pure; only
+//! `scenario`, `observe` and `run` start processes, open sockets or write files (through
+//! `hello_proto::sys`).
 
 pub mod line;
+pub mod observe;
+pub mod packets;
 pub mod page;
+pub mod pcap;
 pub mod run;
 pub mod scenario;
 pub mod text;
 pub mod timeline;
+pub mod wire_view;

@@ -318,6 +318,7 @@ mod tests {
             notice: vec!["보세요".into()],
             extra: vec![],
             timeline: t,
+            observed: None,
         }
     }
 

@@ -17,6 +17,7 @@
 //! `hello_proto::sys` with a tracer that collects the same records, so that they show in
 //! the same words: a client that waits before it sends, or that writes in two pieces.
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,12 +25,15 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use hello_proto::kernel::Transport;
 use hello_proto::sys::{self, Stream, Tracer};
 use hello_proto::trace::{Format, Lang, Role};
 
 use crate::line::parse_all;
+use crate::observe::{Capturing, Watching};
 use crate::run::{Done, Proc, WAIT};
 use crate::timeline::{self, Dir, Lane, Sem, Side, Timeline};
+use crate::wire_view::Observed;
 
 /// The scenarios, in the order `all` runs them.
 pub const SCENARIOS: [&str; 6] = ["hello", "backlog", "iterative", "models", "boundaries", "udp"];
@@ -72,6 +76,8 @@ pub struct Part {
     pub extra: Vec<String>,
     /// Both sides' calls in causal order.
     pub timeline: Timeline,
+    /// What the kernel showed of it: packets captured, socket states (`crate::observe`).
+    pub observed: Option<Observed>,
 }
 
 fn say(lang: Lang, en: &str, ko: &str) -> String {
@@ -81,8 +87,14 @@ fn say(lang: Lang, en: &str, ko: &str) -> String {
     }
 }
 
-/// Runs scenario `name` (or `all`) in `lang`: its pages, each checked.
+/// Runs scenario `name` (or `all`) in `lang`: its pages, each checked; sockets sampled,
+/// no packets captured.
 pub fn run(name: &str, programs: &Programs, lang: Lang) -> Result<Vec<Part>> {
+    run_watched(name, programs, lang, Capturing::Off)
+}
+
+/// [`run`], each exchange's packets captured as `capturing` says.
+pub fn run_watched(name: &str, programs: &Programs, lang: Lang, capturing: Capturing) -> Result<Vec<Part>> {
     let names: Vec<&str> = match name {
         "all" => SCENARIOS.to_vec(),
         n if SCENARIOS.contains(&n) => vec![n],
@@ -90,7 +102,12 @@ pub fn run(name: &str, programs: &Programs, lang: Lang) -> Result<Vec<Part>> {
     };
     let mut parts = Vec::new();
     for n in names {
-        let ctx = Ctx { programs, lang };
+        let ctx = Ctx {
+            programs,
+            lang,
+            capturing,
+            watching: RefCell::new(None),
+        };
         let got = match n {
             "hello" => ctx.hello(),
             "backlog" => ctx.backlog(),
@@ -108,6 +125,10 @@ pub fn run(name: &str, programs: &Programs, lang: Lang) -> Result<Vec<Part>> {
 struct Ctx<'a> {
     programs: &'a Programs,
     lang: Lang,
+    capturing: Capturing,
+    /// The exchange being watched: from its server's start (or its closed port's
+    /// choice) to its page.
+    watching: RefCell<Option<Watching>>,
 }
 
 /// A server started for a scenario.
@@ -187,19 +208,13 @@ fn took(lane: &Lane, name: &str) -> Option<u64> {
 }
 
 /// How many connections wait in the accept queue of the TCP socket listening on `port`,
-/// from `/proc/net/tcp` (`ss -ltn` shows the same under Recv-Q).
+/// from `sock_diag` (`ss -ltn` shows the same under Recv-Q).
 fn accept_queue(port: u16) -> Option<u64> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
-    table.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
-        // State 0A is LISTEN; for a listener the queue fields are the accept queue.
-        if local_port != port || *f.get(3)? != "0A" {
-            return None;
-        }
-        let (_, rx) = f.get(4)?.split_once(':')?;
-        u64::from_str_radix(rx, 16).ok()
-    })
+    let (sockets, _) = sys::sockdiag::tcp_sockets(&[port]).ok()?;
+    sockets
+        .iter()
+        .find(|s| s.state == sys::sockdiag::TcpState::Listen && s.local.port() == port)
+        .map(|s| u64::from(s.rqueue))
 }
 
 /// The backlog `ss -ltn` shows for the listener in its output (Send-Q).
@@ -247,6 +262,12 @@ impl Ctx<'_> {
             .and_then(|a| a.rsplit(':').next())
             .and_then(|p| p.parse().ok())
             .with_context(|| format!("unexpected start-up line {line:?}"))?;
+        let transport = if args.contains(&"--udp") {
+            Transport::Udp
+        } else {
+            Transport::Tcp
+        };
+        self.watch(port, transport);
         Ok(Server {
             proc,
             port,
@@ -291,6 +312,13 @@ impl Ctx<'_> {
         Ok((done, command))
     }
 
+    /// Starts watching the exchange over `transport` on `127.0.0.1:port` (until its
+    /// page, [`Ctx::part`]).
+    fn watch(&self, port: u16, transport: Transport) {
+        let at = SocketAddr::from(([127, 0, 0, 1], port));
+        *self.watching.borrow_mut() = Some(Watching::start(at, transport, self.capturing));
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn part(
         &self,
@@ -311,6 +339,7 @@ impl Ctx<'_> {
             notice: notice.iter().map(|(en, ko)| say(self.lang, en, ko)).collect(),
             extra: Vec::new(),
             timeline,
+            observed: self.watching.take().map(Watching::finish),
         }
     }
 
@@ -875,6 +904,7 @@ impl Ctx<'_> {
         }
         // A datagram to a closed port: bind a port, free it, and send there.
         let closed = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+        self.watch(closed, Transport::Udp);
         let mut lanes = Vec::new();
         let mut commands = Vec::new();
         let mut outputs = Vec::new();

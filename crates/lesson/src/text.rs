@@ -89,13 +89,13 @@ pub fn legend(lang: Lang) -> &'static str {
         Lang::En => {
             "● the textbook's program makes this call   ○ real software adds it (the line says why)\n\
              ms: when the call was made, from the first call; (+N µs): how long it took\n\
-             arrows: what crossed the network, inferred from both sides' calls (no packet was captured)\n\
+             arrows: what crossed the network, inferred from both sides' calls (the packets captured, if any, are listed under the exchange)\n\
              order: nothing is shown before what caused it (a receive after the send of its bytes)"
         }
         Lang::Ko => {
             "● 교재의 프로그램도 하는 호출   ○ 실제 소프트웨어가 더하는 호출 (이유는 설명에)\n\
              ms: 첫 호출부터 잰, 호출을 시작한 시각   (+N µs): 호출에 걸린 시간\n\
-             화살표: 양쪽의 호출로 추정한 네트워크 위의 흐름 (패킷을 캡처한 것은 아님)\n\
+             화살표: 양쪽의 호출로 추정한 네트워크 위의 흐름 (캡처한 패킷은 교환 아래에 따로 나열)\n\
              순서: 원인보다 결과를 먼저 보이지 않습니다 (수신은 그 바이트를 보낸 송신 뒤에)"
         }
     }

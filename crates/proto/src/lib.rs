@@ -3,8 +3,8 @@
 //! Pure, with no I/O: [`addr`] (ports, hosts, durations as typed), [`error`] (the
 //! step-tagged error), [`wire`] (the bytes of hello and echo), [`conn`] (the life of one
 //! served connection, as a state machine), [`proxy`] (the PROXY protocol header a
-//! balancer sends) and [`trace`] (how each socket call is worded,
-//! in English and Korean). Every system call is in one module, [`sys`]: the socket
+//! balancer sends), [`trace`] (how each socket call is worded,
+//! in English and Korean) and [`kernel`] (captured frames and TCP states, as data). Every system call is in one module, [`sys`]: the socket
 //! set-up, the traced calls on a connection, and the stderr sink of the trace.
 //! ARCHITECTURE.md draws the map.
 
@@ -24,6 +24,8 @@ pub mod cli;
 pub mod conn;
 #[cfg(target_os = "linux")]
 pub mod error;
+#[cfg(target_os = "linux")]
+pub mod kernel;
 #[cfg(target_os = "linux")]
 pub mod proxy;
 #[cfg(target_os = "linux")]

@@ -10,11 +10,14 @@
 //! `connect(AF_UNSPEC)` as a reset from another thread are Linux's (docs/contract.md
 //! says what each is for); the crate refuses to build elsewhere.
 
+pub mod capture;
 mod dgram;
 pub mod epoll;
+pub mod netns;
 pub mod process;
 mod select;
 mod setup;
+pub mod sockdiag;
 mod stream;
 mod tracer;
 pub mod untraced;
