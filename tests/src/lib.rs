@@ -739,42 +739,69 @@ pub fn fake_server(
 /// looked up in `/proc/net/tcp{,6}` by its ports, then among the process's descriptors
 /// by its inode. A connection still waiting in the backlog is not held.
 pub fn holds_connection(pid: u32, server_port: u16, client: SocketAddr) -> bool {
+    held_sockets(pid, server_port, Some(client.port())) > 0
+}
+
+/// How many connections to `server_port` process `pid` (or one of its children) holds
+/// (has accepted): [`holds_connection`] for every client at once. The listening socket
+/// is not counted, nor the connections still waiting in the backlog.
+pub fn held_connections(pid: u32, server_port: u16) -> usize {
+    held_sockets(pid, server_port, None)
+}
+
+/// The server-side sockets of connections on `server_port` (from `client_port` only, if
+/// given) that `pid` or its children hold a descriptor of.
+fn held_sockets(pid: u32, server_port: u16, client_port: Option<u16>) -> usize {
     let port_of = |field: &str| {
         field
             .rsplit(':')
             .next()
             .and_then(|p| u16::from_str_radix(p, 16).ok())
     };
-    let mut inodes = Vec::new();
+    let mut inodes = std::collections::HashSet::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = std::fs::read_to_string(table) else {
             continue;
         };
+        // The table can hold tens of thousands of TIME_WAIT lines: each is given up on at
+        // its first field that does not match, with no allocation.
         for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() > 9
-                && port_of(f[1]) == Some(server_port)
-                && port_of(f[2]) == Some(client.port())
-                && f[9] != "0"
+            let mut f = line.split_whitespace();
+            if port_of(f.nth(1).unwrap_or_default()) != Some(server_port) {
+                continue;
+            }
+            // Port 0: the listening socket.
+            if !port_of(f.next().unwrap_or_default())
+                .is_some_and(|p| p != 0 && client_port.is_none_or(|c| c == p))
             {
-                inodes.push(format!("socket:[{}]", f[9]));
+                continue;
+            }
+            match f.nth(6) {
+                Some(inode) if inode != "0" => {
+                    inodes.insert(format!("socket:[{inode}]"));
+                }
+                _ => {}
             }
         }
     }
     if inodes.is_empty() {
-        return false;
+        return 0;
     }
     // The fork model's parent hands each connection to a child process.
-    std::iter::once(pid).chain(child_processes(pid)).any(|p| {
+    let mut held = std::collections::HashSet::new();
+    for p in std::iter::once(pid).chain(child_processes(pid)) {
         let Ok(fds) = std::fs::read_dir(format!("/proc/{p}/fd")) else {
-            return false;
+            continue;
         };
-        fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path())
-                .map(|target| inodes.iter().any(|i| target.as_os_str() == i.as_str()))
-                .unwrap_or(false)
-        })
-    })
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                if let Some(inode) = target.to_str().filter(|t| inodes.contains(*t)) {
+                    held.insert(inode.to_string());
+                }
+            }
+        }
+    }
+    held.len()
 }
 
 /// The child processes of `pid` (`hello_proto::sys::process::child_processes`).

@@ -12,6 +12,19 @@ use std::time::{Duration, Instant};
 
 use hello_tests::{CONCURRENT_MODELS, MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect};
 
+/// The arguments of an echo server of `model` on 127.0.0.1 port 0, with `extra` options.
+fn echo_args<'a>(model: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--model", model, "--service", "echo", "--bind", "127.0.0.1"];
+    args.extend_from_slice(extra);
+    args.push("0");
+    args
+}
+
+/// An echo server of `model` with `extra` options.
+fn echo_server(model: &str, extra: &[&str]) -> Server {
+    Server::start(&echo_args(model, extra))
+}
+
 /// One echo exchange on a fresh connection; returns the reply.
 fn echo(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
     let mut s = connect(addr);
@@ -54,17 +67,7 @@ fn silent_clients_do_not_delay_a_real_one() {
 #[test]
 fn clients_beyond_max_conns_wait_in_the_backlog_then_get_served() {
     for model in CONCURRENT_MODELS {
-        let server = Server::start(&[
-            "--model",
-            model,
-            "--service",
-            "echo",
-            "--max-conns",
-            "2",
-            "--bind",
-            "127.0.0.1",
-            "0",
-        ]);
+        let server = echo_server(model, &["--max-conns", "2"]);
         let a = connect(server.addr);
         let b = connect(server.addr);
         // Taken by the server first (with several workers, each has a queue of its own:
@@ -167,21 +170,9 @@ fn server_with_nofile(args: &[&str], nofile: u64) -> Server {
 fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
     // A fork model parent holds no client's descriptor once it has forked.
     for model in ONE_PROCESS_MODELS {
+        // More slots than descriptors (the event loop's default would fit them).
         let server = server_with_nofile(
-            &[
-                "--model",
-                model,
-                "--service",
-                "echo",
-                "--idle-timeout",
-                "1m",
-                // More slots than descriptors (the event loop's default would fit them).
-                "--max-conns",
-                "1000",
-                "--bind",
-                "127.0.0.1",
-                "0",
-            ],
+            &echo_args(model, &["--idle-timeout", "1m", "--max-conns", "1000"]),
             32,
         );
         // Hold connections until the server has no descriptor left for the next one.
@@ -221,6 +212,73 @@ fn out_of_descriptors_backs_off_without_spinning_and_recovers() {
             b"4 : back\0",
             "{model}: did not recover"
         );
+    }
+}
+
+/// The most connections `server` holds at once while watched for `window`, sampled.
+fn most_held(server: &Server, window: Duration) -> usize {
+    let mut most = 0;
+    let until = Instant::now() + window;
+    while Instant::now() < until {
+        most = most.max(hello_tests::held_connections(server.pid(), server.port()));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    most
+}
+
+#[test]
+fn no_model_holds_more_clients_than_max_conns() {
+    // Issue 21: the io_uring model's multishot accept took every queued client, 190
+    // sockets beyond `--max-conns 10` (the epoll model held 10).
+    for model in CONCURRENT_MODELS {
+        let server = echo_server(model, &["--max-conns", "10", "--idle-timeout", "1m"]);
+        // The crowd queues while the server is stopped: it finds 200 clients at once.
+        server.signal(libc::SIGSTOP);
+        let crowd: Vec<TcpStream> = (0..200).map(|_| connect(server.addr)).collect();
+        server.signal(libc::SIGCONT);
+        assert!(
+            hello_tests::wait_until(WAIT, || hello_tests::held_connections(
+                server.pid(),
+                server.port()
+            ) >= 10),
+            "{model}: the server did not take its 10 clients"
+        );
+        let most = most_held(&server, Duration::from_millis(400));
+        assert!(
+            most <= 10,
+            "{model}: held {most} client sockets with --max-conns 10"
+        );
+        drop(crowd);
+    }
+}
+
+#[test]
+fn a_crowd_at_the_descriptor_limit_is_one_episode_and_one_line() {
+    // Issue 21: under `ulimit -n 64` the io_uring model accepted past its slots into
+    // EMFILE, and reported it again each time a client left. The server stays at its
+    // limit until the queue is empty: one out-of-descriptors episode, one line (or none,
+    // where the slots come first).
+    for model in MODELS {
+        let server = server_with_nofile(&echo_args(model, &["--idle-timeout", "1m"]), 64);
+        let crowd: Vec<TcpStream> = (0..90).map(|_| connect(server.addr)).collect();
+        // Let the server take what it can before the first client speaks.
+        most_held(&server, Duration::from_millis(300));
+        // Every client speaks, then each reply is read: the server serves the clients it
+        // holds in any order (with two workers, each its own queue) and takes the rest
+        // as they leave.
+        for c in &crowd {
+            (&*c).write_all(b"crowd\0").expect("write");
+            c.shutdown(Shutdown::Write).expect("shutdown");
+        }
+        for (i, mut c) in crowd.into_iter().enumerate() {
+            c.set_read_timeout(Some(WAIT)).expect("timeout");
+            let mut reply = Vec::new();
+            c.read_to_end(&mut reply)
+                .unwrap_or_else(|e| panic!("{model}: client {i}: {e}; stderr: {}", server.stderr()));
+            assert_eq!(reply, b"5 : crowd\0", "{model}: client {i}");
+        }
+        let lines = server.stderr().matches("Too many open files").count();
+        assert!(lines <= 1, "{model}: {lines} EMFILE lines: {}", server.stderr());
     }
 }
 

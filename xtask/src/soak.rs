@@ -5,7 +5,10 @@
 //! server's descriptors, resident memory and threads are sampled every second. A model
 //! passes when every exchange was answered byte for byte and, once the load is over and
 //! the server idle, it is back where it was when idle after a warm-up of 20,000
-//! connections: the same descriptors and threads, and memory within 2 MiB.
+//! connections: the same descriptors and threads, and memory within 2 MiB. Each model
+//! that serves clients at once also meets a crowd: 200 clients queued at once against
+//! `--max-conns 10`, of which it may hold no more than 10 at any moment, and every one
+//! of which is then served.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::process::{build_dist, start_server};
+use crate::procfs;
 
 /// Client threads, each making one exchange after another.
 const CLIENTS: usize = 4;
@@ -79,7 +83,11 @@ pub fn run(args: &[String]) -> Result<()> {
         .filter(|m| only.as_deref().is_none_or(|o| o == *m))
     {
         println!("\n=== {model}: up to {connections} connections or {minutes} min ===");
-        if let Err(e) = soak_model(&server, model, connections, minutes) {
+        let crowd = || match model {
+            "iterative" => Ok(()),
+            _ => crowd_within_max_conns(&server, model),
+        };
+        if let Err(e) = soak_model(&server, model, connections, minutes).and_then(|()| crowd()) {
             println!("FAIL {model}: {e:#}");
             failed.push(model);
         }
@@ -171,6 +179,96 @@ fn soak_model(server: &std::path::Path, model: &str, connections: u64, minutes: 
         bail!("{}", problems.join("; "));
     }
     println!("flat: descriptors and threads as before the run, memory +{grew} KiB");
+    Ok(())
+}
+
+/// The crowd of [`crowd_within_max_conns`]: clients queued at once, and the server's
+/// `--max-conns`.
+const CROWD: usize = 200;
+const CROWD_SLOTS: usize = 10;
+
+/// `--max-conns` against a crowd: the server is stopped (SIGSTOP) while [`CROWD`]
+/// clients connect, so that it finds them all queued at once; once it goes on, the
+/// client sockets its processes hold are counted for a second (socket descriptors beyond
+/// the idle server's), and must never pass [`CROWD_SLOTS`]. Then every client sends its
+/// request, and each must get its reply (the others waited in the backlog).
+fn crowd_within_max_conns(server: &std::path::Path, model: &str) -> Result<()> {
+    let slots = CROWD_SLOTS.to_string();
+    let running = start_server(
+        &server.to_path_buf(),
+        &[
+            "--model",
+            model,
+            "--service",
+            "echo",
+            "--max-conns",
+            &slots,
+            "--idle-timeout",
+            "1m",
+            "--bind",
+            "127.0.0.1",
+            "0",
+        ],
+    )?;
+    let (pid, addr) = (running.pid(), running.addr());
+    // One exchange first: the model has set up what it holds besides clients (the select
+    // model's wake pipe is made after the start-up line) before the idle count.
+    let mut first = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).context("connect")?;
+    first.set_read_timeout(Some(Duration::from_secs(5)))?;
+    first.write_all(b"first\0")?;
+    let mut reply = Vec::new();
+    first.read_to_end(&mut reply).context("the first exchange")?;
+    if reply != b"5 : first\0" {
+        bail!("the first exchange got {reply:?}");
+    }
+    let idle = procfs::Tree::of(pid)?.sockets;
+    let signal = |sig| {
+        // SAFETY: kill(2) on the server we started and have not reaped.
+        let rc = unsafe { libc::kill(pid as i32, sig) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error()).context("kill the server")
+        }
+    };
+    signal(libc::SIGSTOP)?;
+    let crowd: Vec<std::io::Result<TcpStream>> = (0..CROWD)
+        .map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(5)))
+        .collect();
+    signal(libc::SIGCONT)?;
+    let mut crowd = crowd
+        .into_iter()
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("connect")?;
+    let mut most = 0;
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        let held = procfs::Tree::of(pid)?.sockets.difference(&idle).count();
+        most = most.max(held);
+        thread::sleep(Duration::from_millis(20));
+    }
+    let mut wrong = 0;
+    for (i, c) in crowd.iter_mut().enumerate() {
+        let msg = format!("crowd {i}");
+        let expect = format!("{} : {msg}\0", msg.len());
+        let mut reply = Vec::new();
+        let ok = c
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .and_then(|()| c.write_all(format!("{msg}\0").as_bytes()))
+            .and_then(|()| c.read_to_end(&mut reply))
+            .is_ok_and(|_| reply == expect.as_bytes());
+        wrong += usize::from(!ok);
+    }
+    let (status, stderr) = running.stop()?;
+    println!(
+        "--max-conns {CROWD_SLOTS} against {CROWD} clients queued at once: held at most {most}, {wrong} not served"
+    );
+    if most > CROWD_SLOTS || wrong > 0 || !status.success() || !stderr.is_empty() {
+        bail!(
+            "--max-conns {CROWD_SLOTS}: held {most} client sockets, {wrong} of {CROWD} not served, exit {status}, stderr {:?}",
+            stderr.lines().take(3).collect::<Vec<_>>()
+        );
+    }
     Ok(())
 }
 

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use hello_proto::sys::{self, IdleWaits, Stream, Tracer};
 use hello_proto::{Error, Step};
-use socket2::SockRef;
 
 use crate::log::report_always;
+use crate::slots::Slots;
 use crate::stop::WakeGuard;
 use crate::{Config, Stop};
 
@@ -85,6 +85,20 @@ pub(crate) enum Next {
     Closed,
 }
 
+/// What the slot-aware accept step ([`Acceptor::take`]) found.
+pub(crate) enum Taken {
+    /// A new client, its slot taken (the caller gives it back when the exchange ends).
+    Client(Stream, SocketAddr),
+    /// The accept queue is empty: wait for readiness.
+    Empty,
+    /// Every slot is taken: the clients stay in the backlog until one is free.
+    Full,
+    /// Out of descriptors or memory: nothing is taken until then.
+    Resting,
+    /// No more clients will be taken (see [`Next::Closed`]).
+    Closed,
+}
+
 /// Where the listening socket stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -106,8 +120,11 @@ pub(crate) struct Acceptor {
     nonblocking: bool,
     /// Clients still to take: one with `--once`, else no limit.
     left: Option<u64>,
-    /// This acceptor has been out of descriptors since its last successful `accept()`.
+    /// This acceptor ran out of descriptors and has not found the queue empty since: one
+    /// episode, however many clients leave (and let one more in) meanwhile.
     starved_here: bool,
+    /// Out of descriptors: no `accept()` until then.
+    resting_until: Option<Instant>,
     /// The server is out of descriptors: shared by the workers of one server, so that an
     /// episode is reported once. Set by the first acceptor to run out, cleared when one
     /// that ran out accepts again.
@@ -141,9 +158,7 @@ impl Acceptor {
         sys::set_accept_timeout(&listener, STOP_CHECK, &config.tracer)
             .map_err(|e| Error::new(Step::Setsockopt, local, e))?;
         // An inherited socket may come non-blocking (and another process may change that).
-        let blocking = !SockRef::from(&listener)
-            .nonblocking()
-            .map_err(|e| Error::new(Step::Fcntl, local, e))?;
+        let blocking = !sys::is_nonblocking(&listener).map_err(|e| Error::new(Step::Fcntl, local, e))?;
         let listener = Arc::new(listener);
         let stop_listening = (!config.inherited_listener).then(|| {
             let (l, tracer) = (Arc::clone(&listener), config.tracer.clone());
@@ -159,6 +174,7 @@ impl Acceptor {
             nonblocking,
             left: config.once.then_some(1),
             starved_here: false,
+            resting_until: None,
             starved: Arc::new(AtomicBool::new(false)),
             inherited: config.inherited_listener,
             blocking,
@@ -186,7 +202,8 @@ impl Acceptor {
     }
 
     /// `accept()` once, and again at once after a connection that died in the queue. An
-    /// exhaustion (EMFILE, …) is reported once per episode, until an accept succeeds. A
+    /// exhaustion (EMFILE, …) is reported once per episode: until the queue is found
+    /// empty (a client that leaves lets one more in, which is the same episode). A
     /// listening socket that fails for good is the server's error, unless it was shut
     /// down by a stop.
     pub fn next(&mut self, stop: &Stop) -> Result<Next, Error> {
@@ -212,14 +229,59 @@ impl Acceptor {
         Ok(Next::Backoff)
     }
 
-    /// A client was accepted (here, or by an io_uring accept on this socket): an
-    /// out-of-descriptors episode is over, and `--once` has its client.
+    /// The slot-aware accept step of the event-driven models: a client is taken only while
+    /// a slot is free (taken here from `slots`, given back by the caller when the exchange
+    /// ends, or here when no client came), never while resting after running out of
+    /// descriptors, and as [`Acceptor::next`] says (`--once`, the stop's drain).
+    pub fn take(&mut self, slots: &Slots, stop: &Stop) -> Result<Taken, Error> {
+        if self.resting_until().is_some() {
+            return Ok(Taken::Resting);
+        }
+        if !slots.try_take() {
+            return Ok(Taken::Full);
+        }
+        let next = self.next(stop);
+        if !matches!(next, Ok(Next::Client(..))) {
+            slots.release();
+        }
+        Ok(match next? {
+            Next::Client(stream, peer) => Taken::Client(stream, peer),
+            Next::Empty => Taken::Empty,
+            Next::Backoff => Taken::Resting,
+            Next::Closed => Taken::Closed,
+        })
+    }
+
+    /// When the rest after running out of descriptors ends, while it lasts.
+    pub fn resting_until(&self) -> Option<Instant> {
+        self.resting_until.filter(|t| Instant::now() < *t)
+    }
+
+    /// Whether a client may be taken by a call queued elsewhere (the io_uring model's
+    /// accept): not resting, not stopping, and `--once` not served.
+    pub fn may_take(&self) -> bool {
+        self.resting_until().is_none() && self.phase == Phase::Open && self.left != Some(0)
+    }
+
+    /// Whether this acceptor is in an out-of-descriptors episode (which only an empty
+    /// queue ends).
+    pub fn starved(&self) -> bool {
+        self.starved_here
+    }
+
+    /// A client was accepted (here, or by an io_uring accept on this socket): `--once`
+    /// has its client.
     pub fn accepted(&mut self) {
+        self.left = self.left.map(|n| n.saturating_sub(1));
+    }
+
+    /// The queue was found empty: the server has caught up, and an out-of-descriptors
+    /// episode is over (the next is reported again).
+    fn caught_up(&mut self) {
         if self.starved_here {
             self.starved_here = false;
             self.starved.store(false, Ordering::Relaxed);
         }
-        self.left = self.left.map(|n| n.saturating_sub(1));
     }
 
     /// The policy for a failed accept (here, or an io_uring accept on this socket): what
@@ -227,16 +289,22 @@ impl Acceptor {
     pub fn failed(&mut self, err: io::Error, stop: &Stop) -> Option<Result<Next, Error>> {
         match classify(&err) {
             AcceptFailure::WouldBlock if self.phase == Phase::Draining => {
+                self.caught_up();
                 self.phase = Phase::Closed;
                 Some(Ok(Next::Closed))
             }
-            AcceptFailure::WouldBlock | AcceptFailure::Interrupted => Some(Ok(Next::Empty)),
+            AcceptFailure::WouldBlock => {
+                self.caught_up();
+                Some(Ok(Next::Empty))
+            }
+            AcceptFailure::Interrupted => Some(Ok(Next::Empty)),
             AcceptFailure::Retry => None,
             AcceptFailure::Backoff => {
                 let first_here = !std::mem::replace(&mut self.starved_here, true);
                 if first_here && !self.starved.swap(true, Ordering::Relaxed) {
                     report_always(&Error::new(Step::Accept, self.local, err));
                 }
+                self.resting_until = Some(Instant::now() + BACKOFF);
                 Some(Ok(Next::Backoff))
             }
             AcceptFailure::Fatal if stop.is_stopped() => Some(Ok(Next::Closed)),

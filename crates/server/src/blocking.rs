@@ -65,8 +65,19 @@ pub(crate) fn serve(stream: Stream, peer: SocketAddr, env: Env<'_>) -> bool {
         }
         match called {
             Called::Returned(returned) => exchange.feed(returned, &buf, Instant::now()),
-            // The socket timeout ran out; the core decides whether its deadline has.
-            Called::Wait(_) => exchange.core_mut().on_timeout(Instant::now()),
+            // The socket timeout ran out, or a signal ended the wait; the core decides
+            // whether its deadline has passed — after what arrived meanwhile is taken (a
+            // stall of the server is not the client's fault: see `Exchange::expire`).
+            Called::Wait(_) => {
+                let now = Instant::now();
+                if exchange.core().deadline().is_some_and(|d| d <= now) {
+                    // The deadline has passed: the socket timeout is now at its
+                    // shortest, and the call cannot wait.
+                    timeouts.bound(&mut exchange);
+                    exchange.take_what_arrived(&mut buf, now);
+                }
+                exchange.core_mut().on_timeout(now);
+            }
             Called::End => break,
         }
     }

@@ -37,6 +37,48 @@ pub(crate) enum Called {
     End,
 }
 
+/// A call that may wait on its socket, made at once ([`Exchange::call`]) or queued and
+/// completed later ([`Exchange::complete`]): its result means the same to the core either
+/// way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Call {
+    /// `send()` of the reply.
+    Send,
+    /// `read()` of the request (or of what is drained).
+    Read,
+    /// `recv(MSG_PEEK | MSG_DONTWAIT)`: unread input?
+    CheckUnread,
+}
+
+impl Call {
+    /// What the call's `result` is to the core, or the readiness to wait for when it
+    /// would have blocked.
+    pub(crate) fn returned(self, result: io::Result<usize>) -> Result<Returned, Wait> {
+        match (self, result) {
+            (Call::Send, Ok(n)) => Ok(Returned::Sent(n)),
+            (Call::Read, Ok(n)) => Ok(Returned::Received(n)),
+            (Call::CheckUnread, Ok(0)) => Ok(Returned::Unread(Unread::Eof)),
+            (Call::CheckUnread, Ok(n)) => Ok(Returned::Unread(Unread::Data(n))),
+            (Call::CheckUnread, Err(e)) if would_block(&e) => Ok(Returned::Unread(Unread::Nothing)),
+            (Call::Send, Err(e)) if would_block(&e) => Err(Wait::Writable),
+            (Call::Read, Err(e)) if would_block(&e) => Err(Wait::Readable),
+            (_, Err(e)) => Ok(Returned::Failed(e)),
+        }
+    }
+}
+
+/// A call to queue (the io_uring model), as [`Exchange::queued_call`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Queued<'a> {
+    /// Send `bytes`; `then_check`: if they all go, the core's next call is the check for
+    /// unread input (which may then be linked after the send).
+    Send { bytes: &'a [u8], then_check: bool },
+    /// Read the request (or what is drained).
+    Read,
+    /// Check for unread input.
+    CheckUnread,
+}
+
 /// A returned call, as [`Input`] without the borrow of the read buffer.
 #[derive(Debug)]
 pub(crate) enum Returned {
@@ -53,7 +95,7 @@ pub(crate) struct Exchange<'c> {
     core: Connection<'c>,
     stream: Stream,
     /// The client's address; `None` until needed for a socket accepted without it (the
-    /// io_uring model's multishot accept).
+    /// io_uring model's accept).
     peer: Option<SocketAddr>,
     budget: &'c Budget,
     /// Bytes counted in the budget for this connection.
@@ -111,30 +153,51 @@ impl<'c> Exchange<'c> {
     /// Makes the call the core asks for, reading into `buf`.
     pub(crate) fn call(&self, buf: &mut [u8]) -> Called {
         let stream = &self.stream;
-        let returned = match self.core.poll() {
-            Action::Send { bytes, more } => match stream.send(bytes, more) {
-                Ok(n) => Returned::Sent(n),
-                Err(e) if would_block(&e) => return Called::Wait(Wait::Writable),
-                Err(e) => Returned::Failed(e),
-            },
-            Action::Read => match stream.read(buf) {
-                Ok(n) => Returned::Received(n),
-                Err(e) if would_block(&e) => return Called::Wait(Wait::Readable),
-                Err(e) => Returned::Failed(e),
-            },
-            Action::HalfClose => match stream.shutdown_write() {
-                Ok(()) => Returned::HalfClosed,
-                Err(e) => Returned::Failed(e),
-            },
-            Action::CheckUnread => match stream.check_unread() {
-                Ok(0) => Returned::Unread(Unread::Eof),
-                Ok(n) => Returned::Unread(Unread::Data(n)),
-                Err(e) if would_block(&e) => Returned::Unread(Unread::Nothing),
-                Err(e) => Returned::Failed(e),
-            },
+        let (call, result) = match self.core.poll() {
+            Action::Send { bytes, more } => (Call::Send, stream.send(bytes, more)),
+            Action::Read => (Call::Read, stream.read(buf)),
+            Action::HalfClose => {
+                return Called::Returned(match stream.shutdown_write() {
+                    Ok(()) => Returned::HalfClosed,
+                    Err(e) => Returned::Failed(e),
+                });
+            }
+            Action::CheckUnread => (Call::CheckUnread, stream.check_unread()),
             Action::Close | Action::Abort => return Called::End,
         };
-        Called::Returned(returned)
+        match call.returned(result) {
+            Ok(returned) => Called::Returned(returned),
+            Err(wait) => Called::Wait(wait),
+        }
+    }
+
+    /// The call the core asks for, if it is one a driver may queue instead of making it
+    /// (the io_uring model); `None` for the half-close, the close and the abort.
+    pub(crate) fn queued_call(&self) -> Option<Queued<'_>> {
+        match self.core.poll() {
+            Action::Send { bytes, .. } => Some(Queued::Send {
+                bytes,
+                then_check: self.core.next_if_done() == Some(Action::CheckUnread),
+            }),
+            Action::Read => Some(Queued::Read),
+            Action::CheckUnread => Some(Queued::CheckUnread),
+            Action::HalfClose | Action::Close | Action::Abort => None,
+        }
+    }
+
+    /// A queued call completed with `result` (a read's bytes in `data`): fed to the core as
+    /// of `now` if the core still asks for that call (a call linked after a send that did
+    /// not go whole is not asked for), as if it had been made here.
+    pub(crate) fn complete(&mut self, call: Call, result: io::Result<usize>, data: &[u8], now: Instant) {
+        let asked = matches!(
+            (call, self.core.poll()),
+            (Call::Send, Action::Send { .. })
+                | (Call::CheckUnread, Action::CheckUnread)
+                | (Call::Read, Action::Read)
+        );
+        if let (true, Ok(returned)) = (asked, call.returned(result)) {
+            self.feed(returned, data, now);
+        }
     }
 
     /// Feeds a call's result to the core, as of `now`, when the call returned. Request
@@ -194,9 +257,14 @@ impl<'c> Exchange<'c> {
         }
     }
 
-    /// The event loop's timer for this connection ran out at `now`: the core decides, and
-    /// a wait that timed out is traced as the call that was waiting.
-    pub(crate) fn expire(&mut self, now: Instant) {
+    /// The event-driven model's timer for this connection ran out at `now` (its socket is
+    /// non-blocking, and no call of it is pending): what arrived meanwhile is taken first —
+    /// the call the core waits for is made once more, and a result fed — since a stall
+    /// of the server (stopped, a paused VM, CPU throttling) is not the client's fault.
+    /// Then the core decides, and a wait that timed out is traced as the call that was
+    /// waiting.
+    pub(crate) fn expire(&mut self, now: Instant, buf: &mut [u8]) {
+        self.take_what_arrived(buf, now);
         self.core.on_timeout(now);
         if let Some(Outcome::Failed {
             step,
@@ -204,6 +272,15 @@ impl<'c> Exchange<'c> {
         }) = self.core.ending()
         {
             self.stream.trace_deadline(*step);
+        }
+    }
+
+    /// Before a deadline ends the exchange: the call the core waits for is made once more
+    /// (on a socket that cannot make it wait: non-blocking, or its timeout at its
+    /// shortest) and what it returned fed as of `now`.
+    pub(crate) fn take_what_arrived(&mut self, buf: &mut [u8], now: Instant) {
+        if let Called::Returned(returned) = self.call(buf) {
+            self.feed(returned, buf, now);
         }
     }
 

@@ -11,8 +11,8 @@
 //!
 //! The epoll calls are `hello_proto::sys::epoll`'s, traced like every other call.
 //!
-//! Deadlines are a timer heap keyed by each core's `Connection::deadline`; an entry made
-//! stale by progress is found out when it comes up, and requeued.
+//! The clients, their deadlines (the timer heap) and the stop's grace are `clients`';
+//! accepting is `accept`'s slot-aware step. What is left here is how the loop waits.
 //!
 //! With `--workers N` ([`run_workers`]) there are N such loops, one per thread, each
 //! with a listening socket of its own in one `SO_REUSEPORT` set: the kernel spreads the
@@ -21,8 +21,6 @@
 //! before each `accept()`; so that no slot is held while it waits, the workers never
 //! block in `accept()`, and always wait in `epoll_wait()`.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -32,11 +30,11 @@ use std::time::{Duration, Instant};
 use hello_proto::sys::Stream;
 use hello_proto::sys::epoll::{Epoll, Ready, Wakeup};
 use hello_proto::{Error, Step};
-use slab::Slab;
 
-use crate::accept::{Acceptor, BACKOFF, Next};
+use crate::accept::{Acceptor, Taken};
 use crate::budget::Budget;
-use crate::drive::{Exchange, Wait};
+use crate::clients::Clients;
+use crate::drive::Wait;
 use crate::slots::Slots;
 use crate::stop::WakeGuard;
 use crate::{AcceptQueues, Config, Stop, Summary};
@@ -69,21 +67,8 @@ impl Shared {
     }
 }
 
-/// A registered client.
-struct Client<'c> {
-    exchange: Exchange<'c>,
-    /// Tells this client from a later one in the same slab slot, for the timer heap.
-    id: u64,
-    /// What readiness it waits for; events of the other kind need no call.
-    waits_for: Wait,
-    /// The deadline of its entry in the timer heap, if it has one.
-    queued: Option<Instant>,
-}
-
 /// The loop's state.
 struct Loop<'c> {
-    config: &'c Config,
-    budget: &'c Budget,
     slots: &'c Slots,
     /// With no client registered, block in `accept()` (one worker only: see the module
     /// docs).
@@ -91,19 +76,15 @@ struct Loop<'c> {
     epoll: Epoll,
     /// Written by the stop to wake `epoll_wait()`.
     wakeup: Wakeup,
-    clients: Slab<Client<'c>>,
-    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
-    next_id: u64,
+    /// The registered clients, each with what readiness it waits for (events of the
+    /// other kind need no call).
+    clients: Clients<'c, Wait>,
     buf: Vec<u8>,
     /// `None` once no more clients are taken (a stop, or `--once` served).
     acceptor: Option<Acceptor>,
     /// The listener may have clients queued (it reported readiness and has not said
     /// EAGAIN since).
     accept_ready: bool,
-    /// When the stop's grace ends, once stopping: clients accepted from the queue while
-    /// stopping get the same end.
-    grace_end: Option<Instant>,
-    backoff_until: Option<Instant>,
     summary: Summary,
     /// The listening socket's address, for error lines.
     local: SocketAddr,
@@ -233,20 +214,14 @@ impl<'c> Loop<'c> {
         };
         added.map_err(|e| Error::new(Step::EpollCtl, local, e))?;
         let lp = Loop {
-            config,
-            budget: &shared.budget,
             slots: &shared.slots,
             block_when_idle,
             epoll,
             wakeup,
-            clients: Slab::new(),
-            timers: BinaryHeap::new(),
-            next_id: 0,
+            clients: Clients::new(config, &shared.budget),
             buf: vec![0u8; 16 * 1024],
             acceptor: Some(acceptor),
             accept_ready: true,
-            grace_end: None,
-            backoff_until: None,
             summary: Summary::default(),
             local,
             _wake: wake,
@@ -296,7 +271,6 @@ impl<'c> Loop<'c> {
             return Ok(());
         };
         acceptor.set_blocking(true)?;
-        self.timers.clear();
         // The only worker: a slot is always free with no client registered.
         if !self.slots.try_take() {
             return Ok(());
@@ -323,37 +297,33 @@ impl<'c> Loop<'c> {
         Ok(())
     }
 
-    /// Accepts while the listener may have clients, there is room, and no back-off.
+    /// Accepts while the listener may have clients, with the one slot-aware step.
     fn accept_batch(&mut self, stop: &Stop) -> Result<(), Error> {
-        if self.backoff_until.is_some_and(|t| Instant::now() >= t) {
-            self.backoff_until = None;
-        }
         for _ in 0..ACCEPT_BATCH {
-            if !self.can_accept() {
+            if !self.accept_ready {
                 break;
             }
             let Some(acceptor) = &mut self.acceptor else {
                 break;
             };
-            if !self.slots.try_take() {
-                break;
-            }
-            let next = acceptor.next(stop);
-            if !matches!(next, Ok(Next::Client(..))) {
-                self.slots.release();
-            }
-            match next? {
-                Next::Client(stream, peer) => self.on_accept(stream, peer),
-                Next::Empty => self.accept_ready = false,
-                Next::Backoff => self.backoff_until = Some(Instant::now() + BACKOFF),
-                Next::Closed => self.close_acceptor(),
+            match acceptor.take(self.slots, stop)? {
+                Taken::Client(stream, peer) => self.on_accept(stream, peer),
+                Taken::Empty => self.accept_ready = false,
+                Taken::Full | Taken::Resting => break,
+                Taken::Closed => self.close_acceptor(),
             }
         }
         Ok(())
     }
 
+    /// Whether a client could be taken at once.
     fn can_accept(&self) -> bool {
-        self.acceptor.is_some() && self.accept_ready && self.backoff_until.is_none() && self.slots.has_room()
+        self.accept_ready
+            && self.slots.has_room()
+            && self
+                .acceptor
+                .as_ref()
+                .is_some_and(|a| a.resting_until().is_none())
     }
 
     /// Sleeps in `epoll_wait()` until an event, the next deadline or the end of a
@@ -362,12 +332,13 @@ impl<'c> Loop<'c> {
         let timeout = if self.can_accept() {
             Some(Duration::ZERO)
         } else {
-            let next_timer = self.timers.peek().map(|Reverse((t, _, _))| *t);
+            let next_timer = self.clients.next_deadline();
+            let resting = self.acceptor.as_ref().and_then(Acceptor::resting_until);
             // The other workers hold every slot: none of them tells this one when they
             // free one.
             let room_check =
                 (self.acceptor.is_some() && !self.slots.has_room()).then(|| Instant::now() + ROOM_CHECK);
-            [next_timer, self.backoff_until, room_check]
+            [next_timer, resting, room_check]
                 .into_iter()
                 .flatten()
                 .min()
@@ -386,17 +357,13 @@ impl<'c> Loop<'c> {
     /// A new client: driven as far as it goes at once (a hello client to its end), and
     /// registered only if it has to wait.
     fn on_accept(&mut self, stream: Stream, peer: SocketAddr) {
-        let mut exchange = Exchange::new(self.config, self.budget, stream, peer);
-        if let Some(grace_end) = self.grace_end {
-            exchange.core_mut().on_stop(grace_end);
-        }
+        let mut exchange = self.clients.exchange(stream, Some(peer));
         let Some(waits_for) = exchange.advance(&mut self.buf) else {
             self.summary.count(exchange.end());
             self.slots.release();
             return;
         };
-        let entry = self.clients.vacant_entry();
-        let key = entry.key();
+        let key = self.clients.vacant_slot();
         let fd = exchange.stream().fd();
         if let Err(e) = self.epoll.add(fd, key as u64, true, true) {
             crate::report(&Error::new(Step::EpollCtl, peer, e));
@@ -405,14 +372,7 @@ impl<'c> Loop<'c> {
             self.slots.release();
             return;
         }
-        self.next_id += 1;
-        entry.insert(Client {
-            exchange,
-            id: self.next_id,
-            waits_for,
-            queued: None,
-        });
-        self.schedule(key);
+        self.clients.insert(exchange, waits_for);
     }
 
     fn on_event(&mut self, key: u64, event: &Ready) {
@@ -425,7 +385,7 @@ impl<'c> Loop<'c> {
         let r = event.readiness;
         let relevant = r.error
             || r.hangup
-            || match client.waits_for {
+            || match client.state {
                 Wait::Readable => r.readable,
                 Wait::Writable => r.writable,
             };
@@ -441,53 +401,27 @@ impl<'c> Loop<'c> {
         };
         match client.exchange.advance(&mut self.buf) {
             Some(waits_for) => {
-                client.waits_for = waits_for;
-                self.schedule(key);
+                client.state = waits_for;
+                self.clients.schedule(key);
             }
             None => {
-                let client = self.clients.remove(key);
-                // Closing the socket also takes it out of the epoll set.
-                self.summary.count(client.exchange.end());
-                self.slots.release();
+                if let Some(client) = self.clients.remove(key) {
+                    // Closing the socket also takes it out of the epoll set.
+                    self.summary.count(client.exchange.end());
+                    self.slots.release();
+                }
             }
         }
     }
 
-    /// Queues the client's deadline if it is earlier than its queued one.
-    fn schedule(&mut self, key: usize) {
-        let Some(client) = self.clients.get_mut(key) else {
-            return;
-        };
-        match client.exchange.core().deadline() {
-            Some(deadline) if client.queued.is_none_or(|q| deadline < q) => {
-                client.queued = Some(deadline);
-                self.timers.push(Reverse((deadline, key, client.id)));
-            }
-            _ => {}
-        }
-    }
-
-    /// Hands the clients whose deadline has passed to their core; requeues those whose
-    /// deadline moved on.
+    /// Hands the clients whose deadline has passed to their core (what arrived for them
+    /// is taken first: see `Exchange::expire`).
     fn expire(&mut self, now: Instant) {
-        while let Some(&Reverse((t, key, id))) = self.timers.peek() {
-            if t > now {
-                return;
+        while let Some(key) = self.clients.next_due(now) {
+            if let Some(client) = self.clients.get_mut(key) {
+                client.exchange.expire(now, &mut self.buf);
             }
-            self.timers.pop();
-            let Some(client) = self.clients.get_mut(key) else {
-                continue;
-            };
-            if client.id != id || client.queued != Some(t) {
-                continue;
-            }
-            client.queued = None;
-            if client.exchange.core().deadline().is_some_and(|d| d <= now) {
-                client.exchange.expire(now);
-                self.drive(key);
-            } else {
-                self.schedule(key);
-            }
+            self.drive(key);
         }
     }
 
@@ -496,17 +430,7 @@ impl<'c> Loop<'c> {
     fn begin_stop(&mut self, stop: &Stop) {
         // The acceptor takes what is queued to its end, then closes (accept.rs).
         self.accept_ready = true;
-        self.grace_end = stop.grace_end(self.config.grace);
-        let Some(grace_end) = self.grace_end else {
-            return;
-        };
-        let keys: Vec<usize> = self.clients.iter().map(|(key, _)| key).collect();
-        for key in keys {
-            if let Some(client) = self.clients.get_mut(key) {
-                client.exchange.core_mut().on_stop(grace_end);
-            }
-            self.schedule(key);
-        }
+        self.clients.stop(stop);
     }
 
     /// Takes no more clients: the listening socket leaves the epoll set and is closed.

@@ -17,6 +17,7 @@ pub mod agent;
 mod blocking;
 pub mod budget;
 pub mod cli;
+mod clients;
 mod drive;
 pub mod event_loop;
 pub mod fork;
@@ -26,6 +27,7 @@ pub mod select;
 pub mod slots;
 pub mod stop;
 pub mod threads;
+mod timers;
 pub mod udp;
 pub mod uring;
 

@@ -65,8 +65,7 @@ pub struct Relay {
 impl Relay {
     /// Both ends of a new pipe (`socketpair`), the parent's non-blocking.
     pub fn new() -> io::Result<(Relay, std::os::unix::net::UnixStream)> {
-        let (read, write) = std::os::unix::net::UnixStream::pair()?;
-        read.set_nonblocking(true)?;
+        let (read, write) = hello_proto::sys::process::log_socketpair()?;
         Ok((
             Relay {
                 pipe: read,

@@ -10,14 +10,14 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use hello_proto::addr::HumanDuration;
 use hello_proto::conn::Limits;
 use hello_proto::sys::{self, Tracer};
-use hello_proto::trace::{Event, Role, join_trace_value};
+use hello_proto::trace::{Role, join_trace_value};
 use hello_proto::wire::{MAX_DATAGRAM, Service};
 use hello_server::agent::Agent;
 use hello_server::cli::{Args, ServiceName, command};
@@ -268,19 +268,8 @@ fn drain(
         "hello-server: draining for {}; a second signal stops at once",
         HumanDuration(delay)
     );
-    if tracer.on() {
-        tracer.emit(Event::Draining { delay });
-    }
-    let until = Instant::now() + delay;
-    while Instant::now() < until && !signals.pending().any(|s| STOP_SIGNALS.contains(&s)) {
-        std::thread::sleep(
-            until
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(20)),
-        );
-    }
+    sys::process::sleep_draining(delay, tracer, || {
+        signals.pending().any(|s| STOP_SIGNALS.contains(&s))
+    });
     let _ = writeln!(io::stderr(), "hello-server: drained; stopping");
-    if tracer.on() {
-        tracer.emit(Event::Drained);
-    }
 }

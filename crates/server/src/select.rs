@@ -16,33 +16,27 @@ use std::time::{Duration, Instant};
 
 use hello_proto::sys::{FD_SETSIZE, FdSets, Stream, WakePipe};
 use hello_proto::{Error, Step};
-use slab::Slab;
 
-use crate::accept::{Acceptor, Next};
+use crate::accept::{Acceptor, Taken};
 use crate::budget::Budget;
-use crate::drive::{Exchange, Wait};
+use crate::clients::Clients;
+use crate::drive::Wait;
+use crate::slots::Slots;
 use crate::{Config, RESERVED_FDS, Stop, Summary, report};
 
 /// The most clients at once: every descriptor a set can hold, but those the server keeps
 /// for itself.
 pub const MAX_CLIENTS: usize = FD_SETSIZE - RESERVED_FDS as usize;
 
-struct Client<'c> {
-    exchange: Exchange<'c>,
-    waits_for: Wait,
-}
-
 struct Loop<'c> {
-    config: &'c Config,
-    budget: &'c Budget,
-    clients: Slab<Client<'c>>,
+    /// The clients, each with what readiness it waits for.
+    clients: Clients<'c, Wait>,
     acceptor: Option<Acceptor>,
-    /// Clients taken at most now (lowered if a descriptor did not fit a set).
-    slots: usize,
+    /// `--max-conns`, at most [`MAX_CLIENTS`].
+    slots: &'c Slots,
+    /// A descriptor did not fit a set: no client is taken until one leaves.
+    full: bool,
     buf: Vec<u8>,
-    grace_end: Option<Instant>,
-    /// Out of descriptors: the listening socket stays out of the sets until then.
-    backoff_until: Option<Instant>,
     summary: Summary,
 }
 
@@ -55,23 +49,21 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
     let wake = WakePipe::new().map_err(|e| Error::new(Step::Socket, local, e))?;
     let _wake = stop.on_stop(wake.waker());
     let budget = Budget::new(config.max_buffered);
+    let slots = Slots::new(config.max_conns.clamp(1, MAX_CLIENTS));
     let mut lp = Loop {
-        config,
-        budget: &budget,
-        clients: Slab::new(),
+        clients: Clients::new(config, &budget),
         acceptor: Some(acceptor),
-        slots: config.max_conns.clamp(1, MAX_CLIENTS),
+        slots: &slots,
+        full: false,
         buf: vec![0u8; 16 * 1024],
-        grace_end: None,
-        backoff_until: None,
         summary: Summary::default(),
     };
     let mut sets = FdSets::new();
     loop {
-        if stop.is_stopped() && lp.grace_end.is_none() {
-            lp.begin_stop(stop);
+        if stop.is_stopped() && !lp.clients.stopping() {
+            lp.clients.stop(stop);
         }
-        if lp.grace_end.is_some() {
+        if lp.clients.stopping() {
             // Stopping: the queue is taken to its end, readiness or not (accept.rs).
             lp.accept(stop)?;
         }
@@ -109,16 +101,14 @@ impl<'c> Loop<'c> {
     fn fill(&self, sets: &mut FdSets, wake: i32) -> bool {
         sets.clear();
         sets.watch_read(wake);
-        let backing_off = self.backoff_until.is_some_and(|t| Instant::now() < t);
+        let room = !self.full && self.slots.has_room();
         let listening = match &self.acceptor {
-            Some(acceptor) if self.clients.len() < self.slots && !backing_off => {
-                sets.watch_read(acceptor.fd())
-            }
+            Some(acceptor) if room && acceptor.resting_until().is_none() => sets.watch_read(acceptor.fd()),
             _ => false,
         };
-        for (_, c) in &self.clients {
+        for (_, c) in self.clients.iter() {
             let fd = c.exchange.stream().fd();
-            match c.waits_for {
+            match c.state {
                 Wait::Readable => sets.watch_read(fd),
                 Wait::Writable => sets.watch_write(fd),
             };
@@ -130,56 +120,58 @@ impl<'c> Loop<'c> {
     /// back-off (`None`: no bound; a stop wakes it through the wake pipe).
     fn next_deadline(&self) -> Option<Duration> {
         let now = Instant::now();
+        let resting = self.acceptor.as_ref().and_then(Acceptor::resting_until);
         self.clients
-            .iter()
-            .filter_map(|(_, c)| c.exchange.core().deadline())
-            .chain(self.backoff_until)
+            .next_deadline()
+            .into_iter()
+            .chain(resting)
             .min()
             .map(|d| d.saturating_duration_since(now))
     }
 
-    /// Takes the clients that are queued, while there is room.
+    /// Takes the clients that are queued, while there is room (the one slot-aware step).
     fn accept(&mut self, stop: &Stop) -> Result<(), Error> {
-        while self.clients.len() < self.slots {
+        while !self.full {
             let Some(acceptor) = &mut self.acceptor else {
                 return Ok(());
             };
-            match acceptor.next(stop)? {
-                Next::Client(stream, peer) => self.take(stream, peer),
-                Next::Empty => return Ok(()),
+            match acceptor.take(self.slots, stop)? {
+                Taken::Client(stream, peer) => self.take(stream, peer),
                 // Out of descriptors: the listening socket rests a while.
-                Next::Backoff => {
-                    self.backoff_until = Some(Instant::now() + crate::accept::BACKOFF);
-                    return Ok(());
-                }
-                Next::Closed => self.acceptor = None,
+                Taken::Empty | Taken::Full | Taken::Resting => return Ok(()),
+                Taken::Closed => self.acceptor = None,
             }
         }
         Ok(())
     }
 
-    /// A new client: driven as far as it goes at once, kept only if it must wait.
+    /// A new client, its slot taken: driven as far as it goes at once, kept only if it
+    /// must wait.
     fn take(&mut self, stream: Stream, peer: SocketAddr) {
-        if usize::try_from(stream.fd()).is_ok_and(|fd| fd >= FD_SETSIZE) {
+        let fits = usize::try_from(stream.fd()).is_ok_and(|fd| fd < FD_SETSIZE);
+        let mut exchange = self.clients.exchange(stream, Some(peer));
+        if !fits {
             report(&Error::new(
                 Step::Select,
                 peer,
-                std::io::Error::other(format!("descriptor {} does not fit FD_SETSIZE", stream.fd())),
+                std::io::Error::other(format!(
+                    "descriptor {} does not fit FD_SETSIZE",
+                    exchange.stream().fd()
+                )),
             ));
-            let exchange = Exchange::new(self.config, self.budget, stream, peer);
             self.summary.count(exchange.end());
-            self.slots = self.clients.len().max(1);
+            self.slots.release();
+            self.full = true;
             return;
-        }
-        let mut exchange = Exchange::new(self.config, self.budget, stream, peer);
-        if let Some(end) = self.grace_end {
-            exchange.core_mut().on_stop(end);
         }
         match exchange.advance(&mut self.buf) {
             Some(waits_for) => {
-                self.clients.insert(Client { exchange, waits_for });
+                self.clients.insert(exchange, waits_for);
             }
-            None => self.summary.count(exchange.end()),
+            None => {
+                self.summary.count(exchange.end());
+                self.slots.release();
+            }
         }
     }
 
@@ -188,38 +180,28 @@ impl<'c> Loop<'c> {
             return;
         };
         match client.exchange.advance(&mut self.buf) {
-            Some(waits_for) => client.waits_for = waits_for,
+            Some(waits_for) => {
+                client.state = waits_for;
+                self.clients.schedule(key);
+            }
             None => {
-                let client = self.clients.remove(key);
-                self.summary.count(client.exchange.end());
-                self.slots = self.config.max_conns.clamp(1, MAX_CLIENTS);
+                if let Some(client) = self.clients.remove(key) {
+                    self.summary.count(client.exchange.end());
+                    self.slots.release();
+                    self.full = false;
+                }
             }
         }
     }
 
-    /// Hands the clients whose deadline has passed to their core.
+    /// Hands the clients whose deadline has passed to their core (what arrived for them
+    /// is taken first: see `Exchange::expire`).
     fn expire(&mut self, now: Instant) {
-        let due: Vec<usize> = self
-            .clients
-            .iter()
-            .filter(|(_, c)| c.exchange.core().deadline().is_some_and(|d| d <= now))
-            .map(|(key, _)| key)
-            .collect();
-        for key in due {
+        while let Some(key) = self.clients.next_due(now) {
             if let Some(client) = self.clients.get_mut(key) {
-                client.exchange.expire(now);
+                client.exchange.expire(now, &mut self.buf);
             }
             self.drive(key);
-        }
-    }
-
-    /// A stop: the queue is still taken (see accept.rs); every exchange ends by the grace.
-    fn begin_stop(&mut self, stop: &Stop) {
-        self.grace_end = stop.grace_end(self.config.grace);
-        if let Some(end) = self.grace_end {
-            for (_, c) in &mut self.clients {
-                c.exchange.core_mut().on_stop(end);
-            }
         }
     }
 }

@@ -2,7 +2,12 @@
 //! cores' calls are queued in the ring instead of being made, and one `io_uring_enter()`
 //! submits what every connection has queued and reaps what completed.
 //!
-//! - One multishot accept takes client after client; `--once` queues a single accept.
+//! - Accepts are queued one per free slot (at most [`ACCEPT_DEPTH`] at once; one with
+//!   `--once`), each holding its slot until it completes: the ring never takes a client
+//!   beyond `--max-conns` (a multishot accept would take every client queued, with no
+//!   bound). Out of descriptors, the ring queues no accept until the queue has been
+//!   taken to its end by the one accept step (`accept::Acceptor::take`), which ends the
+//!   episode.
 //! - A reply that fits [`LINK_MAX`] is queued as a chain: the send (`MSG_MORE`) and, for
 //!   the hello service, the check for unread input the core asks for next if it goes
 //!   whole (`Connection::next_if_done`), linked after it: it runs only if the send
@@ -13,33 +18,34 @@
 //!   before an echo drain is the one call made directly (`shutdown()`): io_uring would
 //!   run it on a kernel worker thread, a thread wake-up per client.
 //! - Reads take a provided buffer, chosen by the kernel when data comes.
-//! - Deadlines are a timer heap on the cores' `deadline()`; the nearest bounds the wait in
+//! - Deadlines are the shared timer heap (`clients`); the nearest bounds the wait in
 //!   `io_uring_enter()`. A connection whose deadline passes with a call pending has that
 //!   call cancelled first (`IORING_OP_ASYNC_CANCEL`), and its core is told of the
 //!   deadline only once the call has completed: the core never changes (nor frees a
 //!   reply) while the kernel may still read it, and no call is pending on a socket when
 //!   it is closed.
-//! - A stop cancels the multishot accept, then takes what the accept queue holds with
-//!   the one accept loop (`accept::Acceptor`), as the other models do; connections the
-//!   ring had already accepted are served too.
+//! - A stop cancels the queued accepts, then takes what the accept queue holds with the
+//!   one accept step (`accept::Acceptor`), as the other models do; connections the ring
+//!   had already accepted are served too.
+//! - What a queued call returned becomes the core's input through `drive` (`Call`,
+//!   `Exchange::complete`), as a call made at once does: the ring only decides how the
+//!   calls wait.
 //!
 //! Keys (`user_data`) name the call and the connection's slab slot and generation
 //! (`key()`), so that a late completion can never be taken for a later connection's.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
 use std::net::{SocketAddr, TcpListener};
 use std::time::Instant;
 
-use hello_proto::conn::Action;
+use hello_proto::Error;
+use hello_proto::Step;
 use hello_proto::sys::Stream;
 use hello_proto::sys::uring::{Completion, RESERVED, Ring};
-use hello_proto::{Error, Step};
-use slab::Slab;
 
-use crate::accept::{Acceptor, BACKOFF, Next};
+use crate::accept::{Acceptor, Next, Taken};
 use crate::budget::Budget;
-use crate::drive::{Exchange, Returned};
+use crate::clients::{Clients, ERA_MASK};
+use crate::drive::{Call, Queued};
 use crate::slots::Slots;
 use crate::{Config, Stop, Summary};
 
@@ -47,6 +53,10 @@ use crate::{Config, Stop, Summary};
 /// every byte is out (`MSG_WAITALL`), which hides its progress from the idle deadline:
 /// only a reply that fits the send buffer of a new connection at once is sent that way.
 pub const LINK_MAX: usize = 4096;
+
+/// Accepts queued at once at most, each with a free slot: enough for a burst of clients
+/// to be taken several per `io_uring_enter()`.
+pub const ACCEPT_DEPTH: usize = 16;
 
 /// The calls a connection queues, as its keys name them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +78,16 @@ impl Op {
             6 => Op::Close,
             _ => return None,
         })
+    }
+
+    /// The connection's call this op queues, as `drive` knows it.
+    fn call(self) -> Option<Call> {
+        match self {
+            Op::Send => Some(Call::Send),
+            Op::Check => Some(Call::CheckUnread),
+            Op::Read => Some(Call::Read),
+            Op::Accept | Op::Close => None,
+        }
     }
 }
 
@@ -97,12 +117,9 @@ impl Pending {
     }
 }
 
-/// Generations (eras) wrap at 24 bits: a slot would have to be reused 16 million times while one
-/// call of its first connection is still pending to be mistaken.
-const ERA_MASK: u32 = 0xFF_FFFF;
-
-/// The key of call `op` of the connection in `slot`, generation `era`:
-/// op (bits 56..63) | era (32..56) | slot (0..32). Always below [`RESERVED`].
+/// The key of call `op` of the connection in `slot`, generation `era` (an accept's slot
+/// is its place among the accepts queued): op (bits 56..63) | era (32..56) | slot
+/// (0..32). Always below [`RESERVED`].
 fn key(op: Op, slot: usize, era: u32) -> u64 {
     let slot = u64::try_from(slot).unwrap_or(u64::MAX) & 0xFFFF_FFFF;
     ((op as u64) << 56) | (u64::from(era & ERA_MASK) << 32) | slot
@@ -119,83 +136,72 @@ fn parse(key: u64) -> Option<(Op, usize, u32)> {
     Some((op, slot, era))
 }
 
-/// The accept's key.
-const ACCEPT: u64 = (Op::Accept as u64) << 56;
-
-/// The connections' deadlines: earliest first. An entry made stale by progress is found
-/// out when it comes up (the connection's own deadline is looked at again).
+/// What the ring model keeps of a connection besides its exchange.
 #[derive(Default)]
-struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, usize, u32)>>,
-}
-
-impl Timers {
-    fn push(&mut self, at: Instant, slot: usize, era: u32) {
-        self.heap.push(Reverse((at, slot, era)));
-    }
-
-    /// The earliest deadline queued.
-    fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((t, _, _))| *t)
-    }
-
-    /// Drops the entries `live` says are stale once they outnumber the live ones by far,
-    /// and gives back the memory a burst left: every connection queues its deadline, and
-    /// at thousands of connections a second with a 10 s idle limit the stale entries
-    /// would otherwise pile up until their time comes (and the heap keep its peak size).
-    fn prune(&mut self, live_count: usize, live: impl Fn(Instant, usize, u32) -> bool) {
-        if self.heap.len() > 2 * live_count + 1024 {
-            self.heap.retain(|Reverse((t, slot, era))| live(*t, *slot, *era));
-        }
-        let len = self.heap.len();
-        if self.heap.capacity() > 4 * len + 4096 {
-            self.heap.shrink_to(2 * len + 1024);
-        }
-    }
-
-    /// The earliest entry due at `now`, taken out.
-    fn pop_due(&mut self, now: Instant) -> Option<(Instant, usize, u32)> {
-        match self.heap.peek() {
-            Some(Reverse((t, _, _))) if *t <= now => self.heap.pop().map(|Reverse(e)| e),
-            _ => None,
-        }
-    }
-}
-
-/// A connection being served.
-struct Conn<'c> {
-    exchange: Exchange<'c>,
-    era: u32,
+struct Calls {
     /// Its calls queued or in the kernel.
     pending: Pending,
-    /// The deadline of its entry in the timer heap, if it has one.
-    queued: Option<Instant>,
     /// Its deadline passed while a call was pending: that call is being cancelled, and
     /// the core hears of the deadline once it is back.
     due: bool,
 }
 
+/// The accepts queued in the ring, one bit per place (`0..ACCEPT_DEPTH`), each holding a
+/// slot until its completion.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Accepts {
+    queued: u32,
+    cancelled: u32,
+}
+
+impl Accepts {
+    fn count(self) -> usize {
+        self.queued.count_ones() as usize
+    }
+
+    /// The first free place, if fewer than `depth` are queued.
+    fn free(self, depth: usize) -> Option<usize> {
+        (self.count() < depth).then(|| (!self.queued).trailing_zeros() as usize)
+    }
+
+    fn add(&mut self, place: usize) {
+        self.queued |= 1 << place;
+    }
+
+    /// The accept in `place` completed (for the last time): whether it was queued.
+    fn done(&mut self, place: usize) -> bool {
+        let bit = 1u32
+            .checked_shl(u32::try_from(place).unwrap_or(u32::MAX))
+            .unwrap_or(0);
+        let was = self.queued & bit != 0;
+        self.queued &= !bit;
+        self.cancelled &= !bit;
+        was
+    }
+
+    /// The places queued and not yet cancelled, now marked cancelled.
+    fn mark_cancelled(&mut self) -> impl Iterator<Item = usize> + use<> {
+        let todo = self.queued & !self.cancelled;
+        self.cancelled |= todo;
+        (0..32).filter(move |p| todo & (1 << p) != 0)
+    }
+}
+
 /// The loop's state.
 struct Loop<'c> {
     config: &'c Config,
-    budget: &'c Budget,
     slots: &'c Slots,
     ring: Ring,
-    conns: Slab<Conn<'c>>,
-    next_era: u32,
-    timers: Timers,
+    clients: Clients<'c, Calls>,
     /// `None` once no more clients are taken.
     acceptor: Option<Acceptor>,
-    /// The ring's accept is queued (until its last completion).
-    accepting: bool,
-    /// Its cancellation was asked for.
-    accept_cancelled: bool,
-    /// Connections the ring accepted while every slot was taken: served as slots free.
-    waiting: VecDeque<Stream>,
+    /// The ring's accepts.
+    accepts: Accepts,
     /// Connections whose read found no free buffer: read again after the next wait.
     starved: Vec<(usize, u32)>,
-    backoff_until: Option<Instant>,
-    grace_end: Option<Instant>,
+    /// A deadline's last look at a socket reads here (see `Exchange::expire`): the ring's
+    /// reads take provided buffers.
+    buf: Vec<u8>,
     stopping: bool,
     summary: Summary,
     local: SocketAddr,
@@ -227,19 +233,13 @@ pub fn run(
     let _wake = stop.on_stop(ring.waker());
     let lp = Loop {
         config,
-        budget: &budget,
         slots: &slots,
         ring,
-        conns: Slab::new(),
-        next_era: 0,
-        timers: Timers::default(),
+        clients: Clients::new(config, &budget),
         acceptor: Some(acceptor),
-        accepting: false,
-        accept_cancelled: false,
-        waiting: VecDeque::new(),
+        accepts: Accepts::default(),
         starved: Vec::new(),
-        backoff_until: None,
-        grace_end: None,
+        buf: vec![0u8; 16 * 1024],
         stopping: false,
         summary: Summary::default(),
         local,
@@ -254,22 +254,18 @@ impl<'c> Loop<'c> {
             if stop.is_stopped() && !self.stopping {
                 self.begin_stop(stop);
             }
-            self.admit_waiting();
-            if self.stopping {
+            let catching_up = self.acceptor.as_ref().is_some_and(Acceptor::starved);
+            if self.stopping || catching_up {
                 self.take_the_queue(stop)?;
             } else {
-                self.arm_accept();
+                self.queue_accepts();
             }
-            if self.acceptor.is_none() && !self.accepting && self.conns.is_empty() && self.waiting.is_empty()
-            {
+            if self.acceptor.is_none() && self.accepts.count() == 0 && self.clients.is_empty() {
                 return Ok(self.summary);
             }
             let now = Instant::now();
-            if self.backoff_until.is_some_and(|t| now >= t) {
-                self.backoff_until = None;
-                continue;
-            }
-            let timeout = [self.timers.next(), self.backoff_until]
+            let resting = self.acceptor.as_ref().and_then(Acceptor::resting_until);
+            let timeout = [self.clients.next_deadline(), resting]
                 .into_iter()
                 .flatten()
                 .min()
@@ -282,9 +278,9 @@ impl<'c> Loop<'c> {
             }
             for (slot, era) in std::mem::take(&mut self.starved) {
                 if self
-                    .conns
-                    .get(slot)
-                    .is_some_and(|c| c.era == era && c.pending.is_empty())
+                    .clients
+                    .of_era(slot, era)
+                    .is_some_and(|c| c.state.pending.is_empty())
                 {
                     self.advance(slot);
                 }
@@ -293,149 +289,105 @@ impl<'c> Loop<'c> {
         }
     }
 
-    /// Queues the ring's accept when clients may be taken: not stopping, a slot free, no
-    /// back-off, nobody waiting for a slot.
-    fn arm_accept(&mut self) {
+    /// Queues an accept for each free slot (at most [`ACCEPT_DEPTH`], one with `--once`)
+    /// while clients may be taken: not stopping, not resting or catching up after
+    /// running out of descriptors.
+    fn queue_accepts(&mut self) {
         let Some(acceptor) = &self.acceptor else {
             return;
         };
-        if self.accepting
-            || self.backoff_until.is_some()
-            || !self.slots.has_room()
-            || !self.waiting.is_empty()
-        {
+        if !acceptor.may_take() {
             return;
         }
-        if self.config.once {
-            self.ring.accept(acceptor.fd(), ACCEPT);
-        } else {
-            self.ring.accept_multishot(acceptor.fd(), ACCEPT);
-        }
-        self.accepting = true;
-        self.accept_cancelled = false;
-    }
-
-    /// Asks the ring to stop accepting (a stop, or every slot taken).
-    fn cancel_accept(&mut self) {
-        if let (true, false, Some(acceptor)) = (self.accepting, self.accept_cancelled, &self.acceptor) {
-            self.ring.cancel(ACCEPT, acceptor.fd());
-            self.accept_cancelled = true;
-        }
-    }
-
-    /// Serves the connections the ring accepted beyond `--max-conns`, as slots free.
-    fn admit_waiting(&mut self) {
-        while !self.waiting.is_empty() && self.slots.try_take() {
-            if let Some(stream) = self.waiting.pop_front() {
-                self.start(stream, None);
+        let depth = if self.config.once { 1 } else { ACCEPT_DEPTH };
+        while let Some(place) = self.accepts.free(depth) {
+            if !self.slots.try_take() {
+                return;
             }
+            self.ring.accept(acceptor.fd(), key(Op::Accept, place, 0));
+            self.accepts.add(place);
         }
+    }
+
+    /// Asks the ring to stop accepting (a stop, or no more clients to take).
+    fn cancel_accepts(&mut self) {
+        let Some(acceptor) = &self.acceptor else {
+            return;
+        };
+        for place in self.accepts.mark_cancelled() {
+            self.ring.cancel(key(Op::Accept, place, 0), acceptor.fd());
+        }
+    }
+
+    /// Takes no more clients: the queued accepts are cancelled, the listening socket
+    /// closed (the kernel keeps it for the accepts until they are back).
+    fn close_acceptor(&mut self) {
+        self.cancel_accepts();
+        self.acceptor = None;
     }
 
     /// A stop: the ring takes no more clients; every exchange now ends by the grace's end.
     fn begin_stop(&mut self, stop: &Stop) {
         self.stopping = true;
-        self.cancel_accept();
-        self.grace_end = stop.grace_end(self.config.grace);
-        let Some(grace_end) = self.grace_end else {
-            return;
-        };
-        let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
-        for slot in slots {
-            if let Some(conn) = self.conns.get_mut(slot) {
-                conn.exchange.core_mut().on_stop(grace_end);
-            }
-            self.schedule(slot);
-        }
+        self.cancel_accepts();
+        self.clients.stop(stop);
     }
 
-    /// Stopping, once the ring's accept is over: the clients the kernel queued before the
-    /// stop are accepted by the one accept loop, as slots allow, then the listening
-    /// socket is closed.
+    /// The clients the kernel has queued, taken by the one accept step (non-blocking
+    /// `accept()`) as slots allow: while stopping, once the ring's accepts are over, and
+    /// then the listening socket is closed; or after running out of descriptors, until
+    /// the queue is found empty (which ends the episode: the ring accepts again).
     fn take_the_queue(&mut self, stop: &Stop) -> Result<(), Error> {
-        if self.accepting {
+        if self.stopping && self.accepts.count() > 0 {
             return Ok(());
         }
-        while self.slots.has_room() && self.backoff_until.is_none() {
+        loop {
             let Some(acceptor) = &mut self.acceptor else {
                 return Ok(());
             };
-            if !self.slots.try_take() {
-                return Ok(());
-            }
-            let next = acceptor.next(stop);
-            if !matches!(next, Ok(Next::Client(..))) {
-                self.slots.release();
-            }
-            match next? {
-                Next::Client(stream, peer) => self.start(stream, Some(peer)),
-                Next::Empty => return Ok(()),
-                Next::Backoff => self.backoff_until = Some(Instant::now() + BACKOFF),
-                Next::Closed => self.acceptor = None,
+            match acceptor.take(self.slots, stop)? {
+                Taken::Client(stream, peer) => self.start(stream, Some(peer)),
+                Taken::Empty | Taken::Full | Taken::Resting => return Ok(()),
+                Taken::Closed => self.close_acceptor(),
             }
         }
-        Ok(())
     }
 
-    /// A completion: of the accept, or of a connection's call.
+    /// A completion: of an accept, or of a connection's call.
     fn complete(&mut self, c: Completion, stop: &Stop) -> Result<(), Error> {
         let Some((op, slot, era)) = parse(c.key) else {
             return Ok(());
         };
         if op == Op::Accept {
-            return self.accept_done(c, stop);
+            return self.accept_done(slot, c, stop);
         }
-        let Some(conn) = self.conns.get_mut(slot) else {
+        let Some(conn) = self.clients.of_era(slot, era) else {
             return Ok(());
         };
-        if conn.era != era {
-            return Ok(());
-        }
-        conn.pending.remove(op);
+        conn.state.pending.remove(op);
         // A cancelled call made nothing: there is nothing to feed.
         if !c.cancelled() {
-            let returned = match op {
-                Op::Send => Some(match c.io_result() {
-                    Ok(n) => Returned::Sent(n),
-                    Err(e) => Returned::Failed(e),
-                }),
-                Op::Check if c.would_block() => Some(Returned::Unread(hello_proto::conn::Unread::Nothing)),
-                Op::Check => Some(match c.io_result() {
-                    Ok(0) => Returned::Unread(hello_proto::conn::Unread::Eof),
-                    Ok(n) => Returned::Unread(hello_proto::conn::Unread::Data(n)),
-                    Err(e) => Returned::Failed(e),
-                }),
-                Op::Read if c.out_of_buffers() => {
-                    self.starved.push((slot, era));
-                    None
-                }
-                Op::Read => Some(match c.io_result() {
-                    Ok(n) => Returned::Received(n),
-                    Err(e) => Returned::Failed(e),
-                }),
-                Op::Accept | Op::Close => None,
-            };
-            let asked = matches!(
-                (op, conn.exchange.core().poll()),
-                (Op::Send, Action::Send { .. }) | (Op::Check, Action::CheckUnread) | (Op::Read, Action::Read)
-            );
-            if let (Some(returned), true) = (returned, asked) {
+            if op == Op::Read && c.out_of_buffers() {
+                self.starved.push((slot, era));
+            } else if let Some(call) = op.call() {
                 let data = self.ring.received(&c);
-                conn.exchange.feed(returned, data, Instant::now());
+                conn.exchange.complete(call, c.io_result(), data, Instant::now());
             }
         }
-        if conn.pending.is_empty() && !self.starved.contains(&(slot, era)) {
+        if conn.state.pending.is_empty() && !self.starved.contains(&(slot, era)) {
             self.advance(slot);
         }
         Ok(())
     }
 
-    /// A completion of the ring's accept: a client, or why none.
-    fn accept_done(&mut self, c: Completion, stop: &Stop) -> Result<(), Error> {
-        if !c.more {
-            self.accepting = false;
+    /// A completion of the ring's accept in `place`: a client (its slot was taken when
+    /// the accept was queued), or why none (the slot is given back).
+    fn accept_done(&mut self, place: usize, c: Completion, stop: &Stop) -> Result<(), Error> {
+        if !self.accepts.done(place) {
+            return Ok(());
         }
         if c.cancelled() {
+            self.slots.release();
             return Ok(());
         }
         match self.ring.accepted(c) {
@@ -443,25 +395,21 @@ impl<'c> Loop<'c> {
                 if let Some(acceptor) = &mut self.acceptor {
                     acceptor.accepted();
                 }
-                if self.slots.try_take() {
-                    self.start(stream, None);
-                } else {
-                    self.waiting.push_back(stream);
-                    self.cancel_accept();
-                }
+                self.start(stream, None);
                 if self.config.once {
                     // `--once`: exactly one client, then nobody listens.
-                    self.acceptor = None;
+                    self.close_acceptor();
                 }
             }
             Err(e) => {
+                self.slots.release();
                 let Some(acceptor) = &mut self.acceptor else {
                     return Ok(());
                 };
+                // Out of descriptors, the acceptor rests and then takes the queue itself.
                 match acceptor.failed(e, stop) {
-                    None | Some(Ok(Next::Empty | Next::Client(..))) => {}
-                    Some(Ok(Next::Backoff)) => self.backoff_until = Some(Instant::now() + BACKOFF),
-                    Some(Ok(Next::Closed)) => self.acceptor = None,
+                    None | Some(Ok(Next::Empty | Next::Client(..) | Next::Backoff)) => {}
+                    Some(Ok(Next::Closed)) => self.close_acceptor(),
                     Some(Err(e)) => return Err(e),
                 }
             }
@@ -471,81 +419,72 @@ impl<'c> Loop<'c> {
 
     /// A new client, its slot taken: its first calls are queued.
     fn start(&mut self, stream: Stream, peer: Option<SocketAddr>) {
-        let mut exchange = Exchange::with_peer(self.config, self.budget, stream, peer);
-        if let Some(grace_end) = self.grace_end {
-            exchange.core_mut().on_stop(grace_end);
-        }
-        self.next_era = self.next_era.wrapping_add(1) & ERA_MASK;
-        let slot = self.conns.insert(Conn {
-            exchange,
-            era: self.next_era,
-            pending: Pending::default(),
-            queued: None,
-            due: false,
-        });
+        let exchange = self.clients.exchange(stream, peer);
+        let slot = self.clients.insert(exchange, Calls::default());
         self.advance(slot);
     }
 
     /// The connection has no call pending: its core hears of a deadline that passed,
     /// then its next calls are queued, or it ends.
     fn advance(&mut self, slot: usize) {
-        let Some(conn) = self.conns.get_mut(slot) else {
+        let Some(conn) = self.clients.get_mut(slot) else {
             return;
         };
-        if std::mem::take(&mut conn.due) {
-            conn.exchange.expire(Instant::now());
+        if std::mem::take(&mut conn.state.due) {
+            conn.exchange.expire(Instant::now(), &mut self.buf);
         }
         // The half-close before an echo drain is made here, at once: the kernel would run
         // an IORING_OP_SHUTDOWN on a worker thread, a thread wake-up per client. (It is
         // the one call the ring model makes itself; the core then asks for the drain.)
-        if conn.exchange.core().poll() == Action::HalfClose {
+        if conn.exchange.core().poll() == hello_proto::conn::Action::HalfClose {
             let _ = conn.exchange.step(&mut []);
-        }
-        if matches!(conn.exchange.core().poll(), Action::Close | Action::Abort) {
-            self.end(slot);
-            return;
         }
         let era = conn.era;
         let ring = &mut self.ring;
         let stream = conn.exchange.stream();
-        let core = conn.exchange.core();
-        // After a short reply, the hello service's check for unread input goes in the
-        // same submission, linked: it runs only if the send took the whole reply. The
-        // close is not linked: whether to close or drain depends on what the check finds.
-        let next = core.next_if_done();
         let at = |op| key(op, slot, era);
         let _ = ring.reserve(2);
-        match core.poll() {
-            Action::Send { bytes, .. } => {
-                let linked = bytes.len() <= LINK_MAX && next == Some(Action::CheckUnread);
+        let pending = &mut conn.state.pending;
+        match conn.exchange.queued_call() {
+            // After a short reply, the hello service's check for unread input goes in the
+            // same submission, linked: it runs only if the send took the whole reply. The
+            // close is not linked: whether to close or drain depends on what the check
+            // finds.
+            Some(Queued::Send { bytes, then_check }) => {
+                let linked = bytes.len() <= LINK_MAX && then_check;
                 // SAFETY: the bytes are the core's reply, on the heap or in the config:
                 // the core does not change until this call's completion is fed back (a
                 // deadline waits for it: see `expire`).
                 unsafe { ring.send(stream, bytes, linked, at(Op::Send)) };
-                conn.pending.add(Op::Send);
+                pending.add(Op::Send);
                 if linked {
                     ring.check_unread(stream, at(Op::Check));
-                    conn.pending.add(Op::Check);
+                    pending.add(Op::Check);
                 }
             }
-            Action::CheckUnread => {
+            Some(Queued::CheckUnread) => {
                 ring.check_unread(stream, at(Op::Check));
-                conn.pending.add(Op::Check);
+                pending.add(Op::Check);
             }
-            Action::Read => {
+            Some(Queued::Read) => {
                 ring.recv(stream, at(Op::Read));
-                conn.pending.add(Op::Read);
+                pending.add(Op::Read);
             }
-            // Made above (the half-close), or ended above.
-            Action::HalfClose | Action::Close | Action::Abort => {}
+            // Close or abort (the half-close was made above).
+            None => {
+                self.end(slot);
+                return;
+            }
         }
-        self.schedule(slot);
+        self.clients.schedule(slot);
     }
 
     /// Ends the exchange as its core asks: `close()` or an abort, queued in the ring;
     /// reported; its slot freed.
     fn end(&mut self, slot: usize) {
-        let conn = self.conns.remove(slot);
+        let Some(conn) = self.clients.remove(slot) else {
+            return;
+        };
         let close_key = key(Op::Close, slot, conn.era);
         let ring = &mut self.ring;
         let failed = conn.exchange.end_with(|stream, abort| {
@@ -559,48 +498,21 @@ impl<'c> Loop<'c> {
         self.slots.release();
     }
 
-    /// Queues the connection's deadline if it is earlier than its queued one.
-    fn schedule(&mut self, slot: usize) {
-        let Some(conn) = self.conns.get_mut(slot) else {
-            return;
-        };
-        match conn.exchange.core().deadline() {
-            Some(deadline) if conn.queued.is_none_or(|q| deadline < q) => {
-                conn.queued = Some(deadline);
-                self.timers.push(deadline, slot, conn.era);
-            }
-            _ => {}
-        }
-    }
-
     /// The connections whose deadline has passed: a pending call is cancelled first (the
     /// core hears of the deadline when it is back); else the core decides now.
     fn expire(&mut self, now: Instant) {
-        let conns = &self.conns;
-        self.timers.prune(conns.len(), |t, slot, era| {
-            conns
-                .get(slot)
-                .is_some_and(|c| c.era == era && c.queued == Some(t))
-        });
-        while let Some((t, slot, era)) = self.timers.pop_due(now) {
-            let Some(conn) = self.conns.get_mut(slot) else {
+        while let Some(slot) = self.clients.next_due(now) {
+            let Some(conn) = self.clients.get_mut(slot) else {
                 continue;
             };
-            if conn.era != era || conn.queued != Some(t) {
-                continue;
-            }
-            conn.queued = None;
-            if conn.exchange.core().deadline().is_none_or(|d| d > now) {
-                self.schedule(slot);
-                continue;
-            }
-            conn.due = true;
-            if conn.pending.is_empty() {
+            conn.state.due = true;
+            if conn.state.pending.is_empty() {
                 self.advance(slot);
                 continue;
             }
             let fd = conn.exchange.stream().fd();
-            for op in conn.pending.ops() {
+            let era = conn.era;
+            for op in conn.state.pending.ops() {
                 self.ring.cancel(key(op, slot, era), fd);
             }
         }
@@ -610,7 +522,6 @@ impl<'c> Loop<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn pending_calls_are_a_set() {
@@ -627,6 +538,27 @@ mod tests {
     }
 
     #[test]
+    fn accepts_take_free_places_up_to_the_depth_and_are_cancelled_once() {
+        let mut a = Accepts::default();
+        assert_eq!(a.free(2), Some(0));
+        a.add(0);
+        assert_eq!(a.free(2), Some(1));
+        a.add(1);
+        assert_eq!(a.free(2), None, "at the depth");
+        assert!(a.done(0));
+        assert!(!a.done(0), "a place completes once");
+        assert_eq!(a.free(2), Some(0));
+        assert_eq!(a.mark_cancelled().collect::<Vec<_>>(), [1]);
+        assert_eq!(a.mark_cancelled().count(), 0, "each cancelled once");
+        a.add(0);
+        assert_eq!(a.mark_cancelled().collect::<Vec<_>>(), [0]);
+        assert!(a.done(1) && a.done(0));
+        assert_eq!(a.count(), 0);
+        assert_eq!(a.free(ACCEPT_DEPTH), Some(0));
+        assert!(!a.done(40), "no such place");
+    }
+
+    #[test]
     fn keys_name_the_call_the_slot_and_the_generation() {
         for op in [Op::Send, Op::Check, Op::Read, Op::Close, Op::Accept] {
             for (slot, era) in [(0, 0), (1, 1), (4_000_000_000, ERA_MASK), (12, 77)] {
@@ -635,40 +567,11 @@ mod tests {
                 assert_eq!(parse(k), Some((op, slot, era)));
             }
         }
-        assert_eq!(parse(ACCEPT), Some((Op::Accept, 0, 0)));
+        assert_eq!(parse(key(Op::Accept, 15, 0)), Some((Op::Accept, 15, 0)));
         // A generation past 24 bits wraps, and never reaches the op's bits.
         assert_eq!(parse(key(Op::Read, 5, ERA_MASK + 2)), Some((Op::Read, 5, 1)));
         assert_eq!(parse(RESERVED), None);
         assert_eq!(parse(u64::MAX), None);
         assert_eq!(parse(0), None, "no call has op 0");
-    }
-
-    #[test]
-    fn the_timer_heap_gives_due_deadlines_earliest_first() {
-        let t0 = Instant::now();
-        let ms = |n| t0 + Duration::from_millis(n);
-        let mut timers = Timers::default();
-        assert_eq!(timers.next(), None);
-        timers.push(ms(30), 3, 1);
-        timers.push(ms(10), 1, 1);
-        timers.push(ms(20), 2, 7);
-        assert_eq!(timers.next(), Some(ms(10)));
-        assert_eq!(timers.pop_due(ms(5)), None, "nothing due yet");
-        assert_eq!(timers.pop_due(ms(25)), Some((ms(10), 1, 1)));
-        assert_eq!(timers.pop_due(ms(25)), Some((ms(20), 2, 7)));
-        assert_eq!(timers.pop_due(ms(25)), None);
-        assert_eq!(timers.next(), Some(ms(30)));
-        // Stale entries are dropped once they outnumber the live ones by far, and the
-        // memory of the burst is given back.
-        for slot in 0..10_000 {
-            timers.push(ms(40), slot, 2);
-        }
-        let cap = timers.heap.capacity();
-        timers.prune(1, |_, slot, _| slot == 3);
-        assert_eq!(timers.heap.len(), 2, "the live entries stay: slot 3's two");
-        assert!(timers.heap.capacity() < cap / 4, "shrunk");
-        assert_eq!(timers.next(), Some(ms(30)));
-        timers.prune(1, |_, _, _| false);
-        assert_eq!(timers.heap.len(), 2, "a small heap is left alone");
     }
 }

@@ -132,7 +132,7 @@ pub const SERVERS: &[Spec] = &[
     Spec::new(
         "uring",
         Program::Hello(&["--model", "uring"]),
-        "hello-server --model uring: one io_uring ring, multishot accept, linked calls",
+        "hello-server --model uring: one io_uring ring, an accept per free slot, linked calls",
     )
     .idle(),
     Spec::new(

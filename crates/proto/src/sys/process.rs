@@ -162,6 +162,35 @@ pub enum Forked {
     Child,
 }
 
+/// `socketpair(AF_UNIX, SOCK_STREAM)`, the fork model's children's error lines to the
+/// parent: the parent's end (the first) made non-blocking (`fcntl(F_SETFL)`), so that
+/// relaying what came never waits. Not narrated: it carries the log, not a client.
+pub fn log_socketpair() -> io::Result<(std::os::unix::net::UnixStream, std::os::unix::net::UnixStream)> {
+    let (parent, child) = std::os::unix::net::UnixStream::pair()?;
+    parent.set_nonblocking(true)?;
+    Ok((parent, child))
+}
+
+/// The drain delay before a stop (`--drain-delay`): traced, then slept in steps of at most
+/// 20 ms (`nanosleep()`) until `delay` has passed or `cut_short` says to stop waiting (a
+/// second signal), then traced as over.
+pub fn sleep_draining(delay: Duration, tracer: &Tracer, mut cut_short: impl FnMut() -> bool) {
+    if tracer.on() {
+        tracer.emit(Event::Draining { delay });
+    }
+    let until = std::time::Instant::now() + delay;
+    while std::time::Instant::now() < until && !cut_short() {
+        std::thread::sleep(
+            until
+                .saturating_duration_since(std::time::Instant::now())
+                .min(Duration::from_millis(20)),
+        );
+    }
+    if tracer.on() {
+        tracer.emit(Event::Drained);
+    }
+}
+
 /// `fork(2)`, traced on both sides. Only safe in a process with one thread: the child
 /// gets that thread alone, and any lock another thread held stays locked in it for ever.
 /// The caller checks (see the fork model).

@@ -244,6 +244,12 @@ pub fn set_nonblocking(listener: &TcpListener, on: bool, tracer: &Tracer) -> io:
     }
 }
 
+/// `fcntl(F_GETFL)`: whether a listening socket is non-blocking (an inherited one may
+/// come so). A flag read at start-up, not narrated.
+pub fn is_nonblocking(listener: &TcpListener) -> io::Result<bool> {
+    SockRef::from(listener).nonblocking()
+}
+
 /// A UDP server socket: `socket(SOCK_DGRAM)` → `setsockopt(SO_REUSEADDR)` → `bind()`.
 pub fn bind_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
     let s = socket(addr, Kind::Dgram, tracer)?;

@@ -296,7 +296,7 @@ impl Stream {
     }
 
     /// `getpeername(2)`: the client's address, for a socket accepted without it (the
-    /// ring's multishot accept gives a descriptor only).
+    /// ring's accept asks for a descriptor only).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         match self.inner.peer_addr() {
             Ok(addr) => {

@@ -6,7 +6,7 @@
 //! Where the textbook makes one system call per socket call, and waits in it, the ring
 //! takes calls as entries in a queue shared with the kernel and gives their results back
 //! in another: one `io_uring_enter()` submits the calls of many connections and reaps
-//! their completions. A multishot accept is one request for every client; a receive
+//! their completions. An accept is one request per client; a receive
 //! takes a buffer from a group handed to the kernel ([`BUFFERS`] of [`BUFFER_SIZE`]
 //! bytes), chosen when data comes, so that an idle client holds none; linked calls
 //! (`IOSQE_IO_LINK`) run one after the other, each only if the one before succeeded.
@@ -267,18 +267,8 @@ impl Ring {
         Ok(())
     }
 
-    /// `IORING_OP_ACCEPT` with `IORING_ACCEPT_MULTISHOT`: every connection the listening
-    /// socket gets comes back as a completion under `key`, until one without
-    /// [`Completion::more`] (a failure, or a cancellation).
-    pub fn accept_multishot(&mut self, listener: RawFd, key: u64) {
-        let entry = opcode::AcceptMulti::new(types::Fd(listener))
-            .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
-            .build()
-            .user_data(key);
-        self.push(entry, UringOp::AcceptMulti, listener, false, &[]);
-    }
-
-    /// `IORING_OP_ACCEPT` once (`--once`: exactly one client).
+    /// `IORING_OP_ACCEPT`: one client, under `key`. The server queues one per free slot
+    /// (a multishot accept would take every client queued, beyond `--max-conns`).
     pub fn accept(&mut self, listener: RawFd, key: u64) {
         let entry = opcode::Accept::new(types::Fd(listener), std::ptr::null_mut(), std::ptr::null_mut())
             .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
@@ -288,7 +278,7 @@ impl Ring {
     }
 
     /// The connection a completion of an accept made (its descriptor becomes the
-    /// stream's), or the accept's error. The multishot accept gives no address:
+    /// stream's), or the accept's error. The accept asks for no address:
     /// [`Stream::peer_addr`] asks for it when it is needed.
     pub fn accepted(&self, done: Completion) -> io::Result<Stream> {
         let fd = done.io_result()?;
@@ -554,7 +544,7 @@ impl Ring {
             _ => None,
         };
         let peer = match op {
-            UringOp::Accept | UringOp::AcceptMulti if c.result >= 0 => peer_of(c.result),
+            UringOp::Accept if c.result >= 0 => peer_of(c.result),
             _ => None,
         };
         self.tracer.emit(Event::UringDone {
@@ -601,7 +591,7 @@ fn peer_of(fd: i32) -> Option<SocketAddr> {
 }
 
 /// Whether the kernel's io_uring has what the model uses: the opcodes (`IORING_OP_SOCKET`
-/// came with the multishot accept, in 5.19) and a wait bounded by a time limit
+/// came in 5.19) and a wait bounded by a time limit
 /// (`IORING_FEAT_EXT_ARG`). EINVAL if not.
 fn has_what_is_needed(ring: &IoUring) -> io::Result<()> {
     let mut probe = io_uring::Probe::new();
@@ -658,8 +648,7 @@ pub fn setup_refused(err: &io::Error, disabled: Option<u8>) -> io::Error {
             "no memory for the rings (the locked-memory limit, RLIMIT_MEMLOCK, or the cgroup's)".to_string()
         }
         (Some(libc::EINVAL), _) => {
-            "this kernel's io_uring lacks what the model needs (multishot accept: Linux 5.19 or later)"
-                .to_string()
+            "this kernel's io_uring lacks what the model needs (Linux 5.19 or later)".to_string()
         }
         _ => "io_uring cannot be set up".to_string(),
     };
@@ -729,9 +718,9 @@ mod tests {
         let mut stash = Vec::new();
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        ring.accept_multishot(l.as_raw_fd(), 1);
+        ring.accept(l.as_raw_fd(), 1);
         let accepted = wait(&mut ring, &mut stash, 1);
-        assert!(accepted.more, "the multishot accept goes on");
+        assert!(!accepted.more, "one accept, one client");
         let s = ring.accepted(accepted).unwrap();
         let hello = b"Hello World!\0".to_vec();
         // SAFETY: `hello` lives until the end of the test, past the completion.

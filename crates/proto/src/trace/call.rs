@@ -237,7 +237,6 @@ fn uring_call(event: &Event<'_>) -> String {
         return String::new();
     };
     let args = match op {
-        UringOp::AcceptMulti => format!("IORING_OP_ACCEPT({fd}, IORING_ACCEPT_MULTISHOT"),
         UringOp::Accept => format!("IORING_OP_ACCEPT({fd}"),
         UringOp::Send => format!(
             "IORING_OP_SEND({fd}, {}, MSG_MORE",
@@ -263,7 +262,7 @@ fn uring_call(event: &Event<'_>) -> String {
             (UringOp::Recv | UringOp::CheckUnread, Some(d), _) if !d.is_empty() => {
                 let _ = write!(s, " {}", Shown(d));
             }
-            (UringOp::AcceptMulti | UringOp::Accept, _, Some(p)) => {
+            (UringOp::Accept, _, Some(p)) => {
                 let _ = write!(s, ", peer {p}");
             }
             _ => {}

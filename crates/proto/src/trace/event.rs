@@ -56,10 +56,7 @@ impl fmt::Display for Readiness {
 /// A call made through the io_uring ring (`IORING_OP_*`), as its completion names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UringOp {
-    /// `IORING_OP_ACCEPT` with `IORING_ACCEPT_MULTISHOT`: one request, a completion per
-    /// client.
-    AcceptMulti,
-    /// `IORING_OP_ACCEPT`, once (`--once`).
+    /// `IORING_OP_ACCEPT`: one request per client, queued while a slot is free.
     Accept,
     /// `IORING_OP_SEND` with `MSG_MORE`.
     Send,

@@ -204,8 +204,8 @@ fn set_up(event: &Event<'_>, lang: Lang) -> String {
             "bind() 없음: 첫 sendto() 때 커널이 IP와 포트를 자동으로 할당했습니다",
         ),
         Event::PeerName { .. } => say(
-            "the ring's multishot accept gives no address: asked for now, for the trace or a log line",
-            "링의 multishot accept는 주소를 주지 않습니다: 추적이나 로그에 쓰려고 지금 묻습니다",
+            "the ring's accept asks for no address: asked for now, for the trace or a log line",
+            "링의 accept는 주소를 받지 않습니다: 추적이나 로그에 쓰려고 지금 묻습니다",
         ),
         // The other events are worded by the other groups (see `explain`).
         _ => String::new(),
@@ -567,13 +567,9 @@ fn uring_explain(op: UringOp, result: i32, linked: bool, lang: Lang) -> String {
         );
     }
     match op {
-        UringOp::AcceptMulti | UringOp::Accept if result < 0 => say(
+        UringOp::Accept if result < 0 => say(
             "the kernel's accept failed: the server accepts again (or backs off), as after accept()",
             "커널의 연결 수락이 실패했습니다: accept() 실패 때처럼 다시 받거나 잠시 쉽니다",
-        ),
-        UringOp::AcceptMulti => say(
-            "accepted by the kernel: one multishot request takes client after client, no accept() call",
-            "커널이 연결을 수락했습니다: multishot 요청 하나가 accept() 호출 없이 계속 받습니다",
         ),
         UringOp::Accept => say(
             "accepted by the kernel: a NEW descriptor for this client, with no accept() call",

@@ -727,7 +727,6 @@ mod tests {
     /// A completion of every op, with a result of each kind it has a branch for.
     fn uring_samples() -> Vec<Event<'static>> {
         let ops = [
-            UringOp::AcceptMulti,
             UringOp::Accept,
             UringOp::Send,
             UringOp::Shutdown,

@@ -1,0 +1,241 @@
+//! The clients an event-driven model (epoll, select, io_uring) is serving, and what every
+//! one of them needs whatever the model waits with: a slot and a generation, the timer
+//! heap on their cores' deadlines, and the stop's grace — given to every exchange in
+//! flight when the stop comes, and to every one taken from the queue after it. A model
+//! keeps its own per-client state beside each exchange (`T`: what it waits for, its
+//! calls in the ring).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use hello_proto::sys::Stream;
+use slab::Slab;
+
+use crate::budget::Budget;
+use crate::drive::Exchange;
+use crate::timers::Timers;
+use crate::{Config, Stop};
+
+/// Generations (eras) wrap at 24 bits: a slot would have to be reused 16 million times
+/// while a late event of its first client is still to come to be mistaken (the io_uring
+/// model's keys carry 24 bits of it).
+pub(crate) const ERA_MASK: u32 = 0xFF_FFFF;
+
+/// A client being served.
+pub(crate) struct Client<'c, T> {
+    pub(crate) exchange: Exchange<'c>,
+    /// Tells this client from a later one in the same slot.
+    pub(crate) era: u32,
+    /// The deadline of its entry in the timer heap, if it has one.
+    queued: Option<Instant>,
+    /// What the model keeps of it.
+    pub(crate) state: T,
+}
+
+/// The clients being served, their deadlines, and the stop's grace.
+pub(crate) struct Clients<'c, T> {
+    config: &'c Config,
+    budget: &'c Budget,
+    slab: Slab<Client<'c, T>>,
+    timers: Timers,
+    next_era: u32,
+    /// When the stop's grace ends, once stopping.
+    grace_end: Option<Instant>,
+}
+
+impl<'c, T> Clients<'c, T> {
+    /// No client yet; each will be served as `config` says, its memory counted in `budget`.
+    pub(crate) fn new(config: &'c Config, budget: &'c Budget) -> Self {
+        Clients {
+            config,
+            budget,
+            slab: Slab::new(),
+            timers: Timers::default(),
+            next_era: 0,
+            grace_end: None,
+        }
+    }
+
+    /// The exchange of a client just accepted (`peer`: `None` if the accept did not say),
+    /// with the stop's grace if stopping. A model drives it as far as it goes at once, and
+    /// [`Clients::insert`]s it only if it has to wait.
+    pub(crate) fn exchange(&self, stream: Stream, peer: Option<SocketAddr>) -> Exchange<'c> {
+        let mut exchange = Exchange::with_peer(self.config, self.budget, stream, peer);
+        if let Some(grace_end) = self.grace_end {
+            exchange.core_mut().on_stop(grace_end);
+        }
+        exchange
+    }
+
+    /// Takes `exchange` in, under a new generation, its deadline queued; returns its slot.
+    pub(crate) fn insert(&mut self, exchange: Exchange<'c>, state: T) -> usize {
+        self.next_era = self.next_era.wrapping_add(1) & ERA_MASK;
+        let slot = self.slab.insert(Client {
+            exchange,
+            era: self.next_era,
+            queued: None,
+            state,
+        });
+        self.schedule(slot);
+        slot
+    }
+
+    /// The slot the next [`Clients::insert`] will use.
+    pub(crate) fn vacant_slot(&self) -> usize {
+        self.slab.vacant_key()
+    }
+
+    pub(crate) fn get(&self, slot: usize) -> Option<&Client<'c, T>> {
+        self.slab.get(slot)
+    }
+
+    pub(crate) fn get_mut(&mut self, slot: usize) -> Option<&mut Client<'c, T>> {
+        self.slab.get_mut(slot)
+    }
+
+    /// The client in `slot`, if it is of generation `era`.
+    pub(crate) fn of_era(&mut self, slot: usize, era: u32) -> Option<&mut Client<'c, T>> {
+        self.slab.get_mut(slot).filter(|c| c.era == era)
+    }
+
+    /// Takes the client out (its exchange is over); its timer entry goes stale.
+    pub(crate) fn remove(&mut self, slot: usize) -> Option<Client<'c, T>> {
+        let client = self.slab.try_remove(slot);
+        if self.slab.is_empty() {
+            self.timers.clear();
+        }
+        client
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slab.is_empty()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &Client<'c, T>)> {
+        self.slab.iter()
+    }
+
+    /// Queues the client's deadline if it is earlier than its queued one (a later one is
+    /// found out when the earlier entry comes up).
+    pub(crate) fn schedule(&mut self, slot: usize) {
+        let Some(client) = self.slab.get_mut(slot) else {
+            return;
+        };
+        match client.exchange.core().deadline() {
+            Some(deadline) if client.queued.is_none_or(|q| deadline < q) => {
+                client.queued = Some(deadline);
+                self.timers.push(deadline, slot, client.era);
+            }
+            _ => {}
+        }
+    }
+
+    /// The earliest deadline queued: how long the model may wait.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// The next client whose deadline has passed at `now`; those whose deadline moved on
+    /// are queued again, stale entries skipped (and pruned when they pile up).
+    pub(crate) fn next_due(&mut self, now: Instant) -> Option<usize> {
+        let slab = &self.slab;
+        self.timers.prune(slab.len(), |t, slot, era| {
+            slab.get(slot)
+                .is_some_and(|c| c.era == era && c.queued == Some(t))
+        });
+        while let Some((t, slot, era)) = self.timers.pop_due(now) {
+            let Some(client) = self.slab.get_mut(slot) else {
+                continue;
+            };
+            if client.era != era || client.queued != Some(t) {
+                continue;
+            }
+            client.queued = None;
+            if client.exchange.core().deadline().is_some_and(|d| d <= now) {
+                return Some(slot);
+            }
+            self.schedule(slot);
+        }
+        None
+    }
+
+    /// A stop: every exchange, in flight or taken later, ends by the grace's end.
+    pub(crate) fn stop(&mut self, stop: &Stop) {
+        let Some(grace_end) = stop.grace_end(self.config.grace) else {
+            return;
+        };
+        self.grace_end = Some(grace_end);
+        let slots: Vec<usize> = self.slab.iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            if let Some(client) = self.slab.get_mut(slot) {
+                client.exchange.core_mut().on_stop(grace_end);
+            }
+            self.schedule(slot);
+        }
+    }
+
+    /// Whether a stop has given the exchanges its grace.
+    pub(crate) fn stopping(&self) -> bool {
+        self.grace_end.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hello_proto::conn::Limits;
+    use hello_proto::sys::Tracer;
+    use hello_proto::wire::Service;
+    use std::net::{TcpListener, TcpStream};
+    use std::time::Duration;
+
+    fn stream() -> (Stream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = hello_proto::sys::accept(&l, true, &Tracer::off()).unwrap();
+        (s, c)
+    }
+
+    #[test]
+    fn a_deadline_comes_due_once_and_a_stop_reaches_every_exchange() {
+        let mut config = Config::new(Service::Echo { max_request: 64 });
+        config.limits = Limits::with_idle(Duration::from_secs(10));
+        config.grace = Duration::from_millis(1);
+        let budget = Budget::new(1 << 20);
+        let mut clients: Clients<'_, ()> = Clients::new(&config, &budget);
+        let (a, _ca) = stream();
+        let (b, _cb) = stream();
+        let sa = clients.insert(clients.exchange(a, None), ());
+        let sb = clients.insert(clients.exchange(b, None), ());
+        assert_ne!(clients.get(sa).unwrap().era, clients.get(sb).unwrap().era);
+        let now = Instant::now();
+        assert_eq!(clients.next_due(now), None, "nothing due before the idle timeout");
+        // A stop brings every deadline to the grace's end, the one queued already too.
+        let stop = Stop::new();
+        clients.stop(&stop);
+        assert!(!clients.stopping(), "not stopped yet");
+        stop.stop();
+        clients.stop(&stop);
+        let now = Instant::now();
+        assert!(clients.stopping());
+        let later = now + Duration::from_millis(2);
+        let mut due = vec![clients.next_due(later).unwrap(), clients.next_due(later).unwrap()];
+        due.sort_unstable();
+        assert_eq!(due, [sa, sb]);
+        assert_eq!(clients.next_due(later), None, "each once");
+        // A client taken after the stop gets the same end.
+        let (c, _cc) = stream();
+        let exchange = clients.exchange(c, None);
+        assert!(
+            exchange
+                .core()
+                .deadline()
+                .is_some_and(|d| d <= now + Duration::from_millis(1))
+        );
+        // The last one out leaves no timer behind.
+        clients.remove(sa);
+        clients.remove(sb);
+        assert!(clients.is_empty());
+        assert_eq!(clients.next_deadline(), None);
+    }
+}
