@@ -211,6 +211,7 @@ mod tests {
                 peer: a("0.0.0.0:0"),
                 rqueue: 0,
                 wqueue: 128,
+                inode: 1,
             }),
             after: vec![TcpSocket {
                 state: TcpState::TimeWait,
@@ -218,6 +219,7 @@ mod tests {
                 peer: c,
                 rqueue: 0,
                 wqueue: 0,
+                inode: 0,
             }],
         }
     }
