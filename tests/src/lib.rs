@@ -167,16 +167,51 @@ impl Server {
         })
     }
 
+    /// Starts a program whose start-up line is on its **stderr** (`hello-server
+    /// --textbook`, whose stdout is the textbook's: empty), after the trace of the calls
+    /// before it if any, with the same bounds and clean-up; the line stays in
+    /// [`Server::stderr`] too.
+    pub fn start_program_announcing_on_stderr(program: &Path, args: &[&str]) -> Server {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        Server::spawn_announcing(cmd, &format!("{} {args:?}", program.display()), true)
+    }
+
     /// Spawns `cmd` (stdout and stderr piped) and waits for its start-up line.
-    fn spawn(mut cmd: Command, what: &str) -> Server {
+    fn spawn(cmd: Command, what: &str) -> Server {
+        Server::spawn_announcing(cmd, what, false)
+    }
+
+    /// [`Server::spawn`], the start-up line read from stderr when `on_stderr`.
+    fn spawn_announcing(mut cmd: Command, what: &str, on_stderr: bool) -> Server {
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         let err_buf = std::sync::Arc::new(Mutex::new(Vec::new()));
         let sink = err_buf.clone();
         let (err_done, stderr_closed) = mpsc::channel();
+        let (tx, rx) = mpsc::channel();
+        let (startup_tx, startup) = mpsc::channel();
+        let err_startup = on_stderr.then(|| startup_tx.clone());
         thread::spawn(move || {
-            let mut r = stderr;
+            let mut r = BufReader::new(stderr);
+            if let Some(tx) = err_startup {
+                // The trace of the calls before it (`--trace`) may come first.
+                let mut line = String::new();
+                while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+                    sink.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend_from_slice(line.as_bytes());
+                    if line.starts_with("listening on ") {
+                        let _ = tx.send(line.trim_end_matches('\n').to_string());
+                        break;
+                    }
+                    line.clear();
+                }
+            }
             let mut chunk = [0u8; 4096];
             while let Ok(n) = r.read(&mut chunk) {
                 if n == 0 {
@@ -188,16 +223,21 @@ impl Server {
             }
             let _ = err_done.send(());
         });
-        let (tx, rx) = mpsc::channel();
+        let out_startup = (!on_stderr).then_some(startup_tx);
         thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(first) = out_startup {
+                let Some(Ok(line)) = lines.next() else { return };
+                let _ = first.send(line);
+            }
+            for line in lines {
                 let Ok(line) = line else { break };
                 if tx.send(line).is_err() {
                     break;
                 }
             }
         });
-        let line = match rx.recv_timeout(WAIT) {
+        let line = match startup.recv_timeout(WAIT) {
             Ok(l) => l,
             Err(_) => {
                 let _ = child.kill();

@@ -119,6 +119,14 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1 << 30).map(|n| n as usize))]
     pub max_reply: usize,
 
+    /// The tutorials' own program, call for call: socket, connect, (with -m one write,)
+    /// ONE read, close (UDP: sendto, ONE recvfrom, close); HOST is an IPv4 address, and
+    /// nothing bounds the wait. Prints what the C program prints.
+    #[arg(long, conflicts_with_all = [
+        "connect_only", "timeout", "wait", "check", "json", "quiet", "max_reply", "command",
+    ])]
+    pub textbook: bool,
+
     /// `--trace` and `--lang`.
     #[command(flatten)]
     pub narration: TraceArgs,

@@ -12,6 +12,7 @@ pub mod args;
 pub mod cli;
 pub mod load;
 pub mod output;
+pub mod textbook;
 
 use std::fmt;
 use std::io;
@@ -215,14 +216,10 @@ impl Request {
 
     /// The bytes sent: the message and its NUL, as the textbook client writes a C string.
     fn payload(&self) -> Vec<u8> {
-        match &self.message {
-            Some(m) => {
-                let mut v = m.clone().into_bytes();
-                v.push(0);
-                v
-            }
-            None => Vec::new(),
-        }
+        self.message
+            .as_deref()
+            .map(hello_proto::wire::c_string)
+            .unwrap_or_default()
     }
 }
 

@@ -166,10 +166,20 @@ pub enum Role {
 /// the call, whether the textbook's program makes it, and what it does:
 /// `03:41:07.123456 +52µs server  listen(3, 4096) = 0  # [textbook] explanation\n`. `who`
 /// is `server` or `client`, or names a worker of a server with several (`server#2`) or a
-/// process made by `fork()` (`server[4242]`).
-pub fn render(who: &str, lang: Lang, time: &str, took: std::time::Duration, event: &Event<'_>) -> String {
+/// process made by `fork()` (`server[4242]`). With `src`, the textbook C program's line
+/// that makes the call (`--textbook`) comes after the mark, before the explanation:
+/// `# [textbook] listen(serv_sock, 5)  explanation`.
+pub fn render(
+    who: &str,
+    lang: Lang,
+    time: &str,
+    took: std::time::Duration,
+    event: &Event<'_>,
+    src: Option<&str>,
+) -> String {
+    let src = src.map(|s| format!("{s}  ")).unwrap_or_default();
     format!(
-        "{time} +{}µs {who}  {}  # [{}] {}\n",
+        "{time} +{}µs {who}  {}  # [{}] {src}{}\n",
         took.as_micros(),
         call(event),
         tag(textbook(event), lang),
@@ -1098,10 +1108,23 @@ mod tests {
             "00:00:00.000000",
             took,
             &Event::Close { fd: 4 },
+            None,
         );
         assert_eq!(
             line,
             "00:00:00.000000 +52µs server  close(4) = 0  # [textbook] close the socket and release its descriptor\n"
+        );
+        let from = render(
+            "server",
+            Lang::En,
+            "00:00:00.000000",
+            took,
+            &Event::Close { fd: 4 },
+            Some("close(clnt_sock);"),
+        );
+        assert_eq!(
+            from,
+            "00:00:00.000000 +52µs server  close(4) = 0  # [textbook] close(clnt_sock);  close the socket and release its descriptor\n"
         );
         let line = render(
             "client",
@@ -1109,6 +1132,7 @@ mod tests {
             "00:00:00.000000",
             took,
             &Event::ShutdownWrite { fd: 4 },
+            None,
         );
         assert!(
             line.starts_with("00:00:00.000000 +52µs client  shutdown(4, SHUT_WR) = 0  # [추가] Half-close"),
@@ -1120,6 +1144,7 @@ mod tests {
             "00:00:00.000000",
             took,
             &Event::Exit { code: 0 },
+            None,
         );
         assert!(
             child.starts_with("00:00:00.000000 +52µs server[4242]  _exit(0)"),
