@@ -25,6 +25,8 @@ Examples:
   hello-client --udp 127.0.0.1 9190            the same over UDP (a server started with --udp)
   hello-client --trace --lang ko 127.0.0.1 9190
                                                narrate every socket call, in Korean
+  hello-client --textbook --trace 127.0.0.1 9190
+                                               hello_client.c call for call: ONE read()
   hello-client --wait 10s --expect 'Hello World!' -q 127.0.0.1 9190
                                                a probe for scripts and CI: wait until the
                                                server answers, check the greeting, print nothing

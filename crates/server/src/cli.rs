@@ -26,6 +26,8 @@ Examples:
   hello-server --service echo 9190           echo: reply \"<len> : <msg>\" to one message
   hello-server --udp 9190                    the same over UDP (add --udp to the client too)
   hello-server --trace --lang ko 9190        narrate every socket call, in Korean
+  hello-server --textbook --trace 9190       hello_server.c call for call, each call beside
+                                             its C line; one client, then exit
   hello-server --model fork --once 0         one client, served by a child process, on a
                                              port the kernel picks (the start-up line says)
   hello-server --bind 127.0.0.1 9190 &       in a script or CI, then wait until it answers:
