@@ -831,10 +831,9 @@ pub fn cut_short(reply: &[u8]) -> Option<(usize, usize)> {
 /// The note a failed `--wait` adds to its error line: the attempts and the time they
 /// took, measured (`; 12 attempts in 5.0s`).
 pub fn attempts_note(report: &Report) -> String {
-    let plural = if report.attempts == 1 { "" } else { "s" };
     format!(
-        "; {} attempt{plural} in {}",
-        report.attempts,
+        "; {} in {}",
+        hello_proto::addr::counted(report.attempts.into(), "attempt"),
         for_people(report.elapsed)
     )
 }

@@ -413,10 +413,15 @@ fn waiting(event: &Event<'_>, lang: Lang) -> String {
             "SO_RCVTIMEO ran out with nobody queued: look for a stop, then wait again",
             "SO_RCVTIMEO 동안 연결요청이 없었습니다: 종료 요청을 확인하고 다시 기다립니다",
         ),
-        Event::IdleRepeats { .. } => say(
-            "while no client came, these two calls repeated (each bounded, to look for a stop): counted here",
-            "클라이언트가 없는 동안 이 두 호출이 반복되었습니다(종료 요청 확인용): 횟수만 적습니다",
-        ),
+        Event::IdleRepeats { times, .. } => match lang {
+            Lang::En => format!(
+                "while no client came, these two calls repeated {} (each bounded, to look for a stop)",
+                crate::addr::counted(*times, "more time")
+            ),
+            Lang::Ko => {
+                format!("클라이언트가 없는 동안 이 두 호출이 {times}번 더 반복되었습니다(종료 요청 확인용)")
+            }
+        },
         Event::Thread { new: true, .. } => say(
             "a new thread serves this client with blocking calls; the main thread goes back to accept()",
             "새 스레드가 이 클라이언트를 맡고, 메인 스레드는 다시 accept()로 돌아갑니다",

@@ -308,7 +308,8 @@ pub fn left_out_line(
     let each: Vec<String> = left_out.iter().map(|(name, n)| format!("{name} ×{n}")).collect();
     Some(match lang {
         Lang::En => format!(
-            "{who}: {total} calls beyond the textbook not shown: {}\n",
+            "{who}: {} beyond the textbook not shown: {}\n",
+            crate::addr::counted(total, "call"),
             each.join(", ")
         ),
         Lang::Ko => format!(
@@ -991,13 +992,22 @@ mod tests {
             let ko = explain(&e, Lang::Ko);
             // One term for one thing: the tutorials' 서버 소켓, 송신, 소켓 닫기, and the
             // queue always called by its name, 연결요청 대기 큐.
-            for wrong in ["리스닝 소켓", "데이터 전송", "데이터그램 전송", "소켓 종료", "디스크립터를 반환"] {
+            for wrong in [
+                "리스닝 소켓",
+                "데이터 전송",
+                "데이터그램 전송",
+                "소켓 종료",
+                "디스크립터를 반환",
+            ] {
                 assert!(!ko.contains(wrong), "{e:?}: {ko}");
             }
             let queues = ko.matches("대기 큐").count();
             assert_eq!(queues, ko.matches("연결요청 대기 큐").count(), "{e:?}: {ko}");
             // No event loop, no events: only an event-driven model may say so.
-            let eventful = matches!(e, Event::EpollWait { .. } | Event::EpollCreate { .. } | Event::Select { .. });
+            let eventful = matches!(
+                e,
+                Event::EpollWait { .. } | Event::EpollCreate { .. } | Event::Select { .. }
+            );
             assert!(eventful || !ko.contains("이벤트를 기다립니다"), "{e:?}: {ko}");
         }
         // connect() returns once the connection is in the server's queue, not at accept().
