@@ -116,21 +116,12 @@ impl Server {
     /// Starts another program that prints a `listening on ADDR` start-up line (a C peer
     /// from [`c_program`]), with the same bounds and clean-up as `hello-server`.
     pub fn start_program(program: &Path, args: &[&str]) -> Server {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Server::spawn(cmd, &format!("{} {args:?}", program.display()))
+        Server::start_program_with(program, args, |_| {})
     }
 
     /// [`Server::start_program`] with a hook to adjust the command (descriptors, limits).
     pub fn start_program_with(program: &Path, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = program_cmd(program, args);
         adjust(&mut cmd);
         Server::spawn(cmd, &format!("{} {args:?}", program.display()))
     }
@@ -172,12 +163,11 @@ impl Server {
     /// before it if any, with the same bounds and clean-up; the line stays in
     /// [`Server::stderr`] too.
     pub fn start_program_announcing_on_stderr(program: &Path, args: &[&str]) -> Server {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Server::spawn_announcing(cmd, &format!("{} {args:?}", program.display()), true)
+        Server::spawn_announcing(
+            program_cmd(program, args),
+            &format!("{} {args:?}", program.display()),
+            true,
+        )
     }
 
     /// Spawns `cmd` (stdout and stderr piped) and waits for its start-up line.
@@ -334,6 +324,16 @@ impl Server {
         let _ = self.stderr_closed.recv_timeout(Duration::from_secs(2));
         Some(status)
     }
+}
+
+/// `program ARGS` with stdin closed and stdout and stderr piped, as a server is started.
+fn program_cmd(program: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
 }
 
 /// Waits at most `within` for `child` to exit; `None` if it is still running.
