@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     let (form, targets) = args::parse(&args.targets).unwrap_or_else(|u| u.exit(command()));
     let tracer = args.narration.tracer(Role::Client);
     if args.textbook {
-        return textbook(&args, form, &targets, &tracer);
+        return textbook(&args, &targets, &tracer);
     }
     let expect = args.expect();
     let requests: Vec<Request> = targets
@@ -79,9 +79,9 @@ fn main() -> ExitCode {
 /// read returned, as `printf("Message from server: %s\n", message)` prints it (shown as
 /// every reply is: control characters escaped), exit 0; a failed call is one line and
 /// exit 1, as the textbook's `error_handling()` exits.
-fn textbook(args: &Args, form: Form, targets: &[args::Typed], tracer: &hello_proto::sys::Tracer) -> ExitCode {
-    let server = match (form, targets) {
-        (Form::Textbook, [t]) => t
+fn textbook(args: &Args, targets: &[args::Typed], tracer: &hello_proto::sys::Tracer) -> ExitCode {
+    let server = match targets {
+        [t] => t
             .host
             .to_string()
             .parse()
@@ -90,7 +90,7 @@ fn textbook(args: &Args, form: Form, targets: &[args::Typed], tracer: &hello_pro
             command()
                 .error(
                     clap::error::ErrorKind::ArgumentConflict,
-                    "--textbook takes one server as HOST PORT, as the textbook's client does",
+                    "--textbook takes one server (HOST PORT), as the textbook's client does",
                 )
                 .exit();
         }
