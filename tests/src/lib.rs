@@ -116,21 +116,12 @@ impl Server {
     /// Starts another program that prints a `listening on ADDR` start-up line (a C peer
     /// from [`c_program`]), with the same bounds and clean-up as `hello-server`.
     pub fn start_program(program: &Path, args: &[&str]) -> Server {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Server::spawn(cmd, &format!("{} {args:?}", program.display()))
+        Server::start_program_with(program, args, |_| {})
     }
 
     /// [`Server::start_program`] with a hook to adjust the command (descriptors, limits).
     pub fn start_program_with(program: &Path, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = program_cmd(program, args);
         adjust(&mut cmd);
         Server::spawn(cmd, &format!("{} {args:?}", program.display()))
     }
@@ -167,16 +158,50 @@ impl Server {
         })
     }
 
+    /// Starts a program whose start-up line is on its **stderr** (`hello-server
+    /// --textbook`, whose stdout is the textbook's: empty), after the trace of the calls
+    /// before it if any, with the same bounds and clean-up; the line stays in
+    /// [`Server::stderr`] too.
+    pub fn start_program_announcing_on_stderr(program: &Path, args: &[&str]) -> Server {
+        Server::spawn_announcing(
+            program_cmd(program, args),
+            &format!("{} {args:?}", program.display()),
+            true,
+        )
+    }
+
     /// Spawns `cmd` (stdout and stderr piped) and waits for its start-up line.
-    fn spawn(mut cmd: Command, what: &str) -> Server {
+    fn spawn(cmd: Command, what: &str) -> Server {
+        Server::spawn_announcing(cmd, what, false)
+    }
+
+    /// [`Server::spawn`], the start-up line read from stderr when `on_stderr`.
+    fn spawn_announcing(mut cmd: Command, what: &str, on_stderr: bool) -> Server {
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         let err_buf = std::sync::Arc::new(Mutex::new(Vec::new()));
         let sink = err_buf.clone();
         let (err_done, stderr_closed) = mpsc::channel();
+        let (tx, rx) = mpsc::channel();
+        let (startup_tx, startup) = mpsc::channel();
+        let err_startup = on_stderr.then(|| startup_tx.clone());
         thread::spawn(move || {
-            let mut r = stderr;
+            let mut r = BufReader::new(stderr);
+            if let Some(tx) = err_startup {
+                // The trace of the calls before it (`--trace`) may come first.
+                let mut line = String::new();
+                while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+                    sink.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend_from_slice(line.as_bytes());
+                    if line.starts_with("listening on ") {
+                        let _ = tx.send(line.trim_end_matches('\n').to_string());
+                        break;
+                    }
+                    line.clear();
+                }
+            }
             let mut chunk = [0u8; 4096];
             while let Ok(n) = r.read(&mut chunk) {
                 if n == 0 {
@@ -188,16 +213,21 @@ impl Server {
             }
             let _ = err_done.send(());
         });
-        let (tx, rx) = mpsc::channel();
+        let out_startup = (!on_stderr).then_some(startup_tx);
         thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(first) = out_startup {
+                let Some(Ok(line)) = lines.next() else { return };
+                let _ = first.send(line);
+            }
+            for line in lines {
                 let Ok(line) = line else { break };
                 if tx.send(line).is_err() {
                     break;
                 }
             }
         });
-        let line = match rx.recv_timeout(WAIT) {
+        let line = match startup.recv_timeout(WAIT) {
             Ok(l) => l,
             Err(_) => {
                 let _ = child.kill();
@@ -294,6 +324,16 @@ impl Server {
         let _ = self.stderr_closed.recv_timeout(Duration::from_secs(2));
         Some(status)
     }
+}
+
+/// `program ARGS` with stdin closed and stdout and stderr piped, as a server is started.
+fn program_cmd(program: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
 }
 
 /// Waits at most `within` for `child` to exit; `None` if it is still running.

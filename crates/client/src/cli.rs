@@ -25,6 +25,8 @@ Examples:
   hello-client --udp 127.0.0.1 9190            the same over UDP (a server started with --udp)
   hello-client --trace --lang ko 127.0.0.1 9190
                                                narrate every socket call, in Korean
+  hello-client --textbook --trace 127.0.0.1 9190
+                                               hello_client.c call for call: ONE read()
   hello-client --wait 10s --expect 'Hello World!' -q 127.0.0.1 9190
                                                a probe for scripts and CI: wait until the
                                                server answers, check the greeting, print nothing
@@ -118,6 +120,14 @@ pub struct Args {
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_REPLY,
           value_parser = clap::value_parser!(u32).range(1..=1 << 30).map(|n| n as usize))]
     pub max_reply: usize,
+
+    /// The tutorials' own program, call for call: socket, connect, (with -m one write,)
+    /// ONE read, close (UDP: sendto, ONE recvfrom, close); HOST is an IPv4 address, and
+    /// nothing bounds the wait. Prints what the C program prints.
+    #[arg(long, conflicts_with_all = [
+        "connect_only", "timeout", "wait", "check", "json", "quiet", "max_reply", "command",
+    ])]
+    pub textbook: bool,
 
     /// `--trace` and `--lang`.
     #[command(flatten)]

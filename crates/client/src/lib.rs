@@ -12,6 +12,7 @@ pub mod args;
 pub mod cli;
 pub mod load;
 pub mod output;
+pub mod textbook;
 
 use std::fmt;
 use std::io;
@@ -215,14 +216,10 @@ impl Request {
 
     /// The bytes sent: the message and its NUL, as the textbook client writes a C string.
     fn payload(&self) -> Vec<u8> {
-        match &self.message {
-            Some(m) => {
-                let mut v = m.clone().into_bytes();
-                v.push(0);
-                v
-            }
-            None => Vec::new(),
-        }
+        self.message
+            .as_deref()
+            .map(hello_proto::wire::c_string)
+            .unwrap_or_default()
     }
 }
 
@@ -834,10 +831,9 @@ pub fn cut_short(reply: &[u8]) -> Option<(usize, usize)> {
 /// The note a failed `--wait` adds to its error line: the attempts and the time they
 /// took, measured (`; 12 attempts in 5.0s`).
 pub fn attempts_note(report: &Report) -> String {
-    let plural = if report.attempts == 1 { "" } else { "s" };
     format!(
-        "; {} attempt{plural} in {}",
-        report.attempts,
+        "; {} in {}",
+        hello_proto::addr::counted(report.attempts.into(), "attempt"),
         for_people(report.elapsed)
     )
 }

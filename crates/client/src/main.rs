@@ -24,6 +24,9 @@ fn main() -> ExitCode {
     let args = Args::parse_from(join_trace_value(std::env::args_os().collect()));
     let (form, targets) = args::parse(&args.targets).unwrap_or_else(|u| u.exit(command()));
     let tracer = args.narration.tracer(Role::Client);
+    if args.textbook {
+        return textbook(&args, &targets, &tracer);
+    }
     let expect = args.expect();
     let requests: Vec<Request> = targets
         .iter()
@@ -69,6 +72,55 @@ fn main() -> ExitCode {
         Some((program, rest)) if ready => exec(program, rest),
         _ if ready => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,
+    }
+}
+
+/// `--textbook`: the tutorials' client, once: `Message from server: ` and what its one
+/// read returned, as `printf("Message from server: %s\n", message)` prints it (shown as
+/// every reply is: control characters escaped), exit 0; a failed call is one line and
+/// exit 1, as the textbook's `error_handling()` exits.
+fn textbook(args: &Args, targets: &[args::Typed], tracer: &hello_proto::sys::Tracer) -> ExitCode {
+    let server = match targets {
+        [t] => t
+            .host
+            .to_string()
+            .parse()
+            .map(|ip| std::net::SocketAddrV4::new(ip, t.port)),
+        _ => {
+            command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--textbook takes one server (HOST PORT), as the textbook's client does",
+                )
+                .exit();
+        }
+    };
+    let Ok(server) = server else {
+        command()
+            .error(
+                clap::error::ErrorKind::ValueValidation,
+                "--textbook takes an IPv4 address as HOST, as the textbook's inet_addr() does",
+            )
+            .exit();
+    };
+    let result = hello_client::textbook::run(server, args.message.as_deref(), args.udp, tracer);
+    tracer.finish();
+    match result {
+        Ok(reply) => {
+            let line = format!(
+                "Message from server: {}\n",
+                hello_proto::wire::display_reply(&reply)
+            );
+            if print(|out| out.write_all(line.as_bytes())) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "hello-client: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -13,6 +13,12 @@ pub const DEFAULT_MAX_REQUEST: usize = 65536;
 /// The greeting's wire bytes: its UTF-8 text and one NUL, as `write(sock, message,
 /// sizeof(message))` sends a C string literal.
 pub fn greeting(text: &str) -> Vec<u8> {
+    c_string(text)
+}
+
+/// A text as the textbook's programs send a C string: its UTF-8 bytes and one NUL (the
+/// greeting's `sizeof(message)`, the client's `strlen(message) + 1`).
+pub fn c_string(text: &str) -> Vec<u8> {
     let mut v = Vec::with_capacity(text.len() + 1);
     v.extend_from_slice(text.as_bytes());
     v.push(0);

@@ -26,6 +26,7 @@ pub mod log;
 pub mod select;
 pub mod slots;
 pub mod stop;
+pub mod textbook;
 pub mod threads;
 mod timers;
 pub mod udp;

@@ -6,6 +6,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use hello_proto::addr::counted;
 use serde::Serialize;
 
 use super::Outcome;
@@ -372,13 +373,12 @@ impl Summary {
         };
         let _ = writeln!(
             s,
-            "target       {} ({}, {}{}), {how}, {} thread{}",
+            "target       {} ({}, {}{}), {how}, {}",
             self.target,
             self.address,
             self.protocol,
             if self.connect_only { ", connect only" } else { "" },
-            self.threads,
-            if self.threads == 1 { "" } else { "s" }
+            counted(self.threads as u64, "thread")
         );
         let _ = writeln!(
             s,
