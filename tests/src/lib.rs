@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod cluster;
+pub mod web;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -115,21 +116,12 @@ impl Server {
     /// Starts another program that prints a `listening on ADDR` start-up line (a C peer
     /// from [`c_program`]), with the same bounds and clean-up as `hello-server`.
     pub fn start_program(program: &Path, args: &[&str]) -> Server {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Server::spawn(cmd, &format!("{} {args:?}", program.display()))
+        Server::start_program_with(program, args, |_| {})
     }
 
     /// [`Server::start_program`] with a hook to adjust the command (descriptors, limits).
     pub fn start_program_with(program: &Path, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = program_cmd(program, args);
         adjust(&mut cmd);
         Server::spawn(cmd, &format!("{} {args:?}", program.display()))
     }
@@ -166,16 +158,50 @@ impl Server {
         })
     }
 
+    /// Starts a program whose start-up line is on its **stderr** (`hello-server
+    /// --textbook`, whose stdout is the textbook's: empty), after the trace of the calls
+    /// before it if any, with the same bounds and clean-up; the line stays in
+    /// [`Server::stderr`] too.
+    pub fn start_program_announcing_on_stderr(program: &Path, args: &[&str]) -> Server {
+        Server::spawn_announcing(
+            program_cmd(program, args),
+            &format!("{} {args:?}", program.display()),
+            true,
+        )
+    }
+
     /// Spawns `cmd` (stdout and stderr piped) and waits for its start-up line.
-    fn spawn(mut cmd: Command, what: &str) -> Server {
+    fn spawn(cmd: Command, what: &str) -> Server {
+        Server::spawn_announcing(cmd, what, false)
+    }
+
+    /// [`Server::spawn`], the start-up line read from stderr when `on_stderr`.
+    fn spawn_announcing(mut cmd: Command, what: &str, on_stderr: bool) -> Server {
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
         let err_buf = std::sync::Arc::new(Mutex::new(Vec::new()));
         let sink = err_buf.clone();
         let (err_done, stderr_closed) = mpsc::channel();
+        let (tx, rx) = mpsc::channel();
+        let (startup_tx, startup) = mpsc::channel();
+        let err_startup = on_stderr.then(|| startup_tx.clone());
         thread::spawn(move || {
-            let mut r = stderr;
+            let mut r = BufReader::new(stderr);
+            if let Some(tx) = err_startup {
+                // The trace of the calls before it (`--trace`) may come first.
+                let mut line = String::new();
+                while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
+                    sink.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .extend_from_slice(line.as_bytes());
+                    if line.starts_with("listening on ") {
+                        let _ = tx.send(line.trim_end_matches('\n').to_string());
+                        break;
+                    }
+                    line.clear();
+                }
+            }
             let mut chunk = [0u8; 4096];
             while let Ok(n) = r.read(&mut chunk) {
                 if n == 0 {
@@ -187,16 +213,21 @@ impl Server {
             }
             let _ = err_done.send(());
         });
-        let (tx, rx) = mpsc::channel();
+        let out_startup = (!on_stderr).then_some(startup_tx);
         thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(first) = out_startup {
+                let Some(Ok(line)) = lines.next() else { return };
+                let _ = first.send(line);
+            }
+            for line in lines {
                 let Ok(line) = line else { break };
                 if tx.send(line).is_err() {
                     break;
                 }
             }
         });
-        let line = match rx.recv_timeout(WAIT) {
+        let line = match startup.recv_timeout(WAIT) {
             Ok(l) => l,
             Err(_) => {
                 let _ = child.kill();
@@ -293,6 +324,16 @@ impl Server {
         let _ = self.stderr_closed.recv_timeout(Duration::from_secs(2));
         Some(status)
     }
+}
+
+/// `program ARGS` with stdin closed and stdout and stderr piped, as a server is started.
+fn program_cmd(program: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
 }
 
 /// Waits at most `within` for `child` to exit; `None` if it is still running.
@@ -751,38 +792,17 @@ pub fn held_connections(pid: u32, server_port: u16) -> usize {
 /// The server-side sockets of connections on `server_port` (from `client_port` only, if
 /// given) that `pid` or its children hold a descriptor of.
 fn held_sockets(pid: u32, server_port: u16, client_port: Option<u16>) -> usize {
-    let port_of = |field: &str| {
-        field
-            .rsplit(':')
-            .next()
-            .and_then(|p| u16::from_str_radix(p, 16).ok())
+    // The kernel filters by port (sock_diag), so a machine with a hundred thousand
+    // TIME_WAIT sockets answers as fast as an idle one; TIME_WAIT sockets have no inode.
+    let Ok((sockets, _)) = hello_proto::sys::sockdiag::tcp_sockets(&[server_port]) else {
+        return 0;
     };
-    let mut inodes = std::collections::HashSet::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(text) = std::fs::read_to_string(table) else {
-            continue;
-        };
-        // The table can hold tens of thousands of TIME_WAIT lines: each is given up on at
-        // its first field that does not match, with no allocation.
-        for line in text.lines().skip(1) {
-            let mut f = line.split_whitespace();
-            if port_of(f.nth(1).unwrap_or_default()) != Some(server_port) {
-                continue;
-            }
-            // Port 0: the listening socket.
-            if !port_of(f.next().unwrap_or_default())
-                .is_some_and(|p| p != 0 && client_port.is_none_or(|c| c == p))
-            {
-                continue;
-            }
-            match f.nth(6) {
-                Some(inode) if inode != "0" => {
-                    inodes.insert(format!("socket:[{inode}]"));
-                }
-                _ => {}
-            }
-        }
-    }
+    let inodes: std::collections::HashSet<String> = sockets
+        .iter()
+        .filter(|s| s.local.port() == server_port && s.peer.port() != 0 && s.inode != 0)
+        .filter(|s| client_port.is_none_or(|c| c == s.peer.port()))
+        .map(|s| format!("socket:[{}]", s.inode))
+        .collect();
     if inodes.is_empty() {
         return 0;
     }

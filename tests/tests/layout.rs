@@ -220,6 +220,7 @@ fn only_sys_makes_system_calls_and_trace_lines() {
         "crates/client/src/main.rs",
         "crates/client/src/args.rs",
         "crates/client/src/output.rs",
+        "crates/client/src/textbook.rs",
         "crates/client/src/load/mod.rs",
         "crates/client/src/load/worker.rs",
         "crates/client/src/load/summary.rs",

@@ -449,7 +449,8 @@ fn error_lines_and_counts(stderr: &str) -> (u64, u64) {
     let mut counted = 0;
     for line in stderr.lines() {
         if let Some(rest) = line.strip_prefix("hello-server: ") {
-            match rest.split_once(" more client error lines") {
+            // `1 more client error line`, `2 more client error lines`.
+            match rest.split_once(" more client error line") {
                 Some((n, _)) => counted += n.parse::<u64>().unwrap_or_else(|_| panic!("{line}")),
                 None => shown += 1,
             }

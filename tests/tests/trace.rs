@@ -1245,7 +1245,7 @@ fn the_unconnected_udp_client_gets_its_port_at_sendto() {
 type FieldCheck = fn(&serde_json::Value) -> bool;
 
 /// The fields every record has, each with its check.
-const RECORD_FIELDS: [(&str, FieldCheck); 17] = [
+const RECORD_FIELDS: [(&str, FieldCheck); 18] = [
     ("t_us", |v| v.is_u64()),
     ("dur_us", |v| v.is_u64()),
     ("who", |v| v.is_string()),
@@ -1271,6 +1271,8 @@ const RECORD_FIELDS: [(&str, FieldCheck); 17] = [
     ("writable", |v| v.is_null() || v.is_array()),
     ("mark", |v| v == "textbook" || v == "added"),
     ("text", |v| v.as_str().is_some_and(|t| !t.is_empty())),
+    // The C line: only with --textbook (tests/tests/textbook.rs).
+    ("src", |v| v.is_null()),
 ];
 
 /// Every line of a JSON trace parsed on its own with serde_json, checked against the

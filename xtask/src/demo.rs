@@ -104,13 +104,13 @@ pub fn run(args: &[String]) -> Result<()> {
         "\n{}",
         if ko {
             format!(
-                "데모 완료: {}개의 교환 모두 보여 주려던 일이 실제로 일어났습니다.",
+                "데모 완료: 교환 {}개를 모두 확인했습니다. 보여 준 일은 실제로 일어난 일입니다.",
                 parts.len()
             )
         } else {
             format!(
-                "demo passed: in all {} exchanges, what they show really happened.",
-                parts.len()
+                "demo passed: {}, each checked: what they show really happened.",
+                hello_proto::addr::counted(parts.len() as u64, "exchange")
             )
         }
     );

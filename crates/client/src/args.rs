@@ -46,6 +46,41 @@ pub enum Usage {
     Unexpected(String),
 }
 
+impl Usage {
+    /// Says so in clap's words and form for `command`, and exits 2.
+    pub fn exit(self, mut command: clap::Command) -> ! {
+        use clap::error::ErrorKind;
+        let (kind, message) = match self {
+            Usage::Missing(names) => (
+                ErrorKind::MissingRequiredArgument,
+                format!(
+                    "the following required arguments were not provided:\n  {}",
+                    names.join("\n  ")
+                ),
+            ),
+            Usage::Invalid(name, value, why) => (
+                ErrorKind::InvalidValue,
+                format!("invalid value '{value}' for '{name}': {why}"),
+            ),
+            Usage::Unexpected(value) => (
+                ErrorKind::UnknownArgument,
+                format!("unexpected argument '{value}' found"),
+            ),
+        };
+        command.error(kind, message).exit()
+    }
+}
+
+/// The one server of a command line that names one (hello-load's): `HOST PORT` or a
+/// single `HOST:PORT`.
+pub fn parse_one(args: &[String]) -> Result<Typed, Usage> {
+    let (_, mut targets) = parse(args)?;
+    match targets.len() {
+        1 => Ok(targets.remove(0)),
+        _ => Err(Usage::Unexpected(targets.remove(1).typed)),
+    }
+}
+
 /// Applies the rule above to the positional arguments.
 pub fn parse(args: &[String]) -> Result<(Form, Vec<Typed>), Usage> {
     match args {
@@ -181,6 +216,15 @@ mod tests {
             run(&["::1", "[::1]:9190"]),
             Err(Usage::Invalid("<PORT>", _, _))
         ));
+    }
+
+    #[test]
+    fn one_server_is_either_form_and_no_more() {
+        let one = |a: &[&str]| parse_one(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(one(&["127.0.0.1", "9190"]).unwrap().typed, "127.0.0.1:9190");
+        assert_eq!(one(&["[::1]:9190"]).unwrap().typed, "[::1]:9190");
+        assert_eq!(one(&["a:1", "b:2"]), Err(Usage::Unexpected("b:2".into())));
+        assert_eq!(one(&["localhost"]), Err(Usage::Missing(vec!["<PORT>"])));
     }
 
     #[test]

@@ -430,7 +430,7 @@ impl Ctx<'_> {
                 "Message from server: 5 : hello",
                 &[(
                     "One sendto() is one datagram is one recvfrom(): UDP keeps the message's boundaries.",
-                    "sendto() 한 번이 데이터그램 하나, recvfrom() 한 번입니다: UDP는 메시지의 경계를 지킵니다.",
+                    "sendto() 한 번에 데이터그램 하나가 가고, recvfrom() 한 번에 그 하나를 통째로 받습니다: UDP는 메시지의 경계를 지킵니다.",
                 )],
             ),
         ];
@@ -447,8 +447,12 @@ impl Ctx<'_> {
                 served.status
             );
             let t = ordered(vec![
-                lane("client", Side::Client, &done.stderr),
-                lane("server", Side::Server, &served.stderr),
+                lane(
+                    &say(self.lang, "client", "클라이언트"),
+                    Side::Client,
+                    &done.stderr,
+                ),
+                lane(&say(self.lang, "server", "서버"), Side::Server, &served.stderr),
             ])?;
             parts.push(self.part(
                 "hello",
@@ -514,8 +518,12 @@ impl Ctx<'_> {
                     ss_backlog(&table) == Some(1) && table.contains("LISTEN 2 "),
                     "ss -ltn does not show 2 queued of backlog 1:\n{table}"
                 );
-                extra.push(format!(
-                    "$ ss -ltn 'sport = :{port}'   (Recv-Q: queued, Send-Q: backlog)\n{table}"
+                extra.push(say(
+                    self.lang,
+                    &format!("$ ss -ltn 'sport = :{port}'   (Recv-Q: queued, Send-Q: backlog)\n{table}"),
+                    &format!(
+                        "$ ss -ltn 'sport = :{port}'   (Recv-Q: 대기 중인 연결 수, Send-Q: backlog)\n{table}"
+                    ),
                 ));
             }
             None => extra.push(say(
@@ -527,17 +535,35 @@ impl Ctx<'_> {
         held.write(b"first\0")?;
         let (reply, held_lines) = held.finish()?;
         ensure!(reply == b"5 : first\0", "the silent client got {reply:?}");
-        let mut lanes = vec![lane("client 1 (demo)", Side::Client, &held_lines)];
-        let mut outputs = vec!["client 1: 5 : first".to_string()];
+        let mut lanes = vec![lane(
+            &say(self.lang, "client 1 (demo)", "클라이언트 1 (데모)"),
+            Side::Client,
+            &held_lines,
+        )];
+        let mut outputs = vec![say(self.lang, "client 1: 5 : first", "클라이언트 1: 5 : first")];
         for (k, p) in clients.into_iter().enumerate() {
             let done = p.finish()?;
             ensure!(done.status.success(), "client {} failed: {}", k + 2, done.stderr);
-            outputs.push(format!("client {}: {}", k + 2, done.stdout.trim_end()));
-            lanes.push(lane(&format!("client {}", k + 2), Side::Client, &done.stderr));
+            let said = done.stdout.trim_end();
+            outputs.push(say(
+                self.lang,
+                &format!("client {}: {said}", k + 2),
+                &format!("클라이언트 {}: {said}", k + 2),
+            ));
+            let label = say(
+                self.lang,
+                &format!("client {}", k + 2),
+                &format!("클라이언트 {}", k + 2),
+            );
+            lanes.push(lane(&label, Side::Client, &done.stderr));
         }
         server.proc.signal(libc::SIGTERM)?;
         let served = server.proc.finish()?;
-        lanes.push(lane("server", Side::Server, &served.stderr));
+        lanes.push(lane(
+            &say(self.lang, "server", "서버"),
+            Side::Server,
+            &served.stderr,
+        ));
         let fourth = took(&lanes[3], "connect").context("the fourth client traced no connect()")?;
         let second = took(&lanes[1], "connect").context("the second client traced no connect()")?;
         ensure!(
@@ -558,9 +584,9 @@ impl Ctx<'_> {
                 ("The iterative server is busy with client 1, which says nothing for a while: nobody calls accept().",
                  "반복 서버는 한동안 아무것도 보내지 않는 클라이언트 1을 처리하느라 accept()를 호출하지 않습니다."),
                 ("Clients 2 and 3 still connect at once: the kernel completes their handshakes and queues them. connect() does not wait for accept().",
-                 "클라이언트 2와 3도 바로 연결됩니다: handshake는 커널이 마치고 대기 큐에 넣습니다. connect()는 accept()를 기다리지 않습니다."),
+                 "클라이언트 2와 3도 바로 연결됩니다: handshake는 커널이 마치고 연결요청 대기 큐에 넣습니다. connect()는 accept()를 기다리지 않습니다."),
                 ("The queue is full at backlog + 1 = 2. Client 4's SYN is dropped; its connect() waits for the SYN retransmit, about a second (see its +µs).",
-                 "큐는 backlog+1 = 2개에서 가득 찹니다. 클라이언트 4의 SYN은 버려지고, connect()는 SYN 재전송까지 약 1초를 기다립니다(+µs 참고)."),
+                 "연결요청 대기 큐는 backlog+1 = 2개에서 가득 찹니다. 클라이언트 4의 SYN은 버려지고, connect()는 SYN 재전송까지 약 1초를 기다립니다(+µs 참고)."),
                 ("Once client 1 is served, accept() takes clients 2 and 3 from the queue in order, then client 4 when it gets in.",
                  "클라이언트 1을 마치면 accept()가 큐에서 2, 3을 차례로 꺼내고, 들어온 4도 처리합니다."),
             ],
@@ -603,9 +629,17 @@ impl Ctx<'_> {
         server.proc.signal(libc::SIGTERM)?;
         let served = server.proc.finish()?;
         let lanes = vec![
-            lane("client 1 (demo)", Side::Client, &held_lines),
-            lane("client 2", Side::Client, &done.stderr),
-            lane("server", Side::Server, &served.stderr),
+            lane(
+                &say(self.lang, "client 1 (demo)", "클라이언트 1 (데모)"),
+                Side::Client,
+                &held_lines,
+            ),
+            lane(
+                &say(self.lang, "client 2", "클라이언트 2"),
+                Side::Client,
+                &done.stderr,
+            ),
+            lane(&say(self.lang, "server", "서버"), Side::Server, &served.stderr),
         ];
         let wait = lanes[1]
             .calls
@@ -625,8 +659,12 @@ impl Ctx<'_> {
             title,
             vec![server.command, command],
             vec![
-                "client 1: 5 : first".into(),
-                format!("client 2: {}", done.stdout.trim_end()),
+                say(self.lang, "client 1: 5 : first", "클라이언트 1: 5 : first"),
+                say(
+                    self.lang,
+                    &format!("client 2: {}", done.stdout.trim_end()),
+                    &format!("클라이언트 2: {}", done.stdout.trim_end()),
+                ),
             ],
             notice,
             t,
@@ -754,8 +792,12 @@ impl Ctx<'_> {
         let (done, command) = self.client_run(&["-m", &message], server.port, &expect)?;
         let served = server.proc.finish()?;
         let lanes = vec![
-            lane("client", Side::Client, &done.stderr),
-            lane("server", Side::Server, &served.stderr),
+            lane(
+                &say(self.lang, "client", "클라이언트"),
+                Side::Client,
+                &done.stderr,
+            ),
+            lane(&say(self.lang, "server", "서버"), Side::Server, &served.stderr),
         ];
         let writes = lanes[0].calls.iter().filter(|c| c.call == "write").count();
         let reads = lanes[1]
@@ -800,9 +842,17 @@ impl Ctx<'_> {
         server.proc.signal(libc::SIGTERM)?;
         let served = server.proc.finish()?;
         let lanes = vec![
-            lane("client 1 (demo)", Side::Client, &held_lines),
-            lane("client 2 (demo)", Side::Client, &second_lines),
-            lane("server", Side::Server, &served.stderr),
+            lane(
+                &say(self.lang, "client 1 (demo)", "클라이언트 1 (데모)"),
+                Side::Client,
+                &held_lines,
+            ),
+            lane(
+                &say(self.lang, "client 2 (demo)", "클라이언트 2 (데모)"),
+                Side::Client,
+                &second_lines,
+            ),
+            lane(&say(self.lang, "server", "서버"), Side::Server, &served.stderr),
         ];
         let t = ordered(lanes)?;
         // Client 2's connection (named by its port, from its connect()) received its 6
@@ -820,8 +870,18 @@ impl Ctx<'_> {
                 "two write()s, one read(): \"hel\" and \"lo\\0\" read as \"hello\\0\"",
                 "write() 두 번, read() 한 번: \"hel\"과 \"lo\\0\"을 \"hello\\0\"으로 한 번에 읽기",
             ),
-            vec![server.command, "(client 1 and 2: the demo's own sockets)".into()],
-            vec!["client 1: 5 : first".into(), "client 2: 5 : hello".into()],
+            vec![
+                server.command,
+                say(
+                    self.lang,
+                    "(client 1 and 2: the demo's own sockets)",
+                    "(클라이언트 1, 2: 데모가 직접 만든 소켓)",
+                ),
+            ],
+            vec![
+                say(self.lang, "client 1: 5 : first", "클라이언트 1: 5 : first"),
+                say(self.lang, "client 2: 5 : hello", "클라이언트 2: 5 : hello"),
+            ],
             &[
                 ("Client 2 writes \"hel\" and then \"lo\\0\": two write() calls, while the server is still busy with client 1.",
                  "클라이언트 2는 \"hel\"과 \"lo\\0\"을 write() 두 번으로 보냅니다. 서버는 아직 클라이언트 1을 처리하는 중입니다."),
@@ -881,8 +941,12 @@ impl Ctx<'_> {
             let (done, command) = self.client_run(&args, server.port, "Message from server: 5 : hello")?;
             let served = server.proc.finish()?;
             let lanes = vec![
-                lane("client", Side::Client, &done.stderr),
-                lane("server", Side::Server, &served.stderr),
+                lane(
+                    &say(self.lang, "client", "클라이언트"),
+                    Side::Client,
+                    &done.stderr,
+                ),
+                lane(&say(self.lang, "server", "서버"), Side::Server, &served.stderr),
             ];
             let connected = lanes[0]
                 .calls
@@ -925,7 +989,12 @@ impl Ctx<'_> {
             );
             commands.push(command);
             outputs.push(format!("{label}: {last}"));
-            lanes.push(lane(&format!("{label} client"), Side::Client, &done.stderr));
+            let name = say(
+                self.lang,
+                &format!("{label} client"),
+                &format!("{label} 클라이언트"),
+            );
+            lanes.push(lane(&name, Side::Client, &done.stderr));
         }
         parts.push(self.part(
             "udp",

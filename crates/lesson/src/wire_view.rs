@@ -111,8 +111,8 @@ pub fn render(w: &Observed, lang: Lang) -> String {
             )
         } else {
             format!(
-                "captured on lo: {} packets (kernel times, from the first):\n",
-                w.packets.len()
+                "captured on lo: {} (kernel times, from the first):\n",
+                hello_proto::addr::counted(w.packets.len() as u64, "packet")
             )
         });
         let first = w.packets.first().map_or(0, |p| p.t_us);
@@ -211,6 +211,7 @@ mod tests {
                 peer: a("0.0.0.0:0"),
                 rqueue: 0,
                 wqueue: 128,
+                inode: 1,
             }),
             after: vec![TcpSocket {
                 state: TcpState::TimeWait,
@@ -218,6 +219,7 @@ mod tests {
                 peer: c,
                 rqueue: 0,
                 wqueue: 0,
+                inode: 0,
             }],
         }
     }

@@ -110,4 +110,7 @@ pub struct TcpSocket {
     /// The send queue: bytes not yet acknowledged, or, listening, the backlog (netlink
     /// only: `/proc/net/tcp` shows 0).
     pub wqueue: u32,
+    /// The socket's inode: what `/proc/PID/fd/N` links to (`socket:[INODE]`), so the
+    /// process holding it can be found; 0 for a socket no descriptor holds (TIME_WAIT).
+    pub inode: u64,
 }

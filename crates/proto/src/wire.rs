@@ -2,6 +2,7 @@
 //! client shows what it received. Pure functions and state machines, no I/O.
 
 use std::borrow::Cow;
+use std::fmt;
 
 /// The greeting of `hello_server.c`.
 pub const DEFAULT_GREETING: &str = "Hello World!";
@@ -12,6 +13,12 @@ pub const DEFAULT_MAX_REQUEST: usize = 65536;
 /// The greeting's wire bytes: its UTF-8 text and one NUL, as `write(sock, message,
 /// sizeof(message))` sends a C string literal.
 pub fn greeting(text: &str) -> Vec<u8> {
+    c_string(text)
+}
+
+/// A text as the textbook's programs send a C string: its UTF-8 bytes and one NUL (the
+/// greeting's `sizeof(message)`, the client's `strlen(message) + 1`).
+pub fn c_string(text: &str) -> Vec<u8> {
     let mut v = Vec::with_capacity(text.len() + 1);
     v.extend_from_slice(text.as_bytes());
     v.push(0);
@@ -250,25 +257,69 @@ impl Service {
 
 /// How a client shows a reply on its one line: trailing NUL and line-ending bytes
 /// stripped, invalid UTF-8 replaced, and control characters inside escaped (`\n`,
-/// `\0`, `\x1b`) so that a peer can neither break the line nor drive the terminal.
+/// `\0`, `\x1b`) so that a peer can neither break the line nor drive the terminal;
+/// invisible and direction characters too ([`escaped_when_shown`]), so that it can
+/// neither split the line for a Unicode-aware reader nor make it read otherwise.
 pub fn display_reply(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    // Writing to a String cannot fail.
+    let _ = write_display(bytes, &mut out);
+    out
+}
+
+/// [`display_reply`] written piece by piece to `out`, never holding the whole display
+/// form: a large reply is shown in the memory of a few pieces. An error from `out`
+/// stops the writing (a comparison that already knows its answer, a full stdout).
+pub fn write_display(bytes: &[u8], out: &mut impl fmt::Write) -> fmt::Result {
     let end = bytes
         .iter()
         .rposition(|&b| !matches!(b, 0 | b'\r' | b'\n'))
         .map_or(0, |i| i + 1);
-    let text = String::from_utf8_lossy(&bytes[..end]);
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\t' => out.push(c),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\0' => out.push_str("\\0"),
-            c if c.is_control() => out.extend(c.escape_default()),
-            c => out.push(c),
+    for chunk in bytes[..end].utf8_chunks() {
+        let text = chunk.valid();
+        let mut clean = 0;
+        for (i, c) in text.char_indices() {
+            if c == '\t' || !escaped_when_shown(c) {
+                continue;
+            }
+            out.write_str(&text[clean..i])?;
+            write_escaped(c, out)?;
+            clean = i + c.len_utf8();
+        }
+        out.write_str(&text[clean..])?;
+        if !chunk.invalid().is_empty() {
+            out.write_char(char::REPLACEMENT_CHARACTER)?;
         }
     }
-    out
+    Ok(())
+}
+
+/// Whether [`display_reply`] escapes `c` (tab aside, which it keeps): control
+/// characters, the line and paragraph separators (U+2028, U+2029), the bidirectional
+/// embeddings, overrides, isolates and marks (U+202A–U+202E, U+2066–U+2069, U+061C,
+/// U+200E, U+200F), and the zero-width and invisible characters (U+200B–U+200D,
+/// U+2060–U+2064, U+FEFF).
+pub fn escaped_when_shown(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{61c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// One character as [`display_reply`] escapes it: `\n`, `\r`, `\0`, or `\u{…}`.
+pub fn write_escaped(c: char, out: &mut impl fmt::Write) -> fmt::Result {
+    match c {
+        '\n' => out.write_str("\\n"),
+        '\r' => out.write_str("\\r"),
+        '\0' => out.write_str("\\0"),
+        c => write!(out, "{}", c.escape_unicode()),
+    }
 }
 
 #[cfg(test)]
@@ -420,5 +471,28 @@ mod tests {
         assert_eq!(display_reply(b"\xff\xfeok"), "\u{fffd}\u{fffd}ok");
         assert_eq!(display_reply("한글\0".as_bytes()), "한글");
         assert_eq!(display_reply(b"\0\0"), "");
+    }
+
+    #[test]
+    fn invisible_and_direction_characters_are_escaped() {
+        // Line and paragraph separators (a new line to Unicode-aware readers), the
+        // embedding, override and isolate controls (U+202E reverses what follows), and the
+        // zero-width characters and marks: each range, both ends.
+        for c in [
+            '\u{2028}', '\u{2029}', '\u{202a}', '\u{202c}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{200b}',
+            '\u{200d}', '\u{200f}', '\u{61c}', '\u{2060}', '\u{feff}',
+        ] {
+            let reply = format!("a{c}b\0");
+            let shown = display_reply(reply.as_bytes());
+            assert_eq!(shown, format!("a\\u{{{:x}}}b", c as u32), "U+{:04X}", c as u32);
+            assert!(!shown.contains(c));
+        }
+        // Their neighbours are ordinary text.
+        for c in [
+            '\u{2027}', '\u{202f}', '\u{2065}', '\u{206a}', '\u{200a}', '\u{2010}',
+        ] {
+            let reply = format!("a{c}b");
+            assert_eq!(display_reply(reply.as_bytes()), reply, "U+{:04X}", c as u32);
+        }
     }
 }

@@ -26,6 +26,8 @@ Examples:
   hello-server --service echo 9190           echo: reply \"<len> : <msg>\" to one message
   hello-server --udp 9190                    the same over UDP (add --udp to the client too)
   hello-server --trace --lang ko 9190        narrate every socket call, in Korean
+  hello-server --textbook --trace 9190       hello_server.c call for call, each call beside
+                                             its C line; one client, then exit
   hello-server --model fork --once 0         one client, served by a child process, on a
                                              port the kernel picks (the start-up line says)
   hello-server --bind 127.0.0.1 9190 &       in a script or CI, then wait until it answers:
@@ -152,9 +154,32 @@ pub struct Args {
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub log_format: crate::log::LogFormat,
 
+    /// The tutorials' own program, call for call: socket, bind, listen(5), accept, one
+    /// write (echo: one read, one write; UDP: recvfrom, sendto), close, close; one client,
+    /// then exit. No option real software adds; the start-up line goes to stderr.
+    #[arg(long, conflicts_with_all = [
+        "model", "max_conns", "workers", "accept_queues", "idle_timeout", "request_timeout",
+        "max_buffered", "max_request", "agent_port", "drain_delay", "proxy_protocol", "proxy_from", "metrics", "log_format",
+    ])]
+    pub textbook: bool,
+
+    /// Whether `--backlog` was given (else `--textbook` listens with the textbook's 5).
+    #[arg(skip)]
+    pub backlog_given: bool,
+
     /// `--trace` and `--lang`.
     #[command(flatten)]
     pub narration: TraceArgs,
+}
+
+/// Parses hello-server's command line (`--trace textbook` joined first), exiting as clap
+/// does on a usage error, with what `--textbook` needs to know besides the values.
+pub fn parse(argv: Vec<std::ffi::OsString>) -> Args {
+    use clap::FromArgMatches as _;
+    let matches = command().get_matches_from(hello_proto::trace::join_trace_value(argv));
+    let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    args.backlog_given = matches.value_source("backlog") == Some(clap::parser::ValueSource::CommandLine);
+    args
 }
 
 /// A duration that may be zero (`0`, `0s`, `0ms`), for the drain delay.

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod select;
 pub mod slots;
 pub mod stop;
+pub mod textbook;
 pub mod threads;
 mod timers;
 pub mod udp;

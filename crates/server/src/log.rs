@@ -338,7 +338,8 @@ fn count(w: &mut Window) -> String {
     let kinds: Vec<String> = w.suppressed.iter().map(|(k, n)| format!("{n} × {k}")).collect();
     w.suppressed.clear();
     format!(
-        "hello-server: {total} more client error lines in the last second not shown: {}\n",
+        "hello-server: {} in the last second not shown: {}\n",
+        hello_proto::addr::counted(total, "more client error line"),
         kinds.join(", ")
     )
 }

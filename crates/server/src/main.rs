@@ -7,17 +7,16 @@
 //! ```
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Parser;
 use hello_proto::addr::HumanDuration;
 use hello_proto::conn::Limits;
 use hello_proto::sys::{self, Tracer};
-use hello_proto::trace::{Role, join_trace_value};
+use hello_proto::trace::Role;
 use hello_proto::wire::{MAX_DATAGRAM, Service};
 use hello_server::agent::Agent;
 use hello_server::cli::{Args, ServiceName, command};
@@ -28,7 +27,10 @@ use hello_server::{
 };
 
 fn main() -> ExitCode {
-    let args = Args::parse_from(join_trace_value(std::env::args_os().collect()));
+    let args = hello_server::cli::parse(std::env::args_os().collect());
+    if args.textbook {
+        return textbook(&args);
+    }
     if args.model == Model::Fork && !args.udp && (args.agent_port.is_some() || args.drain_delay.is_some()) {
         command()
             .error(
@@ -76,8 +78,49 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--textbook`: the tutorials' program, one client, then exit (0, or 1 with the error
+/// line, as the textbook's `error_handling()` exits).
+fn textbook(args: &Args) -> ExitCode {
+    use hello_server::textbook::{BACKLOG, Textbook};
+    let IpAddr::V4(ip) = args.bind else {
+        command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--textbook binds an IPv4 address, as the textbook's sockaddr_in: --bind takes one",
+            )
+            .exit();
+    };
+    let t = Textbook {
+        addr: SocketAddrV4::new(ip, args.port),
+        backlog: if args.backlog_given { args.backlog } else { BACKLOG },
+        service: service(args),
+        udp: args.udp,
+    };
+    let tracer = args.narration.tracer(Role::Server);
+    let result = hello_server::textbook::run(&t, &tracer);
+    tracer.finish();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "hello-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The service `--service` and `--message` ask for.
+fn service(args: &Args) -> Service {
+    match args.service {
+        ServiceName::Hello => Service::hello(&args.message),
+        ServiceName::Echo => Service::Echo {
+            max_request: args.max_request,
+        },
+    }
+}
+
 fn run(args: Args) -> anyhow::Result<Summary> {
     let tracer = args.narration.tracer(Role::Server);
+    let service = service(&args);
     hello_server::log::set_format(args.log_format);
     hello_server::metrics::set_labels(Labels {
         service: if args.service_is_hello() { "hello" } else { "echo" },
@@ -93,12 +136,6 @@ fn run(args: Args) -> anyhow::Result<Summary> {
             .unwrap_or_default()
             .as_secs_f64(),
     });
-    let service = match args.service {
-        ServiceName::Hello => Service::hello(&args.message),
-        ServiceName::Echo => Service::Echo {
-            max_request: args.max_request,
-        },
-    };
     // More descriptors for the event loop's clients (a no-op where the soft limit is the
     // hard one already); freed request buffers go back to the system; threads share a
     // few malloc arenas (address space is not spent on them).

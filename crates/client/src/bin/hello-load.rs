@@ -1,5 +1,6 @@
-//! `hello-load [OPTIONS] <HOST> <PORT>`: a load generator for the hello and echo
-//! protocol, tcpkali's kind: many connections in flight from a few epoll threads, a
+//! `hello-load [OPTIONS] <HOST> <PORT>` (or `<HOST:PORT>`): a load generator for the
+//! hello and echo protocol, and for any TCP service with `--expect-any` or
+//! `--connect-only`; tcpkali's kind: many connections in flight from a few epoll threads, a
 //! closed loop or an open one at a fixed rate, latency percentiles, errors by class and
 //! its own CPU time per connection (docs/contract.md#hello-load).
 //!
@@ -12,7 +13,8 @@ use std::io::{self, IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 use clap::Parser;
-use hello_client::load::cli::{Args, DEFAULT_COUNT, DEFAULT_OPEN_CONCURRENCY};
+use hello_client::args::{Typed, parse_one};
+use hello_client::load::cli::{Args, DEFAULT_COUNT, DEFAULT_OPEN_CONCURRENCY, command};
 use hello_client::load::summary::Setup;
 use hello_client::load::{self, Config, Expect, Plan, Summary};
 use hello_client::{Request, attempts_note};
@@ -27,8 +29,9 @@ fn fail(line: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let target = args.host.with_port(args.port);
-    let addr = match server_address(&args) {
+    let server = parse_one(&args.target).unwrap_or_else(|u| u.exit(command()));
+    let target = server.typed.clone();
+    let addr = match server_address(&args, &server) {
         Ok(a) => a,
         Err(line) => return fail(&line),
     };
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let _ = sys::process::raise_nofile_limit();
     let payload = args.message.as_ref().map_or_else(Vec::new, |m| greeting(m));
     let expect = match (&args.expect, &args.message) {
+        _ if args.expect_any => Expect::Any,
         (Some(text), _) => Expect::Shown(text.clone()),
         (None, Some(m)) => Expect::Bytes(echo_reply(m.as_bytes(), 0)),
         (None, None) => Expect::Bytes(greeting(DEFAULT_GREETING)),
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     let config = Config {
         addr,
         udp: args.udp,
+        connect_only: args.connect_only,
         payload,
         expect,
         timeout: args.timeout.0,
@@ -72,7 +77,7 @@ fn main() -> ExitCode {
         Plan::Count(_) => bar.set_position(done),
         Plan::For(_) => {
             bar.set_position(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
-            bar.set_message(format!("{done} exchanges"));
+            bar.set_message(hello_proto::addr::counted(done, "exchange"));
         }
     });
     bar.finish_and_clear();
@@ -84,6 +89,7 @@ fn main() -> ExitCode {
         target,
         address: addr.to_string(),
         udp: args.udp,
+        connect_only: args.connect_only,
         rate: args.rate,
         concurrency,
     };
@@ -106,25 +112,31 @@ fn main() -> ExitCode {
 /// addresses, or `--wait`, first gets one exchange as hello-client makes it (every
 /// address in turn, retried until `--wait` runs out), and the load goes where that one
 /// went: `localhost` finds the server on whichever of ::1 and 127.0.0.1 it listens.
-fn server_address(args: &Args) -> Result<std::net::SocketAddr, String> {
-    let addrs = sys::resolve(&args.host, args.port).map_err(|e| e.to_string())?;
+fn server_address(args: &Args, server: &Typed) -> Result<std::net::SocketAddr, String> {
+    let addrs = sys::resolve(&server.host, server.port).map_err(|e| e.to_string())?;
     if let ([one], None) = (&addrs[..], args.wait) {
         return Ok(*one);
     }
+    // The exchange the load will make, checked as loosely as the load checks it: the
+    // reply's content is the run's business, only its coming matters here.
     let req = Request {
         message: args.message.clone(),
+        connect_only: args.connect_only,
         udp: args.udp,
         timeout: args.timeout.0,
-        ..Request::new(args.host.clone(), args.port)
+        ..Request::new(server.host.clone(), server.port)
     };
     let report = hello_client::run(&req, args.wait);
     match (&report.outcome, report.addr) {
         (Ok(()), Some(addr)) => Ok(addr),
         (Err(f), _) => Err(format!(
             "{f}{}",
-            args.wait.map_or(String::new(), |w| attempts_note(&report, w))
+            args.wait.map_or(String::new(), |_| attempts_note(&report))
         )),
-        (Ok(()), None) => Err(format!("name resolution error: {}: no address found", args.host)),
+        (Ok(()), None) => Err(format!(
+            "name resolution error: {}: no address found",
+            server.host
+        )),
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use hello_proto::addr::{Host, HumanDuration, parse_client_port, parse_duration, parse_human_duration};
+use hello_proto::addr::{HumanDuration, parse_duration, parse_human_duration};
 
 use crate::DEFAULT_TIMEOUT;
 use crate::cli::VERSION;
@@ -24,7 +24,11 @@ Examples:
   hello-load --udp -n 10000 -c 16 127.0.0.1 9190
                                                datagrams, 16 in flight
   hello-load --wait 10s -n 1000 localhost 9190
-                                               wait until the server answers, then load it";
+                                               wait until the server answers, then load it
+  hello-load --connect-only -n 20000 -c 64 127.0.0.1:8080
+                                               connections per second, any TCP service
+  hello-load --expect-any -n 1000 127.0.0.1:13
+                                               any service that speaks and closes (daytime)";
 
 /// Load generator for hello-server: many exchanges, latency percentiles, errors by class.
 ///
@@ -33,15 +37,17 @@ Examples:
 /// from each exchange's scheduled start), and reports the rate, latency percentiles,
 /// errors by class and its own CPU time per exchange. Exits 1 if any exchange failed.
 #[derive(Debug, Parser)]
-#[command(name = "hello-load", version = VERSION, after_help = EXAMPLES)]
+#[command(
+    name = "hello-load",
+    version = VERSION,
+    after_help = EXAMPLES,
+    override_usage = "hello-load [OPTIONS] <HOST> <PORT>\n       hello-load [OPTIONS] <HOST:PORT>"
+)]
 pub struct Args {
-    /// Server address: an IPv4 or IPv6 literal, or a host name.
-    #[arg(value_parser = Host::parse)]
-    pub host: Host,
-
-    /// Server port (1..=65535).
-    #[arg(value_parser = parse_client_port, allow_negative_numbers = true)]
-    pub port: u16,
+    /// HOST PORT (an IPv4 or IPv6 literal, or a host name, then the port 1..=65535), or
+    /// HOST:PORT (IPv6 in brackets: `[::1]:9190`), as hello-client reads them.
+    #[arg(value_name = "TARGET", required = true, num_args = 1..=2, allow_negative_numbers = true)]
+    pub target: Vec<String>,
 
     /// Exchanges to make in all [default: 10000].
     #[arg(short = 'n', long, value_name = "N", conflicts_with = "duration",
@@ -72,8 +78,18 @@ pub struct Args {
 
     /// The reply, as hello-client prints it, must be TEXT [default: exactly the greeting
     /// and its NUL; with -m, the echo reply "LEN : MSG" and its NUL].
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", conflicts_with = "expect_any")]
     pub expect: Option<String>,
+
+    /// Any reply of at least a byte that ends in end of stream is ok: load against any
+    /// service that speaks first, or (with -m) answers what is sent.
+    #[arg(long)]
+    pub expect_any: bool,
+
+    /// An exchange is a TCP connection made and closed at once, nothing sent or read:
+    /// connections per second against any TCP service.
+    #[arg(short = 'z', long, conflicts_with_all = ["message", "expect", "expect_any", "udp"])]
+    pub connect_only: bool,
 
     /// Datagrams (UDP) instead of connections.
     #[arg(long)]

@@ -33,6 +33,9 @@ pub enum Expect {
     Bytes(Vec<u8>),
     /// This text, compared with the reply as hello-client prints it (`--expect`).
     Shown(String),
+    /// Any reply of at least a byte that ends in end of stream (`--expect-any`): load
+    /// against any service that speaks first, or answers what is sent.
+    Any,
 }
 
 /// How many exchanges to make.
@@ -51,6 +54,9 @@ pub struct Config {
     pub addr: SocketAddr,
     /// Datagrams instead of connections.
     pub udp: bool,
+    /// An exchange is a connection made, and closed at once: nothing sent or read
+    /// (`--connect-only`; TCP).
+    pub connect_only: bool,
     /// What each exchange sends (the message and its NUL), before half-closing; empty:
     /// nothing (over UDP, an empty datagram).
     pub payload: Vec<u8>,
@@ -211,6 +217,7 @@ mod tests {
         Config {
             addr: "127.0.0.1:9".parse().unwrap(),
             udp: false,
+            connect_only: false,
             payload: Vec::new(),
             expect: Expect::Bytes(b"Hello World!\0".to_vec()),
             timeout: Duration::from_secs(1),

@@ -3,9 +3,10 @@
 
 use std::fmt::Write as _;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use hello_proto::addr::counted;
 use serde::Serialize;
 
 use super::Outcome;
@@ -54,6 +55,9 @@ pub struct Errors {
     pub timeout: u64,
     /// Wrong reply.
     pub mismatch: u64,
+    /// Open loop for a duration: due before its end, but not started, for want of a free
+    /// place (all of `--concurrency` in flight until then).
+    pub not_started: u64,
     /// Anything else.
     pub other: u64,
 }
@@ -61,7 +65,7 @@ pub struct Errors {
 impl Errors {
     /// All of them.
     pub fn total(&self) -> u64 {
-        self.refused + self.reset + self.timeout + self.mismatch + self.other
+        self.refused + self.reset + self.timeout + self.mismatch + self.not_started + self.other
     }
 }
 
@@ -74,6 +78,8 @@ pub struct Tally {
     pub errors: Errors,
     /// The message of the last `other` failure.
     pub last_other: Option<String>,
+    /// When the first mismatch came, and its reply as an error line quotes it.
+    pub first_mismatch: Option<(Instant, String)>,
     /// Latency of each ok exchange (µs). `None` only if the histogram could not be made.
     latency: Option<Histogram<u64>>,
     /// Open loop: how late each exchange started after its scheduled time (µs).
@@ -101,6 +107,7 @@ impl Tally {
             ok: 0,
             errors: Errors::default(),
             last_other: None,
+            first_mismatch: None,
             latency: histogram(),
             lag: histogram(),
         }
@@ -125,6 +132,20 @@ impl Tally {
             // 0 is a valid lag, but not a value this histogram holds (its lowest is 1).
             h.saturating_record(u64::try_from(late.as_micros()).unwrap_or(u64::MAX).max(1));
         }
+    }
+
+    /// An exchange whose reply, `len` bytes starting with `head` (and more if not
+    /// `whole`), was not the one expected, at `at`.
+    pub fn mismatch(&mut self, at: Instant, head: &[u8], len: usize, whole: bool) {
+        self.errors.mismatch += 1;
+        if self.first_mismatch.is_none() {
+            self.first_mismatch = Some((at, crate::quoted_head(head, len, whole)));
+        }
+    }
+
+    /// Exchanges due (open loop for a duration) that were never started.
+    pub fn not_started(&mut self, n: u64) {
+        self.errors.not_started += n;
     }
 
     /// An exchange that failed.
@@ -152,9 +173,15 @@ impl Tally {
         a.reset += b.reset;
         a.timeout += b.timeout;
         a.mismatch += b.mismatch;
+        a.not_started += b.not_started;
         a.other += b.other;
         if other.last_other.is_some() {
             self.last_other = other.last_other;
+        }
+        match (&self.first_mismatch, other.first_mismatch) {
+            (Some((mine, _)), Some(theirs)) if theirs.0 < *mine => self.first_mismatch = Some(theirs),
+            (None, theirs) => self.first_mismatch = theirs,
+            _ => {}
         }
         for (mine, theirs) in [(&mut self.latency, other.latency), (&mut self.lag, other.lag)] {
             if let (Some(m), Some(t)) = (mine.as_mut(), theirs) {
@@ -225,6 +252,8 @@ pub struct Summary {
     pub address: String,
     /// `tcp` or `udp`.
     pub protocol: &'static str,
+    /// Whether an exchange was only a connection (`--connect-only`).
+    pub connect_only: bool,
     /// `closed` (as many in flight as `--concurrency`) or `open` (`--rate`).
     #[serde(rename = "loop")]
     pub mode: &'static str,
@@ -244,6 +273,8 @@ pub struct Summary {
     pub errors: Errors,
     /// The message of the last failure of class `other`.
     pub last_other_error: Option<String>,
+    /// The reply of the first mismatch, quoted as hello-client's error line quotes it.
+    pub first_mismatch: Option<String>,
     /// From the first start to the last end.
     pub seconds: f64,
     /// Ok exchanges (connections) per second.
@@ -270,6 +301,8 @@ pub struct Setup {
     pub address: String,
     /// Datagrams.
     pub udp: bool,
+    /// `--connect-only`.
+    pub connect_only: bool,
     /// `--rate`.
     pub rate: Option<f64>,
     /// `--concurrency`.
@@ -295,6 +328,7 @@ impl Summary {
             target: setup.target.clone(),
             address: setup.address.clone(),
             protocol: if setup.udp { "udp" } else { "tcp" },
+            connect_only: setup.connect_only,
             mode: if setup.rate.is_some() { "open" } else { "closed" },
             rate_asked: setup.rate,
             concurrency: setup.concurrency,
@@ -304,6 +338,7 @@ impl Summary {
             failed: t.errors.total(),
             errors: t.errors,
             last_other_error: t.last_other.clone(),
+            first_mismatch: t.first_mismatch.as_ref().map(|(_, r)| r.clone()),
             seconds: round(secs, 6),
             rate: if secs > 0.0 {
                 round(t.ok as f64 / secs, 1)
@@ -338,12 +373,12 @@ impl Summary {
         };
         let _ = writeln!(
             s,
-            "target       {} ({}, {}), {how}, {} thread{}",
+            "target       {} ({}, {}{}), {how}, {}",
             self.target,
             self.address,
             self.protocol,
-            self.threads,
-            if self.threads == 1 { "" } else { "s" }
+            if self.connect_only { ", connect only" } else { "" },
+            counted(self.threads as u64, "thread")
         );
         let _ = writeln!(
             s,
@@ -367,14 +402,17 @@ impl Summary {
         let e = &self.errors;
         let _ = write!(
             s,
-            "errors       refused {}  reset {}  timeout {}  mismatch {}  other {}",
-            e.refused, e.reset, e.timeout, e.mismatch, e.other
+            "errors       refused {}  reset {}  timeout {}  mismatch {}  not started {}  other {}",
+            e.refused, e.reset, e.timeout, e.mismatch, e.not_started, e.other
         );
         match &self.last_other_error {
             Some(why) => {
                 let _ = writeln!(s, " (last: {why})");
             }
             None => s.push('\n'),
+        }
+        if let Some(reply) = &self.first_mismatch {
+            let _ = writeln!(s, "mismatch     first reply not as expected: {reply}");
         }
         if let (Some(per), Some(u), Some(k)) = (
             self.cpu_us_per_exchange,
@@ -427,6 +465,7 @@ mod tests {
                 reset: 1,
                 timeout: 1,
                 mismatch: 1,
+                not_started: 0,
                 other: 1
             }
         );
@@ -475,6 +514,7 @@ mod tests {
             target: "localhost:9190".into(),
             address: "127.0.0.1:9190".into(),
             udp: false,
+            connect_only: false,
             rate: Some(8.0),
             concurrency: 4,
         };
@@ -491,12 +531,14 @@ mod tests {
             [
                 "address",
                 "concurrency",
+                "connect_only",
                 "cpu_system_seconds",
                 "cpu_us_per_exchange",
                 "cpu_user_seconds",
                 "errors",
                 "exchanges",
                 "failed",
+                "first_mismatch",
                 "last_other_error",
                 "latency_us",
                 "loop",

@@ -2,7 +2,8 @@
 //! each a non-blocking socket from `hello_proto::sys::untraced`.
 //!
 //! An exchange: `socket()` + `connect()` (non-blocking) → with a message, `send()` it and
-//! `shutdown(SHUT_WR)` → `read()` until end of stream → compare → `close()`. The loop
+//! `shutdown(SHUT_WR)` → `read()` until end of stream → compare → `close()`; with
+//! `--connect-only`, `socket()` + `connect()` → writable (connected) → `close()`. The loop
 //! registers each socket once, for everything it will wait for, and never deregisters
 //! (`close()` removes it from epoll): per exchange that is one `epoll_ctl()` and no more.
 
@@ -27,6 +28,9 @@ const SCAN: Duration = Duration::from_millis(50);
 const EVENTS: usize = 1024;
 /// The most bytes of a reply kept for an `--expect` comparison; more is a mismatch.
 const MAX_SHOWN_REPLY: usize = 1 << 20;
+/// The bytes of each reply kept to show the first mismatch: enough for the
+/// [`crate::QUOTED_REPLY`] characters an error line quotes, however they are written.
+const HEAD: usize = crate::QUOTED_REPLY * 4;
 /// Read buffer: a whole datagram fits.
 const BUF: usize = 65536;
 /// The token of the open loop's timer; exchange tokens are a slot index and a generation,
@@ -36,6 +40,8 @@ const TIMER: Token = Token(usize::MAX);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Free,
+    /// Connecting, and nothing more (`--connect-only`).
+    Connecting,
     /// Connecting, or sending the message.
     Sending,
     /// Reading the reply.
@@ -66,6 +72,10 @@ struct Reply {
     bad: bool,
     /// The bytes, kept only for an `--expect` comparison.
     bytes: Vec<u8>,
+    /// The first [`HEAD`] bytes, to show the first mismatch.
+    head: Vec<u8>,
+    /// Known to be wrong before its end, which was not awaited.
+    cut: bool,
 }
 
 impl Slot {
@@ -100,6 +110,7 @@ pub(super) struct Worker {
     timer: Option<Timer>,
     peer: Peer,
     udp: bool,
+    connect_only: bool,
     payload: Vec<u8>,
     expect: Expect,
     timeout: Duration,
@@ -131,6 +142,7 @@ impl Worker {
             timer,
             peer: Peer::new(config.addr),
             udp: config.udp,
+            connect_only: config.connect_only,
             payload: config.payload.clone(),
             expect: config.expect.clone(),
             timeout: config.timeout,
@@ -151,14 +163,39 @@ impl Worker {
                 _ => Due::Now(Instant::now()),
             };
         };
-        // k × interval in floating point: exact enough for any run shorter than a day,
-        // and free of the drift a running sum would collect.
-        let at = self.t0 + first + Duration::from_secs_f64(every.as_secs_f64() * k as f64);
+        let at = self.scheduled(k, first, every);
         match self.end {
-            Some(end) if at >= end => Due::Done,
+            // A run for a duration stops starting at its end, however late its schedule
+            // is: what is due then and not started is counted as such (see `missed`).
+            Some(end) if at >= end || now >= end => Due::Done,
             _ if at <= now => Due::Now(at),
             _ => Due::At(at),
         }
+    }
+
+    /// When start number `k` is scheduled. k × interval in floating point: exact enough
+    /// for any run shorter than a day, and free of the drift a running sum would collect.
+    fn scheduled(&self, k: u64, first: Duration, every: Duration) -> Instant {
+        self.t0 + first + Duration::from_secs_f64(every.as_secs_f64() * k as f64)
+    }
+
+    /// Open loop for a duration: the starts scheduled before its end that were never made
+    /// (no place was free until then), given that `started` were.
+    fn missed(&self, started: u64) -> u64 {
+        let (Some((first, every)), Some(end), None) = (self.share.schedule, self.end, self.share.count)
+        else {
+            return 0;
+        };
+        let span = end.saturating_duration_since(self.t0 + first).as_secs_f64();
+        let mut due = (span / every.as_secs_f64()).ceil() as u64;
+        // Bounded: the estimate is off by at most one either way (floating point).
+        while due > 0 && self.scheduled(due - 1, first, every) >= end {
+            due -= 1;
+        }
+        while self.scheduled(due, first, every) < end {
+            due += 1;
+        }
+        due.saturating_sub(started)
     }
 
     /// Runs this thread's share to its end; `done` counts finished exchanges for the
@@ -179,6 +216,7 @@ impl Worker {
         let mut started = 0u64;
         let mut next_scan = now + SCAN;
         let mut armed = None;
+        let mut more_to_start = true;
         // Bounded: exchanges are started only while the plan allows, every exchange
         // ends by its timeout, and the loop ends when none is left to start or in flight.
         loop {
@@ -204,6 +242,10 @@ impl Worker {
                         break;
                     }
                     Due::Done => {
+                        if more_to_start {
+                            more_to_start = false;
+                            tally.not_started(self.missed(started));
+                        }
                         more = false;
                         break;
                     }
@@ -279,6 +321,19 @@ impl Worker {
         slot.reply.got = 0;
         slot.reply.bad = false;
         slot.reply.bytes.clear();
+        slot.reply.head.clear();
+        slot.reply.cut = false;
+        if self.connect_only {
+            // Writable once connected; a refusal or a reset shows as an error event.
+            slot.phase = Phase::Connecting;
+            let token = Token((slot.generation as usize) << 32 | i);
+            self.poll
+                .registry()
+                .register(&mut SourceFd(&conn.as_raw_fd()), token, Interest::WRITABLE)
+                .map_err(|e| Class::of(&e))?;
+            slot.conn = Some(conn);
+            return Ok(());
+        }
         // Send at once when there is something to send: over loopback the handshake is
         // usually done by the time connect() returns, and then the socket need only be
         // waited on for the reply. Otherwise (EAGAIN: still connecting) it is waited on
@@ -306,6 +361,14 @@ impl Worker {
     /// the exchange is over.
     fn step(&self, slot: &mut Slot, buf: &mut [u8], error: bool, peer_ended: bool) -> Option<End> {
         let conn = slot.conn.as_ref()?;
+        if slot.phase == Phase::Connecting {
+            // The event says the handshake ended; SO_ERROR says how.
+            return Some(match conn.take_error() {
+                Ok(None) if !error => End::Ok(Instant::now()),
+                Ok(Some(e)) | Err(e) => End::Failed(Class::of(&e)),
+                Ok(None) => End::Failed(Class::Other(None)),
+            });
+        }
         if slot.phase == Phase::Sending {
             match send_rest(conn, &self.payload, &mut slot.sent, self.udp) {
                 Ok(true) => slot.phase = Phase::Reading,
@@ -331,6 +394,7 @@ impl Worker {
                 Ok(0) => return Some(self.verdict(&slot.reply)),
                 Ok(n) => {
                     if !self.take(&mut slot.reply, &buf[..n]) {
+                        slot.reply.cut = true;
                         return Some(End::Failed(Class::Mismatch));
                     }
                     // The peer's FIN had arrived before this read, so everything it sent
@@ -352,7 +416,12 @@ impl Worker {
     fn take(&self, reply: &mut Reply, bytes: &[u8]) -> bool {
         let at = reply.got;
         reply.got += bytes.len();
+        if reply.head.len() < HEAD {
+            let room = HEAD - reply.head.len();
+            reply.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
         match &self.expect {
+            Expect::Any => true,
             Expect::Bytes(want) => match want.get(at..reply.got) {
                 Some(w) => {
                     reply.bad |= w != bytes;
@@ -372,6 +441,7 @@ impl Worker {
     fn verdict(&self, reply: &Reply) -> End {
         let ok = match &self.expect {
             Expect::Bytes(want) => !reply.bad && reply.got == want.len(),
+            Expect::Any => reply.got > 0,
             Expect::Shown(text) => display_reply(&reply.bytes) == *text,
         };
         if ok {
@@ -422,6 +492,10 @@ fn finish(slot: &mut Slot, end: End, tally: &mut Tally) {
     slot.phase = Phase::Free;
     match end {
         End::Ok(at) => tally.ok(at.saturating_duration_since(slot.origin)),
+        End::Failed(Class::Mismatch) => {
+            let r = &slot.reply;
+            tally.mismatch(Instant::now(), &r.head, r.got, !r.cut);
+        }
         End::Failed(class) => tally.failed(class),
     }
 }

@@ -12,6 +12,7 @@
 //! On `lo` the kernel shows every packet twice, as it leaves (`PACKET_OUTGOING`) and as it
 //! arrives; like libpcap, only the arriving copy is kept, so the count is tcpdump's.
 
+use crate::addr::counted;
 use std::fmt;
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -61,15 +62,20 @@ impl Captured {
         match (self.over_limit, self.dropped) {
             (0, 0) => None,
             (over, 0) => Some(format!(
-                "capture: {over} more packets not kept (limit {} packets, {} bytes per exchange)",
-                limits.packets, limits.bytes
+                "capture: {} not kept (limit {} packets, {} bytes per exchange)",
+                counted(over, "more packet"),
+                limits.packets,
+                limits.bytes
             )),
             (0, dropped) => Some(format!(
-                "capture: the kernel dropped {dropped} packets (the capture buffer was full)"
+                "capture: the kernel dropped {} (the capture buffer was full)",
+                counted(dropped, "packet")
             )),
             (over, dropped) => Some(format!(
-                "capture: {over} more packets not kept (limit {} packets, {} bytes per exchange) and {dropped} dropped by the kernel (buffer full)",
-                limits.packets, limits.bytes
+                "capture: {} not kept (limit {} packets, {} bytes per exchange) and {dropped} dropped by the kernel (buffer full)",
+                counted(over, "more packet"),
+                limits.packets,
+                limits.bytes
             )),
         }
     }
@@ -661,7 +667,7 @@ mod tests {
         assert!(got.over_limit >= 2, "{}", got.over_limit);
         let line = got.loss(&limits).unwrap();
         assert!(
-            line.contains(&format!("{} more packets not kept", got.over_limit)),
+            line.contains(&format!("{} not kept", counted(got.over_limit, "more packet"))),
             "{line}"
         );
         // Cut to the snap length; the real length is kept.

@@ -19,6 +19,7 @@ mod select;
 mod setup;
 pub mod sockdiag;
 mod stream;
+pub mod textbook;
 mod tracer;
 pub mod untraced;
 pub mod uring;

@@ -262,6 +262,7 @@ fn parse_diag_msg(m: &[u8]) -> Option<TcpSocket> {
         peer: SocketAddr::new(ip(24)?, port(6)),
         rqueue: word(56),
         wqueue: word(60),
+        inode: u64::from(word(68)),
     })
 }
 
@@ -314,6 +315,7 @@ fn parse_proc_net(table: &str) -> Vec<TcpSocket> {
                 state: TcpState::from_kernel(u8::from_str_radix(f.get(3)?, 16).ok()?)?,
                 wqueue: u32::from_str_radix(tx, 16).ok()?,
                 rqueue: u32::from_str_radix(rx, 16).ok()?,
+                inode: f.get(9).and_then(|i| i.parse().ok()).unwrap_or(0),
             })
         })
         .collect()
@@ -370,6 +372,20 @@ mod tests {
         let est = all.iter().filter(|s| s.state == TcpState::Established).count();
         assert_eq!(est, 6, "three clients and three server ends: {all:?}");
         drop(clients);
+    }
+
+    #[test]
+    fn each_socket_names_the_inode_its_descriptors_link_to() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let listener = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = std::fs::metadata(format!("/proc/self/fd/{}", listener.as_raw_fd()))
+            .unwrap()
+            .ino();
+        for source in [sock_diag as fn(&[u16]) -> io::Result<Vec<TcpSocket>>, proc_net] {
+            assert_eq!(listener_of(addr, source).inode, held);
+        }
     }
 
     #[test]

@@ -128,6 +128,17 @@ impl Tracer {
     /// Prints one event of a call made at `began` that has just returned: the line shows
     /// when the call was made and how long it took. A no-op when off.
     pub fn emit_since(&self, began: Began, event: Event<'_>) {
+        self.emit_line(began, event, None);
+    }
+
+    /// [`Tracer::emit_since`] of a call the textbook's C program makes on line `src`
+    /// (`write(clnt_sock, message, sizeof(message));`): the line shows it beside the call
+    /// (the JSON record in `src`).
+    pub fn emit_from(&self, began: Began, event: Event<'_>, src: &str) {
+        self.emit_line(began, event, Some(src));
+    }
+
+    fn emit_line(&self, began: Began, event: Event<'_>, src: Option<&str>) {
         let Some(sink) = &self.0 else {
             return;
         };
@@ -148,12 +159,14 @@ impl Tracer {
             }
         };
         let line = match sink.format {
-            Format::Text => render(who, sink.lang, &clock(start), took, &event),
+            Format::Text => render(who, sink.lang, &clock(start), took, &event, src),
             Format::Json => {
                 let since = start.duration_since(UNIX_EPOCH).unwrap_or_default();
                 let t_us = u64::try_from(since.as_micros()).unwrap_or(u64::MAX);
                 let dur_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-                Record::of(who, sink.lang, t_us, dur_us, &event).line()
+                let mut record = Record::of(who, sink.lang, t_us, dur_us, &event);
+                record.src = src.map(str::to_string);
+                record.line()
             }
         };
         if let Some(lines) = &sink.collected {

@@ -139,7 +139,7 @@ pub fn call(event: &Event<'_>) -> String {
         } => format!("poll({fd}: POLLIN, {timeout_ms}) = {}", u8::from(*ready)),
         Event::AcceptEmpty { listener, .. } => format!("accept({listener}) = -1 EAGAIN"),
         Event::IdleRepeats { listener, times } => {
-            format!("accept({listener}) = -1 EAGAIN, poll() = 0: {times} more times")
+            format!("accept({listener}) = -1 EAGAIN, poll() = 0 (×{times})")
         }
         Event::SocketTimeout { fd, which, limit } => {
             let opt = match which {

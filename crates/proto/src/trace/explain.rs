@@ -105,11 +105,11 @@ fn set_up(event: &Event<'_>, lang: Lang) -> String {
         ),
         Event::ReusePort { .. } => say(
             "one port, several listening sockets: the kernel spreads new connections over their queues",
-            "포트 공유: 같은 포트의 여러 소켓에 커널이 새 연결을 나눠 각자의 대기 큐에 넣습니다",
+            "포트 공유: 같은 포트의 여러 소켓에 커널이 새 연결을 나눠 각자의 연결요청 대기 큐에 넣습니다",
         ),
         Event::DupListener { .. } => say(
             "another descriptor of the listening socket, for another worker: the workers share one accept queue",
-            "리스닝 소켓의 디스크립터를 하나 더: 다른 워커용이며, 워커들이 연결 대기 큐 하나를 함께 씁니다",
+            "서버 소켓의 디스크립터를 하나 더: 다른 워커용이며, 워커들이 연결요청 대기 큐 하나를 함께 씁니다",
         ),
         Event::DualStack { .. } => say(
             "dual-stack: IPv4 clients reach this IPv6 socket too, as ::ffff:a.b.c.d",
@@ -128,7 +128,7 @@ fn set_up(event: &Event<'_>, lang: Lang) -> String {
                 ),
                 (false, _) => say(
                     "only traffic sent to this IP reaches the socket",
-                    "이 IP로 오는 연결과 데이터만 받습니다",
+                    "이 IP로 오는 연결요청·데이터그램만 받습니다",
                 ),
             };
             let port0 = addr.port() == 0;
@@ -145,7 +145,7 @@ fn set_up(event: &Event<'_>, lang: Lang) -> String {
         }
         Event::Listen { .. } => say(
             "listening: the kernel completes handshakes; they wait in the accept queue (backlog + 1) for accept()",
-            "연결요청 대기상태: 커널이 맺은 연결은 대기 큐(backlog+1개까지)에서 accept()를 기다립니다",
+            "연결요청 대기상태(서버 소켓): 연결은 연결요청 대기 큐(backlog+1개까지)에서 accept()를 기다립니다",
         ),
         Event::AcceptTimeout { .. } => say(
             "a blocking accept() now gives up after this long, so the server can see when it is told to stop",
@@ -153,11 +153,11 @@ fn set_up(event: &Event<'_>, lang: Lang) -> String {
         ),
         Event::Activated { .. } => say(
             "socket activation: this listening socket was passed in (LISTEN_FDS): no socket/bind/listen",
-            "소켓 활성화: 연결요청 대기 중인 소켓을 넘겨받았습니다 (socket/bind/listen 없음)",
+            "소켓 활성화: 서버 소켓을 넘겨받았습니다 (socket/bind/listen 없음)",
         ),
         Event::StopListening { .. } => say(
             "stopping: the kernel takes no new connections; those already queued are still accepted and served",
-            "종료 중: 커널이 새 연결요청은 더 받지 않고, 이미 대기 큐에 있는 연결은 accept()해서 처리합니다",
+            "종료 중: 새 연결요청은 더 받지 않고, 이미 연결요청 대기 큐에 있는 연결은 accept()해서 처리합니다",
         ),
         Event::BoundPort { .. } => say(
             "port 0 was asked for: this is the port the kernel picked",
@@ -234,8 +234,8 @@ fn exchange(event: &Event<'_>, lang: Lang) -> String {
         Event::Connect {
             kind: Kind::Stream, ..
         } => say(
-            "connect: the three-way handshake with the server is complete",
-            "연결요청: 서버와의 3-way handshake가 끝나 연결되었습니다",
+            "connect: the handshake is done; the connection waits in the server's accept queue until accept()",
+            "연결요청: 3-way handshake가 끝나 연결이 서버의 연결요청 대기 큐에 들어갔습니다 (accept() 전)",
         ),
         Event::Connect {
             kind: Kind::Dgram, ..
@@ -265,23 +265,23 @@ fn exchange(event: &Event<'_>, lang: Lang) -> String {
         ),
         Event::Write { data: [.., 0], .. } => say(
             "send: the trailing \\0 is the C string's NUL, sent with the text",
-            "데이터 전송: 끝의 \\0은 C 문자열의 끝을 나타내는 NUL로, 함께 전송됩니다",
+            "데이터 송신: 끝의 \\0은 C 문자열의 끝을 나타내는 NUL로, 함께 보냅니다",
         ),
         Event::Write { .. } => say(
             "send the bytes to the peer",
-            "데이터 전송: 상대 소켓으로 바이트를 보냅니다",
+            "데이터 송신: 상대 소켓으로 바이트를 보냅니다",
         ),
         Event::SendMore { data, .. } if data.len() > ONE_SEGMENT => say(
             "send: full segments leave now; MSG_MORE holds only the last part, which leaves with the FIN",
-            "데이터 전송: 꽉 찬 세그먼트는 바로 나가고, MSG_MORE는 마지막 조각만 잡아 두었다가 FIN과 함께 보냅니다",
+            "데이터 송신: 꽉 찬 세그먼트는 바로 나가고, MSG_MORE는 마지막 조각만 잡아 두었다가 FIN과 함께 보냅니다",
         ),
         Event::SendMore { data: [.., 0], .. } => say(
             "send, held by MSG_MORE: leaves in one packet with the FIN that follows; \\0 is the C string's NUL",
-            "데이터 전송: MSG_MORE로 잡아 두었다가 뒤따르는 FIN과 한 패킷으로 보냅니다. \\0은 C 문자열의 NUL",
+            "데이터 송신: MSG_MORE로 잡아 두었다가 뒤따르는 FIN과 한 패킷으로 보냅니다. \\0은 C 문자열의 NUL",
         ),
         Event::SendMore { .. } => say(
             "send, held by MSG_MORE: leaves in one packet with the FIN of the close() or shutdown() below",
-            "데이터 전송: MSG_MORE로 잡아 두었다가 아래 close()나 shutdown()의 FIN과 한 패킷으로 보냅니다",
+            "데이터 송신: MSG_MORE로 잡아 두었다가 아래 close()나 shutdown()의 FIN과 한 패킷으로 보냅니다",
         ),
         Event::ShutdownWrite { .. } => say(
             "half-close: send EOF (FIN) to the peer, but keep reading",
@@ -289,7 +289,7 @@ fn exchange(event: &Event<'_>, lang: Lang) -> String {
         ),
         Event::Close { .. } => say(
             "close the socket and release its descriptor",
-            "소켓 종료: 소켓을 닫고 파일 디스크립터를 반환합니다",
+            "소켓 닫기: 소켓을 닫고 파일 디스크립터를 운영체제에 돌려줍니다",
         ),
         Event::Disconnect { .. } => say(
             "the stop's grace is over: reset this connection (RST) and wake the thread blocked on it",
@@ -301,11 +301,11 @@ fn exchange(event: &Event<'_>, lang: Lang) -> String {
         ),
         Event::SendTo { data: [], .. } => say(
             "send an empty datagram: in UDP even 0 bytes is a message",
-            "데이터그램 전송: 빈 데이터그램도 UDP에서는 하나의 메시지입니다",
+            "데이터그램 송신: 빈 데이터그램도 UDP에서는 하나의 메시지입니다",
         ),
         Event::SendTo { .. } => say(
             "send one datagram to this address; UDP keeps its boundaries",
-            "데이터그램 전송: 목적지 주소로 데이터그램 하나를 보냅니다 (경계가 유지됨)",
+            "데이터그램 송신: 목적지 주소로 데이터그램 하나를 보냅니다 (경계가 유지됨)",
         ),
         Event::RecvFrom { data: [], .. } => say(
             "receive an empty datagram: in UDP 0 bytes is a message, not EOF",
@@ -367,7 +367,7 @@ fn waiting(event: &Event<'_>, lang: Lang) -> String {
         ),
         Event::EpollAdd { events, .. } if events.exclusive => say(
             "register the shared listening socket: a new connection wakes one worker's epoll_wait(), not all",
-            "함께 쓰는 리스닝 소켓 등록: 새 연결이 오면 워커 하나만 epoll_wait()에서 깨어납니다",
+            "함께 쓰는 서버 소켓 등록: 새 연결이 오면 워커 하나만 epoll_wait()에서 깨어납니다",
         ),
         Event::EpollAdd { events, .. } if events.edge => say(
             "register the socket: epoll_wait() reports it when ready (EPOLLET: once per change)",
@@ -399,24 +399,29 @@ fn waiting(event: &Event<'_>, lang: Lang) -> String {
         ),
         Event::PollListener { ready: true, .. } => say(
             "a connection is queued: accept() will not wait",
-            "대기 큐에 연결이 있습니다: accept()가 기다리지 않습니다",
+            "연결요청 대기 큐에 연결이 있습니다: accept()가 기다리지 않습니다",
         ),
         Event::PollListener { ready: false, .. } => say(
             "no client within the limit: look for a stop, then wait again",
             "제한 시간 안에 클라이언트가 없었습니다: 종료 요청을 확인하고 다시 기다립니다",
         ),
         Event::AcceptEmpty { blocking: false, .. } => say(
-            "the accept queue is empty: every queued client has been taken; back to waiting for events",
-            "대기 큐가 비었습니다: 기다리던 클라이언트를 모두 받았으니 다시 이벤트를 기다립니다",
+            "the accept queue is empty: every queued client has been taken; the server waits for the next",
+            "연결요청 대기 큐가 비었습니다: 기다리던 클라이언트를 모두 받았으니 다음 연결요청을 기다립니다",
         ),
         Event::AcceptEmpty { blocking: true, .. } => say(
             "SO_RCVTIMEO ran out with nobody queued: look for a stop, then wait again",
             "SO_RCVTIMEO 동안 연결요청이 없었습니다: 종료 요청을 확인하고 다시 기다립니다",
         ),
-        Event::IdleRepeats { .. } => say(
-            "while no client came, these two calls repeated (each bounded, to look for a stop): counted here",
-            "클라이언트가 없는 동안 이 두 호출이 반복되었습니다(종료 요청 확인용): 횟수만 적습니다",
-        ),
+        Event::IdleRepeats { times, .. } => match lang {
+            Lang::En => format!(
+                "while no client came, these two calls repeated {} (each bounded, to look for a stop)",
+                crate::addr::counted(*times, "more time")
+            ),
+            Lang::Ko => {
+                format!("클라이언트가 없는 동안 이 두 호출이 {times}번 더 반복되었습니다(종료 요청 확인용)")
+            }
+        },
         Event::Thread { new: true, .. } => say(
             "a new thread serves this client with blocking calls; the main thread goes back to accept()",
             "새 스레드가 이 클라이언트를 맡고, 메인 스레드는 다시 accept()로 돌아갑니다",
@@ -457,9 +462,9 @@ fn step_ko(step: Step) -> &'static str {
         Step::Accept => "연결 수락",
         Step::Connect => "연결요청",
         Step::Read => "데이터 수신",
-        Step::Write => "데이터 전송",
+        Step::Write => "데이터 송신",
         Step::Shutdown => "Half-close",
-        Step::Sendto => "데이터그램 전송",
+        Step::Sendto => "데이터그램 송신",
         Step::Recvfrom => "데이터그램 수신",
         Step::Getsockname => "주소 확인",
         Step::Fcntl => "디스크립터 설정(fcntl)",
@@ -531,7 +536,7 @@ fn failure_reason(step: Step, err: &io::Error, lang: Lang) -> String {
         ),
         libc::ECONNABORTED => say(
             "the connection died in the queue before accept() took it",
-            "accept()가 꺼내기 전에 대기 큐의 연결이 끊겼습니다",
+            "accept()가 꺼내기 전에 연결요청 대기 큐의 연결이 끊겼습니다",
         ),
         libc::ENETUNREACH | libc::EHOSTUNREACH => say(
             "no route to that host or network",
@@ -546,7 +551,7 @@ fn failure_reason(step: Step, err: &io::Error, lang: Lang) -> String {
         // A listening socket shut down for reading is how a stop wakes accept().
         libc::EINVAL if step == Step::Accept => say(
             "the listening socket was shut down: the server is stopping",
-            "서버 종료 중: 연결요청 대기 소켓을 shutdown 해서 더는 연결을 받지 않습니다",
+            "서버 종료 중: 서버 소켓을 shutdown 해서 더는 연결을 받지 않습니다",
         ),
         libc::EMSGSIZE => say(
             "the datagram is too large to send",
@@ -577,19 +582,19 @@ fn uring_explain(op: UringOp, result: i32, linked: bool, lang: Lang) -> String {
         ),
         UringOp::Send if result < 0 => say(
             "the send failed: the calls linked after it are cancelled",
-            "전송 실패: 뒤에 연결(link)된 요청은 취소됩니다",
+            "송신 실패: 뒤에 연결(link)된 요청은 취소됩니다",
         ),
         UringOp::Send if linked => say(
             "send, held by MSG_MORE, the check linked after it: the reply leaves with the FIN that follows",
-            "MSG_MORE로 보류한 전송, 뒤에 확인 요청을 연결: 응답은 이어지는 FIN과 한 패킷으로 갑니다",
+            "MSG_MORE로 보류한 송신, 뒤에 확인 요청을 연결: 응답은 이어지는 FIN과 한 패킷으로 갑니다",
         ),
         UringOp::Send => say(
             "send, held by MSG_MORE: the reply leaves with the FIN that follows",
-            "MSG_MORE로 보류한 전송: 응답은 이어지는 FIN과 한 패킷으로 갑니다",
+            "MSG_MORE로 보류한 송신: 응답은 이어지는 FIN과 한 패킷으로 갑니다",
         ),
         UringOp::Shutdown => say(
             "half-close from the ring: linked, it runs only once the send before it sent everything",
-            "링에서 한 Half-close: 앞의 전송이 모두 끝나야만 실행됩니다 (IOSQE_IO_LINK)",
+            "링에서 한 Half-close: 앞의 송신이 모두 끝나야만 실행됩니다 (IOSQE_IO_LINK)",
         ),
         UringOp::CheckUnread if result == -libc::EAGAIN => say(
             "the check found nothing unread: close at once, a FIN and no RST",
@@ -609,7 +614,7 @@ fn uring_explain(op: UringOp, result: i32, linked: bool, lang: Lang) -> String {
         ),
         UringOp::Close => say(
             "close from the ring, submitted with other clients' calls in one system call",
-            "링에서 한 소켓 종료: 다른 클라이언트의 요청과 함께 시스템 콜 한 번으로 넘겼습니다",
+            "링에서 한 소켓 닫기: 다른 클라이언트의 요청과 함께 시스템 콜 한 번으로 넘겼습니다",
         ),
         UringOp::Cancel => say(
             "cancel the socket's pending call before closing it: no late result may name a reused descriptor",

@@ -12,8 +12,9 @@
 //!
 //! Every explanation is written as an (English, Korean) pair in [`explain`], so no line
 //! can fall back to English; the Korean uses the tutorials' terms (소켓 생성, 주소 할당,
-//! 연결요청 대기상태, 연결 수락, 연결요청, 데이터 송수신, Half-close, 소켓 종료), spelled as
-//! the tutorials spell them (`연결요청` in one word, everywhere).
+//! 연결요청 대기상태, 연결요청 대기 큐, 서버 소켓, 연결 수락, 연결요청, 송신, 수신,
+//! Half-close, 소켓 닫기), spelled as the tutorials spell them (`연결요청` in one word,
+//! everywhere), one term for one thing (never 리스닝 소켓, 데이터 전송 or 소켓 종료).
 
 mod call;
 mod event;
@@ -166,10 +167,20 @@ pub enum Role {
 /// the call, whether the textbook's program makes it, and what it does:
 /// `03:41:07.123456 +52µs server  listen(3, 4096) = 0  # [textbook] explanation\n`. `who`
 /// is `server` or `client`, or names a worker of a server with several (`server#2`) or a
-/// process made by `fork()` (`server[4242]`).
-pub fn render(who: &str, lang: Lang, time: &str, took: std::time::Duration, event: &Event<'_>) -> String {
+/// process made by `fork()` (`server[4242]`). With `src`, the textbook C program's line
+/// that makes the call (`--textbook`) comes after the mark, before the explanation:
+/// `# [textbook] listen(serv_sock, 5)  explanation`.
+pub fn render(
+    who: &str,
+    lang: Lang,
+    time: &str,
+    took: std::time::Duration,
+    event: &Event<'_>,
+    src: Option<&str>,
+) -> String {
+    let src = src.map(|s| format!("{s}  ")).unwrap_or_default();
     format!(
-        "{time} +{}µs {who}  {}  # [{}] {}\n",
+        "{time} +{}µs {who}  {}  # [{}] {src}{}\n",
         took.as_micros(),
         call(event),
         tag(textbook(event), lang),
@@ -297,7 +308,8 @@ pub fn left_out_line(
     let each: Vec<String> = left_out.iter().map(|(name, n)| format!("{name} ×{n}")).collect();
     Some(match lang {
         Lang::En => format!(
-            "{who}: {total} calls beyond the textbook not shown: {}\n",
+            "{who}: {} beyond the textbook not shown: {}\n",
+            crate::addr::counted(total, "call"),
             each.join(", ")
         ),
         Lang::Ko => format!(
@@ -971,6 +983,76 @@ mod tests {
         assert!(ko.starts_with("연결요청 실패: "), "{ko}");
     }
 
+    /// The lines a reader of the tutorials found wrong in issue 23, and the tutorials'
+    /// terms, each checked so that they stay right.
+    #[test]
+    fn issue_23s_words_stay_the_tutorials() {
+        let all = || samples().into_iter().chain(failure_samples());
+        for e in all() {
+            let ko = explain(&e, Lang::Ko);
+            // One term for one thing: the tutorials' 서버 소켓, 송신, 소켓 닫기, and the
+            // queue always called by its name, 연결요청 대기 큐.
+            for wrong in [
+                "리스닝 소켓",
+                "데이터 전송",
+                "데이터그램 전송",
+                "소켓 종료",
+                "디스크립터를 반환",
+            ] {
+                assert!(!ko.contains(wrong), "{e:?}: {ko}");
+            }
+            let queues = ko.matches("대기 큐").count();
+            assert_eq!(queues, ko.matches("연결요청 대기 큐").count(), "{e:?}: {ko}");
+            // No event loop, no events: only an event-driven model may say so.
+            let eventful = matches!(
+                e,
+                Event::EpollWait { .. } | Event::EpollCreate { .. } | Event::Select { .. }
+            );
+            assert!(eventful || !ko.contains("이벤트를 기다립니다"), "{e:?}: {ko}");
+        }
+        // connect() returns once the connection is in the server's queue, not at accept().
+        let connect = Event::Connect {
+            fd: 3,
+            addr: "127.0.0.1:9190".parse().unwrap(),
+            kind: Kind::Stream,
+        };
+        let ko = explain(&connect, Lang::Ko);
+        assert!(ko.contains("연결요청 대기 큐") && ko.contains("accept()"), "{ko}");
+        let en = explain(&connect, Lang::En);
+        assert!(en.contains("accept queue") && en.contains("accept()"), "{en}");
+        // close() gives the descriptor back to the operating system (반환 is a return value).
+        assert!(explain(&Event::Close { fd: 4 }, Lang::Ko).contains("운영체제에 돌려줍니다"));
+        // A bind to one IP: UDP has no connections, only datagrams.
+        let bind = explain(
+            &Event::Bind {
+                fd: 3,
+                addr: "127.0.0.1:9190".parse().unwrap(),
+            },
+            Lang::Ko,
+        );
+        assert!(bind.contains("데이터그램"), "{bind}");
+        // The queue running dry in the blocking models is no event.
+        let empty = Event::AcceptEmpty {
+            listener: 3,
+            blocking: false,
+        };
+        assert!(!explain(&empty, Lang::En).contains("event"));
+    }
+
+    /// A failure of every step, with and without its address.
+    fn failure_samples() -> Vec<Event<'static>> {
+        static ERR: std::sync::OnceLock<io::Error> = std::sync::OnceLock::new();
+        let err = ERR.get_or_init(|| io::Error::from_raw_os_error(libc::ECONNREFUSED));
+        ALL_STEPS
+            .iter()
+            .map(|&step| Event::Failed {
+                step,
+                fd: Some(3),
+                err,
+            })
+            .collect()
+    }
+
     #[test]
     fn calls_show_real_values() {
         let a: SocketAddr = "127.0.0.1:9190".parse().unwrap();
@@ -1098,10 +1180,23 @@ mod tests {
             "00:00:00.000000",
             took,
             &Event::Close { fd: 4 },
+            None,
         );
         assert_eq!(
             line,
             "00:00:00.000000 +52µs server  close(4) = 0  # [textbook] close the socket and release its descriptor\n"
+        );
+        let from = render(
+            "server",
+            Lang::En,
+            "00:00:00.000000",
+            took,
+            &Event::Close { fd: 4 },
+            Some("close(clnt_sock);"),
+        );
+        assert_eq!(
+            from,
+            "00:00:00.000000 +52µs server  close(4) = 0  # [textbook] close(clnt_sock);  close the socket and release its descriptor\n"
         );
         let line = render(
             "client",
@@ -1109,6 +1204,7 @@ mod tests {
             "00:00:00.000000",
             took,
             &Event::ShutdownWrite { fd: 4 },
+            None,
         );
         assert!(
             line.starts_with("00:00:00.000000 +52µs client  shutdown(4, SHUT_WR) = 0  # [추가] Half-close"),
@@ -1120,6 +1216,7 @@ mod tests {
             "00:00:00.000000",
             took,
             &Event::Exit { code: 0 },
+            None,
         );
         assert!(
             child.starts_with("00:00:00.000000 +52µs server[4242]  _exit(0)"),

@@ -57,6 +57,11 @@ pub struct Record {
     pub mark: String,
     /// The explanation, in `--lang`.
     pub text: String,
+    /// With `--textbook`: the line of the textbook's C program that makes this call
+    /// (`write(clnt_sock, message, sizeof(message));`); `null` otherwise (and in the
+    /// records of programs older than the field).
+    #[serde(default)]
+    pub src: Option<String>,
 }
 
 impl Record {
@@ -80,6 +85,7 @@ impl Record {
             writable: None,
             mark: if textbook(event) { "textbook" } else { "added" }.to_string(),
             text: explain(event, lang),
+            src: None,
         };
         r.fill(event);
         r

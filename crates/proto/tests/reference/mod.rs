@@ -8,7 +8,9 @@
 //! everything before the first NUL or LF (a CR right before that LF dropped), or the whole
 //! input when neither occurs.
 
-use hello_proto::wire::{EchoRequest, Progress, Service, datagram_message, display_reply};
+use hello_proto::wire::{
+    EchoRequest, Progress, Service, datagram_message, display_reply, escaped_when_shown,
+};
 
 /// What ended a request in the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,13 +233,13 @@ pub fn check_datagram(limit: usize, datagram: &[u8]) {
 }
 
 /// Checks `display_reply` on arbitrary bytes: it does not panic, its output holds no control
-/// character but tab (so no LF, CR or NUL), trailing NUL, CR and LF bytes are stripped rather
-/// than shown, it is empty only when nothing else was received, and clean text passes
-/// through unchanged.
+/// character but tab (so no LF, CR or NUL) nor any other character it escapes, trailing NUL,
+/// CR and LF bytes are stripped rather than shown, it is empty only when nothing else was
+/// received, and clean text passes through unchanged.
 pub fn check_display(bytes: &[u8]) {
     let shown = display_reply(bytes);
     assert!(
-        shown.chars().all(|c| c == '\t' || !c.is_control()),
+        shown.chars().all(|c| c == '\t' || !escaped_when_shown(c)),
         "a control character in {shown:?}"
     );
     let kept = bytes.len()
@@ -255,7 +257,7 @@ pub fn check_display(bytes: &[u8]) {
     assert_eq!(shown.is_empty(), stripped.is_empty(), "emptiness of {shown:?}");
     let clean = std::str::from_utf8(stripped)
         .ok()
-        .filter(|text| text.chars().all(|c| c == '\t' || !c.is_control()));
+        .filter(|text| text.chars().all(|c| c == '\t' || !escaped_when_shown(c)));
     if let Some(text) = clean {
         assert_eq!(shown, text, "clean text was altered");
     }
