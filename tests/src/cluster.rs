@@ -108,6 +108,8 @@ pub struct Cluster {
     haproxy: Child,
     /// Where clients connect.
     pub frontend: SocketAddr,
+    /// HAProxy's own Prometheus exporter (`GET /metrics`).
+    pub metrics: SocketAddr,
     admin: PathBuf,
     dir: PathBuf,
 }
@@ -139,11 +141,15 @@ impl Cluster {
         let frontend = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port for HAProxy");
+        let metrics = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port for HAProxy's exporter");
         let template =
             std::fs::read_to_string(workspace_root().join("docs/haproxy.cfg")).expect("docs/haproxy.cfg");
         let mut config = template
             .replace("{ADMIN}", &admin.display().to_string())
-            .replace("{FRONTEND}", &frontend.to_string());
+            .replace("{FRONTEND}", &frontend.to_string())
+            .replace("{METRICS}", &metrics.to_string());
         for (i, instance) in instances.iter().enumerate() {
             config = config
                 .replace(&format!("{{S{}}}", i + 1), &instance.server.addr.to_string())
@@ -163,6 +169,7 @@ impl Cluster {
             instances,
             haproxy: child,
             frontend,
+            metrics,
             admin,
             dir,
         };

@@ -83,11 +83,17 @@ fn files_under(root: &Path) -> BTreeSet<String> {
 }
 
 #[test]
-fn the_tarball_holds_the_binaries_completions_man_pages_readme_and_licenses() {
+fn the_tarball_holds_the_binaries_completions_man_pages_units_readme_and_licenses() {
     let (_, root) = unpacked();
-    let mut expected: BTreeSet<String> = ["README.md", "LICENSE-MIT", "LICENSE-APACHE"]
-        .map(String::from)
-        .into();
+    let mut expected: BTreeSet<String> = [
+        "README.md",
+        "LICENSE-MIT",
+        "LICENSE-APACHE",
+        "lib/systemd/system/hello-server.socket",
+        "lib/systemd/system/hello-server.service",
+    ]
+    .map(String::from)
+    .into();
     for p in PROGRAMS {
         expected.extend([
             format!("bin/{p}"),
@@ -98,12 +104,24 @@ fn the_tarball_holds_the_binaries_completions_man_pages_readme_and_licenses() {
         ]);
     }
     assert_eq!(files_under(root), expected);
-    for text in ["README.md", "LICENSE-MIT", "LICENSE-APACHE"] {
-        let shipped = std::fs::read(root.join(text)).unwrap();
+    let shipped_as_they_are = [
+        ("README.md", "README.md"),
+        ("LICENSE-MIT", "LICENSE-MIT"),
+        ("LICENSE-APACHE", "LICENSE-APACHE"),
+        (
+            "lib/systemd/system/hello-server.socket",
+            "dist/systemd/hello-server.socket",
+        ),
+        (
+            "lib/systemd/system/hello-server.service",
+            "dist/systemd/hello-server.service",
+        ),
+    ];
+    for (shipped, source) in shipped_as_they_are {
         assert_eq!(
-            shipped,
-            std::fs::read(workspace_root().join(text)).unwrap(),
-            "{text} as in the project"
+            std::fs::read(root.join(shipped)).unwrap(),
+            std::fs::read(workspace_root().join(source)).unwrap(),
+            "{shipped} as {source} in the project"
         );
     }
     // The binaries are the programs, and run from where they were unpacked.

@@ -1,8 +1,9 @@
 //! `cargo xtask dist`: what is shipped. The release binaries, shell completions (bash,
 //! zsh, fish) and a man page for each program, generated from the same clap definitions
 //! the binaries parse (`hello_server::cli`, `hello_client::cli`,
-//! `hello_client::load::cli`), the README and the license texts, laid out as an install
-//! prefix and packed into `target/dist/hello-sockets-<version>-<target>.tar.gz`.
+//! `hello_client::load::cli`), the README and the license texts, the systemd units
+//! (`dist/systemd/`, under `lib/systemd/system/`), laid out as an install prefix and
+//! packed into `target/dist/hello-sockets-<version>-<target>.tar.gz`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,10 @@ fn programs() -> [(&'static str, clap::Command, &'static str); 3] {
 /// Files of the project shipped as they are, at the top of the tarball.
 const TEXTS: [&str; 3] = ["README.md", "LICENSE-MIT", "LICENSE-APACHE"];
 
+/// The systemd units, shipped as they are from `dist/systemd/` to `lib/systemd/system/`
+/// (where a prefix's units go: `/usr/lib/systemd/system/` for `/usr`).
+pub const UNITS: [&str; 2] = ["hello-server.socket", "hello-server.service"];
+
 /// `cargo xtask dist [--bins DIR] [--out DIR]`: builds the release binaries (or takes
 /// them from `--bins`, for a quick check with the debug ones), writes everything into
 /// `OUT/hello-sockets-<version>-<target>/` and packs it. OUT is `target/dist`.
@@ -72,7 +77,8 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// Lays out `OUT/NAME/` as an install prefix — `bin/`, `share/man/man1/`, the
-/// completions where bash-completion, zsh and fish look for them — plus the README and
+/// completions where bash-completion, zsh and fish look for them, the systemd units in
+/// `lib/systemd/system/` — plus the README and
 /// the licenses, and packs it as `OUT/NAME.tar.gz`, which it returns.
 fn package(bins: &Path, out: &Path, name: &str) -> Result<PathBuf> {
     let root = out.join(name);
@@ -88,6 +94,12 @@ fn package(bins: &Path, out: &Path, name: &str) -> Result<PathBuf> {
     for text in TEXTS {
         let from = project_root().join(text);
         fs::copy(&from, root.join(text)).with_context(|| format!("cannot copy {}", from.display()))?;
+    }
+    let units = root.join("lib/systemd/system");
+    fs::create_dir_all(&units).with_context(|| format!("cannot create {}", units.display()))?;
+    for unit in UNITS {
+        let from = project_root().join("dist/systemd").join(unit);
+        fs::copy(&from, units.join(unit)).with_context(|| format!("cannot copy {}", from.display()))?;
     }
     write_docs(&root.join("share"))?;
     let tarball = out.join(format!("{name}.tar.gz"));

@@ -33,6 +33,8 @@ pub mod sys;
 #[cfg(target_os = "linux")]
 pub mod trace;
 #[cfg(target_os = "linux")]
+pub mod utc;
+#[cfg(target_os = "linux")]
 pub mod wire;
 
 #[cfg(target_os = "linux")]

@@ -270,8 +270,9 @@ impl Acceptor {
     }
 
     /// A client was accepted (here, or by an io_uring accept on this socket): `--once`
-    /// has its client.
+    /// has its client, and the counters one more connection.
     pub fn accepted(&mut self) {
+        crate::metrics::accepted();
         self.left = self.left.map(|n| n.saturating_sub(1));
     }
 
@@ -369,6 +370,13 @@ impl Acceptor {
         if let Ok(listener) = Arc::try_unwrap(listener) {
             sys::process::close_copy_in_child(listener, &tracer);
         }
+    }
+
+    /// [`Acceptor::close_copy_in_child`] for a child that only borrows the acceptor and
+    /// `_exit`s right after (the fork model's scrape child): the listening socket is not
+    /// held past the parent's stop.
+    pub fn close_listener_in_child(&self) {
+        sys::process::close_borrowed_copy_in_child(&self.listener, &self.tracer);
     }
 
     /// Whether the listening socket is in blocking mode.

@@ -3,7 +3,7 @@
 //! three can never disagree. The version line comes from the build script
 //! ([`VERSION`]).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
@@ -143,12 +143,23 @@ pub struct Args {
           requires = "proxy_protocol")]
     pub proxy_from: Option<Vec<Cidr>>,
 
+    /// Serve Prometheus metrics (text format, GET /metrics) on this address and port, on a
+    /// listener of its own; a second start-up line, "metrics on ADDR:PORT", gives it
+    /// (127.0.0.1:9191; an IPv6 address in brackets; port 0 lets the kernel choose).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<SocketAddr>,
+
+    /// How per-client error lines are written on stderr: text, or one JSON object a line
+    /// (ts, level, msg, step, peer, error).
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub log_format: crate::log::LogFormat,
+
     /// The tutorials' own program, call for call: socket, bind, listen(5), accept, one
     /// write (echo: one read, one write; UDP: recvfrom, sendto), close, close; one client,
     /// then exit. No option real software adds; the start-up line goes to stderr.
     #[arg(long, conflicts_with_all = [
         "model", "max_conns", "workers", "accept_queues", "idle_timeout", "request_timeout",
-        "max_buffered", "max_request", "agent_port", "drain_delay", "proxy_protocol", "proxy_from",
+        "max_buffered", "max_request", "agent_port", "drain_delay", "proxy_protocol", "proxy_from", "metrics", "log_format",
     ])]
     pub textbook: bool,
 

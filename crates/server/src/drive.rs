@@ -13,7 +13,7 @@ use hello_proto::sys::Stream;
 use hello_proto::{Cause, Error};
 
 use crate::budget::Budget;
-use crate::{Config, report};
+use crate::{Config, metrics, report};
 
 /// What the socket must become before the next call can go on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +100,8 @@ pub(crate) struct Exchange<'c> {
     budget: &'c Budget,
     /// Bytes counted in the budget for this connection.
     held: usize,
+    /// When the connection was taken: the exchange's duration counts from here.
+    started: Instant,
 }
 
 impl<'c> Exchange<'c> {
@@ -116,7 +118,8 @@ impl<'c> Exchange<'c> {
         stream: Stream,
         peer: Option<SocketAddr>,
     ) -> Self {
-        let mut core = Connection::new(&config.service, config.limits, Instant::now());
+        let started = Instant::now();
+        let mut core = Connection::new(&config.service, config.limits, started);
         let mut peer = peer;
         if config.proxy_protocol {
             let trusted = match &config.proxy_from {
@@ -135,6 +138,7 @@ impl<'c> Exchange<'c> {
             peer,
             budget,
             held: 0,
+            started,
         }
     }
 
@@ -285,7 +289,8 @@ impl<'c> Exchange<'c> {
     }
 
     /// Carries out the end the core asked for — `close()`, or an abort with RST — gives
-    /// back the memory it held, and reports a failed exchange in one line. A connection
+    /// back the memory it held, counts the exchange (`metrics`: how it ended, how long it
+    /// took), and reports a failed exchange in one line. A connection
     /// ended before the core asked is aborted, and counts as unfinished. Returns whether
     /// the exchange failed.
     pub(crate) fn end(self) -> bool {
@@ -306,7 +311,9 @@ impl<'c> Exchange<'c> {
         };
         let abort = !matches!(self.core.poll(), Action::Close);
         close(self.stream, abort);
-        match self.core.finish() {
+        let outcome = self.core.finish();
+        metrics::exchange_ended(metrics::Ended::of(&outcome), self.started.elapsed());
+        match outcome {
             Outcome::Served | Outcome::PeerGone => false,
             Outcome::Failed { step, cause } => {
                 let target = peer.map_or_else(|| "a client that is gone".to_string(), |p| p.to_string());

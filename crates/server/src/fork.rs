@@ -46,15 +46,22 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
         .map_err(|e| Error::new(Step::Getsockname, format!("listening socket {fd}"), e))?;
     check_one_thread(local)?;
     crate::log::without_threads();
+    crate::metrics::share_with_children().map_err(|e| Error::new(Step::Fork, local, e))?;
     let (mut relay, to_parent) = Relay::new().map_err(|e| Error::new(Step::Socket, local, e))?;
     let mut acceptor = Acceptor::new(listener, config, stop, false)?;
     let mut children = HashSet::new();
+    let mut scrapes = HashSet::new();
     let mut summary = Summary::default();
     let mut stopping = false;
+    if let Some(exporter) = &config.exporter {
+        exporter.for_forking()?;
+    }
     loop {
         relay.relay();
-        reap(&mut children, &mut summary, config);
+        reap(&mut children, &mut summary, config, &mut scrapes);
         notice_stop(stop, &mut stopping, &children);
+        crate::metrics::print_if_asked();
+        take_scrapes(&acceptor, config, &mut scrapes);
         if children.len() >= config.max_conns.max(1) {
             std::thread::sleep(FULL_WAIT);
             continue;
@@ -83,7 +90,9 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
                 }
             }
             Err(e) => {
-                report(&Error::new(Step::Fork, peer, e));
+                let err = Error::new(Step::Fork, peer, e);
+                crate::metrics::failed_before_serving(&err);
+                report(&err);
                 summary.count(true);
             }
         }
@@ -156,11 +165,44 @@ fn child(acceptor: Acceptor, mut stream: Stream, peer: SocketAddr, config: &Conf
     process::exit_child(i32::from(failed), &config.tracer)
 }
 
-/// Reaps every child that has ended, and counts its exchange.
-fn reap(children: &mut HashSet<i32>, summary: &mut Summary, config: &Config) {
+/// Reaps every child that has ended, and counts its exchange (a scrape's child counts
+/// nothing).
+fn reap(children: &mut HashSet<i32>, summary: &mut Summary, config: &Config, scrapes: &mut HashSet<i32>) {
     while let Some(Reaped { pid, code, .. }) = process::reap_child(&config.tracer) {
         if children.remove(&pid) {
             summary.count(code != Some(0));
+        } else {
+            scrapes.remove(&pid);
+        }
+    }
+}
+
+/// Scrapes answered at once, each by a child; more wait in the exporter's backlog.
+const MAX_SCRAPES: usize = 4;
+
+/// `--metrics` in the fork model: each scrape waiting is taken and answered by a child,
+/// whose copy of the counters is the snapshot it sends (the parent has no thread to
+/// answer with, and must not wait on a scraper).
+fn take_scrapes(acceptor: &Acceptor, config: &Config, scrapes: &mut HashSet<i32>) {
+    let Some(exporter) = &config.exporter else {
+        return;
+    };
+    while scrapes.len() < MAX_SCRAPES {
+        let Some(stream) = exporter.take_forking() else {
+            return;
+        };
+        match process::fork(&config.tracer) {
+            Ok(Forked::Child) => {
+                acceptor.close_listener_in_child();
+                exporter.answer_in_child(stream);
+                process::exit_child(0, &config.tracer)
+            }
+            Ok(Forked::Parent(pid)) => {
+                stream.close_parent_copy();
+                scrapes.insert(pid);
+            }
+            // No process for it: the scraper is closed and tries again at its next turn.
+            Err(_) => stream.close(),
         }
     }
 }
@@ -176,9 +218,11 @@ fn wait_for_children(
     relay: &mut Relay,
 ) {
     let mut killed: Option<Instant> = None;
+    let mut scrapes = HashSet::new();
     loop {
         relay.relay();
-        reap(children, summary, config);
+        crate::metrics::print_if_asked();
+        reap(children, summary, config, &mut scrapes);
         if children.is_empty() {
             return;
         }
@@ -207,6 +251,7 @@ fn wait_for_children(
 /// wakers (the backlog is cut), and pass it on to every child.
 fn notice_stop(stop: &Stop, stopping: &mut bool, children: &HashSet<i32>) {
     if stop.is_stopped() && !*stopping {
+        crate::metrics::set_state(crate::metrics::State::Stopping);
         stop.stop();
         *stopping = true;
         for &pid in children {

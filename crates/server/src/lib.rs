@@ -20,9 +20,11 @@ pub mod cli;
 mod clients;
 mod drive;
 pub mod event_loop;
+pub mod exporter;
 pub mod fork;
 pub mod iterative;
 pub mod log;
+pub mod metrics;
 pub mod select;
 pub mod slots;
 pub mod stop;
@@ -117,6 +119,9 @@ pub struct Config {
     pub inherited_listener: bool,
     /// Where socket calls are narrated (`--trace`).
     pub tracer: Tracer,
+    /// `--metrics`: the fork model answers its scrapes from its loop (the other models'
+    /// exporter has a thread of its own, and this is `None` for them).
+    pub exporter: Option<Arc<exporter::Exporter>>,
 }
 
 impl Config {
@@ -133,6 +138,7 @@ impl Config {
             proxy_from: None,
             inherited_listener: false,
             tracer: Tracer::off(),
+            exporter: None,
         }
     }
 }

@@ -38,17 +38,86 @@ pub fn without_threads() {
 /// In a fork model child: where its client error lines go instead of stderr.
 static TO_PARENT: std::sync::OnceLock<std::os::unix::net::UnixStream> = std::sync::OnceLock::new();
 
+/// How the per-client lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `hello-server: read() error: 127.0.0.1:5000: Connection reset by peer (os error 104)`.
+    #[default]
+    Text,
+    /// One JSON object a line: `ts`, `level`, `msg`, `step`, `peer` (or `target`), `error`.
+    Json,
+}
+
+/// Set once at start (before any fork: a child inherits it).
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, per-client lines are written as `format` says.
+pub fn set_format(format: LogFormat) {
+    JSON.store(format == LogFormat::Json, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn json() -> bool {
+    JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Reports a failure that ends one client's exchange, not the server: one line on stderr,
 /// unless the second's lines are used up.
 pub fn report(err: &Error) {
-    if let Some(pipe) = TO_PARENT.get() {
-        // One write of one short line: it arrives whole. A parent that is gone cannot
-        // take it, and nothing else can.
-        let _ = (&*pipe).write_all(format!("{}\t{err}\n", kind(err)).as_bytes());
+    let body = body(err);
+    if send_up(&kind(err), &body) {
         return;
     }
-    let text = CLIENT_ERRORS.decide_text(&kind(err), &err.to_string(), Instant::now(), false);
+    let text = CLIENT_ERRORS.decide_text(&kind(err), &body, Instant::now(), false);
     write(&text);
+}
+
+/// In a fork model child: one line, `kind`, a tab, `body`, up the pipe. One write of one
+/// short line: it arrives whole. A parent that is gone cannot take it, and nothing else
+/// can.
+fn send_up(kind: &str, body: &str) -> bool {
+    let Some(pipe) = TO_PARENT.get() else {
+        return false;
+    };
+    let _ = (&*pipe).write_all(format!("{kind}\t{body}\n").as_bytes());
+    true
+}
+
+/// A failure's line without the program's name: the text, or the JSON object.
+fn body(err: &Error) -> String {
+    if !json() {
+        return err.to_string();
+    }
+    let mut object = serde_json::Map::new();
+    object.insert("ts".into(), rfc3339(std::time::SystemTime::now()).into());
+    object.insert("level".into(), "error".into());
+    object.insert("msg".into(), "client exchange failed".into());
+    object.insert("step".into(), err.step.to_string().into());
+    // An accepted client's address, or what else the call was about.
+    let field = if err.target.parse::<std::net::SocketAddr>().is_ok() {
+        "peer"
+    } else {
+        "target"
+    };
+    object.insert(field.into(), err.target.clone().into());
+    object.insert("error".into(), err.cause.to_string().into());
+    object.insert("line".into(), err.to_string().into());
+    serde_json::Value::Object(object).to_string()
+}
+
+/// `2026-12-06T11:43:44.123456Z`: UTC, microseconds.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let t = hello_proto::utc::Utc::from_unix(since.as_secs());
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        since.subsec_micros()
+    )
 }
 
 /// In a fork model child: from now on, client error lines go up `pipe` to the parent.
@@ -103,7 +172,7 @@ impl Relay {
 
 /// Reports a failure that must be seen whatever the rate (it still counts in the rate).
 pub fn report_always(err: &Error) {
-    let text = CLIENT_ERRORS.decide_text(&kind(err), &err.to_string(), Instant::now(), true);
+    let text = CLIENT_ERRORS.decide_text(&kind(err), &body(err), Instant::now(), true);
     write(&text);
 }
 
@@ -171,7 +240,11 @@ impl Limiter {
         let mut text = roll(&mut w, now);
         if always || w.printed < PER_SECOND {
             w.printed += 1;
-            text.push_str(&format!("hello-server: {line}\n"));
+            if json() {
+                text.push_str(&format!("{line}\n"));
+            } else {
+                text.push_str(&format!("hello-server: {line}\n"));
+            }
             return text;
         }
         *w.suppressed.entry(kind.to_string()).or_default() += 1;
@@ -246,6 +319,22 @@ fn count(w: &mut Window) -> String {
         return String::new();
     }
     let total: u64 = w.suppressed.values().sum();
+    if json() {
+        let kinds: serde_json::Map<String, serde_json::Value> = w
+            .suppressed
+            .iter()
+            .map(|(k, n)| (k.clone(), (*n).into()))
+            .collect();
+        w.suppressed.clear();
+        let object = serde_json::json!({
+            "ts": rfc3339(std::time::SystemTime::now()),
+            "level": "warn",
+            "msg": "client error lines in the last second not shown",
+            "count": total,
+            "kinds": kinds,
+        });
+        return format!("{object}\n");
+    }
     let kinds: Vec<String> = w.suppressed.iter().map(|(k, n)| format!("{n} × {k}")).collect();
     w.suppressed.clear();
     format!(
@@ -272,6 +361,15 @@ mod tests {
             "127.0.0.1:5000",
             io::Error::from_raw_os_error(libc::ECONNRESET),
         )
+    }
+
+    #[test]
+    fn rfc3339_is_the_civil_date() {
+        let at = std::time::UNIX_EPOCH + Duration::from_micros(1_796_557_424_123_456);
+        assert_eq!(rfc3339(at), "2026-12-06T11:43:44.123456Z");
+        assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00.000000Z");
+        let leap = std::time::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000000Z");
     }
 
     #[test]

@@ -20,6 +20,8 @@ use hello_proto::trace::Role;
 use hello_proto::wire::{MAX_DATAGRAM, Service};
 use hello_server::agent::Agent;
 use hello_server::cli::{Args, ServiceName, command};
+use hello_server::exporter::Exporter;
+use hello_server::metrics::{self, Labels};
 use hello_server::{
     AcceptQueues, Config, DEFAULT_MAX_CONNS, GRACE, Model, Stop, Summary, max_conns_for_descriptors,
 };
@@ -119,6 +121,21 @@ fn service(args: &Args) -> Service {
 fn run(args: Args) -> anyhow::Result<Summary> {
     let tracer = args.narration.tracer(Role::Server);
     let service = service(&args);
+    hello_server::log::set_format(args.log_format);
+    hello_server::metrics::set_labels(Labels {
+        service: if args.service_is_hello() { "hello" } else { "echo" },
+        model: if args.udp {
+            "udp".to_string()
+        } else {
+            format!("{:?}", args.model).to_lowercase()
+        },
+        transport: if args.udp { "udp" } else { "tcp" },
+        version: hello_server::cli::VERSION,
+        started: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64(),
+    });
     // More descriptors for the event loop's clients (a no-op where the soft limit is the
     // hard one already); freed request buffers go back to the system; threads share a
     // few malloc arenas (address space is not spent on them).
@@ -145,6 +162,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         proxy_from: args.proxy_from.clone(),
         inherited_listener: false,
         tracer: tracer.clone(),
+        exporter: None,
     });
     let stop = Stop::new();
     let addr = SocketAddr::new(args.bind, args.port);
@@ -154,8 +172,13 @@ fn run(args: Args) -> anyhow::Result<Summary> {
     // that the socket gets the lowest descriptor (3), as in the textbook.
     let summary = if args.udp {
         let socket = sys::bind_udp(addr, &tracer)?;
+        let exporter = start_exporter(&args, false)?;
         watch_signals(stop.clone(), None, drain_delay, tracer.clone())?;
-        announce(socket.local_addr().context("getsockname() error")?, None);
+        announce(
+            socket.local_addr().context("getsockname() error")?,
+            None,
+            exporter.as_ref(),
+        );
         hello_server::udp::run(socket, &config, &stop)?
     } else {
         // --once serves exactly one client: a second worker's queue could hold another.
@@ -193,6 +216,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
             .map(|port| Agent::start(SocketAddr::new(args.bind, port), args.backlog))
             .transpose()?
             .map(Arc::new);
+        let exporter = start_exporter(&args, args.model == Model::Fork)?;
         if args.model == Model::Fork {
             // fork() needs a single-threaded process: no signal thread (see fork.rs).
             flag_signals(&stop)?;
@@ -210,9 +234,10 @@ fn run(args: Args) -> anyhow::Result<Summary> {
                  header of any peer that can connect: name your balancers with --proxy-from"
             );
         }
-        announce(local, agent.as_ref().map(|a| a.local()));
+        announce(local, agent.as_ref().map(|a| a.local()), exporter.as_ref());
         let config = Arc::new(Config {
             inherited_listener: inherited,
+            exporter: exporter.filter(|_| args.model == Model::Fork),
             ..Config::clone(&config)
         });
         hello_server::run_prepared(listeners, queues, args.model, config, stop, prepared)?
@@ -221,13 +246,29 @@ fn run(args: Args) -> anyhow::Result<Summary> {
     Ok(summary)
 }
 
+/// `--metrics`: the exporter bound, and answering on its own thread unless the model
+/// (fork) answers from its loop.
+fn start_exporter(args: &Args, from_the_loop: bool) -> anyhow::Result<Option<Arc<Exporter>>> {
+    let Some(addr) = args.metrics else {
+        return Ok(None);
+    };
+    let exporter = Arc::new(Exporter::bind(addr, args.backlog)?);
+    if !from_the_loop {
+        Arc::clone(&exporter).spawn()?;
+    }
+    Ok(Some(exporter))
+}
+
 /// The start-up line: on stdout, flushed, with the real port. A closed stdout is ignored:
 /// the server is still useful to whoever knows the port.
-fn announce(addr: SocketAddr, agent: Option<SocketAddr>) {
+fn announce(addr: SocketAddr, agent: Option<SocketAddr>, exporter: Option<&Arc<Exporter>>) {
     let mut out = io::stdout().lock();
     let mut text = format!("listening on {addr}\n");
     if let Some(agent) = agent {
         text.push_str(&format!("agent on {agent}\n"));
+    }
+    if let Some(exporter) = exporter {
+        text.push_str(&format!("metrics on {}\n", exporter.local()));
     }
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
@@ -238,14 +279,15 @@ fn announce(addr: SocketAddr, agent: Option<SocketAddr>) {
 const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Signals users and tools send now and then whose default action would end the process
-/// at once (no grace, a reply in flight cut with a clean FIN): caught, and nothing done
-/// for now. SIGUSR1 is kept for counters on demand. (SIGPIPE is ignored by Rust's
+/// at once (no grace, a reply in flight cut with a clean FIN): caught. SIGUSR1 prints the
+/// counters as one line on stderr (as `dd` does) and serving goes on; SIGUSR2 and SIGALRM
+/// change nothing. (SIGPIPE is ignored by Rust's
 /// runtime before `main`, and every send says `MSG_NOSIGNAL`.)
 const CAUGHT_SIGNALS: [i32; 3] = [libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM];
 
 /// SIGINT/SIGTERM/SIGHUP: stop. The library stops accepting, gives exchanges in flight the
-/// grace, resets what is left and returns; `main` then exits 0. SIGUSR1/SIGUSR2/SIGALRM:
-/// caught by the same thread, and passed over.
+/// grace, resets what is left and returns; `main` then exits 0. SIGUSR1: the counters'
+/// line, by the same thread; SIGUSR2/SIGALRM: caught by the same thread, and passed over.
 fn watch_signals(
     stop: Stop,
     agent: Option<Arc<Agent>>,
@@ -257,21 +299,36 @@ fn watch_signals(
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if !signals.forever().any(|s| STOP_SIGNALS.contains(&s)) {
+            if !signals.forever().any(stops) {
                 return;
             }
             if !drain_delay.is_zero() {
+                metrics::set_state(metrics::State::Draining);
                 drain(agent.as_deref(), drain_delay, &mut signals, &tracer);
             }
+            metrics::set_state(metrics::State::Stopping);
             stop.stop();
+            // Counters asked for during the grace are still printed.
+            signals.forever().for_each(|s| {
+                stops(s);
+            });
         })
         .context("cannot start the signal thread")?;
     Ok(())
 }
 
+/// Whether `signal` is a stop signal; SIGUSR1 prints the counters' line on the way.
+fn stops(signal: i32) -> bool {
+    if signal == libc::SIGUSR1 {
+        metrics::print_line();
+    }
+    STOP_SIGNALS.contains(&signal)
+}
+
 /// The stop signals set the stop's flag, with no thread to wait for them (the fork model
 /// notices the flag within 100 ms); SIGCHLD is caught so that an ended child is reaped at
-/// the loop's next turn; SIGUSR1/SIGUSR2/SIGALRM are caught and passed over. The children
+/// the loop's next turn; SIGUSR1 sets the flag the loop prints the counters' line for;
+/// SIGUSR2/SIGALRM are caught and passed over. The children
 /// inherit these handlers: a signal sent to the process group reaches a child in the
 /// middle of a reply, which then finishes it (a stop signal: within the grace).
 fn flag_signals(stop: &Stop) -> anyhow::Result<()> {
@@ -281,8 +338,10 @@ fn flag_signals(stop: &Stop) -> anyhow::Result<()> {
     }
     let child_ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
     signal_hook::flag::register(SIGCHLD, child_ended).context("cannot install the SIGCHLD handler")?;
+    signal_hook::flag::register(libc::SIGUSR1, metrics::asked_flag())
+        .context("cannot install the SIGUSR1 handler")?;
     let passed_over = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for signal in CAUGHT_SIGNALS {
+    for signal in CAUGHT_SIGNALS.into_iter().filter(|&s| s != libc::SIGUSR1) {
         signal_hook::flag::register(signal, Arc::clone(&passed_over))
             .context("cannot install the signal handlers")?;
     }
@@ -305,8 +364,6 @@ fn drain(
         "hello-server: draining for {}; a second signal stops at once",
         HumanDuration(delay)
     );
-    sys::process::sleep_draining(delay, tracer, || {
-        signals.pending().any(|s| STOP_SIGNALS.contains(&s))
-    });
+    sys::process::sleep_draining(delay, tracer, || signals.pending().any(stops));
     let _ = writeln!(io::stderr(), "hello-server: drained; stopping");
 }

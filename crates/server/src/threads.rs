@@ -274,7 +274,9 @@ fn accept_clients(acceptor: &mut Acceptor, pool: &Arc<Pool>, shared: &Arc<Shared
             // No thread (the process's thread or address-space limit): the client is
             // refused, in one line. The closure, with the client and its slot, was
             // dropped: the client is closed and the slot released.
-            report(&Error::new(Step::Spawn, peer, e));
+            let err = Error::new(Step::Spawn, peer, e);
+            crate::metrics::failed_before_serving(&err);
+            report(&err);
         }
     }
 }

@@ -45,6 +45,7 @@ pub fn run(socket: Dgram, config: &Config, stop: &Stop) -> Result<Summary, Error
             }
         };
         summary.count(failed);
+        crate::metrics::datagram(failed);
         if config.once {
             break;
         }

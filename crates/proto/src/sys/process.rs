@@ -162,6 +162,33 @@ pub enum Forked {
     Child,
 }
 
+/// `mmap(MAP_SHARED | MAP_ANONYMOUS)`: `count` zeroed counters that every child forked
+/// after this call shares with the process (the fork model's children count their
+/// exchanges in them, with no system call). Never unmapped: they live as long as the
+/// process. Not narrated: it carries counters, not a client.
+pub fn shared_counters(count: usize) -> io::Result<&'static [std::sync::atomic::AtomicU64]> {
+    let len = count.max(1) * std::mem::size_of::<std::sync::atomic::AtomicU64>();
+    // SAFETY: a new anonymous mapping, at an address the kernel picks; no memory of ours
+    // is touched.
+    let at = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if at == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the mapping is `len` bytes, page-aligned (more than an AtomicU64's
+    // alignment), zero-filled (a valid AtomicU64 is any 8 bytes), never unmapped (so
+    // 'static), and reached only through atomics, in this process and its children.
+    Ok(unsafe { std::slice::from_raw_parts(at.cast::<std::sync::atomic::AtomicU64>(), count) })
+}
+
 /// `socketpair(AF_UNIX, SOCK_STREAM)`, the fork model's children's error lines to the
 /// parent: the parent's end (the first) made non-blocking (`fcntl(F_SETFL)`), so that
 /// relaying what came never waits. Not narrated: it carries the log, not a client.
@@ -280,6 +307,19 @@ pub fn kill_child(pid: i32) {
 pub fn close_copy_in_child(listener: TcpListener, tracer: &Tracer) {
     let fd = listener.as_raw_fd();
     drop(listener);
+    if tracer.on() {
+        tracer.emit(Event::CloseCopy { fd, in_child: true });
+    }
+}
+
+/// `close(2)` of a child's copy of the listening socket when the child holds it only by
+/// reference (the fork model's scrape child, which `_exit`s right after its answer),
+/// traced as [`close_copy_in_child`].
+pub fn close_borrowed_copy_in_child(listener: &TcpListener, tracer: &Tracer) {
+    let fd = listener.as_raw_fd();
+    // SAFETY: the caller is a child that ends with `_exit` (`exit_child`) without using or
+    // dropping `listener` again, so the descriptor is closed once and never used after.
+    unsafe { libc::close(fd) };
     if tracer.on() {
         tracer.emit(Event::CloseCopy { fd, in_child: true });
     }
