@@ -322,6 +322,21 @@ impl Timeline {
         let shared = self.lanes.iter().filter(|o| o.side == lane.side).count() > 1;
         shared.then_some(lane.label.as_str())
     }
+
+    /// The label of the client lane whose socket has port `k` (a connection's, or a
+    /// datagram's source), where the client column holds several lanes.
+    pub fn client_label(&self, k: u16) -> Option<&str> {
+        let clients = self.lanes.iter().filter(|l| l.side == Side::Client).count();
+        if clients < 2 {
+            return None;
+        }
+        let owns = |s: &Sem| matches!(*s, Sem::Connect(p, _) | Sem::DatagramOut(p, _, _) | Sem::Refused(p) if p == k);
+        self.lanes
+            .iter()
+            .zip(&self.sems)
+            .find(|(l, sems)| l.side == Side::Client && sems.iter().any(owns))
+            .map(|(l, _)| l.label.as_str())
+    }
 }
 
 /// A socket of one process, as the calls on its descriptor reveal it.

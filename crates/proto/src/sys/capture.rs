@@ -55,26 +55,6 @@ pub struct Captured {
     pub dropped: u64,
 }
 
-impl Captured {
-    /// One line saying what was not kept, if anything was lost.
-    pub fn loss(&self, limits: &Limits) -> Option<String> {
-        match (self.over_limit, self.dropped) {
-            (0, 0) => None,
-            (over, 0) => Some(format!(
-                "capture: {over} more packets not kept (limit {} packets, {} bytes per exchange)",
-                limits.packets, limits.bytes
-            )),
-            (0, dropped) => Some(format!(
-                "capture: the kernel dropped {dropped} packets (the capture buffer was full)"
-            )),
-            (over, dropped) => Some(format!(
-                "capture: {over} more packets not kept (limit {} packets, {} bytes per exchange) and {dropped} dropped by the kernel (buffer full)",
-                limits.packets, limits.bytes
-            )),
-        }
-    }
-}
-
 /// What could not be done: a capture ([`Capture::start`]) or a private namespace
 /// (`netns::enter_private`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -659,11 +639,6 @@ mod tests {
         // Five datagrams (and maybe another program's ICMP, which the filter lets in).
         assert_eq!(got.frames.len(), 3);
         assert!(got.over_limit >= 2, "{}", got.over_limit);
-        let line = got.loss(&limits).unwrap();
-        assert!(
-            line.contains(&format!("{} more packets not kept", got.over_limit)),
-            "{line}"
-        );
         // Cut to the snap length; the real length is kept.
         let udp = got.frames.iter().find(|f| f.data[23] == 17).unwrap();
         assert_eq!(udp.data.len(), 256);
