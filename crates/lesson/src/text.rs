@@ -10,7 +10,7 @@ use hello_proto::kernel::{TcpSocket, TcpState};
 use hello_proto::trace::Lang;
 
 use crate::packets::{Carried, Flags, Packet, flag};
-use crate::timeline::{Arrow, At, Carries, Dir, Sample, Seen, Side, Timeline, Wire, carries};
+use crate::timeline::{Arrow, At, Carries, Dir, Sample, Seen, Side, Step, Timeline, Wire};
 
 /// Width of each column.
 const WIDTH: usize = 62;
@@ -259,41 +259,28 @@ pub fn render(t: &Timeline, lang: Lang) -> String {
         "─".repeat(WIDTH),
         "─".repeat(WIDTH + 1)
     ));
-    let packets: Vec<Packet> = t
-        .seen
-        .iter()
-        .filter_map(|p| match p.seen {
-            Seen::Packet(p) => Some(p),
-            Seen::Sockets(_) => None,
-        })
-        .collect();
-    let kinds = carries(&packets, t.port);
-    let mut next_packet = 0;
     let mut samples: Vec<&Sample> = Vec::new();
-    let mut placed = t.seen.iter().peekable();
-    for (row, &(l, i)) in t.rows.iter().enumerate().chain(std::iter::once((t.rows.len(), &(usize::MAX, 0)))) {
-        while let Some(p) = placed.next_if(|p| p.before <= row) {
-            let time = since(origin, p.seen.t_us());
-            match &p.seen {
-                Seen::Packet(packet) => {
-                    let kind = kinds.get(next_packet).copied().unwrap_or(Carries::Other);
-                    next_packet += 1;
-                    out.push_str(&packet_line(t, packet, kind, &time, lang));
-                }
-                Seen::Sockets(sample) => {
-                    for (side, line) in sample_lines(t, sample, &samples, lang) {
-                        for (k, piece) in wrap(&line, WIDTH - 1).iter().enumerate() {
-                            let time = if k == 0 { time.as_str() } else { "" };
-                            out.push_str(&column_line(time, side, piece));
-                        }
-                    }
-                    samples.push(sample);
-                }
+    for step in t.steps() {
+        let (l, i) = match step {
+            Step::Call(at) => at,
+            Step::Seen(Seen::Packet(packet), kind) => {
+                let time = since(origin, packet.t_us);
+                let (up, words) = packet_arrow(t, packet, kind, lang);
+                out.push_str(&arrow(&time, up, &words));
+                continue;
             }
-        }
-        if l == usize::MAX {
-            break;
-        }
+            Step::Seen(Seen::Sockets(sample), _) => {
+                let time = since(origin, sample.t_us);
+                for (side, line) in sample_lines(t, sample, &samples, lang) {
+                    for (k, piece) in wrap(&line, WIDTH - 1).iter().enumerate() {
+                        let time = if k == 0 { time.as_str() } else { "" };
+                        out.push_str(&column_line(time, side, piece));
+                    }
+                }
+                samples.push(sample);
+                continue;
+            }
+        };
         if !t.captured {
             for a in t.arrows.iter().filter(|a| a.to == (l, i)) {
                 out.push_str(&arrow_line(t, a, lang));
@@ -356,9 +343,9 @@ fn arrow_line(t: &Timeline, a: &Arrow, lang: Lang) -> String {
     }
 }
 
-/// One captured packet as an arrow at its capture time; which client's, where the
-/// column holds several.
-fn packet_line(t: &Timeline, p: &Packet, kind: Carries, time: &str, lang: Lang) -> String {
+/// A captured packet's arrow: whether it goes to the server, and its words (which
+/// client's, where the column holds several; what it was; `captured`).
+pub fn packet_arrow(t: &Timeline, p: &Packet, kind: Carries, lang: Lang) -> (bool, String) {
     let (up, k) = match kind {
         Carries::Segment { k, dir, .. } => (dir == Dir::Up, Some(k)),
         Carries::Datagram(from, to, _) => (to == t.port, Some(if to == t.port { from } else { to })),
@@ -374,13 +361,13 @@ fn packet_line(t: &Timeline, p: &Packet, kind: Carries, time: &str, lang: Lang) 
         packet_words(p, kind, lang),
         source_word(true, lang)
     );
-    arrow(time, up, &words)
+    (up, words)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::{build, one_exchange};
+    use crate::timeline::{build, build_seen, one_exchange, one_exchange_kernel};
 
     #[test]
     fn wrapping_counts_hangul_as_two_columns() {
@@ -409,5 +396,27 @@ mod tests {
             write.find("write").unwrap() > write.find('│').unwrap(),
             "server on the right: {write}"
         );
+    }
+
+    #[test]
+    fn captured_packets_are_the_arrows_and_states_show_beside_their_sockets() {
+        let t = build_seen(one_exchange(Lang::En, b"hi\0"), &one_exchange_kernel()).unwrap();
+        let text = render(&t, Lang::En);
+        let lines: Vec<&str> = text.lines().collect();
+        let at = |s: &str| lines.iter().position(|l| l.contains(s)).unwrap_or_else(|| panic!("{s}: {text}"));
+        assert!(!text.contains("(inferred)"), "{text}");
+        assert!(at("● connect(3") < at("SYN: TCP [S] length 0 (captured)"));
+        assert!(at("SYN-ACK: TCP [S.] length 0 (captured)") < at("● accept(3)"));
+        assert!(lines[at("SYN: TCP [S]")].contains("▶│") && lines[at("SYN-ACK")].contains("│◀"));
+        assert!(at("● write(4") < at("data: TCP [P.] length 3 (captured)"));
+        assert!(at("data: TCP [P.]") < at("● read(3)"));
+        let state = lines[at("◆ server's socket (:5555) TIME_WAIT: closed first")];
+        assert!(state.starts_with("    0.550 ms") && state.find('◆') > state.find('│'), "{state}");
+        let ko = render(&t, Lang::Ko);
+        assert!(ko.contains("데이터: TCP [P.] 길이 3 (캡처됨)") && ko.contains("◆ 서버 쪽 소켓(:5555) TIME_WAIT"), "{ko}");
+        // Without packets: the inferred arrows, marked so.
+        let t = build(one_exchange(Lang::En, b"hi\0")).unwrap();
+        let text = render(&t, Lang::En);
+        assert!(text.contains("data: 3 bytes (inferred)") && !text.contains("(captured)"), "{text}");
     }
 }

@@ -210,6 +210,15 @@ pub struct Placed {
     pub before: usize,
 }
 
+/// One step of the picture, top to bottom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// Something the kernel showed; for a packet, what it is.
+    Seen(&'a Seen, Carries),
+    /// A call.
+    Call(At),
+}
+
 /// What a captured packet is to the timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Carries {
@@ -321,6 +330,35 @@ impl Timeline {
         }
         let shared = self.lanes.iter().filter(|o| o.side == lane.side).count() > 1;
         shared.then_some(lane.label.as_str())
+    }
+
+    /// The picture from top to bottom: each call, with what the kernel showed before
+    /// it, each packet with what it is ([`carries`]; [`Carries::Other`] for a sample).
+    pub fn steps(&self) -> Vec<Step<'_>> {
+        let packets: Vec<Packet> = self
+            .seen
+            .iter()
+            .filter_map(|p| match p.seen {
+                Seen::Packet(p) => Some(p),
+                Seen::Sockets(_) => None,
+            })
+            .collect();
+        let mut kinds = carries(&packets, self.port).into_iter();
+        let mut placed = self.seen.iter().peekable();
+        let mut steps = Vec::with_capacity(self.rows.len() + self.seen.len());
+        for row in 0..=self.rows.len() {
+            while let Some(p) = placed.next_if(|p| p.before <= row) {
+                let kind = match p.seen {
+                    Seen::Packet(_) => kinds.next().unwrap_or(Carries::Other),
+                    Seen::Sockets(_) => Carries::Other,
+                };
+                steps.push(Step::Seen(&p.seen, kind));
+            }
+            if let Some(&at) = self.rows.get(row) {
+                steps.push(Step::Call(at));
+            }
+        }
+        steps
     }
 
     /// The label of the client lane whose socket has port `k` (a connection's, or a
@@ -957,6 +995,24 @@ pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String>
     })
 }
 
+/// What [`check`] has counted of the calls shown so far.
+#[derive(Default)]
+struct ByCalls {
+    /// Per direction of a connection: bytes sent, bytes received.
+    sent: HashMap<(u16, Dir), u64>,
+    received: HashMap<(u16, Dir), u64>,
+    /// Per direction: a FIN sent, an RST sent.
+    fin: HashMap<(u16, Dir), bool>,
+    reset: HashMap<(u16, Dir), bool>,
+    /// Connections whose connect() was shown.
+    connected: HashMap<u16, bool>,
+    /// Per server port: connects shown, accepts shown.
+    queued: HashMap<u16, (u64, u64)>,
+    /// Datagrams sent and received, from port to port.
+    dgrams: HashMap<(u16, u16), i64>,
+    dgrams_in: HashMap<(u16, u16), i64>,
+}
+
 /// What [`check`] has counted of the packets shown so far.
 #[derive(Default)]
 struct OnWire {
@@ -974,6 +1030,64 @@ struct OnWire {
     unreachable: HashMap<u16, bool>,
 }
 
+impl OnWire {
+    /// A captured packet shown, what it is: an error if the call that caused it was not
+    /// shown yet; counted.
+    fn shown(&mut self, kind: Carries, port: u16, calls: &ByCalls) -> Result<(), String> {
+        let bad = |why: &str| Err(format!("a captured packet ({kind:?}) drawn before {why}"));
+        let yes = |m: &HashMap<(u16, Dir), bool>, key| m.get(&key).copied().unwrap_or(false);
+        match kind {
+            Carries::Segment {
+                k,
+                dir,
+                flags,
+                start,
+                end,
+                ..
+            } => {
+                if flags & flag::SYN != 0 && dir == Dir::Up && !calls.connected.get(&k).copied().unwrap_or(false) {
+                    return bad(&format!("the connect() of connection {k}"));
+                }
+                let had = calls.sent.get(&(k, dir)).copied().unwrap_or(0);
+                if end > start && had < end {
+                    return bad(&format!("its bytes were sent: {had} of {end} shown sent"));
+                }
+                let closed = yes(&calls.fin, (k, dir)) || yes(&calls.reset, (k, dir));
+                if flags & (flag::FIN | flag::RST) != 0 && !closed {
+                    return bad(&format!("the close of connection {k} {dir:?}"));
+                }
+                let c = self.carried.entry((k, dir)).or_insert(0);
+                *c = (*c).max(end);
+                if flags & flag::FIN != 0 {
+                    self.fins.insert((k, dir), true);
+                }
+                if flags & flag::RST != 0 {
+                    self.rsts.insert((k, dir), true);
+                }
+                let last_ack = dir == Dir::Up && flags & flag::ACK != 0 && flags & flag::SYN == 0;
+                if last_ack && !self.handshakes.insert(k, true).unwrap_or(false) {
+                    *self.queued.entry(port).or_default() += 1;
+                }
+            }
+            Carries::Datagram(a, b, _) => {
+                let shown = self.datagrams.entry((a, b)).or_insert(0);
+                *shown += 1;
+                if *shown > calls.dgrams.get(&(a, b)).copied().unwrap_or(0) {
+                    return bad(&format!("its sendto() from port {a} to port {b}"));
+                }
+            }
+            Carries::Unreachable(a, b) => {
+                if self.datagrams.get(&(a, b)).copied().unwrap_or(0) == 0 {
+                    return bad(&format!("the datagram from port {a} to port {b} it answers"));
+                }
+                self.unreachable.insert(a, true);
+            }
+            Carries::Other => {}
+        }
+        Ok(())
+    }
+}
+
 /// Checks an order by walking it, independently of how [`build`] made it: no receive
 /// before the bytes it got were sent, no end of stream before the FIN, no `accept()`
 /// before its `connect()` began, no datagram received before one was sent from that
@@ -989,15 +1103,7 @@ struct OnWire {
 /// ECONNRESET before the RST, a datagram before it was captured, ECONNREFUSED before
 /// the ICMP). Says what is wrong.
 pub fn check(t: &Timeline) -> Result<(), String> {
-    let mut sent: HashMap<(u16, Dir), u64> = HashMap::new();
-    let mut received: HashMap<(u16, Dir), u64> = HashMap::new();
-    let mut fin: HashMap<(u16, Dir), bool> = HashMap::new();
-    let mut reset: HashMap<(u16, Dir), bool> = HashMap::new();
-    let mut connected: HashMap<u16, bool> = HashMap::new();
-    // Per server port: connects shown, accepts shown.
-    let mut queued: HashMap<u16, (u64, u64)> = HashMap::new();
-    let mut dgrams: HashMap<(u16, u16), i64> = HashMap::new();
-    let mut dgrams_in: HashMap<(u16, u16), i64> = HashMap::new();
+    let mut calls_seen = ByCalls::default();
     let mut next_of: HashMap<(usize, &str), usize> = HashMap::new();
     let mut seen = vec![Vec::new(); t.lanes.len()];
     let mut wire = OnWire::default();
@@ -1007,84 +1113,24 @@ pub fn check(t: &Timeline) -> Result<(), String> {
         seen[l] = vec![false; lane.calls.len()];
         signalled[l] = vec![false; lane.calls.len()];
     }
-    let packets: Vec<Packet> = t
-        .seen
-        .iter()
-        .filter_map(|p| match p.seen {
-            Seen::Packet(p) => Some(p),
-            Seen::Sockets(_) => None,
-        })
-        .collect();
-    let kinds = carries(&packets, t.port);
-    let mut next_packet = 0;
-    let mut next_placed = 0;
     let mut last_time = 0;
-    for (row, &(l, i)) in t.rows.iter().enumerate().chain(std::iter::once((t.rows.len(), &(usize::MAX, 0)))) {
-        // What the kernel showed before this row.
-        while let Some(p) = t.seen.get(next_placed).filter(|p| p.before <= row) {
-            next_placed += 1;
-            if p.seen.t_us() < last_time {
-                return Err(format!("what the kernel showed at {} µs is drawn after what it showed later", p.seen.t_us()));
-            }
-            last_time = p.seen.t_us();
-            if !matches!(p.seen, Seen::Packet(_)) {
+    for step in t.steps() {
+        let (l, i) = match step {
+            Step::Call(at) => at,
+            Step::Seen(shown, kind) => {
+                if shown.t_us() < last_time {
+                    return Err(format!(
+                        "what the kernel showed at {} µs is drawn after what it showed later",
+                        shown.t_us()
+                    ));
+                }
+                last_time = shown.t_us();
+                if matches!(shown, Seen::Packet(_)) {
+                    wire.shown(kind, t.port, &calls_seen)?;
+                }
                 continue;
             }
-            let kind = kinds.get(next_packet).copied().unwrap_or(Carries::Other);
-            next_packet += 1;
-            let bad = |why: &str| Err(format!("a captured packet ({kind:?}) drawn before {why}"));
-            match kind {
-                Carries::Segment {
-                    k,
-                    dir,
-                    flags,
-                    start,
-                    end,
-                    ..
-                } => {
-                    if flags & flag::SYN != 0 && dir == Dir::Up && !connected.get(&k).copied().unwrap_or(false) {
-                        return bad(&format!("the connect() of connection {k}"));
-                    }
-                    let had = sent.get(&(k, dir)).copied().unwrap_or(0);
-                    if end > start && had < end {
-                        return bad(&format!("its bytes were sent: {had} of {end} shown sent"));
-                    }
-                    let closed = fin.get(&(k, dir)).copied().unwrap_or(false) || reset.get(&(k, dir)).copied().unwrap_or(false);
-                    if flags & (flag::FIN | flag::RST) != 0 && !closed {
-                        return bad(&format!("the close of connection {k} {dir:?}"));
-                    }
-                    let c = wire.carried.entry((k, dir)).or_insert(0);
-                    *c = (*c).max(end);
-                    if flags & flag::FIN != 0 {
-                        wire.fins.insert((k, dir), true);
-                    }
-                    if flags & flag::RST != 0 {
-                        wire.rsts.insert((k, dir), true);
-                    }
-                    let last_ack = dir == Dir::Up && flags & flag::ACK != 0 && flags & flag::SYN == 0;
-                    if last_ack && !wire.handshakes.insert(k, true).unwrap_or(false) {
-                        *wire.queued.entry(t.port).or_default() += 1;
-                    }
-                }
-                Carries::Datagram(a, b, _) => {
-                    let shown = wire.datagrams.entry((a, b)).or_insert(0);
-                    *shown += 1;
-                    if *shown > dgrams.get(&(a, b)).copied().unwrap_or(0) {
-                        return bad(&format!("its sendto() from port {a} to port {b}"));
-                    }
-                }
-                Carries::Unreachable(a, b) => {
-                    if wire.datagrams.get(&(a, b)).copied().unwrap_or(0) == 0 {
-                        return bad(&format!("the datagram from port {a} to port {b} it answers"));
-                    }
-                    wire.unreachable.insert(a, true);
-                }
-                Carries::Other => {}
-            }
-        }
-        if l == usize::MAX {
-            break;
-        }
+        };
         let call = &t.lanes[l].calls[i];
         let what = || format!("{} {:?}", t.lanes[l].label, call.c);
         // Each process's calls in their order: every earlier call of it already shown.
@@ -1100,14 +1146,14 @@ pub fn check(t: &Timeline) -> Result<(), String> {
         for wake in &t.wakes[l][i] {
             let there = match *wake {
                 Wake::Queue(port) => {
-                    let (connects, accepts) = queued.get(&port).copied().unwrap_or((0, 0));
+                    let (connects, accepts) = calls_seen.queued.get(&port).copied().unwrap_or((0, 0));
                     connects > accepts && (!captured || wire.queued.get(&port).copied().unwrap_or(0) > accepts)
                 }
                 Wake::Data(k, d) => {
-                    let got = received.get(&(k, d)).copied().unwrap_or(0);
-                    let by_calls = sent.get(&(k, d)).copied().unwrap_or(0) > got
-                        || fin.get(&(k, d)).copied().unwrap_or(false)
-                        || reset.get(&(k, d)).copied().unwrap_or(false);
+                    let got = calls_seen.received.get(&(k, d)).copied().unwrap_or(0);
+                    let by_calls = calls_seen.sent.get(&(k, d)).copied().unwrap_or(0) > got
+                        || calls_seen.fin.get(&(k, d)).copied().unwrap_or(false)
+                        || calls_seen.reset.get(&(k, d)).copied().unwrap_or(false);
                     let by_packets = wire.carried.get(&(k, d)).copied().unwrap_or(0) > got
                         || wire.fins.get(&(k, d)).copied().unwrap_or(false)
                         || wire.rsts.get(&(k, d)).copied().unwrap_or(false);
@@ -1127,21 +1173,21 @@ pub fn check(t: &Timeline) -> Result<(), String> {
         let unseen = |why: &str| Err(format!("{} shown before the captured {why}", what()));
         match t.sems[l][i] {
             Sem::Connect(k, port) => {
-                connected.insert(k, true);
-                queued.entry(port).or_default().0 += 1;
+                calls_seen.connected.insert(k, true);
+                calls_seen.queued.entry(port).or_default().0 += 1;
             }
-            Sem::Accept(k, _) if !connected.get(&k).copied().unwrap_or(false) => {
+            Sem::Accept(k, _) if !calls_seen.connected.get(&k).copied().unwrap_or(false) => {
                 return Err(format!("{} shown before the connect() it accepts", what()));
             }
             Sem::Accept(k, _) if captured && !wire.handshakes.get(&k).copied().unwrap_or(false) => {
                 return unseen("handshake's last ACK");
             }
-            Sem::Accept(_, Some(port)) => queued.entry(port).or_default().1 += 1,
-            Sem::Send(k, d, n) => *sent.entry((k, d)).or_insert(0) += n,
+            Sem::Accept(_, Some(port)) => calls_seen.queued.entry(port).or_default().1 += 1,
+            Sem::Send(k, d, n) => *calls_seen.sent.entry((k, d)).or_insert(0) += n,
             Sem::Receive(k, d, n) => {
-                let got = received.entry((k, d)).or_insert(0);
+                let got = calls_seen.received.entry((k, d)).or_insert(0);
                 *got += n;
-                let had = sent.get(&(k, d)).copied().unwrap_or(0);
+                let had = calls_seen.sent.get(&(k, d)).copied().unwrap_or(0);
                 if *got > had {
                     return Err(format!("{} shown when only {had} of its bytes were sent", what()));
                 }
@@ -1150,28 +1196,28 @@ pub fn check(t: &Timeline) -> Result<(), String> {
                 }
             }
             Sem::Fin(k, d) => {
-                fin.insert((k, d), true);
+                calls_seen.fin.insert((k, d), true);
             }
-            Sem::Eof(k, d) if !fin.get(&(k, d)).copied().unwrap_or(false) => {
+            Sem::Eof(k, d) if !calls_seen.fin.get(&(k, d)).copied().unwrap_or(false) => {
                 return Err(format!("{} shown before the FIN that ends the stream", what()));
             }
             Sem::Eof(k, d) if captured && !wire.fins.get(&(k, d)).copied().unwrap_or(false) => {
                 return unseen("FIN");
             }
             Sem::Reset(k, d) => {
-                reset.insert((k, d), true);
+                calls_seen.reset.insert((k, d), true);
             }
-            Sem::ResetSeen(k, d) if !reset.get(&(k, d)).copied().unwrap_or(false) => {
+            Sem::ResetSeen(k, d) if !calls_seen.reset.get(&(k, d)).copied().unwrap_or(false) => {
                 return Err(format!("{} shown before the RST that caused it", what()));
             }
             Sem::ResetSeen(k, d) if captured && !wire.rsts.get(&(k, d)).copied().unwrap_or(false) => {
                 return unseen("RST");
             }
-            Sem::DatagramOut(a, b, _) => *dgrams.entry((a, b)).or_insert(0) += 1,
+            Sem::DatagramOut(a, b, _) => *calls_seen.dgrams.entry((a, b)).or_insert(0) += 1,
             Sem::DatagramIn(a, b, _) => {
-                let took = dgrams_in.entry((a, b)).or_insert(0);
+                let took = calls_seen.dgrams_in.entry((a, b)).or_insert(0);
                 *took += 1;
-                if *took > dgrams.get(&(a, b)).copied().unwrap_or(0) {
+                if *took > calls_seen.dgrams.get(&(a, b)).copied().unwrap_or(0) {
                     return Err(format!("{} shown before its datagram was sent", what()));
                 }
                 if captured && *took > wire.datagrams.get(&(a, b)).copied().unwrap_or(0) {
@@ -1275,6 +1321,54 @@ pub(crate) fn one_exchange(lang: hello_proto::trace::Lang, data: &[u8]) -> Vec<L
             ],
         },
     ]
+}
+
+/// A TCP segment of [`one_exchange`] (client port 5555, server 9190), captured at `t_us`.
+#[cfg(test)]
+pub(crate) fn segment(t_us: u64, up: bool, flags: u8, seq: u32, len: u32) -> Packet {
+    let (c, s) = (
+        std::net::SocketAddr::from(([127, 0, 0, 1], 5555)),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 9190)),
+    );
+    let (src, dst) = if up { (c, s) } else { (s, c) };
+    Packet {
+        t_us,
+        src,
+        dst,
+        carried: Carried::Tcp { flags, seq, ack: 0 },
+        len,
+    }
+}
+
+/// [`one_exchange`]'s packets: the handshake while the client's connect() (200, +10)
+/// runs and before the server's accept() returns (250), the 3 bytes after the server's
+/// write() began (450) and before the client's read() returned (500); then a sample of
+/// the sockets: the server's in TIME_WAIT.
+#[cfg(test)]
+pub(crate) fn one_exchange_kernel() -> Kernel {
+    use crate::packets::flag::{ACK, PSH, SYN};
+    use hello_proto::kernel::TcpState;
+    let at = |port| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    Kernel {
+        port: 9190,
+        packets: Some(vec![
+            segment(203, true, SYN, 1000, 0),
+            segment(204, false, SYN | ACK, 7000, 0),
+            segment(205, true, ACK, 1001, 0),
+            segment(455, false, PSH | ACK, 7001, 3),
+            segment(456, true, ACK, 1001, 0),
+        ]),
+        samples: vec![Sample {
+            t_us: 600,
+            sockets: vec![TcpSocket {
+                state: TcpState::TimeWait,
+                local: at(9190),
+                peer: at(5555),
+                rqueue: 0,
+                wqueue: 0,
+            }],
+        }],
+    }
 }
 
 #[cfg(test)]
@@ -1815,44 +1909,10 @@ mod tests {
         assert!(t.wakes[1][6].is_empty());
     }
 
-    /// A TCP segment of [`one_exchange`] (client port 5555, server 9190), captured at `t`.
-    fn segment(t_us: u64, up: bool, flags: u8, seq: u32, len: u32) -> Packet {
-        let (c, s) = (addr(5555), addr(9190));
-        let (src, dst) = if up { (c, s) } else { (s, c) };
-        Packet {
-            t_us,
-            src,
-            dst,
-            carried: Carried::Tcp { flags, seq, ack: 0 },
-            len,
-        }
-    }
-
-    /// [`one_exchange`]'s packets: the handshake while the client's connect() (200,
-    /// +10) runs and before the server's accept() returns (250), the 3 bytes after the
-    /// server's write() began (450) and before the client's read() returned (500).
-    fn hello_kernel() -> Kernel {
-        use crate::packets::flag::{ACK, PSH, SYN};
-        Kernel {
-            port: 9190,
-            packets: Some(vec![
-                segment(203, true, SYN, 1000, 0),
-                segment(204, false, SYN | ACK, 7000, 0),
-                segment(205, true, ACK, 1001, 0),
-                segment(455, false, PSH | ACK, 7001, 3),
-                segment(456, true, ACK, 1001, 0),
-            ]),
-            samples: vec![Sample {
-                t_us: 600,
-                sockets: Vec::new(),
-            }],
-        }
-    }
-
     #[test]
     fn captured_packets_sit_after_their_cause_and_before_the_call_that_needed_them() {
         use hello_proto::trace::Lang;
-        let t = build_seen(one_exchange(Lang::En, b"hi\0"), &hello_kernel()).unwrap();
+        let t = build_seen(one_exchange(Lang::En, b"hi\0"), &one_exchange_kernel()).unwrap();
         check(&t).unwrap();
         assert!(t.captured);
         assert_eq!(t.seen.len(), 6);
