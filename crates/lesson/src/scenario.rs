@@ -215,7 +215,12 @@ fn ordered_seen(lanes: Vec<Lane>, observed: Option<&mut Observed>) -> Result<Tim
     };
     let kernel = o.kernel();
     match ordered(lanes.clone(), &kernel) {
-        Ok(t) => Ok(t),
+        Ok(t) => {
+            if t.foreign > 0 {
+                o.notes.push(Note::Foreign(t.foreign));
+            }
+            Ok(t)
+        }
         Err(e) if kernel.packets.is_some() => {
             o.notes.push(Note::Unplaced(e));
             let inferred = Kernel {

@@ -307,6 +307,10 @@ pub struct Timeline {
     pub captured: bool,
     /// The packets and socket samples, in order, each placed among the rows.
     pub seen: Vec<Placed>,
+    /// Packets captured on the exchange's port that belong to no connection or datagram
+    /// of its calls (another program's, on a port number freed and taken again), left
+    /// out.
+    pub foreign: usize,
 }
 
 impl Timeline {
@@ -879,9 +883,29 @@ pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String>
     } = crossings(&sems, &wakes, &senders);
     let index = |(lane, i): At| -> usize { lanes[..lane].iter().map(|l| l.calls.len()).sum::<usize>() + i };
     let total: usize = lanes.iter().map(|l| l.calls.len()).sum();
-    // What the kernel showed, in its time order: the packets (all or none), then the
-    // samples, merged; node `total + j` is `seen[j]`.
-    let packets: &[Packet] = kernel.packets.as_deref().unwrap_or_default();
+    // What the kernel showed, in its time order: the packets (all or none) of the
+    // connections and datagrams the calls name, then the samples, merged; node
+    // `total + j` is `seen[j]`.
+    let all: &[Packet] = kernel.packets.as_deref().unwrap_or_default();
+    let named = |k: u16| {
+        sems.iter().flatten().any(|s| match *s {
+            Sem::Connect(p, _) | Sem::Accept(p, _) | Sem::Refused(p) => p == k,
+            Sem::DatagramOut(a, b, _) | Sem::DatagramIn(a, b, _) => a == k || b == k,
+            _ => false,
+        })
+    };
+    let packets: Vec<Packet> = all
+        .iter()
+        .zip(carries(all, kernel.port))
+        .filter(|(_, c)| match *c {
+            Carries::Segment { k, .. } => named(k),
+            Carries::Datagram(a, b, _) => named(a) && named(b),
+            Carries::Unreachable(from, _) => named(from),
+            Carries::Other => false,
+        })
+        .map(|(p, _)| *p)
+        .collect();
+    let foreign = all.len() - packets.len();
     let mut seen: Vec<Seen> = packets.iter().copied().map(Seen::Packet).collect();
     seen.extend(kernel.samples.iter().cloned().map(Seen::Sockets));
     seen.sort_by_key(Seen::t_us);
@@ -932,7 +956,7 @@ pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String>
     for j in 1..seen.len() {
         edge(total + j - 1, total + j, &mut after);
     }
-    let c = carries(packets, kernel.port);
+    let c = carries(&packets, kernel.port);
     for (j, from) in causes(&c, &senders).into_iter().enumerate() {
         for at in from {
             edge(index(at), packet_node[j], &mut after);
@@ -992,6 +1016,7 @@ pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String>
         port: kernel.port,
         captured: kernel.packets.is_some(),
         seen: placed,
+        foreign,
     })
 }
 
@@ -1943,6 +1968,16 @@ mod tests {
         assert!(e.contains("handshake's last ACK"), "{e}");
         let e = moved(3, read + 1).unwrap_err();
         assert!(e.contains("segment of its bytes"), "{e}");
+        // Another connection's SYN on the port (its number taken again) is left out.
+        let mut kernel = one_exchange_kernel();
+        if let Some(p) = kernel.packets.as_mut() {
+            let mut stray = segment(700, true, crate::packets::flag::SYN, 1, 0);
+            stray.src.set_port(6000);
+            p.push(stray);
+        }
+        let t = build_seen(one_exchange(Lang::En, b"hi\0"), &kernel).unwrap();
+        check(&t).unwrap();
+        assert_eq!((t.foreign, t.seen.len()), (1, 6));
         // Without the packets, the same order holds and nothing is drawn from them.
         let t = build(one_exchange(Lang::En, b"hi\0")).unwrap();
         assert!(!t.captured && t.seen.is_empty());

@@ -35,6 +35,8 @@ pub enum Note {
     NotSampled(String),
     /// The captured packets could not be placed among the calls: why.
     Unplaced(String),
+    /// Packets on the port that belong to no connection of the exchange: left out.
+    Foreign(usize),
 }
 
 impl Note {
@@ -90,6 +92,12 @@ impl Note {
             Note::Unplaced(why) => {
                 format!("the captured packets could not be placed among the calls, so the arrows are inferred: {why}")
             }
+            Note::Foreign(n) if ko => format!(
+                "캡처: 포트 번호가 같은 다른 연결(다른 프로그램의 것)의 패킷 {n}개는 빼고 그렸습니다"
+            ),
+            Note::Foreign(n) => format!(
+                "capture: {n} packets of another connection on the same port number (another program's) are left out"
+            ),
         }
     }
 
