@@ -242,7 +242,14 @@ fn one_run_checked(programs: &Programs, capturing: Capturing) -> RunChecked {
         timeline::check(t).map_err(|e| format!("{}: {e}\n{}", part.slug, text::render(t, Lang::En)))?;
         if let Some(o) = part.observed.as_ref().filter(|_| capturing != Capturing::Off) {
             if let Some(n) = o.notes.iter().find(|n| matches!(n, Note::Unplaced(_))) {
-                return Err(format!("{}: {}", part.slug, n.render(Lang::En)));
+                let notes: Vec<String> = o.notes.iter().map(|n| n.render(Lang::En)).collect();
+                return Err(format!(
+                    "{}: {}\npackets: {:#?}\n{}",
+                    part.slug,
+                    notes.join("\n"),
+                    o.packets,
+                    text::render(t, Lang::En)
+                ));
             }
             let lost = o.notes.iter().any(|n| matches!(n, Note::Lost { .. } | Note::NoCapture(_)));
             if !t.captured && !lost {
