@@ -238,20 +238,22 @@ fn took(lane: &Lane, name: &str) -> Option<u64> {
     lane.calls.iter().find(|c| c.call == name).map(|c| c.dur_us)
 }
 
-/// What `sock_diag` shows of the port's TCP sockets now: how many connections wait in
-/// the accept queue of the socket listening on it (`ss -ltn` shows the same under
-/// Recv-Q), and how many clients' sockets to it wait in SYN_SENT (their SYN not
-/// answered).
+/// What `sock_diag` shows of the TCP sockets of `127.0.0.1:port` now: how many
+/// connections wait in the accept queue of the socket listening there (`ss -ltn` shows
+/// the same under Recv-Q), and how many clients' sockets to it wait in SYN_SENT (their
+/// SYN not answered). Only that address's: another program may listen on the same port
+/// number at another address (`[::1]`, `0.0.0.0` with `SO_REUSEPORT`).
 fn queue_and_waiting(port: u16) -> Option<(u64, usize)> {
     use sys::sockdiag::TcpState;
+    let at = SocketAddr::from(([127, 0, 0, 1], port));
     let (sockets, _) = sys::sockdiag::tcp_sockets(&[port]).ok()?;
     let queued = sockets
         .iter()
-        .find(|s| s.state == TcpState::Listen && s.local.port() == port)
+        .find(|s| s.state == TcpState::Listen && s.local == at)
         .map(|s| u64::from(s.rqueue))?;
     let waiting = sockets
         .iter()
-        .filter(|s| s.state == TcpState::SynSent && s.peer.port() == port)
+        .filter(|s| s.state == TcpState::SynSent && s.peer == at)
         .count();
     Some((queued, waiting))
 }
@@ -272,10 +274,10 @@ fn ss_backlog(table: &str) -> Option<u64> {
     row.split_whitespace().nth(2)?.parse().ok()
 }
 
-/// `ss -ltn` for `port`, as printed, if `ss` is there.
+/// `ss -ltn` for `127.0.0.1:port`, as printed, if `ss` is there.
 fn ss(port: u16) -> Option<String> {
     let out = std::process::Command::new("ss")
-        .args(["-ltn", &format!("sport = :{port}")])
+        .args(["-ltn", &format!("src 127.0.0.1:{port}")])
         .output()
         .ok()?;
     out.status
@@ -576,7 +578,7 @@ impl Ctx<'_> {
                     "ss -ltn does not show 2 queued of backlog 1:\n{table}"
                 );
                 extra.push(format!(
-                    "$ ss -ltn 'sport = :{port}'   (Recv-Q: queued, Send-Q: backlog)\n{table}"
+                    "$ ss -ltn 'src 127.0.0.1:{port}'   (Recv-Q: queued, Send-Q: backlog)\n{table}"
                 ));
             }
             None => extra.push(say(
