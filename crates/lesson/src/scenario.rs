@@ -46,11 +46,13 @@ const HOLD: Duration = Duration::from_millis(600);
 
 /// The `--timeout` of clients that wait behind the silent one: far more than the hold,
 /// so that a loaded machine (a test suite running beside) does not end them early.
-const CLIENT_TIMEOUT: &str = "20s";
+const CLIENT_TIMEOUT: &str = "60s";
 
-/// The `--idle-timeout` of a server the silent client holds: far more than any wait of
-/// the scenario, so that a loaded machine does not make the server give the client up.
-const HELD_IDLE: &str = "60s";
+/// The `--idle-timeout` and `--request-timeout` of a server the silent client holds
+/// (it sends its request only when the scenario lets it): far more than any wait of the
+/// scenario, so that a loaded machine does not make the server give the client up (the
+/// default request timeout, 30 s, did, with load averages above 40).
+const HELD_TIMEOUTS: [&str; 4] = ["--idle-timeout", "60s", "--request-timeout", "60s"];
 
 /// The two programs.
 #[derive(Debug, Clone)]
@@ -528,7 +530,8 @@ impl Ctx<'_> {
     /// An iterative echo server held by the demo's silent client; `queue` clients then
     /// connect while it is busy. Returns the server, the held client and the clients.
     fn held_server(&self, extra: &[&str]) -> Result<(Server, Held)> {
-        let mut args = vec!["--model", "iterative", "--service", "echo", "--idle-timeout", HELD_IDLE];
+        let mut args = vec!["--model", "iterative", "--service", "echo"];
+        args.extend_from_slice(&HELD_TIMEOUTS);
         args.extend_from_slice(extra);
         let server = self.server(&args)?;
         let held = Held::connect(server.port, self.lang)?;
@@ -553,12 +556,17 @@ impl Ctx<'_> {
             let (p, command) = self.client(&["-m", msg, "--timeout", CLIENT_TIMEOUT], port)?;
             commands.push(command);
             clients.push(p);
-            if k < 2 {
+            let awaited = if k < 2 {
                 let want = k as u64 + 1;
-                await_sockets(port, &format!("{want} queued"), |(q, _)| q >= want)?;
+                await_sockets(port, &format!("{want} queued"), |(q, _)| q >= want)
             } else {
-                await_sockets(port, "the fourth client in SYN_SENT", |(_, w)| w >= 1)?;
-            }
+                await_sockets(port, "the fourth client in SYN_SENT", |(_, w)| w >= 1)
+            };
+            awaited.with_context(|| {
+                let said = server.proc.stderr();
+                let last: Vec<&str> = said.lines().rev().take(4).collect();
+                format!("the server's last lines: {last:?}")
+            })?;
             self.sample();
         }
         let (queued, waiting) = queue_and_waiting(port).context("the listening socket is gone")?;
@@ -672,7 +680,9 @@ impl Ctx<'_> {
         title: (&str, &str),
         notice: &[(&str, &str)],
     ) -> Result<(Part, u64, bool)> {
-        let server = self.server(&["--model", model, "--service", "echo", "--idle-timeout", HELD_IDLE])?;
+        let mut args = vec!["--model", model, "--service", "echo"];
+        args.extend_from_slice(&HELD_TIMEOUTS);
+        let server = self.server(&args)?;
         let held = Held::connect(server.port, self.lang)?;
         // The server has the silent client (in a blocking read, a child, a thread, or
         // registered) before the second one comes.
