@@ -98,7 +98,10 @@ fn from_tcpdump(out: &str) -> Vec<Seen> {
         let len = what.rsplit(' ').next().unwrap().parse().unwrap();
         let (up, what) = if let Some(flags) = what.strip_prefix("Flags [") {
             let f = flags.split_once(']').unwrap().0;
-            (port_of(b) == *server.get_or_insert(port_of(b)), format!("TCP [{f}]"))
+            (
+                port_of(b) == *server.get_or_insert(port_of(b)),
+                format!("TCP [{f}]"),
+            )
         } else if what.starts_with("UDP") {
             (port_of(b) == *server.get_or_insert(port_of(b)), "UDP".into())
         } else if what.starts_with("ICMP") && what.contains("unreachable") {
@@ -189,7 +192,11 @@ fn exchanges(stdout: &str) -> Vec<(Vec<&str>, PathBuf)> {
         .map(|e| e.arrows)
         .filter(|a| !a.is_empty())
         .collect();
-    assert_eq!(drawn.len(), files.len(), "one pcap file per exchange drawn with captured arrows");
+    assert_eq!(
+        drawn.len(),
+        files.len(),
+        "one pcap file per exchange drawn with captured arrows"
+    );
     drawn.into_iter().zip(files).collect()
 }
 
@@ -252,7 +259,12 @@ fn refereed(test: &str, scenario: &str) -> Option<Refereed> {
         let ours = from_timeline(&arrows);
         let theirs = from_tcpdump(&tcpdump(&file));
         assert!(!ours.is_empty(), "{}: no packet drawn", file.display());
-        assert_eq!(ours, theirs, "{}: the timeline and tcpdump differ", file.display());
+        assert_eq!(
+            ours,
+            theirs,
+            "{}: the timeline and tcpdump differ",
+            file.display()
+        );
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
         all.push((name, ours));
     }
@@ -299,7 +311,12 @@ fn the_hello_exchanges_list_the_packets_tcpdump_reads() {
     let timelines = stdout.split_once("\n=== ").unwrap().1;
     assert!(!timelines.contains("(inferred)"), "{stdout}");
     let first: Vec<&str> = stdout.split("=== 2/4").next().unwrap().lines().collect();
-    let at = |s: &str| first.iter().position(|l| l.contains(s)).unwrap_or_else(|| panic!("no {s}"));
+    let at = |s: &str| {
+        first
+            .iter()
+            .position(|l| l.contains(s))
+            .unwrap_or_else(|| panic!("no {s}"))
+    };
     assert!(at("● connect(") < at("SYN: TCP [S]"));
     assert!(at("ACK: TCP [.] length 0 (captured)") < at("● accept("));
     assert!(at("data + FIN: TCP [F") < at("● read(3) = 13"));
@@ -394,7 +411,10 @@ fn without_root_the_demo_captures_in_a_user_namespace_or_says_why_not() {
         // One line, and the demo ran on: inferred arrows, no captured one.
         assert_eq!(stderr.matches("runs without packets").count(), 1, "{stderr}");
         let timelines = stdout.split_once("\n=== ").unwrap().1;
-        assert!(!timelines.contains("(captured)") && timelines.contains("(inferred)"), "{stdout}");
+        assert!(
+            !timelines.contains("(captured)") && timelines.contains("(inferred)"),
+            "{stdout}"
+        );
         eprintln!("SKIP: {test}: this kernel does not let nobody capture: {why}");
         return;
     }

@@ -251,11 +251,18 @@ fn one_run_checked(programs: &Programs, capturing: Capturing) -> RunChecked {
                     text::render(t, Lang::En)
                 ));
             }
-            let lost = o.notes.iter().any(|n| matches!(n, Note::Lost { .. } | Note::NoCapture(_)));
+            let lost = o
+                .notes
+                .iter()
+                .any(|n| matches!(n, Note::Lost { .. } | Note::NoCapture(_)));
             if !t.captured && !lost {
                 return Err(format!("{}: the packets were captured but not drawn", part.slug));
             }
-            packets += t.seen.iter().filter(|p| matches!(p.seen, timeline::Seen::Packet(_))).count();
+            packets += t
+                .seen
+                .iter()
+                .filter(|p| matches!(p.seen, timeline::Seen::Packet(_)))
+                .count();
         }
         waits += t.wakes.iter().flatten().filter(|w| !w.is_empty()).count();
         waits += t

@@ -70,8 +70,8 @@ pub fn svg(t: &Timeline, lang: Lang) -> String {
             Step::Call(at) => at,
             Step::Seen(Seen::Packet(packet), kind) => {
                 let (up, words) = packet_arrow(t, packet, kind, lang);
-                drawn.push(Drawn::Packet(y + 12, up, words));
-                y += 24;
+                drawn.push(Drawn::Packet(y + 14, up, words));
+                y += 30;
                 continue;
             }
             Step::Seen(Seen::Sockets(sample), _) => {
@@ -121,7 +121,11 @@ pub fn svg(t: &Timeline, lang: Lang) -> String {
     for d in &drawn {
         match d {
             Drawn::Packet(top, up, words) => {
-                let (x1, x2) = if *up { (CLIENT_X, SERVER_X) } else { (SERVER_X, CLIENT_X) };
+                let (x1, x2) = if *up {
+                    (CLIENT_X, SERVER_X)
+                } else {
+                    (SERVER_X, CLIENT_X)
+                };
                 let _ = write!(
                     s,
                     "<line x1=\"{x1}\" y1=\"{}\" x2=\"{x2}\" y2=\"{}\" class=\"packet\" marker-end=\"url(#head)\"/>\n\
@@ -167,11 +171,7 @@ pub fn svg(t: &Timeline, lang: Lang) -> String {
             Wire::Rst => "rst",
             Wire::Datagram(_) => "datagram",
         };
-        let label = format!(
-            "{} ({})",
-            wire_words(a.wire, lang),
-            source_word(false, lang)
-        );
+        let label = format!("{} ({})", wire_words(a.wire, lang), source_word(false, lang));
         let (mx, my) = ((x1 + x2) / 2, (y1 + y2) / 2);
         let _ = write!(
             s,
@@ -443,7 +443,10 @@ mod tests {
         assert_eq!(picture.matches("class=\"packet\"").count(), 5, "{picture}");
         assert!(picture.contains("SYN-ACK: TCP [S.] 길이 0 (캡처됨)"));
         assert!(picture.contains("◆ 연결요청 대기 큐: 1개 (backlog 4)"));
-        assert!(!picture.contains("(추정)"), "no inferred arrow where packets were captured");
+        assert!(
+            !picture.contains("(추정)"),
+            "no inferred arrow where packets were captured"
+        );
         let picture = svg(&t, Lang::En);
         assert!(picture.contains("◆ accept queue: 1 waiting (backlog 4)"));
     }

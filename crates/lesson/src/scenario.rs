@@ -758,7 +758,10 @@ impl Ctx<'_> {
                  "클라이언트 1을 마친 뒤에야 accept()가 클라이언트 2를 반환합니다: 교재의 반복 서버는 차례로 처리합니다."),
             ],
         )?;
-        ensure!(!answered, "client 2 was answered while client 1 held the iterative server");
+        ensure!(
+            !answered,
+            "client 2 was answered while client 1 held the iterative server"
+        );
         Ok(vec![part])
     }
 

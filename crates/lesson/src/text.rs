@@ -321,7 +321,11 @@ fn arrow(time: &str, up: bool, words: &str) -> String {
     let fill = |n: usize| "┄".repeat(n);
     let body_w = WIDTH.saturating_sub(width(&words) + 1);
     if up {
-        format!("{time:>12}  {}{words}{}▶│\n", fill(2), fill(body_w.saturating_sub(2)))
+        format!(
+            "{time:>12}  {}{words}{}▶│\n",
+            fill(2),
+            fill(body_w.saturating_sub(2))
+        )
     } else {
         format!(
             "{time:>12}  {}│◀{}{words}{}\n",
@@ -403,7 +407,12 @@ mod tests {
         let t = build_seen(one_exchange(Lang::En, b"hi\0"), &one_exchange_kernel()).unwrap();
         let text = render(&t, Lang::En);
         let lines: Vec<&str> = text.lines().collect();
-        let at = |s: &str| lines.iter().position(|l| l.contains(s)).unwrap_or_else(|| panic!("{s}: {text}"));
+        let at = |s: &str| {
+            lines
+                .iter()
+                .position(|l| l.contains(s))
+                .unwrap_or_else(|| panic!("{s}: {text}"))
+        };
         assert!(!text.contains("(inferred)"), "{text}");
         assert!(at("● connect(3") < at("SYN: TCP [S] length 0 (captured)"));
         assert!(at("SYN-ACK: TCP [S.] length 0 (captured)") < at("● accept(3)"));
@@ -411,12 +420,21 @@ mod tests {
         assert!(at("● write(4") < at("data: TCP [P.] length 3 (captured)"));
         assert!(at("data: TCP [P.]") < at("● read(3)"));
         let state = lines[at("◆ server's socket (:5555) TIME_WAIT: closed first")];
-        assert!(state.starts_with("    0.550 ms") && state.find('◆') > state.find('│'), "{state}");
+        assert!(
+            state.starts_with("    0.550 ms") && state.find('◆') > state.find('│'),
+            "{state}"
+        );
         let ko = render(&t, Lang::Ko);
-        assert!(ko.contains("데이터: TCP [P.] 길이 3 (캡처됨)") && ko.contains("◆ 서버 쪽 소켓(:5555) TIME_WAIT"), "{ko}");
+        assert!(
+            ko.contains("데이터: TCP [P.] 길이 3 (캡처됨)") && ko.contains("◆ 서버 쪽 소켓(:5555) TIME_WAIT"),
+            "{ko}"
+        );
         // Without packets: the inferred arrows, marked so.
         let t = build(one_exchange(Lang::En, b"hi\0")).unwrap();
         let text = render(&t, Lang::En);
-        assert!(text.contains("data: 3 bytes (inferred)") && !text.contains("(captured)"), "{text}");
+        assert!(
+            text.contains("data: 3 bytes (inferred)") && !text.contains("(captured)"),
+            "{text}"
+        );
     }
 }

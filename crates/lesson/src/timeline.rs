@@ -803,10 +803,12 @@ fn needed(c: &[Carries], need: Need) -> Option<usize> {
         })
     };
     match need {
-        Need::Handshake(want) => seg(&|k, d, f, _, _| {
-            k == want && d == Dir::Up && f & flag::ACK != 0 && f & flag::SYN == 0
-        }),
-        Need::Byte(want, wd, at) => seg(&|k, d, f, s, e| k == want && d == wd && f & flag::SYN == 0 && s <= at && at < e),
+        Need::Handshake(want) => {
+            seg(&|k, d, f, _, _| k == want && d == Dir::Up && f & flag::ACK != 0 && f & flag::SYN == 0)
+        }
+        Need::Byte(want, wd, at) => {
+            seg(&|k, d, f, s, e| k == want && d == wd && f & flag::SYN == 0 && s <= at && at < e)
+        }
         Need::Fin(want, wd) => seg(&|k, d, f, _, _| k == want && d == wd && f & flag::FIN != 0),
         Need::Rst(want, wd) => seg(&|k, d, f, _, _| k == want && d == wd && f & flag::RST != 0),
         Need::Ready(k, d, got) => needed(c, Need::Byte(k, d, got))
@@ -943,7 +945,10 @@ pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String>
         }
         // A signal's cause before the call it interrupted; a child's exit before the
         // waitpid() that reaped it.
-        for (call, exit) in interruptions(lane, &sems[l]).into_iter().chain(reapings(lane, &sems[l])) {
+        for (call, exit) in interruptions(lane, &sems[l])
+            .into_iter()
+            .chain(reapings(lane, &sems[l]))
+        {
             edge(index((l, exit)), index((l, call)), &mut after);
         }
     }
@@ -1070,7 +1075,10 @@ impl OnWire {
                 end,
                 ..
             } => {
-                if flags & flag::SYN != 0 && dir == Dir::Up && !calls.connected.get(&k).copied().unwrap_or(false) {
+                if flags & flag::SYN != 0
+                    && dir == Dir::Up
+                    && !calls.connected.get(&k).copied().unwrap_or(false)
+                {
                     return bad(&format!("the connect() of connection {k}"));
                 }
                 let had = calls.sent.get(&(k, dir)).copied().unwrap_or(0);
@@ -1172,7 +1180,8 @@ pub fn check(t: &Timeline) -> Result<(), String> {
             let there = match *wake {
                 Wake::Queue(port) => {
                     let (connects, accepts) = calls_seen.queued.get(&port).copied().unwrap_or((0, 0));
-                    connects > accepts && (!captured || wire.queued.get(&port).copied().unwrap_or(0) > accepts)
+                    connects > accepts
+                        && (!captured || wire.queued.get(&port).copied().unwrap_or(0) > accepts)
                 }
                 Wake::Data(k, d) => {
                     let got = calls_seen.received.get(&(k, d)).copied().unwrap_or(0);
@@ -1946,8 +1955,14 @@ mod tests {
         let accept = pos(&t, "server", "accept(");
         let write = pos(&t, "server", "write(");
         let read = pos(&t, "client", "read(");
-        assert!(before(0) > connect && before(2) <= accept, "the handshake before accept() returns");
-        assert!(before(3) > write && before(3) <= read, "the data after write(), before read()");
+        assert!(
+            before(0) > connect && before(2) <= accept,
+            "the handshake before accept() returns"
+        );
+        assert!(
+            before(3) > write && before(3) <= read,
+            "the data after write(), before read()"
+        );
         assert_eq!(before(5), t.rows.len(), "the sample last");
         // The check catches each packet out of place.
         let moved = |j: usize, to: usize| {
@@ -1997,7 +2012,15 @@ mod tests {
         );
         assert!(matches!(c[0], Carries::Segment { again: false, .. }));
         assert!(matches!(c[1], Carries::Segment { again: true, .. }));
-        assert!(matches!(c[3], Carries::Segment { start: 0, end: 13, dir: Dir::Down, .. }));
+        assert!(matches!(
+            c[3],
+            Carries::Segment {
+                start: 0,
+                end: 13,
+                dir: Dir::Down,
+                ..
+            }
+        ));
         // A connected UDP client's datagram to a closed port, the ICMP, its ECONNREFUSED.
         let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
         let client = lane_of(

@@ -90,11 +90,13 @@ impl Note {
                 format!("캡처한 패킷을 호출 사이에 놓지 못해 화살표는 추정입니다: {why}")
             }
             Note::Unplaced(why) => {
-                format!("the captured packets could not be placed among the calls, so the arrows are inferred: {why}")
+                format!(
+                    "the captured packets could not be placed among the calls, so the arrows are inferred: {why}"
+                )
             }
-            Note::Foreign(n) if ko => format!(
-                "캡처: 포트 번호가 같은 다른 연결(다른 프로그램의 것)의 패킷 {n}개는 빼고 그렸습니다"
-            ),
+            Note::Foreign(n) if ko => {
+                format!("캡처: 포트 번호가 같은 다른 연결(다른 프로그램의 것)의 패킷 {n}개는 빼고 그렸습니다")
+            }
             Note::Foreign(n) => format!(
                 "capture: {n} packets of another connection on the same port number (another program's) are left out"
             ),
@@ -248,14 +250,23 @@ mod tests {
         assert!(en.contains("of the packets, 2 past the limit (3 packets, 100 bytes per exchange) were not kept; so the arrows are inferred"), "{en}");
         let ko = render(&w, Lang::Ko);
         assert!(ko.contains("2개는 한도") && ko.contains("화살표는 추정"), "{ko}");
-        assert!(w.kernel().packets.is_none(), "a capture with a loss draws no packets");
+        assert!(
+            w.kernel().packets.is_none(),
+            "a capture with a loss draws no packets"
+        );
         w.notes = vec![Note::NotSampled("EPERM".into()), Note::Late(3)];
         assert!(w.kernel().packets.is_some());
         let ko = render(&w, Lang::Ko);
-        assert!(ko.contains("소켓 상태를 읽지 못했습니다(sock_diag): EPERM") && ko.contains("패킷 3개는"), "{ko}");
+        assert!(
+            ko.contains("소켓 상태를 읽지 못했습니다(sock_diag): EPERM") && ko.contains("패킷 3개는"),
+            "{ko}"
+        );
         w.captured = false;
         w.notes = vec![Note::NoCapture("socket(AF_PACKET) failed".into())];
-        assert!(render(&w, Lang::En).starts_with("no packets captured, the arrows are inferred: socket(AF_PACKET)"));
+        assert!(
+            render(&w, Lang::En)
+                .starts_with("no packets captured, the arrows are inferred: socket(AF_PACKET)")
+        );
         assert!(w.kernel().packets.is_none());
     }
 }

@@ -161,7 +161,8 @@ impl Stream {
         match self.inner.shutdown(Shutdown::Write) {
             Ok(()) => {
                 if self.tracer.on() {
-                    self.tracer.emit_since(began, Event::ShutdownWrite { fd: self.fd() });
+                    self.tracer
+                        .emit_since(began, Event::ShutdownWrite { fd: self.fd() });
                 }
                 Ok(())
             }
