@@ -241,7 +241,7 @@ fn one_run_checked(programs: &Programs, capturing: Capturing) -> RunChecked {
         let t = &part.timeline;
         timeline::check(t).map_err(|e| format!("{}: {e}\n{}", part.slug, text::render(t, Lang::En)))?;
         if let Some(o) = part.observed.as_ref().filter(|_| capturing != Capturing::Off) {
-            if let Some(n) = o.notes.iter().find(|n| matches!(n, Note::Unplaced(_))) {
+            if o.notes.iter().any(|n| matches!(n, Note::Unplaced(_))) {
                 let notes: Vec<String> = o.notes.iter().map(|n| n.render(Lang::En)).collect();
                 return Err(format!(
                     "{}: {}\npackets: {:#?}\n{}",

@@ -983,10 +983,8 @@ pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String>
         }
     };
     let mut ready: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
-    for n in 0..nodes {
-        if waiting[n] == 0 {
-            ready.push(Reverse((key(n), n)));
-        }
+    for (n, _) in waiting.iter().enumerate().filter(|(_, w)| **w == 0) {
+        ready.push(Reverse((key(n), n)));
     }
     let mut rows = Vec::with_capacity(total);
     let mut placed = Vec::with_capacity(seen.len());
