@@ -171,7 +171,7 @@ impl Held {
 
     /// Reads the reply to its end (the server closes first: its FIN ends the stream),
     /// calls `closing` while this side has not yet closed (the sockets are then in
-    /// CLOSE_WAIT here and FIN_WAIT2 at the server: a moment to sample them), and
+    /// CLOSE_WAIT here and FIN_WAIT1 or FIN_WAIT2 at the server: a moment to sample them), and
     /// closes: the reply and the lines.
     fn finish(self, closing: impl FnOnce()) -> Result<(Vec<u8>, String)> {
         self.stream.set_read_timeout(Some(WAIT))?;
