@@ -6,7 +6,8 @@
 //! before the `write()` that ends it, and a `write()` can return after the `read()` that
 //! got its bytes. So the order is built from what *happened before* what:
 //!
-//! - each process's calls stay in the order it made them;
+//! - each process's calls stay in the order it made them (calls of one process that
+//!   overlap in time are its threads', which the trace names alike: no order between them);
 //! - a `connect()` comes before the `accept()` that returned its connection;
 //! - bytes are sent before they are received: a `read()` comes after the `write()` or
 //!   `send()` that sent the last byte it got (TCP is a byte stream in each direction, so
@@ -391,6 +392,13 @@ struct Socket {
     reset: bool,
     /// `listen()` was called on it.
     listening: bool,
+}
+
+/// Whether `earlier`, a call its process traced before `call`, comes before it: it had
+/// returned when `call` began. (One thread's calls never overlap; calls of one process
+/// that do are its threads', which the trace does not tell apart.)
+fn before_in_process(earlier: &Record, call: &Record) -> bool {
+    earlier.end() <= call.t_us
 }
 
 /// The process a call's `who` names a child of: `server` for `server[4242]`.
@@ -925,8 +933,9 @@ pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String>
         waiting[to] += 1;
     };
     for (l, lane) in lanes.iter().enumerate() {
-        // Each process's own order; a child's first call after its parent's fork().
-        let mut last: HashMap<&str, usize> = HashMap::new();
+        // Each process's own order: a call after each earlier call of its process that
+        // had returned when it began (calls of one process that overlap in time are its
+        // threads', in no order); a child's first call after its parent's fork().
         let mut forks: HashMap<String, usize> = HashMap::new();
         for (i, call) in lane.calls.iter().enumerate() {
             if let Act::Forked { child } = act(call) {
@@ -934,12 +943,13 @@ pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String>
             }
         }
         for (i, call) in lane.calls.iter().enumerate() {
-            match last.insert(call.who.as_str(), i) {
-                Some(prev) => edge(index((l, prev)), index((l, i)), &mut after),
-                None => {
-                    if let Some(&fork) = forks.get(&call.who) {
-                        edge(index((l, fork)), index((l, i)), &mut after);
-                    }
+            let mine: Vec<usize> = (0..i).filter(|&j| lane.calls[j].who == call.who).collect();
+            for &j in mine.iter().filter(|&&j| before_in_process(&lane.calls[j], call)) {
+                edge(index((l, j)), index((l, i)), &mut after);
+            }
+            if mine.is_empty() {
+                if let Some(&fork) = forks.get(&call.who) {
+                    edge(index((l, fork)), index((l, i)), &mut after);
                 }
             }
         }
@@ -1135,7 +1145,6 @@ impl OnWire {
 /// the ICMP). Says what is wrong.
 pub fn check(t: &Timeline) -> Result<(), String> {
     let mut calls_seen = ByCalls::default();
-    let mut next_of: HashMap<(usize, &str), usize> = HashMap::new();
     let mut seen = vec![Vec::new(); t.lanes.len()];
     let mut wire = OnWire::default();
     // Exits whose SIGCHLD an interrupted call shown already took.
@@ -1164,14 +1173,14 @@ pub fn check(t: &Timeline) -> Result<(), String> {
         };
         let call = &t.lanes[l].calls[i];
         let what = || format!("{} {:?}", t.lanes[l].label, call.c);
-        // Each process's calls in their order: every earlier call of it already shown.
-        let from = next_of.entry((l, call.who.as_str())).or_insert(0);
+        // Each process's calls in their order: every earlier call of it that had returned
+        // when this one began already shown.
         let calls = &t.lanes[l].calls;
-        let skipped = (*from..i).any(|j| calls[j].who == call.who && !seen[l][j]);
+        let skipped =
+            (0..i).any(|j| calls[j].who == call.who && before_in_process(&calls[j], call) && !seen[l][j]);
         if skipped {
             return Err(format!("{} shown before its own earlier call", what()));
         }
-        *from = i;
         seen[l][i] = true;
         let captured = t.captured;
         for wake in &t.wakes[l][i] {
@@ -2116,5 +2125,57 @@ mod tests {
         rows.push(exit);
         let e = check(&Timeline { rows, ..t.clone() }).unwrap_err();
         assert!(e.contains("it reaped"), "{e}");
+    }
+
+    /// Two threads of one server (the trace names both `server`): each process's order
+    /// binds only calls that did not overlap, or the packets would make a cycle (thread
+    /// 1's read, traced first, returns after thread 2's send began).
+    #[test]
+    fn a_process_s_overlapping_calls_are_its_threads_in_no_order() {
+        use crate::packets::flag::{ACK, PSH, SYN};
+        let server = lane_of(
+            "server",
+            Side::Server,
+            "server",
+            vec![
+                (10, 40, accept(3, 4, 5555)),
+                (60, 40, accept(3, 5, 6666)),
+                (110, 500, Event::Read { fd: 4, data: b"a" }),
+                (300, 5, Event::Write { fd: 5, data: b"b" }),
+            ],
+        );
+        let one = client_lane(0, 20, vec![(540, 2, Event::Write { fd: 3, data: b"a" })]);
+        let mut two = client_lane(30, 20, vec![(320, 50, Event::Read { fd: 3, data: b"b" })]);
+        two.label = "client 2".into();
+        for c in &mut two.calls {
+            if c.call == "getsockname" {
+                c.local = Some(addr(6666));
+            }
+        }
+        let at = |port| addr(port);
+        let packet = |t_us, from: u16, to: u16, flags, seq, len| Packet {
+            t_us,
+            src: at(from),
+            dst: at(to),
+            carried: Carried::Tcp { flags, seq, ack: 0 },
+            len,
+        };
+        let kernel = Kernel {
+            port: 9190,
+            packets: Some(vec![
+                packet(12, 5555, 9190, SYN, 100, 0),
+                packet(13, 9190, 5555, SYN | ACK, 500, 0),
+                packet(14, 5555, 9190, ACK, 101, 0),
+                packet(42, 6666, 9190, SYN, 200, 0),
+                packet(43, 9190, 6666, SYN | ACK, 600, 0),
+                packet(44, 6666, 9190, ACK, 201, 0),
+                packet(305, 9190, 6666, PSH | ACK, 601, 1),
+                packet(545, 5555, 9190, PSH | ACK, 101, 1),
+            ]),
+            samples: Vec::new(),
+        };
+        let t = build_seen(vec![one, two, server], &kernel).unwrap();
+        check(&t).unwrap();
+        assert!(pos(&t, "server", "write(5") < pos(&t, "server", "read(4)"));
     }
 }
