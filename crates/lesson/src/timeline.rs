@@ -897,20 +897,23 @@ pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String>
     // connections and datagrams the calls name, then the samples, merged; node
     // `total + j` is `seen[j]`.
     let all: &[Packet] = kernel.packets.as_deref().unwrap_or_default();
-    let named = |k: u16| {
-        sems.iter().flatten().any(|s| match *s {
-            Sem::Connect(p, _) | Sem::Accept(p, _) | Sem::Refused(p) => p == k,
-            Sem::DatagramOut(a, b, _) | Sem::DatagramIn(a, b, _) => a == k || b == k,
-            _ => false,
-        })
+    let connection = |k: u16| {
+        sems.iter()
+            .flatten()
+            .any(|s| matches!(*s, Sem::Connect(p, _) | Sem::Accept(p, _) if p == k))
+    };
+    // A datagram, or the one an ICMP error quotes, that a call sent from port to port.
+    let sent = |from: u16, to: u16| {
+        sems.iter()
+            .flatten()
+            .any(|s| matches!(*s, Sem::DatagramOut(a, b, _) if a == from && b == to))
     };
     let packets: Vec<Packet> = all
         .iter()
         .zip(carries(all, kernel.port))
         .filter(|(_, c)| match *c {
-            Carries::Segment { k, .. } => named(k),
-            Carries::Datagram(a, b, _) => named(a) && named(b),
-            Carries::Unreachable(from, _) => named(from),
+            Carries::Segment { k, .. } => connection(k),
+            Carries::Datagram(a, b, _) | Carries::Unreachable(a, b) => sent(a, b),
             Carries::Other => false,
         })
         .map(|(p, _)| *p)
@@ -2088,9 +2091,25 @@ mod tests {
             packets: Some(vec![datagram, icmp]),
             samples: Vec::new(),
         };
-        let t = build_seen(vec![client], &kernel).unwrap();
+        let t = build_seen(vec![client.clone()], &kernel).unwrap();
         assert_eq!(t.sems[0][4], Sem::Refused(6666));
         check(&t).unwrap();
+        // Another program's client that took port 9 as its own and met a closed port
+        // too: its ICMP quotes port 9 as the source; not this exchange's.
+        let mut stray = kernel.clone();
+        if let Some(p) = stray.packets.as_mut() {
+            p.push(Packet {
+                t_us: 43,
+                carried: Carried::PortUnreachable {
+                    from: addr(9),
+                    to: addr(7777),
+                },
+                ..icmp
+            });
+        }
+        let with_stray = build_seen(vec![client], &stray).unwrap();
+        check(&with_stray).unwrap();
+        assert_eq!(with_stray.foreign, 1);
         let mut wrong = t.clone();
         wrong.seen[1].before = 5;
         let e = check(&wrong).unwrap_err();
