@@ -1,10 +1,10 @@
 //! The referee of the demo's captured packets: `cargo xtask demo SCENARIO --pcap DIR` for
 //! the hello scenario (TCP and UDP, hello and echo) and the udp one (a datagram to a closed
 //! port and its ICMP), then each pcap file read back by tcpdump (`tcpdump -r -nn -tt`): the
-//! packets the demo lists under each exchange must be the packets tcpdump reads — as many,
-//! in the same order, same direction, same TCP flags, same lengths, same times. Skips
-//! loudly without tcpdump, or where the demo may not capture. Also: the demo run as
-//! `nobody` (a user namespace of its own), and the socket states it samples.
+//! captured arrows the demo's timeline draws for each exchange must be the packets tcpdump
+//! reads — as many, in the same order, same direction, same TCP flags, same lengths, same
+//! times. Skips loudly without tcpdump, or where the demo may not capture. Also: the demo
+//! run as `nobody` (a user namespace of its own), and the socket states it samples.
 
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,21 +17,20 @@ use hello_proto::kernel::TcpState;
 use hello_proto::trace::Lang;
 use hello_tests::{bins, workspace_root};
 
-/// One packet as a listing line or a tcpdump line says it: µs since the exchange's first
-/// packet, source port, destination port (0 for ICMP), what (`TCP [S.]`, `UDP`, `ICMP
+/// One packet as a timeline's arrow or a tcpdump line says it: µs since the exchange's
+/// first packet, whether it went to the server, what (`TCP [S.]`, `UDP`, `ICMP
 /// unreachable`), length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
     t_us: u64,
-    from: u16,
-    to: u16,
+    up: bool,
     what: String,
     len: u64,
 }
 
-/// The number after the last `:` of `end` (`client:40000`, `127.0.0.1.40000` ends in a `.`).
-fn port_of(end: &str, sep: char) -> u16 {
-    end.rsplit(sep)
+/// The number after the last `:` of `end` (`127.0.0.1.40000:` ends in a `.` and a `:`).
+fn port_of(end: &str) -> u16 {
+    end.rsplit('.')
         .next()
         .unwrap()
         .trim_end_matches(':')
@@ -39,39 +38,52 @@ fn port_of(end: &str, sep: char) -> u16 {
         .unwrap_or(0)
 }
 
-/// The listing lines of one exchange (`+1.500 ms  server:5000 → client:40000  TCP [FP.] length 13`).
-fn from_listing(lines: &[&str]) -> Vec<Seen> {
-    lines
-        .iter()
-        .map(|l| {
-            let l = l.trim();
-            let (when, rest) = l.split_once(" ms  ").expect("a time");
-            let (ms, us) = when.trim_start_matches('+').split_once('.').unwrap();
-            let t_us = ms.parse::<u64>().unwrap() * 1000 + us.parse::<u64>().unwrap();
-            let (ends, what) = rest.split_once("  ").unwrap();
-            let (a, b) = ends.split_once(" → ").unwrap();
-            let len = what.rsplit(' ').next().unwrap().parse().unwrap();
-            let (from, to, what) = if what.starts_with("ICMP port unreachable") {
-                (0, 0, "ICMP unreachable".to_string())
-            } else {
-                let kind = what.rsplit_once(" length ").unwrap().0.to_string();
-                (port_of(a, ':'), port_of(b, ':'), kind)
-            };
-            Seen {
-                t_us,
-                from,
-                to,
-                what,
-                len,
-            }
-        })
-        .collect()
+/// The captured arrows of one exchange's timeline
+/// (`   12.065 ms  ┄┄ SYN: TCP [S] length 0 (captured) ┄┄▶│`).
+fn from_timeline(lines: &[&str]) -> Vec<Seen> {
+    let mut seen: Vec<Seen> = Vec::new();
+    let mut first = None;
+    for l in lines {
+        let (when, rest) = l.trim_start().split_once(" ms  ").expect("a time");
+        let (ms, us) = when.split_once('.').unwrap();
+        let t = ms.parse::<u64>().unwrap() * 1000 + us.parse::<u64>().unwrap();
+        let first = *first.get_or_insert(t);
+        let up = rest.contains("▶│");
+        assert!(up || rest.contains("│◀"), "an arrow: {l}");
+        let len = rest
+            .split_once("length ")
+            .expect("a length")
+            .1
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let what = if let Some((_, flags)) = rest.split_once("TCP [") {
+            format!("TCP [{}]", flags.split_once(']').unwrap().0)
+        } else if rest.contains(": UDP length") {
+            "UDP".into()
+        } else if rest.contains("ICMP port unreachable") {
+            "ICMP unreachable".into()
+        } else {
+            panic!("unexpected arrow: {l}");
+        };
+        seen.push(Seen {
+            t_us: t - first,
+            up,
+            what,
+            len,
+        });
+    }
+    seen
 }
 
 /// tcpdump's lines (`1700000000.123456 IP 127.0.0.1.40000 > 127.0.0.1.5000: Flags [S], …, length 0`).
 fn from_tcpdump(out: &str) -> Vec<Seen> {
     let mut seen: Vec<Seen> = Vec::new();
     let mut first = None;
+    // The server's port (or the closed one): where the first packet went.
+    let mut server = None;
     for l in out.lines().filter(|l| !l.trim().is_empty()) {
         let (time, rest) = l.split_once(' ').unwrap();
         let (s, us) = time.split_once('.').unwrap();
@@ -82,22 +94,24 @@ fn from_tcpdump(out: &str) -> Vec<Seen> {
             .or_else(|| rest.strip_prefix("IP6 "))
             .expect(l);
         let (ends, what) = rest.split_once(": ").unwrap();
-        let (a, b) = ends.split_once(" > ").unwrap();
+        let (_, b) = ends.split_once(" > ").unwrap();
         let len = what.rsplit(' ').next().unwrap().parse().unwrap();
-        let (from, to, what) = if let Some(flags) = what.strip_prefix("Flags [") {
+        let (up, what) = if let Some(flags) = what.strip_prefix("Flags [") {
             let f = flags.split_once(']').unwrap().0;
-            (port_of(a, '.'), port_of(b, '.'), format!("TCP [{f}]"))
+            (
+                port_of(b) == *server.get_or_insert(port_of(b)),
+                format!("TCP [{f}]"),
+            )
         } else if what.starts_with("UDP") {
-            (port_of(a, '.'), port_of(b, '.'), "UDP".into())
+            (port_of(b) == *server.get_or_insert(port_of(b)), "UDP".into())
         } else if what.starts_with("ICMP") && what.contains("unreachable") {
-            (0, 0, "ICMP unreachable".into())
+            (false, "ICMP unreachable".into())
         } else {
             panic!("unexpected tcpdump line: {l}");
         };
         seen.push(Seen {
             t_us: t - first,
-            from,
-            to,
+            up,
             what,
             len,
         });
@@ -135,7 +149,36 @@ fn demo(scenario: &str, dir: &Path) -> Result<String, String> {
     Ok(stdout)
 }
 
-/// Each exchange's listing lines, in order, with the pcap file the demo wrote for it.
+/// One exchange of the demo's output: its captured arrows, and the ends its socket
+/// states show in TIME_WAIT (`server` or `client`).
+struct Exchange<'a> {
+    arrows: Vec<&'a str>,
+    time_wait: Vec<&'a str>,
+}
+
+/// Each exchange of the demo's output, in order.
+fn sections(stdout: &str) -> Vec<Exchange<'_>> {
+    let mut all: Vec<Exchange<'_>> = Vec::new();
+    for l in stdout.lines() {
+        if l.starts_with("=== ") {
+            all.push(Exchange {
+                arrows: Vec::new(),
+                time_wait: Vec::new(),
+            });
+        } else if let Some(e) = all.last_mut() {
+            if l.contains("(captured)") && (l.contains("▶│") || l.contains("│◀")) {
+                e.arrows.push(l);
+            } else if let Some((_, state)) = l.split_once("◆ ") {
+                if state.contains(" TIME_WAIT") {
+                    e.time_wait.push(state.split('\'').next().unwrap());
+                }
+            }
+        }
+    }
+    all
+}
+
+/// Each exchange's captured arrows, in order, with the pcap file the demo wrote for it.
 fn exchanges(stdout: &str) -> Vec<(Vec<&str>, PathBuf)> {
     let files: Vec<PathBuf> = stdout
         .lines()
@@ -144,44 +187,26 @@ fn exchanges(stdout: &str) -> Vec<(Vec<&str>, PathBuf)> {
         .split(", ")
         .map(PathBuf::from)
         .collect();
-    let mut listings = Vec::new();
-    let mut current: Option<Vec<&str>> = None;
-    for l in stdout.lines() {
-        if l.starts_with("captured on lo: ") {
-            current = Some(Vec::new());
-        } else if let Some(c) = current.as_mut() {
-            if l.trim_start().starts_with('+') {
-                c.push(l);
-            } else {
-                listings.push(current.take().unwrap());
-            }
-        }
-    }
-    assert_eq!(listings.len(), files.len(), "one pcap file per listed exchange");
-    listings.into_iter().zip(files).collect()
+    let drawn: Vec<Vec<&str>> = sections(stdout)
+        .into_iter()
+        .map(|e| e.arrows)
+        .filter(|a| !a.is_empty())
+        .collect();
+    assert_eq!(
+        drawn.len(),
+        files.len(),
+        "one pcap file per exchange drawn with captured arrows"
+    );
+    drawn.into_iter().zip(files).collect()
 }
 
-/// For each TCP exchange, in order, the ends its listing shows in TIME_WAIT after it
-/// (`server` or `client`).
+/// For each TCP exchange, in order, the ends its states show in TIME_WAIT after it.
 fn time_waits(stdout: &str) -> Vec<Vec<&str>> {
-    let mut all = Vec::new();
-    let mut current: Option<Vec<&str>> = None;
-    for l in stdout.lines() {
-        if l.starts_with("TCP sockets left after the exchange:") {
-            current = Some(Vec::new());
-        } else if let Some(c) = current.as_mut() {
-            match l.strip_prefix("  ") {
-                Some(row) if row.contains(" ↔ ") => {
-                    if row.contains("TIME_WAIT") {
-                        c.push(row.split(':').next().unwrap());
-                    }
-                }
-                _ => all.push(current.take().unwrap()),
-            }
-        }
-    }
-    all.extend(current);
-    all
+    sections(stdout)
+        .into_iter()
+        .filter(|e| e.arrows.iter().any(|a| a.contains("TCP [")))
+        .map(|e| e.time_wait)
+        .collect()
 }
 
 fn tcpdump(file: &Path) -> String {
@@ -230,11 +255,16 @@ fn refereed(test: &str, scenario: &str) -> Option<Refereed> {
         }
     };
     let mut all = Vec::new();
-    for (listing, file) in exchanges(&stdout) {
-        let ours = from_listing(&listing);
+    for (arrows, file) in exchanges(&stdout) {
+        let ours = from_timeline(&arrows);
         let theirs = from_tcpdump(&tcpdump(&file));
-        assert!(!ours.is_empty(), "{}: no packet listed", file.display());
-        assert_eq!(ours, theirs, "{}: the listing and tcpdump differ", file.display());
+        assert!(!ours.is_empty(), "{}: no packet drawn", file.display());
+        assert_eq!(
+            ours,
+            theirs,
+            "{}: the timeline and tcpdump differ",
+            file.display()
+        );
         let name = file.file_stem().unwrap().to_string_lossy().into_owned();
         all.push((name, ours));
     }
@@ -253,16 +283,11 @@ fn the_hello_exchanges_list_the_packets_tcpdump_reads() {
     assert_eq!(waits.len(), 2, "two TCP exchanges: {waits:?}");
     for (k, waiting) in waits.iter().enumerate() {
         let packets = &all[k].1;
-        let server = packets[1].from;
         let first_fin = packets
             .iter()
             .find(|s| s.what.starts_with("TCP [F"))
             .expect("a FIN");
-        let closed_first = if first_fin.from == server {
-            "server"
-        } else {
-            "client"
-        };
+        let closed_first = if first_fin.up { "client" } else { "server" };
         // (Both, when the two FINs cross: a simultaneous close.)
         assert!(
             waiting.contains(&closed_first) && waiting.len() <= 2,
@@ -281,15 +306,28 @@ fn the_hello_exchanges_list_the_packets_tcpdump_reads() {
             "hello-4-udp-echo"
         ]
     );
+    // Where every packet was captured, no arrow is inferred; the handshake is drawn
+    // after the client's connect() began and before the server's accept() returned.
+    let timelines = stdout.split_once("\n=== ").unwrap().1;
+    assert!(!timelines.contains("(inferred)"), "{stdout}");
+    let first: Vec<&str> = stdout.split("=== 2/4").next().unwrap().lines().collect();
+    let at = |s: &str| {
+        first
+            .iter()
+            .position(|l| l.contains(s))
+            .unwrap_or_else(|| panic!("no {s}"))
+    };
+    assert!(at("● connect(") < at("SYN: TCP [S]"));
+    assert!(at("ACK: TCP [.] length 0 (captured)") < at("● accept("));
+    assert!(at("data + FIN: TCP [F") < at("● read(3) = 13"));
     let hello = &all[0].1;
     // The handshake, then the greeting and the FIN in one segment: 13 bytes, FIN set
     // (MSG_MORE held the greeting until close() added the FIN), from the server.
     let kinds: Vec<&str> = hello.iter().map(|s| s.what.as_str()).collect();
     assert_eq!(&kinds[..3], ["TCP [S]", "TCP [S.]", "TCP [.]"]);
-    let server = hello[1].from;
     let data: Vec<&Seen> = hello.iter().filter(|s| s.len > 0).collect();
     assert_eq!(data.len(), 1, "the greeting travels in one segment: {hello:?}");
-    assert_eq!((data[0].from, data[0].len), (server, 13));
+    assert_eq!((data[0].up, data[0].len), (false, 13), "from the server");
     assert!(
         data[0].what.starts_with("TCP [F"),
         "the FIN rides with the greeting: {:?}",
@@ -370,9 +408,13 @@ fn without_root_the_demo_captures_in_a_user_namespace_or_says_why_not() {
         "the demo as nobody failed:\n{stdout}{stderr}"
     );
     if let Some(why) = stderr.lines().find(|l| l.contains("runs without packets")) {
-        // One line, and the demo ran on: its socket states, no packet listing.
+        // One line, and the demo ran on: inferred arrows, no captured one.
         assert_eq!(stderr.matches("runs without packets").count(), 1, "{stderr}");
-        assert!(!stdout.contains("captured on lo"), "{stdout}");
+        let timelines = stdout.split_once("\n=== ").unwrap().1;
+        assert!(
+            !timelines.contains("(captured)") && timelines.contains("(inferred)"),
+            "{stdout}"
+        );
         eprintln!("SKIP: {test}: this kernel does not let nobody capture: {why}");
         return;
     }
@@ -384,9 +426,9 @@ fn without_root_the_demo_captures_in_a_user_namespace_or_says_why_not() {
     // tcpdump reads the same, where tcpdump is.
     assert!(stdout.contains("ICMP port unreachable"), "{stdout}");
     if has_tcpdump() {
-        for (listing, file) in exchanges(&stdout) {
+        for (arrows, file) in exchanges(&stdout) {
             assert_eq!(
-                from_listing(&listing),
+                from_timeline(&arrows),
                 from_tcpdump(&tcpdump(&file)),
                 "{}",
                 file.display()
@@ -411,11 +453,11 @@ fn the_side_that_closed_first_is_left_in_time_wait_in_the_demo() {
     for (k, closed_first) in [(0, Some("server")), (1, None)] {
         let observed = parts[k].observed.as_ref().expect("observed");
         assert!(!observed.captured, "scenario::run captures nothing");
-        let listener = observed.listening.as_ref().expect("the listener, sampled");
+        let listener = observed.listening().expect("the listener, sampled");
         assert_eq!(listener.state, TcpState::Listen);
         assert!(listener.wqueue > 0, "its backlog: {listener:?}");
         let left: Vec<_> = observed
-            .after
+            .after()
             .iter()
             .filter(|s| s.state != TcpState::Listen)
             .collect();
@@ -436,6 +478,6 @@ fn the_side_that_closed_first_is_left_in_time_wait_in_the_demo() {
         parts[2]
             .observed
             .as_ref()
-            .is_some_and(|o| o.after.is_empty() && o.listening.is_none())
+            .is_some_and(|o| o.after().is_empty() && o.listening().is_none())
     );
 }

@@ -13,8 +13,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use hello_lesson::observe::{self, Capturing};
 use hello_lesson::scenario::{self, Part, Programs, SCENARIOS};
+use hello_lesson::wire_view::Note;
 use hello_lesson::{run, text, timeline};
+use hello_proto::sys::capture::Limits;
 use hello_proto::trace::Lang;
 use hello_tests::bins;
 
@@ -151,14 +154,26 @@ fn the_demo_timeline_is_in_causal_order_in_100_runs() {
 
 /// Every scenario (`models` with its select(), epoll_wait() and fork model's EINTR
 /// included) a hundred times: each page's order passes `timeline::check`, whose walk
-/// holds the readiness and signal rules beside the byte, FIN and connect ones. The runs
-/// mostly wait (a held client, a retransmitted SYN), so they go several at once; each
-/// has its own servers on ports of their own.
+/// holds the readiness and signal rules beside the byte, FIN and connect ones — and,
+/// where this process may capture on `lo`, the packets captured placed among the calls
+/// (none drawn before the call that caused it, no call returned before the packet it
+/// needed), every one of them placed. The runs mostly wait (a held client, a
+/// retransmitted SYN), so they go several at once; each has its own servers on ports
+/// of their own.
 #[test]
 fn every_scenario_is_in_causal_order_with_readiness_and_signals_in_100_runs() {
     const RUNS: usize = 100;
     const AT_ONCE: usize = 20;
     let programs = programs();
+    let (capturing, _clock) = match observe::probe() {
+        Ok(clock) => (Capturing::On(Limits::default()), Some(clock)),
+        Err(e) => {
+            hello_tests::skip(&format!(
+                "every_scenario_is_in_causal_order_with_readiness_and_signals_in_100_runs: the packets part: {e}"
+            ));
+            (Capturing::Off, None)
+        }
+    };
     let started = Instant::now();
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, RunChecked)>> = Mutex::new(Vec::new());
@@ -170,7 +185,7 @@ fn every_scenario_is_in_causal_order_with_readiness_and_signals_in_100_runs() {
                     if run >= RUNS {
                         break;
                     }
-                    let got = one_run_checked(&programs);
+                    let got = one_run_checked(&programs, capturing);
                     results.lock().unwrap().push((run, got));
                 }
             });
@@ -178,19 +193,20 @@ fn every_scenario_is_in_causal_order_with_readiness_and_signals_in_100_runs() {
     });
     let results = results.into_inner().unwrap();
     assert_eq!(results.len(), RUNS);
-    let (mut pages, mut waits) = (0, 0);
+    let (mut pages, mut waits, mut packets) = (0, 0, 0);
     let mut bad = Vec::new();
     for (run, got) in results {
         match got {
-            Ok((p, w)) => {
+            Ok((p, w, k)) => {
                 pages += p;
                 waits += w;
+                packets += k;
             }
             Err(e) => bad.push(format!("run {run}: {e}")),
         }
     }
     eprintln!(
-        "every scenario: causal order {}/{RUNS} runs ({pages} pages, {waits} readiness reports and interrupted calls the rules applied to) in {:.1} s, {AT_ONCE} runs at once",
+        "every scenario: causal order {}/{RUNS} runs ({pages} pages, {waits} readiness reports and interrupted calls the rules applied to, {packets} captured packets placed) in {:.1} s, {AT_ONCE} runs at once",
         RUNS - bad.len(),
         started.elapsed().as_secs_f64()
     );
@@ -204,19 +220,50 @@ fn every_scenario_is_in_causal_order_with_readiness_and_signals_in_100_runs() {
         waits > 0,
         "no readiness report or interruption was tied to a cause"
     );
+    assert!(
+        capturing == Capturing::Off || packets > 0,
+        "captured, yet no packet placed"
+    );
 }
 
-/// What one run of every scenario found: its pages and the readiness reports and
-/// interrupted calls among them that a rule applied to, or what was wrong.
-type RunChecked = Result<(usize, usize), String>;
+/// What one run of every scenario found: its pages, the readiness reports and
+/// interrupted calls among them that a rule applied to, and the captured packets placed;
+/// or what was wrong.
+type RunChecked = Result<(usize, usize, usize), String>;
 
-/// One run of every scenario, each page checked.
-fn one_run_checked(programs: &Programs) -> RunChecked {
-    let parts = scenario::run("all", programs, Lang::En).map_err(|e| format!("{e:#}"))?;
-    let mut waits = 0;
+/// One run of every scenario, each page checked; with `capturing`, every page's packets
+/// placed (a capture that lost packets excepted: its arrows are inferred, and a note
+/// says so).
+fn one_run_checked(programs: &Programs, capturing: Capturing) -> RunChecked {
+    let parts = scenario::run_watched("all", programs, Lang::En, capturing).map_err(|e| format!("{e:#}"))?;
+    let (mut waits, mut packets) = (0, 0);
     for part in &parts {
         let t = &part.timeline;
         timeline::check(t).map_err(|e| format!("{}: {e}\n{}", part.slug, text::render(t, Lang::En)))?;
+        if let Some(o) = part.observed.as_ref().filter(|_| capturing != Capturing::Off) {
+            if o.notes.iter().any(|n| matches!(n, Note::Unplaced(_))) {
+                let notes: Vec<String> = o.notes.iter().map(|n| n.render(Lang::En)).collect();
+                return Err(format!(
+                    "{}: {}\npackets: {:#?}\n{}",
+                    part.slug,
+                    notes.join("\n"),
+                    o.packets,
+                    text::render(t, Lang::En)
+                ));
+            }
+            let lost = o
+                .notes
+                .iter()
+                .any(|n| matches!(n, Note::Lost { .. } | Note::NoCapture(_)));
+            if !t.captured && !lost {
+                return Err(format!("{}: the packets were captured but not drawn", part.slug));
+            }
+            packets += t
+                .seen
+                .iter()
+                .filter(|p| matches!(p.seen, timeline::Seen::Packet(_)))
+                .count();
+        }
         waits += t.wakes.iter().flatten().filter(|w| !w.is_empty()).count();
         waits += t
             .sems
@@ -228,7 +275,7 @@ fn one_run_checked(programs: &Programs) -> RunChecked {
     if !parts.iter().any(|p| p.slug.starts_with("models")) {
         return Err("no models pages".into());
     }
-    Ok((parts.len(), waits))
+    Ok((parts.len(), waits, packets))
 }
 
 /// The text check itself catches an effect shown before its cause.

@@ -116,6 +116,17 @@ pub enum Act {
         /// The descriptor.
         fd: i32,
     },
+    /// A receive or send on `fd` failed with ECONNREFUSED: for a connected UDP socket,
+    /// an ICMP port unreachable came back for a datagram it sent.
+    Refused {
+        /// The descriptor.
+        fd: i32,
+    },
+    /// `waitpid()` reaped this child: it has exited.
+    Reaped {
+        /// The child's process id.
+        child: i64,
+    },
     /// `select()`, `poll()` or `epoll_wait()` found these descriptors ready to read (or
     /// to accept, or at end of stream).
     Ready {
@@ -151,6 +162,10 @@ pub fn act(r: &Record) -> Act {
             "select" => Act::Ready {
                 fds: r.readable.clone().unwrap_or_default(),
             },
+            "waitpid" => match r.ret {
+                Some(child) if child > 0 => Act::Reaped { child },
+                _ => Act::Other,
+            },
             _ => Act::Other,
         };
     };
@@ -160,6 +175,7 @@ pub fn act(r: &Record) -> Act {
     );
     match r.errno.as_deref() {
         Some("ECONNRESET") if io => return Act::Reset { fd },
+        Some("ECONNREFUSED") if io || matches!(name, "recvfrom" | "sendto") => return Act::Refused { fd },
         Some("EINTR") => return Act::Interrupted,
         Some(_) => return Act::Other,
         None if ret < 0 => return Act::Other,
@@ -366,6 +382,14 @@ mod tests {
         assert_eq!(of(read(&reset)), Act::Reset { fd: 3 });
         let again = io::Error::from_raw_os_error(libc::EAGAIN);
         assert_eq!(of(read(&again)), Act::Other);
+        let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        assert_eq!(of(read(&refused)), Act::Refused { fd: 3 });
+        let reaped = Event::Waitpid {
+            pid: 4242,
+            code: Some(0),
+            signal: None,
+        };
+        assert_eq!(of(reaped), Act::Reaped { child: 4242 });
         let eintr = io::Error::from_raw_os_error(libc::EINTR);
         let accept_eintr = Event::Failed {
             step: Step::Accept,

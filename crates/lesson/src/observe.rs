@@ -1,12 +1,13 @@
 //! Watching an exchange from the kernel's side while a scenario runs it: its packets
-//! captured on `lo` (`hello_proto::sys::capture`), the listening socket as the server
-//! comes up and the TCP sockets left once it is over (`hello_proto::sys::sockdiag`), put
-//! together as a [`Observed`]; and the pcap files of a run. Capture never holds up or fails a
+//! captured on `lo` (`hello_proto::sys::capture`), its TCP sockets sampled
+//! (`hello_proto::sys::sockdiag`) as the server comes up, where the scenario knows a state
+//! to look at, and once it is over, put together as a [`Observed`]; and the pcap files of
+//! a run. Capture never holds up or fails a
 //! scenario: where it cannot start, the exchange goes on without packets and says why.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use hello_proto::kernel::{TcpSocket, TcpState, Transport};
@@ -16,7 +17,8 @@ use hello_proto::sys::sockdiag;
 use crate::packets;
 use crate::pcap;
 use crate::scenario::Part;
-use crate::wire_view::Observed;
+use crate::timeline::Sample;
+use crate::wire_view::{Note, Observed};
 
 /// How long the capture waits, at the end of an exchange, for packets still on their
 /// way (loopback delivers them within microseconds; this is slack for a loaded machine).
@@ -60,11 +62,17 @@ pub struct Watching {
     at: SocketAddr,
     transport: Transport,
     capture: Option<Capture>,
-    listening: Option<TcpSocket>,
     /// The connections on the port before the exchange (an earlier one's TIME_WAIT):
     /// not this exchange's.
     before: Vec<(SocketAddr, SocketAddr)>,
-    notes: Vec<String>,
+    samples: Vec<Sample>,
+    notes: Vec<Note>,
+}
+
+/// Now, in µs since the Unix epoch: the trace's and the capture's clock.
+fn now_us() -> u64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl Watching {
@@ -78,49 +86,97 @@ impl Watching {
             Capturing::On(limits) => match Capture::start(&[port], transport, limits) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    notes.push(e.to_string());
+                    notes.push(Note::NoCapture(e.to_string()));
                     None
                 }
             },
             Capturing::Off => None,
         };
-        let (mut listening, mut before) = (None, Vec::new());
+        let mut before = Vec::new();
+        let mut samples = Vec::new();
         if tcp {
             match sockdiag::tcp_sockets(&[port]) {
                 Ok((s, _)) => {
-                    before = s.iter().map(|s| (s.local, s.peer)).collect();
-                    listening = s
+                    let t_us = now_us();
+                    before = s
+                        .iter()
+                        .filter(|s| s.state != TcpState::Listen)
+                        .map(|s| (s.local, s.peer))
+                        .collect();
+                    let listening = s
                         .into_iter()
-                        .find(|s| s.state == TcpState::Listen && s.local == at);
+                        .filter(|s| s.state == TcpState::Listen && s.local == at)
+                        .collect();
+                    samples.push(Sample {
+                        t_us,
+                        sockets: listening,
+                    });
                 }
-                Err(e) => notes.push(format!("socket states not sampled: {e}")),
+                Err(e) => notes.push(Note::NotSampled(e.to_string())),
             }
         }
         Watching {
             at,
             transport,
             capture,
-            listening,
             before,
+            samples,
             notes,
+        }
+    }
+
+    /// Samples the exchange's TCP sockets now, keeps the sample and returns it (`None`
+    /// where they cannot be sampled: said once, in the notes).
+    pub fn sample(&mut self) -> Option<Sample> {
+        match sockdiag::tcp_sockets(&[self.at.port()]) {
+            // Another program's sockets may have the same port number elsewhere, and
+            // an earlier connection's may linger on it (TIME_WAIT, 60 s).
+            Ok((s, _)) => {
+                let t_us = now_us();
+                let ours = |s: &TcpSocket| {
+                    (s.local == self.at || s.peer == self.at)
+                        && (s.state == TcpState::Listen || !self.before.contains(&(s.local, s.peer)))
+                };
+                let sample = Sample {
+                    t_us,
+                    sockets: s.into_iter().filter(ours).collect(),
+                };
+                self.samples.push(sample.clone());
+                Some(sample)
+            }
+            Err(e) => {
+                let note = Note::NotSampled(e.to_string());
+                if !self.notes.contains(&note) {
+                    self.notes.push(note);
+                }
+                None
+            }
         }
     }
 
     /// Stops: the packets kept (those of the exchange's port, taken apart) and the TCP
     /// sockets left.
-    pub fn finish(self) -> Observed {
+    pub fn finish(mut self) -> Observed {
+        if self.transport == Transport::Tcp {
+            self.sample();
+        }
         let mut observed = Observed {
             port: self.at.port(),
             captured: self.capture.is_some(),
-            listening: self.listening,
             notes: self.notes,
+            samples: self.samples,
             ..Observed::default()
         };
         if let Some(c) = self.capture {
             let limits = c.limits();
             let got = c.finish(SETTLE);
-            if let Some(loss) = got.loss(&limits) {
-                observed.notes.push(loss);
+            if got.over_limit > 0 || got.dropped > 0 {
+                observed.notes.push(Note::Lost {
+                    over: got.over_limit,
+                    dropped: got.dropped,
+                    packets: limits.packets,
+                    bytes: limits.bytes,
+                });
             }
             let mut late = 0;
             for f in got.frames {
@@ -137,23 +193,7 @@ impl Watching {
                 }
             }
             if late > 0 {
-                observed.notes.push(format!(
-                    "capture: {late} packets were stamped when read, not when they came (the kernel's packet clock was not running yet): their times are late"
-                ));
-            }
-        }
-        if self.transport == Transport::Tcp {
-            match sockdiag::tcp_sockets(&[self.at.port()]) {
-                // Another program's sockets may have the same port number elsewhere, and
-                // an earlier connection's may linger on it (TIME_WAIT, 60 s).
-                Ok((s, _)) => {
-                    let ours = |s: &TcpSocket| {
-                        (s.local == self.at || s.peer == self.at)
-                            && (s.state == TcpState::Listen || !self.before.contains(&(s.local, s.peer)))
-                    };
-                    observed.after = s.into_iter().filter(ours).collect()
-                }
-                Err(e) => observed.notes.push(format!("socket states not sampled: {e}")),
+                observed.notes.push(Note::Late(late));
             }
         }
         observed

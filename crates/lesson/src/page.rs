@@ -1,7 +1,9 @@
 //! The timeline as a self-contained HTML page: the picture is an inline SVG sequence
 //! diagram (the client's lifeline left, the server's right, every call in causal order
-//! with its real arguments and result, and arrows for what crossed the network, each
-//! marked as inferred), followed by the same calls as a table. No scripts, no fonts or
+//! with its real arguments and result; arrows for what crossed the network — each packet
+//! captured on `lo` at its place among the calls, solid and marked captured, or, where
+//! none could be captured, dashed arrows marked inferred; and the sockets' states, ◆, the
+//! accept queue's length among them), followed by the same calls as a table. No scripts, no fonts or
 //! images fetched: Korean renders with whatever of NanumGothic or Noto Sans CJK KR the
 //! machine has (`fonts-nanum`, `fonts-noto-cjk`).
 //!
@@ -12,8 +14,8 @@ use std::fmt::Write as _;
 use hello_proto::trace::Lang;
 
 use crate::scenario::Part;
-use crate::text::{legend, wire_words, wrap};
-use crate::timeline::{Side, Timeline, Wire};
+use crate::text::{legend, packet_arrow, sample_lines, source_word, wire_words, wrap};
+use crate::timeline::{Sample, Seen, Side, Step, Timeline, Wire};
 
 /// Picture geometry, in SVG units.
 const PICTURE_WIDTH: usize = 1280;
@@ -47,13 +49,43 @@ fn say(lang: Lang, en: &'static str, ko: &'static str) -> &'static str {
     }
 }
 
+/// What the kernel showed, as the picture draws it: a packet's arrow (its top, whether it
+/// goes to the server, its words) or a sample's lines (top, side, words).
+enum Drawn {
+    Packet(usize, bool, String),
+    State(usize, Side, String),
+}
+
 /// The inline SVG of a timeline.
 pub fn svg(t: &Timeline, lang: Lang) -> String {
-    // Each row's lines (call, then explanation) and its top.
+    // Each row's lines (call, then explanation) and its top; what the kernel showed,
+    // each with its top, between them.
     let mut tops = Vec::with_capacity(t.rows.len());
     let mut y = TOP;
     let mut rows = Vec::with_capacity(t.rows.len());
-    for &(l, i) in &t.rows {
+    let mut samples: Vec<&Sample> = Vec::new();
+    let mut drawn = Vec::new();
+    for step in t.steps() {
+        let (l, i) = match step {
+            Step::Call(at) => at,
+            Step::Seen(Seen::Packet(packet), kind) => {
+                let (up, words) = packet_arrow(t, packet, kind, lang);
+                drawn.push(Drawn::Packet(y + 14, up, words));
+                y += 30;
+                continue;
+            }
+            Step::Seen(Seen::Sockets(sample), _) => {
+                for (side, line) in sample_lines(t, sample, &samples, lang) {
+                    for piece in wrap(&line, TEXT_COLUMNS) {
+                        drawn.push(Drawn::State(y + 10, side, piece));
+                        y += LINE;
+                    }
+                    y += 4;
+                }
+                samples.push(sample);
+                continue;
+            }
+        };
         let lane = &t.lanes[l];
         let call = &lane.calls[i];
         let who = t.label((l, i)).map(|w| format!("[{w}] ")).unwrap_or_default();
@@ -84,8 +116,42 @@ pub fn svg(t: &Timeline, lang: Lang) -> String {
         height - 10,
         height - 10,
     );
-    // Arrows first, under the text.
-    for a in &t.arrows {
+    // What the kernel showed: captured packets as solid arrows at their places, states
+    // beside their sockets' lifelines.
+    for d in &drawn {
+        match d {
+            Drawn::Packet(top, up, words) => {
+                let (x1, x2) = if *up {
+                    (CLIENT_X, SERVER_X)
+                } else {
+                    (SERVER_X, CLIENT_X)
+                };
+                let _ = write!(
+                    s,
+                    "<line x1=\"{x1}\" y1=\"{}\" x2=\"{x2}\" y2=\"{}\" class=\"packet\" marker-end=\"url(#head)\"/>\n\
+                     <text x=\"{}\" y=\"{}\" class=\"wire packet\" text-anchor=\"middle\">{}</text>\n",
+                    top + 2,
+                    top + 8,
+                    (CLIENT_X + SERVER_X) / 2,
+                    top.saturating_sub(1),
+                    escape(words)
+                );
+            }
+            Drawn::State(top, side, words) => {
+                let (x, anchor) = match side {
+                    Side::Client => (CLIENT_X - 12, "end"),
+                    Side::Server => (SERVER_X + 12, "start"),
+                };
+                let _ = writeln!(
+                    s,
+                    "<text x=\"{x}\" y=\"{top}\" class=\"state\" text-anchor=\"{anchor}\">{}</text>",
+                    escape(words)
+                );
+            }
+        }
+    }
+    // Inferred arrows, where no packet was captured, under the text.
+    for a in t.arrows.iter().filter(|_| !t.captured) {
         let (Some(from), Some(to)) = (
             t.rows.iter().position(|&r| r == a.from),
             t.rows.iter().position(|&r| r == a.to),
@@ -105,11 +171,7 @@ pub fn svg(t: &Timeline, lang: Lang) -> String {
             Wire::Rst => "rst",
             Wire::Datagram(_) => "datagram",
         };
-        let label = format!(
-            "{} {}",
-            wire_words(a.wire, lang),
-            say(lang, "(inferred)", "(추정)")
-        );
+        let label = format!("{} ({})", wire_words(a.wire, lang), source_word(false, lang));
         let (mx, my) = ((x1 + x2) / 2, (y1 + y2) / 2);
         let _ = write!(
             s,
@@ -265,6 +327,9 @@ svg tspan.note { fill: #666; font-size: 11px; }
 svg circle.textbook { fill: #111; }
 svg circle.added { fill: #fff; stroke: #2a5d8f; stroke-width: 2; }
 svg .arrow { stroke-width: 1.6; stroke-dasharray: 6 4; fill: none; }
+svg line.packet { stroke: #1f6fb2; stroke-width: 1.4; }
+svg text.packet { fill: #1f6fb2; font-size: 11px; }
+svg text.state { fill: #8a4b00; font-size: 11px; font-style: italic; }
 svg .wire { font-size: 11px; }
 svg .handshake { stroke: #1f6fb2; fill: #1f6fb2; }
 svg .data { stroke: #2e8b3e; fill: #2e8b3e; }
@@ -305,7 +370,8 @@ pub fn index(parts: &[Part], lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::{build, one_exchange};
+    use crate::timeline::{Sample, build, build_seen, one_exchange, one_exchange_kernel};
+    use hello_proto::kernel::{TcpSocket, TcpState};
 
     fn part() -> Part {
         let t = build(one_exchange(Lang::Ko, b"<&>")).unwrap();
@@ -353,5 +419,36 @@ mod tests {
             "the data arrow is labelled and marked inferred"
         );
         assert!(page.contains("3-way handshake"));
+    }
+
+    #[test]
+    fn the_picture_draws_the_captured_packets_and_the_queue() {
+        let mut kernel = one_exchange_kernel();
+        let listening = TcpSocket {
+            state: TcpState::Listen,
+            local: "127.0.0.1:9190".parse().unwrap(),
+            peer: "0.0.0.0:0".parse().unwrap(),
+            rqueue: 1,
+            wqueue: 4,
+            inode: 1,
+        };
+        kernel.samples.insert(
+            0,
+            Sample {
+                t_us: 206,
+                sockets: vec![listening],
+            },
+        );
+        let t = build_seen(one_exchange(Lang::Ko, b"hi"), &kernel).unwrap();
+        let picture = svg(&t, Lang::Ko);
+        assert_eq!(picture.matches("class=\"packet\"").count(), 5, "{picture}");
+        assert!(picture.contains("SYN-ACK: TCP [S.] 길이 0 (캡처됨)"));
+        assert!(picture.contains("◆ 연결요청 대기 큐: 1개 (backlog 4)"));
+        assert!(
+            !picture.contains("(추정)"),
+            "no inferred arrow where packets were captured"
+        );
+        let picture = svg(&t, Lang::En);
+        assert!(picture.contains("◆ accept queue: 1 waiting (backlog 4)"));
     }
 }

@@ -57,6 +57,18 @@ fn text(of: &Mutex<Vec<u8>>) -> String {
     String::from_utf8_lossy(&of.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
 }
 
+/// Waits (bounded by `within`) until `of` holds `needle`; whether it did.
+fn wait_for(of: &Mutex<Vec<u8>>, needle: &str, within: Duration) -> bool {
+    let until = Instant::now() + within;
+    while !text(of).contains(needle) {
+        if Instant::now() >= until {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    true
+}
+
 impl Proc {
     /// Starts `program ARGS` with no locale variables (the trace's language comes from
     /// `--lang` alone) and no input.
@@ -122,16 +134,19 @@ impl Proc {
         }
     }
 
+    /// What it has written to stdout so far.
+    pub fn stdout(&self) -> String {
+        text(&self.stdout)
+    }
+
     /// Waits (bounded by `within`) until its stderr holds `needle`; whether it did.
     pub fn wait_stderr(&self, needle: &str, within: Duration) -> bool {
-        let until = Instant::now() + within;
-        while !self.stderr().contains(needle) {
-            if Instant::now() >= until {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(2));
-        }
-        true
+        wait_for(&self.stderr, needle, within)
+    }
+
+    /// Waits (bounded by `within`) until its stdout holds `needle`; whether it did.
+    pub fn wait_stdout(&self, needle: &str, within: Duration) -> bool {
+        wait_for(&self.stdout, needle, within)
     }
 
     /// Sends it `signal`.

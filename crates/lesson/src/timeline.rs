@@ -6,7 +6,8 @@
 //! before the `write()` that ends it, and a `write()` can return after the `read()` that
 //! got its bytes. So the order is built from what *happened before* what:
 //!
-//! - each process's calls stay in the order it made them;
+//! - each process's calls stay in the order it made them (calls of one process that
+//!   overlap in time are its threads', which the trace names alike: no order between them);
 //! - a `connect()` comes before the `accept()` that returned its connection;
 //! - bytes are sent before they are received: a `read()` comes after the `write()` or
 //!   `send()` that sent the last byte it got (TCP is a byte stream in each direction, so
@@ -24,20 +25,33 @@
 //!   above place it);
 //! - a call interrupted by a signal (`accept() = -1 EINTR` in the fork model's parent)
 //!   comes after the `_exit()` of each child that began to exit before the call returned
-//!   and whose SIGCHLD no earlier interruption took.
+//!   and whose SIGCHLD no earlier interruption took; a `waitpid()` after the `_exit()` of
+//!   the child it reaped.
 //!
-//! Among the calls free to come next, the one made first goes first (a topological sort
-//! of those edges, earliest start first). [`check`] verifies an order independently, by
-//! counting bytes, FINs, connects, datagrams and exits as it walks the rows.
+//! What the kernel showed goes in the same order ([`build_seen`]): each packet captured on
+//! `lo` after the call that caused it began (a SYN after its `connect()`, a segment after
+//! the send of its last byte, a FIN after the `shutdown()` or `close()`, a datagram after
+//! its `sendto()`) and before the call that needed it returned (an `accept()` after the
+//! handshake's last ACK, a receive after the segment of its last byte, an end of stream
+//! after the FIN, ECONNREFUSED after the ICMP port unreachable, a readiness report after
+//! what made it ready), the packets and socket samples in the order the kernel stamped
+//! them.
 //!
-//! Pure: traces in, an order out.
+//! Among the calls (and packets, and samples) free to come next, the one made first goes
+//! first (a topological sort of those edges, earliest start first). [`check`] verifies an
+//! order independently, by counting bytes, FINs, connects, datagrams, exits and the
+//! packets shown as it walks the rows.
+//!
+//! Pure: traces and packets in, an order out.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
+use hello_proto::kernel::TcpSocket;
 use hello_proto::trace::record::Record;
 
 use crate::line::{Act, act};
+use crate::packets::{Carried, Packet, flag};
 
 /// Which column a program is drawn in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +113,11 @@ pub enum Sem {
     Exit,
     /// A call a signal interrupted (EINTR).
     Interrupted,
+    /// `waitpid()` reaped this child of the calling process.
+    Reaped(i64),
+    /// A connected UDP socket on this port was told ECONNREFUSED: an ICMP port
+    /// unreachable came back.
+    Refused(u16),
 }
 
 /// What a readiness report (`select()`, `poll()`, `epoll_wait()`) found ready, where the
@@ -112,7 +131,7 @@ pub enum Wake {
     Data(u16, Dir),
 }
 
-/// What crosses the network between two calls (all of it inferred from the calls).
+/// What crosses the network between two calls, as inferred from the calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wire {
     /// The three-way handshake behind `connect()` and `accept()`.
@@ -141,7 +160,135 @@ pub struct Arrow {
     pub wire: Wire,
 }
 
-/// Both programs' calls in causal order.
+/// TCP sockets as `sock_diag` showed them at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// When they were sampled, µs since the Unix epoch (the trace's and the capture's
+    /// clock).
+    pub t_us: u64,
+    /// The exchange's sockets then.
+    pub sockets: Vec<TcpSocket>,
+}
+
+/// What the kernel showed of an exchange, for [`build_seen`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Kernel {
+    /// The server's port (or the closed port a datagram went to): which end of a packet
+    /// is the server.
+    pub port: u16,
+    /// Every packet of the exchange, in the order captured; `None` when they were not
+    /// all captured (capture off, refused, or some lost): the arrows are then inferred.
+    pub packets: Option<Vec<Packet>>,
+    /// The sockets sampled, in time order.
+    pub samples: Vec<Sample>,
+}
+
+/// Something the kernel showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// A packet captured on `lo`.
+    Packet(Packet),
+    /// The sockets sampled.
+    Sockets(Sample),
+}
+
+impl Seen {
+    /// When the kernel stamped it.
+    pub fn t_us(&self) -> u64 {
+        match self {
+            Seen::Packet(p) => p.t_us,
+            Seen::Sockets(s) => s.t_us,
+        }
+    }
+}
+
+/// Something the kernel showed, placed among the calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// What it was.
+    pub seen: Seen,
+    /// The row it is drawn just before (`rows.len()`: after the last).
+    pub before: usize,
+}
+
+/// One step of the picture, top to bottom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// Something the kernel showed; for a packet, what it is.
+    Seen(&'a Seen, Carries),
+    /// A call.
+    Call(At),
+}
+
+/// What a captured packet is to the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carries {
+    /// A TCP segment of connection `k` (the client's port) going `dir`: its flags and
+    /// the stream offsets of its payload, `[start, end)` (0 is the first byte after the
+    /// SYN; 0 and 0 for a segment whose SYN was not seen).
+    Segment {
+        /// The connection.
+        k: u16,
+        /// Its direction.
+        dir: Dir,
+        /// Its flags.
+        flags: u8,
+        /// The offset of its first byte.
+        start: u64,
+        /// The offset after its last byte.
+        end: u64,
+        /// A SYN sent again with the same number: the first got no answer.
+        again: bool,
+    },
+    /// A UDP datagram from port to port, of so many bytes.
+    Datagram(u16, u16, u64),
+    /// An ICMP port unreachable quoting a datagram from port to port.
+    Unreachable(u16, u16),
+    /// Anything else.
+    Other,
+}
+
+/// What each captured packet is, for an exchange whose server (or closed port) is
+/// `port`: TCP offsets counted from each direction's SYN.
+pub fn carries(packets: &[Packet], port: u16) -> Vec<Carries> {
+    let mut isn: HashMap<(u16, Dir), u32> = HashMap::new();
+    packets
+        .iter()
+        .map(|p| match p.carried {
+            Carried::Tcp { flags, seq, .. } => {
+                let (k, dir) = if p.dst.port() == port {
+                    (p.src.port(), Dir::Up)
+                } else {
+                    (p.dst.port(), Dir::Down)
+                };
+                let mut again = false;
+                if flags & flag::SYN != 0 {
+                    again = isn.insert((k, dir), seq) == Some(seq);
+                }
+                let (start, end) = match isn.get(&(k, dir)) {
+                    Some(&first) if flags & flag::SYN == 0 => {
+                        let start = u64::from(seq.wrapping_sub(first).wrapping_sub(1));
+                        (start, start + u64::from(p.len))
+                    }
+                    _ => (0, 0),
+                };
+                Carries::Segment {
+                    k,
+                    dir,
+                    flags,
+                    start,
+                    end,
+                    again,
+                }
+            }
+            Carried::Udp => Carries::Datagram(p.src.port(), p.dst.port(), u64::from(p.len)),
+            Carried::PortUnreachable { from, to } => Carries::Unreachable(from.port(), to.port()),
+            Carried::Icmp { .. } => Carries::Other,
+        })
+        .collect()
+}
+
+/// Both programs' calls in causal order, with what the kernel showed among them.
 #[derive(Debug, Clone)]
 pub struct Timeline {
     /// The programs.
@@ -152,8 +299,19 @@ pub struct Timeline {
     pub wakes: Vec<Vec<Vec<Wake>>>,
     /// The calls in order.
     pub rows: Vec<At>,
-    /// What crossed between calls.
+    /// What crossed between calls, inferred from them.
     pub arrows: Vec<Arrow>,
+    /// The exchange's port (0 when the kernel was not watched).
+    pub port: u16,
+    /// Whether every packet of the exchange was captured: then the packets in `seen` are
+    /// the arrows, and [`check`] holds the calls to them.
+    pub captured: bool,
+    /// The packets and socket samples, in order, each placed among the rows.
+    pub seen: Vec<Placed>,
+    /// Packets captured on the exchange's port that belong to no connection or datagram
+    /// of its calls (another program's, on a port number freed and taken again), left
+    /// out.
+    pub foreign: usize,
 }
 
 impl Timeline {
@@ -178,6 +336,50 @@ impl Timeline {
         let shared = self.lanes.iter().filter(|o| o.side == lane.side).count() > 1;
         shared.then_some(lane.label.as_str())
     }
+
+    /// The picture from top to bottom: each call, with what the kernel showed before
+    /// it, each packet with what it is ([`carries`]; [`Carries::Other`] for a sample).
+    pub fn steps(&self) -> Vec<Step<'_>> {
+        let packets: Vec<Packet> = self
+            .seen
+            .iter()
+            .filter_map(|p| match p.seen {
+                Seen::Packet(p) => Some(p),
+                Seen::Sockets(_) => None,
+            })
+            .collect();
+        let mut kinds = carries(&packets, self.port).into_iter();
+        let mut placed = self.seen.iter().peekable();
+        let mut steps = Vec::with_capacity(self.rows.len() + self.seen.len());
+        for row in 0..=self.rows.len() {
+            while let Some(p) = placed.next_if(|p| p.before <= row) {
+                let kind = match p.seen {
+                    Seen::Packet(_) => kinds.next().unwrap_or(Carries::Other),
+                    Seen::Sockets(_) => Carries::Other,
+                };
+                steps.push(Step::Seen(&p.seen, kind));
+            }
+            if let Some(&at) = self.rows.get(row) {
+                steps.push(Step::Call(at));
+            }
+        }
+        steps
+    }
+
+    /// The label of the client lane whose socket has port `k` (a connection's, or a
+    /// datagram's source), where the client column holds several lanes.
+    pub fn client_label(&self, k: u16) -> Option<&str> {
+        let clients = self.lanes.iter().filter(|l| l.side == Side::Client).count();
+        if clients < 2 {
+            return None;
+        }
+        let owns = |s: &Sem| matches!(*s, Sem::Connect(p, _) | Sem::DatagramOut(p, _, _) | Sem::Refused(p) if p == k);
+        self.lanes
+            .iter()
+            .zip(&self.sems)
+            .find(|(l, sems)| l.side == Side::Client && sems.iter().any(owns))
+            .map(|(l, _)| l.label.as_str())
+    }
 }
 
 /// A socket of one process, as the calls on its descriptor reveal it.
@@ -190,6 +392,13 @@ struct Socket {
     reset: bool,
     /// `listen()` was called on it.
     listening: bool,
+}
+
+/// Whether `earlier`, a call its process traced before `call`, comes before it: it had
+/// returned when `call` began. (One thread's calls never overlap; calls of one process
+/// that do are its threads', which the trace does not tell apart.)
+fn before_in_process(earlier: &Record, call: &Record) -> bool {
+    earlier.end() <= call.t_us
 }
 
 /// The process a call's `who` names a child of: `server` for `server[4242]`.
@@ -276,7 +485,8 @@ fn meanings(lane: &Lane) -> (Vec<Sem>, Vec<Vec<Wake>>) {
             Act::Ready { ref fds } => {
                 ready[i] = fds.iter().filter_map(|fd| table.get(fd).copied()).collect();
             }
-            Act::InChild | Act::Exit | Act::Interrupted | Act::Other => {}
+            Act::Refused { fd } => on[i] = table.get(&fd).copied(),
+            Act::InChild | Act::Exit | Act::Interrupted | Act::Reaped { .. } | Act::Other => {}
         }
         // A socket's port, as its calls reveal it.
         if let Some(s) = on[i].and_then(|s| sockets.get_mut(s)) {
@@ -302,6 +512,7 @@ fn meanings(lane: &Lane) -> (Vec<Sem>, Vec<Vec<Wake>>) {
             match acts[i] {
                 Act::Exit if parent_of(&call.who).is_some() => return Sem::Exit,
                 Act::Interrupted => return Sem::Interrupted,
+                Act::Reaped { child } => return Sem::Reaped(child),
                 _ => {}
             }
             let Some(s) = on[i].and_then(|s| sockets.get(s)) else {
@@ -324,6 +535,7 @@ fn meanings(lane: &Lane) -> (Vec<Sem>, Vec<Vec<Wake>>) {
                 (Act::Reset { .. }, false) => Sem::ResetSeen(port, into),
                 (Act::SendTo { port: to, n, .. }, true) => Sem::DatagramOut(port, *to, *n),
                 (Act::RecvFrom { port: from, n, .. }, true) => Sem::DatagramIn(*from, port, *n),
+                (Act::Refused { .. }, true) => Sem::Refused(port),
                 _ => Sem::Local,
             }
         })
@@ -384,41 +596,116 @@ fn interruptions(lane: &Lane, sems: &[Sem]) -> Vec<(usize, usize)> {
     pairs
 }
 
-/// The edges between calls of different lanes (what happened before what across the
-/// network), and the arrows of the picture that go with them; then the edges into each
-/// readiness report from what made its socket ready.
-fn crossings(sems: &[Vec<Sem>], wakes: &[Vec<Vec<Wake>>]) -> (Vec<Arrow>, Vec<(At, At)>) {
-    let mut connects: HashMap<u16, At> = HashMap::new();
-    // Per direction of a connection: each send's row and the total bytes after it.
-    let mut sends: HashMap<(u16, Dir), Vec<(At, u64)>> = HashMap::new();
-    let mut fins: HashMap<(u16, Dir), At> = HashMap::new();
-    let mut resets: HashMap<(u16, Dir), At> = HashMap::new();
-    let mut datagrams: HashMap<(u16, u16), Vec<At>> = HashMap::new();
-    for (lane, sem) in sems.iter().enumerate() {
-        for (i, s) in sem.iter().enumerate() {
-            let at = (lane, i);
-            match *s {
-                Sem::Connect(k, _) => {
-                    connects.entry(k).or_insert(at);
-                }
-                Sem::Send(k, d, n) => {
-                    let list = sends.entry((k, d)).or_default();
-                    let before = list.last().map_or(0, |(_, total)| *total);
-                    list.push((at, before + n));
-                }
-                Sem::Fin(k, d) => {
-                    fins.entry((k, d)).or_insert(at);
-                }
-                Sem::Reset(k, d) => {
-                    resets.entry((k, d)).or_insert(at);
-                }
-                Sem::DatagramOut(from, to, _) => datagrams.entry((from, to)).or_default().push(at),
-                _ => {}
-            }
+/// Per lane: each `waitpid()` and the `_exit()` of the child it reaped, as `(waitpid,
+/// exit)` pairs of call indexes.
+fn reapings(lane: &Lane, sems: &[Sem]) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::new();
+    for (i, call) in lane.calls.iter().enumerate() {
+        let Sem::Reaped(child) = sems[i] else {
+            continue;
+        };
+        let who = format!("{}[{child}]", call.who);
+        if let Some(j) = (0..lane.calls.len()).find(|&j| sems[j] == Sem::Exit && lane.calls[j].who == who) {
+            pairs.push((i, j));
         }
     }
+    pairs
+}
+
+/// A packet a call needed before it could return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// The handshake's last ACK of connection `k`.
+    Handshake(u16),
+    /// The segment carrying the byte at this offset.
+    Byte(u16, Dir, u64),
+    /// The FIN.
+    Fin(u16, Dir),
+    /// The RST.
+    Rst(u16, Dir),
+    /// Something to receive after so many bytes: the segment with the next byte, else
+    /// the FIN, else the RST.
+    Ready(u16, Dir, u64),
+    /// The n-th datagram from port to port.
+    Datagram(u16, u16, usize),
+    /// The ICMP port unreachable for a datagram from this port.
+    Unreachable(u16),
+}
+
+/// What the calls send, found by one walk: each connection's `connect()`, each
+/// direction's sends (row, total bytes after it), first FIN and first RST, and the
+/// datagrams from port to port.
+#[derive(Default)]
+struct Senders {
+    connects: HashMap<u16, At>,
+    sends: HashMap<(u16, Dir), Vec<(At, u64)>>,
+    fins: HashMap<(u16, Dir), At>,
+    resets: HashMap<(u16, Dir), At>,
+    datagrams: HashMap<(u16, u16), Vec<At>>,
+}
+
+impl Senders {
+    fn of(sems: &[Vec<Sem>]) -> Senders {
+        let mut s = Senders::default();
+        for (lane, sem) in sems.iter().enumerate() {
+            for (i, x) in sem.iter().enumerate() {
+                let at = (lane, i);
+                match *x {
+                    Sem::Connect(k, _) => {
+                        s.connects.entry(k).or_insert(at);
+                    }
+                    Sem::Send(k, d, n) => {
+                        let list = s.sends.entry((k, d)).or_default();
+                        let before = list.last().map_or(0, |(_, total)| *total);
+                        list.push((at, before + n));
+                    }
+                    Sem::Fin(k, d) => {
+                        s.fins.entry((k, d)).or_insert(at);
+                    }
+                    Sem::Reset(k, d) => {
+                        s.resets.entry((k, d)).or_insert(at);
+                    }
+                    Sem::DatagramOut(from, to, _) => s.datagrams.entry((from, to)).or_default().push(at),
+                    _ => {}
+                }
+            }
+        }
+        s
+    }
+
+    /// The send of the byte before `end` in that direction (the first whose total
+    /// reaches it).
+    fn send_of(&self, k: u16, d: Dir, end: u64) -> Option<At> {
+        self.sends
+            .get(&(k, d))
+            .and_then(|list| list.iter().find(|(_, total)| *total >= end))
+            .map(|(at, _)| *at)
+    }
+}
+
+/// What crosses between the lanes: the arrows of the picture (each also an edge), the
+/// edges into each readiness report from what made its socket ready, and the packets
+/// each call needed.
+struct Crossings {
+    arrows: Vec<Arrow>,
+    readies: Vec<(At, At)>,
+    needs: Vec<(Need, At)>,
+}
+
+/// The edges between calls of different lanes (what happened before what across the
+/// network), and the arrows of the picture that go with them; then the edges into each
+/// readiness report from what made its socket ready; and what packet each call needed.
+fn crossings(sems: &[Vec<Sem>], wakes: &[Vec<Vec<Wake>>], senders: &Senders) -> Crossings {
+    let Senders {
+        connects,
+        sends,
+        fins,
+        resets,
+        datagrams,
+    } = senders;
     let mut arrows = Vec::new();
     let mut readies = Vec::new();
+    let mut needs = Vec::new();
     let mut received: HashMap<(u16, Dir), u64> = HashMap::new();
     let mut taken: HashMap<(u16, u16), usize> = HashMap::new();
     for (lane, sem) in sems.iter().enumerate() {
@@ -427,16 +714,20 @@ fn crossings(sems: &[Vec<Sem>], wakes: &[Vec<Vec<Wake>>]) -> (Vec<Arrow>, Vec<(A
             for wake in &wakes[lane][i] {
                 let cause = match *wake {
                     // The connection its process accepts next from that listener.
-                    Wake::Queue(port) => sem[i + 1..]
-                        .iter()
-                        .find_map(|s| match *s {
+                    Wake::Queue(port) => {
+                        let k = sem[i + 1..].iter().find_map(|s| match *s {
                             Sem::Accept(k, Some(p)) if p == port => Some(k),
                             _ => None,
-                        })
-                        .and_then(|k| connects.get(&k).copied()),
+                        });
+                        if let Some(k) = k {
+                            needs.push((Need::Handshake(k), to));
+                        }
+                        k.and_then(|k| connects.get(&k).copied())
+                    }
                     // The send of the first byte not yet received, else the FIN or RST.
                     Wake::Data(k, d) => {
                         let got = received.get(&(k, d)).copied().unwrap_or(0);
+                        needs.push((Need::Ready(k, d, got), to));
                         let send = sends
                             .get(&(k, d))
                             .and_then(|list| list.iter().find(|(_, total)| *total > got))
@@ -455,12 +746,18 @@ fn crossings(sems: &[Vec<Sem>], wakes: &[Vec<Vec<Wake>>]) -> (Vec<Arrow>, Vec<(A
                 }
             };
             match *s {
-                Sem::Accept(k, _) => link(connects.get(&k).copied(), Wire::Handshake),
+                Sem::Accept(k, _) => {
+                    needs.push((Need::Handshake(k), to));
+                    link(connects.get(&k).copied(), Wire::Handshake);
+                }
                 Sem::Receive(k, d, n) => {
                     let got = received.entry((k, d)).or_insert(0);
                     let first = *got;
                     *got += n;
                     let last = *got;
+                    if n > 0 {
+                        needs.push((Need::Byte(k, d, last - 1), to));
+                    }
                     // Every send with bytes in [first, last) is drawn; the one with the
                     // last byte is the edge that matters.
                     let mut start = 0;
@@ -471,37 +768,177 @@ fn crossings(sems: &[Vec<Sem>], wakes: &[Vec<Vec<Wake>>]) -> (Vec<Arrow>, Vec<(A
                         start = total;
                     }
                 }
-                Sem::Eof(k, d) => link(fins.get(&(k, d)).copied(), Wire::Fin),
-                Sem::ResetSeen(k, d) => link(resets.get(&(k, d)).copied(), Wire::Rst),
+                Sem::Eof(k, d) => {
+                    needs.push((Need::Fin(k, d), to));
+                    link(fins.get(&(k, d)).copied(), Wire::Fin);
+                }
+                Sem::ResetSeen(k, d) => {
+                    needs.push((Need::Rst(k, d), to));
+                    link(resets.get(&(k, d)).copied(), Wire::Rst);
+                }
                 Sem::DatagramIn(from_port, to_port, n) => {
                     let k = taken.entry((from_port, to_port)).or_insert(0);
+                    needs.push((Need::Datagram(from_port, to_port, *k), to));
                     let sent = datagrams.get(&(from_port, to_port)).and_then(|v| v.get(*k));
                     link(sent.copied(), Wire::Datagram(n));
                     *k += 1;
                 }
+                Sem::Refused(port) => needs.push((Need::Unreachable(port), to)),
                 _ => {}
             }
         }
     }
-    (arrows, readies)
+    Crossings {
+        arrows,
+        readies,
+        needs,
+    }
+}
+
+/// The captured packet a need names, by index.
+fn needed(c: &[Carries], need: Need) -> Option<usize> {
+    let seg = |want: &dyn Fn(u16, Dir, u8, u64, u64) -> bool| {
+        c.iter().position(|x| match *x {
+            Carries::Segment {
+                k,
+                dir,
+                flags,
+                start,
+                end,
+                ..
+            } => want(k, dir, flags, start, end),
+            _ => false,
+        })
+    };
+    match need {
+        Need::Handshake(want) => {
+            seg(&|k, d, f, _, _| k == want && d == Dir::Up && f & flag::ACK != 0 && f & flag::SYN == 0)
+        }
+        Need::Byte(want, wd, at) => {
+            seg(&|k, d, f, s, e| k == want && d == wd && f & flag::SYN == 0 && s <= at && at < e)
+        }
+        Need::Fin(want, wd) => seg(&|k, d, f, _, _| k == want && d == wd && f & flag::FIN != 0),
+        Need::Rst(want, wd) => seg(&|k, d, f, _, _| k == want && d == wd && f & flag::RST != 0),
+        Need::Ready(k, d, got) => needed(c, Need::Byte(k, d, got))
+            .or_else(|| needed(c, Need::Fin(k, d)))
+            .or_else(|| needed(c, Need::Rst(k, d))),
+        Need::Datagram(from, to, n) => c
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| matches!(**x, Carries::Datagram(a, b, _) if a == from && b == to))
+            .nth(n)
+            .map(|(j, _)| j),
+        Need::Unreachable(port) => c
+            .iter()
+            .position(|x| matches!(*x, Carries::Unreachable(from, _) if from == port)),
+    }
+}
+
+/// The calls that caused each captured packet (the packet comes after each began).
+fn causes(c: &[Carries], senders: &Senders) -> Vec<Vec<At>> {
+    let mut nth: HashMap<(u16, u16), usize> = HashMap::new();
+    c.iter()
+        .map(|x| {
+            let mut from = Vec::new();
+            match *x {
+                Carries::Segment {
+                    k,
+                    dir,
+                    flags,
+                    start,
+                    end,
+                    ..
+                } => {
+                    if flags & flag::SYN != 0 && dir == Dir::Up {
+                        from.extend(senders.connects.get(&k));
+                    }
+                    if end > start {
+                        from.extend(senders.send_of(k, dir, end));
+                    }
+                    if flags & flag::FIN != 0 {
+                        from.extend(senders.fins.get(&(k, dir)));
+                    }
+                    if flags & flag::RST != 0 {
+                        from.extend(senders.resets.get(&(k, dir)).or(senders.fins.get(&(k, dir))));
+                    }
+                }
+                Carries::Datagram(a, b, _) => {
+                    let n = nth.entry((a, b)).or_insert(0);
+                    from.extend(senders.datagrams.get(&(a, b)).and_then(|v| v.get(*n)));
+                    *n += 1;
+                }
+                Carries::Unreachable(..) | Carries::Other => {}
+            }
+            from
+        })
+        .collect()
 }
 
 /// Orders the lanes' calls causally (see the module's doc). An error if the traces
 /// contradict themselves (a cycle: a call that would have to come before its own cause).
 pub fn build(lanes: Vec<Lane>) -> Result<Timeline, String> {
+    build_seen(lanes, &Kernel::default())
+}
+
+/// [`build`], with what the kernel showed placed among the calls: the packets captured
+/// (when all were) after the calls that caused them and before the calls that needed
+/// them, the socket samples where their times put them.
+pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String> {
     let (sems, wakes): (Vec<Vec<Sem>>, Vec<Vec<Vec<Wake>>>) = lanes.iter().map(meanings).unzip();
-    let (arrows, readies) = crossings(&sems, &wakes);
+    let senders = Senders::of(&sems);
+    let Crossings {
+        arrows,
+        readies,
+        needs,
+    } = crossings(&sems, &wakes, &senders);
     let index = |(lane, i): At| -> usize { lanes[..lane].iter().map(|l| l.calls.len()).sum::<usize>() + i };
     let total: usize = lanes.iter().map(|l| l.calls.len()).sum();
-    let mut after: Vec<Vec<At>> = vec![Vec::new(); total];
-    let mut waiting: Vec<usize> = vec![0; total];
-    let mut edge = |from: At, to: At, after: &mut Vec<Vec<At>>| {
-        after[index(from)].push(to);
-        waiting[index(to)] += 1;
+    // What the kernel showed, in its time order: the packets (all or none) of the
+    // connections and datagrams the calls name, then the samples, merged; node
+    // `total + j` is `seen[j]`.
+    let all: &[Packet] = kernel.packets.as_deref().unwrap_or_default();
+    let connection = |k: u16| {
+        sems.iter()
+            .flatten()
+            .any(|s| matches!(*s, Sem::Connect(p, _) | Sem::Accept(p, _) if p == k))
+    };
+    // A datagram, or the one an ICMP error quotes, that a call sent from port to port.
+    let sent = |from: u16, to: u16| {
+        sems.iter()
+            .flatten()
+            .any(|s| matches!(*s, Sem::DatagramOut(a, b, _) if a == from && b == to))
+    };
+    let packets: Vec<Packet> = all
+        .iter()
+        .zip(carries(all, kernel.port))
+        .filter(|(_, c)| match *c {
+            Carries::Segment { k, .. } => connection(k),
+            Carries::Datagram(a, b, _) | Carries::Unreachable(a, b) => sent(a, b),
+            Carries::Other => false,
+        })
+        .map(|(p, _)| *p)
+        .collect();
+    let foreign = all.len() - packets.len();
+    let mut seen: Vec<Seen> = packets.iter().copied().map(Seen::Packet).collect();
+    seen.extend(kernel.samples.iter().cloned().map(Seen::Sockets));
+    seen.sort_by_key(Seen::t_us);
+    let packet_node: Vec<usize> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, Seen::Packet(_)))
+        .map(|(j, _)| total + j)
+        .collect();
+    let nodes = total + seen.len();
+    let mut after: Vec<Vec<usize>> = vec![Vec::new(); nodes];
+    let mut waiting: Vec<usize> = vec![0; nodes];
+    let mut edge = |from: usize, to: usize, after: &mut Vec<Vec<usize>>| {
+        after[from].push(to);
+        waiting[to] += 1;
     };
     for (l, lane) in lanes.iter().enumerate() {
-        // Each process's own order; a child's first call after its parent's fork().
-        let mut last: HashMap<&str, usize> = HashMap::new();
+        // Each process's own order: a call after each earlier call of its process that
+        // had returned when it began (calls of one process that overlap in time are its
+        // threads', in no order); a child's first call after its parent's fork().
         let mut forks: HashMap<String, usize> = HashMap::new();
         for (i, call) in lane.calls.iter().enumerate() {
             if let Act::Forked { child } = act(call) {
@@ -509,50 +946,81 @@ pub fn build(lanes: Vec<Lane>) -> Result<Timeline, String> {
             }
         }
         for (i, call) in lane.calls.iter().enumerate() {
-            match last.insert(call.who.as_str(), i) {
-                Some(prev) => edge((l, prev), (l, i), &mut after),
-                None => {
-                    if let Some(&fork) = forks.get(&call.who) {
-                        edge((l, fork), (l, i), &mut after);
-                    }
+            let mine: Vec<usize> = (0..i).filter(|&j| lane.calls[j].who == call.who).collect();
+            for &j in mine.iter().filter(|&&j| before_in_process(&lane.calls[j], call)) {
+                edge(index((l, j)), index((l, i)), &mut after);
+            }
+            if mine.is_empty() {
+                if let Some(&fork) = forks.get(&call.who) {
+                    edge(index((l, fork)), index((l, i)), &mut after);
                 }
             }
         }
-        // A signal's cause before the call it interrupted.
-        for (interrupted, exit) in interruptions(lane, &sems[l]) {
-            edge((l, exit), (l, interrupted), &mut after);
+        // A signal's cause before the call it interrupted; a child's exit before the
+        // waitpid() that reaped it.
+        for (call, exit) in interruptions(lane, &sems[l])
+            .into_iter()
+            .chain(reapings(lane, &sems[l]))
+        {
+            edge(index((l, exit)), index((l, call)), &mut after);
         }
     }
     for a in &arrows {
-        edge(a.from, a.to, &mut after);
+        edge(index(a.from), index(a.to), &mut after);
     }
     for &(from, to) in &readies {
-        edge(from, to, &mut after);
+        edge(index(from), index(to), &mut after);
     }
-    let start = |(lane, i): At| lanes[lane].calls[i].t_us;
-    let mut ready: BinaryHeap<Reverse<(u64, usize, usize)>> = BinaryHeap::new();
-    for (l, lane) in lanes.iter().enumerate() {
-        for i in 0..lane.calls.len() {
-            if waiting[index((l, i))] == 0 {
-                ready.push(Reverse((start((l, i)), l, i)));
-            }
+    for j in 1..seen.len() {
+        edge(total + j - 1, total + j, &mut after);
+    }
+    let c = carries(&packets, kernel.port);
+    for (j, from) in causes(&c, &senders).into_iter().enumerate() {
+        for at in from {
+            edge(index(at), packet_node[j], &mut after);
         }
+    }
+    for &(need, to) in &needs {
+        if let Some(j) = needed(&c, need) {
+            edge(packet_node[j], index(to), &mut after);
+        }
+    }
+    let mut at_of: Vec<At> = Vec::with_capacity(total);
+    for (l, lane) in lanes.iter().enumerate() {
+        at_of.extend((0..lane.calls.len()).map(|i| (l, i)));
+    }
+    let key = |n: usize| -> u64 {
+        match at_of.get(n) {
+            Some(&(l, i)) => lanes[l].calls[i].t_us,
+            None => seen[n - total].t_us(),
+        }
+    };
+    let mut ready: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+    for (n, _) in waiting.iter().enumerate().filter(|(_, w)| **w == 0) {
+        ready.push(Reverse((key(n), n)));
     }
     let mut rows = Vec::with_capacity(total);
-    while let Some(Reverse((_, l, i))) = ready.pop() {
-        rows.push((l, i));
-        for &next in &after[index((l, i))] {
-            let w = &mut waiting[index(next)];
+    let mut placed = Vec::with_capacity(seen.len());
+    while let Some(Reverse((_, n))) = ready.pop() {
+        match at_of.get(n) {
+            Some(&at) => rows.push(at),
+            None => placed.push(Placed {
+                seen: seen[n - total].clone(),
+                before: rows.len(),
+            }),
+        }
+        for &next in &after[n] {
+            let w = &mut waiting[next];
             *w -= 1;
             if *w == 0 {
-                ready.push(Reverse((start(next), next.0, next.1)));
+                ready.push(Reverse((key(next), next)));
             }
         }
     }
-    if rows.len() != total {
+    if rows.len() + placed.len() != nodes {
         return Err(format!(
-            "the traces contradict themselves: {} of {total} calls could not be ordered",
-            total - rows.len()
+            "the traces contradict themselves: {} of {nodes} calls and packets could not be ordered",
+            nodes - rows.len() - placed.len()
         ));
     }
     Ok(Timeline {
@@ -561,7 +1029,107 @@ pub fn build(lanes: Vec<Lane>) -> Result<Timeline, String> {
         wakes,
         rows,
         arrows,
+        port: kernel.port,
+        captured: kernel.packets.is_some(),
+        seen: placed,
+        foreign,
     })
+}
+
+/// What [`check`] has counted of the calls shown so far.
+#[derive(Default)]
+struct ByCalls {
+    /// Per direction of a connection: bytes sent, bytes received.
+    sent: HashMap<(u16, Dir), u64>,
+    received: HashMap<(u16, Dir), u64>,
+    /// Per direction: a FIN sent, an RST sent.
+    fin: HashMap<(u16, Dir), bool>,
+    reset: HashMap<(u16, Dir), bool>,
+    /// Connections whose connect() was shown.
+    connected: HashMap<u16, bool>,
+    /// Per server port: connects shown, accepts shown.
+    queued: HashMap<u16, (u64, u64)>,
+    /// Datagrams sent and received, from port to port.
+    dgrams: HashMap<(u16, u16), i64>,
+    dgrams_in: HashMap<(u16, u16), i64>,
+}
+
+/// What [`check`] has counted of the packets shown so far.
+#[derive(Default)]
+struct OnWire {
+    /// Per direction of a connection: the offset after the last payload byte shown.
+    carried: HashMap<(u16, Dir), u64>,
+    /// Connections whose handshake's last ACK was shown.
+    handshakes: HashMap<u16, bool>,
+    /// Per listening port: handshakes shown.
+    queued: HashMap<u16, u64>,
+    fins: HashMap<(u16, Dir), bool>,
+    rsts: HashMap<(u16, Dir), bool>,
+    /// Datagrams shown, from port to port.
+    datagrams: HashMap<(u16, u16), i64>,
+    /// Ports an ICMP port unreachable was shown for.
+    unreachable: HashMap<u16, bool>,
+}
+
+impl OnWire {
+    /// A captured packet shown, what it is: an error if the call that caused it was not
+    /// shown yet; counted.
+    fn shown(&mut self, kind: Carries, port: u16, calls: &ByCalls) -> Result<(), String> {
+        let bad = |why: &str| Err(format!("a captured packet ({kind:?}) drawn before {why}"));
+        let yes = |m: &HashMap<(u16, Dir), bool>, key| m.get(&key).copied().unwrap_or(false);
+        match kind {
+            Carries::Segment {
+                k,
+                dir,
+                flags,
+                start,
+                end,
+                ..
+            } => {
+                if flags & flag::SYN != 0
+                    && dir == Dir::Up
+                    && !calls.connected.get(&k).copied().unwrap_or(false)
+                {
+                    return bad(&format!("the connect() of connection {k}"));
+                }
+                let had = calls.sent.get(&(k, dir)).copied().unwrap_or(0);
+                if end > start && had < end {
+                    return bad(&format!("its bytes were sent: {had} of {end} shown sent"));
+                }
+                let closed = yes(&calls.fin, (k, dir)) || yes(&calls.reset, (k, dir));
+                if flags & (flag::FIN | flag::RST) != 0 && !closed {
+                    return bad(&format!("the close of connection {k} {dir:?}"));
+                }
+                let c = self.carried.entry((k, dir)).or_insert(0);
+                *c = (*c).max(end);
+                if flags & flag::FIN != 0 {
+                    self.fins.insert((k, dir), true);
+                }
+                if flags & flag::RST != 0 {
+                    self.rsts.insert((k, dir), true);
+                }
+                let last_ack = dir == Dir::Up && flags & flag::ACK != 0 && flags & flag::SYN == 0;
+                if last_ack && !self.handshakes.insert(k, true).unwrap_or(false) {
+                    *self.queued.entry(port).or_default() += 1;
+                }
+            }
+            Carries::Datagram(a, b, _) => {
+                let shown = self.datagrams.entry((a, b)).or_insert(0);
+                *shown += 1;
+                if *shown > calls.dgrams.get(&(a, b)).copied().unwrap_or(0) {
+                    return bad(&format!("its sendto() from port {a} to port {b}"));
+                }
+            }
+            Carries::Unreachable(a, b) => {
+                if self.datagrams.get(&(a, b)).copied().unwrap_or(0) == 0 {
+                    return bad(&format!("the datagram from port {a} to port {b} it answers"));
+                }
+                self.unreachable.insert(a, true);
+            }
+            Carries::Other => {}
+        }
+        Ok(())
+    }
 }
 
 /// Checks an order by walking it, independently of how [`build`] made it: no receive
@@ -570,46 +1138,70 @@ pub fn build(lanes: Vec<Lane>) -> Result<Timeline, String> {
 /// port to that port, each process's calls in their own order; no readiness report
 /// before something was there to take (a connection not yet accepted, bytes not yet
 /// received, a FIN, an RST); no interrupted call before the exits of its process's
-/// children that began before it returned. Says what is wrong.
+/// children that began before it returned, no `waitpid()` before its child's exit. And
+/// the packets shown: none before the call that caused it began (a SYN before its
+/// `connect()`, a segment before the send of its bytes, a FIN or RST before the close,
+/// a datagram before its `sendto()`), and, when every packet was captured, no call
+/// returned before what it needed was shown (an `accept()` before the handshake's last
+/// ACK, a receive before the segment of its bytes, an end of stream before the FIN, an
+/// ECONNRESET before the RST, a datagram before it was captured, ECONNREFUSED before
+/// the ICMP). Says what is wrong.
 pub fn check(t: &Timeline) -> Result<(), String> {
-    let mut sent: HashMap<(u16, Dir), u64> = HashMap::new();
-    let mut received: HashMap<(u16, Dir), u64> = HashMap::new();
-    let mut fin: HashMap<(u16, Dir), bool> = HashMap::new();
-    let mut reset: HashMap<(u16, Dir), bool> = HashMap::new();
-    let mut connected: HashMap<u16, bool> = HashMap::new();
-    // Per server port: connects shown, accepts shown.
-    let mut queued: HashMap<u16, (u64, u64)> = HashMap::new();
-    let mut dgrams: HashMap<(u16, u16), i64> = HashMap::new();
-    let mut next_of: HashMap<(usize, &str), usize> = HashMap::new();
+    let mut calls_seen = ByCalls::default();
     let mut seen = vec![Vec::new(); t.lanes.len()];
+    let mut wire = OnWire::default();
     // Exits whose SIGCHLD an interrupted call shown already took.
     let mut signalled = vec![Vec::new(); t.lanes.len()];
     for (l, lane) in t.lanes.iter().enumerate() {
         seen[l] = vec![false; lane.calls.len()];
         signalled[l] = vec![false; lane.calls.len()];
     }
-    for &(l, i) in &t.rows {
+    let mut last_time = 0;
+    for step in t.steps() {
+        let (l, i) = match step {
+            Step::Call(at) => at,
+            Step::Seen(shown, kind) => {
+                if shown.t_us() < last_time {
+                    return Err(format!(
+                        "what the kernel showed at {} µs is drawn after what it showed later",
+                        shown.t_us()
+                    ));
+                }
+                last_time = shown.t_us();
+                if matches!(shown, Seen::Packet(_)) {
+                    wire.shown(kind, t.port, &calls_seen)?;
+                }
+                continue;
+            }
+        };
         let call = &t.lanes[l].calls[i];
         let what = || format!("{} {:?}", t.lanes[l].label, call.c);
-        // Each process's calls in their order: every earlier call of it already shown.
-        let from = next_of.entry((l, call.who.as_str())).or_insert(0);
+        // Each process's calls in their order: every earlier call of it that had returned
+        // when this one began already shown.
         let calls = &t.lanes[l].calls;
-        let skipped = (*from..i).any(|j| calls[j].who == call.who && !seen[l][j]);
+        let skipped =
+            (0..i).any(|j| calls[j].who == call.who && before_in_process(&calls[j], call) && !seen[l][j]);
         if skipped {
             return Err(format!("{} shown before its own earlier call", what()));
         }
-        *from = i;
         seen[l][i] = true;
+        let captured = t.captured;
         for wake in &t.wakes[l][i] {
             let there = match *wake {
                 Wake::Queue(port) => {
-                    let (connects, accepts) = queued.get(&port).copied().unwrap_or((0, 0));
+                    let (connects, accepts) = calls_seen.queued.get(&port).copied().unwrap_or((0, 0));
                     connects > accepts
+                        && (!captured || wire.queued.get(&port).copied().unwrap_or(0) > accepts)
                 }
                 Wake::Data(k, d) => {
-                    sent.get(&(k, d)).copied().unwrap_or(0) > received.get(&(k, d)).copied().unwrap_or(0)
-                        || fin.get(&(k, d)).copied().unwrap_or(false)
-                        || reset.get(&(k, d)).copied().unwrap_or(false)
+                    let got = calls_seen.received.get(&(k, d)).copied().unwrap_or(0);
+                    let by_calls = calls_seen.sent.get(&(k, d)).copied().unwrap_or(0) > got
+                        || calls_seen.fin.get(&(k, d)).copied().unwrap_or(false)
+                        || calls_seen.reset.get(&(k, d)).copied().unwrap_or(false);
+                    let by_packets = wire.carried.get(&(k, d)).copied().unwrap_or(0) > got
+                        || wire.fins.get(&(k, d)).copied().unwrap_or(false)
+                        || wire.rsts.get(&(k, d)).copied().unwrap_or(false);
+                    by_calls && (!captured || by_packets)
                 }
             };
             if !there {
@@ -622,42 +1214,68 @@ pub fn check(t: &Timeline) -> Result<(), String> {
                 return Err(format!("{} shown before what made it ready: {cause}", what()));
             }
         }
+        let unseen = |why: &str| Err(format!("{} shown before the captured {why}", what()));
         match t.sems[l][i] {
             Sem::Connect(k, port) => {
-                connected.insert(k, true);
-                queued.entry(port).or_default().0 += 1;
+                calls_seen.connected.insert(k, true);
+                calls_seen.queued.entry(port).or_default().0 += 1;
             }
-            Sem::Accept(k, _) if !connected.get(&k).copied().unwrap_or(false) => {
+            Sem::Accept(k, _) if !calls_seen.connected.get(&k).copied().unwrap_or(false) => {
                 return Err(format!("{} shown before the connect() it accepts", what()));
             }
-            Sem::Accept(_, Some(port)) => queued.entry(port).or_default().1 += 1,
-            Sem::Send(k, d, n) => *sent.entry((k, d)).or_insert(0) += n,
+            Sem::Accept(k, _) if captured && !wire.handshakes.get(&k).copied().unwrap_or(false) => {
+                return unseen("handshake's last ACK");
+            }
+            Sem::Accept(_, Some(port)) => calls_seen.queued.entry(port).or_default().1 += 1,
+            Sem::Send(k, d, n) => *calls_seen.sent.entry((k, d)).or_insert(0) += n,
             Sem::Receive(k, d, n) => {
-                let got = received.entry((k, d)).or_insert(0);
+                let got = calls_seen.received.entry((k, d)).or_insert(0);
                 *got += n;
-                let had = sent.get(&(k, d)).copied().unwrap_or(0);
+                let had = calls_seen.sent.get(&(k, d)).copied().unwrap_or(0);
                 if *got > had {
                     return Err(format!("{} shown when only {had} of its bytes were sent", what()));
                 }
+                if captured && wire.carried.get(&(k, d)).copied().unwrap_or(0) < *got {
+                    return unseen("segment of its bytes");
+                }
             }
             Sem::Fin(k, d) => {
-                fin.insert((k, d), true);
+                calls_seen.fin.insert((k, d), true);
             }
-            Sem::Eof(k, d) if !fin.get(&(k, d)).copied().unwrap_or(false) => {
+            Sem::Eof(k, d) if !calls_seen.fin.get(&(k, d)).copied().unwrap_or(false) => {
                 return Err(format!("{} shown before the FIN that ends the stream", what()));
             }
-            Sem::Reset(k, d) => {
-                reset.insert((k, d), true);
+            Sem::Eof(k, d) if captured && !wire.fins.get(&(k, d)).copied().unwrap_or(false) => {
+                return unseen("FIN");
             }
-            Sem::ResetSeen(k, d) if !reset.get(&(k, d)).copied().unwrap_or(false) => {
+            Sem::Reset(k, d) => {
+                calls_seen.reset.insert((k, d), true);
+            }
+            Sem::ResetSeen(k, d) if !calls_seen.reset.get(&(k, d)).copied().unwrap_or(false) => {
                 return Err(format!("{} shown before the RST that caused it", what()));
             }
-            Sem::DatagramOut(a, b, _) => *dgrams.entry((a, b)).or_insert(0) += 1,
+            Sem::ResetSeen(k, d) if captured && !wire.rsts.get(&(k, d)).copied().unwrap_or(false) => {
+                return unseen("RST");
+            }
+            Sem::DatagramOut(a, b, _) => *calls_seen.dgrams.entry((a, b)).or_insert(0) += 1,
             Sem::DatagramIn(a, b, _) => {
-                let left = dgrams.entry((a, b)).or_insert(0);
-                *left -= 1;
-                if *left < 0 {
+                let took = calls_seen.dgrams_in.entry((a, b)).or_insert(0);
+                *took += 1;
+                if *took > calls_seen.dgrams.get(&(a, b)).copied().unwrap_or(0) {
                     return Err(format!("{} shown before its datagram was sent", what()));
+                }
+                if captured && *took > wire.datagrams.get(&(a, b)).copied().unwrap_or(0) {
+                    return unseen("datagram");
+                }
+            }
+            Sem::Refused(port) if captured && !wire.unreachable.get(&port).copied().unwrap_or(false) => {
+                return unseen("ICMP port unreachable");
+            }
+            Sem::Reaped(child) => {
+                let who = format!("{}[{child}]", call.who);
+                let exit = (0..calls.len()).find(|&j| t.sems[l][j] == Sem::Exit && calls[j].who == who);
+                if exit.is_some_and(|j| !seen[l][j]) {
+                    return Err(format!("{} shown before the exit of {who} it reaped", what()));
                 }
             }
             Sem::Interrupted => {
@@ -747,6 +1365,55 @@ pub(crate) fn one_exchange(lang: hello_proto::trace::Lang, data: &[u8]) -> Vec<L
             ],
         },
     ]
+}
+
+/// A TCP segment of [`one_exchange`] (client port 5555, server 9190), captured at `t_us`.
+#[cfg(test)]
+pub(crate) fn segment(t_us: u64, up: bool, flags: u8, seq: u32, len: u32) -> Packet {
+    let (c, s) = (
+        std::net::SocketAddr::from(([127, 0, 0, 1], 5555)),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 9190)),
+    );
+    let (src, dst) = if up { (c, s) } else { (s, c) };
+    Packet {
+        t_us,
+        src,
+        dst,
+        carried: Carried::Tcp { flags, seq, ack: 0 },
+        len,
+    }
+}
+
+/// [`one_exchange`]'s packets: the handshake while the client's connect() (200, +10)
+/// runs and before the server's accept() returns (250), the 3 bytes after the server's
+/// write() began (450) and before the client's read() returned (500); then a sample of
+/// the sockets: the server's in TIME_WAIT.
+#[cfg(test)]
+pub(crate) fn one_exchange_kernel() -> Kernel {
+    use crate::packets::flag::{ACK, PSH, SYN};
+    use hello_proto::kernel::TcpState;
+    let at = |port| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    Kernel {
+        port: 9190,
+        packets: Some(vec![
+            segment(203, true, SYN, 1000, 0),
+            segment(204, false, SYN | ACK, 7000, 0),
+            segment(205, true, ACK, 1001, 0),
+            segment(455, false, PSH | ACK, 7001, 3),
+            segment(456, true, ACK, 1001, 0),
+        ]),
+        samples: vec![Sample {
+            t_us: 600,
+            sockets: vec![TcpSocket {
+                state: TcpState::TimeWait,
+                local: at(9190),
+                peer: at(5555),
+                rqueue: 0,
+                wqueue: 0,
+                inode: 0,
+            }],
+        }],
+    }
 }
 
 #[cfg(test)]
@@ -1285,5 +1952,250 @@ mod tests {
         let t = build(lanes).unwrap();
         check(&t).unwrap();
         assert!(t.wakes[1][6].is_empty());
+    }
+
+    #[test]
+    fn captured_packets_sit_after_their_cause_and_before_the_call_that_needed_them() {
+        use hello_proto::trace::Lang;
+        let t = build_seen(one_exchange(Lang::En, b"hi\0"), &one_exchange_kernel()).unwrap();
+        check(&t).unwrap();
+        assert!(t.captured);
+        assert_eq!(t.seen.len(), 6);
+        let before = |j: usize| t.seen[j].before;
+        let connect = pos(&t, "client", "connect(");
+        let accept = pos(&t, "server", "accept(");
+        let write = pos(&t, "server", "write(");
+        let read = pos(&t, "client", "read(");
+        assert!(
+            before(0) > connect && before(2) <= accept,
+            "the handshake before accept() returns"
+        );
+        assert!(
+            before(3) > write && before(3) <= read,
+            "the data after write(), before read()"
+        );
+        assert_eq!(before(5), t.rows.len(), "the sample last");
+        // The check catches each packet out of place.
+        let moved = |j: usize, to: usize| {
+            let mut wrong = t.clone();
+            for p in wrong.seen.iter_mut().skip(j) {
+                p.before = p.before.max(to);
+            }
+            for p in wrong.seen.iter_mut().take(j + 1) {
+                p.before = p.before.min(to);
+            }
+            check(&wrong)
+        };
+        let e = moved(0, connect).unwrap_err();
+        assert!(e.contains("connect() of connection 5555"), "{e}");
+        let e = moved(3, write).unwrap_err();
+        assert!(e.contains("its bytes were sent"), "{e}");
+        let e = moved(2, accept + 1).unwrap_err();
+        assert!(e.contains("handshake's last ACK"), "{e}");
+        let e = moved(3, read + 1).unwrap_err();
+        assert!(e.contains("segment of its bytes"), "{e}");
+        // Another connection's SYN on the port (its number taken again) is left out.
+        let mut kernel = one_exchange_kernel();
+        if let Some(p) = kernel.packets.as_mut() {
+            let mut stray = segment(700, true, crate::packets::flag::SYN, 1, 0);
+            stray.src.set_port(6000);
+            p.push(stray);
+        }
+        let t = build_seen(one_exchange(Lang::En, b"hi\0"), &kernel).unwrap();
+        check(&t).unwrap();
+        assert_eq!((t.foreign, t.seen.len()), (1, 6));
+        // Without the packets, the same order holds and nothing is drawn from them.
+        let t = build(one_exchange(Lang::En, b"hi\0")).unwrap();
+        assert!(!t.captured && t.seen.is_empty());
+    }
+
+    #[test]
+    fn a_syn_sent_again_is_marked_and_a_datagram_meets_its_icmp() {
+        use crate::packets::flag::{ACK, SYN};
+        let c = carries(
+            &[
+                segment(1, true, SYN, 1000, 0),
+                segment(1_000_001, true, SYN, 1000, 0),
+                segment(1_000_002, false, SYN | ACK, 7000, 0),
+                segment(1_000_003, false, ACK, 7001, 13),
+            ],
+            9190,
+        );
+        assert!(matches!(c[0], Carries::Segment { again: false, .. }));
+        assert!(matches!(c[1], Carries::Segment { again: true, .. }));
+        assert!(matches!(
+            c[3],
+            Carries::Segment {
+                start: 0,
+                end: 13,
+                dir: Dir::Down,
+                ..
+            }
+        ));
+        // A connected UDP client's datagram to a closed port, the ICMP, its ECONNREFUSED.
+        let refused = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+        let client = lane_of(
+            "client",
+            Side::Client,
+            "client",
+            vec![
+                (10, 0, udp(3)),
+                (
+                    20,
+                    1,
+                    Event::Connect {
+                        fd: 3,
+                        addr: addr(9),
+                        kind: Kind::Dgram,
+                    },
+                ),
+                (30, 0, ephemeral(3, 6666)),
+                (
+                    40,
+                    2,
+                    Event::SendTo {
+                        fd: 3,
+                        peer: addr(9),
+                        data: b"x",
+                    },
+                ),
+                (
+                    50,
+                    100,
+                    Event::Failed {
+                        step: Step::Recvfrom,
+                        fd: Some(3),
+                        err: &refused,
+                    },
+                ),
+            ],
+        );
+        let datagram = Packet {
+            t_us: 41,
+            src: addr(6666),
+            dst: addr(9),
+            carried: Carried::Udp,
+            len: 1,
+        };
+        let icmp = Packet {
+            t_us: 42,
+            src: addr(0),
+            dst: addr(0),
+            carried: Carried::PortUnreachable {
+                from: addr(6666),
+                to: addr(9),
+            },
+            len: 29,
+        };
+        let kernel = Kernel {
+            port: 9,
+            packets: Some(vec![datagram, icmp]),
+            samples: Vec::new(),
+        };
+        let t = build_seen(vec![client.clone()], &kernel).unwrap();
+        assert_eq!(t.sems[0][4], Sem::Refused(6666));
+        check(&t).unwrap();
+        // Another program's client that took port 9 as its own and met a closed port
+        // too: its ICMP quotes port 9 as the source; not this exchange's.
+        let mut stray = kernel.clone();
+        if let Some(p) = stray.packets.as_mut() {
+            p.push(Packet {
+                t_us: 43,
+                carried: Carried::PortUnreachable {
+                    from: addr(9),
+                    to: addr(7777),
+                },
+                ..icmp
+            });
+        }
+        let with_stray = build_seen(vec![client], &stray).unwrap();
+        check(&with_stray).unwrap();
+        assert_eq!(with_stray.foreign, 1);
+        let mut wrong = t.clone();
+        wrong.seen[1].before = 5;
+        let e = check(&wrong).unwrap_err();
+        assert!(e.contains("ICMP port unreachable"), "{e}");
+        wrong.seen[0].before = 3;
+        let e = check(&wrong).unwrap_err();
+        assert!(e.contains("sendto()"), "{e}");
+    }
+
+    #[test]
+    fn a_waitpid_comes_after_the_exit_of_the_child_it_reaped() {
+        let (client, mut server) = forked();
+        // The parent reaps the child; its waitpid() was made before the child's exit
+        // was traced (a child's trace line can come late).
+        server.calls.push(record(
+            "server",
+            390,
+            1,
+            Event::Waitpid {
+                pid: 4242,
+                code: Some(0),
+                signal: None,
+            },
+        ));
+        server.calls[7].t_us = 280;
+        server.calls[7].dur_us = 10;
+        let t = checked(client, server);
+        assert_eq!(t.sems[1][8], Sem::Reaped(4242));
+        assert!(pos(&t, "server[4242]", "_exit(") < pos(&t, "server", "waitpid("));
+        let mut rows = t.rows.clone();
+        let exit = rows.remove(pos(&t, "server[4242]", "_exit("));
+        rows.push(exit);
+        let e = check(&Timeline { rows, ..t.clone() }).unwrap_err();
+        assert!(e.contains("it reaped"), "{e}");
+    }
+
+    /// Two threads of one server (the trace names both `server`): each process's order
+    /// binds only calls that did not overlap, or the packets would make a cycle (thread
+    /// 1's read, traced first, returns after thread 2's send began).
+    #[test]
+    fn a_process_s_overlapping_calls_are_its_threads_in_no_order() {
+        use crate::packets::flag::{ACK, PSH, SYN};
+        let server = lane_of(
+            "server",
+            Side::Server,
+            "server",
+            vec![
+                (10, 40, accept(3, 4, 5555)),
+                (60, 40, accept(3, 5, 6666)),
+                (110, 500, Event::Read { fd: 4, data: b"a" }),
+                (300, 5, Event::Write { fd: 5, data: b"b" }),
+            ],
+        );
+        let one = client_lane(0, 20, vec![(540, 2, Event::Write { fd: 3, data: b"a" })]);
+        let mut two = client_lane(30, 20, vec![(320, 50, Event::Read { fd: 3, data: b"b" })]);
+        two.label = "client 2".into();
+        for c in &mut two.calls {
+            if c.call == "getsockname" {
+                c.local = Some(addr(6666));
+            }
+        }
+        let at = |port| addr(port);
+        let packet = |t_us, from: u16, to: u16, flags, seq, len| Packet {
+            t_us,
+            src: at(from),
+            dst: at(to),
+            carried: Carried::Tcp { flags, seq, ack: 0 },
+            len,
+        };
+        let kernel = Kernel {
+            port: 9190,
+            packets: Some(vec![
+                packet(12, 5555, 9190, SYN, 100, 0),
+                packet(13, 9190, 5555, SYN | ACK, 500, 0),
+                packet(14, 5555, 9190, ACK, 101, 0),
+                packet(42, 6666, 9190, SYN, 200, 0),
+                packet(43, 9190, 6666, SYN | ACK, 600, 0),
+                packet(44, 6666, 9190, ACK, 201, 0),
+                packet(305, 9190, 6666, PSH | ACK, 601, 1),
+                packet(545, 5555, 9190, PSH | ACK, 101, 1),
+            ]),
+            samples: Vec::new(),
+        };
+        let t = build_seen(vec![one, two, server], &kernel).unwrap();
+        check(&t).unwrap();
+        assert!(pos(&t, "server", "write(5") < pos(&t, "server", "read(4)"));
     }
 }

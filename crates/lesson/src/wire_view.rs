@@ -1,15 +1,116 @@
-//! What the kernel showed of one exchange, as text under its timeline: the packets
-//! captured on `lo` (time, direction, TCP flags as tcpdump writes them, payload length;
-//! ICMP) and the TCP sockets' states sampled by `sock_diag` (the listener's accept queue
-//! and backlog when the server came up, each connection's state after the exchange:
-//! TIME_WAIT on the side that closed first). English or Korean. Pure.
+//! What the kernel showed of one exchange, as data ([`Observed`]: the frames captured on
+//! `lo` and their packets, the TCP sockets sampled by `sock_diag`, what is missing), and
+//! the few lines under its timeline: how many packets were captured (the timeline draws
+//! each one and the sockets' states; a pcap file holds the frames), and the notes on what
+//! is missing — capture refused, packets not kept, states not sampled — in English or
+//! Korean. Pure.
 
-use std::net::SocketAddr;
-
+use hello_proto::addr::counted;
 use hello_proto::kernel::{Frame, TcpSocket, TcpState};
 use hello_proto::trace::Lang;
 
-use crate::packets::{Carried, Flags, Packet};
+use crate::packets::Packet;
+use crate::timeline::{Kernel, Sample};
+
+/// What is missing from what the kernel showed, said in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// The capture could not start: the line saying why (the call and the system's
+    /// error, as `sys::capture` says them).
+    NoCapture(String),
+    /// Packets not kept: past the limits (`over`, with the limits), or dropped by the
+    /// kernel with its buffer full (`dropped`).
+    Lost {
+        /// Seen past the limits.
+        over: u64,
+        /// Dropped by the kernel.
+        dropped: u64,
+        /// The limit on packets.
+        packets: usize,
+        /// The limit on bytes.
+        bytes: usize,
+    },
+    /// Packets stamped when read, not when they came: their times are late.
+    Late(usize),
+    /// The sockets could not be sampled: the system's error.
+    NotSampled(String),
+    /// The captured packets could not be placed among the calls: why.
+    Unplaced(String),
+    /// Packets on the port that belong to no connection of the exchange: left out.
+    Foreign(usize),
+}
+
+impl Note {
+    /// The note as one line in `lang`.
+    pub fn render(&self, lang: Lang) -> String {
+        let ko = lang == Lang::Ko;
+        match self {
+            Note::NoCapture(why) if ko => {
+                format!("패킷을 캡처하지 못해 화살표는 추정입니다: {why}")
+            }
+            Note::NoCapture(why) => format!("no packets captured, the arrows are inferred: {why}"),
+            Note::Lost {
+                over,
+                dropped,
+                packets,
+                bytes,
+            } => {
+                let mut parts = Vec::new();
+                if *over > 0 {
+                    parts.push(if ko {
+                        format!("{over}개는 한도(교환마다 패킷 {packets}개, {bytes}바이트)를 넘어 보관하지 않았고")
+                    } else {
+                        format!("{over} past the limit ({packets} packets, {bytes} bytes per exchange) were not kept")
+                    });
+                }
+                if *dropped > 0 {
+                    parts.push(if ko {
+                        format!("{dropped}개는 캡처 버퍼가 가득 차 커널이 버렸습니다")
+                    } else {
+                        format!("{dropped} were dropped by the kernel (the capture buffer was full)")
+                    });
+                }
+                if ko {
+                    format!("캡처: 패킷 중 {}. 그래서 화살표는 추정입니다.", parts.join(", "))
+                } else {
+                    format!(
+                        "capture: of the packets, {}; so the arrows are inferred",
+                        parts.join(" and ")
+                    )
+                }
+            }
+            Note::Late(n) if ko => format!(
+                "캡처: 패킷 {n}개는 도착한 때가 아니라 읽힌 때의 시각이 찍혔습니다(커널의 패킷 시계가 아직 돌지 않음): 시각이 늦습니다"
+            ),
+            Note::Late(n) => format!(
+                "capture: {} stamped when read, not when they came (the kernel's packet clock was not running yet): their times are late",
+                counted(*n as u64, "packet")
+            ),
+            Note::NotSampled(e) if ko => format!("소켓 상태를 읽지 못했습니다(sock_diag): {e}"),
+            Note::NotSampled(e) => format!("socket states not sampled (sock_diag): {e}"),
+            Note::Unplaced(why) if ko => {
+                format!("캡처한 패킷을 호출 사이에 놓지 못해 화살표는 추정입니다: {why}")
+            }
+            Note::Unplaced(why) => {
+                format!(
+                    "the captured packets could not be placed among the calls, so the arrows are inferred: {why}"
+                )
+            }
+            Note::Foreign(n) if ko => {
+                format!("캡처: 포트 번호가 같은 다른 연결(다른 프로그램의 것)의 패킷 {n}개는 빼고 그렸습니다")
+            }
+            Note::Foreign(n) => format!(
+                "capture: {} of another connection on the same port number (another program's) left out",
+                counted(*n as u64, "packet")
+            ),
+        }
+    }
+
+    /// Whether the note means the packets are not all there.
+    fn incomplete(&self) -> bool {
+        matches!(self, Note::NoCapture(_) | Note::Lost { .. })
+    }
+}
 
 /// What the kernel showed of one exchange.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,145 +123,64 @@ pub struct Observed {
     pub frames: Vec<Frame>,
     /// Those frames taken apart, one packet each.
     pub packets: Vec<Packet>,
-    /// Lines about what is missing: packets not kept, states not sampled.
-    pub notes: Vec<String>,
-    /// The listening socket as the server came up.
-    pub listening: Option<TcpSocket>,
-    /// The exchange's TCP sockets once it was over (a listener's, if still open, too).
-    pub after: Vec<TcpSocket>,
+    /// What is missing: packets not kept, states not sampled.
+    pub notes: Vec<Note>,
+    /// The exchange's TCP sockets sampled, in time order: as the server came up, where
+    /// the scenario knew a state to look at, and once it was over.
+    pub samples: Vec<Sample>,
 }
 
 impl Observed {
-    /// An end of the exchange: `server:PORT` for its port, `client:PORT` otherwise.
-    fn end(&self, a: SocketAddr, lang: Lang) -> String {
-        let role = match (a.port() == self.port, lang) {
-            (true, Lang::En) => "server",
-            (true, Lang::Ko) => "서버",
-            (false, Lang::En) => "client",
-            (false, Lang::Ko) => "클라이언트",
-        };
-        format!("{role}:{}", a.port())
+    /// The listening socket as the server came up (the first sample's).
+    pub fn listening(&self) -> Option<&TcpSocket> {
+        self.samples
+            .first()?
+            .sockets
+            .iter()
+            .find(|s| s.state == TcpState::Listen && s.local.port() == self.port)
     }
-}
 
-/// The gloss of a state worth a word.
-fn gloss(state: TcpState, lang: Lang) -> Option<&'static str> {
-    Some(match (state, lang) {
-        (TcpState::TimeWait, Lang::En) => "closed first: waits 2 MSL (60 s on Linux) for late segments",
-        (TcpState::TimeWait, Lang::Ko) => {
-            "먼저 닫은 쪽: 늦게 오는 세그먼트에 대비해 2 MSL(리눅스 60초) 동안 기다림"
+    /// The exchange's TCP sockets once it was over (the last sample's; a listener's, if
+    /// still open, too).
+    pub fn after(&self) -> &[TcpSocket] {
+        match self.samples.as_slice() {
+            [_, .., last] => &last.sockets,
+            _ => &[],
         }
-        (TcpState::CloseWait, Lang::En) => "the peer has closed; this side has not called close() yet",
-        (TcpState::CloseWait, Lang::Ko) => "상대가 닫았고, 이쪽은 아직 close()하지 않음",
-        (TcpState::FinWait2, Lang::En) => "closed first; waiting for the peer's FIN",
-        (TcpState::FinWait2, Lang::Ko) => "먼저 닫았고, 상대의 FIN을 기다림",
-        (TcpState::LastAck, Lang::En) => "closed second; waiting for the ACK of its FIN",
-        (TcpState::LastAck, Lang::Ko) => "나중에 닫았고, 자신의 FIN에 대한 ACK를 기다림",
-        _ => return None,
-    })
-}
+    }
 
-/// One packet as a listing line: time since the first packet, who to whom, what.
-fn packet_line(w: &Observed, p: &Packet, first: u64, lang: Lang) -> String {
-    let t = p.t_us.saturating_sub(first);
-    let when = format!("+{}.{:03} ms", t / 1000, t % 1000);
-    let length = match lang {
-        Lang::En => "length",
-        Lang::Ko => "길이",
-    };
-    match p.carried {
-        Carried::Tcp { flags, .. } => format!(
-            "{when:>13}  {} → {}  TCP [{}] {length} {}",
-            w.end(p.src, lang),
-            w.end(p.dst, lang),
-            Flags(flags),
-            p.len
-        ),
-        Carried::Udp => format!(
-            "{when:>13}  {} → {}  UDP {length} {}",
-            w.end(p.src, lang),
-            w.end(p.dst, lang),
-            p.len
-        ),
-        Carried::PortUnreachable { from, to } => format!(
-            "{when:>13}  {} → {}  ICMP port unreachable ({} → {} UDP), {length} {}",
-            p.src.ip(),
-            p.dst.ip(),
-            w.end(from, lang),
-            w.end(to, lang),
-            p.len
-        ),
-        Carried::Icmp { kind, code } => format!(
-            "{when:>13}  {} → {}  ICMP type {kind} code {code}, {length} {}",
-            p.src.ip(),
-            p.dst.ip(),
-            p.len
-        ),
+    /// What the timeline places among the calls: every packet if none was lost, and the
+    /// samples.
+    pub fn kernel(&self) -> Kernel {
+        let whole = self.captured && !self.notes.iter().any(Note::incomplete);
+        Kernel {
+            port: self.port,
+            packets: whole.then(|| self.packets.clone()),
+            samples: self.samples.clone(),
+        }
     }
 }
 
-/// The listing under an exchange's timeline.
+/// The lines under an exchange's timeline: how many packets were captured, and what is
+/// missing.
 pub fn render(w: &Observed, lang: Lang) -> String {
     let ko = lang == Lang::Ko;
     let mut out = String::new();
     if w.captured {
         out.push_str(&if ko {
             format!(
-                "lo에서 캡처한 패킷 {}개 (커널 시각, 첫 패킷 기준):\n",
+                "lo에서 캡처한 패킷 {}개: 위 타임라인의 (캡처됨) 화살표 (--pcap DIR로 pcap 파일에 저장)\n",
                 w.packets.len()
             )
         } else {
             format!(
-                "captured on lo: {} (kernel times, from the first):\n",
-                hello_proto::addr::counted(w.packets.len() as u64, "packet")
+                "captured on lo: {}, the (captured) arrows above (--pcap DIR saves them as pcap files)\n",
+                counted(w.packets.len() as u64, "packet")
             )
         });
-        let first = w.packets.first().map_or(0, |p| p.t_us);
-        for p in &w.packets {
-            out.push_str("  ");
-            out.push_str(&packet_line(w, p, first, lang));
-            out.push('\n');
-        }
-    }
-    if let Some(l) = &w.listening {
-        out.push_str(&if ko {
-            format!(
-                "소켓 상태(sock_diag): 서버가 시작될 때 {} LISTEN, 연결요청 대기 큐 {}개, backlog {}\n",
-                l.local, l.rqueue, l.wqueue
-            )
-        } else {
-            format!(
-                "socket states (sock_diag): as the server came up, {} LISTEN, accept queue {}, backlog {}\n",
-                l.local, l.rqueue, l.wqueue
-            )
-        });
-    }
-    let connections: Vec<&TcpSocket> = w.after.iter().filter(|s| s.state != TcpState::Listen).collect();
-    if !w.after.is_empty() || w.listening.is_some() {
-        out.push_str(if ko {
-            "교환이 끝난 뒤 남은 TCP 소켓:"
-        } else {
-            "TCP sockets left after the exchange:"
-        });
-        if connections.is_empty() {
-            out.push_str(if ko { " 없음\n" } else { " none\n" });
-        } else {
-            out.push('\n');
-        }
-        for s in connections {
-            let gloss = gloss(s.state, lang)
-                .map(|g| format!(" ({g})"))
-                .unwrap_or_default();
-            out.push_str(&format!(
-                "  {} ↔ {}  {}{gloss}\n",
-                w.end(s.local, lang),
-                w.end(s.peer, lang),
-                s.state.name()
-            ));
-        }
     }
     for n in &w.notes {
-        out.push_str(n);
+        out.push_str(&n.render(lang));
         out.push('\n');
     }
     out
@@ -169,126 +189,88 @@ pub fn render(w: &Observed, lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use std::net::SocketAddr;
+
     use super::*;
-    use crate::packets::build::{Inner, frame};
-    use crate::packets::{flag, parse};
 
     fn a(s: &str) -> SocketAddr {
         s.parse().unwrap()
     }
 
-    fn hello_observed() -> Observed {
-        let (c, s) = (a("127.0.0.1:40000"), a("127.0.0.1:5000"));
-        let tcp = |src, dst, flags, payload, t| {
-            parse(
-                t,
-                &frame(
-                    src,
-                    dst,
-                    Inner::Tcp {
-                        flags,
-                        seq: 0,
-                        ack: 0,
-                        payload,
-                    },
-                ),
-            )
-            .unwrap()
-        };
-        Observed {
-            port: 5000,
-            captured: true,
-            frames: Vec::new(),
-            packets: vec![
-                tcp(c, s, flag::SYN, 0, 1_000_000),
-                tcp(s, c, flag::SYN | flag::ACK, 0, 1_000_021),
-                tcp(s, c, flag::FIN | flag::PSH | flag::ACK, 13, 1_001_500),
-            ],
-            notes: vec!["capture: 2 more packets not kept".into()],
-            listening: Some(TcpSocket {
-                state: TcpState::Listen,
-                local: s,
-                peer: a("0.0.0.0:0"),
-                rqueue: 0,
-                wqueue: 128,
-                inode: 1,
-            }),
-            after: vec![TcpSocket {
-                state: TcpState::TimeWait,
-                local: s,
-                peer: c,
-                rqueue: 0,
-                wqueue: 0,
-                inode: 0,
-            }],
+    fn socket(state: TcpState, local: &str, peer: &str) -> TcpSocket {
+        TcpSocket {
+            state,
+            local: a(local),
+            peer: a(peer),
+            rqueue: 0,
+            wqueue: 128,
+            inode: 0,
         }
     }
 
     #[test]
-    fn the_listing_says_who_sent_what_when() {
-        let text = render(&hello_observed(), Lang::En);
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(
-            lines[0],
-            "captured on lo: 3 packets (kernel times, from the first):"
-        );
-        assert_eq!(
-            lines[1].trim(),
-            "+0.000 ms  client:40000 → server:5000  TCP [S] length 0"
-        );
-        assert_eq!(
-            lines[2].trim(),
-            "+0.021 ms  server:5000 → client:40000  TCP [S.] length 0"
-        );
-        assert_eq!(
-            lines[3].trim(),
-            "+1.500 ms  server:5000 → client:40000  TCP [FP.] length 13"
-        );
-        assert!(lines[4].contains("127.0.0.1:5000 LISTEN, accept queue 0, backlog 128"));
-        assert!(lines[6].starts_with("  server:5000 ↔ client:40000  TIME_WAIT (closed first"));
-        assert_eq!(lines[7], "capture: 2 more packets not kept");
-    }
-
-    #[test]
-    fn korean_and_no_capture() {
-        let mut w = hello_observed();
-        let ko = render(&w, Lang::Ko);
-        assert!(ko.starts_with("lo에서 캡처한 패킷 3개"));
-        assert!(ko.contains("클라이언트:40000 → 서버:5000  TCP [S] 길이 0"));
-        assert!(ko.contains("TIME_WAIT (먼저 닫은 쪽"));
-        w.captured = false;
-        w.after.clear();
-        let en = render(&w, Lang::En);
-        assert!(!en.contains("captured on lo"));
-        assert!(en.contains("TCP sockets left after the exchange: none"));
-    }
-
-    #[test]
-    fn icmp_port_unreachable_names_the_quoted_ports() {
-        let datagram = frame(a("127.0.0.1:40000"), a("127.0.0.1:9"), Inner::Udp { payload: 6 });
-        let icmp = frame(
-            a("127.0.0.1:0"),
-            a("127.0.0.1:0"),
-            Inner::Icmp {
-                kind: 3,
-                code: 3,
-                quoted: &datagram[14..],
-            },
-        );
+    fn the_first_and_last_samples_are_the_listener_and_what_was_left() {
         let w = Observed {
-            port: 9,
+            port: 5000,
             captured: true,
-            packets: vec![parse(5, &datagram).unwrap(), parse(9, &icmp).unwrap()],
+            samples: vec![
+                Sample {
+                    t_us: 1,
+                    sockets: vec![socket(TcpState::Listen, "127.0.0.1:5000", "0.0.0.0:0")],
+                },
+                Sample {
+                    t_us: 2,
+                    sockets: vec![socket(TcpState::TimeWait, "127.0.0.1:5000", "127.0.0.1:40000")],
+                },
+            ],
             ..Observed::default()
         };
-        let text = render(&w, Lang::En);
+        assert_eq!(w.listening().unwrap().wqueue, 128);
+        assert_eq!(w.after()[0].state, TcpState::TimeWait);
+        assert!(w.kernel().packets.is_some());
+        let en = render(&w, Lang::En);
+        assert!(en.starts_with("captured on lo: 0 packets, the (captured) arrows above"));
+        let one = Observed {
+            samples: w.samples[..1].to_vec(),
+            ..w.clone()
+        };
+        assert!(one.after().is_empty(), "one sample: nothing sampled after");
+    }
+
+    #[test]
+    fn notes_in_both_languages_and_a_loss_means_inferred_arrows() {
+        let mut w = Observed {
+            port: 5000,
+            captured: true,
+            notes: vec![Note::Lost {
+                over: 2,
+                dropped: 0,
+                packets: 3,
+                bytes: 100,
+            }],
+            ..Observed::default()
+        };
+        let en = render(&w, Lang::En);
+        assert!(en.contains("of the packets, 2 past the limit (3 packets, 100 bytes per exchange) were not kept; so the arrows are inferred"), "{en}");
+        let ko = render(&w, Lang::Ko);
+        assert!(ko.contains("2개는 한도") && ko.contains("화살표는 추정"), "{ko}");
         assert!(
-            text.contains("+0.000 ms  client:40000 → server:9  UDP length 6"),
-            "{text}"
+            w.kernel().packets.is_none(),
+            "a capture with a loss draws no packets"
         );
+        w.notes = vec![Note::NotSampled("EPERM".into()), Note::Late(3)];
+        assert!(w.kernel().packets.is_some());
+        let ko = render(&w, Lang::Ko);
         assert!(
-            text.contains("+0.004 ms  127.0.0.1 → 127.0.0.1  ICMP port unreachable (client:40000 → server:9 UDP), length 42"),
-            "{text}"
+            ko.contains("소켓 상태를 읽지 못했습니다(sock_diag): EPERM") && ko.contains("패킷 3개는"),
+            "{ko}"
         );
+        w.captured = false;
+        w.notes = vec![Note::NoCapture("socket(AF_PACKET) failed".into())];
+        assert!(
+            render(&w, Lang::En)
+                .starts_with("no packets captured, the arrows are inferred: socket(AF_PACKET)")
+        );
+        assert!(w.kernel().packets.is_none());
     }
 }

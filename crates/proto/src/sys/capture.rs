@@ -12,7 +12,6 @@
 //! On `lo` the kernel shows every packet twice, as it leaves (`PACKET_OUTGOING`) and as it
 //! arrives; like libpcap, only the arriving copy is kept, so the count is tcpdump's.
 
-use crate::addr::counted;
 use std::fmt;
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -54,31 +53,6 @@ pub struct Captured {
     pub over_limit: u64,
     /// Frames the kernel dropped because the socket's buffer was full (`PACKET_STATISTICS`).
     pub dropped: u64,
-}
-
-impl Captured {
-    /// One line saying what was not kept, if anything was lost.
-    pub fn loss(&self, limits: &Limits) -> Option<String> {
-        match (self.over_limit, self.dropped) {
-            (0, 0) => None,
-            (over, 0) => Some(format!(
-                "capture: {} not kept (limit {} packets, {} bytes per exchange)",
-                counted(over, "more packet"),
-                limits.packets,
-                limits.bytes
-            )),
-            (0, dropped) => Some(format!(
-                "capture: the kernel dropped {} (the capture buffer was full)",
-                counted(dropped, "packet")
-            )),
-            (over, dropped) => Some(format!(
-                "capture: {} not kept (limit {} packets, {} bytes per exchange) and {dropped} dropped by the kernel (buffer full)",
-                counted(over, "more packet"),
-                limits.packets,
-                limits.bytes
-            )),
-        }
-    }
 }
 
 /// What could not be done: a capture ([`Capture::start`]) or a private namespace
@@ -665,11 +639,6 @@ mod tests {
         // Five datagrams (and maybe another program's ICMP, which the filter lets in).
         assert_eq!(got.frames.len(), 3);
         assert!(got.over_limit >= 2, "{}", got.over_limit);
-        let line = got.loss(&limits).unwrap();
-        assert!(
-            line.contains(&format!("{} not kept", counted(got.over_limit, "more packet"))),
-            "{line}"
-        );
         // Cut to the snap length; the real length is kept.
         let udp = got.frames.iter().find(|f| f.data[23] == 17).unwrap();
         assert_eq!(udp.data.len(), 256);

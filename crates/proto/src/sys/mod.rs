@@ -72,9 +72,11 @@ fn trace_failure_since(
 fn close(socket: impl Into<OwnedFd>, tracer: &Tracer) {
     let socket: OwnedFd = socket.into();
     let fd = socket.as_raw_fd();
+    // Stamped before the call: its FIN or RST may be on the wire before it returns.
+    let began = tracer.begin();
     drop(socket);
     if tracer.on() {
-        tracer.emit(Event::Close { fd });
+        tracer.emit_since(began, Event::Close { fd });
     }
 }
 

@@ -156,15 +156,18 @@ impl Stream {
 
     /// `shutdown(SHUT_WR)`: half-close; the peer sees end of stream, reading goes on.
     pub fn shutdown_write(&self) -> io::Result<()> {
+        // Stamped before the call: its FIN may be on the wire before it returns.
+        let began = self.tracer.begin();
         match self.inner.shutdown(Shutdown::Write) {
             Ok(()) => {
                 if self.tracer.on() {
-                    self.tracer.emit(Event::ShutdownWrite { fd: self.fd() });
+                    self.tracer
+                        .emit_since(began, Event::ShutdownWrite { fd: self.fd() });
                 }
                 Ok(())
             }
             Err(e) => {
-                self.failed(self.tracer.begin(), Step::Shutdown, &e);
+                self.failed(began, Step::Shutdown, &e);
                 Err(e)
             }
         }
