@@ -27,7 +27,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-pub use dgram::Dgram;
+pub use dgram::{Batch, Dgram};
 pub use select::{FD_SETSIZE, FdSets, WakePipe};
 pub use setup::{
     DEFAULT_BACKLOG, bind_udp, connect_tcp, connect_udp, dup_listener, is_nonblocking, listen_tcp,

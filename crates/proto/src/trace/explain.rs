@@ -44,6 +44,8 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         | Event::ShutdownBoth { .. }
         | Event::SendTo { .. }
         | Event::RecvFrom { .. }
+        | Event::RecvMmsg { .. }
+        | Event::SendMmsg { .. }
         | Event::ProxyHeader { .. } => exchange(event, lang),
         Event::Select { .. }
         | Event::Fork { .. }
@@ -315,6 +317,18 @@ fn exchange(event: &Event<'_>, lang: Lang) -> String {
             "receive one whole datagram and the address of its sender",
             "데이터그램 수신: 데이터그램 하나를 통째로 받고, 보낸 쪽 주소도 알게 됩니다",
         ),
+        Event::RecvMmsg { got: [_], .. } => say(
+            "recvfrom() in batches: wait for a datagram and take, in the same call, those queued behind it; one had come",
+            "recvfrom()을 묶어서: 데이터그램 하나를 기다리고, 그 뒤에 와 있는 것들도 같은 호출로 받습니다. 이번에는 하나였습니다",
+        ),
+        Event::RecvMmsg { .. } => say(
+            "recvfrom() in batches: one call took every datagram already queued (each whole, each with its sender), one system call instead of one each",
+            "recvfrom()을 묶어서: 이미 와 있던 데이터그램을 한 번의 호출로 모두 받았습니다 (각각 통째로, 보낸 쪽 주소와 함께). 하나마다 한 번씩 부르지 않습니다",
+        ),
+        Event::SendMmsg { .. } => say(
+            "sendto() in batches: one call sends every reply, each its own datagram to its own sender",
+            "sendto()를 묶어서: 답장을 한 번의 호출로 모두 보냅니다. 각각 따로 된 데이터그램으로, 각자의 보낸 쪽에게 갑니다",
+        ),
         // The other events are worded by the other groups (see `explain`).
         _ => String::new(),
     }
@@ -461,6 +475,8 @@ fn step_ko(step: Step) -> &'static str {
         Step::Shutdown => "Half-close",
         Step::Sendto => "데이터그램 전송",
         Step::Recvfrom => "데이터그램 수신",
+        Step::Sendmmsg => "데이터그램 여러 개 전송",
+        Step::Recvmmsg => "데이터그램 여러 개 수신",
         Step::Getsockname => "주소 확인",
         Step::Fcntl => "디스크립터 설정(fcntl)",
         Step::EpollCreate => "epoll 인스턴스 생성",
@@ -479,7 +495,7 @@ fn step_ko(step: Step) -> &'static str {
 /// Why a call failed, in words, from its errno (and the step, where that matters).
 fn failure_reason(step: Step, err: &io::Error, lang: Lang) -> String {
     let say = |en: &str, ko: &str| say(lang, en, ko);
-    let datagram = matches!(step, Step::Sendto | Step::Recvfrom);
+    let datagram = matches!(step, Step::Sendto | Step::Recvfrom | Step::Sendmmsg | Step::Recvmmsg);
     let timed_out = || {
         say(
             "timed out, nothing arrived within the time limit",

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use crate::error::Step;
 
 pub use call::call;
-pub use event::{Event, Readiness, Timeout, UringOp};
+pub use event::{Datagram, Event, Readiness, Timeout, UringOp};
 pub use explain::explain;
 
 /// The language of the explanations.
@@ -269,7 +269,9 @@ pub fn textbook(event: &Event<'_>) -> bool {
         | Event::PeerName { .. }
         | Event::UringSetup { .. }
         | Event::UringEnter { .. }
-        | Event::UringDone { .. } => false,
+        | Event::UringDone { .. }
+        | Event::RecvMmsg { .. }
+        | Event::SendMmsg { .. } => false,
     }
 }
 
@@ -345,7 +347,7 @@ mod tests {
         libc::ETIMEDOUT,
     ];
 
-    const ALL_STEPS: [Step; 24] = [
+    const ALL_STEPS: [Step; 26] = [
         Step::Resolve,
         Step::Socket,
         Step::Setsockopt,
@@ -358,6 +360,8 @@ mod tests {
         Step::Shutdown,
         Step::Sendto,
         Step::Recvfrom,
+        Step::Sendmmsg,
+        Step::Recvmmsg,
         Step::Getsockname,
         Step::Fcntl,
         Step::EpollCreate,
@@ -427,9 +431,11 @@ mod tests {
             Event::UringDone { .. } => 48,
             Event::PeerName { .. } => 49,
             Event::DupListener { .. } => 50,
+            Event::RecvMmsg { .. } => 51,
+            Event::SendMmsg { .. } => 52,
         }
     }
-    const VARIANTS: usize = 51;
+    const VARIANTS: usize = 53;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -597,6 +603,32 @@ mod tests {
                 fd: 3,
                 peer: a,
                 data: b"",
+            },
+            Event::RecvMmsg {
+                fd: 3,
+                slots: 64,
+                got: &[Datagram { peer: a, data: b"hi" }],
+            },
+            Event::RecvMmsg {
+                fd: 3,
+                slots: 64,
+                got: &[
+                    Datagram { peer: a, data: b"hi" },
+                    Datagram {
+                        peer: v("127.0.0.1:40000"),
+                        data: b"",
+                    },
+                ],
+            },
+            Event::SendMmsg {
+                fd: 3,
+                sent: &[
+                    Datagram { peer: a, data: b"x\0" },
+                    Datagram {
+                        peer: v("127.0.0.1:40000"),
+                        data: b"y\0",
+                    },
+                ],
             },
             Event::EpollCreate { epfd: 5 },
             Event::EpollAdd {

@@ -217,6 +217,15 @@ impl Record {
                 self.moved(*fd, data.len());
                 self.peer = Some(*peer);
             }
+            // A batch: its result is how many datagrams, `bytes` all of theirs, and `peer`
+            // the one sender or destination when the batch held one datagram.
+            Event::RecvMmsg { fd, got: batch, .. } | Event::SendMmsg { fd, sent: batch } => {
+                self.on(*fd, batch.len() as i64);
+                self.bytes = Some(batch.iter().map(|d| d.data.len() as u64).sum());
+                if let [one] = batch {
+                    self.peer = Some(one.peer);
+                }
+            }
             Event::EpollCreate { epfd } => self.on(*epfd, i64::from(*epfd)),
             Event::EpollAdd { epfd, .. } | Event::EpollDel { epfd, .. } => self.on(*epfd, 0),
             Event::EpollWait { epfd, ready, .. } => {
