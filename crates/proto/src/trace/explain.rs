@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::{Event, Kind, Lang, Timeout, UringOp};
+use super::{Datagram, Event, Kind, Lang, Timeout, UringOp};
 use crate::error::Step;
 
 /// The most a send can hold and still be said to leave in one packet: one Ethernet
@@ -317,17 +317,21 @@ fn exchange(event: &Event<'_>, lang: Lang) -> String {
             "receive one whole datagram and the address of its sender",
             "데이터그램 수신: 데이터그램 하나를 통째로 받고, 보낸 쪽 주소도 알게 됩니다",
         ),
+        Event::RecvMmsg { got: [Datagram { data: [], .. }], .. } => say(
+            "batched recvfrom(): wait for one, take the queued ones too; one, empty: 0 bytes is a message",
+            "recvfrom() 묶음: 하나를 기다려 쌓인 것까지 받음. 빈 것 하나: 0바이트도 메시지",
+        ),
         Event::RecvMmsg { got: [_], .. } => say(
-            "recvfrom() in batches: wait for a datagram and take, in the same call, those queued behind it; one had come",
-            "recvfrom()을 묶어서: 데이터그램 하나를 기다리고, 그 뒤에 와 있는 것들도 같은 호출로 받습니다. 이번에는 하나였습니다",
+            "batched recvfrom(): wait for one datagram, take those queued behind it too; one had come",
+            "recvfrom() 묶음: 하나를 기다려 뒤에 쌓인 것까지 받습니다. 이번엔 하나",
         ),
         Event::RecvMmsg { .. } => say(
-            "recvfrom() in batches: one call took every datagram already queued (each whole, each with its sender), one system call instead of one each",
-            "recvfrom()을 묶어서: 이미 와 있던 데이터그램을 한 번의 호출로 모두 받았습니다 (각각 통째로, 보낸 쪽 주소와 함께). 하나마다 한 번씩 부르지 않습니다",
+            "batched recvfrom(): one call took every queued datagram, each whole, each with its sender",
+            "recvfrom() 묶음: 쌓인 데이터그램을 한 번에 받음 (각각 통째로, 보낸 쪽 주소와 함께)",
         ),
         Event::SendMmsg { .. } => say(
-            "sendto() in batches: one call sends every reply, each its own datagram to its own sender",
-            "sendto()를 묶어서: 답장을 한 번의 호출로 모두 보냅니다. 각각 따로 된 데이터그램으로, 각자의 보낸 쪽에게 갑니다",
+            "batched sendto(): one call sends every reply, each its own datagram to its own sender",
+            "sendto() 묶음: 답장을 한 번에 보냄 (각각 따로 된 데이터그램으로, 각자의 보낸 쪽에게)",
         ),
         // The other events are worded by the other groups (see `explain`).
         _ => String::new(),

@@ -607,28 +607,28 @@ mod tests {
             Event::RecvMmsg {
                 fd: 3,
                 slots: 64,
-                got: &[Datagram { peer: a, data: b"hi" }],
+                got: Box::leak(Box::new([Datagram { peer: a, data: b"hi" }])),
             },
             Event::RecvMmsg {
                 fd: 3,
                 slots: 64,
-                got: &[
+                got: Box::leak(Box::new([
                     Datagram { peer: a, data: b"hi" },
                     Datagram {
                         peer: v("127.0.0.1:40000"),
                         data: b"",
                     },
-                ],
+                ])),
             },
             Event::SendMmsg {
                 fd: 3,
-                sent: &[
+                sent: Box::leak(Box::new([
                     Datagram { peer: a, data: b"x\0" },
                     Datagram {
                         peer: v("127.0.0.1:40000"),
                         data: b"y\0",
                     },
-                ],
+                ])),
             },
             Event::EpollCreate { epfd: 5 },
             Event::EpollAdd {
