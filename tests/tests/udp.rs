@@ -112,7 +112,10 @@ fn echo_over_udp_enforces_max_request() {
 fn a_burst_in_flight_is_answered_once_each_in_batches() {
     const SOCKETS: usize = 40;
     const EACH: usize = 3;
-    let server = udp_server("echo", &["--max-request", "16", "--trace", "--trace-format", "json"]);
+    let server = udp_server(
+        "echo",
+        &["--max-request", "16", "--trace", "--trace-format", "json"],
+    );
     let addr = server.loopback();
     let sockets: Vec<UdpSocket> = (0..SOCKETS)
         .map(|_| {
@@ -159,7 +162,10 @@ fn a_burst_in_flight_is_answered_once_each_in_batches() {
         }
         want.sort();
         got.sort();
-        assert_eq!(got, want, "socket {i}: each datagram answered, with its own bytes");
+        assert_eq!(
+            got, want,
+            "socket {i}: each datagram answered, with its own bytes"
+        );
         // Exactly once: the next reply is the one to a last datagram, not a second copy.
         s.send_to(b"end", addr).expect("send_to");
         let (n, _) = s.recv_from(&mut buf).expect("the reply to the last datagram");

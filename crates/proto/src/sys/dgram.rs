@@ -226,7 +226,11 @@ impl Dgram {
     /// again for the rest when the kernel takes only some). Returns the replies the kernel
     /// refused, each with its index, the call and the error (nothing is allocated when
     /// none is); the others still go.
-    pub fn reply_batch<R: AsRef<[u8]>>(&self, batch: &mut Batch, replies: &[R]) -> Vec<(usize, Step, io::Error)> {
+    pub fn reply_batch<R: AsRef<[u8]>>(
+        &self,
+        batch: &mut Batch,
+        replies: &[R],
+    ) -> Vec<(usize, Step, io::Error)> {
         let mut refused = Vec::new();
         let n = replies.len().min(batch.got);
         if n == 1 {
@@ -280,7 +284,8 @@ impl Dgram {
                         })
                     })
                     .collect();
-                self.tracer.emit_since(began, Event::SendMmsg { fd, sent: &shown });
+                self.tracer
+                    .emit_since(began, Event::SendMmsg { fd, sent: &shown });
             }
             from += sent;
         }

@@ -21,6 +21,7 @@ pub fn call(event: &Event<'_>) -> String {
             };
             format!("socket({d}, {t}, {p}) = {fd}")
         }
+        Event::RecvBuffer { fd, bytes } => format!("setsockopt({fd}, SOL_SOCKET, SO_RCVBUF, {bytes}) = 0"),
         Event::ReusePort { fd } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEPORT, 1) = 0"),
         Event::DupListener { fd, copy } => format!("fcntl({fd}, F_DUPFD_CLOEXEC, 0) = {copy}"),
         Event::ReuseAddr { fd, .. } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"),
@@ -113,7 +114,11 @@ pub fn call(event: &Event<'_>) -> String {
             Batch(got, ", from ")
         ),
         Event::SendMmsg { fd, sent } => {
-            format!("sendmmsg({fd}, {n}) = {n}: {}", Batch(sent, ", to "), n = sent.len())
+            format!(
+                "sendmmsg({fd}, {n}) = {n}: {}",
+                Batch(sent, ", to "),
+                n = sent.len()
+            )
         }
         Event::EpollCreate { epfd } => format!("epoll_create1(EPOLL_CLOEXEC) = {epfd}"),
         Event::EpollAdd { epfd, fd, events } => {

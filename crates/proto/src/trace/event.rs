@@ -326,6 +326,14 @@ pub enum Event<'a> {
         /// The datagram.
         data: &'a [u8],
     },
+    /// `setsockopt(SO_RCVBUF)`: room asked for the datagrams queued while the server is
+    /// busy (the kernel caps it at `net.core.rmem_max`).
+    RecvBuffer {
+        /// The socket.
+        fd: i32,
+        /// The bytes asked for.
+        bytes: usize,
+    },
     /// `recvmmsg(2)` with `MSG_WAITFORONE` received a batch: it waited for the first
     /// datagram and took those already queued behind it, up to `slots`.
     RecvMmsg {

@@ -18,6 +18,7 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         Event::Socket { .. }
         | Event::ReuseAddr { .. }
         | Event::ReusePort { .. }
+        | Event::RecvBuffer { .. }
         | Event::DupListener { .. }
         | Event::DualStack { .. }
         | Event::Bind { .. }
@@ -104,6 +105,10 @@ fn set_up(event: &Event<'_>, lang: Lang) -> String {
         } => say(
             "UDP has no connections left to wait out: this only lets sockets with the option share the port",
             "UDP에는 기다릴 연결이 없습니다: 같은 옵션을 켠 다른 소켓과 포트를 함께 쓸 수 있게 할 뿐입니다",
+        ),
+        Event::RecvBuffer { .. } => say(
+            "room for the datagrams that come while the server is busy: a burst waits, it is not dropped",
+            "서버가 바쁠 때 오는 데이터그램을 담을 공간: 몰려와도 버리지 않고 기다리게 합니다",
         ),
         Event::ReusePort { .. } => say(
             "one port, several listening sockets: the kernel spreads new connections over their queues",
@@ -317,7 +322,10 @@ fn exchange(event: &Event<'_>, lang: Lang) -> String {
             "receive one whole datagram and the address of its sender",
             "데이터그램 수신: 데이터그램 하나를 통째로 받고, 보낸 쪽 주소도 알게 됩니다",
         ),
-        Event::RecvMmsg { got: [Datagram { data: [], .. }], .. } => say(
+        Event::RecvMmsg {
+            got: [Datagram { data: [], .. }],
+            ..
+        } => say(
             "batched recvfrom(): wait for one, take the queued ones too; one, empty: 0 bytes is a message",
             "recvfrom() 묶음: 하나를 기다려 쌓인 것까지 받음. 빈 것 하나: 0바이트도 메시지",
         ),
@@ -499,7 +507,10 @@ fn step_ko(step: Step) -> &'static str {
 /// Why a call failed, in words, from its errno (and the step, where that matters).
 fn failure_reason(step: Step, err: &io::Error, lang: Lang) -> String {
     let say = |en: &str, ko: &str| say(lang, en, ko);
-    let datagram = matches!(step, Step::Sendto | Step::Recvfrom | Step::Sendmmsg | Step::Recvmmsg);
+    let datagram = matches!(
+        step,
+        Step::Sendto | Step::Recvfrom | Step::Sendmmsg | Step::Recvmmsg
+    );
     let timed_out = || {
         say(
             "timed out, nothing arrived within the time limit",

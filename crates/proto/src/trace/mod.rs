@@ -242,6 +242,7 @@ pub fn textbook(event: &Event<'_>) -> bool {
         ),
         Event::ReuseAddr { .. }
         | Event::ReusePort { .. }
+        | Event::RecvBuffer { .. }
         | Event::DupListener { .. }
         | Event::DualStack { .. }
         | Event::AcceptTimeout { .. }
@@ -433,9 +434,10 @@ mod tests {
             Event::DupListener { .. } => 50,
             Event::RecvMmsg { .. } => 51,
             Event::SendMmsg { .. } => 52,
+            Event::RecvBuffer { .. } => 53,
         }
     }
-    const VARIANTS: usize = 53;
+    const VARIANTS: usize = 54;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -461,6 +463,10 @@ mod tests {
                 kind: Kind::Dgram,
             },
             Event::ReusePort { fd: 3 },
+            Event::RecvBuffer {
+                fd: 3,
+                bytes: 4 << 20,
+            },
             Event::DupListener { fd: 3, copy: 4 },
             Event::DualStack { fd: 3 },
             Event::Bind {
@@ -623,7 +629,10 @@ mod tests {
             Event::SendMmsg {
                 fd: 3,
                 sent: Box::leak(Box::new([
-                    Datagram { peer: a, data: b"x\0" },
+                    Datagram {
+                        peer: a,
+                        data: b"x\0",
+                    },
                     Datagram {
                         peer: v("127.0.0.1:40000"),
                         data: b"y\0",

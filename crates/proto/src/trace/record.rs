@@ -151,6 +151,7 @@ impl Record {
                 self.proto = proto(kind);
             }
             Event::ReusePort { fd } => self.option(*fd, "SO_REUSEPORT"),
+            Event::RecvBuffer { fd, .. } => self.option(*fd, "SO_RCVBUF"),
             Event::DualStack { fd } => self.option(*fd, "IPV6_V6ONLY"),
             Event::AcceptTimeout { fd, .. } => self.option(*fd, "SO_RCVTIMEO"),
             Event::Linger0 { fd } => self.option(*fd, "SO_LINGER"),
