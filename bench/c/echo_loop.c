@@ -4,7 +4,10 @@
  * its NUL in one write(), close(). No framing (a message split over two segments is cut),
  * no half-close handling, no deadline: the least an echo server does per exchange.
  *
- *   ./echo_loop PORT      ->  listening on 127.0.0.1:40123
+ *   ./echo_loop PORT [defer]      ->  listening on 127.0.0.1:40123
+ *
+ * With `defer`, the listener has TCP_DEFER_ACCEPT (1 s, as nginx's `deferred`): accept()
+ * returns a connection only once its first bytes arrived, so the read never waits.
  *
  * It binds 127.0.0.1 with backlog 4096, port 0 lets the kernel choose, and the start-up
  * line (flushed) shows the real port.
@@ -16,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 int main(int argc, char *argv[])
@@ -26,8 +31,8 @@ int main(int argc, char *argv[])
 	int one = 1;
 	int serv_sock;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PORT\n", argv[0]);
+	if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "defer") != 0)) {
+		fprintf(stderr, "usage: %s PORT [defer]\n", argv[0]);
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -43,6 +48,8 @@ int main(int argc, char *argv[])
 		perror("bind() error");
 		return 1;
 	}
+	if (argc == 3)
+		setsockopt(serv_sock, IPPROTO_TCP, TCP_DEFER_ACCEPT, &one, sizeof(one));
 	printf("listening on 127.0.0.1:%d\n", ntohs(serv_addr.sin_port));
 	fflush(stdout);
 	for (;;) {
