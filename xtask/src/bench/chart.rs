@@ -63,7 +63,8 @@ pub fn series(cells: &[Cell], value: impl Fn(&Cell) -> Option<f64>) -> Vec<Serie
     out
 }
 
-type Error = Box<dyn std::error::Error>;
+/// What drawing a chart can fail with.
+pub type Error = Box<dyn std::error::Error>;
 
 /// One server's ratios to a reference: at each concurrency the median over the repeats
 /// and the least and most of the per-repeat ratios.

@@ -515,7 +515,7 @@ impl Table {
 
     /// Each server's rate and CPU per exchange over nginx's, with the spread over the
     /// repeats: nothing when nginx was not measured.
-    fn vs_nginx(&self, rows: &[Row]) -> Vec<(String, Result<String, Box<dyn std::error::Error>>)> {
+    fn vs_nginx(&self, rows: &[Row]) -> Vec<(String, Result<String, chart::Error>)> {
         let Some(nginx) = self.refs.iter().map(|r| r.0).find(|r| r.starts_with("nginx")) else {
             return Vec::new();
         };
