@@ -290,27 +290,21 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let _ = writeln!(head, "- load average before the load step: {}", loadavg());
     let mut problems = Vec::new();
-    let mut rows = load_step(
-        &specs,
-        Mode::Hello,
-        &knobs.concs,
-        &tools,
-        &generator,
-        &knobs,
-        &logs,
-        &mut problems,
-    )?;
+    let mut step = |specs: &[&Spec], mode: Mode, concs: &[u32]| {
+        load_step(
+            specs,
+            mode,
+            concs,
+            &tools,
+            &generator,
+            &knobs,
+            &logs,
+            &mut problems,
+        )
+    };
+    let mut rows = step(&specs, Mode::Hello, &knobs.concs)?;
     let _ = writeln!(head, "- load average after it: {}", loadavg());
-    let udp_rows = load_step(
-        &udp_specs,
-        Mode::Udp,
-        &knobs.udp_concs,
-        &tools,
-        &generator,
-        &knobs,
-        &logs,
-        &mut problems,
-    )?;
+    let udp_rows = step(&udp_specs, Mode::Udp, &knobs.udp_concs)?;
     if !udp_specs.is_empty() {
         let _ = writeln!(head, "- load average after the UDP step: {}", loadavg());
     }
