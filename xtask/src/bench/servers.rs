@@ -23,7 +23,10 @@ pub enum Program {
     /// send with MSG_MORE, close).
     LeastWork,
     /// `bench/c/udp_loop.c`: the textbook UDP loop (recvfrom, sendto); UDP only.
-    UdpLoop,
+    UdpLoop {
+        /// Processes, each its own `SO_REUSEPORT` socket on the port.
+        workers: u32,
+    },
     /// `bench/c/epoll_reuseport.c`: a thread per core's worth of SO_REUSEPORT listeners.
     EpollC {
         /// Threads, each with its own listener and epoll loop.
@@ -175,8 +178,13 @@ pub const REFERENCES: [(&str, &str); 4] = [
 pub const UDP_SERVERS: &[Spec] = &[
     Spec::new(
         "c_udp",
-        Program::UdpLoop,
+        Program::UdpLoop { workers: 1 },
         "the textbook UDP loop: recvfrom(), sendto() (bench/c/udp_loop.c)",
+    ),
+    Spec::new(
+        "c_udp_2",
+        Program::UdpLoop { workers: 2 },
+        "the textbook UDP loop in 2 processes, a SO_REUSEPORT socket each (bench/c/udp_loop.c PORT 2)",
     ),
     Spec::new(
         "nginx_udp",
@@ -265,7 +273,7 @@ impl Spec {
             Program::Textbook { .. } => (tools.textbook.is_some(), "c"),
             Program::EpollC { .. } => (tools.epoll.is_some(), "c"),
             Program::LeastWork => (tools.least_work.is_some(), "c"),
-            Program::UdpLoop => (tools.udp_loop.is_some(), "c"),
+            Program::UdpLoop { .. } => (tools.udp_loop.is_some(), "c"),
             Program::Nginx { .. } => (tools.nginx.is_some(), "nginx"),
             Program::Tokio => (tools.tokio.is_some(), "tokio"),
             Program::Hello(_) | Program::HelloBare(_) => (true, ""),
@@ -292,24 +300,24 @@ impl Spec {
         let p = port.to_string();
         let missing = || anyhow::anyhow!("{} is not available", self.name);
         let echo = if mode == Mode::Echo { "echo" } else { "hello" };
-        let udp_only = matches!(self.program, Program::UdpLoop);
+        let udp_only = matches!(self.program, Program::UdpLoop { .. });
         let has_udp = matches!(
             self.program,
-            Program::UdpLoop | Program::Nginx { .. } | Program::Hello(_) | Program::HelloBare(_)
+            Program::UdpLoop { .. } | Program::Nginx { .. } | Program::Hello(_) | Program::HelloBare(_)
         );
         if (mode == Mode::Udp && !has_udp) || (mode != Mode::Udp && udp_only) {
             bail!("{} has no {mode:?} mode", self.name);
         }
         let argv: Vec<OsString> = match self.program {
-            Program::LeastWork | Program::UdpLoop => {
+            Program::LeastWork => {
                 if mode == Mode::Echo {
                     bail!("{} has no echo mode", self.name);
                 }
-                let bin = match self.program {
-                    Program::LeastWork => &tools.least_work,
-                    _ => &tools.udp_loop,
-                };
-                vec![bin.as_ref().ok_or_else(missing)?.into(), p.into()]
+                vec![tools.least_work.as_ref().ok_or_else(missing)?.into(), p.into()]
+            }
+            Program::UdpLoop { workers } => {
+                let bin = tools.udp_loop.as_ref().ok_or_else(missing)?;
+                vec![bin.into(), p.into(), workers.to_string().into()]
             }
             Program::Textbook { backlog } => {
                 if mode == Mode::Echo {
