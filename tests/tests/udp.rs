@@ -185,6 +185,33 @@ fn a_burst_in_flight_is_answered_once_each_in_batches() {
     assert!(batches("sendmmsg") > 1, "no batch sent: {}", server.stderr());
 }
 
+/// `--workers 2` over UDP: two batched loops, a `SO_REUSEPORT` socket each on one port.
+/// 40 senders (the kernel spreads them by a hash of their addresses) are each answered,
+/// both workers answer some (the trace names them `server#1` and `server#2`), and
+/// SIGTERM stops both (exit 0).
+#[test]
+fn two_udp_workers_share_the_port_and_both_answer() {
+    let mut server = udp_server("hello", &["--workers", "2", "--trace", "--trace-format", "json"]);
+    let addr = server.loopback();
+    for _ in 0..40 {
+        assert_eq!(udp_exchange(addr, b"hi"), b"Hello World!\0");
+    }
+    let who = |w: &str| {
+        server
+            .stderr()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| r["who"] == w && r["call"] == "recvmmsg")
+            .count()
+    };
+    let (one, two) = (who("server#1"), who("server#2"));
+    assert!(one > 0 && two > 0, "each worker answers some: {one} and {two}");
+    assert_eq!(one + two, 40, "{}", server.stderr());
+    server.signal(libc::SIGTERM);
+    let status = server.wait(WAIT).expect("the UDP workers did not stop");
+    assert!(status.success(), "{status}; stderr: {}", server.stderr());
+}
+
 #[test]
 fn udp_once_answers_one_datagram_then_exits_0() {
     for service in ["hello", "echo"] {

@@ -17,6 +17,52 @@ const MAX_DATAGRAM: usize = 65536;
 /// a slot's pages are only touched by a datagram that long (docs/performance.md, "UDP").
 pub const BATCH: usize = 64;
 
+/// [`run`] on each socket of a `SO_REUSEPORT` set (`sys::bind_udp_reuseport`), each on a
+/// thread of its own; the summaries added. A
+/// worker that fails stops the others; the first failure is returned.
+pub fn run_workers(mut sockets: Vec<Dgram>, config: &Config, stop: &Stop) -> Result<Summary, Error> {
+    if sockets.len() == 1 {
+        if let Some(socket) = sockets.pop() {
+            return run(socket, config, stop);
+        }
+    }
+    let results: Vec<Result<Summary, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(i, socket)| {
+                std::thread::Builder::new()
+                    .name(format!("udp-worker-{}", i + 1))
+                    .spawn_scoped(scope, move || {
+                        let result = run(socket, config, stop);
+                        if result.is_err() {
+                            stop.stop();
+                        }
+                        result
+                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                let joined = match h {
+                    Ok(h) => h.join().map_err(|_| std::io::Error::other("it panicked")),
+                    Err(e) => Err(e),
+                };
+                joined.unwrap_or_else(|e| {
+                    stop.stop();
+                    Err(Error::new(Step::Spawn, "a UDP worker thread", e))
+                })
+            })
+            .collect()
+    });
+    let mut summary = Summary::default();
+    for result in results {
+        summary.add(result?);
+    }
+    Ok(summary)
+}
+
 /// Answers datagrams until `stop` (or after the first one, with `config.once`).
 pub fn run(socket: Dgram, config: &Config, stop: &Stop) -> Result<Summary, Error> {
     let fd = socket.fd();

@@ -196,6 +196,11 @@ pub const UDP_SERVERS: &[Spec] = &[
         Program::Hello(&[]),
         "hello-server --udp: recvmmsg() batches, sendmmsg() replies",
     ),
+    Spec::new(
+        "udp_w2",
+        Program::Hello(&["--workers", "2"]),
+        "hello-server --udp --workers 2: two batched loops, a SO_REUSEPORT socket each",
+    ),
 ];
 
 /// The references the UDP table divides by.

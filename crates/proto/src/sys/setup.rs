@@ -252,8 +252,28 @@ pub fn is_nonblocking(listener: &TcpListener) -> io::Result<bool> {
 
 /// A UDP server socket: `socket(SOCK_DGRAM)` → `setsockopt(SO_REUSEADDR)` → `bind()`.
 pub fn bind_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
+    bind_udp_one(addr, false, tracer).map(|(s, _)| Dgram::new(s.into(), tracer.clone()))
+}
+
+/// `count` UDP sockets on one port, each with `SO_REUSEPORT` (the kernel spreads the
+/// senders over them by a hash of their addresses): the first binds `addr` (port 0: the
+/// kernel's choice), the others the address it got. Socket `n` (from 1) traces its
+/// calls as worker `n`, `server#n`.
+pub fn bind_udp_reuseport(addr: SocketAddr, count: usize, tracer: &Tracer) -> Result<Vec<Dgram>> {
+    let (first, bound) = bind_udp_one(addr, true, tracer)?;
+    let mut all = vec![Dgram::new(first.into(), tracer.for_worker(1))];
+    for n in 2..=count {
+        let (s, _) = bind_udp_one(bound, true, tracer)?;
+        all.push(Dgram::new(s.into(), tracer.for_worker(n)));
+    }
+    Ok(all)
+}
+
+/// One UDP socket bound to `addr` (with `SO_REUSEPORT` for a set) and its receive
+/// buffer asked for; returns it and the address bound.
+fn bind_udp_one(addr: SocketAddr, reuse_port: bool, tracer: &Tracer) -> Result<(Socket, SocketAddr)> {
     let s = socket(addr, Kind::Dgram, tracer)?;
-    bind(&s, addr, Kind::Dgram, false, tracer)?;
+    let bound = bind(&s, addr, Kind::Dgram, reuse_port, tracer)?;
     // A burst that outgrows the default buffer (212,992 bytes: some 200 small datagrams,
     // each counted with its bookkeeping) is dropped by the kernel; a failure only leaves
     // the default, and the trace shows it.
@@ -266,7 +286,7 @@ pub fn bind_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
         Ok(()) => {}
         Err(e) => trace_failure(tracer, Step::Setsockopt, Some(fd), None, &e),
     }
-    Ok(Dgram::new(s.into(), tracer.clone()))
+    Ok((s, bound))
 }
 
 /// The receive buffer the UDP server asks for: 4 MiB, so that thousands of datagrams in

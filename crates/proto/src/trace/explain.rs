@@ -111,8 +111,8 @@ fn set_up(event: &Event<'_>, lang: Lang) -> String {
             "서버가 바쁠 때 오는 데이터그램을 담을 공간: 몰려와도 버리지 않고 기다리게 합니다",
         ),
         Event::ReusePort { .. } => say(
-            "one port, several listening sockets: the kernel spreads new connections over their queues",
-            "포트 공유: 같은 포트의 여러 소켓에 커널이 새 연결을 나눠 각자의 대기 큐에 넣습니다",
+            "one port, several sockets: the kernel spreads new connections (UDP: senders) over them",
+            "포트 공유: 같은 포트의 여러 소켓에 커널이 새 연결(UDP는 보낸 쪽)을 나눠 줍니다",
         ),
         Event::DupListener { .. } => say(
             "another descriptor of the listening socket, for another worker: the workers share one accept queue",
