@@ -5,7 +5,7 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use hello_tests::{Server, WAIT, client, udp_exchange};
+use hello_tests::{Server, WAIT, client, udp_exchange, wait_until};
 
 fn udp_server(service: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--udp", "--service", service, "--bind", "127.0.0.1"];
@@ -181,6 +181,8 @@ fn a_burst_in_flight_is_answered_once_each_in_batches() {
             .max()
             .unwrap_or(0)
     };
+    // The trace is read from the server's stderr as it comes: give the last lines time.
+    wait_until(WAIT, || batches("recvmmsg") > 1 && batches("sendmmsg") > 1);
     assert!(batches("recvmmsg") > 1, "no batch received: {}", server.stderr());
     assert!(batches("sendmmsg") > 1, "no batch sent: {}", server.stderr());
 }
@@ -204,9 +206,11 @@ fn two_udp_workers_share_the_port_and_both_answer() {
             .filter(|r| r["who"] == w && r["call"] == "recvmmsg")
             .count()
     };
+    // The trace is read from the server's stderr as it comes: wait for the last lines.
+    let all = wait_until(WAIT, || who("server#1") + who("server#2") == 40);
+    assert!(all, "40 receives traced: {}", server.stderr());
     let (one, two) = (who("server#1"), who("server#2"));
     assert!(one > 0 && two > 0, "each worker answers some: {one} and {two}");
-    assert_eq!(one + two, 40, "{}", server.stderr());
     server.signal(libc::SIGTERM);
     let status = server.wait(WAIT).expect("the UDP workers did not stop");
     assert!(status.success(), "{status}; stderr: {}", server.stderr());
