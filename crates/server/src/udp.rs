@@ -116,14 +116,14 @@ mod tests {
     use std::time::{Duration, Instant};
 
     #[test]
-    fn stop_wakes_a_server_blocked_in_recvfrom() {
+    fn stop_wakes_a_server_blocked_in_recvmmsg() {
         for bind in ["127.0.0.1:0", "0.0.0.0:0"] {
             let socket = bind_udp(bind.parse().unwrap(), &Tracer::off()).unwrap();
             let stop = Stop::new();
             let config = Config::new(Service::hello("hi"));
             let stopper = stop.clone();
             let server = std::thread::spawn(move || run(socket, &config, &stop));
-            // Give the server time to block in recvfrom(), the case the wake is for. The
+            // Give the server time to block in recvmmsg(), the case the wake is for. The
             // test would pass without the pause too, only exercising less.
             std::thread::sleep(Duration::from_millis(50));
             stopper.stop();

@@ -465,6 +465,51 @@ mod tests {
     use super::*;
     use std::thread;
 
+    /// Two senders' datagrams queued before the call: one `recvmmsg()` takes both, each
+    /// with its own bytes and sender (IPv4 and IPv6), one `sendmmsg()` answers each, and a
+    /// batch of one goes out with `sendto()`; a shutdown then ends a batch with none.
+    #[test]
+    fn a_batch_takes_what_is_queued_and_answers_each_sender() {
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            let Ok(s) = UdpSocket::bind(bind) else {
+                continue;
+            };
+            let to = s.local_addr().unwrap();
+            let server = Dgram::new(s, Tracer::off());
+            let clients: Vec<UdpSocket> = (0..2).map(|_| UdpSocket::bind(bind).unwrap()).collect();
+            for (i, c) in clients.iter().enumerate() {
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                c.send_to(format!("m{i}").as_bytes(), to).unwrap();
+            }
+            let mut batch = Batch::new(8, 64);
+            // Loopback delivers at once; a second call gathers one that was late.
+            let mut got: Vec<(Vec<u8>, SocketAddr)> = Vec::new();
+            while got.len() < 2 {
+                let n = server.recv_batch(&mut batch).unwrap();
+                assert!(n > 0, "{bind}");
+                got.extend((0..n).map(|i| (batch.datagram(i).to_vec(), batch.peer(i).unwrap())));
+                let replies: Vec<Vec<u8>> = (0..n).map(|i| [b"re:", batch.datagram(i)].concat()).collect();
+                assert!(server.reply_batch(&mut batch, &replies).is_empty(), "{bind}");
+            }
+            for (i, c) in clients.iter().enumerate() {
+                let want = format!("m{i}").into_bytes();
+                assert!(
+                    got.contains(&(want.clone(), c.local_addr().unwrap())),
+                    "{bind}: {got:?}"
+                );
+                let mut buf = [0u8; 16];
+                let n = c.recv(&mut buf).unwrap();
+                assert_eq!(&buf[..n], [b"re:", &want[..]].concat().as_slice(), "{bind}");
+            }
+            server.shutdown_read();
+            assert_eq!(
+                server.recv_batch(&mut batch).unwrap(),
+                0,
+                "{bind}: shut down, no sender"
+            );
+        }
+    }
+
     #[test]
     fn shutdown_read_wakes_a_blocked_recvfrom_with_no_sender() {
         for bind in ["127.0.0.1:0", "0.0.0.0:0", "[::1]:0"] {
