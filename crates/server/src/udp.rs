@@ -26,41 +26,7 @@ pub fn run_workers(mut sockets: Vec<Dgram>, config: &Config, stop: &Stop) -> Res
             return run(socket, config, stop);
         }
     }
-    let results: Vec<Result<Summary, Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = sockets
-            .into_iter()
-            .enumerate()
-            .map(|(i, socket)| {
-                std::thread::Builder::new()
-                    .name(format!("udp-worker-{}", i + 1))
-                    .spawn_scoped(scope, move || {
-                        let result = run(socket, config, stop);
-                        if result.is_err() {
-                            stop.stop();
-                        }
-                        result
-                    })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                let joined = match h {
-                    Ok(h) => h.join().map_err(|_| std::io::Error::other("it panicked")),
-                    Err(e) => Err(e),
-                };
-                joined.unwrap_or_else(|e| {
-                    stop.stop();
-                    Err(Error::new(Step::Spawn, "a UDP worker thread", e))
-                })
-            })
-            .collect()
-    });
-    let mut summary = Summary::default();
-    for result in results {
-        summary.add(result?);
-    }
-    Ok(summary)
+    crate::on_worker_threads(sockets, "udp-worker", stop, |socket| run(socket, config, stop))
 }
 
 /// Answers datagrams until `stop` (or after the first one, with `config.once`).
