@@ -53,7 +53,6 @@ fn server_usage_errors_exit_2_and_name_the_argument() {
         (&["--workers", "0", "0"], "--workers"),
         (&["--workers", "1025", "0"], "--workers"),
         (&["--model", "threads", "--workers", "2", "0"], "--workers"),
-        (&["--udp", "--workers", "2", "0"], "--workers"),
         // The agent is a balancer's check of a TCP server.
         (&["--udp", "--agent-port", "0", "0"], "--agent-port"),
         // --proxy-from: addresses or CIDR blocks, and only with --proxy-protocol.

@@ -197,6 +197,61 @@ fn udp_exchanges_are_datagrams() {
     assert_eq!(v["protocol"], "udp");
 }
 
+/// Over UDP each exchange in flight keeps its connected socket: a peer of the test's own
+/// sees `-c` source ports for hundreds of datagrams, and one more for the slot whose
+/// first datagram it ignored (a timed-out exchange starts again on a new socket, so its
+/// late reply cannot pass for the next one's).
+#[test]
+fn udp_slots_keep_their_socket_and_a_timeout_changes_it() {
+    use std::collections::BTreeSet;
+    use std::net::UdpSocket;
+    use std::sync::{Arc, Mutex};
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let port = peer.local_addr().unwrap().port().to_string();
+    let ports = Arc::new(Mutex::new(BTreeSet::new()));
+    let seen = Arc::clone(&ports);
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::clone(&done);
+    let answering = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        let mut first = true;
+        // Bounded: the run is bounded, and every receive gives up within 200 ms.
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((_, from)) = peer.recv_from(&mut buf) else {
+                continue;
+            };
+            seen.lock().unwrap().insert(from.port());
+            if std::mem::take(&mut first) {
+                continue;
+            }
+            peer.send_to(b"Hello World!\0", from).unwrap();
+        }
+    });
+    let (code, v) = run(&[
+        "--udp",
+        "-d",
+        "800ms",
+        "-c",
+        "4",
+        "--threads",
+        "1",
+        "--timeout",
+        "200ms",
+        "127.0.0.1",
+        &port,
+    ]);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    answering.join().unwrap();
+    assert_eq!((code, n(&v, "failed")), (1, 1), "{v}");
+    assert!(n(&v, "ok") > 100, "{v}");
+    let ports = ports.lock().unwrap().len();
+    assert_eq!(
+        ports, 5,
+        "4 slots' sockets and the one that replaced a timed-out one"
+    );
+}
+
 #[test]
 fn an_open_loop_keeps_roughly_the_rate_asked() {
     let srv = Server::start(&["--model", "epoll", "--bind", "127.0.0.1", "0"]);

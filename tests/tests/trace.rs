@@ -1390,7 +1390,7 @@ fn the_json_trace_is_the_text_trace_as_one_record_per_line() {
                 .map(|r| r["local"].clone());
             let peer = server_records
                 .iter()
-                .find(|r| r["call"] == "accept" || r["call"] == "recvfrom")
+                .find(|r| ["accept", "recvmmsg"].contains(&r["call"].as_str().unwrap_or_default()))
                 .map(|r| r["peer"].clone());
             assert!(local.is_some() && local == peer, "{what}: {local:?} {peer:?}");
             let sent: u64 = client_records

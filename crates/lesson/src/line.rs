@@ -223,6 +223,18 @@ pub fn act(r: &Record) -> Act {
                 port: port(r.peer)?,
                 n,
             },
+            // A batch of one datagram is that datagram (its record names the sender and
+            // counts its bytes); a larger batch names no one sender and is left out.
+            "recvmmsg" if ret == 1 => Act::RecvFrom {
+                fd,
+                port: port(r.peer)?,
+                n: r.bytes?,
+            },
+            "sendmmsg" if ret == 1 => Act::SendTo {
+                fd,
+                port: port(r.peer)?,
+                n: r.bytes?,
+            },
             "poll" | "epoll_wait" => Act::Ready {
                 fds: r.readable.clone()?,
             },

@@ -34,6 +34,10 @@ pub enum Step {
     Sendto,
     /// `recvfrom(2)`.
     Recvfrom,
+    /// `sendmmsg(2)`: several datagrams in one call.
+    Sendmmsg,
+    /// `recvmmsg(2)`: several datagrams in one call.
+    Recvmmsg,
     /// `getsockname(2)`.
     Getsockname,
     /// `fcntl(2)`: duplicating a descriptor, or switching it to (non-)blocking mode.
@@ -76,6 +80,8 @@ impl Step {
             Step::Shutdown => "shutdown()",
             Step::Sendto => "sendto()",
             Step::Recvfrom => "recvfrom()",
+            Step::Sendmmsg => "sendmmsg()",
+            Step::Recvmmsg => "recvmmsg()",
             Step::Getsockname => "getsockname()",
             Step::Fcntl => "fcntl()",
             Step::EpollCreate => "epoll_create1()",

@@ -83,7 +83,8 @@ pub struct Args {
     pub max_conns: Option<usize>,
 
     /// Event loops, one per thread, sharing the port as --accept-queues says; --max-conns
-    /// and --max-buffered hold for them all. epoll model only [default: 1]
+    /// and --max-buffered hold for them all. epoll model only; with --udp, batched loops
+    /// with a SO_REUSEPORT socket each [default: 1]
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
     pub workers: Option<usize>,

@@ -24,7 +24,6 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use hello_proto::sys::Stream;
@@ -138,54 +137,7 @@ pub fn run_workers(
             )
         })
         .collect::<Result<Vec<_>, Error>>()?;
-    let results: Vec<Result<Summary, Error>> = thread::scope(|scope| {
-        let handles: Vec<_> = loops
-            .into_iter()
-            .enumerate()
-            .map(|(i, lp)| {
-                thread::Builder::new()
-                    .name(format!("worker-{}", i + 1))
-                    .spawn_scoped(scope, move || {
-                        let result = lp.run(stop);
-                        if result.is_err() {
-                            stop.stop();
-                        }
-                        result
-                    })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| match h {
-                Ok(h) => h.join().unwrap_or_else(|_| {
-                    stop.stop();
-                    Err(Error::new(
-                        Step::Spawn,
-                        "a worker thread",
-                        std::io::Error::other("it panicked"),
-                    ))
-                }),
-                Err(e) => {
-                    stop.stop();
-                    Err(Error::new(Step::Spawn, "a worker thread", e))
-                }
-            })
-            .collect()
-    });
-    let mut summary = Summary::default();
-    let mut first_error = None;
-    for result in results {
-        match result {
-            Ok(s) => summary.add(s),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(summary),
-    }
+    crate::on_worker_threads(loops, "worker", stop, |lp| lp.run(stop))
 }
 
 impl<'c> Loop<'c> {

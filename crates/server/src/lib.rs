@@ -236,6 +236,67 @@ pub fn run_workers(
     }
 }
 
+/// Runs `work` on each of `workers`, each on a thread of its own named `{name}-N`, and
+/// adds their summaries. A worker that fails (or panics, or cannot be started) stops the
+/// others; the first failure is returned. The event loop's workers and the UDP server's
+/// are both run this way.
+pub(crate) fn on_worker_threads<W: Send>(
+    workers: Vec<W>,
+    name: &str,
+    stop: &Stop,
+    work: impl Fn(W) -> Result<Summary, Error> + Sync,
+) -> Result<Summary, Error> {
+    let work = &work;
+    let results: Vec<Result<Summary, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = workers
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| {
+                std::thread::Builder::new()
+                    .name(format!("{name}-{}", i + 1))
+                    .spawn_scoped(scope, move || {
+                        let result = work(w);
+                        if result.is_err() {
+                            stop.stop();
+                        }
+                        result
+                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                let joined = match h {
+                    Ok(h) => h.join().map_err(|_| std::io::Error::other("it panicked")),
+                    Err(e) => Err(e),
+                };
+                joined.unwrap_or_else(|e| {
+                    stop.stop();
+                    Err(Error::new(
+                        hello_proto::Step::Spawn,
+                        format!("a {name} thread"),
+                        e,
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut summary = Summary::default();
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok(s) => summary.add(s),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(summary),
+    }
+}
+
 /// The default `--max-conns` of the event loop: every descriptor the process may open but
 /// [`RESERVED_FDS`], each client needing one. (The threads model keeps
 /// [`DEFAULT_MAX_CONNS`]: each of its slots is a thread.)

@@ -40,8 +40,10 @@ fn main() -> ExitCode {
             .exit();
     }
     if args.workers.is_some_and(|n| n > 1) {
+        // Over UDP a worker is the batched loop on a socket of its own (SO_REUSEPORT),
+        // whatever --model says.
         let conflict = if args.udp {
-            Some("--workers is for TCP: the UDP server is one loop")
+            None
         } else if args.model != Model::Epoll {
             Some("--workers needs --model epoll (each worker is an event loop)")
         } else {
@@ -171,15 +173,22 @@ fn run(args: Args) -> anyhow::Result<Summary> {
     // then sends SIGTERM always gets a clean exit. They are set up after the socket, so
     // that the socket gets the lowest descriptor (3), as in the textbook.
     let summary = if args.udp {
-        let socket = sys::bind_udp(addr, &tracer)?;
+        // --once answers exactly one datagram: a second worker could take another.
+        let workers = if args.once { 1 } else { args.workers.unwrap_or(1) };
+        let sockets = if workers > 1 {
+            sys::bind_udp_reuseport(addr, workers, &tracer)?
+        } else {
+            vec![sys::bind_udp(addr, &tracer)?]
+        };
         let exporter = start_exporter(&args, false)?;
         watch_signals(stop.clone(), None, drain_delay, tracer.clone())?;
-        announce(
-            socket.local_addr().context("getsockname() error")?,
-            None,
-            exporter.as_ref(),
-        );
-        hello_server::udp::run(socket, &config, &stop)?
+        let local = sockets
+            .first()
+            .context("no UDP socket")?
+            .local_addr()
+            .context("getsockname() error")?;
+        announce(local, None, exporter.as_ref());
+        hello_server::udp::run_workers(sockets, &config, &stop)?
     } else {
         // --once serves exactly one client: a second worker's queue could hold another.
         let workers = if args.once { 1 } else { args.workers.unwrap_or(1) };

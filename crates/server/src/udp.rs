@@ -1,14 +1,33 @@
-//! The UDP server: `recvfrom()` a datagram, `sendto()` the reply to its sender, repeat.
-//! No connection, no accept, no per-client state: the reply is the pure
-//! `Service::datagram_reply`.
+//! The UDP server: take every datagram waiting in one `recvmmsg()`, answer each with
+//! `Service::datagram_reply`, send the replies in one `sendmmsg()` (one reply: `sendto()`),
+//! repeat. No connection, no accept, no per-client state: every datagram gets exactly one
+//! reply datagram, to its sender, whatever else came in the same batch.
 
-use hello_proto::sys::Dgram;
+use std::borrow::Cow;
+
+use hello_proto::sys::{Batch, Dgram};
 use hello_proto::{Error, Step};
 
 use crate::{Config, Stop, Summary, report};
 
 /// Largest datagram payload accepted (IPv4's maximum UDP payload is 65,507 bytes).
 const MAX_DATAGRAM: usize = 65536;
+
+/// Datagrams one `recvmmsg()` may take. 64 slots of 64 KiB are 4 MiB of address space;
+/// a slot's pages are only touched by a datagram that long (docs/performance.md, "UDP").
+pub const BATCH: usize = 64;
+
+/// [`run`] on each socket of a `SO_REUSEPORT` set (`sys::bind_udp_reuseport`), each on a
+/// thread of its own; the summaries added. A
+/// worker that fails stops the others; the first failure is returned.
+pub fn run_workers(mut sockets: Vec<Dgram>, config: &Config, stop: &Stop) -> Result<Summary, Error> {
+    if sockets.len() == 1 {
+        if let Some(socket) = sockets.pop() {
+            return run(socket, config, stop);
+        }
+    }
+    crate::on_worker_threads(sockets, "udp-worker", stop, |socket| run(socket, config, stop))
+}
 
 /// Answers datagrams until `stop` (or after the first one, with `config.once`).
 pub fn run(socket: Dgram, config: &Config, stop: &Stop) -> Result<Summary, Error> {
@@ -22,30 +41,34 @@ pub fn run(socket: Dgram, config: &Config, stop: &Stop) -> Result<Summary, Error
         .try_clone()
         .map_err(|e| Error::new(Step::Fcntl, local, e))?;
     let _wake = stop.on_stop(move || waking.shutdown_read());
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    // --once answers exactly one datagram: a batch of one.
+    let mut batch = Batch::new(if config.once { 1 } else { BATCH }, MAX_DATAGRAM);
+    let mut replies: Vec<Cow<'_, [u8]>> = Vec::with_capacity(BATCH);
     let mut summary = Summary::default();
     while !stop.is_stopped() {
-        let (n, peer) = match socket.recv_from(&mut buf) {
-            Ok(Some(got)) => got,
-            // Shut down for reading: nothing more can arrive.
-            Ok(None) => break,
+        match socket.recv_batch(&mut batch) {
+            Ok(0) => break,
+            Ok(_) => {}
             Err(_) if stop.is_stopped() => break,
             Err(e) => {
                 // A pending ICMP error or a datagram that vanished: the socket is fine.
-                report(&Error::new(Step::Recvfrom, local, e));
+                report(&Error::new(Step::Recvmmsg, local, e));
                 continue;
             }
-        };
-        let reply = config.service.datagram_reply(&buf[..n]);
-        let failed = match socket.send_to(&reply, peer) {
-            Ok(_) => false,
-            Err(e) => {
-                report(&Error::new(Step::Sendto, peer, e));
-                true
-            }
-        };
-        summary.count(failed);
-        crate::metrics::datagram(failed);
+        }
+        replies.clear();
+        replies.extend((0..batch.len()).map(|i| config.service.datagram_reply(batch.datagram(i))));
+        let refused = socket.reply_batch(&mut batch, &replies);
+        for _ in refused.len()..batch.len() {
+            summary.count(false);
+            crate::metrics::datagram(false);
+        }
+        for (i, step, e) in refused {
+            let to = batch.peer(i).map_or_else(|| local.to_string(), |p| p.to_string());
+            report(&Error::new(step, to, e));
+            summary.count(true);
+            crate::metrics::datagram(true);
+        }
         if config.once {
             break;
         }
@@ -61,14 +84,14 @@ mod tests {
     use std::time::{Duration, Instant};
 
     #[test]
-    fn stop_wakes_a_server_blocked_in_recvfrom() {
+    fn stop_wakes_a_server_blocked_in_recvmmsg() {
         for bind in ["127.0.0.1:0", "0.0.0.0:0"] {
             let socket = bind_udp(bind.parse().unwrap(), &Tracer::off()).unwrap();
             let stop = Stop::new();
             let config = Config::new(Service::hello("hi"));
             let stopper = stop.clone();
             let server = std::thread::spawn(move || run(socket, &config, &stop));
-            // Give the server time to block in recvfrom(), the case the wake is for. The
+            // Give the server time to block in recvmmsg(), the case the wake is for. The
             // test would pass without the pause too, only exercising less.
             std::thread::sleep(Duration::from_millis(50));
             stopper.stop();

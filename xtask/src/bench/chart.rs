@@ -1,6 +1,7 @@
 //! The benchmark's pictures, as SVG (plotters' SVG backend, no font library: the text is
 //! SVG text, drawn by whatever shows the file): connections per second and p99 latency
-//! against concurrency, one line per server, and memory per idle connection.
+//! against concurrency, one line per server; each server's ratio to a reference with its
+//! spread over the repeats; and memory per idle connection.
 
 use plotters::coord::Shift;
 use plotters::coord::combinators::WithKeyPoints;
@@ -62,7 +63,91 @@ pub fn series(cells: &[Cell], value: impl Fn(&Cell) -> Option<f64>) -> Vec<Serie
     out
 }
 
-type Error = Box<dyn std::error::Error>;
+/// What drawing a chart can fail with.
+pub type Error = Box<dyn std::error::Error>;
+
+/// One server's ratios to a reference: at each concurrency the median over the repeats
+/// and the least and most of the per-repeat ratios.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spread {
+    /// The server's name.
+    pub name: String,
+    /// (concurrency, median, least, most).
+    pub points: Vec<(u32, f64, f64, f64)>,
+}
+
+/// Each server's ratio to the reference (a flat line at 1, drawn dashed), against
+/// concurrency: a line through the medians and a whisker from the least to the most
+/// repeat at each point, so that a difference smaller than the spread reads as one.
+pub fn ratios(title: &str, y_desc: &str, spreads: &[Spread]) -> Result<String, Error> {
+    let mut concs: Vec<u32> = spreads
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    concs.sort_unstable();
+    concs.dedup();
+    let hi = spreads
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.3))
+        .fold(1.0, f64::max);
+    if concs.is_empty() || !hi.is_finite() {
+        return Err("nothing to draw".into());
+    }
+    let x_lo = f64::from(concs[0]) / 1.5;
+    let x_hi = f64::from(concs[concs.len() - 1]) * 1.5;
+    let ticks: Vec<f64> = concs.iter().map(|&c| f64::from(c)).collect();
+    let lines: Vec<Series> = spreads
+        .iter()
+        .map(|s| Series {
+            name: s.name.clone(),
+            points: s.points.iter().map(|p| (p.0, p.1)).collect(),
+        })
+        .collect();
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (area, legend) = root.split_horizontally(SIZE.0 - LEGEND);
+        let x = (x_lo..x_hi).log_scale().with_key_points(ticks);
+        let mut chart = ChartBuilder::on(&area)
+            .caption(title, (FONT, 20))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(72)
+            .build_cartesian_2d(x, 0.0..hi * 1.08)?;
+        chart
+            .configure_mesh()
+            .x_desc("in flight (log scale)")
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.2}"))
+            .label_style((FONT, 14))
+            .axis_desc_style((FONT, 15))
+            .draw()?;
+        chart.draw_series(DashedLineSeries::new(
+            vec![(x_lo, 1.0), (x_hi, 1.0)],
+            6,
+            4,
+            BLACK.stroke_width(1),
+        ))?;
+        for (i, s) in spreads.iter().enumerate() {
+            let c = colour(i);
+            // Nudged sideways a little per server, so that whiskers at one point do not
+            // hide each other.
+            let nudge = 1.0 + 0.025 * (i as f64 - spreads.len() as f64 / 2.0);
+            let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (f64::from(p.0) * nudge, p.1)).collect();
+            chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
+            chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
+            chart.draw_series(s.points.iter().map(|p| {
+                let x = f64::from(p.0) * nudge;
+                PathElement::new(vec![(x, p.2), (x, p.3)], c.stroke_width(1))
+            }))?;
+        }
+        legend_box(&legend, &lines)?;
+        root.present()?;
+    }
+    Ok(svg)
+}
 
 /// A line chart of `series` against concurrency (a log axis with a tick at each
 /// concurrency measured); the y axis is logarithmic when `log_y`.
@@ -245,6 +330,7 @@ mod tests {
             rate_min: rate,
             rate_max: rate,
             ratios: vec![],
+            cpu_ratios: vec![],
             p50: None,
             p99,
             failed: 0,
@@ -284,6 +370,27 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn a_ratio_chart_names_every_server_and_draws_the_reference_line() {
+        let spreads = [
+            Spread {
+                name: "udp".into(),
+                points: vec![(1, 1.1, 1.0, 1.2), (64, 0.5, 0.45, 0.6)],
+            },
+            Spread {
+                name: "c_udp".into(),
+                points: vec![(1, 0.9, 0.8, 1.0)],
+            },
+        ];
+        let svg = ratios("CPU per datagram over nginx's", "ratio", &spreads).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("udp") && svg.contains("c_udp"));
+        assert!(
+            svg.contains("stroke-dasharray") || svg.matches("<polyline").count() >= 3,
+            "the line at 1"
+        );
+        assert!(ratios("t", "y", &[]).is_err());
     }
 
     #[test]

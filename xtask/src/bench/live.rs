@@ -5,7 +5,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -56,6 +56,27 @@ pub fn hello(addr: SocketAddr, timeout: Duration) -> std::io::Result<()> {
     s.read_to_end(&mut reply)?;
     if reply != GREETING {
         return Err(std::io::Error::other(format!("reply {reply:?}")));
+    }
+    Ok(())
+}
+
+/// A UDP port nothing is bound to now (nginx's UDP reference needs one in its
+/// configuration).
+pub fn free_udp_port() -> Result<u16> {
+    let s = UdpSocket::bind(("127.0.0.1", 0)).context("bind 127.0.0.1:0 (UDP)")?;
+    Ok(s.local_addr()?.port())
+}
+
+/// One hello exchange over UDP: any datagram in, the greeting and its NUL back.
+pub fn hello_udp(addr: SocketAddr, timeout: Duration) -> std::io::Result<()> {
+    let s = UdpSocket::bind(("127.0.0.1", 0))?;
+    s.connect(addr)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.send(b"")?;
+    let mut reply = [0u8; 64];
+    let n = s.recv(&mut reply)?;
+    if &reply[..n] != GREETING {
+        return Err(std::io::Error::other(format!("reply {:?}", &reply[..n])));
     }
     Ok(())
 }
@@ -177,7 +198,11 @@ pub fn start(spec: &Spec, tools: &Tools, mode: Mode, logs: &Path) -> Result<Live
     let log = logs.join(format!("{}.log", spec.name));
     let mut last = String::new();
     for _ in 0..STARTS {
-        let port = if spec.prints_port() { 0 } else { free_port()? };
+        let port = match (spec.prints_port(), mode) {
+            (true, _) => 0,
+            (false, Mode::Udp) => free_udp_port()?,
+            (false, _) => free_port()?,
+        };
         let launch = spec.command(tools, mode, port, logs)?;
         let mut child = spawn(&launch, &log, launch.prints_port)?;
         let port = if launch.prints_port {
@@ -240,6 +265,7 @@ fn ready(mut live: Live, mode: Mode) -> Result<Live> {
         let r = match mode {
             Mode::Hello => hello(addr, Duration::from_secs(2)),
             Mode::Echo => echo(addr, Duration::from_secs(2)),
+            Mode::Udp => hello_udp(addr, Duration::from_secs(2)),
         };
         let err = match r {
             Ok(()) => return Ok(live),

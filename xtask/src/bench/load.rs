@@ -99,11 +99,14 @@ pub struct Generator<'a> {
 }
 
 impl Generator<'_> {
-    /// `n` hello exchanges, `c` in flight, against 127.0.0.1:`port`, while the CPU time
-    /// of the server `pid` is read before and after.
-    pub fn run(&self, port: u16, pid: u32, n: u64, c: u32) -> Result<Measured> {
+    /// `n` hello exchanges (datagrams with `udp`), `c` in flight, against
+    /// 127.0.0.1:`port`, while the CPU time of the server `pid` is read before and after.
+    pub fn run(&self, port: u16, pid: u32, n: u64, c: u32, udp: bool) -> Result<Measured> {
         let before = Tree::of(pid)?.cpu_ticks;
         let mut cmd = Command::new(self.binary);
+        if udp {
+            cmd.arg("--udp");
+        }
         cmd.args(["--json", "--timeout", "5s", "--threads"])
             .arg(self.threads.to_string())
             .arg("-n")

@@ -7,10 +7,13 @@
 //!
 //! Steps, each bounded: start-up time; the load (every server at every concurrency,
 //! repeated, the server order rotating between repeats so that drift hits all alike,
-//! ratios paired within a repeat); memory per idle connection; then the summary
-//! (`summary.md`), the raw rows (`runs.tsv`, `startup.tsv`, `idle.tsv`) and SVG charts
-//! (`rate.svg`, `p99.svg`, `idle.svg`) in `target/bench/<run>/` (or `$OUT`), and last
-//! `cargo xtask models` into the same folder. Knobs: see [`Knobs`] and the README.
+//! ratios paired within a repeat); the same for the hello service over UDP (the
+//! textbook UDP loop, nginx's `udp` stream, hello-server --udp); memory per idle
+//! connection; then the summary (`summary.md`), the raw rows (`runs.tsv`, UDP rows
+//! included, `startup.tsv`, `idle.tsv`) and SVG charts (`rate.svg`, `p99.svg`, each
+//! server's ratio to nginx with its spread over the repeats in `vs_nginx.svg` and
+//! `udp_vs_nginx.svg`, `idle.svg`) in `target/bench/<run>/` (or `$OUT`), and last `cargo
+//! xtask models` into the same folder. Knobs: see [`Knobs`] and the README.
 
 mod chart;
 mod live;
@@ -30,7 +33,7 @@ use anyhow::{Context, Result, bail};
 pub use live::hello;
 use load::Generator;
 pub use servers::HOLD_ECHO;
-use servers::{Mode, REFERENCES, SERVERS, Spec, Tools};
+use servers::{Mode, REFERENCES, SERVERS, Spec, Tools, UDP_REFERENCES, UDP_SERVERS};
 use summary::Row;
 pub use summary::median;
 
@@ -59,7 +62,12 @@ pub struct Knobs {
     pub startup: usize,
     /// `IDLE_CONNS` (5000 / 1000): silent clients held per server (0 skips the step).
     pub idle: usize,
-    /// `ONLY` (all): server names, space-separated.
+    /// `UDP_CONCS` ("1 64 256"; "" skips the UDP step): datagrams in flight.
+    pub udp_concs: Vec<u32>,
+    /// `UDP_N` (200000 / 50000): datagrams per UDP run (a datagram costs the server a
+    /// microsecond or two: fewer would leave its CPU time a few clock ticks).
+    pub udp_n: u64,
+    /// `ONLY` (all): server names, space-separated (TCP and UDP ones alike).
     pub only: Option<Vec<String>>,
     /// `MODELS` (1): 0 leaves out the last step, `cargo xtask models`.
     pub models: bool,
@@ -78,21 +86,29 @@ impl Knobs {
             }
         };
         let pick = |full: u64, q: u64| if quick { q } else { full };
+        let list = |name: &str, text: &str| {
+            text.split_whitespace()
+                .map(|c| c.parse::<u32>().ok().filter(|c| (1..=100_000).contains(c)))
+                .collect::<Option<Vec<u32>>>()
+                .with_context(|| format!("{name}={text}: want numbers from 1 to 100000, space-separated"))
+        };
         let concs_text =
             var("CONCS").unwrap_or_else(|| if quick { "1 16 64 256" } else { "1 16 64 256 1024" }.into());
-        let concs = concs_text
-            .split_whitespace()
-            .map(|c| c.parse::<u32>().ok().filter(|c| (1..=100_000).contains(c)))
-            .collect::<Option<Vec<u32>>>()
-            .filter(|v| !v.is_empty())
-            .with_context(|| format!("CONCS={concs_text}: want numbers from 1 to 100000, space-separated"))?;
+        let concs = list("CONCS", &concs_text)?;
+        if concs.is_empty() {
+            bail!("CONCS is empty: want numbers from 1 to 100000, space-separated");
+        }
+        let udp_concs = list(
+            "UDP_CONCS",
+            &var("UDP_CONCS").unwrap_or_else(|| "1 64 256".into()),
+        )?;
         let only = match var("ONLY") {
             None => None,
             Some(list) => {
                 let names: Vec<String> = list.split_whitespace().map(str::to_string).collect();
                 for n in &names {
-                    if !SERVERS.iter().any(|s| s.name == n) {
-                        let all: Vec<_> = SERVERS.iter().map(|s| s.name).collect();
+                    if !SERVERS.iter().chain(UDP_SERVERS).any(|s| s.name == n) {
+                        let all: Vec<_> = SERVERS.iter().chain(UDP_SERVERS).map(|s| s.name).collect();
                         bail!("ONLY: no server {n:?}; the servers are {}", all.join(" "));
                     }
                 }
@@ -112,6 +128,8 @@ impl Knobs {
             n,
             warmup: num("WARMUP_N", pick(1000, 200), 1_000_000)?,
             threads: threads as u32,
+            udp_concs,
+            udp_n: num("UDP_N", pick(200_000, 50_000), 100_000_000)?.max(1),
             run_limit: Duration::from_secs(run_limit),
             startup: num("STARTUP_REPEATS", pick(20, 5), 1000)? as usize,
             idle: num("IDLE_CONNS", pick(5000, 1000), 50_000)? as usize,
@@ -121,14 +139,13 @@ impl Knobs {
     }
 
     fn line(&self) -> String {
+        let join = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
         format!(
-            "REPEATS={} CONCS=\"{}\" N={} WARMUP_N={} LOAD_THREADS={} RUN_LIMIT={} STARTUP_REPEATS={} IDLE_CONNS={}{}",
+            "REPEATS={} CONCS=\"{}\" UDP_CONCS=\"{}\" UDP_N={} N={} WARMUP_N={} LOAD_THREADS={} RUN_LIMIT={} STARTUP_REPEATS={} IDLE_CONNS={}{}",
             self.repeats,
-            self.concs
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
+            join(&self.concs),
+            join(&self.udp_concs),
+            self.udp_n,
             self.n,
             self.warmup,
             self.threads,
@@ -229,27 +246,33 @@ pub fn run(args: &[String]) -> Result<()> {
     servers::find_nginx(&mut tools);
 
     let mut skipped = Vec::new();
-    let mut specs: Vec<&Spec> = Vec::new();
-    for spec in SERVERS {
-        if knobs
-            .only
-            .as_ref()
-            .is_some_and(|o| !o.iter().any(|n| n == spec.name))
-        {
-            continue;
+    let mut pick = |list: &'static [Spec], wanted: bool| -> Vec<&'static Spec> {
+        let mut chosen = Vec::new();
+        for spec in list.iter().filter(|_| wanted) {
+            if knobs
+                .only
+                .as_ref()
+                .is_some_and(|o| !o.iter().any(|n| n == spec.name))
+            {
+                continue;
+            }
+            match spec.unavailable(&tools) {
+                Some(why) => skipped.push(format!("{}: {why}", spec.name)),
+                None => chosen.push(spec),
+            }
         }
-        match spec.unavailable(&tools) {
-            Some(why) => skipped.push(format!("{}: {why}", spec.name)),
-            None => specs.push(spec),
-        }
-    }
+        chosen
+    };
+    let specs = pick(SERVERS, true);
+    let udp_specs = pick(UDP_SERVERS, !knobs.udp_concs.is_empty());
     for s in &skipped {
         eprintln!("xtask bench: SKIPPED {s}");
     }
-    if specs.is_empty() {
+    if specs.is_empty() && udp_specs.is_empty() {
         bail!("no server to measure");
     }
-    let mut head = header(&id, &knobs, &specs, &skipped);
+    let all: Vec<&Spec> = specs.iter().chain(&udp_specs).copied().collect();
+    let mut head = header(&id, &knobs, &all, &skipped);
     say(&format!("{} servers, results in {}", specs.len(), out.display()));
 
     let mut startups = Vec::new();
@@ -267,8 +290,24 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let _ = writeln!(head, "- load average before the load step: {}", loadavg());
     let mut problems = Vec::new();
-    let rows = load_step(&specs, &tools, &generator, &knobs, &logs, &mut problems)?;
+    let mut step = |specs: &[&Spec], mode: Mode, concs: &[u32]| {
+        load_step(
+            specs,
+            mode,
+            concs,
+            &tools,
+            &generator,
+            &knobs,
+            &logs,
+            &mut problems,
+        )
+    };
+    let mut rows = step(&specs, Mode::Hello, &knobs.concs)?;
     let _ = writeln!(head, "- load average after it: {}", loadavg());
+    let udp_rows = step(&udp_specs, Mode::Udp, &knobs.udp_concs)?;
+    if !udp_specs.is_empty() {
+        let _ = writeln!(head, "- load average after the UDP step: {}", loadavg());
+    }
 
     let mut idles = Vec::new();
     if knobs.idle > 0 {
@@ -281,7 +320,12 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
 
-    write_results(&out, &head, &specs, &rows, &startups, &idles, &problems)?;
+    let tables = [
+        Table::of(&specs, REFERENCES.to_vec(), &rows, false),
+        Table::of(&udp_specs, UDP_REFERENCES.to_vec(), &udp_rows, true),
+    ];
+    rows.extend(udp_rows);
+    write_results(&out, &head, &tables, &rows, &startups, &idles, &problems)?;
     if !knobs.models {
         return Ok(());
     }
@@ -291,10 +335,14 @@ pub fn run(args: &[String]) -> Result<()> {
     crate::models::measure(&tools.server, clients, repeats, &out)
 }
 
-/// The load step: each repeat starts every server in turn (the order rotated by one
-/// each repeat), warms it up, and runs hello-load at each concurrency.
+/// The load step (over UDP with [`Mode::Udp`]): each repeat starts every server in turn
+/// (the order rotated by one each repeat), warms it up, and runs hello-load at each
+/// concurrency of `concs`.
+#[allow(clippy::too_many_arguments)]
 fn load_step(
     specs: &[&Spec],
+    mode: Mode,
+    concs: &[u32],
     tools: &Tools,
     generator: &Generator<'_>,
     knobs: &Knobs,
@@ -302,15 +350,21 @@ fn load_step(
     problems: &mut Vec<String>,
 ) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
+    let udp = mode == Mode::Udp;
+    let n = if udp { knobs.udp_n } else { knobs.n };
     for rep in 1..=knobs.repeats {
+        if specs.is_empty() {
+            break;
+        }
         say(&format!(
-            "load, repeat {rep}/{}, load average {}",
+            "load{}, repeat {rep}/{}, load average {}",
+            if udp { " over UDP" } else { "" },
             knobs.repeats,
             loadavg()
         ));
         for k in 0..specs.len() {
             let spec = specs[(k + rep - 1) % specs.len()];
-            let live = match live::start(spec, tools, Mode::Hello, logs) {
+            let live = match live::start(spec, tools, mode, logs) {
                 Ok(l) => l,
                 Err(e) => {
                     eprintln!("xtask bench: !! {e:#}");
@@ -319,12 +373,12 @@ fn load_step(
                 }
             };
             if knobs.warmup > 0 {
-                if let Err(e) = generator.run(live.port, live.pid, knobs.warmup, WARMUP_CONC) {
+                if let Err(e) = generator.run(live.port, live.pid, knobs.warmup, WARMUP_CONC, udp) {
                     problems.push(format!("repeat {rep}, {} warm-up: {e:#}", spec.name));
                 }
             }
-            for &c in &knobs.concs {
-                let row = match generator.run(live.port, live.pid, knobs.n, c) {
+            for &c in concs {
+                let row = match generator.run(live.port, live.pid, n, c, udp) {
                     Ok(m) => {
                         let r = m.report;
                         let lat = r.latency_us;
@@ -332,7 +386,7 @@ fn load_step(
                             rep,
                             server: spec.name.to_string(),
                             conc: c,
-                            n: knobs.n,
+                            n,
                             ok: r.ok,
                             failed: r.failed,
                             errors: r.errors,
@@ -350,9 +404,9 @@ fn load_step(
                             rep,
                             server: spec.name.to_string(),
                             conc: c,
-                            n: knobs.n,
+                            n,
                             ok: 0,
-                            failed: knobs.n,
+                            failed: n,
                             errors: load::Errors::default(),
                             rate: 0.0,
                             p50: None,
@@ -382,45 +436,150 @@ fn load_step(
     Ok(rows)
 }
 
+/// One load table: its servers, the references among them it divides by, and its cells.
+struct Table {
+    names: Vec<&'static str>,
+    refs: Vec<(&'static str, &'static str)>,
+    cells: Vec<summary::Cell>,
+    udp: bool,
+}
+
+impl Table {
+    fn of(specs: &[&Spec], references: Vec<(&'static str, &'static str)>, rows: &[Row], udp: bool) -> Table {
+        let names: Vec<&'static str> = specs.iter().map(|s| s.name).collect();
+        let refs: Vec<(&str, &str)> = references
+            .into_iter()
+            .filter(|(r, _)| names.contains(r))
+            .collect();
+        let ref_names: Vec<&str> = refs.iter().map(|r| r.0).collect();
+        let cells = summary::cells(rows, &names, &ref_names);
+        Table {
+            names,
+            refs,
+            cells,
+            udp,
+        }
+    }
+
+    /// The table's section of the summary: what its columns mean, then the table.
+    fn section(&self) -> String {
+        let mut s = String::new();
+        if self.cells.is_empty() {
+            return s;
+        }
+        let (unit, what) = if self.udp {
+            (
+                "datagrams/s",
+                "(each a datagram and its reply, from send() to the reply, one connected \
+                 socket per datagram in flight)",
+            )
+        } else {
+            ("conn/s", "(whole exchanges, from socket() to end of stream)")
+        };
+        let ref_names: Vec<&str> = self.refs.iter().map(|r| r.0).collect();
+        let ref_cols: Vec<&str> = self.refs.iter().map(|r| r.1).collect();
+        s.push_str(if self.udp { "\n## UDP\n\n" } else { "\n## Load\n\n" });
+        let _ = writeln!(
+            s,
+            "{unit} (the conn/s column): median over the repeats [least–most]. {}p50, p99: \
+             medians of the runs' latencies {what}. errors: failed exchanges summed over \
+             the repeats. server CPU: the server's processes (reaped children included) per \
+             ok exchange, median{}. hello-load cores: the generator's CPU over the run.\n",
+            if ref_names.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "{}: the median of per-repeat rate ratios to {} in the same repeat. ",
+                    ref_cols.join(", "),
+                    ref_names.join(", ")
+                )
+            },
+            if ref_names.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; CPU{}: the median of per-repeat ratios of it",
+                    ref_cols.join(", CPU")
+                )
+            }
+        );
+        s.push_str(&summary::load_table(&self.cells, &ref_cols));
+        s
+    }
+
+    /// Each server's rate and CPU per exchange over nginx's, with the spread over the
+    /// repeats: nothing when nginx was not measured.
+    fn vs_nginx(&self, rows: &[Row]) -> Vec<(String, Result<String, chart::Error>)> {
+        let Some(nginx) = self.refs.iter().map(|r| r.0).find(|r| r.starts_with("nginx")) else {
+            return Vec::new();
+        };
+        let spread = |figure: fn(&Row) -> Option<f64>| -> Vec<chart::Spread> {
+            let mut concs: Vec<u32> = self.cells.iter().map(|c| c.conc).collect();
+            concs.sort_unstable();
+            concs.dedup();
+            self.names
+                .iter()
+                .filter(|n| **n != nginx)
+                .filter_map(|n| {
+                    let points: Vec<(u32, f64, f64, f64)> = concs
+                        .iter()
+                        .filter_map(|&c| {
+                            let v = summary::per_repeat(rows, n, nginx, c, figure);
+                            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+                            let hi = v.iter().copied().fold(0.0, f64::max);
+                            Some((c, median(v)?, lo, hi))
+                        })
+                        .collect();
+                    (!points.is_empty()).then(|| chart::Spread {
+                        name: n.to_string(),
+                        points,
+                    })
+                })
+                .collect()
+        };
+        let (what, file) = if self.udp {
+            ("datagram", "udp_vs_nginx")
+        } else {
+            ("connection", "vs_nginx")
+        };
+        vec![
+            (
+                format!("{file}.svg"),
+                chart::ratios(
+                    &format!("Server CPU per {what} over {nginx}'s (median, whiskers: least–most repeat)"),
+                    &format!("CPU per {what} / {nginx}'s (lower is better)"),
+                    &spread(|r| r.server_cpu_us),
+                ),
+            ),
+            (
+                format!("{file}_rate.svg"),
+                chart::ratios(
+                    &format!("Rate over {nginx}'s (median, whiskers: least–most repeat)"),
+                    &format!("rate / {nginx}'s (higher is better)"),
+                    &spread(|r| Some(r.rate)),
+                ),
+            ),
+        ]
+    }
+}
+
 /// The summary, the raw rows and the charts, written to `out` and the summary printed.
 fn write_results(
     out: &Path,
     head: &str,
-    specs: &[&Spec],
+    tables: &[Table],
     rows: &[Row],
     startups: &[summary::Startup],
     idles: &[summary::Idle],
     problems: &[String],
 ) -> Result<()> {
-    let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
-    let refs: Vec<(&str, &str)> = REFERENCES
-        .into_iter()
-        .filter(|(r, _)| names.contains(r))
-        .collect();
-    let ref_names: Vec<&str> = refs.iter().map(|r| r.0).collect();
-    let ref_cols: Vec<&str> = refs.iter().map(|r| r.1).collect();
-    let cells = summary::cells(rows, &names, &ref_names);
-
     let mut s = String::from(head);
-    s.push_str("\n## Load\n\n");
-    let _ = writeln!(
-        s,
-        "conn/s: median over the repeats [least–most]. {}p50, p99: medians of the runs' \
-         latencies (whole exchanges, from socket() to end of stream). errors: failed \
-         exchanges summed over the repeats. server CPU: the server's processes (reaped \
-         children included) per ok connection, median. hello-load cores: the generator's \
-         CPU over the run.\n",
-        if refs.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "{}: the median of per-repeat ratios to {} in the same repeat. ",
-                ref_cols.join(", "),
-                ref_names.join(" and ")
-            )
-        }
-    );
-    s.push_str(&summary::load_table(&cells, &ref_cols));
+    for t in tables {
+        s.push_str(&t.section());
+    }
+    let tcp = &tables[0];
+    let names = &tcp.names;
+    let cells = &tcp.cells;
     if !startups.is_empty() {
         s.push_str(
             "\n## Start-up\n\nExec to the first complete reply on 127.0.0.1 (polled every 50 µs), ms.\n\n",
@@ -444,20 +603,28 @@ fn write_results(
     let rate = chart::lines(
         "Hello connections per second (median of repeats)",
         "connections per second",
-        &chart::series(&cells, |c| Some(c.rate)),
+        &chart::series(cells, |c| Some(c.rate)),
         false,
     );
     let p99 = chart::lines(
         "p99 latency of a hello exchange (median of repeats)",
         "p99, µs (log scale)",
-        &chart::series(&cells, |c| c.p99),
+        &chart::series(cells, |c| c.p99),
         true,
     );
     let idle = chart::idle_bars("Memory per idle connection", idles);
-    for (file, svg) in [("rate.svg", rate), ("p99.svg", p99), ("idle.svg", idle)] {
+    let mut drawn = vec![
+        ("rate.svg".to_string(), rate),
+        ("p99.svg".to_string(), p99),
+        ("idle.svg".to_string(), idle),
+    ];
+    for t in tables {
+        drawn.extend(t.vs_nginx(rows));
+    }
+    for (file, svg) in drawn {
         match svg {
             Ok(svg) => {
-                std::fs::write(out.join(file), svg).with_context(|| format!("write {file}"))?;
+                std::fs::write(out.join(&file), svg).with_context(|| format!("write {file}"))?;
                 charts.push(file);
             }
             Err(e) if e.to_string() == "nothing to draw" => {}

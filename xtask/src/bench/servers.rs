@@ -19,6 +19,14 @@ pub enum Program {
         /// `listen()`'s backlog.
         backlog: u32,
     },
+    /// `bench/c/least_work.c`: the least a hello server does per connection (accept4,
+    /// send with MSG_MORE, close).
+    LeastWork,
+    /// `bench/c/udp_loop.c`: the textbook UDP loop (recvfrom, sendto); UDP only.
+    UdpLoop {
+        /// Processes, each its own `SO_REUSEPORT` socket on the port.
+        workers: u32,
+    },
     /// `bench/c/epoll_reuseport.c`: a thread per core's worth of SO_REUSEPORT listeners.
     EpollC {
         /// Threads, each with its own listener and epoll loop.
@@ -87,6 +95,11 @@ pub const SERVERS: &[Spec] = &[
         "C epoll server, 2 threads, one SO_REUSEPORT listener each: the near-limit reference",
     ),
     Spec::new(
+        "c_least",
+        Program::LeastWork,
+        "the least a hello server does per connection: accept4(), send(MSG_MORE), close() (bench/c/least_work.c)",
+    ),
+    Spec::new(
         "nginx_1",
         Program::Nginx { workers: 1 },
         "nginx stream module, `return \"Hello World!\\0\"`, 1 worker",
@@ -153,7 +166,45 @@ pub const SERVERS: &[Spec] = &[
 ];
 
 /// The references the load table divides by, within each repeat: `(server, column)`.
-pub const REFERENCES: [(&str, &str); 2] = [("c_iterative", "/iter"), ("c_epoll_2", "/ep2")];
+pub const REFERENCES: [(&str, &str); 4] = [
+    ("c_iterative", "/iter"),
+    ("c_epoll_2", "/ep2"),
+    ("c_least", "/least"),
+    ("nginx_1", "/ngx"),
+];
+
+/// The servers of the UDP step (the hello service over UDP, [`Mode::Udp`]), in the order
+/// of its table.
+pub const UDP_SERVERS: &[Spec] = &[
+    Spec::new(
+        "c_udp",
+        Program::UdpLoop { workers: 1 },
+        "the textbook UDP loop: recvfrom(), sendto() (bench/c/udp_loop.c)",
+    ),
+    Spec::new(
+        "c_udp_2",
+        Program::UdpLoop { workers: 2 },
+        "the textbook UDP loop in 2 processes, a SO_REUSEPORT socket each (bench/c/udp_loop.c PORT 2)",
+    ),
+    Spec::new(
+        "nginx_udp",
+        Program::Nginx { workers: 1 },
+        "nginx stream module, `listen ... udp`, `return \"Hello World!\\0\"`, 1 worker",
+    ),
+    Spec::new(
+        "udp",
+        Program::Hello(&[]),
+        "hello-server --udp: recvmmsg() batches, sendmmsg() replies",
+    ),
+    Spec::new(
+        "udp_w2",
+        Program::Hello(&["--workers", "2"]),
+        "hello-server --udp --workers 2: two batched loops, a SO_REUSEPORT socket each",
+    ),
+];
+
+/// The references the UDP table divides by.
+pub const UDP_REFERENCES: [(&str, &str); 2] = [("c_udp", "/loop"), ("nginx_udp", "/ngx")];
 
 /// hello-server's options for holding silent clients: the echo service (which waits for
 /// the client's message), and no timeout or cap that would let one go during a step.
@@ -175,6 +226,8 @@ pub enum Mode {
     Hello,
     /// The echo service, for the idle step: a silent client is held, not closed.
     Echo,
+    /// The greeting in reply to every datagram (UDP).
+    Udp,
 }
 
 /// Where the built and found programs are; `None` where a reference is skipped.
@@ -188,6 +241,10 @@ pub struct Tools {
     pub textbook: Option<PathBuf>,
     /// `bench/c/epoll_reuseport.c`, compiled.
     pub epoll: Option<PathBuf>,
+    /// `bench/c/least_work.c`, compiled.
+    pub least_work: Option<PathBuf>,
+    /// `bench/c/udp_loop.c`, compiled.
+    pub udp_loop: Option<PathBuf>,
     /// `bench/tokio-hello`, built.
     pub tokio: Option<PathBuf>,
     /// nginx and its stream module.
@@ -220,6 +277,8 @@ impl Spec {
         let (have, what) = match self.program {
             Program::Textbook { .. } => (tools.textbook.is_some(), "c"),
             Program::EpollC { .. } => (tools.epoll.is_some(), "c"),
+            Program::LeastWork => (tools.least_work.is_some(), "c"),
+            Program::UdpLoop { .. } => (tools.udp_loop.is_some(), "c"),
             Program::Nginx { .. } => (tools.nginx.is_some(), "nginx"),
             Program::Tokio => (tools.tokio.is_some(), "tokio"),
             Program::Hello(_) | Program::HelloBare(_) => (true, ""),
@@ -246,7 +305,25 @@ impl Spec {
         let p = port.to_string();
         let missing = || anyhow::anyhow!("{} is not available", self.name);
         let echo = if mode == Mode::Echo { "echo" } else { "hello" };
+        let udp_only = matches!(self.program, Program::UdpLoop { .. });
+        let has_udp = matches!(
+            self.program,
+            Program::UdpLoop { .. } | Program::Nginx { .. } | Program::Hello(_) | Program::HelloBare(_)
+        );
+        if (mode == Mode::Udp && !has_udp) || (mode != Mode::Udp && udp_only) {
+            bail!("{} has no {mode:?} mode", self.name);
+        }
         let argv: Vec<OsString> = match self.program {
+            Program::LeastWork => {
+                if mode == Mode::Echo {
+                    bail!("{} has no echo mode", self.name);
+                }
+                vec![tools.least_work.as_ref().ok_or_else(missing)?.into(), p.into()]
+            }
+            Program::UdpLoop { workers } => {
+                let bin = tools.udp_loop.as_ref().ok_or_else(missing)?;
+                vec![bin.into(), p.into(), workers.to_string().into()]
+            }
             Program::Textbook { backlog } => {
                 if mode == Mode::Echo {
                     bail!("{} has no echo mode", self.name);
@@ -270,8 +347,8 @@ impl Spec {
                 let dir = scratch.join(format!("{}-{port}", self.name));
                 std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
                 let conf = dir.join("nginx.conf");
-                std::fs::write(&conf, nginx_conf(workers, port, nginx.module.as_deref(), &dir))
-                    .with_context(|| format!("write {}", conf.display()))?;
+                let conf_text = nginx_conf(workers, port, mode == Mode::Udp, nginx.module.as_deref(), &dir);
+                std::fs::write(&conf, conf_text).with_context(|| format!("write {}", conf.display()))?;
                 nginx_argv(&nginx.binary, &dir)
             }
             Program::Hello(args) | Program::HelloBare(args) => {
@@ -281,8 +358,10 @@ impl Spec {
                 };
                 let mut v: Vec<OsString> = vec![bin.into()];
                 v.extend(args.iter().map(OsString::from));
-                if mode == Mode::Echo {
-                    v.extend(HOLD_ECHO.map(OsString::from));
+                match mode {
+                    Mode::Echo => v.extend(HOLD_ECHO.map(OsString::from)),
+                    Mode::Udp => v.push("--udp".into()),
+                    Mode::Hello => {}
                 }
                 v.extend(["--bind", "127.0.0.1", &p].map(OsString::from));
                 v
@@ -311,8 +390,11 @@ fn nginx_argv(binary: &Path, dir: &Path) -> Vec<OsString> {
 /// nginx's configuration: the stream module on 127.0.0.1:`port` answering every
 /// connection with the greeting and its NUL, then closing. The NUL is a raw byte in the
 /// quoted string (nginx has no `\0` escape; its strings carry a length, so the byte
-/// reaches the wire). Backlog 4096 like hello-server's, and room for every client.
-pub fn nginx_conf(workers: u32, port: u16, module: Option<&Path>, dir: &Path) -> Vec<u8> {
+/// reaches the wire). Backlog 4096 like hello-server's, and room for every client. With
+/// `udp`, the same over UDP: one reply datagram to each datagram, the receive buffer
+/// hello-server --udp asks for.
+pub fn nginx_conf(workers: u32, port: u16, udp: bool, module: Option<&Path>, dir: &Path) -> Vec<u8> {
+    let listen = if udp { "udp rcvbuf=4m" } else { "backlog=4096" };
     let mut conf = String::new();
     if let Some(m) = module {
         conf.push_str(&format!("load_module {};\n", m.display()));
@@ -321,7 +403,7 @@ pub fn nginx_conf(workers: u32, port: u16, module: Option<&Path>, dir: &Path) ->
         "daemon off;\nmaster_process on;\nworker_processes {workers};\n\
          worker_rlimit_nofile 65536;\npid {pid};\nerror_log {err} warn;\n\
          events {{\n    worker_connections 4096;\n}}\n\
-         stream {{\n    server {{\n        listen 127.0.0.1:{port} backlog=4096;\n        return \"Hello World!",
+         stream {{\n    server {{\n        listen 127.0.0.1:{port} {listen};\n        return \"Hello World!",
         pid = dir.join("nginx.pid").display(),
         err = dir.join("error.log").display(),
     ));
@@ -345,7 +427,7 @@ pub fn build_c(tools: &mut Tools) -> Result<()> {
     let dir = target_dir().join("bench-bin");
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let mut built = Vec::new();
-    for name in ["textbook_loop", "epoll_reuseport"] {
+    for name in ["textbook_loop", "epoll_reuseport", "least_work", "udp_loop"] {
         let src = project_root().join("bench").join("c").join(format!("{name}.c"));
         let bin = dir.join(name);
         let out = Command::new(&cc)
@@ -364,6 +446,8 @@ pub fn build_c(tools: &mut Tools) -> Result<()> {
         }
         built.push(bin);
     }
+    tools.udp_loop = built.pop();
+    tools.least_work = built.pop();
     tools.epoll = built.pop();
     tools.textbook = built.pop();
     Ok(())
@@ -489,6 +573,32 @@ mod tests {
         for (r, _) in REFERENCES {
             assert!(names.contains(&r), "{r}");
         }
+        let udp: Vec<_> = UDP_SERVERS.iter().map(|s| s.name).collect();
+        for (r, _) in UDP_REFERENCES {
+            assert!(udp.contains(&r), "{r}");
+        }
+        // Every UDP server has a UDP mode, and no name is in both lists (ONLY picks).
+        let tools = Tools {
+            server: "/s".into(),
+            udp_loop: Some("/u".into()),
+            ..Tools::default()
+        };
+        for s in UDP_SERVERS {
+            assert!(!names.contains(&s.name), "{}", s.name);
+            if !matches!(s.program, Program::Nginx { .. }) {
+                assert!(
+                    s.command(&tools, Mode::Udp, 0, Path::new("/t")).is_ok(),
+                    "{}",
+                    s.name
+                );
+            }
+        }
+        let udp_hello = UDP_SERVERS.iter().find(|s| s.name == "udp").unwrap();
+        let argv = udp_hello
+            .command(&tools, Mode::Udp, 0, Path::new("/t"))
+            .unwrap()
+            .argv;
+        assert!(argv.iter().any(|a| a == "--udp"));
         // Every idle server has an echo mode.
         for s in SERVERS.iter().filter(|s| s.idle) {
             assert!(!matches!(
@@ -503,6 +613,7 @@ mod tests {
         let conf = nginx_conf(
             2,
             4242,
+            false,
             Some(Path::new("/m/ngx_stream_module.so")),
             Path::new("/t"),
         );
@@ -513,7 +624,11 @@ mod tests {
         assert!(text.contains("daemon off;"));
         let needle = b"return \"Hello World!\0\";";
         assert!(conf.windows(needle.len()).any(|w| w == needle));
-        assert!(!String::from_utf8_lossy(&nginx_conf(1, 1, None, Path::new("/t"))).contains("load_module"));
+        assert!(
+            !String::from_utf8_lossy(&nginx_conf(1, 1, false, None, Path::new("/t"))).contains("load_module")
+        );
+        let udp = String::from_utf8_lossy(&nginx_conf(1, 4242, true, None, Path::new("/t"))).into_owned();
+        assert!(udp.contains("listen 127.0.0.1:4242 udp rcvbuf=4m;"), "{udp}");
     }
 
     #[test]

@@ -137,6 +137,9 @@ pub struct Cell {
     /// For each reference: the median over repeats of this rate over the reference's
     /// rate in the same repeat.
     pub ratios: Vec<Option<f64>>,
+    /// For each reference: the median over repeats of this server CPU per connection over
+    /// the reference's in the same repeat.
+    pub cpu_ratios: Vec<Option<f64>>,
     /// Median of the runs' latency medians, µs.
     pub p50: Option<f64>,
     /// Median of the runs' 99th percentiles, µs.
@@ -165,8 +168,19 @@ pub fn paired(
     conc: u32,
     figure: impl Fn(&Row) -> Option<f64>,
 ) -> Option<f64> {
-    let ratios = rows
-        .iter()
+    median(per_repeat(rows, server, reference, conc, figure))
+}
+
+/// The per-repeat ratios [`paired`] takes the median of, in the order of the repeats:
+/// their spread is what a chart's whiskers show.
+pub fn per_repeat(
+    rows: &[Row],
+    server: &str,
+    reference: &str,
+    conc: u32,
+    figure: impl Fn(&Row) -> Option<f64>,
+) -> Vec<f64> {
+    rows.iter()
         .filter(|r| r.server == server && r.conc == conc)
         .filter_map(|r| {
             let base = rows
@@ -174,8 +188,8 @@ pub fn paired(
                 .find(|b| b.server == reference && b.conc == conc && b.rep == r.rep)?;
             let (x, y) = (figure(r)?, figure(base)?);
             (y > 0.0).then(|| x / y)
-        });
-    median(ratios)
+        })
+        .collect()
 }
 
 /// Every (server, concurrency) measured, in the order of `servers` and then of
@@ -204,6 +218,10 @@ pub fn cells(rows: &[Row], servers: &[&str], references: &[&str]) -> Vec<Cell> {
                 ratios: references
                     .iter()
                     .map(|reference| paired_ratio(rows, server, reference, conc))
+                    .collect(),
+                cpu_ratios: references
+                    .iter()
+                    .map(|reference| paired(rows, server, reference, conc, |r| r.server_cpu_us))
                     .collect(),
                 p50: median(rs.iter().filter_map(|r| r.p50)),
                 p99: median(rs.iter().filter_map(|r| r.p99)),
@@ -242,8 +260,12 @@ pub fn load_table(cells: &[Cell], reference_columns: &[&str]) -> String {
     for col in reference_columns {
         let _ = write!(t, " {col} |");
     }
-    t.push_str(" p50 µs | p99 µs | errors | server CPU µs/conn | hello-load cores |\n|---|---|---|---|");
-    t.push_str(&"---|".repeat(reference_columns.len() + 5));
+    t.push_str(" p50 µs | p99 µs | errors | server CPU µs/conn |");
+    for col in reference_columns {
+        let _ = write!(t, " CPU{col} |");
+    }
+    t.push_str(" hello-load cores |\n|---|---|---|---|");
+    t.push_str(&"---|".repeat(2 * reference_columns.len() + 5));
     t.push('\n');
     for c in cells {
         let _ = write!(
@@ -258,15 +280,18 @@ pub fn load_table(cells: &[Cell], reference_columns: &[&str]) -> String {
         for r in &c.ratios {
             let _ = write!(t, " {} |", fixed(*r, 2));
         }
-        let _ = writeln!(
+        let _ = write!(
             t,
-            " {} | {} | {} | {} | {} |",
+            " {} | {} | {} | {} |",
             thousands(c.p50),
             thousands(c.p99),
             c.failed,
-            fixed(c.server_cpu_us, 1),
-            fixed(c.load_cores, 2)
+            fixed(c.server_cpu_us, 2),
         );
+        for r in &c.cpu_ratios {
+            let _ = write!(t, " {} |", fixed(*r, 2));
+        }
+        let _ = writeln!(t, " {} |", fixed(c.load_cores, 2));
     }
     t
 }
@@ -448,7 +473,15 @@ mod tests {
         );
         let table = load_table(&cells, &["/a"]);
         assert!(table.starts_with("| server | C | conn/s | [min–max] | /a | p50 µs |"));
-        assert!(table.contains("| a | 1 | 30 | 20–40 | 1.00 | 3 | 30 | 0 | 10.0 | - |"));
+        assert!(
+            table.contains("| a | 1 | 30 | 20–40 | 1.00 | 3 | 30 | 0 | 10.00 | 1.00 | - |"),
+            "{table}"
+        );
+        assert_eq!(
+            cells[0].cpu_ratios,
+            [Some(1.0)],
+            "CPU per connection, paired as the rate"
+        );
         // Every line has as many cells as the header.
         let bars = |l: &str| l.matches('|').count();
         let first = table.lines().next().unwrap();

@@ -392,6 +392,9 @@ impl Summary {
             .map_or("no exchange ended well".into(), Percentiles::line);
         let from = if self.rate_asked.is_some() {
             "from the scheduled start"
+        } else if self.protocol == "udp" {
+            // A slot's socket is kept from one datagram to the next (worker.rs).
+            "from send()"
         } else {
             "from socket()"
         };

@@ -6,6 +6,12 @@
 //! `--connect-only`, `socket()` + `connect()` → writable (connected) → `close()`. The loop
 //! registers each socket once, for everything it will wait for, and never deregisters
 //! (`close()` removes it from epoll): per exchange that is one `epoll_ctl()` and no more.
+//!
+//! Over UDP a slot keeps its connected socket from one exchange to the next (send a
+//! datagram, read the reply): per exchange that is two calls and an `epoll_wait()`, as a
+//! client with a socket of its own makes, so that what is measured is the server. A slot
+//! whose exchange failed (a timeout: its reply may still come) starts again with a new
+//! socket.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -284,7 +290,7 @@ impl Worker {
                 }
                 let (error, closed) = (event.is_error(), event.is_read_closed());
                 if let Some(end) = self.step(slot, &mut buf, error, closed && !error) {
-                    finish(slot, end, &mut tally);
+                    finish(slot, end, &mut tally, self.udp);
                     free.push(i);
                 }
             }
@@ -293,7 +299,7 @@ impl Worker {
                 next_scan = now + SCAN;
                 for (i, slot) in slots.iter_mut().enumerate() {
                     if slot.phase != Phase::Free && now >= slot.deadline {
-                        finish(slot, End::Failed(Class::Timeout), &mut tally);
+                        finish(slot, End::Failed(Class::Timeout), &mut tally, false);
                         free.push(i);
                     }
                 }
@@ -307,10 +313,13 @@ impl Worker {
     /// Starts an exchange in slot `i`, due at `origin` and started `late` after it (open
     /// loop). `Err(class)`: it failed at once (the slot stays free).
     fn start(&mut self, slot: &mut Slot, i: usize, origin: Instant, late: Duration) -> Result<(), Class> {
-        slot.generation = slot.generation.wrapping_add(1);
         // Latency counts from the scheduled start; the timeout from the real one.
         slot.origin = origin;
         slot.deadline = origin + late + self.timeout;
+        if let Some(kept) = slot.conn.take() {
+            return self.start_again(slot, i, kept);
+        }
+        slot.generation = slot.generation.wrapping_add(1);
         let conn = if self.udp {
             Conn::connect_udp(&self.peer)
         } else {
@@ -352,6 +361,31 @@ impl Worker {
             .registry()
             .register(&mut SourceFd(&conn.as_raw_fd()), token, interest)
             .map_err(|e| Class::of(&e))?;
+        slot.conn = Some(conn);
+        Ok(())
+    }
+
+    /// Starts the next UDP exchange on the slot's kept socket, registered already (with
+    /// the token of this generation): one `send()`, and the reply is waited for. A full
+    /// socket buffer (rare) waits for room too.
+    fn start_again(&mut self, slot: &mut Slot, i: usize, conn: Conn) -> Result<(), Class> {
+        slot.sent = 0;
+        slot.reply.got = 0;
+        slot.reply.bad = false;
+        slot.reply.bytes.clear();
+        slot.phase = Phase::Reading;
+        if !send_rest(&conn, &self.payload, &mut slot.sent, true).map_err(|e| Class::of(&e))? {
+            slot.phase = Phase::Sending;
+            let token = Token((slot.generation as usize) << 32 | i);
+            self.poll
+                .registry()
+                .reregister(
+                    &mut SourceFd(&conn.as_raw_fd()),
+                    token,
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .map_err(|e| Class::of(&e))?;
+        }
         slot.conn = Some(conn);
         Ok(())
     }
@@ -486,9 +520,12 @@ fn send_rest(conn: &Conn, payload: &[u8], sent: &mut usize, udp: bool) -> io::Re
     Ok(true)
 }
 
-/// Closes the exchange's socket and counts how it ended.
-fn finish(slot: &mut Slot, end: End, tally: &mut Tally) {
-    slot.conn = None;
+/// Closes the exchange's socket (or, over UDP, keeps it for the slot's next exchange,
+/// with `keep_udp`, when this one succeeded) and counts how it ended.
+fn finish(slot: &mut Slot, end: End, tally: &mut Tally, keep_udp: bool) {
+    if !(keep_udp && matches!(end, End::Ok(_))) {
+        slot.conn = None;
+    }
     slot.phase = Phase::Free;
     match end {
         End::Ok(at) => tally.ok(at.saturating_duration_since(slot.origin)),

@@ -28,12 +28,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-pub use dgram::Dgram;
+pub use dgram::{Batch, Dgram};
 pub use select::{FD_SETSIZE, FdSets, WakePipe};
 pub use setup::{
-    DEFAULT_BACKLOG, bind_udp, connect_tcp, connect_udp, dup_listener, is_nonblocking, listen_tcp,
-    listen_tcp_reuseport, resolve, set_accept_timeout, set_nonblocking, stop_listening, unconnected_udp,
-    wait_readable,
+    DEFAULT_BACKLOG, bind_udp, bind_udp_reuseport, connect_tcp, connect_udp, dup_listener, is_nonblocking,
+    listen_tcp, listen_tcp_reuseport, resolve, set_accept_timeout, set_nonblocking, stop_listening,
+    unconnected_udp, wait_readable,
 };
 pub use stream::{Stream, accept, accept_counting, interrupt};
 pub use tracer::{Began, Tracer};

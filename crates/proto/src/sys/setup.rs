@@ -252,10 +252,47 @@ pub fn is_nonblocking(listener: &TcpListener) -> io::Result<bool> {
 
 /// A UDP server socket: `socket(SOCK_DGRAM)` → `setsockopt(SO_REUSEADDR)` → `bind()`.
 pub fn bind_udp(addr: SocketAddr, tracer: &Tracer) -> Result<Dgram> {
-    let s = socket(addr, Kind::Dgram, tracer)?;
-    bind(&s, addr, Kind::Dgram, false, tracer)?;
-    Ok(Dgram::new(s.into(), tracer.clone()))
+    bind_udp_one(addr, false, tracer).map(|(s, _)| Dgram::new(s.into(), tracer.clone()))
 }
+
+/// `count` UDP sockets on one port, each with `SO_REUSEPORT` (the kernel spreads the
+/// senders over them by a hash of their addresses): the first binds `addr` (port 0: the
+/// kernel's choice), the others the address it got. Socket `n` (from 1) traces its
+/// calls as worker `n`, `server#n`.
+pub fn bind_udp_reuseport(addr: SocketAddr, count: usize, tracer: &Tracer) -> Result<Vec<Dgram>> {
+    let (first, bound) = bind_udp_one(addr, true, tracer)?;
+    let mut all = vec![Dgram::new(first.into(), tracer.for_worker(1))];
+    for n in 2..=count {
+        let (s, _) = bind_udp_one(bound, true, tracer)?;
+        all.push(Dgram::new(s.into(), tracer.for_worker(n)));
+    }
+    Ok(all)
+}
+
+/// One UDP socket bound to `addr` (with `SO_REUSEPORT` for a set) and its receive
+/// buffer asked for; returns it and the address bound.
+fn bind_udp_one(addr: SocketAddr, reuse_port: bool, tracer: &Tracer) -> Result<(Socket, SocketAddr)> {
+    let s = socket(addr, Kind::Dgram, tracer)?;
+    let bound = bind(&s, addr, Kind::Dgram, reuse_port, tracer)?;
+    // A burst that outgrows the default buffer (212,992 bytes: some 200 small datagrams,
+    // each counted with its bookkeeping) is dropped by the kernel; a failure only leaves
+    // the default, and the trace shows it.
+    let fd = s.as_raw_fd();
+    match s.set_recv_buffer_size(UDP_RECV_BUFFER) {
+        Ok(()) if tracer.on() => tracer.emit(Event::RecvBuffer {
+            fd,
+            bytes: UDP_RECV_BUFFER,
+        }),
+        Ok(()) => {}
+        Err(e) => trace_failure(tracer, Step::Setsockopt, Some(fd), None, &e),
+    }
+    Ok((s, bound))
+}
+
+/// The receive buffer the UDP server asks for: 4 MiB, so that thousands of datagrams in
+/// flight wait in the queue instead of being dropped (the kernel caps it at
+/// `net.core.rmem_max`, 4 MiB on this machine, 208 KiB on some).
+pub const UDP_RECV_BUFFER: usize = 4 << 20;
 
 /// The client's set-up: `socket()` → `connect()` bounded by `timeout`, then
 /// `getsockname()` to learn the address and ephemeral port the kernel chose, which is

@@ -4,7 +4,7 @@
 use std::fmt::{self, Write as _};
 use std::io;
 
-use super::{Event, Family, Kind, Timeout, UringOp};
+use super::{Datagram, Event, Family, Kind, Timeout, UringOp};
 use crate::error::Step;
 
 /// The call as C would spell it, with its real arguments and result.
@@ -21,6 +21,7 @@ pub fn call(event: &Event<'_>) -> String {
             };
             format!("socket({d}, {t}, {p}) = {fd}")
         }
+        Event::RecvBuffer { fd, bytes } => format!("setsockopt({fd}, SOL_SOCKET, SO_RCVBUF, {bytes}) = 0"),
         Event::ReusePort { fd } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEPORT, 1) = 0"),
         Event::DupListener { fd, copy } => format!("fcntl({fd}, F_DUPFD_CLOEXEC, 0) = {copy}"),
         Event::ReuseAddr { fd, .. } => format!("setsockopt({fd}, SOL_SOCKET, SO_REUSEADDR, 1) = 0"),
@@ -106,6 +107,18 @@ pub fn call(event: &Event<'_>) -> String {
         }
         Event::RecvFrom { fd, peer, data } => {
             format!("recvfrom({fd}) = {} {}, from {peer}", data.len(), Shown(data))
+        }
+        Event::RecvMmsg { fd, slots, got } => format!(
+            "recvmmsg({fd}, {slots}, MSG_WAITFORONE) = {}: {}",
+            got.len(),
+            Batch(got, ", from ")
+        ),
+        Event::SendMmsg { fd, sent } => {
+            format!(
+                "sendmmsg({fd}, {n}) = {n}: {}",
+                Batch(sent, ", to "),
+                n = sent.len()
+            )
         }
         Event::EpollCreate { epfd } => format!("epoll_create1(EPOLL_CLOEXEC) = {epfd}"),
         Event::EpollAdd { epfd, fd, events } => {
@@ -291,6 +304,28 @@ fn failed_call(step: Step, args: &str, err: &io::Error) -> String {
 /// Bytes shown as a C string literal (NUL as `\0`, other control and invalid bytes as
 /// `\n`, `\r`, `\t` or `\xNN`), cut after 64 bytes with `...`.
 pub(super) struct Shown<'a>(pub(super) &'a [u8]);
+
+/// A batch's datagrams, `6 "hello\0", from 127.0.0.1:40000; …` (`", to "` for a sent
+/// batch, whose sizes are its result): the first few, then how many more, so that a line
+/// stays one short write however full the batch.
+struct Batch<'a>(&'a [Datagram<'a>], &'a str);
+
+impl fmt::Display for Batch<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 8;
+        let Batch(datagrams, to) = *self;
+        for (i, d) in datagrams.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{} {}{to}{}", d.data.len(), Shown(d.data), d.peer)?;
+        }
+        if datagrams.len() > SHOWN {
+            write!(f, "; {} more", datagrams.len() - SHOWN)?;
+        }
+        Ok(())
+    }
+}
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

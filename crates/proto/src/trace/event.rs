@@ -7,6 +7,16 @@ use std::net::SocketAddr;
 use super::{Family, Kind};
 use crate::error::Step;
 
+/// One datagram of a batched call (`recvmmsg()`, `sendmmsg()`): its sender or destination,
+/// and its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Datagram<'a> {
+    /// The sender (received) or the destination (sent).
+    pub peer: SocketAddr,
+    /// The datagram.
+    pub data: &'a [u8],
+}
+
 /// Which socket timeout `setsockopt()` sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timeout {
@@ -315,6 +325,31 @@ pub enum Event<'a> {
         peer: SocketAddr,
         /// The datagram.
         data: &'a [u8],
+    },
+    /// `setsockopt(SO_RCVBUF)`: room asked for the datagrams queued while the server is
+    /// busy (the kernel caps it at `net.core.rmem_max`).
+    RecvBuffer {
+        /// The socket.
+        fd: i32,
+        /// The bytes asked for.
+        bytes: usize,
+    },
+    /// `recvmmsg(2)` with `MSG_WAITFORONE` received a batch: it waited for the first
+    /// datagram and took those already queued behind it, up to `slots`.
+    RecvMmsg {
+        /// The socket.
+        fd: i32,
+        /// How many datagrams the call could take.
+        slots: usize,
+        /// The datagrams, in the order they came.
+        got: &'a [Datagram<'a>],
+    },
+    /// `sendmmsg(2)` sent a batch of datagrams, each to its own destination.
+    SendMmsg {
+        /// The socket.
+        fd: i32,
+        /// The datagrams sent.
+        sent: &'a [Datagram<'a>],
     },
     /// `epoll_create1(EPOLL_CLOEXEC)` returned the instance's descriptor.
     EpollCreate {

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use super::{Event, Kind, Lang, Timeout, UringOp};
+use super::{Datagram, Event, Kind, Lang, Timeout, UringOp};
 use crate::error::Step;
 
 /// The most a send can hold and still be said to leave in one packet: one Ethernet
@@ -18,6 +18,7 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         Event::Socket { .. }
         | Event::ReuseAddr { .. }
         | Event::ReusePort { .. }
+        | Event::RecvBuffer { .. }
         | Event::DupListener { .. }
         | Event::DualStack { .. }
         | Event::Bind { .. }
@@ -44,6 +45,8 @@ pub fn explain(event: &Event<'_>, lang: Lang) -> String {
         | Event::ShutdownBoth { .. }
         | Event::SendTo { .. }
         | Event::RecvFrom { .. }
+        | Event::RecvMmsg { .. }
+        | Event::SendMmsg { .. }
         | Event::ProxyHeader { .. } => exchange(event, lang),
         Event::Select { .. }
         | Event::Fork { .. }
@@ -103,9 +106,13 @@ fn set_up(event: &Event<'_>, lang: Lang) -> String {
             "UDP has no connections left to wait out: this only lets sockets with the option share the port",
             "UDP에는 기다릴 연결이 없습니다: 같은 옵션을 켠 다른 소켓과 포트를 함께 쓸 수 있게 할 뿐입니다",
         ),
+        Event::RecvBuffer { .. } => say(
+            "room for the datagrams that come while the server is busy: a burst waits, it is not dropped",
+            "서버가 바쁠 때 오는 데이터그램을 담을 공간: 몰려와도 버리지 않고 기다리게 합니다",
+        ),
         Event::ReusePort { .. } => say(
-            "one port, several listening sockets: the kernel spreads new connections over their queues",
-            "포트 공유: 같은 포트의 여러 소켓에 커널이 새 연결을 나눠 각자의 연결요청 대기 큐에 넣습니다",
+            "one port, several sockets: the kernel spreads new connections (UDP: senders) over them",
+            "포트 공유: 같은 포트의 여러 소켓에 커널이 새 연결(UDP는 보낸 쪽)을 나눠 줍니다",
         ),
         Event::DupListener { .. } => say(
             "another descriptor of the listening socket, for another worker: the workers share one accept queue",
@@ -315,6 +322,25 @@ fn exchange(event: &Event<'_>, lang: Lang) -> String {
             "receive one whole datagram and the address of its sender",
             "데이터그램 수신: 데이터그램 하나를 통째로 받고, 보낸 쪽 주소도 알게 됩니다",
         ),
+        Event::RecvMmsg {
+            got: [Datagram { data: [], .. }],
+            ..
+        } => say(
+            "batched recvfrom(): wait for one, take the queued ones too; one, empty: 0 bytes is a message",
+            "recvfrom() 묶음: 하나를 기다려 쌓인 것까지 받음. 빈 것 하나: 0바이트도 메시지",
+        ),
+        Event::RecvMmsg { got: [_], .. } => say(
+            "batched recvfrom(): wait for one datagram, take those queued behind it too; one had come",
+            "recvfrom() 묶음: 하나를 기다려 뒤에 쌓인 것까지 받습니다. 이번엔 하나",
+        ),
+        Event::RecvMmsg { .. } => say(
+            "batched recvfrom(): one call took every queued datagram, each whole, each with its sender",
+            "recvfrom() 묶음: 쌓인 데이터그램을 한 번에 받음 (각각 통째로, 보낸 쪽 주소와 함께)",
+        ),
+        Event::SendMmsg { .. } => say(
+            "batched sendto(): one call sends every reply, each its own datagram to its own sender",
+            "sendto() 묶음: 답장을 한 번에 보냄 (각각 따로 된 데이터그램으로, 각자의 보낸 쪽에게)",
+        ),
         // The other events are worded by the other groups (see `explain`).
         _ => String::new(),
     }
@@ -466,6 +492,8 @@ fn step_ko(step: Step) -> &'static str {
         Step::Shutdown => "Half-close",
         Step::Sendto => "데이터그램 송신",
         Step::Recvfrom => "데이터그램 수신",
+        Step::Sendmmsg => "데이터그램 여러 개 송신",
+        Step::Recvmmsg => "데이터그램 여러 개 수신",
         Step::Getsockname => "주소 확인",
         Step::Fcntl => "디스크립터 설정(fcntl)",
         Step::EpollCreate => "epoll 인스턴스 생성",
@@ -484,7 +512,10 @@ fn step_ko(step: Step) -> &'static str {
 /// Why a call failed, in words, from its errno (and the step, where that matters).
 fn failure_reason(step: Step, err: &io::Error, lang: Lang) -> String {
     let say = |en: &str, ko: &str| say(lang, en, ko);
-    let datagram = matches!(step, Step::Sendto | Step::Recvfrom);
+    let datagram = matches!(
+        step,
+        Step::Sendto | Step::Recvfrom | Step::Sendmmsg | Step::Recvmmsg
+    );
     let timed_out = || {
         say(
             "timed out, nothing arrived within the time limit",

@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use crate::error::Step;
 
 pub use call::call;
-pub use event::{Event, Readiness, Timeout, UringOp};
+pub use event::{Datagram, Event, Readiness, Timeout, UringOp};
 pub use explain::explain;
 
 /// The language of the explanations.
@@ -253,6 +253,7 @@ pub fn textbook(event: &Event<'_>) -> bool {
         ),
         Event::ReuseAddr { .. }
         | Event::ReusePort { .. }
+        | Event::RecvBuffer { .. }
         | Event::DupListener { .. }
         | Event::DualStack { .. }
         | Event::AcceptTimeout { .. }
@@ -280,7 +281,9 @@ pub fn textbook(event: &Event<'_>) -> bool {
         | Event::PeerName { .. }
         | Event::UringSetup { .. }
         | Event::UringEnter { .. }
-        | Event::UringDone { .. } => false,
+        | Event::UringDone { .. }
+        | Event::RecvMmsg { .. }
+        | Event::SendMmsg { .. } => false,
     }
 }
 
@@ -357,7 +360,7 @@ mod tests {
         libc::ETIMEDOUT,
     ];
 
-    const ALL_STEPS: [Step; 24] = [
+    const ALL_STEPS: [Step; 26] = [
         Step::Resolve,
         Step::Socket,
         Step::Setsockopt,
@@ -370,6 +373,8 @@ mod tests {
         Step::Shutdown,
         Step::Sendto,
         Step::Recvfrom,
+        Step::Sendmmsg,
+        Step::Recvmmsg,
         Step::Getsockname,
         Step::Fcntl,
         Step::EpollCreate,
@@ -439,9 +444,12 @@ mod tests {
             Event::UringDone { .. } => 48,
             Event::PeerName { .. } => 49,
             Event::DupListener { .. } => 50,
+            Event::RecvMmsg { .. } => 51,
+            Event::SendMmsg { .. } => 52,
+            Event::RecvBuffer { .. } => 53,
         }
     }
-    const VARIANTS: usize = 51;
+    const VARIANTS: usize = 54;
 
     /// Every branch of `explain` but the failures (see `errors`).
     fn samples() -> Vec<Event<'static>> {
@@ -467,6 +475,10 @@ mod tests {
                 kind: Kind::Dgram,
             },
             Event::ReusePort { fd: 3 },
+            Event::RecvBuffer {
+                fd: 3,
+                bytes: 4 << 20,
+            },
             Event::DupListener { fd: 3, copy: 4 },
             Event::DualStack { fd: 3 },
             Event::Bind {
@@ -609,6 +621,35 @@ mod tests {
                 fd: 3,
                 peer: a,
                 data: b"",
+            },
+            Event::RecvMmsg {
+                fd: 3,
+                slots: 64,
+                got: Box::leak(Box::new([Datagram { peer: a, data: b"hi" }])),
+            },
+            Event::RecvMmsg {
+                fd: 3,
+                slots: 64,
+                got: Box::leak(Box::new([
+                    Datagram { peer: a, data: b"hi" },
+                    Datagram {
+                        peer: v("127.0.0.1:40000"),
+                        data: b"",
+                    },
+                ])),
+            },
+            Event::SendMmsg {
+                fd: 3,
+                sent: Box::leak(Box::new([
+                    Datagram {
+                        peer: a,
+                        data: b"x\0",
+                    },
+                    Datagram {
+                        peer: v("127.0.0.1:40000"),
+                        data: b"y\0",
+                    },
+                ])),
             },
             Event::EpollCreate { epfd: 5 },
             Event::EpollAdd {

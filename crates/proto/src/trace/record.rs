@@ -157,6 +157,7 @@ impl Record {
                 self.proto = proto(kind);
             }
             Event::ReusePort { fd } => self.option(*fd, "SO_REUSEPORT"),
+            Event::RecvBuffer { fd, .. } => self.option(*fd, "SO_RCVBUF"),
             Event::DualStack { fd } => self.option(*fd, "IPV6_V6ONLY"),
             Event::AcceptTimeout { fd, .. } => self.option(*fd, "SO_RCVTIMEO"),
             Event::Linger0 { fd } => self.option(*fd, "SO_LINGER"),
@@ -222,6 +223,15 @@ impl Record {
             Event::SendTo { fd, peer, data } | Event::RecvFrom { fd, peer, data } => {
                 self.moved(*fd, data.len());
                 self.peer = Some(*peer);
+            }
+            // A batch: its result is how many datagrams, `bytes` all of theirs, and `peer`
+            // the one sender or destination when the batch held one datagram.
+            Event::RecvMmsg { fd, got: batch, .. } | Event::SendMmsg { fd, sent: batch } => {
+                self.on(*fd, batch.len() as i64);
+                self.bytes = Some(batch.iter().map(|d| d.data.len() as u64).sum());
+                if let [one] = batch {
+                    self.peer = Some(one.peer);
+                }
             }
             Event::EpollCreate { epfd } => self.on(*epfd, i64::from(*epfd)),
             Event::EpollAdd { epfd, .. } | Event::EpollDel { epfd, .. } => self.on(*epfd, 0),
