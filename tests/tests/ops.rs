@@ -249,6 +249,34 @@ fn the_exporter_answers_garbage_huge_and_silent_clients_within_bounds_and_the_ma
 }
 
 #[test]
+fn a_crowd_of_silent_clients_does_not_keep_a_scrape_out() {
+    // Twenty connections that never send a request, held open: a scrape made after them
+    // is answered at once, not after each has used up its second (they were read one at
+    // a time, so twenty of them kept Prometheus, whose scrape timeout is 10 s, out for
+    // 20 s). The threaded models; the fork model answers four at once in children.
+    for model in ["epoll", "threads"] {
+        let (_server, metrics) = start_with_metrics(&["--model", model, "--bind", "127.0.0.1", "0"]);
+        let silent: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(metrics).unwrap()).collect();
+        let t0 = Instant::now();
+        let body = scrape(metrics);
+        let took = t0.elapsed();
+        assert!(body.contains("hello_connections_accepted_total"), "{model}");
+        assert!(
+            took < Duration::from_millis(900),
+            "{model}: the scrape waited {took:?} behind 20 silent clients"
+        );
+        // The silent ones are closed at the request time, with a 408.
+        for mut s in silent {
+            s.set_read_timeout(Some(WAIT)).unwrap();
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(answer.starts_with("HTTP/1.1 408 "), "{model}: {answer:?}");
+        }
+    }
+}
+
+#[test]
 fn json_log_lines_are_json_whatever_the_peer_sent_in_every_model() {
     for model in ["epoll", "fork", "threads"] {
         let server = Server::start(&[
