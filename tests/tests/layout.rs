@@ -2,7 +2,7 @@
 //! `hello-proto` do no I/O, and only `hello_proto::sys` makes system calls and traces them;
 //! and of the files around the code: the CI workflow checks Cargo.toml's minimum Rust
 //! version and installs what `.ci/run` installs, and the license files are the ones
-//! Cargo.toml names.
+//! Cargo.toml names; and every test ARCHITECTURE.md names as a guard exists.
 
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -382,5 +382,69 @@ fn nothing_reaches_outside_the_repository() {
         found.is_empty(),
         "the project must stand on its own, yet these lines refer to {outside}:\n{}",
         found.join("\n")
+    );
+}
+
+/// The backquoted words of `text` that look like a test's name: snake_case of four words
+/// or more (`no_model_holds_more_clients_than_max_conns`).
+fn test_like_names(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|w| {
+            w.split('_').count() >= 4
+                && w.split('_').all(|part| {
+                    !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                })
+        })
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn every_test_architecture_md_names_exists() {
+    // What ARCHITECTURE.md says guards an invariant must be there: a name is a function
+    // (`fn NAME`) or, for a metric's or a constant's name, a string some code holds.
+    let code: String = ["crates", "tests", "xtask", "fuzz"]
+        .iter()
+        .filter(|dir| workspace_root().join(dir).is_dir())
+        .flat_map(|dir| rust_files(dir))
+        .map(|path| text_of(&path))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let doc = text_of("ARCHITECTURE.md");
+    let names = test_like_names(&doc);
+    assert!(
+        names
+            .iter()
+            .any(|n| n == "no_model_holds_more_clients_than_max_conns"),
+        "the names are read from ARCHITECTURE.md's backquotes"
+    );
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|name| !code.contains(&format!("fn {name}(")) && !code.contains(&format!("\"{name}")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names what no code defines (a test renamed or removed?): {missing:?}"
+    );
+    // And the files it points to exist.
+    let mut absent = Vec::new();
+    for word in doc.split('`').skip(1).step_by(2) {
+        let path = word.split_whitespace().next().unwrap_or_default();
+        if (path.starts_with("tests/") || path.starts_with("crates/") || path.starts_with("xtask/"))
+            && path.ends_with(".rs")
+            && !workspace_root().join(path).is_file()
+        {
+            absent.push(path.to_owned());
+        }
+    }
+    assert!(
+        absent.is_empty(),
+        "ARCHITECTURE.md names files that do not exist: {absent:?}"
     );
 }

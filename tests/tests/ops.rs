@@ -249,6 +249,73 @@ fn the_exporter_answers_garbage_huge_and_silent_clients_within_bounds_and_the_ma
 }
 
 #[test]
+fn a_fork_child_killed_by_a_signal_is_counted_and_leaves_nothing_open() {
+    // A child that a signal ends (kill -9, the OOM killer, a crash) never counts its own
+    // exchange: the parent, which reaps it, must, or hello_connections_open stays 1 for
+    // as long as the server runs.
+    let (server, metrics) =
+        start_with_metrics(&["--model", "fork", "--service", "echo", "--bind", "127.0.0.1", "0"]);
+    let _silent = TcpStream::connect(server.addr).unwrap();
+    let mut child = None;
+    assert!(
+        wait_until(WAIT, || {
+            child = hello_tests::child_processes(server.pid()).into_iter().next();
+            child.is_some()
+        }),
+        "no child serves the client"
+    );
+    let child = child.unwrap();
+    // SAFETY: kill(2) with a child's pid and a signal number.
+    unsafe { libc::kill(child as i32, libc::SIGKILL) };
+    let mut body = String::new();
+    assert!(
+        wait_until(WAIT, || {
+            body = scrape(metrics);
+            sample(&body, "hello_connections_open") == Some(0.0)
+        }),
+        "the killed child's connection is still counted open:\n{body}"
+    );
+    assert_eq!(
+        sample(&body, "hello_exchanges_total{service=\"echo\",outcome=\"error\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(&body, "hello_exchange_duration_seconds_count{service=\"echo\"}"),
+        Some(1.0),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_crowd_of_silent_clients_does_not_keep_a_scrape_out() {
+    // Twenty connections that never send a request, held open: a scrape made after them
+    // is answered at once, not after each has used up its second (they were read one at
+    // a time, so twenty of them kept Prometheus, whose scrape timeout is 10 s, out for
+    // 20 s). The threaded models; the fork model answers four at once in children.
+    for model in ["epoll", "threads"] {
+        let (_server, metrics) = start_with_metrics(&["--model", model, "--bind", "127.0.0.1", "0"]);
+        let silent: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(metrics).unwrap()).collect();
+        let t0 = Instant::now();
+        let body = scrape(metrics);
+        let took = t0.elapsed();
+        assert!(body.contains("hello_connections_accepted_total"), "{model}");
+        assert!(
+            took < Duration::from_millis(900),
+            "{model}: the scrape waited {took:?} behind 20 silent clients"
+        );
+        // The silent ones are closed at the request time, with a 408.
+        for mut s in silent {
+            s.set_read_timeout(Some(WAIT)).unwrap();
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            let answer = String::from_utf8_lossy(&answer);
+            assert!(answer.starts_with("HTTP/1.1 408 "), "{model}: {answer:?}");
+        }
+    }
+}
+
+#[test]
 fn json_log_lines_are_json_whatever_the_peer_sent_in_every_model() {
     for model in ["epoll", "fork", "threads"] {
         let server = Server::start(&[

@@ -12,7 +12,7 @@ use hello_proto::sys::Stream;
 use slab::Slab;
 
 use crate::budget::Budget;
-use crate::drive::Exchange;
+use crate::drive::{Exchange, Wait};
 use crate::timers::Timers;
 use crate::{Config, Stop};
 
@@ -177,6 +177,24 @@ impl<'c, T> Clients<'c, T> {
     /// Whether a stop has given the exchanges its grace.
     pub(crate) fn stopping(&self) -> bool {
         self.grace_end.is_some()
+    }
+}
+
+impl<'c> Clients<'c, Wait> {
+    /// Drives the client in `slot` as far as its socket allows (the readiness models):
+    /// either it waits again, for what its core now asks, with its deadline queued, or its
+    /// exchange is over and it is taken out and returned, for the model to count it and
+    /// free its slot.
+    pub(crate) fn advance(&mut self, slot: usize, buf: &mut [u8]) -> Option<Client<'c, Wait>> {
+        let client = self.slab.get_mut(slot)?;
+        match client.exchange.advance(buf) {
+            Some(waits_for) => {
+                client.state = waits_for;
+                self.schedule(slot);
+                None
+            }
+            None => self.remove(slot),
+        }
     }
 }
 

@@ -348,21 +348,10 @@ impl<'c> Loop<'c> {
 
     /// Drives a registered client as far as its socket allows; closes it when it is over.
     fn drive(&mut self, key: usize) {
-        let Some(client) = self.clients.get_mut(key) else {
-            return;
-        };
-        match client.exchange.advance(&mut self.buf) {
-            Some(waits_for) => {
-                client.state = waits_for;
-                self.clients.schedule(key);
-            }
-            None => {
-                if let Some(client) = self.clients.remove(key) {
-                    // Closing the socket also takes it out of the epoll set.
-                    self.summary.count(client.exchange.end());
-                    self.slots.release();
-                }
-            }
+        if let Some(client) = self.clients.advance(key, &mut self.buf) {
+            // Closing the socket also takes it out of the epoll set.
+            self.summary.count(client.exchange.end());
+            self.slots.release();
         }
     }
 

@@ -5,19 +5,24 @@
 //! Hardened as the agent port is: a scrape is one short request, so each connection gets
 //! at most [`REQUEST_LIMIT`] bytes of request head within [`REQUEST_TIME`], then one reply
 //! (at most [`REPLY_TIME`] to send it) and a close. Garbage is a 400, a head too long a
-//! 431, a client too slow is closed; one connection at a time, so a flood waits in the
-//! exporter's own backlog and never touches the main port's threads, slots or budget.
-//! Its calls are not traced (a scrape every second would bury the trace).
+//! 431, a client too slow a 408. A flood never touches the main port's threads, slots or
+//! budget. Its calls are not traced (a scrape every second would bury the trace).
 //!
-//! The threaded models serve it on a thread of its own ([`Exporter::spawn`]); the fork
-//! model's parent may have no thread, so it takes each scrape on its loop's turn and
-//! forks a child to answer it ([`Exporter::take_forking`]): the child's copy of the
-//! counters is the snapshot it sends.
+//! The threaded models serve it on a thread of its own ([`Exporter::spawn`]), which reads
+//! up to [`AT_ONCE`] requests at once through an epoll set of its own: a crowd of silent
+//! clients cannot keep a scrape out (read one at a time, twenty of them kept one waiting
+//! 20 s), and one more past [`AT_ONCE`] makes room by closing the one that came first.
+//! The fork model's parent may have no thread, so it takes each scrape on its loop's turn
+//! and forks a child to answer it ([`Exporter::take_forking`]), a few at once: the
+//! child's copy of the counters is the snapshot it sends.
 
+use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hello_proto::sys::epoll::Epoll;
 use hello_proto::sys::{self, Stream, Tracer};
 use hello_proto::{Error, Step};
 
@@ -29,6 +34,8 @@ pub const REQUEST_LIMIT: usize = 8192;
 pub const REQUEST_TIME: Duration = Duration::from_secs(1);
 /// How long the reply may take to go out.
 pub const REPLY_TIME: Duration = Duration::from_secs(1);
+/// Requests the exporter's thread reads at once.
+pub const AT_ONCE: usize = 64;
 
 /// The metrics listener and what the exposition says about the server.
 #[derive(Debug)]
@@ -52,22 +59,20 @@ impl Exporter {
         self.local
     }
 
-    /// Answers scrapes on a thread of its own, one at a time, for as long as the process
-    /// lives.
+    /// Answers scrapes on a thread of its own, up to [`AT_ONCE`] at once, for as long as
+    /// the process lives.
     pub fn spawn(self: Arc<Self>) -> Result<(), Error> {
         let local = self.local;
+        let quiet = Tracer::off();
+        let mut epoll =
+            Epoll::new(AT_ONCE + 1, &quiet).map_err(|e| Error::new(Step::EpollCreate, local, e))?;
+        sys::set_nonblocking(&self.listener, true, &quiet).map_err(|e| Error::new(Step::Fcntl, local, e))?;
+        epoll
+            .add(self.listener.as_raw_fd(), LISTENER, true, false)
+            .map_err(|e| Error::new(Step::EpollCtl, local, e))?;
         std::thread::Builder::new()
             .name("metrics".into())
-            .spawn(move || {
-                let quiet = Tracer::off();
-                loop {
-                    match sys::accept(&self.listener, false, &quiet) {
-                        Ok((stream, _)) => answer(stream),
-                        // Out of descriptors, or a connection that died in the queue.
-                        Err(_) => std::thread::sleep(Duration::from_millis(50)),
-                    }
-                }
-            })
+            .spawn(move || serve(&self.listener, epoll))
             .map(|_| ())
             .map_err(|e| Error::new(Step::Spawn, local, e))
     }
@@ -134,7 +139,130 @@ fn head_end(buf: &[u8]) -> Option<usize> {
         .or_else(|| buf.windows(2).position(|w| w == b"\n\n").map(|at| at + 2))
 }
 
-/// Reads one request head within the limits, answers it, closes.
+/// The epoll key of the listening socket; a request's is its place in the table, plus one.
+const LISTENER: u64 = 0;
+
+/// A connection whose request head is being read (by [`serve`]).
+struct Reading {
+    stream: Stream,
+    head: Vec<u8>,
+    until: Instant,
+}
+
+/// How long the thread waits before accepting again after an error (out of descriptors).
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// The exporter's thread: requests read as they come (edge-triggered), each answered once
+/// its head is whole, each given [`REQUEST_TIME`]; for ever.
+fn serve(listener: &TcpListener, mut epoll: Epoll) {
+    let quiet = Tracer::off();
+    let mut table: Vec<Option<Reading>> = (0..AT_ONCE).map(|_| None).collect();
+    let mut accept_again = false;
+    loop {
+        let now = Instant::now();
+        for slot in &mut table {
+            if slot.as_ref().is_some_and(|r| r.until <= now)
+                && let Some(r) = slot.take()
+            {
+                finish(r.stream, &status("408 Request Timeout", ""));
+            }
+        }
+        let next = table.iter().flatten().map(|r| r.until).min();
+        let mut timeout = next.map(|t| t.saturating_duration_since(now));
+        if accept_again {
+            timeout = Some(timeout.map_or(ACCEPT_RETRY, |t| t.min(ACCEPT_RETRY)));
+        }
+        let keys: Vec<u64> = match epoll.wait(timeout) {
+            Ok(ready) => ready.iter().map(|r| r.key).collect(),
+            Err(_) => {
+                std::thread::sleep(ACCEPT_RETRY);
+                continue;
+            }
+        };
+        if accept_again || keys.contains(&LISTENER) {
+            accept_again = take(listener, &mut epoll, &mut table, &quiet);
+        }
+        for key in keys.into_iter().filter(|&k| k != LISTENER) {
+            let at = usize::try_from(key - 1).unwrap_or(usize::MAX);
+            if let Some(slot) = table.get_mut(at) {
+                read_more(slot);
+            }
+        }
+    }
+}
+
+/// Accepts every connection waiting, each into a free place of `table` (the one that came
+/// first is closed to make room when none is). Whether to try again soon (an accept
+/// failed for another reason than an empty queue: out of descriptors).
+fn take(listener: &TcpListener, epoll: &mut Epoll, table: &mut [Option<Reading>], quiet: &Tracer) -> bool {
+    loop {
+        let stream = match sys::accept(listener, true, quiet) {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        };
+        let at = match table.iter().position(Option::is_none) {
+            Some(at) => at,
+            None => {
+                let oldest = (0..table.len())
+                    .min_by_key(|&i| table[i].as_ref().map(|r| r.until))
+                    .unwrap_or(0);
+                if let Some(r) = table[oldest].take() {
+                    finish(
+                        r.stream,
+                        &status("503 Service Unavailable", "too many requests at once\n"),
+                    );
+                }
+                oldest
+            }
+        };
+        let key = u64::try_from(at).unwrap_or(u64::MAX).saturating_add(1);
+        if epoll.add(stream.fd(), key, true, false).is_err() {
+            stream.close();
+            continue;
+        }
+        table[at] = Some(Reading {
+            stream,
+            head: Vec::new(),
+            until: Instant::now() + REQUEST_TIME,
+        });
+    }
+}
+
+/// Reads what has arrived of `slot`'s request; answers and empties `slot` once the head
+/// is whole or too long, or the client has gone.
+fn read_more(slot: &mut Option<Reading>) {
+    let Some(r) = slot else {
+        return;
+    };
+    let mut chunk = [0u8; 2048];
+    let answer = loop {
+        if head_end(&r.head).is_some() {
+            break Some(reply(Ok(parse(&r.head))));
+        }
+        if r.head.len() >= REQUEST_LIMIT {
+            break Some(reply(Err("431 Request Header Fields Too Large")));
+        }
+        let room = (REQUEST_LIMIT - r.head.len()).min(chunk.len());
+        match r.stream.read(&mut chunk[..room]) {
+            Ok(0) => break None,
+            Ok(n) => r.head.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => break None,
+        }
+    };
+    if let Some(r) = slot.take() {
+        match answer {
+            Some(text) => finish(r.stream, &text),
+            None => r.stream.close(),
+        }
+    }
+}
+
+/// In a fork model child: reads one request head within the limits on a blocking socket,
+/// answers it, closes.
 fn answer(stream: Stream) {
     let until = Instant::now() + REQUEST_TIME;
     let mut buf = vec![0u8; REQUEST_LIMIT];
@@ -153,11 +281,16 @@ fn answer(stream: Stream) {
         match stream.read(&mut buf[got..]) {
             Ok(0) => return stream.close(),
             Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(_) => break Err("408 Request Timeout"),
         }
     };
-    let reply = match asked {
+    finish(stream, &reply(asked));
+}
+
+/// The whole response to a request read as `asked` (or the status line of why it was not).
+fn reply(asked: Result<Asked, &str>) -> String {
+    match asked {
         Ok(Asked::Metrics { head_only }) => {
             let body = metrics::snapshot().exposition(&metrics::labels());
             let mut reply = format!(
@@ -174,7 +307,12 @@ fn answer(stream: Stream) {
         Ok(Asked::Method) => status("405 Method Not Allowed", "GET /metrics\n"),
         Ok(Asked::Garbage) => status("400 Bad Request", "not an HTTP/1 request\n"),
         Err(line) => status(line, ""),
-    };
+    }
+}
+
+/// Sends `reply` within [`REPLY_TIME`] and closes; a reply cut short (a socket that
+/// would block: a few KiB always fit an idle one's buffer) ends in RST, never a FIN.
+fn finish(stream: Stream, reply: &str) {
     let _ = stream.set_write_timeout(Some(REPLY_TIME));
     let mut sent = 0;
     let bytes = reply.as_bytes();
@@ -182,7 +320,7 @@ fn answer(stream: Stream) {
     while sent < bytes.len() && Instant::now() < until {
         match stream.send(&bytes[sent..], false) {
             Ok(n) if n > 0 => sent += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
             _ => break,
         }
     }
@@ -190,7 +328,6 @@ fn answer(stream: Stream) {
         let _ = stream.shutdown_write();
         stream.close();
     } else {
-        // A reply cut short ends in RST, never a FIN (as every exchange's).
         stream.abort();
     }
 }
@@ -224,5 +361,31 @@ mod tests {
         assert_eq!(parse(b"GET /metrics\r\n\r\n"), Asked::Garbage);
         assert_eq!(head_end(b"GET / HTTP/1.1\r\n\r\nrest"), Some(18));
         assert_eq!(head_end(b"GET / HTTP/1.1\r\n"), None);
+    }
+
+    #[test]
+    fn one_more_than_at_once_closes_the_oldest_and_a_scrape_still_gets_in() {
+        use std::io::{Read, Write};
+        use std::net::TcpStream;
+        let exporter = Arc::new(Exporter::bind("127.0.0.1:0".parse().unwrap(), 128).unwrap());
+        let addr = exporter.local();
+        exporter.spawn().unwrap();
+        let read_all = |mut s: TcpStream| {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            String::from_utf8_lossy(&out).into_owned()
+        };
+        let first = TcpStream::connect(addr).unwrap();
+        // Taken in order: the first is in the table before the others come.
+        std::thread::sleep(Duration::from_millis(50));
+        let rest: Vec<TcpStream> = (0..AT_ONCE).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        assert!(read_all(first).starts_with("HTTP/1.1 503 "));
+        let mut scrape = TcpStream::connect(addr).unwrap();
+        scrape.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let t0 = Instant::now();
+        assert!(read_all(scrape).starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(t0.elapsed() < REQUEST_TIME, "{:?}", t0.elapsed());
+        drop(rest);
     }
 }

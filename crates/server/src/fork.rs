@@ -17,8 +17,12 @@
 //! more for the resets at its end); each child keeps the grace and resets what is left
 //! at its end, with no thread (see `child`). Each child has its own memory, so
 //! `--max-buffered` is per child here.
+//!
+//! Each child counts its own exchange (in memory shared with the parent, `metrics`); one
+//! that a signal ends (kill -9, the OOM killer, the grace's SIGKILL) cannot, so the
+//! parent counts it when it reaps it: `error`, or `unfinished` when the parent killed it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
@@ -49,7 +53,7 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
     crate::metrics::share_with_children().map_err(|e| Error::new(Step::Fork, local, e))?;
     let (mut relay, to_parent) = Relay::new().map_err(|e| Error::new(Step::Socket, local, e))?;
     let mut acceptor = Acceptor::new(listener, config, stop, false)?;
-    let mut children = HashSet::new();
+    let mut children = HashMap::new();
     let mut scrapes = HashSet::new();
     let mut summary = Summary::default();
     let mut stopping = false;
@@ -58,7 +62,7 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
     }
     loop {
         relay.relay();
-        reap(&mut children, &mut summary, config, &mut scrapes);
+        reap(&mut children, &mut summary, config, &mut scrapes, false);
         notice_stop(stop, &mut stopping, &children);
         crate::metrics::print_if_asked();
         take_scrapes(&acceptor, config, &mut scrapes);
@@ -84,7 +88,7 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
             }
             Ok(Forked::Parent(pid)) => {
                 stream.close_parent_copy();
-                children.insert(pid);
+                children.insert(pid, Instant::now());
                 if stopping {
                     process::stop_child(pid);
                 }
@@ -166,11 +170,27 @@ fn child(acceptor: Acceptor, mut stream: Stream, peer: SocketAddr, config: &Conf
 }
 
 /// Reaps every child that has ended, and counts its exchange (a scrape's child counts
-/// nothing).
-fn reap(children: &mut HashSet<i32>, summary: &mut Summary, config: &Config, scrapes: &mut HashSet<i32>) {
+/// nothing). A client's child that a signal ended never counted its exchange: it is
+/// counted here, `unfinished` if `killed` (the parent killed it after the grace), else
+/// `error`.
+fn reap(
+    children: &mut HashMap<i32, Instant>,
+    summary: &mut Summary,
+    config: &Config,
+    scrapes: &mut HashSet<i32>,
+    killed: bool,
+) {
     while let Some(Reaped { pid, code, .. }) = process::reap_child(&config.tracer) {
-        if children.remove(&pid) {
+        if let Some(accepted) = children.remove(&pid) {
             summary.count(code != Some(0));
+            if code.is_none() {
+                let ended = if killed {
+                    crate::metrics::Ended::Unfinished
+                } else {
+                    crate::metrics::Ended::Error
+                };
+                crate::metrics::exchange_ended(ended, accepted.elapsed());
+            }
         } else {
             scrapes.remove(&pid);
         }
@@ -210,7 +230,7 @@ fn take_scrapes(acceptor: &Acceptor, config: &Config, scrapes: &mut HashSet<i32>
 /// After the accept loop: waits for the children, within the grace after a stop (and
 /// [`AFTER_GRACE`] more); a child still there then is killed and reaped.
 fn wait_for_children(
-    children: &mut HashSet<i32>,
+    children: &mut HashMap<i32, Instant>,
     summary: &mut Summary,
     config: &Config,
     stop: &Stop,
@@ -222,7 +242,7 @@ fn wait_for_children(
     loop {
         relay.relay();
         crate::metrics::print_if_asked();
-        reap(children, summary, config, &mut scrapes);
+        reap(children, summary, config, &mut scrapes, killed.is_some());
         if children.is_empty() {
             return;
         }
@@ -234,7 +254,7 @@ fn wait_for_children(
             .is_some_and(|end| now >= end + AFTER_GRACE);
         match killed {
             None if over => {
-                for &pid in children.iter() {
+                for &pid in children.keys() {
                     process::kill_child(pid);
                 }
                 killed = Some(now);
@@ -249,12 +269,12 @@ fn wait_for_children(
 
 /// A stop seen (through the signal flag) for the first time: record its time and run the
 /// wakers (the backlog is cut), and pass it on to every child.
-fn notice_stop(stop: &Stop, stopping: &mut bool, children: &HashSet<i32>) {
+fn notice_stop(stop: &Stop, stopping: &mut bool, children: &HashMap<i32, Instant>) {
     if stop.is_stopped() && !*stopping {
         crate::metrics::set_state(crate::metrics::State::Stopping);
         stop.stop();
         *stopping = true;
-        for &pid in children {
+        for &pid in children.keys() {
             process::stop_child(pid);
         }
     }

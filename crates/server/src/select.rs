@@ -176,21 +176,10 @@ impl<'c> Loop<'c> {
     }
 
     fn drive(&mut self, key: usize) {
-        let Some(client) = self.clients.get_mut(key) else {
-            return;
-        };
-        match client.exchange.advance(&mut self.buf) {
-            Some(waits_for) => {
-                client.state = waits_for;
-                self.clients.schedule(key);
-            }
-            None => {
-                if let Some(client) = self.clients.remove(key) {
-                    self.summary.count(client.exchange.end());
-                    self.slots.release();
-                    self.full = false;
-                }
-            }
+        if let Some(client) = self.clients.advance(key, &mut self.buf) {
+            self.summary.count(client.exchange.end());
+            self.slots.release();
+            self.full = false;
         }
     }
 
