@@ -445,3 +445,179 @@ fn html_pages_render_in_chromium_in_both_languages() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `xtask` as built beside the programs (`cargo build -p xtask`), run with `CARGO=/bin/true`
+/// so that its build step does nothing and it takes the programs bins() built; `None`
+/// (after a SKIP line) where the programs are not a debug build.
+fn built_xtask(test: &str) -> Option<PathBuf> {
+    let dir = bins().server.parent().unwrap().to_path_buf();
+    if !dir.ends_with("debug") {
+        hello_tests::skip(&format!("{test}: the programs are not a debug build"));
+        return None;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo)
+        .current_dir(hello_tests::workspace_root())
+        .args(["build", "--quiet", "-p", "xtask"])
+        .output()
+        .expect("run cargo");
+    assert!(built.status.success(), "cargo build -p xtask failed: {built:?}");
+    Some(dir.join("xtask"))
+}
+
+#[test]
+fn step_without_a_terminal_is_a_one_line_usage_error() {
+    let Some(xtask) = built_xtask("step_without_a_terminal_is_a_one_line_usage_error") else {
+        return;
+    };
+    let out = Command::new(xtask)
+        .args(["demo", "--step"])
+        .env("CARGO", "/bin/true")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run xtask");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    hello_tests::assert_one_line("xtask demo --step without a terminal", &stderr);
+    assert!(
+        stderr.contains("--step") && stderr.contains("terminal"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A tmux server of the test's own (`tmux -L NAME`), killed when dropped.
+struct Tmux(String);
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.0])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The whole pane, scrollback too, wrapped lines joined.
+    fn pane(&self) -> String {
+        self.run(&["capture-pane", "-p", "-J", "-S", "-2000", "-t", "step"])
+    }
+
+    /// Waits (bounded) until the pane holds `n` stops, or `needle`; the pane.
+    fn wait(&self, what: &str, mut ok: impl FnMut(&str) -> bool) -> String {
+        let mut pane = String::new();
+        let held = hello_tests::wait_until(std::time::Duration::from_secs(60), || {
+            pane = self.pane();
+            ok(&pane)
+        });
+        assert!(held, "the step walk never showed {what}; the pane:\n{pane}");
+        pane
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.0, "kill-server"]).output();
+    }
+}
+
+/// The text from the last stop shown (`▶ …`) to the end.
+fn last_stop(pane: &str) -> &str {
+    pane.rfind('▶').map_or(pane, |i| &pane[i..])
+}
+
+#[test]
+fn step_walks_the_textbook_programs_call_by_call_under_tmux() {
+    let test = "step_walks_the_textbook_programs_call_by_call_under_tmux";
+    if hello_tests::which("tmux").is_none() {
+        hello_tests::skip(&format!("{test}: no tmux"));
+        return;
+    }
+    let Some(xtask) = built_xtask(test) else {
+        return;
+    };
+    let tmux = Tmux(format!("hello-step-{}", std::process::id()));
+    let command = format!(
+        "env CARGO=/bin/true {} demo --step; echo EXIT=$?; sleep 120",
+        xtask.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "step",
+        "-x",
+        "200",
+        "-y",
+        "60",
+        &command,
+    ]);
+    // Stops shown whole: the last one down to its prompt.
+    let stops = |pane: &str| {
+        let n = pane.matches("is about to call").count();
+        if last_stop(pane).contains("[q] quit >") {
+            n
+        } else {
+            n.saturating_sub(1)
+        }
+    };
+    let pane = tmux.wait("the server's first call", |p| stops(p) >= 1);
+    assert!(
+        last_stop(&pane).contains("server is about to call socket()")
+            && last_stop(&pane).contains("C: serv_sock = socket(PF_INET, SOCK_STREAM, 0);"),
+        "{pane}"
+    );
+    // socket, bind, listen, getsockname; the client's socket, connect, read: then the
+    // server's accept(), with the client already connected, waiting in the queue.
+    let mut pane = pane;
+    for n in 2..=8 {
+        tmux.run(&["send-keys", "-t", "step", "Enter"]);
+        pane = tmux.wait(&format!("stop {n}"), |p| stops(p) >= n);
+    }
+    let stop = last_stop(&pane);
+    assert!(
+        stop.contains("server is about to call accept()")
+            && stop.contains("C: clnt_sock = accept(serv_sock, (struct sockaddr *)&clnt_addr, &addr_size);"),
+        "{pane}"
+    );
+    assert!(
+        stop.contains("LISTEN") && stop.contains("accept queue: 1 waiting (backlog 5)"),
+        "{pane}"
+    );
+    assert!(stop.contains("client ESTABLISHED"), "{pane}");
+    let before = &pane[..pane.rfind('▶').unwrap()];
+    assert!(before.contains("client ✓ connect(3, 127.0.0.1:"), "{pane}");
+    assert!(!before.contains("server ✓ accept("), "{pane}");
+    let port: u16 = pane
+        .lines()
+        .find_map(|l| l.strip_prefix("$ hello-client --textbook --trace 127.0.0.1 "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no client command line with a port:\n{pane}"));
+    // The command a reader types: the trace as text, no JSON option.
+    assert!(!pane.contains("--trace-format"), "{pane}");
+    tmux.run(&["send-keys", "-t", "step", "Enter"]);
+    let pane = tmux.wait("the server's write()", |p| stops(p) >= 9);
+    let stop = last_stop(&pane);
+    assert!(
+        stop.contains("server is about to call write()")
+            && stop.contains("C: write(clnt_sock, message, sizeof(message));")
+            && stop.contains("accept queue: 0 waiting"),
+        "{pane}"
+    );
+    assert!(pane.contains("server ✓ accept(3) = 4"), "{pane}");
+    // q: both programs stopped, exit 0.
+    tmux.run(&["send-keys", "-t", "step", "q", "Enter"]);
+    let pane = tmux.wait("the end after q", |p| p.contains("EXIT="));
+    assert!(
+        pane.contains("stopped: both programs ended.") && pane.contains("EXIT=0"),
+        "{pane}"
+    );
+    let (left, _) = hello_proto::sys::sockdiag::tcp_sockets(&[port]).unwrap();
+    assert!(
+        !left
+            .iter()
+            .any(|s| s.state == hello_proto::kernel::TcpState::Listen),
+        "the server still listens on {port} after q: {left:?}"
+    );
+}

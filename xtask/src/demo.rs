@@ -3,16 +3,19 @@
 //! default, `all` for every one): the real programs with `--trace`, both sides' calls in
 //! one causal two-column timeline, what the kernel showed (the packets captured on `lo`,
 //! the sockets' states) and what to notice. With `--html DIR`, one self-contained page per
-//! exchange as well; with `--pcap DIR`, one pcap file per exchange. Where capture is not
+//! exchange as well; with `--pcap DIR`, one pcap file per exchange. With `--step`, the
+//! hello scenario's textbook programs one call at a time (`hello_lesson::step`), Enter
+//! to make each call, `q` to stop. Where capture is not
 //! possible, one line says why and the demo runs on without packets. A scenario whose
 //! point did not happen is an error (exit 1).
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use hello_lesson::observe::{self, Capturing};
 use hello_lesson::scenario::{self, Part, Programs, SCENARIOS};
-use hello_lesson::{run, text, wire_view};
+use hello_lesson::{run, step, text, wire_view};
 use hello_proto::sys::capture::Limits;
 use hello_proto::sys::netns;
 use hello_proto::trace::Lang;
@@ -27,11 +30,13 @@ struct Asked {
     html: Option<PathBuf>,
     pcap: Option<PathBuf>,
     capture: bool,
+    /// `--step`: the textbook's programs one call at a time (`hello_lesson::step`).
+    step: bool,
 }
 
 fn usage() -> String {
     format!(
-        "usage: cargo xtask demo [SCENARIO] [--lang en|ko] [--html DIR] [--pcap DIR] [--no-capture]\nscenarios: {}, all (default: hello)",
+        "usage: cargo xtask demo [SCENARIO] [--lang en|ko] [--html DIR] [--pcap DIR] [--no-capture] [--step]\nscenarios: {}, all (default: hello)",
         SCENARIOS.join(", ")
     )
 }
@@ -43,6 +48,7 @@ fn parse(args: &[String]) -> Result<Asked> {
         html: None,
         pcap: None,
         capture: true,
+        step: false,
     };
     let mut named = false;
     let mut it = args.iter();
@@ -55,6 +61,7 @@ fn parse(args: &[String]) -> Result<Asked> {
             "--html" => asked.html = Some(PathBuf::from(it.next().with_context(usage)?)),
             "--pcap" => asked.pcap = Some(PathBuf::from(it.next().with_context(usage)?)),
             "--no-capture" => asked.capture = false,
+            "--step" => asked.step = true,
             s if !named && (SCENARIOS.contains(&s) || s == "all") => {
                 asked.scenario = s.to_string();
                 named = true;
@@ -62,12 +69,26 @@ fn parse(args: &[String]) -> Result<Asked> {
             other => bail!("unknown argument '{other}'\n{}", usage()),
         }
     }
+    if asked.step && asked.scenario != "hello" {
+        bail!(
+            "--step walks through the hello scenario's textbook programs; '{}' has no walk",
+            asked.scenario
+        );
+    }
+    if asked.step && (asked.html.is_some() || asked.pcap.is_some()) {
+        bail!(
+            "--step writes no pages or pcap files (it runs its own exchanges): leave out --html and --pcap"
+        );
+    }
     Ok(asked)
 }
 
 /// Runs the demo.
 pub fn run(args: &[String]) -> Result<()> {
     let asked = parse(args)?;
+    if asked.step && !std::io::stdin().is_terminal() {
+        bail!("--step waits for Enter before each call: run it in a terminal (stdin is not one)");
+    }
     eprintln!("xtask demo: building hello-server and hello-client ...");
     let dir = build_dev()?;
     let programs = Programs {
@@ -79,6 +100,28 @@ pub fn run(args: &[String]) -> Result<()> {
             "--pcap needs the capture that --no-capture turns off\n{}",
             usage()
         );
+    }
+    if asked.step {
+        let dir = std::env::temp_dir().join("hello-lesson-step");
+        let stdin = std::io::stdin();
+        let ended = step::walk(
+            &programs,
+            asked.lang,
+            &dir,
+            &mut stdin.lock(),
+            &mut std::io::stdout(),
+        )?;
+        if ended == step::Ended::Done {
+            println!(
+                "\n{}",
+                if asked.lang == Lang::Ko {
+                    "끝: 네 교환의 모든 호출을 하나씩 보았습니다."
+                } else {
+                    "done: every call of the four exchanges, one at a time."
+                }
+            );
+        }
+        return Ok(());
     }
     let limits = Limits::default();
     let (capturing, _clock) = if asked.capture {
@@ -199,6 +242,7 @@ mod tests {
                 html: Some(PathBuf::from("out")),
                 pcap: None,
                 capture: true,
+                step: false,
             }
         );
         let got = a(&["udp", "--pcap", "caps", "--no-capture"]).unwrap();
@@ -209,5 +253,8 @@ mod tests {
         assert!(a(&["--lang", "fr"]).is_err());
         assert!(a(&["--html"]).is_err());
         assert!(a(&["hello", "udp"]).is_err());
+        assert!(a(&["--step"]).unwrap().step);
+        assert!(a(&["backlog", "--step"]).is_err());
+        assert!(a(&["--step", "--html", "out"]).is_err());
     }
 }
