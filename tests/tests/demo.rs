@@ -310,6 +310,14 @@ fn every_scenario_runs_in_both_languages() {
             for part in &parts {
                 timeline::check(&part.timeline).unwrap_or_else(|e| panic!("{}: {e}", part.slug));
                 assert!(!part.notice.is_empty(), "{}: nothing to notice", part.slug);
+                // The commands as a reader types them: the trace as text.
+                for c in part.commands.iter().filter(|c| c.starts_with("$ ")) {
+                    assert!(
+                        c.contains(" --trace") && !c.contains("--trace-format"),
+                        "{}: {c}",
+                        part.slug
+                    );
+                }
                 let rendered = text::render(&part.timeline, lang);
                 let hangul = rendered.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c));
                 assert_eq!(

@@ -287,6 +287,23 @@ fn ss(port: u16) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
 }
 
+/// The command a reader would type for `program ARGS` as the lesson runs it: the trace
+/// as text, the reader reads (`--trace`, not `--trace-format json`), and `--lang en` left
+/// out (`--lang ko` kept).
+pub fn typed(program: &str, args: &[String]) -> String {
+    let mut shown = vec![program.to_string()];
+    let mut it = args.iter().peekable();
+    while let Some(a) = it.next() {
+        match (a.as_str(), it.peek().map(|n| n.as_str())) {
+            ("--trace-format", Some("json")) | ("--lang", Some("en")) => {
+                it.next();
+            }
+            _ => shown.push(a.clone()),
+        }
+    }
+    shown.join(" ")
+}
+
 impl Ctx<'_> {
     fn lang_args(&self) -> Vec<String> {
         let l = match self.lang {
@@ -324,7 +341,7 @@ impl Ctx<'_> {
         Ok(Server {
             proc,
             port,
-            command: format!("$ hello-server {}", all.join(" ")),
+            command: format!("$ {}", typed("hello-server", &all)),
         })
     }
 
@@ -343,7 +360,7 @@ impl Ctx<'_> {
                 }
             })
             .collect();
-        let command = format!("$ hello-client {}", shown.join(" "));
+        let command = format!("$ {}", typed("hello-client", &shown));
         Ok((Proc::spawn(&self.programs.client, &all)?, command))
     }
 

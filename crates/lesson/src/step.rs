@@ -23,7 +23,7 @@ use hello_proto::trace::Lang;
 
 use crate::line::parse_all;
 use crate::run::{Proc, WAIT};
-use crate::scenario::Programs;
+use crate::scenario::{Programs, typed};
 
 /// The calls that may wait for the other program (`read()` until the server writes):
 /// after one of the client's, the walk goes on with the server at once. The client's
@@ -131,21 +131,6 @@ fn traced(lang: Lang) -> Vec<String> {
     ["--textbook", "--trace", "--trace-format", "json", "--lang", lang]
         .map(String::from)
         .to_vec()
-}
-
-/// The command a reader would type for the program run with `args` (the trace as text).
-fn typed(program: &str, args: &[String]) -> String {
-    let mut shown = vec![program.to_string()];
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--trace-format" | "--lang" => {
-                it.next();
-            }
-            _ => shown.push(a.clone()),
-        }
-    }
-    shown.join(" ")
 }
 
 fn exchange(
@@ -416,12 +401,14 @@ mod tests {
 
     #[test]
     fn the_command_shown_is_the_one_a_reader_types() {
-        let mut args = traced(Lang::Ko);
+        let mut args = traced(Lang::En);
         args.extend(["127.0.0.1", "9190"].map(String::from));
         assert_eq!(
             typed("hello-client", &args),
             "hello-client --textbook --trace 127.0.0.1 9190"
         );
+        let ko = typed("hello-server", &traced(Lang::Ko));
+        assert_eq!(ko, "hello-server --textbook --trace --lang ko");
     }
 
     #[test]
