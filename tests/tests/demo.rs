@@ -350,7 +350,7 @@ fn run_chromium(browser: &Path, what: &[String], page: &Path) -> String {
         "--hide-scrollbars",
         "--no-first-run",
         "--disable-extensions",
-        "--window-size=1300,1600",
+        "--window-size=1200,1600",
     ])
     .arg(format!("--user-data-dir={}", profile.display()))
     .args(what)
@@ -384,8 +384,45 @@ fn pixels(png_path: &Path) -> (u32, u32, Vec<[u8; 4]>) {
     (info.width, info.height, px)
 }
 
-/// The pages render in a real browser, in both languages: each screenshot is not blank
-/// (a good share of it is drawn, in many colours), and every traced call is in the
+/// What a page measures of itself once laid out in a 1200 px window, added to a copy of
+/// it (the pages have no script): whether the document is wider than the window, whether
+/// the picture is, every label of the picture that reaches outside it (clipped), and in
+/// a Korean page the English words left outside the commands, the code and what the
+/// programs printed.
+const MEASURE: &str = r#"<script>
+window.addEventListener('load', () => {
+  const b = document.body;
+  const svg = document.querySelector('svg');
+  const vb = svg.viewBox.baseVal;
+  const out = [];
+  for (const t of svg.querySelectorAll('text')) {
+    const r = t.getBBox();
+    if (r.x < -0.5 || r.x + r.width > vb.width + 0.5) out.push(t.textContent.slice(0, 60));
+  }
+  b.setAttribute('data-page-wider', String(document.documentElement.scrollWidth > window.innerWidth));
+  b.setAttribute('data-svg-wider', String(svg.getBoundingClientRect().right > window.innerWidth));
+  b.setAttribute('data-clipped', out.join(' | '));
+  const copy = b.cloneNode(true);
+  copy.querySelectorAll('pre.commands, pre.outputs, code, tspan.textbook, tspan.added, script').forEach(e => e.remove());
+  const english = (copy.textContent.match(/\b(client|server|captured|inferred|waiting|dropped|accept queue|more times|exchanges?)\b/g) || []);
+  b.setAttribute('data-english', english.join(' '));
+});
+</script>"#;
+
+/// The measures [`MEASURE`] left on the body of a dumped document.
+fn measured<'a>(dom: &'a str, name: &str) -> &'a str {
+    let key = format!("{name}=\"");
+    let at = dom
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in the dumped page"))
+        + key.len();
+    &dom[at..at + dom[at..].find('"').unwrap()]
+}
+
+/// The pages render in a real browser, in both languages, in a 1200 px window: each
+/// screenshot is not blank (a good share of it is drawn, in many colours), nothing is
+/// wider than the window and no label of the picture reaches outside it, a Korean page
+/// has no English words outside its commands and code, and every traced call is in the
 /// rendered document, in the timeline's order.
 #[test]
 fn html_pages_render_in_chromium_in_both_languages() {
@@ -428,6 +465,40 @@ fn html_pages_render_in_chromium_in_both_languages() {
                 px.len(),
                 colours.len()
             );
+            let measuring = out.join(format!("{}-measured.html", part.slug));
+            let page = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&measuring, page.replace("</body>", &format!("{MEASURE}</body>"))).unwrap();
+            let dom = run_chromium(
+                &browser,
+                &["--dump-dom".to_string(), "--virtual-time-budget=2000".to_string()],
+                &measuring,
+            );
+            assert_eq!(
+                measured(&dom, "data-page-wider"),
+                "false",
+                "{} {lang:?}: the page is wider than 1200 px",
+                part.slug
+            );
+            assert_eq!(
+                measured(&dom, "data-svg-wider"),
+                "false",
+                "{} {lang:?}: the picture is wider than the window",
+                part.slug
+            );
+            assert_eq!(
+                measured(&dom, "data-clipped"),
+                "",
+                "{} {lang:?}: labels outside the picture",
+                part.slug
+            );
+            if lang == Lang::Ko {
+                assert_eq!(
+                    measured(&dom, "data-english"),
+                    "",
+                    "{}: English in a Korean page",
+                    part.slug
+                );
+            }
             let dom = run_chromium(&browser, &["--dump-dom".to_string()], &path);
             let table = &dom[dom.find("<table").expect("the calls table rendered")..];
             let mut at = 0;
