@@ -525,6 +525,61 @@ fn html_pages_render_in_chromium_in_both_languages() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--textbook`: the tutorials' programs' calls, numbered with their C lines, then the
+/// real exchange's calls paired with them: every call the textbook's program makes is
+/// made by the real one too (under its number), but the server's `close(serv_sock)`
+/// (the real server exits and the kernel closes it); `write()` is made as `send()`; the
+/// calls real software adds are marked, each with what it buys.
+#[test]
+fn the_textbook_programs_pair_with_the_real_exchanges() {
+    let programs = programs();
+    let made = hello_lesson::textbook::run(&programs, Lang::En).expect("the textbook programs ran");
+    let parts = scenario::run("hello", &programs, Lang::En).expect("hello");
+    assert_eq!(made.len(), parts.len());
+    for (m, part) in made.iter().zip(&parts) {
+        let text = hello_lesson::pairing::render(&m.records, &part.timeline, Lang::En);
+        assert!(m.output.starts_with("Message from server: "), "{}", m.output);
+        let (textbook, real) = text.split_at(text.find("The same exchange made the real way").unwrap());
+        // Every textbook call is numbered, with its C line; all but getsockname() are
+        // the textbook's.
+        for (n, r) in m.records.iter().enumerate() {
+            let src = r.src.as_deref().expect("a textbook record has its C line");
+            assert!(
+                textbook.contains(&format!("[{:>2}] ", n + 1)) && textbook.contains(src),
+                "{text}"
+            );
+        }
+        let not_made = real.matches("not made: ").count();
+        for (n, r) in m.records.iter().enumerate().filter(|(_, r)| r.mark == "textbook") {
+            let paired = real.contains(&format!("    [{:>2}] ", n + 1));
+            let closes_listener = r.src.as_deref() == Some("close(serv_sock);");
+            assert!(
+                paired || (closes_listener && real.contains(&format!("not made: [{}] close()", n + 1))),
+                "{}: textbook call [{}] {} not in the real exchange:\n{text}",
+                part.slug,
+                n + 1,
+                r.call
+            );
+        }
+        assert!(not_made <= 1, "{text}");
+        assert!(real.contains("       + setsockopt(3, SOL_SOCKET, SO_"), "{text}");
+        assert!(real.contains("calls added by real software"), "{text}");
+    }
+    let hello = hello_lesson::pairing::render(&made[0].records, &parts[0].timeline, Lang::En);
+    assert!(
+        hello.contains("write(clnt_sock, message, sizeof(message));"),
+        "{hello}"
+    );
+    assert!(
+        hello.contains("] write → send(6, \"Hello World!\\0\", MSG_MORE) = 13"),
+        "{hello}"
+    );
+    assert!(
+        hello.contains("       + recv(6, MSG_DONTWAIT) = -1 EAGAIN\n           nothing left unread"),
+        "{hello}"
+    );
+}
+
 /// `xtask` as built beside the programs (`cargo build -p xtask`), run with `CARGO=/bin/true`
 /// so that its build step does nothing and it takes the programs bins() built; `None`
 /// (after a SKIP line) where the programs are not a debug build.

@@ -5,7 +5,9 @@
 //! the sockets' states) and what to notice. With `--html DIR`, one self-contained page per
 //! exchange as well; with `--pcap DIR`, one pcap file per exchange. With `--step`, the
 //! hello scenario's textbook programs one call at a time (`hello_lesson::step`), Enter
-//! to make each call, `q` to stop. Where capture is not
+//! to make each call, `q` to stop. With `--textbook`, each hello exchange is made by the
+//! tutorials' programs first, call by call with their C lines, then the real way, each
+//! real call paired with the textbook's or marked added with what it buys. Where capture is not
 //! possible, one line says why and the demo runs on without packets. A scenario whose
 //! point did not happen is an error (exit 1).
 
@@ -15,7 +17,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use hello_lesson::observe::{self, Capturing};
 use hello_lesson::scenario::{self, Part, Programs, SCENARIOS};
-use hello_lesson::{run, step, text, wire_view};
+use hello_lesson::{pairing, run, step, text, textbook, wire_view};
 use hello_proto::sys::capture::Limits;
 use hello_proto::sys::netns;
 use hello_proto::trace::Lang;
@@ -32,11 +34,14 @@ struct Asked {
     capture: bool,
     /// `--step`: the textbook's programs one call at a time (`hello_lesson::step`).
     step: bool,
+    /// `--textbook`: the textbook's programs, then the same exchanges the real way
+    /// (`hello_lesson::pairing`).
+    textbook: bool,
 }
 
 fn usage() -> String {
     format!(
-        "usage: cargo xtask demo [SCENARIO] [--lang en|ko] [--html DIR] [--pcap DIR] [--no-capture] [--step]\nscenarios: {}, all (default: hello)",
+        "usage: cargo xtask demo [SCENARIO] [--lang en|ko] [--html DIR] [--pcap DIR] [--no-capture] [--step | --textbook]\nscenarios: {}, all (default: hello)",
         SCENARIOS.join(", ")
     )
 }
@@ -49,6 +54,7 @@ fn parse(args: &[String]) -> Result<Asked> {
         pcap: None,
         capture: true,
         step: false,
+        textbook: false,
     };
     let mut named = false;
     let mut it = args.iter();
@@ -62,6 +68,7 @@ fn parse(args: &[String]) -> Result<Asked> {
             "--pcap" => asked.pcap = Some(PathBuf::from(it.next().with_context(usage)?)),
             "--no-capture" => asked.capture = false,
             "--step" => asked.step = true,
+            "--textbook" => asked.textbook = true,
             s if !named && (SCENARIOS.contains(&s) || s == "all") => {
                 asked.scenario = s.to_string();
                 named = true;
@@ -78,6 +85,15 @@ fn parse(args: &[String]) -> Result<Asked> {
     if asked.step && (asked.html.is_some() || asked.pcap.is_some()) {
         bail!(
             "--step writes no pages or pcap files (it runs its own exchanges): leave out --html and --pcap"
+        );
+    }
+    if asked.textbook && asked.step {
+        bail!("--step already runs the textbook's programs: give one of --step and --textbook");
+    }
+    if asked.textbook && !matches!(asked.scenario.as_str(), "hello" | "all") {
+        bail!(
+            "--textbook sets the tutorials' programs beside the hello scenario's exchanges; '{}' has no textbook program",
+            asked.scenario
         );
     }
     Ok(asked)
@@ -131,9 +147,17 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let parts = scenario::run_watched(&asked.scenario, &programs, asked.lang, capturing)?;
     let ko = asked.lang == Lang::Ko;
+    let made = if asked.textbook {
+        textbook::run(&programs, asked.lang)?
+    } else {
+        Vec::new()
+    };
     println!("{}", text::legend(asked.lang));
     for (i, part) in parts.iter().enumerate() {
-        show(part, i + 1, parts.len(), asked.lang);
+        match made.get(i).filter(|_| part.scenario == "hello") {
+            Some(m) => show_textbook(m, part, i + 1, parts.len(), asked.lang),
+            None => show(part, i + 1, parts.len(), asked.lang),
+        }
     }
     if let Some(dir) = &asked.pcap {
         let written = observe::write_pcaps(dir, &parts, &limits)?;
@@ -195,6 +219,18 @@ fn capturing(limits: Limits) -> (Capturing, Option<observe::Clock>) {
     (Capturing::Off, None)
 }
 
+/// One hello exchange with `--textbook`: the tutorials' programs call by call, then the
+/// same exchange the real way paired with them, then the real exchange's timeline.
+fn show_textbook(made: &textbook::Made, part: &Part, n: usize, total: usize, lang: Lang) {
+    println!("\n=== {n}/{total}  {} ===", made.title);
+    for c in &made.commands {
+        println!("{c}");
+    }
+    println!("{}\n", made.output);
+    print!("{}", pairing::render(&made.records, &part.timeline, lang));
+    show(part, n, total, lang);
+}
+
 fn show(part: &Part, n: usize, total: usize, lang: Lang) {
     println!("\n=== {n}/{total}  {} ===", part.title);
     for c in &part.commands {
@@ -243,6 +279,7 @@ mod tests {
                 pcap: None,
                 capture: true,
                 step: false,
+                textbook: false,
             }
         );
         let got = a(&["udp", "--pcap", "caps", "--no-capture"]).unwrap();
@@ -256,5 +293,9 @@ mod tests {
         assert!(a(&["--step"]).unwrap().step);
         assert!(a(&["backlog", "--step"]).is_err());
         assert!(a(&["--step", "--html", "out"]).is_err());
+        assert!(a(&["--textbook"]).unwrap().textbook);
+        assert!(a(&["all", "--textbook"]).unwrap().textbook);
+        assert!(a(&["udp", "--textbook"]).is_err());
+        assert!(a(&["--textbook", "--step"]).is_err());
     }
 }

@@ -24,6 +24,7 @@ use hello_proto::trace::Lang;
 use crate::line::parse_all;
 use crate::run::{Proc, WAIT};
 use crate::scenario::{Programs, typed};
+use crate::textbook::{EXCHANGES, Exchange, traced};
 
 /// The calls that may wait for the other program (`read()` until the server writes):
 /// after one of the client's, the walk goes on with the server at once. The client's
@@ -40,54 +41,6 @@ pub enum Ended {
     /// The reader asked to stop (`q`, or the end of input): the programs were stopped.
     Quit,
 }
-
-/// One exchange to step through: its title and the programs' extra arguments.
-struct Exchange {
-    title: (&'static str, &'static str),
-    server: &'static [&'static str],
-    client: &'static [&'static str],
-    udp: bool,
-}
-
-/// The `hello` scenario's exchanges, as the tutorials' programs make them.
-const EXCHANGES: [Exchange; 4] = [
-    Exchange {
-        title: (
-            "hello over TCP: hello_server.c / hello_client.c",
-            "TCP hello: hello_server.c / hello_client.c",
-        ),
-        server: &[],
-        client: &[],
-        udp: false,
-    },
-    Exchange {
-        title: (
-            "echo over TCP: echo_server.c / echo_client.c",
-            "TCP 에코: echo_server.c / echo_client.c",
-        ),
-        server: &["--service", "echo"],
-        client: &["-m", "hello"],
-        udp: false,
-    },
-    Exchange {
-        title: (
-            "hello over UDP: the UDP hello programs",
-            "UDP hello: UDP hello 프로그램",
-        ),
-        server: &["--udp"],
-        client: &["--udp"],
-        udp: true,
-    },
-    Exchange {
-        title: (
-            "echo over UDP: uecho_server.c / uecho_client.c",
-            "UDP 에코: uecho_server.c / uecho_client.c",
-        ),
-        server: &["--udp", "--service", "echo"],
-        client: &["--udp", "-m", "hello"],
-        udp: true,
-    },
-];
 
 fn say(lang: Lang, en: &str, ko: &str) -> String {
     match lang {
@@ -120,17 +73,6 @@ pub fn walk(
         }
     }
     Ok(Ended::Done)
-}
-
-/// The arguments both programs get: the textbook's program, traced as JSON.
-fn traced(lang: Lang) -> Vec<String> {
-    let lang = match lang {
-        Lang::En => "en",
-        Lang::Ko => "ko",
-    };
-    ["--textbook", "--trace", "--trace-format", "json", "--lang", lang]
-        .map(String::from)
-        .to_vec()
 }
 
 fn exchange(
