@@ -307,6 +307,9 @@ fn every_scenario_runs_in_both_languages() {
             let parts =
                 scenario::run(name, &programs, lang).unwrap_or_else(|e| panic!("{name} {lang:?}: {e:#}"));
             assert!(!parts.is_empty(), "{name}: no pages");
+            if name == "models" {
+                models_compare(&parts, lang);
+            }
             for part in &parts {
                 timeline::check(&part.timeline).unwrap_or_else(|e| panic!("{}: {e}", part.slug));
                 assert!(!part.notice.is_empty(), "{}: nothing to notice", part.slug);
@@ -329,6 +332,53 @@ fn every_scenario_runs_in_both_languages() {
             }
         }
     }
+}
+
+/// The models side by side: five columns within the width given (none where a column
+/// would be too narrow), each model's calls in its column, the costs under them: the
+/// iterative model alone lets the silent client hold up client 2, the fork model runs
+/// in several processes; the same costs as a table under the last model.
+fn models_compare(parts: &[Part], lang: Lang) {
+    use hello_lesson::compare;
+    let wide = compare::columns(parts, lang, 230).expect("five columns fit in 230");
+    for line in wide.lines() {
+        assert!(text::width(line) <= 230, "wider than 230: {line}");
+    }
+    let head = wide.lines().next().unwrap();
+    for model in scenario::MODELS {
+        assert!(head.contains(&format!("--model {model}")), "{head}");
+    }
+    assert!(
+        wide.contains("epoll_wait(") && wide.contains("select(") && wide.contains("fork()"),
+        "{wide}"
+    );
+    assert!(
+        compare::columns(parts, lang, 100).is_none(),
+        "five columns of 18 are too narrow"
+    );
+    let costs = compare::costs(parts);
+    assert_eq!(costs.len(), 5);
+    for c in &costs {
+        assert_eq!(c.held_up(), c.model == "iterative", "{c:?}");
+        assert!(c.setup >= 3 && c.serving >= 6, "{c:?}");
+    }
+    assert!(
+        costs.iter().find(|c| c.model == "fork").unwrap().processes >= 3,
+        "{costs:?}"
+    );
+    let (waited, held) = match lang {
+        Lang::En => ("client 2 waited", "a silent client holds up the rest"),
+        Lang::Ko => ("클라이언트 2 대기", "조용한 클라이언트가 나머지를 붙잡음"),
+    };
+    assert!(wide.contains(waited) && wide.matches(held).count() == 1, "{wide}");
+    let table = compare::costs_table(parts, lang);
+    assert_eq!(table.lines().count(), 6, "{table}");
+    let last = parts.last().unwrap();
+    assert!(
+        table.lines().all(|l| last.extra.iter().any(|e| e == l)),
+        "{:?}",
+        last.extra
+    );
 }
 
 /// Headless Chromium, if the machine has it.

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use hello_lesson::observe::{self, Capturing};
 use hello_lesson::scenario::{self, Part, Programs, SCENARIOS};
-use hello_lesson::{pairing, run, step, text, textbook, wire_view};
+use hello_lesson::{compare, pairing, run, step, text, textbook, wire_view};
 use hello_proto::sys::capture::Limits;
 use hello_proto::sys::netns;
 use hello_proto::trace::Lang;
@@ -153,7 +153,22 @@ pub fn run(args: &[String]) -> Result<()> {
         Vec::new()
     };
     println!("{}", text::legend(asked.lang));
+    // The models side by side where the terminal is wide enough; else one after the
+    // other, with their costs in a table under the last.
+    let models: Vec<Part> = parts.iter().filter(|p| p.scenario == "models").cloned().collect();
+    let side_by_side =
+        hello_proto::sys::process::terminal_columns().and_then(|w| compare::columns(&models, asked.lang, w));
     for (i, part) in parts.iter().enumerate() {
+        if part.scenario == "models" {
+            let first = parts[..i].iter().all(|p| p.scenario != "models");
+            match &side_by_side {
+                Some(columns) if first => show_models(&models, columns, i + 1, parts.len(), asked.lang),
+                Some(_) => {}
+                // The costs' table is the last model's (`compare::costs_table`).
+                None => show(part, i + 1, parts.len(), asked.lang),
+            }
+            continue;
+        }
         match made.get(i).filter(|_| part.scenario == "hello") {
             Some(m) => show_textbook(m, part, i + 1, parts.len(), asked.lang),
             None => show(part, i + 1, parts.len(), asked.lang),
@@ -217,6 +232,36 @@ fn capturing(limits: Limits) -> (Capturing, Option<observe::Clock>) {
         eprintln!("xtask demo: {refused}; the demo runs without packets");
     }
     (Capturing::Off, None)
+}
+
+/// The models side by side: their server calls in columns, their costs under them, and
+/// what to notice of each.
+fn show_models(models: &[Part], columns: &str, n: usize, total: usize, lang: Lang) {
+    let last = n + models.len() - 1;
+    let title = match lang {
+        Lang::En => "the five models side by side: the server's calls for the same two clients",
+        Lang::Ko => "다섯 모델을 나란히: 같은 두 클라이언트에 대한 서버의 호출",
+    };
+    println!("\n=== {n}-{last}/{total}  {title} ===");
+    if let Some(first) = models.first() {
+        for c in &first.commands {
+            println!("{c}");
+        }
+    }
+    println!();
+    print!("{columns}");
+    println!(
+        "\n{}",
+        match lang {
+            Lang::En => "What to notice:",
+            Lang::Ko => "눈여겨볼 점:",
+        }
+    );
+    for part in models {
+        for point in &part.notice {
+            println!("  {}: {point}", part.slug.trim_start_matches("models-"));
+        }
+    }
 }
 
 /// One hello exchange with `--textbook`: the tutorials' programs call by call, then the
