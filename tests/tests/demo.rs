@@ -307,9 +307,20 @@ fn every_scenario_runs_in_both_languages() {
             let parts =
                 scenario::run(name, &programs, lang).unwrap_or_else(|e| panic!("{name} {lang:?}: {e:#}"));
             assert!(!parts.is_empty(), "{name}: no pages");
+            if name == "models" {
+                models_compare(&parts, lang);
+            }
             for part in &parts {
                 timeline::check(&part.timeline).unwrap_or_else(|e| panic!("{}: {e}", part.slug));
                 assert!(!part.notice.is_empty(), "{}: nothing to notice", part.slug);
+                // The commands as a reader types them: the trace as text.
+                for c in part.commands.iter().filter(|c| c.starts_with("$ ")) {
+                    assert!(
+                        c.contains(" --trace") && !c.contains("--trace-format"),
+                        "{}: {c}",
+                        part.slug
+                    );
+                }
                 let rendered = text::render(&part.timeline, lang);
                 let hangul = rendered.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c));
                 assert_eq!(
@@ -321,6 +332,53 @@ fn every_scenario_runs_in_both_languages() {
             }
         }
     }
+}
+
+/// The models side by side: five columns within the width given (none where a column
+/// would be too narrow), each model's calls in its column, the costs under them: the
+/// iterative model alone lets the silent client hold up client 2, the fork model runs
+/// in several processes; the same costs as a table under the last model.
+fn models_compare(parts: &[Part], lang: Lang) {
+    use hello_lesson::compare;
+    let wide = compare::columns(parts, lang, 230).expect("five columns fit in 230");
+    for line in wide.lines() {
+        assert!(text::width(line) <= 230, "wider than 230: {line}");
+    }
+    let head = wide.lines().next().unwrap();
+    for model in scenario::MODELS {
+        assert!(head.contains(&format!("--model {model}")), "{head}");
+    }
+    assert!(
+        wide.contains("epoll_wait(") && wide.contains("select(") && wide.contains("fork()"),
+        "{wide}"
+    );
+    assert!(
+        compare::columns(parts, lang, 100).is_none(),
+        "five columns of 18 are too narrow"
+    );
+    let costs = compare::costs(parts);
+    assert_eq!(costs.len(), 5);
+    for c in &costs {
+        assert_eq!(c.held_up(), c.model == "iterative", "{c:?}");
+        assert!(c.setup >= 3 && c.serving >= 6, "{c:?}");
+    }
+    assert!(
+        costs.iter().find(|c| c.model == "fork").unwrap().processes >= 3,
+        "{costs:?}"
+    );
+    let (waited, held) = match lang {
+        Lang::En => ("client 2 waited", "a silent client holds up the rest"),
+        Lang::Ko => ("클라이언트 2 대기", "조용한 클라이언트가 나머지를 붙잡음"),
+    };
+    assert!(wide.contains(waited) && wide.matches(held).count() == 1, "{wide}");
+    let table = compare::costs_table(parts, lang);
+    assert_eq!(table.lines().count(), 6, "{table}");
+    let last = parts.last().unwrap();
+    assert!(
+        table.lines().all(|l| last.extra.iter().any(|e| e == l)),
+        "{:?}",
+        last.extra
+    );
 }
 
 /// Headless Chromium, if the machine has it.
@@ -342,7 +400,7 @@ fn run_chromium(browser: &Path, what: &[String], page: &Path) -> String {
         "--hide-scrollbars",
         "--no-first-run",
         "--disable-extensions",
-        "--window-size=1300,1600",
+        "--window-size=1200,1600",
     ])
     .arg(format!("--user-data-dir={}", profile.display()))
     .args(what)
@@ -376,8 +434,45 @@ fn pixels(png_path: &Path) -> (u32, u32, Vec<[u8; 4]>) {
     (info.width, info.height, px)
 }
 
-/// The pages render in a real browser, in both languages: each screenshot is not blank
-/// (a good share of it is drawn, in many colours), and every traced call is in the
+/// What a page measures of itself once laid out in a 1200 px window, added to a copy of
+/// it (the pages have no script): whether the document is wider than the window, whether
+/// the picture is, every label of the picture that reaches outside it (clipped), and in
+/// a Korean page the English words left outside the commands, the code and what the
+/// programs printed.
+const MEASURE: &str = r#"<script>
+window.addEventListener('load', () => {
+  const b = document.body;
+  const svg = document.querySelector('svg');
+  const vb = svg.viewBox.baseVal;
+  const out = [];
+  for (const t of svg.querySelectorAll('text')) {
+    const r = t.getBBox();
+    if (r.x < -0.5 || r.x + r.width > vb.width + 0.5) out.push(t.textContent.slice(0, 60));
+  }
+  b.setAttribute('data-page-wider', String(document.documentElement.scrollWidth > window.innerWidth));
+  b.setAttribute('data-svg-wider', String(svg.getBoundingClientRect().right > window.innerWidth));
+  b.setAttribute('data-clipped', out.join(' | '));
+  const copy = b.cloneNode(true);
+  copy.querySelectorAll('pre.commands, pre.outputs, code, tspan.textbook, tspan.added, script').forEach(e => e.remove());
+  const english = (copy.textContent.match(/\b(client|server|captured|inferred|waiting|dropped|accept queue|more times|exchanges?)\b/g) || []);
+  b.setAttribute('data-english', english.join(' '));
+});
+</script>"#;
+
+/// The measures [`MEASURE`] left on the body of a dumped document.
+fn measured<'a>(dom: &'a str, name: &str) -> &'a str {
+    let key = format!("{name}=\"");
+    let at = dom
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in the dumped page"))
+        + key.len();
+    &dom[at..at + dom[at..].find('"').unwrap()]
+}
+
+/// The pages render in a real browser, in both languages, in a 1200 px window: each
+/// screenshot is not blank (a good share of it is drawn, in many colours), nothing is
+/// wider than the window and no label of the picture reaches outside it, a Korean page
+/// has no English words outside its commands and code, and every traced call is in the
 /// rendered document, in the timeline's order.
 #[test]
 fn html_pages_render_in_chromium_in_both_languages() {
@@ -420,6 +515,40 @@ fn html_pages_render_in_chromium_in_both_languages() {
                 px.len(),
                 colours.len()
             );
+            let measuring = out.join(format!("{}-measured.html", part.slug));
+            let page = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&measuring, page.replace("</body>", &format!("{MEASURE}</body>"))).unwrap();
+            let dom = run_chromium(
+                &browser,
+                &["--dump-dom".to_string(), "--virtual-time-budget=2000".to_string()],
+                &measuring,
+            );
+            assert_eq!(
+                measured(&dom, "data-page-wider"),
+                "false",
+                "{} {lang:?}: the page is wider than 1200 px",
+                part.slug
+            );
+            assert_eq!(
+                measured(&dom, "data-svg-wider"),
+                "false",
+                "{} {lang:?}: the picture is wider than the window",
+                part.slug
+            );
+            assert_eq!(
+                measured(&dom, "data-clipped"),
+                "",
+                "{} {lang:?}: labels outside the picture",
+                part.slug
+            );
+            if lang == Lang::Ko {
+                assert_eq!(
+                    measured(&dom, "data-english"),
+                    "",
+                    "{}: English in a Korean page",
+                    part.slug
+                );
+            }
             let dom = run_chromium(&browser, &["--dump-dom".to_string()], &path);
             let table = &dom[dom.find("<table").expect("the calls table rendered")..];
             let mut at = 0;
@@ -444,4 +573,235 @@ fn html_pages_render_in_chromium_in_both_languages() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--textbook`: the tutorials' programs' calls, numbered with their C lines, then the
+/// real exchange's calls paired with them: every call the textbook's program makes is
+/// made by the real one too (under its number), but the server's `close(serv_sock)`
+/// (the real server exits and the kernel closes it); `write()` is made as `send()`; the
+/// calls real software adds are marked, each with what it buys.
+#[test]
+fn the_textbook_programs_pair_with_the_real_exchanges() {
+    let programs = programs();
+    let made = hello_lesson::textbook::run(&programs, Lang::En).expect("the textbook programs ran");
+    let parts = scenario::run("hello", &programs, Lang::En).expect("hello");
+    assert_eq!(made.len(), parts.len());
+    for (m, part) in made.iter().zip(&parts) {
+        let text = hello_lesson::pairing::render(&m.records, &part.timeline, Lang::En);
+        assert!(m.output.starts_with("Message from server: "), "{}", m.output);
+        let (textbook, real) = text.split_at(text.find("The same exchange made the real way").unwrap());
+        // Every textbook call is numbered, with its C line; all but getsockname() are
+        // the textbook's.
+        for (n, r) in m.records.iter().enumerate() {
+            let src = r.src.as_deref().expect("a textbook record has its C line");
+            assert!(
+                textbook.contains(&format!("[{:>2}] ", n + 1)) && textbook.contains(src),
+                "{text}"
+            );
+        }
+        let not_made = real.matches("not made: ").count();
+        for (n, r) in m.records.iter().enumerate().filter(|(_, r)| r.mark == "textbook") {
+            let paired = real.contains(&format!("    [{:>2}] ", n + 1));
+            let closes_listener = r.src.as_deref() == Some("close(serv_sock);");
+            assert!(
+                paired || (closes_listener && real.contains(&format!("not made: [{}] close()", n + 1))),
+                "{}: textbook call [{}] {} not in the real exchange:\n{text}",
+                part.slug,
+                n + 1,
+                r.call
+            );
+        }
+        assert!(not_made <= 1, "{text}");
+        assert!(real.contains("       + setsockopt(3, SOL_SOCKET, SO_"), "{text}");
+        assert!(real.contains("calls added by real software"), "{text}");
+    }
+    let hello = hello_lesson::pairing::render(&made[0].records, &parts[0].timeline, Lang::En);
+    assert!(
+        hello.contains("write(clnt_sock, message, sizeof(message));"),
+        "{hello}"
+    );
+    assert!(
+        hello.contains("] write → send(6, \"Hello World!\\0\", MSG_MORE) = 13"),
+        "{hello}"
+    );
+    assert!(
+        hello.contains("       + recv(6, MSG_DONTWAIT) = -1 EAGAIN\n           nothing left unread"),
+        "{hello}"
+    );
+}
+
+/// `xtask` as built beside the programs (`cargo build -p xtask`), run with `CARGO=/bin/true`
+/// so that its build step does nothing and it takes the programs bins() built; `None`
+/// (after a SKIP line) where the programs are not a debug build.
+fn built_xtask(test: &str) -> Option<PathBuf> {
+    let dir = bins().server.parent().unwrap().to_path_buf();
+    if !dir.ends_with("debug") {
+        hello_tests::skip(&format!("{test}: the programs are not a debug build"));
+        return None;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let built = Command::new(cargo)
+        .current_dir(hello_tests::workspace_root())
+        .args(["build", "--quiet", "-p", "xtask"])
+        .output()
+        .expect("run cargo");
+    assert!(built.status.success(), "cargo build -p xtask failed: {built:?}");
+    Some(dir.join("xtask"))
+}
+
+#[test]
+fn step_without_a_terminal_is_a_one_line_usage_error() {
+    let Some(xtask) = built_xtask("step_without_a_terminal_is_a_one_line_usage_error") else {
+        return;
+    };
+    let out = Command::new(xtask)
+        .args(["demo", "--step"])
+        .env("CARGO", "/bin/true")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run xtask");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    hello_tests::assert_one_line("xtask demo --step without a terminal", &stderr);
+    assert!(
+        stderr.contains("--step") && stderr.contains("terminal"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A tmux server of the test's own (`tmux -L NAME`), killed when dropped.
+struct Tmux(String);
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.0])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The whole pane, scrollback too, wrapped lines joined.
+    fn pane(&self) -> String {
+        self.run(&["capture-pane", "-p", "-J", "-S", "-2000", "-t", "step"])
+    }
+
+    /// Waits (bounded) until the pane holds `n` stops, or `needle`; the pane.
+    fn wait(&self, what: &str, mut ok: impl FnMut(&str) -> bool) -> String {
+        let mut pane = String::new();
+        let held = hello_tests::wait_until(std::time::Duration::from_secs(60), || {
+            pane = self.pane();
+            ok(&pane)
+        });
+        assert!(held, "the step walk never showed {what}; the pane:\n{pane}");
+        pane
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.0, "kill-server"]).output();
+    }
+}
+
+/// The text from the last stop shown (`▶ …`) to the end.
+fn last_stop(pane: &str) -> &str {
+    pane.rfind('▶').map_or(pane, |i| &pane[i..])
+}
+
+#[test]
+fn step_walks_the_textbook_programs_call_by_call_under_tmux() {
+    let test = "step_walks_the_textbook_programs_call_by_call_under_tmux";
+    if hello_tests::which("tmux").is_none() {
+        hello_tests::skip(&format!("{test}: no tmux"));
+        return;
+    }
+    let Some(xtask) = built_xtask(test) else {
+        return;
+    };
+    let tmux = Tmux(format!("hello-step-{}", std::process::id()));
+    let command = format!(
+        "env CARGO=/bin/true {} demo --step; echo EXIT=$?; sleep 120",
+        xtask.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "step",
+        "-x",
+        "200",
+        "-y",
+        "60",
+        &command,
+    ]);
+    // Stops shown whole: the last one down to its prompt.
+    let stops = |pane: &str| {
+        let n = pane.matches("is about to call").count();
+        if last_stop(pane).contains("[q] quit >") {
+            n
+        } else {
+            n.saturating_sub(1)
+        }
+    };
+    let pane = tmux.wait("the server's first call", |p| stops(p) >= 1);
+    assert!(
+        last_stop(&pane).contains("server is about to call socket()")
+            && last_stop(&pane).contains("C: serv_sock = socket(PF_INET, SOCK_STREAM, 0);"),
+        "{pane}"
+    );
+    // socket, bind, listen, getsockname; the client's socket, connect, read: then the
+    // server's accept(), with the client already connected, waiting in the queue.
+    let mut pane = pane;
+    for n in 2..=8 {
+        tmux.run(&["send-keys", "-t", "step", "Enter"]);
+        pane = tmux.wait(&format!("stop {n}"), |p| stops(p) >= n);
+    }
+    let stop = last_stop(&pane);
+    assert!(
+        stop.contains("server is about to call accept()")
+            && stop.contains("C: clnt_sock = accept(serv_sock, (struct sockaddr *)&clnt_addr, &addr_size);"),
+        "{pane}"
+    );
+    assert!(
+        stop.contains("LISTEN") && stop.contains("accept queue: 1 waiting (backlog 5)"),
+        "{pane}"
+    );
+    assert!(stop.contains("client ESTABLISHED"), "{pane}");
+    let before = &pane[..pane.rfind('▶').unwrap()];
+    assert!(before.contains("client ✓ connect(3, 127.0.0.1:"), "{pane}");
+    assert!(!before.contains("server ✓ accept("), "{pane}");
+    let port: u16 = pane
+        .lines()
+        .find_map(|l| l.strip_prefix("$ hello-client --textbook --trace 127.0.0.1 "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no client command line with a port:\n{pane}"));
+    // The command a reader types: the trace as text, no JSON option.
+    assert!(!pane.contains("--trace-format"), "{pane}");
+    tmux.run(&["send-keys", "-t", "step", "Enter"]);
+    let pane = tmux.wait("the server's write()", |p| stops(p) >= 9);
+    let stop = last_stop(&pane);
+    assert!(
+        stop.contains("server is about to call write()")
+            && stop.contains("C: write(clnt_sock, message, sizeof(message));")
+            && stop.contains("accept queue: 0 waiting"),
+        "{pane}"
+    );
+    assert!(pane.contains("server ✓ accept(3) = 4"), "{pane}");
+    // q: both programs stopped, exit 0.
+    tmux.run(&["send-keys", "-t", "step", "q", "Enter"]);
+    let pane = tmux.wait("the end after q", |p| p.contains("EXIT="));
+    assert!(
+        pane.contains("stopped: both programs ended.") && pane.contains("EXIT=0"),
+        "{pane}"
+    );
+    let (left, _) = hello_proto::sys::sockdiag::tcp_sockets(&[port]).unwrap();
+    assert!(
+        !left
+            .iter()
+            .any(|s| s.state == hello_proto::kernel::TcpState::Listen),
+        "the server still listens on {port} after q: {left:?}"
+    );
 }

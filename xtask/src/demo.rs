@@ -3,16 +3,21 @@
 //! default, `all` for every one): the real programs with `--trace`, both sides' calls in
 //! one causal two-column timeline, what the kernel showed (the packets captured on `lo`,
 //! the sockets' states) and what to notice. With `--html DIR`, one self-contained page per
-//! exchange as well; with `--pcap DIR`, one pcap file per exchange. Where capture is not
+//! exchange as well; with `--pcap DIR`, one pcap file per exchange. With `--step`, the
+//! hello scenario's textbook programs one call at a time (`hello_lesson::step`), Enter
+//! to make each call, `q` to stop. With `--textbook`, each hello exchange is made by the
+//! tutorials' programs first, call by call with their C lines, then the real way, each
+//! real call paired with the textbook's or marked added with what it buys. Where capture is not
 //! possible, one line says why and the demo runs on without packets. A scenario whose
 //! point did not happen is an error (exit 1).
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use hello_lesson::observe::{self, Capturing};
 use hello_lesson::scenario::{self, Part, Programs, SCENARIOS};
-use hello_lesson::{run, text, wire_view};
+use hello_lesson::{compare, pairing, run, step, text, textbook, wire_view};
 use hello_proto::sys::capture::Limits;
 use hello_proto::sys::netns;
 use hello_proto::trace::Lang;
@@ -27,11 +32,16 @@ struct Asked {
     html: Option<PathBuf>,
     pcap: Option<PathBuf>,
     capture: bool,
+    /// `--step`: the textbook's programs one call at a time (`hello_lesson::step`).
+    step: bool,
+    /// `--textbook`: the textbook's programs, then the same exchanges the real way
+    /// (`hello_lesson::pairing`).
+    textbook: bool,
 }
 
 fn usage() -> String {
     format!(
-        "usage: cargo xtask demo [SCENARIO] [--lang en|ko] [--html DIR] [--pcap DIR] [--no-capture]\nscenarios: {}, all (default: hello)",
+        "usage: cargo xtask demo [SCENARIO] [--lang en|ko] [--html DIR] [--pcap DIR] [--no-capture] [--step | --textbook]\nscenarios: {}, all (default: hello)",
         SCENARIOS.join(", ")
     )
 }
@@ -43,6 +53,8 @@ fn parse(args: &[String]) -> Result<Asked> {
         html: None,
         pcap: None,
         capture: true,
+        step: false,
+        textbook: false,
     };
     let mut named = false;
     let mut it = args.iter();
@@ -55,6 +67,8 @@ fn parse(args: &[String]) -> Result<Asked> {
             "--html" => asked.html = Some(PathBuf::from(it.next().with_context(usage)?)),
             "--pcap" => asked.pcap = Some(PathBuf::from(it.next().with_context(usage)?)),
             "--no-capture" => asked.capture = false,
+            "--step" => asked.step = true,
+            "--textbook" => asked.textbook = true,
             s if !named && (SCENARIOS.contains(&s) || s == "all") => {
                 asked.scenario = s.to_string();
                 named = true;
@@ -62,12 +76,35 @@ fn parse(args: &[String]) -> Result<Asked> {
             other => bail!("unknown argument '{other}'\n{}", usage()),
         }
     }
+    if asked.step && asked.scenario != "hello" {
+        bail!(
+            "--step walks through the hello scenario's textbook programs; '{}' has no walk",
+            asked.scenario
+        );
+    }
+    if asked.step && (asked.html.is_some() || asked.pcap.is_some()) {
+        bail!(
+            "--step writes no pages or pcap files (it runs its own exchanges): leave out --html and --pcap"
+        );
+    }
+    if asked.textbook && asked.step {
+        bail!("--step already runs the textbook's programs: give one of --step and --textbook");
+    }
+    if asked.textbook && !matches!(asked.scenario.as_str(), "hello" | "all") {
+        bail!(
+            "--textbook sets the tutorials' programs beside the hello scenario's exchanges; '{}' has no textbook program",
+            asked.scenario
+        );
+    }
     Ok(asked)
 }
 
 /// Runs the demo.
 pub fn run(args: &[String]) -> Result<()> {
     let asked = parse(args)?;
+    if asked.step && !std::io::stdin().is_terminal() {
+        bail!("--step waits for Enter before each call: run it in a terminal (stdin is not one)");
+    }
     eprintln!("xtask demo: building hello-server and hello-client ...");
     let dir = build_dev()?;
     let programs = Programs {
@@ -80,6 +117,28 @@ pub fn run(args: &[String]) -> Result<()> {
             usage()
         );
     }
+    if asked.step {
+        let dir = std::env::temp_dir().join("hello-lesson-step");
+        let stdin = std::io::stdin();
+        let ended = step::walk(
+            &programs,
+            asked.lang,
+            &dir,
+            &mut stdin.lock(),
+            &mut std::io::stdout(),
+        )?;
+        if ended == step::Ended::Done {
+            println!(
+                "\n{}",
+                if asked.lang == Lang::Ko {
+                    "끝: 네 교환의 모든 호출을 하나씩 보았습니다."
+                } else {
+                    "done: every call of the four exchanges, one at a time."
+                }
+            );
+        }
+        return Ok(());
+    }
     let limits = Limits::default();
     let (capturing, _clock) = if asked.capture {
         capturing(limits)
@@ -88,9 +147,32 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let parts = scenario::run_watched(&asked.scenario, &programs, asked.lang, capturing)?;
     let ko = asked.lang == Lang::Ko;
+    let made = if asked.textbook {
+        textbook::run(&programs, asked.lang)?
+    } else {
+        Vec::new()
+    };
     println!("{}", text::legend(asked.lang));
+    // The models side by side where the terminal is wide enough; else one after the
+    // other, with their costs in a table under the last.
+    let models: Vec<Part> = parts.iter().filter(|p| p.scenario == "models").cloned().collect();
+    let side_by_side =
+        hello_proto::sys::process::terminal_columns().and_then(|w| compare::columns(&models, asked.lang, w));
     for (i, part) in parts.iter().enumerate() {
-        show(part, i + 1, parts.len(), asked.lang);
+        if part.scenario == "models" {
+            let first = parts[..i].iter().all(|p| p.scenario != "models");
+            match &side_by_side {
+                Some(columns) if first => show_models(&models, columns, i + 1, parts.len(), asked.lang),
+                Some(_) => {}
+                // The costs' table is the last model's (`compare::costs_table`).
+                None => show(part, i + 1, parts.len(), asked.lang),
+            }
+            continue;
+        }
+        match made.get(i).filter(|_| part.scenario == "hello") {
+            Some(m) => show_textbook(m, part, i + 1, parts.len(), asked.lang),
+            None => show(part, i + 1, parts.len(), asked.lang),
+        }
     }
     if let Some(dir) = &asked.pcap {
         let written = observe::write_pcaps(dir, &parts, &limits)?;
@@ -152,6 +234,48 @@ fn capturing(limits: Limits) -> (Capturing, Option<observe::Clock>) {
     (Capturing::Off, None)
 }
 
+/// The models side by side: their server calls in columns, their costs under them, and
+/// what to notice of each.
+fn show_models(models: &[Part], columns: &str, n: usize, total: usize, lang: Lang) {
+    let last = n + models.len() - 1;
+    let title = match lang {
+        Lang::En => "the five models side by side: the server's calls for the same two clients",
+        Lang::Ko => "다섯 모델을 나란히: 같은 두 클라이언트에 대한 서버의 호출",
+    };
+    println!("\n=== {n}-{last}/{total}  {title} ===");
+    if let Some(first) = models.first() {
+        for c in &first.commands {
+            println!("{c}");
+        }
+    }
+    println!();
+    print!("{columns}");
+    println!(
+        "\n{}",
+        match lang {
+            Lang::En => "What to notice:",
+            Lang::Ko => "눈여겨볼 점:",
+        }
+    );
+    for part in models {
+        for point in &part.notice {
+            println!("  {}: {point}", part.slug.trim_start_matches("models-"));
+        }
+    }
+}
+
+/// One hello exchange with `--textbook`: the tutorials' programs call by call, then the
+/// same exchange the real way paired with them, then the real exchange's timeline.
+fn show_textbook(made: &textbook::Made, part: &Part, n: usize, total: usize, lang: Lang) {
+    println!("\n=== {n}/{total}  {} ===", made.title);
+    for c in &made.commands {
+        println!("{c}");
+    }
+    println!("{}\n", made.output);
+    print!("{}", pairing::render(&made.records, &part.timeline, lang));
+    show(part, n, total, lang);
+}
+
 fn show(part: &Part, n: usize, total: usize, lang: Lang) {
     println!("\n=== {n}/{total}  {} ===", part.title);
     for c in &part.commands {
@@ -199,6 +323,8 @@ mod tests {
                 html: Some(PathBuf::from("out")),
                 pcap: None,
                 capture: true,
+                step: false,
+                textbook: false,
             }
         );
         let got = a(&["udp", "--pcap", "caps", "--no-capture"]).unwrap();
@@ -209,5 +335,12 @@ mod tests {
         assert!(a(&["--lang", "fr"]).is_err());
         assert!(a(&["--html"]).is_err());
         assert!(a(&["hello", "udp"]).is_err());
+        assert!(a(&["--step"]).unwrap().step);
+        assert!(a(&["backlog", "--step"]).is_err());
+        assert!(a(&["--step", "--html", "out"]).is_err());
+        assert!(a(&["--textbook"]).unwrap().textbook);
+        assert!(a(&["all", "--textbook"]).unwrap().textbook);
+        assert!(a(&["udp", "--textbook"]).is_err());
+        assert!(a(&["--textbook", "--step"]).is_err());
     }
 }

@@ -73,6 +73,11 @@ impl Proc {
     /// Starts `program ARGS` with no locale variables (the trace's language comes from
     /// `--lang` alone) and no input.
     pub fn spawn(program: &Path, args: &[String]) -> Result<Proc> {
+        Proc::spawn_with(program, args, &[])
+    }
+
+    /// [`Proc::spawn`] with the variables `env` set as well.
+    pub fn spawn_with(program: &Path, args: &[String], env: &[(&str, &Path)]) -> Result<Proc> {
         let name = program.file_name().map_or_else(
             || program.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -84,6 +89,9 @@ impl Proc {
             .stderr(Stdio::piped());
         for v in ["LANG", "LC_ALL", "LC_MESSAGES"] {
             cmd.env_remove(v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let mut child = cmd
             .spawn()
@@ -147,6 +155,13 @@ impl Proc {
     /// Waits (bounded by `within`) until its stdout holds `needle`; whether it did.
     pub fn wait_stdout(&self, needle: &str, within: Duration) -> bool {
         wait_for(&self.stdout, needle, within)
+    }
+
+    /// Whether it has exited (it is reaped by [`Proc::finish`]).
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|c| c.try_wait().is_ok_and(|s| s.is_some()))
     }
 
     /// Sends it `signal`.

@@ -287,6 +287,23 @@ fn ss(port: u16) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
 }
 
+/// The command a reader would type for `program ARGS` as the lesson runs it: the trace
+/// as text, the reader reads (`--trace`, not `--trace-format json`), and `--lang en` left
+/// out (`--lang ko` kept).
+pub fn typed(program: &str, args: &[String]) -> String {
+    let mut shown = vec![program.to_string()];
+    let mut it = args.iter().peekable();
+    while let Some(a) = it.next() {
+        match (a.as_str(), it.peek().map(|n| n.as_str())) {
+            ("--trace-format", Some("json")) | ("--lang", Some("en")) => {
+                it.next();
+            }
+            _ => shown.push(a.clone()),
+        }
+    }
+    shown.join(" ")
+}
+
 impl Ctx<'_> {
     fn lang_args(&self) -> Vec<String> {
         let l = match self.lang {
@@ -324,7 +341,7 @@ impl Ctx<'_> {
         Ok(Server {
             proc,
             port,
-            command: format!("$ hello-server {}", all.join(" ")),
+            command: format!("$ {}", typed("hello-server", &all)),
         })
     }
 
@@ -343,7 +360,7 @@ impl Ctx<'_> {
                 }
             })
             .collect();
-        let command = format!("$ hello-client {}", shown.join(" "));
+        let command = format!("$ {}", typed("hello-client", &shown));
         Ok((Proc::spawn(&self.programs.client, &all)?, command))
     }
 
@@ -697,15 +714,15 @@ impl Ctx<'_> {
     /// The iterative server cannot serve it: the silent client holds it [`HOLD`] long,
     /// and the second must not have been answered by then. Every other model serves it:
     /// the silent client holds the server until the second is answered. Returns the
-    /// page, how long the second client's longest read() took (µs), and whether it was
-    /// answered while the server was held.
+    /// page and whether the second client was answered while the server was held (how
+    /// long it waited is `compare::costs`'s).
     fn two_clients(
         &self,
         model: &str,
         slug: &str,
         title: (&str, &str),
         notice: &[(&str, &str)],
-    ) -> Result<(Part, u64, bool)> {
+    ) -> Result<(Part, bool)> {
         let mut args = vec!["--model", model, "--service", "echo"];
         args.extend_from_slice(&HELD_TIMEOUTS);
         let server = self.server(&args)?;
@@ -749,13 +766,6 @@ impl Ctx<'_> {
             ),
             lane(&say(self.lang, "server", "서버"), Side::Server, &served.stderr),
         ];
-        let wait = lanes[1]
-            .calls
-            .iter()
-            .filter(|c| c.call == "read")
-            .map(|c| c.dur_us)
-            .max()
-            .unwrap_or(0);
         let part = self.part(
             if slug.starts_with("models") {
                 "models"
@@ -776,11 +786,11 @@ impl Ctx<'_> {
             notice,
             lanes,
         )?;
-        Ok((part, wait, answered))
+        Ok((part, answered))
     }
 
     fn iterative(&self) -> Result<Vec<Part>> {
-        let (part, _, answered) = self.two_clients(
+        let (part, answered) = self.two_clients(
             "iterative",
             "iterative",
             (
@@ -805,7 +815,6 @@ impl Ctx<'_> {
 
     fn models(&self) -> Result<Vec<Part>> {
         let mut parts = Vec::new();
-        let mut waits = Vec::new();
         let mut traces: Vec<Vec<String>> = Vec::new();
         for model in MODELS {
             let notice: &[(&str, &str)] = match model {
@@ -833,7 +842,7 @@ impl Ctx<'_> {
             let slug = format!("models-{model}");
             let title_en = format!("--model {model}: the same two clients");
             let title_ko = format!("--model {model}: 같은 두 클라이언트");
-            let (part, wait, answered) = self.two_clients(model, &slug, (&title_en, &title_ko), notice)?;
+            let (part, answered) = self.two_clients(model, &slug, (&title_en, &title_ko), notice)?;
             ensure!(
                 answered == (model != "iterative"),
                 "{model}: client 2 was {} while client 1 held the server",
@@ -844,7 +853,6 @@ impl Ctx<'_> {
                 .map(|l| l.calls.iter().map(|c| c.call.clone()).collect())
                 .unwrap_or_default();
             traces.push(names);
-            waits.push((model, wait));
             parts.push(part);
         }
         let mut distinct: Vec<Vec<String>> = Vec::new();
@@ -861,17 +869,11 @@ impl Ctx<'_> {
             "only {} different sets of calls among the models",
             distinct.len()
         );
-        if let Some(first) = parts.first_mut() {
-            first.extra.push(say(
-                self.lang,
-                "client 2's longest read(), by model (client 1 holds the server until client 2 is answered; the iterative one, 600 ms):",
-                "모델별 클라이언트 2의 가장 긴 read() (클라이언트 1이 클라이언트 2가 응답받을 때까지 서버를 붙잡음; 반복 서버는 600ms):",
-            ));
-            for (model, wait) in &waits {
-                first
-                    .extra
-                    .push(format!("  {model:<10} {:>8.1} ms", *wait as f64 / 1000.0));
-            }
+        // What each model cost, under the last: the calls, and how long client 2 waited.
+        let table = crate::compare::costs_table(&parts, self.lang);
+        if let Some(last) = parts.last_mut() {
+            last.extra.push(crate::compare::heading(self.lang).to_string());
+            last.extra.extend(table.lines().map(str::to_string));
         }
         Ok(parts)
     }

@@ -352,6 +352,13 @@ fn arrow_line(t: &Timeline, a: &Arrow, lang: Lang) -> String {
 /// A captured packet's arrow: whether it goes to the server, and its words (which
 /// client's, where the column holds several; what it was; `captured`).
 pub fn packet_arrow(t: &Timeline, p: &Packet, kind: Carries, lang: Lang) -> (bool, String) {
+    let (up, _, words) = packet_arrow_of(t, p, kind, lang);
+    (up, words)
+}
+
+/// [`packet_arrow`] with the client's port the packet belongs to, where it has one (the
+/// picture draws the arrow from that client's lane).
+pub fn packet_arrow_of(t: &Timeline, p: &Packet, kind: Carries, lang: Lang) -> (bool, Option<u16>, String) {
     let (up, k) = match kind {
         Carries::Segment { k, dir, .. } => (dir == Dir::Up, Some(k)),
         Carries::Datagram(from, to, _) => (to == t.port, Some(if to == t.port { from } else { to })),
@@ -367,7 +374,7 @@ pub fn packet_arrow(t: &Timeline, p: &Packet, kind: Carries, lang: Lang) -> (boo
         packet_words(p, kind, lang),
         source_word(true, lang)
     );
-    (up, words)
+    (up, k, words)
 }
 
 #[cfg(test)]

@@ -373,12 +373,16 @@ impl Timeline {
         if clients < 2 {
             return None;
         }
+        self.client_lane(k).map(|l| self.lanes[l].label.as_str())
+    }
+
+    /// The client lane whose calls own connection or datagram port `k`.
+    pub fn client_lane(&self, k: u16) -> Option<usize> {
         let owns = |s: &Sem| matches!(*s, Sem::Connect(p, _) | Sem::DatagramOut(p, _, _) | Sem::Refused(p) if p == k);
         self.lanes
             .iter()
             .zip(&self.sems)
-            .find(|(l, sems)| l.side == Side::Client && sems.iter().any(owns))
-            .map(|(l, _)| l.label.as_str())
+            .position(|(l, sems)| l.side == Side::Client && sems.iter().any(owns))
     }
 }
 

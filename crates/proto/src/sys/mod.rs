@@ -18,6 +18,7 @@ pub mod process;
 mod select;
 mod setup;
 pub mod sockdiag;
+pub mod step;
 mod stream;
 pub mod textbook;
 mod tracer;

@@ -125,6 +125,16 @@ fn check_listener(listener: TcpListener, tracer: &Tracer) -> io::Result<(TcpList
     Ok((listener, addr))
 }
 
+/// The width in columns of the terminal on standard output (`ioctl(TIOCGWINSZ)`); `None`
+/// when standard output is not a terminal. For the lesson's side-by-side columns.
+pub fn terminal_columns() -> Option<usize> {
+    // SAFETY: winsize is plain integers, for which all zeroes is a value.
+    let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize through the pointer, valid for the call.
+    let ret = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+    (ret == 0 && size.ws_col > 0).then_some(usize::from(size.ws_col))
+}
+
 /// Threads of this process (`Threads:` of `/proc/self/status`).
 pub fn thread_count() -> io::Result<usize> {
     let status = std::fs::read_to_string("/proc/self/status")?;

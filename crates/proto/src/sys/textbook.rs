@@ -89,7 +89,7 @@ pub fn socket(kind: Kind, src: &str, tracer: &Tracer) -> Result<Sock> {
         Kind::Stream => libc::SOCK_STREAM,
         Kind::Dgram => libc::SOCK_DGRAM,
     };
-    let began = tracer.begin();
+    let began = tracer.before("socket", src);
     // SAFETY: socket(2) takes no pointer; a descriptor it returns is new and owned by
     // nobody else.
     let fd = unsafe { checked(libc::socket(libc::AF_INET, ty, 0)) }
@@ -111,7 +111,7 @@ pub fn socket(kind: Kind, src: &str, tracer: &Tracer) -> Result<Sock> {
 pub fn bind(sock: &Sock, addr: SocketAddrV4, src: &str, tracer: &Tracer) -> Result<()> {
     let fd = sock.as_raw_fd();
     let sa = SockAddr::from(addr);
-    let began = tracer.begin();
+    let began = tracer.before("bind", src);
     // SAFETY: `sa` is a valid sockaddr_in of `sa.len()` bytes, alive for the call.
     unsafe { checked(libc::bind(fd, sa.as_ptr().cast(), sa.len())) }
         .map_err(|e| failed(tracer, began, Step::Bind, Some(fd), addr, Some(addr.into()), e))?;
@@ -131,7 +131,7 @@ pub fn bind(sock: &Sock, addr: SocketAddrV4, src: &str, tracer: &Tracer) -> Resu
 /// `listen(2)` with `backlog` (the textbook's 5), on `src`.
 pub fn listen(sock: &Sock, backlog: i32, at: SocketAddrV4, src: &str, tracer: &Tracer) -> Result<()> {
     let fd = sock.as_raw_fd();
-    let began = tracer.begin();
+    let began = tracer.before("listen", src);
     // SAFETY: listen(2) takes no pointer.
     unsafe { checked(libc::listen(fd, backlog)) }
         .map_err(|e| failed(tracer, began, Step::Listen, Some(fd), at, None, e))?;
@@ -146,7 +146,7 @@ pub fn listen(sock: &Sock, backlog: i32, at: SocketAddrV4, src: &str, tracer: &T
 /// as the added call it is, with the C peer's line `src`.
 pub fn getsockname(sock: &Sock, asked: SocketAddrV4, src: &str, tracer: &Tracer) -> Result<SocketAddr> {
     let fd = sock.as_raw_fd();
-    let began = tracer.begin();
+    let began = tracer.before("getsockname", src);
     let mut sin = SockaddrIn::new();
     // SAFETY: `sin` is a sockaddr_in of the length passed, which getsockname(2) fills.
     unsafe { checked(libc::getsockname(fd, sin.as_mut_ptr(), &mut sin.len)) }
@@ -162,7 +162,7 @@ pub fn getsockname(sock: &Sock, asked: SocketAddrV4, src: &str, tracer: &Tracer)
 /// returns its socket and address, on `src`.
 pub fn accept(listener: &Sock, at: SocketAddr, src: &str, tracer: &Tracer) -> Result<(Sock, SocketAddr)> {
     let lfd = listener.as_raw_fd();
-    let began = tracer.begin();
+    let began = tracer.before("accept", src);
     let mut sin = SockaddrIn::new();
     // SAFETY: `sin` is a sockaddr_in of the length passed, which accept(2) fills.
     let fd = unsafe { checked(libc::accept(lfd, sin.as_mut_ptr(), &mut sin.len)) }
@@ -185,7 +185,7 @@ pub fn accept(listener: &Sock, at: SocketAddr, src: &str, tracer: &Tracer) -> Re
 pub fn connect(sock: &Sock, addr: SocketAddrV4, src: &str, tracer: &Tracer) -> Result<()> {
     let fd = sock.as_raw_fd();
     let sa = SockAddr::from(addr);
-    let began = tracer.begin();
+    let began = tracer.before("connect", src);
     // SAFETY: `sa` is a valid sockaddr_in of `sa.len()` bytes, alive for the call.
     unsafe { checked(libc::connect(fd, sa.as_ptr().cast(), sa.len())) }
         .map_err(|e| failed(tracer, began, Step::Connect, Some(fd), addr, Some(addr.into()), e))?;
@@ -204,7 +204,7 @@ pub fn connect(sock: &Sock, addr: SocketAddrV4, src: &str, tracer: &Tracer) -> R
 /// the other side in an error line.
 pub fn read(sock: &Sock, buf: &mut [u8], peer: SocketAddr, src: &str, tracer: &Tracer) -> Result<usize> {
     let fd = sock.as_raw_fd();
-    let began = tracer.begin();
+    let began = tracer.before("read", src);
     // SAFETY: `buf` is writable for `buf.len()` bytes for the call.
     let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     let n = usize::try_from(n).map_err(|_| {
@@ -229,7 +229,7 @@ pub fn read(sock: &Sock, buf: &mut [u8], peer: SocketAddr, src: &str, tracer: &T
 /// socket, all of a short reply).
 pub fn write(sock: &Sock, bytes: &[u8], peer: SocketAddr, src: &str, tracer: &Tracer) -> Result<usize> {
     let fd = sock.as_raw_fd();
-    let began = tracer.begin();
+    let began = tracer.before("write", src);
     // SAFETY: `bytes` is readable for `bytes.len()` bytes for the call.
     let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
     let n = usize::try_from(n).map_err(|_| {
@@ -254,7 +254,7 @@ pub fn write(sock: &Sock, bytes: &[u8], peer: SocketAddr, src: &str, tracer: &Tr
 pub fn sendto(sock: &Sock, bytes: &[u8], to: SocketAddr, src: &str, tracer: &Tracer) -> Result<usize> {
     let fd = sock.as_raw_fd();
     let sa = SockAddr::from(to);
-    let began = tracer.begin();
+    let began = tracer.before("sendto", src);
     // SAFETY: `bytes` is readable for its length and `sa` a valid address of `sa.len()`
     // bytes, both alive for the call.
     let n = unsafe {
@@ -295,7 +295,7 @@ pub fn recvfrom(
     tracer: &Tracer,
 ) -> Result<(usize, SocketAddr)> {
     let fd = sock.as_raw_fd();
-    let began = tracer.begin();
+    let began = tracer.before("recvfrom", src);
     let mut sin = SockaddrIn::new();
     // SAFETY: `buf` is writable for its length, and `sin` a sockaddr_in of the length
     // passed, which recvfrom(2) fills, both for the call.
@@ -331,7 +331,7 @@ pub fn recvfrom(
 /// `close(2)`, on `src`. Its result is not checked, as in the C programs: the descriptor
 /// is gone either way.
 pub fn close(sock: Sock, src: &str, tracer: &Tracer) {
-    let began = tracer.begin();
+    let began = tracer.before("close", src);
     let fd = sock.as_raw_fd();
     drop(sock);
     if tracer.on() {

@@ -1,9 +1,11 @@
 //! Where trace events go: nowhere (the default), or one line each on stderr, stamped with
 //! the time the call was made and how long it took: text for a reader, or a JSON object
-//! for a program (`--trace-format json`).
+//! for a program (`--trace-format json`). A lesson may also ask a traced program to stop
+//! before each call it makes (`HELLO_STEP`, see [`STEP_VAR`]).
 
 use std::collections::BTreeMap;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,6 +25,51 @@ struct Sink {
     /// With [`Selection::Textbook`]: the calls left out, by name, for [`Tracer::finish`]
     /// (shared by a server's workers).
     left_out: Arc<Mutex<BTreeMap<String, u64>>>,
+    /// With [`STEP_VAR`] set: the lesson's control socket, told of each call before it is
+    /// made (shared by a server's workers; dropped when the lesson goes away).
+    step: Option<Arc<Mutex<Option<UnixStream>>>>,
+}
+
+/// The environment variable that makes a traced program stop before each call that
+/// [`Tracer::before`] announces (the `--textbook` calls): the path of a Unix stream
+/// socket the lesson (`cargo xtask demo --step`) listens on. The program connects once,
+/// when its tracer is made; before each such call it writes one line,
+/// `step\tWHO\tCALL\tC-LINE\n` (`step\tserver\taccept\tclnt_sock = accept(…);`), and waits
+/// for one byte back before it makes the call. If the socket cannot be reached, or the
+/// lesson closes it, the program says so once and runs on without stopping.
+pub const STEP_VAR: &str = "HELLO_STEP";
+
+/// The lowest descriptor the control socket may have: far above the program's own, so
+/// that its sockets get the numbers they get in the C program (`serv_sock` is 3).
+const STEP_FD_FLOOR: libc::c_int = 100;
+
+/// `socket` moved to a descriptor of at least [`STEP_FD_FLOOR`] (`fcntl(F_DUPFD_CLOEXEC)`),
+/// its low one closed.
+fn out_of_the_way(socket: UnixStream) -> io::Result<UnixStream> {
+    use std::os::fd::{AsRawFd as _, FromRawFd as _};
+    // SAFETY: F_DUPFD_CLOEXEC on an open descriptor we own takes no pointer.
+    let fd = unsafe { libc::fcntl(socket.as_raw_fd(), libc::F_DUPFD_CLOEXEC, STEP_FD_FLOOR) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just made by fcntl(2), so it is open and ours alone; `socket`
+    // (the low descriptor) is closed when it is dropped here.
+    Ok(unsafe { UnixStream::from_raw_fd(fd) })
+}
+
+/// Connects to the lesson's control socket if [`STEP_VAR`] names one.
+fn step_socket() -> Option<Arc<Mutex<Option<UnixStream>>>> {
+    let path = std::env::var_os(STEP_VAR)?;
+    match UnixStream::connect(&path).and_then(out_of_the_way) {
+        Ok(s) => Some(Arc::new(Mutex::new(Some(s)))),
+        Err(e) => {
+            write_line(&format!(
+                "{STEP_VAR}={}: {e}; running without stopping\n",
+                path.to_string_lossy()
+            ));
+            None
+        }
+    }
 }
 
 fn role_who(role: Role) -> String {
@@ -64,6 +111,7 @@ impl Tracer {
             format,
             collected: None,
             left_out: Arc::default(),
+            step: step_socket(),
         })))
     }
 
@@ -78,6 +126,7 @@ impl Tracer {
                 format: sink.format,
                 collected: sink.collected.clone(),
                 left_out: Arc::clone(&sink.left_out),
+                step: sink.step.clone(),
             }))),
             None => Tracer(None),
         }
@@ -95,6 +144,7 @@ impl Tracer {
             format,
             collected: Some(Arc::clone(&lines)),
             left_out: Arc::default(),
+            step: None,
         })));
         (tracer, lines)
     }
@@ -114,6 +164,30 @@ impl Tracer {
     #[inline]
     pub fn begin(&self) -> Began {
         Began(self.on().then(SystemTime::now))
+    }
+
+    /// [`Tracer::begin`] of `call`, which the textbook's C program makes on line `src`:
+    /// when a lesson steps through the program ([`STEP_VAR`]), it is told of the call first
+    /// and the call waits until it says go on. Off, or not stepping, this is `begin()`.
+    pub fn before(&self, call: &str, src: &str) -> Began {
+        if let Some(step) = self
+            .0
+            .as_ref()
+            .and_then(|sink| sink.step.as_ref().map(|s| (sink, s)))
+        {
+            let (sink, socket) = step;
+            let mut held = socket.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(s) = held.as_mut() {
+                let line = format!("step\t{}\t{call}\t{src}\n", sink.who);
+                let mut go = [0u8; 1];
+                let told = s.write_all(line.as_bytes()).and_then(|()| s.read_exact(&mut go));
+                if let Err(e) = told {
+                    write_line(&format!("{STEP_VAR}: {e}; running on without stopping\n"));
+                    *held = None;
+                }
+            }
+        }
+        self.begin()
     }
 
     /// Prints one event of a call that took no time worth telling (made and returned
