@@ -465,7 +465,7 @@ window.addEventListener('load', () => {
   b.setAttribute('data-svg-wider', String(svg.getBoundingClientRect().right > window.innerWidth));
   b.setAttribute('data-clipped', out.join(' | '));
   const copy = b.cloneNode(true);
-  copy.querySelectorAll('pre.commands, pre.outputs, code, tspan.textbook, tspan.added, script').forEach(e => e.remove());
+  copy.querySelectorAll('pre.commands, pre.outputs, pre.predict, code, tspan.textbook, tspan.added, script').forEach(e => e.remove());
   const english = (copy.textContent.match(/\b(client|server|captured|inferred|waiting|dropped|accept queue|more times|exchanges?)\b/g) || []);
   b.setAttribute('data-english', english.join(' '));
 });
