@@ -310,6 +310,18 @@ fn every_scenario_runs_in_both_languages() {
             if name == "models" {
                 models_compare(&parts, lang);
             }
+            let last = parts.last().unwrap();
+            assert!(
+                last.predict
+                    .first()
+                    .is_some_and(|l| l.starts_with("1. ") && l.ends_with('?')),
+                "{name} {lang:?}: no question at the end: {:?}",
+                last.predict
+            );
+            assert!(
+                last.predict.iter().any(|l| l.trim_start().starts_with("$ ")),
+                "{name}: no experiment"
+            );
             for part in &parts {
                 timeline::check(&part.timeline).unwrap_or_else(|e| panic!("{}: {e}", part.slug));
                 assert!(!part.notice.is_empty(), "{}: nothing to notice", part.slug);
@@ -453,7 +465,7 @@ window.addEventListener('load', () => {
   b.setAttribute('data-svg-wider', String(svg.getBoundingClientRect().right > window.innerWidth));
   b.setAttribute('data-clipped', out.join(' | '));
   const copy = b.cloneNode(true);
-  copy.querySelectorAll('pre.commands, pre.outputs, code, tspan.textbook, tspan.added, script').forEach(e => e.remove());
+  copy.querySelectorAll('pre.commands, pre.outputs, pre.predict, code, tspan.textbook, tspan.added, script').forEach(e => e.remove());
   const english = (copy.textContent.match(/\b(client|server|captured|inferred|waiting|dropped|accept queue|more times|exchanges?)\b/g) || []);
   b.setAttribute('data-english', english.join(' '));
 });
@@ -628,6 +640,68 @@ fn the_textbook_programs_pair_with_the_real_exchanges() {
         hello.contains("       + recv(6, MSG_DONTWAIT) = -1 EAGAIN\n           nothing left unread"),
         "{hello}"
     );
+}
+
+/// Every predict-then-run experiment runs as shown (the programs on `PATH`, its port a
+/// free one instead of 9190, in a folder of its own) and its output gives the answer the
+/// scenario teaches; each scenario's last page asks its questions, in both languages.
+#[test]
+fn every_predict_then_run_experiment_gives_its_answer() {
+    use hello_lesson::predict;
+    let bin = bins().server.parent().unwrap().to_path_buf();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    std::thread::scope(|scope| {
+        let mut runs = Vec::new();
+        for name in SCENARIOS {
+            for (k, q) in predict::questions(name).iter().enumerate() {
+                if let Some(missing) = q.needs.iter().find(|t| hello_tests::which(t).is_none()) {
+                    hello_tests::skip(&format!(
+                        "every_predict_then_run_experiment_gives_its_answer: {name}'s needs {missing}"
+                    ));
+                    continue;
+                }
+                let path = path.clone();
+                runs.push((
+                    name,
+                    scope.spawn(move || {
+                        let port = std::net::TcpListener::bind("127.0.0.1:0")
+                            .unwrap()
+                            .local_addr()
+                            .unwrap()
+                            .port();
+                        let dir = std::env::temp_dir()
+                            .join(format!("hello-predict-{}-{name}-{k}", std::process::id()));
+                        std::fs::create_dir_all(&dir).unwrap();
+                        let script = q.run.join("\n").replace("9190", &port.to_string());
+                        // Bounded: timeout ends its whole process group (the shell and its
+                        // jobs) after 25 s, so the output ends by then too.
+                        let bounded = format!("trap 'kill $(jobs -p) 2>/dev/null' EXIT\n{script}");
+                        let mut cmd = Command::new("timeout");
+                        cmd.args(["-k", "2", "25", "bash", "-c", &bounded])
+                            .stdin(std::process::Stdio::null())
+                            .current_dir(&dir)
+                            .env("PATH", &path);
+                        let done = cmd.output().expect("run timeout bash");
+                        let (out, err) = (done.stdout, done.stderr);
+                        let _ = std::fs::remove_dir_all(&dir);
+                        let all = format!(
+                            "{}{}",
+                            String::from_utf8_lossy(&out),
+                            String::from_utf8_lossy(&err)
+                        );
+                        ((q.answered)(&all), script, all)
+                    }),
+                ));
+            }
+        }
+        for (name, run) in runs {
+            let (answered, script, all) = run.join().unwrap();
+            assert!(
+                answered,
+                "{name}: the experiment did not give its answer:\n{script}\n---\n{all}"
+            );
+        }
+    });
 }
 
 /// `xtask` as built beside the programs (`cargo build -p xtask`), run with `CARGO=/bin/true`

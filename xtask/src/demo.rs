@@ -262,6 +262,9 @@ fn show_models(models: &[Part], columns: &str, n: usize, total: usize, lang: Lan
             println!("  {}: {point}", part.slug.trim_start_matches("models-"));
         }
     }
+    if let Some(last) = models.last() {
+        show_predict(last, lang);
+    }
 }
 
 /// One hello exchange with `--textbook`: the tutorials' programs call by call, then the
@@ -303,6 +306,24 @@ fn show(part: &Part, n: usize, total: usize, lang: Lang) {
     );
     for (k, point) in part.notice.iter().enumerate() {
         println!("  {}. {point}", k + 1);
+    }
+    show_predict(part, lang);
+}
+
+/// A scenario's predict-then-run questions, after its last page.
+fn show_predict(part: &Part, lang: Lang) {
+    if part.predict.is_empty() {
+        return;
+    }
+    println!(
+        "\n{}",
+        match lang {
+            Lang::En => "Predict, then run:",
+            Lang::Ko => "예측하고 실행해 보기:",
+        }
+    );
+    for line in &part.predict {
+        println!("  {line}");
     }
 }
 

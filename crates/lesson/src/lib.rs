@@ -9,8 +9,8 @@
 //! (packets captured on `lo`, socket states); [`packets`] takes the captured frames apart,
 //! [`pcap`] writes them as a pcap file and [`wire_view`] lists them under the timeline.
 //!
-//! `line`, `timeline`, `text`, `page`, `pairing`, `compare`, `packets`, `pcap` and
-//! `wire_view` are pure; only `scenario`, `observe`, `run`, `step` and `textbook` start processes, open sockets or write files (through
+//! `line`, `timeline`, `text`, `page`, `pairing`, `compare`, `predict`, `packets`, `pcap`
+//! and `wire_view` are pure; only `scenario`, `observe`, `run`, `step` and `textbook` start processes, open sockets or write files (through
 //! `hello_proto::sys`).
 
 pub mod compare;
@@ -20,6 +20,7 @@ pub mod packets;
 pub mod page;
 pub mod pairing;
 pub mod pcap;
+pub mod predict;
 pub mod run;
 pub mod scenario;
 pub mod step;

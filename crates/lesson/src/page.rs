@@ -600,7 +600,16 @@ pub fn html(part: &Part, lang: Lang, index: Option<&str>) -> String {
             escape(&call.text)
         );
     }
-    s.push_str("</table>\n</body>\n</html>\n");
+    s.push_str("</table>\n");
+    if !part.predict.is_empty() {
+        let _ = writeln!(
+            s,
+            "<h2>{}</h2>\n<pre class=\"predict\">{}</pre>",
+            say(lang, "Predict, then run", "예측하고 실행해 보기"),
+            escape(&part.predict.join("\n"))
+        );
+    }
+    s.push_str("</body>\n</html>\n");
     s
 }
 
@@ -694,6 +703,10 @@ mod tests {
             extra: vec![],
             timeline: t,
             observed: None,
+            predict: vec![
+                "1. 무엇이 될까요?".into(),
+                "     $ hello-client 127.0.0.1 9".into(),
+            ],
         }
     }
 
@@ -728,6 +741,9 @@ mod tests {
             "the data arrow is labelled and marked inferred"
         );
         assert!(page.contains("3-way handshake"));
+        assert!(
+            page.contains("<h2>예측하고 실행해 보기</h2>") && page.contains("$ hello-client 127.0.0.1 9")
+        );
     }
 
     #[test]

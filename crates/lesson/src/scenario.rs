@@ -84,6 +84,8 @@ pub struct Part {
     pub timeline: Timeline,
     /// What the kernel showed of it: packets captured, socket states (`crate::observe`).
     pub observed: Option<Observed>,
+    /// On a scenario's last page: its predict-then-run questions (`crate::predict`).
+    pub predict: Vec<String>,
 }
 
 fn say(lang: Lang, en: &str, ko: &str) -> String {
@@ -122,7 +124,11 @@ pub fn run_watched(name: &str, programs: &Programs, lang: Lang, capturing: Captu
             "boundaries" => ctx.boundaries(),
             _ => ctx.udp(),
         };
-        parts.extend(got.with_context(|| format!("scenario {n}"))?);
+        let mut got = got.with_context(|| format!("scenario {n}"))?;
+        if let Some(last) = got.last_mut() {
+            last.predict = crate::predict::lines(n, lang);
+        }
+        parts.extend(got);
     }
     Ok(parts)
 }
@@ -421,6 +427,7 @@ impl Ctx<'_> {
             extra: Vec::new(),
             timeline,
             observed,
+            predict: Vec::new(),
         })
     }
 
