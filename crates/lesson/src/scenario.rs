@@ -311,6 +311,24 @@ pub fn typed(program: &str, args: &[String]) -> String {
 }
 
 impl Ctx<'_> {
+    /// The server's lane, named in the reader's language.
+    fn server_lane(&self, stderr: &str) -> Lane {
+        lane(&say(self.lang, "server", "서버"), Side::Server, stderr)
+    }
+
+    /// A client's lane: `client`, `client N`, and ` (demo)` after the demo's own sockets.
+    fn client_lane(&self, n: Option<usize>, demo: bool, stderr: &str) -> Lane {
+        let (mut en, mut ko) = match n {
+            Some(n) => (format!("client {n}"), format!("클라이언트 {n}")),
+            None => ("client".to_string(), "클라이언트".to_string()),
+        };
+        if demo {
+            en.push_str(" (demo)");
+            ko.push_str(" (데모)");
+        }
+        lane(&say(self.lang, &en, &ko), Side::Client, stderr)
+    }
+
     fn lang_args(&self) -> Vec<String> {
         let l = match self.lang {
             Lang::En => "en",
@@ -535,12 +553,8 @@ impl Ctx<'_> {
                 served.status
             );
             let lanes = vec![
-                lane(
-                    &say(self.lang, "client", "클라이언트"),
-                    Side::Client,
-                    &done.stderr,
-                ),
-                lane(&say(self.lang, "server", "서버"), Side::Server, &served.stderr),
+                self.client_lane(None, false, &done.stderr),
+                self.server_lane(&served.stderr),
             ];
             parts.push(self.part(
                 "hello",
@@ -630,11 +644,7 @@ impl Ctx<'_> {
         held.write(b"first\0")?;
         let (reply, held_lines) = held.finish(|| self.sample())?;
         ensure!(reply == b"5 : first\0", "the silent client got {reply:?}");
-        let mut lanes = vec![lane(
-            &say(self.lang, "client 1 (demo)", "클라이언트 1 (데모)"),
-            Side::Client,
-            &held_lines,
-        )];
+        let mut lanes = vec![self.client_lane(Some(1), true, &held_lines)];
         let mut outputs = vec![say(self.lang, "client 1: 5 : first", "클라이언트 1: 5 : first")];
         for (k, p) in clients.into_iter().enumerate() {
             let done = p.finish()?;
@@ -645,20 +655,11 @@ impl Ctx<'_> {
                 &format!("client {}: {said}", k + 2),
                 &format!("클라이언트 {}: {said}", k + 2),
             ));
-            let label = say(
-                self.lang,
-                &format!("client {}", k + 2),
-                &format!("클라이언트 {}", k + 2),
-            );
-            lanes.push(lane(&label, Side::Client, &done.stderr));
+            lanes.push(self.client_lane(Some(k + 2), false, &done.stderr));
         }
         server.proc.signal(libc::SIGTERM)?;
         let served = server.proc.finish()?;
-        lanes.push(lane(
-            &say(self.lang, "server", "서버"),
-            Side::Server,
-            &served.stderr,
-        ));
+        lanes.push(self.server_lane(&served.stderr));
         // The fourth connect() waited for a SYN retransmit (the kernel's first comes
         // after 1 s; a loaded machine only makes it later); the second returned while
         // the server was still held by client 1 (before client 1 wrote).
@@ -761,17 +762,9 @@ impl Ctx<'_> {
         server.proc.signal(libc::SIGTERM)?;
         let served = server.proc.finish()?;
         let lanes = vec![
-            lane(
-                &say(self.lang, "client 1 (demo)", "클라이언트 1 (데모)"),
-                Side::Client,
-                &held_lines,
-            ),
-            lane(
-                &say(self.lang, "client 2", "클라이언트 2"),
-                Side::Client,
-                &done.stderr,
-            ),
-            lane(&say(self.lang, "server", "서버"), Side::Server, &served.stderr),
+            self.client_lane(Some(1), true, &held_lines),
+            self.client_lane(Some(2), false, &done.stderr),
+            self.server_lane(&served.stderr),
         ];
         let part = self.part(
             if slug.starts_with("models") {
@@ -902,12 +895,8 @@ impl Ctx<'_> {
         let (done, command) = self.client_run(&["-m", &message], server.port, &expect)?;
         let served = server.proc.finish()?;
         let lanes = vec![
-            lane(
-                &say(self.lang, "client", "클라이언트"),
-                Side::Client,
-                &done.stderr,
-            ),
-            lane(&say(self.lang, "server", "서버"), Side::Server, &served.stderr),
+            self.client_lane(None, false, &done.stderr),
+            self.server_lane(&served.stderr),
         ];
         let writes = lanes[0].calls.iter().filter(|c| c.call == "write").count();
         let reads = lanes[1]
@@ -952,17 +941,9 @@ impl Ctx<'_> {
         server.proc.signal(libc::SIGTERM)?;
         let served = server.proc.finish()?;
         let lanes = vec![
-            lane(
-                &say(self.lang, "client 1 (demo)", "클라이언트 1 (데모)"),
-                Side::Client,
-                &held_lines,
-            ),
-            lane(
-                &say(self.lang, "client 2 (demo)", "클라이언트 2 (데모)"),
-                Side::Client,
-                &second_lines,
-            ),
-            lane(&say(self.lang, "server", "서버"), Side::Server, &served.stderr),
+            self.client_lane(Some(1), true, &held_lines),
+            self.client_lane(Some(2), true, &second_lines),
+            self.server_lane(&served.stderr),
         ];
         let part = self.part(
             "boundaries",
@@ -1052,12 +1033,8 @@ impl Ctx<'_> {
             let (done, command) = self.client_run(&args, server.port, "Message from server: 5 : hello")?;
             let served = server.proc.finish()?;
             let lanes = vec![
-                lane(
-                    &say(self.lang, "client", "클라이언트"),
-                    Side::Client,
-                    &done.stderr,
-                ),
-                lane(&say(self.lang, "server", "서버"), Side::Server, &served.stderr),
+                self.client_lane(None, false, &done.stderr),
+                self.server_lane(&served.stderr),
             ];
             let connected = lanes[0]
                 .calls
