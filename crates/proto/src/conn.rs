@@ -1,8 +1,8 @@
 //! The life of one served TCP connection, as a state machine with no I/O and no clock.
 //!
 //! Every server model drives this one machine, so what happens to a connection is written
-//! once: greet, or read a request and reply; send the reply with `MSG_MORE`; half-close;
-//! check for input the client sent that was never read; drain it; close — or abort with
+//! once: greet, or read a request and reply; send the reply with `MSG_MORE`; check for
+//! input the client sent that was never read; half-close; drain it; close — or abort with
 //! RST when a reply cannot be finished. The idle deadline and the stop's grace live here
 //! too, so every model applies the same deadline policy.
 //!
@@ -154,19 +154,30 @@ pub enum Outcome {
     },
 }
 
-/// What happens once the reply is out. The FIN goes with the `close()` when nothing is
-/// left to read (the kernel sends it as a half-close would, with the reply's tail); only
-/// a client that may still send gets a half-close first, and is drained.
+/// What happens once the reply is out. A client that may still send is half-closed
+/// before the close: the half-close takes the reply's tail, held by `MSG_MORE`, out with
+/// its FIN in one segment, where a `close()` would drop it and send a reset instead if the
+/// client's input arrived just before (after the check for it). Only a client that has
+/// half-closed itself gets its FIN with the `close()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum After {
-    /// The hello service never reads: check once for input the client sent, then close;
-    /// input found is drained after a half-close.
+    /// The hello service never reads: check once for input the client sent, then
+    /// half-close; input found is drained, then close.
     CheckUnread,
     /// The request ended at a terminator: the client may send more, so half-close and
     /// drain (at most this many more bytes).
     Drain(usize),
     /// The request ended at end of stream: nothing more can come, so close.
     Close,
+}
+
+/// What follows the half-close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Then {
+    /// Nothing is known to be unread: close.
+    Close,
+    /// Drain at most this many more bytes, then close.
+    Drain(usize),
 }
 
 #[derive(Debug)]
@@ -182,7 +193,7 @@ enum State<'s> {
         sent: usize,
         after: After,
     },
-    HalfClosing(After),
+    HalfClosing(Then),
     Checking,
     Draining {
         left: usize,
@@ -278,9 +289,8 @@ impl<'s> Connection<'s> {
                 After::Close => Action::Close,
                 After::Drain(_) => Action::HalfClose,
             }),
-            State::HalfClosing(After::Drain(_)) => Some(Action::Read),
-            State::HalfClosing(After::CheckUnread) => Some(Action::CheckUnread),
-            State::HalfClosing(After::Close) => Some(Action::Close),
+            State::HalfClosing(Then::Drain(_)) => Some(Action::Read),
+            State::HalfClosing(Then::Close) => Some(Action::Close),
             _ => None,
         }
     }
@@ -351,19 +361,22 @@ impl<'s> Connection<'s> {
             (State::Header { buf, next }, input) => self.header(buf, *next, input, now),
             (State::Reading(request), input) => self.reading(request, input, now),
             (State::Sending { reply, sent, after }, input) => self.sending(reply, sent, after, input, now),
-            (State::HalfClosing(after), Input::HalfClosed) => self.half_closed(after, now),
+            (State::HalfClosing(then), Input::HalfClosed) => self.half_closed(then, now),
             (State::HalfClosing(_), Input::Failed(e)) if peer_gone(&e) => State::Closing(Outcome::PeerGone),
             (State::HalfClosing(_), Input::Failed(e)) => State::Closing(failed(Step::Shutdown, e)),
             // The client reset before its FIN could go: its choice, nothing to report.
             (State::Checking, Input::Failed(e)) if peer_gone(&e) => State::Closing(Outcome::PeerGone),
-            // A client that half-closed or a failed check leave nothing to read.
-            (State::Checking, Input::Unread(Unread::Nothing | Unread::Eof) | Input::Failed(_)) => {
-                State::Closing(Outcome::Served)
+            // A client that half-closed can send nothing more: the FIN goes with the close.
+            (State::Checking, Input::Unread(Unread::Eof)) => State::Closing(Outcome::Served),
+            // Nothing came yet, or the check failed: half-close, so that input arriving
+            // now cannot turn the close into a reset that drops the reply's held tail.
+            (State::Checking, Input::Unread(Unread::Nothing) | Input::Failed(_)) => {
+                State::HalfClosing(Then::Close)
             }
             // The client sent something: half-close (so that it sees the end of the
             // reply), then drain what is left of it.
             (State::Checking, Input::Unread(Unread::Data(n))) => {
-                State::HalfClosing(After::Drain(self.limits.drain_bytes.saturating_sub(n)))
+                State::HalfClosing(Then::Drain(self.limits.drain_bytes.saturating_sub(n)))
             }
             (State::Draining { left }, Input::Received(data)) if !data.is_empty() => {
                 self.drained(left, data.len())
@@ -542,14 +555,13 @@ impl<'s> Connection<'s> {
         }
     }
 
-    fn half_closed(&mut self, after: After, now: Instant) -> State<'s> {
-        match after {
-            After::CheckUnread => State::Checking,
-            After::Close => State::Closing(Outcome::Served),
+    fn half_closed(&mut self, then: Then, now: Instant) -> State<'s> {
+        match then {
+            Then::Close => State::Closing(Outcome::Served),
             // The drain's bytes were used up before it began (by the check): reset, as a
             // drain that runs out does; the half-close has taken the reply out first.
-            After::Drain(0) => State::Aborting(Outcome::Served),
-            After::Drain(left) => {
+            Then::Drain(0) => State::Aborting(Outcome::Served),
+            Then::Drain(left) => {
                 self.wait_until = now + self.limits.drain_time;
                 State::Draining { left }
             }
@@ -567,13 +579,12 @@ impl<'s> Connection<'s> {
     }
 }
 
-/// The whole reply is out: what `after` says comes next. A client that may still send
-/// is half-closed first; otherwise the FIN goes with the close.
+/// The whole reply is out: what `after` says comes next.
 fn replied<'s>(after: After) -> State<'s> {
     match after {
         After::CheckUnread => State::Checking,
         After::Close => State::Closing(Outcome::Served),
-        After::Drain(_) => State::HalfClosing(after),
+        After::Drain(left) => State::HalfClosing(Then::Drain(left)),
     }
 }
 
@@ -778,8 +789,9 @@ mod tests {
     #[test]
     fn next_if_done_says_what_poll_will_ask_once_the_reply_is_out() {
         let t0 = Instant::now();
-        // hello: the check, then close; echo ended at a terminator: half-close, then the
-        // drain; at end of stream: close, the FIN going with it.
+        // hello: the check (then half-close and close, or drain, as it finds); echo ended
+        // at a terminator: half-close, then the drain; at end of stream: close, the FIN
+        // going with it.
         let hello = Service::hello("Hi");
         let echo = Service::Echo { max_request: 100 };
         for (service, input, want) in [
@@ -812,7 +824,7 @@ mod tests {
     }
 
     #[test]
-    fn hello_input_found_by_the_check_is_drained_after_a_half_close() {
+    fn hello_half_closes_after_the_check_and_drains_what_it_found() {
         let t0 = Instant::now();
         let hello = Service::hello("Hi");
         let limits = Limits::default();
@@ -823,9 +835,30 @@ mod tests {
             let n = bytes.len();
             conn.handle(Input::Sent(n), t0);
         };
+        // Nothing unread: half-close all the same, then close. Input arriving between the
+        // check and a close() would make the close a reset that drops the greeting still
+        // held by MSG_MORE; the half-close takes it out first.
         let mut conn = Connection::new(&hello, limits, t0);
         whole(&mut conn);
         assert_eq!(conn.poll(), Action::CheckUnread, "no half-close before the check");
+        conn.handle(Input::Unread(Unread::Nothing), t0);
+        assert_eq!(
+            conn.poll(),
+            Action::HalfClose,
+            "the greeting goes out before the close"
+        );
+        assert_eq!(conn.next_if_done(), Some(Action::Close));
+        conn.handle(Input::HalfClosed, t0);
+        assert_eq!(conn.poll(), Action::Close);
+        assert!(matches!(conn.finish(), Outcome::Served));
+        // The client had half-closed: it can send nothing more, the FIN goes with the close.
+        let mut conn = Connection::new(&hello, limits, t0);
+        whole(&mut conn);
+        conn.handle(Input::Unread(Unread::Eof), t0);
+        assert_eq!(conn.poll(), Action::Close);
+        // Input found: half-close, then drain.
+        let mut conn = Connection::new(&hello, limits, t0);
+        whole(&mut conn);
         conn.handle(Input::Unread(Unread::Data(5)), t0);
         assert_eq!(
             conn.poll(),

@@ -28,7 +28,7 @@
 //!    earlier; an idle timeout closes a read and aborts a send, `TimedOut(idle)`, and the
 //!    request timeout closes a read, `RequestTimedOut(request)`.
 //!
-//! Besides, each step follows the contract's flow (hello: send, half-close, check, drain;
+//! Besides, each step follows the contract's flow (hello: send, check, half-close, drain;
 //! echo: read, send, half-close, then drain unless the request ended at end of stream), and
 //! `finish()` gives the outcome the model expects. The examples at the end walk through the
 //! usual flows action by action.
@@ -431,6 +431,8 @@ struct Sim<'a> {
     send_asked: bool,
     /// A half-close succeeded after the last send.
     half_closed: bool,
+    /// The half-close asked for is followed by the close, not a drain.
+    then_close: bool,
     request_at_eof: bool,
     last_progress: Instant,
     drain_start: Instant,
@@ -541,6 +543,7 @@ impl<'a> Sim<'a> {
             sent: Vec::new(),
             send_asked: false,
             half_closed: false,
+            then_close: false,
             request_at_eof: false,
             last_progress: t0,
             drain_start: t0,
@@ -773,15 +776,24 @@ impl<'a> Sim<'a> {
             (Phase::Reply, Input::Failed(e)) => self.over(true, Expect::Os(Step::Write, code(e))),
             (Phase::HalfClose, Input::HalfClosed) => {
                 self.half_closed = true;
-                self.drain_start = self.now;
-                self.drain(0);
+                if self.then_close {
+                    self.over(false, Expect::Served);
+                } else {
+                    self.drain_start = self.now;
+                    self.drain(0);
+                }
             }
             // Only ENOTCONN is injected here: the peer is gone.
             (Phase::HalfClose, Input::Failed(_)) => self.over(false, Expect::PeerGone),
             // A client that reset before the FIN went: nothing to report.
             (Phase::Check, Input::Failed(e)) if peer_gone(e) => self.over(false, Expect::PeerGone),
-            (Phase::Check, Input::Unread(Unread::Nothing | Unread::Eof) | Input::Failed(_)) => {
-                self.over(false, Expect::Served);
+            // A client that half-closed can send nothing more: close.
+            (Phase::Check, Input::Unread(Unread::Eof)) => self.over(false, Expect::Served),
+            // Nothing known unread: half-close all the same (the reply's tail goes before
+            // anything arriving now could turn the close into a reset), then close.
+            (Phase::Check, Input::Unread(Unread::Nothing) | Input::Failed(_)) => {
+                self.then_close = true;
+                self.phase = Phase::HalfClose;
             }
             // Input came: half-close, then drain what is left of the drain's bytes.
             (Phase::Check, Input::Unread(Unread::Data(n))) => {
@@ -1178,10 +1190,10 @@ fn failed(outcome: Outcome) -> (Step, Cause) {
     }
 }
 
-/// Hello: the greeting with `MSG_MORE`, one check for unread input, close (the FIN goes
-/// with the close, taking the greeting out in the same segment).
+/// Hello: the greeting with `MSG_MORE`, one check for unread input, the half-close (its
+/// FIN takes the greeting out in the same segment), close.
 #[test]
-fn hello_sends_the_greeting_checks_and_closes() {
+fn hello_sends_the_greeting_checks_half_closes_and_closes() {
     let service = Service::hello("Hello World!");
     let t0 = Instant::now();
     let mut conn = Connection::new(&service, Limits::with_idle(IDLE), t0);
@@ -1197,6 +1209,9 @@ fn hello_sends_the_greeting_checks_and_closes() {
     assert_eq!(conn.poll(), Action::CheckUnread);
     assert_eq!(conn.deadline(), None);
     conn.handle(Input::Unread(Unread::Nothing), t0 + ms(1));
+    assert_eq!(conn.poll(), Action::HalfClose);
+    assert_eq!(conn.deadline(), None);
+    conn.handle(Input::HalfClosed, t0 + ms(1));
     assert_eq!(conn.poll(), Action::Close);
     assert!(matches!(conn.finish(), Outcome::Served));
 }

@@ -12,11 +12,11 @@
 //!   the hello service, the check for unread input the core asks for next if it goes
 //!   whole (`Connection::next_if_done`), linked after it: it runs only if the send
 //!   succeeded whole, so a reply not sent whole never gets its FIN. A longer reply is sent call by call, each partial send fed
-//!   back, so that the idle deadline sees its progress. The core's `Close` (whose FIN
-//!   takes the held reply out) or `Abort` is queued with the next submission: whether to
-//!   close depends on what the check found, which no link can express. The half-close
-//!   before an echo drain is the one call made directly (`shutdown()`): io_uring would
-//!   run it on a kernel worker thread, a thread wake-up per client.
+//!   back, so that the idle deadline sees its progress. What follows the check depends
+//!   on what it found, which no link can express: the half-close (whose FIN takes the
+//!   held reply out) is the one call made directly (`shutdown()`): io_uring would run it
+//!   on a kernel worker thread, a thread wake-up per client; the core's `Close` or
+//!   `Abort` is queued with the next submission.
 //! - Reads take a provided buffer, chosen by the kernel when data comes.
 //! - Deadlines are the shared timer heap (`clients`); the nearest bounds the wait in
 //!   `io_uring_enter()`. A connection whose deadline passes with a call pending has that
@@ -433,9 +433,10 @@ impl<'c> Loop<'c> {
         if std::mem::take(&mut conn.state.due) {
             conn.exchange.expire(Instant::now(), &mut self.buf);
         }
-        // The half-close before an echo drain is made here, at once: the kernel would run
-        // an IORING_OP_SHUTDOWN on a worker thread, a thread wake-up per client. (It is
-        // the one call the ring model makes itself; the core then asks for the drain.)
+        // The half-close is made here, at once: the kernel would run an
+        // IORING_OP_SHUTDOWN on a worker thread, a thread wake-up per client. (It is the
+        // one call the ring model makes itself; the core then asks for the drain or the
+        // close.)
         if conn.exchange.core().poll() == hello_proto::conn::Action::HalfClose {
             let _ = conn.exchange.step(&mut []);
         }
@@ -447,8 +448,8 @@ impl<'c> Loop<'c> {
         let pending = &mut conn.state.pending;
         match conn.exchange.queued_call() {
             // After a short reply, the hello service's check for unread input goes in the
-            // same submission, linked: it runs only if the send took the whole reply. The
-            // close is not linked: whether to close or drain depends on what the check
+            // same submission, linked: it runs only if the send took the whole reply. What
+            // follows is not linked: whether to close or drain depends on what the check
             // finds.
             Some(Queued::Send { bytes, then_check }) => {
                 let linked = bytes.len() <= LINK_MAX && then_check;

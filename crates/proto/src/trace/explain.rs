@@ -259,8 +259,8 @@ fn exchange(event: &Event<'_>, lang: Lang) -> String {
             "데이터 수신: TCP에는 데이터의 경계가 없어 read() 한 번에 메시지 일부만 올 수도 있습니다",
         ),
         Event::Unread { data: None, .. } => say(
-            "nothing left unread, so close() is clean; unread input would make it send RST",
-            "읽지 않은 데이터 없음: close()로 깔끔하게 닫힙니다 (남아 있으면 RST를 보내 응답이 사라질 수 있음)",
+            "nothing unread yet: half-close, so the reply leaves before close() (later input makes it a RST)",
+            "아직 읽지 않은 데이터 없음: close()가 RST가 되기 전에 Half-close로 응답을 먼저 내보냅니다",
         ),
         Event::Unread { data: Some([]), .. } => say(
             "the client's FIN is here (it half-closed or closed): nothing unread, close() is clean",
