@@ -15,10 +15,7 @@ use crate::{cargo, project_root};
 
 /// `cargo xtask cluster`'s command line.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Every model but fork: the instances take --agent-port and --drain-delay \
-(HAProxy's agent checks), which need threads the fork model's process cannot have."
-)]
+#[command(after_help = format!("Every model but fork: {FORK}."))]
 pub struct Args {
     /// Rolling restarts at each client count.
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
@@ -42,12 +39,13 @@ impl Args {
     }
 }
 
+/// Why the fork model cannot run in the cluster.
+const FORK: &str = "the cluster's instances take --agent-port and --drain-delay (HAProxy's \
+                    agent checks), which need threads the fork model's process cannot have";
+
 /// Why `model` cannot run in the cluster, if it cannot.
 fn cannot_run(model: Model) -> Option<&'static str> {
-    (model == Model::Fork).then_some(
-        "the cluster's instances take --agent-port and --drain-delay (HAProxy's agent checks), \
-         which need threads the fork model's process cannot have",
-    )
+    (model == Model::Fork).then_some(FORK)
 }
 
 /// Runs the cluster.
@@ -93,13 +91,9 @@ pub fn run(args: Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Task, parse};
 
     fn cluster(v: &[&str]) -> Result<Args, clap::Error> {
-        match parse(["cargo xtask", "cluster"].iter().chain(v))?.task {
-            Task::Cluster(args) => Ok(args),
-            other => panic!("not the cluster: {other:?}"),
-        }
+        crate::parse_task("cluster", v)
     }
 
     #[test]

@@ -326,13 +326,9 @@ fn show_predict(part: &Part, lang: Lang) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Task, parse};
 
     fn demo(v: &[&str]) -> Result<Args, clap::Error> {
-        match parse(["cargo xtask", "demo"].iter().chain(v))?.task {
-            Task::Demo(args) => Ok(args),
-            other => panic!("not the demo: {other:?}"),
-        }
+        crate::parse_task("demo", v)
     }
 
     #[test]

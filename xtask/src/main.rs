@@ -91,6 +91,19 @@ where
     }
 }
 
+/// The options of `task` in `args`, checked as [`parse`] checks them (for the tasks'
+/// tests).
+#[cfg(test)]
+fn parse_task<A: clap::FromArgMatches>(task: &str, args: &[&str]) -> Result<A, clap::Error> {
+    let argv: Vec<&str> = ["cargo xtask", task].iter().chain(args).copied().collect();
+    parse(&argv)?;
+    let matches = Cli::command().try_get_matches_from(&argv)?;
+    match matches.subcommand() {
+        Some((_, options)) => A::from_arg_matches(options),
+        None => Err(Cli::command().error(clap::error::ErrorKind::MissingSubcommand, "no task")),
+    }
+}
+
 /// A usage error as one line: clap's message without its usage and hint lines.
 fn one_line(e: &clap::Error) -> String {
     let text = e.render().to_string();
@@ -100,6 +113,25 @@ fn one_line(e: &clap::Error) -> String {
         .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
         .collect();
     kept.join(" ").trim_start_matches("error: ").to_string()
+}
+
+/// The environment variable a rejected value may have come from: the one the option
+/// named in the error reads, when `is_set` says it is set.
+fn from_environment(e: &clap::Error, is_set: impl Fn(&str) -> bool) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let cli = Cli::command();
+    let name = cli
+        .get_subcommands()
+        .flat_map(|sub| sub.get_arguments())
+        .filter(|a| {
+            a.get_long()
+                .is_some_and(|l| arg.split(' ').next() == Some(&format!("--{l}")))
+        })
+        .find_map(|a| a.get_env().and_then(|e| e.to_str()).filter(|e| is_set(e)))?;
+    Some(name.to_string())
 }
 
 fn main() -> ExitCode {
@@ -113,7 +145,9 @@ fn main() -> ExitCode {
                 | ErrorKind::DisplayVersion
                 | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
                 _ => {
-                    eprintln!("xtask: {}", one_line(&e));
+                    let from = from_environment(&e, |name| std::env::var_os(name).is_some());
+                    let from = from.map_or(String::new(), |name| format!(" (from the environment: {name})"));
+                    eprintln!("xtask: {}{from}", one_line(&e));
                     ExitCode::from(2)
                 }
             };
@@ -155,13 +189,15 @@ mod tests {
 
     /// Every `cargo xtask …` command line the docs show, with the file it is in: the
     /// inline code spans of the Markdown files (a span may wrap onto the next line), the
-    /// lines of their code blocks, and `.ci/run`'s commands and the spans of its comments.
+    /// lines of their code blocks, `.ci/run`'s commands and the spans of its comments, and
+    /// the GitHub workflow's `run:` steps.
     fn documented_commands() -> Vec<(String, String)> {
         let root = project_root();
         let mut files = vec![
             root.join("README.md"),
             root.join("ARCHITECTURE.md"),
             root.join(".ci/run"),
+            root.join(".github/workflows/ci.yml"),
         ];
         let docs = std::fs::read_dir(root.join("docs")).expect("docs/");
         let mut md: Vec<PathBuf> = docs
@@ -177,6 +213,7 @@ mod tests {
             };
             let name = file.strip_prefix(&root).unwrap_or(&file).display().to_string();
             let shell = name == ".ci/run";
+            let yaml = name.ends_with(".yml");
             let mut prose = String::new();
             let mut fenced = false;
             for line in text.lines() {
@@ -185,7 +222,12 @@ mod tests {
                     continue;
                 }
                 let comment = line.trim_start().starts_with('#');
-                if (fenced || (shell && !comment)) && line.contains("cargo xtask") {
+                if yaml {
+                    // A step's command; its name and the comments are prose.
+                    if let Some(run) = line.trim_start().strip_prefix("run: ") {
+                        found.push((name.clone(), run.trim().to_string()));
+                    }
+                } else if (fenced || (shell && !comment)) && line.contains("cargo xtask") {
                     // A command line; a comment after it (` # …`) is not part of it.
                     let command = line.split(" #").next().unwrap_or(line);
                     found.push((name.clone(), command.trim().trim_start_matches("$ ").to_string()));
@@ -287,6 +329,7 @@ mod tests {
         }
         match parse(&argv) {
             Ok(_) => Ok(()),
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => Ok(()),
             // The task named (`cargo xtask paired` prints them), not run.
             Err(e) if e.kind() == clap::error::ErrorKind::MissingRequiredArgument && args.len() == 1 => {
                 Ok(())
@@ -300,6 +343,7 @@ mod tests {
         let found = documented_commands();
         let wrong: Vec<String> = found
             .iter()
+            .filter(|(_, line)| line.contains("cargo xtask"))
             .filter_map(|(file, line)| {
                 check_documented(line)
                     .err()
@@ -335,6 +379,7 @@ mod tests {
             "cargo xtask demo | ci | dist",
             "cargo xtask paired runs.tsv A/B …",
             "cargo xtask paired",
+            "cargo xtask cluster --help",
             "cargo xtask",
         ] {
             assert_eq!(check_documented(good), Ok(()), "{good}");
@@ -350,6 +395,15 @@ mod tests {
         ] {
             assert!(check_documented(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_rejected_value_from_the_environment_is_named() {
+        let e = parse(["cargo xtask", "bench", "--concs", ""]).unwrap_err();
+        assert_eq!(from_environment(&e, |n| n == "CONCS").as_deref(), Some("CONCS"));
+        assert_eq!(from_environment(&e, |_| false), None);
+        let e = parse(["cargo xtask", "demo", "--lang", "fr"]).unwrap_err();
+        assert_eq!(from_environment(&e, |_| true), None);
     }
 
     #[test]

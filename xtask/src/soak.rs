@@ -344,13 +344,9 @@ fn client_loop(addr: SocketAddr, id: usize, done: &AtomicU64, errors: &AtomicU64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Task, parse};
 
     fn soak(v: &[&str]) -> Result<Args, clap::Error> {
-        match parse(["cargo xtask", "soak"].iter().chain(v))?.task {
-            Task::Soak(args) => Ok(args),
-            other => panic!("not the soak: {other:?}"),
-        }
+        crate::parse_task("soak", v)
     }
 
     #[test]

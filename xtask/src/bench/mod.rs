@@ -838,10 +838,7 @@ mod tests {
     use super::*;
 
     fn knobs(v: &[&str]) -> Result<Knobs, clap::Error> {
-        match crate::parse(["cargo xtask", "bench"].iter().chain(v))?.task {
-            crate::Task::Bench(args) => Ok(Knobs::from(&args)),
-            other => panic!("not the bench: {other:?}"),
-        }
+        crate::parse_task("bench", v).map(|args: Args| Knobs::from(&args))
     }
 
     #[test]
@@ -905,6 +902,35 @@ mod tests {
                 "no bench server {name} running hello-server --model {name}"
             );
         }
+    }
+
+    /// docs/performance.md's table of knobs names each by its environment variable and
+    /// its option: the pairs are `cargo xtask bench`'s, and every knob is in the table.
+    #[test]
+    fn the_knobs_table_names_the_options_and_their_variables() {
+        use clap::CommandFactory as _;
+        let doc = std::fs::read_to_string(project_root().join("docs/performance.md")).unwrap();
+        let documented: Vec<(String, String)> = doc
+            .lines()
+            .filter_map(|l| {
+                let cell = l.strip_prefix("| `")?.split(" |").next()?;
+                let (env, long) = cell.split_once("`, `--")?;
+                Some((env.to_string(), long.trim_end_matches('`').to_string()))
+            })
+            .collect();
+        let cli = crate::Cli::command();
+        let bench = cli.find_subcommand("bench").unwrap();
+        let knobs: Vec<(String, String)> = bench
+            .get_arguments()
+            .filter_map(|a| Some((a.get_env()?.to_str()?.to_string(), a.get_long()?.to_string())))
+            .collect();
+        let (mut documented, mut knobs) = (documented, knobs);
+        documented.sort();
+        knobs.sort();
+        assert_eq!(
+            documented, knobs,
+            "docs/performance.md's knobs against cargo xtask bench's"
+        );
     }
 
     #[test]
