@@ -836,3 +836,32 @@ fn held_sockets(pid: u32, server_port: u16, client_port: Option<u16>) -> usize {
 
 /// The child processes of `pid` (`hello_proto::sys::process::child_processes`).
 pub use hello_proto::sys::process::child_processes;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lists of models are the server's, filtered, and `epoll --workers 2` besides.
+    #[test]
+    fn the_lists_of_models_are_the_servers() {
+        let names = |list: Models| -> Vec<&str> {
+            model_entries()
+                .iter()
+                .filter(|(m, _)| (list.0)(*m))
+                .map(|(_, name)| *name)
+                .collect()
+        };
+        let every: Vec<String> = Model::in_textbook_order().iter().map(Model::to_string).collect();
+        assert_eq!(names(MODELS)[..every.len()], every);
+        assert_eq!(names(MODELS)[every.len()..], [EPOLL_WORKERS]);
+        assert!(names(MODELS).contains(&URING));
+        assert_eq!(
+            names(CONCURRENT_MODELS),
+            ["fork", "select", "threads", "epoll", "uring", EPOLL_WORKERS]
+        );
+        assert_eq!(
+            names(ONE_PROCESS_MODELS),
+            ["select", "threads", "epoll", "uring", EPOLL_WORKERS]
+        );
+    }
+}
