@@ -331,6 +331,38 @@ mod tests {
         crate::parse_task("demo", v)
     }
 
+    /// The docs' table of scenarios (`| scenario | what it shows |`, in README.md or
+    /// docs/) lists the scenarios `cargo xtask demo` takes, in their order.
+    #[test]
+    fn the_docs_table_of_scenarios_lists_the_scenarios() {
+        let root = crate::project_root();
+        let mut files = vec![root.join("README.md")];
+        files.extend(
+            std::fs::read_dir(root.join("docs"))
+                .unwrap()
+                .filter_map(|e| Some(e.ok()?.path())),
+        );
+        let mut tables = Vec::new();
+        for file in files.iter().filter(|f| f.extension().is_some_and(|x| x == "md")) {
+            let text = std::fs::read_to_string(file).unwrap();
+            let mut lines = text
+                .lines()
+                .skip_while(|l| !l.starts_with("| scenario | what it shows |"));
+            if lines.next().is_none() {
+                continue;
+            }
+            let names: Vec<String> = lines
+                .skip(1)
+                .take_while(|l| l.starts_with('|'))
+                .filter_map(|l| Some(l.split('`').nth(1)?.to_string()))
+                .collect();
+            tables.push(names);
+        }
+        let mut want: Vec<String> = Scenario::all().iter().map(Scenario::to_string).collect();
+        want.push("all".into());
+        assert_eq!(tables, [want], "the docs' tables of scenarios");
+    }
+
     #[test]
     fn the_command_line() {
         assert_eq!(demo(&[]).unwrap().scenario, "hello");
