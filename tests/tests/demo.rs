@@ -744,6 +744,39 @@ fn step_without_a_terminal_is_a_one_line_usage_error() {
     assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
+/// A bad `cargo xtask` command line, in its arguments or in a knob's environment
+/// variable, is one line naming what is wrong, and exit 2 (`cargo xtask --help`); no task
+/// starts (nothing on stdout).
+#[test]
+fn a_bad_xtask_command_line_is_one_line_and_exit_2() {
+    let Some(xtask) = built_xtask("a_bad_xtask_command_line_is_one_line_and_exit_2") else {
+        return;
+    };
+    let cases: [(&[&str], Option<(&str, &str)>, &str); 5] = [
+        (&["demo", "nope"], None, "'nope'"),
+        (&["demo", "udp", "--step"], None, "--step"),
+        (&["soak", "--model", "poll"], None, "'poll'"),
+        (&["cluster", "--model", "fork"], None, "fork"),
+        (&["bench"], Some(("REPEATS", "0")), "REPEATS"),
+    ];
+    for (args, env, says) in cases {
+        let mut cmd = Command::new(&xtask);
+        cmd.args(args).env("CARGO", "/bin/true");
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run xtask");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        hello_tests::assert_one_line(&format!("xtask {args:?}"), &stderr);
+        assert!(
+            stderr.starts_with("xtask: ") && stderr.contains(says),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
 /// A tmux server of the test's own (`tmux -L NAME`), killed when dropped.
 struct Tmux(String);
 
