@@ -752,7 +752,13 @@ fn a_bad_xtask_command_line_is_one_line_and_exit_2() {
     let Some(xtask) = built_xtask("a_bad_xtask_command_line_is_one_line_and_exit_2") else {
         return;
     };
-    let cases: [(&[&str], Option<(&str, &str)>, &str); 5] = [
+    // The arguments, an environment variable to set, and what the line must name.
+    type Case = (
+        &'static [&'static str],
+        Option<(&'static str, &'static str)>,
+        &'static str,
+    );
+    let cases: [Case; 5] = [
         (&["demo", "nope"], None, "'nope'"),
         (&["demo", "udp", "--step"], None, "--step"),
         (&["soak", "--model", "poll"], None, "'poll'"),
