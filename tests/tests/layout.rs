@@ -655,3 +655,35 @@ fn every_relative_link_of_the_docs_resolves_to_a_file_and_a_heading() {
         broken.join("\n")
     );
 }
+
+#[test]
+fn the_platform_page_quotes_the_build_error_of_other_systems_as_the_code_has_it() {
+    // The `compile_error!` of hello-proto, its string's line continuations and escapes undone.
+    let code = text_of("crates/proto/src/lib.rs");
+    let literal = code
+        .split("compile_error!(")
+        .nth(1)
+        .and_then(|rest| rest.split(");").next())
+        .expect("hello-proto has a compile_error! for other systems");
+    let message: String = literal
+        .trim()
+        .trim_matches('"')
+        .split("\\\n")
+        .map(str::trim_start)
+        .collect::<String>()
+        .replace("\\\"", "\"");
+    assert!(
+        message.starts_with("hello-sockets builds on Linux only"),
+        "{message}"
+    );
+    let page = text_of("docs/development.md");
+    assert!(
+        page.lines().any(|l| l == format!("error: {message}")),
+        "docs/development.md's Platform quotes the build error as: {message}"
+    );
+    // And the place it sends the reader to is there.
+    assert!(
+        message.contains("docs/development.md, \"Platform\"") && page.contains("\n## Platform\n"),
+        "{message}"
+    );
+}
