@@ -463,3 +463,227 @@ fn every_test_architecture_md_names_exists() {
         "ARCHITECTURE.md names files that do not exist: {absent:?}"
     );
 }
+
+/// The Markdown pages whose links must hold: README.md, ARCHITECTURE.md and every page
+/// under docs/ (the benchmark runs' folders in docs/bench/ are records, left as written).
+fn markdown_pages() -> Vec<String> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = format!("{rel}/{name}");
+            if entry.path().is_dir() {
+                if path != "docs/bench" {
+                    walk(&entry.path(), &path, out);
+                }
+            } else if name.ends_with(".md") {
+                out.push(path);
+            }
+        }
+    }
+    let mut pages = vec!["README.md".to_owned(), "ARCHITECTURE.md".to_owned()];
+    walk(&workspace_root().join("docs"), "docs", &mut pages);
+    pages.sort();
+    pages
+}
+
+/// The page's text outside fenced code blocks, as blocks (paragraphs, tables, lists) with
+/// their code spans taken out: what GitHub reads links and headings from.
+fn prose_blocks(text: &str) -> Vec<String> {
+    let mut blocks = vec![String::new()];
+    let mut fence: Option<&str> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(open) = fence {
+            if trimmed.starts_with(open) {
+                fence = None;
+            }
+            continue;
+        }
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            fence = Some(&trimmed[..3]);
+            blocks.push(String::new());
+            continue;
+        }
+        if trimmed.is_empty() {
+            blocks.push(String::new());
+            continue;
+        }
+        let block = blocks.last_mut().unwrap();
+        block.push_str(line);
+        block.push('\n');
+    }
+    blocks
+        .iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| b.split('`').step_by(2).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// GitHub's anchor for a heading: lowercase, every character but a letter, a digit, `_`,
+/// `-` and a space dropped (Hangul is letters, kept), each space a `-`.
+fn github_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a Markdown page's headings; a repeated heading's anchor gets `-1`, `-2`…,
+/// as on GitHub.
+fn heading_anchors(text: &str) -> Vec<String> {
+    let mut anchors: Vec<String> = Vec::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            in_fence = !in_fence;
+            continue;
+        }
+        let level = trimmed.bytes().take_while(|b| *b == b'#').count();
+        if in_fence || level == 0 || level > 6 || !trimmed[level..].starts_with(' ') {
+            continue;
+        }
+        let base = github_anchor(trimmed[level..].trim_end_matches('#'));
+        let mut anchor = base.clone();
+        let mut n = 0;
+        while anchors.contains(&anchor) {
+            n += 1;
+            anchor = format!("{base}-{n}");
+        }
+        anchors.push(anchor);
+    }
+    anchors
+}
+
+/// The targets of the inline links and images of a block: `[text](target)` and
+/// `![alt](target)`, without a title.
+fn link_targets(block: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut rest = block;
+    while let Some(at) = rest.find("](") {
+        rest = &rest[at + 2..];
+        let end = rest.find(')').unwrap_or(rest.len());
+        let target = rest[..end].split_whitespace().next().unwrap_or_default();
+        targets.push(target.trim_matches(|c| c == '<' || c == '>').to_owned());
+        rest = &rest[end..];
+    }
+    targets
+}
+
+/// Every relative link of `page` that does not resolve: a file that is not there, or an
+/// `#anchor` that no heading of the page it names makes.
+fn broken_links(page: &str) -> Vec<String> {
+    let text = text_of(page);
+    let dir = Path::new(page).parent().unwrap_or(Path::new(""));
+    let mut broken = Vec::new();
+    for target in prose_blocks(&text).iter().flat_map(|b| link_targets(b)) {
+        if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+            continue;
+        }
+        let (file, anchor) = match target.split_once('#') {
+            Some((file, anchor)) => (file, Some(anchor)),
+            None => (target.as_str(), None),
+        };
+        let file_path = if file.is_empty() {
+            page.to_owned()
+        } else {
+            dir.join(file).to_string_lossy().into_owned()
+        };
+        let on_disk = workspace_root().join(&file_path);
+        if !on_disk.exists() {
+            broken.push(format!("{page}: ({target}): no file {file_path}"));
+            continue;
+        }
+        if let Some(anchor) = anchor {
+            let anchors = if file_path.ends_with(".md") {
+                heading_anchors(&text_of(&file_path))
+            } else {
+                Vec::new()
+            };
+            if !anchors.iter().any(|a| a == anchor) {
+                broken.push(format!(
+                    "{page}: ({target}): {file_path} has no heading #{anchor}"
+                ));
+            }
+        }
+    }
+    broken
+}
+
+#[test]
+fn every_relative_link_of_the_docs_resolves_to_a_file_and_a_heading() {
+    assert_eq!(
+        github_anchor("The textbook's program, call for call"),
+        "the-textbooks-program-call-for-call"
+    );
+    assert_eq!(
+        github_anchor("hello-load `--connect-only` beside the hello exchange"),
+        "hello-load---connect-only-beside-the-hello-exchange"
+    );
+    assert_eq!(
+        github_anchor("교재의 프로그램 그대로: `--textbook`"),
+        "교재의-프로그램-그대로---textbook"
+    );
+    assert_eq!(
+        github_anchor("io_uring: fewer system calls"),
+        "io_uring-fewer-system-calls"
+    );
+    assert_eq!(
+        link_targets("see [a](x.md#y) and ![b](<p.png> \"t\")"),
+        ["x.md#y", "p.png"]
+    );
+    let pages = markdown_pages();
+    assert!(pages.iter().any(|p| p == "docs/contract.md"), "{pages:?}");
+    let readme_links: Vec<String> = prose_blocks(&text_of("README.md"))
+        .iter()
+        .flat_map(|b| link_targets(b))
+        .collect();
+    assert!(
+        readme_links.iter().any(|t| t == "docs/contract.md"),
+        "the links are read: {readme_links:?}"
+    );
+    let broken: Vec<String> = pages.iter().flat_map(|p| broken_links(p)).collect();
+    assert!(
+        broken.is_empty(),
+        "links that lead nowhere:\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn the_platform_page_quotes_the_build_error_of_other_systems_as_the_code_has_it() {
+    // The `compile_error!` of hello-proto, its string's line continuations and escapes undone.
+    let code = text_of("crates/proto/src/lib.rs");
+    let literal = code
+        .split("compile_error!(")
+        .nth(1)
+        .and_then(|rest| rest.split(");").next())
+        .expect("hello-proto has a compile_error! for other systems");
+    let message: String = literal
+        .trim()
+        .trim_matches('"')
+        .split("\\\n")
+        .map(str::trim_start)
+        .collect::<String>()
+        .replace("\\\"", "\"");
+    assert!(
+        message.starts_with("hello-sockets builds on Linux only"),
+        "{message}"
+    );
+    let page = text_of("docs/development.md");
+    assert!(
+        page.lines().any(|l| l == format!("error: {message}")),
+        "docs/development.md's Platform quotes the build error as: {message}"
+    );
+    // And the place it sends the reader to is there.
+    assert!(
+        message.contains("docs/development.md, \"Platform\"") && page.contains("\n## Platform\n"),
+        "{message}"
+    );
+}

@@ -13,7 +13,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!(
     "hello-sockets builds on Linux only: it relies on send(MSG_MORE), accept4(SOCK_NONBLOCK), \
-     epoll, connect(AF_UNSPEC) as a reset, and /proc (see README.md, \"Platform\")"
+     epoll, connect(AF_UNSPEC) as a reset, and /proc (see docs/development.md, \"Platform\")"
 );
 
 #[cfg(target_os = "linux")]
