@@ -44,7 +44,7 @@ pub(crate) enum Called {
 pub(crate) enum Call {
     /// `send()` of the reply.
     Send,
-    /// `read()` of the request (or of what is drained).
+    /// `read()` of the request (or of what is discarded).
     Read,
     /// `recv(MSG_PEEK | MSG_DONTWAIT)`: unread input?
     CheckUnread,
@@ -73,7 +73,7 @@ pub(crate) enum Queued<'a> {
     /// Send `bytes`; `then_check`: if they all go, the core's next call is the check for
     /// unread input (which may then be linked after the send).
     Send { bytes: &'a [u8], then_check: bool },
-    /// Read the request (or what is drained).
+    /// Read the request (or what is discarded).
     Read,
     /// Check for unread input.
     CheckUnread,

@@ -100,7 +100,7 @@ pub enum AcceptQueues {
 pub struct Config {
     /// The service (hello or echo).
     pub service: Service,
-    /// The idle and request timeouts and the drain's bounds of every connection.
+    /// The idle and request timeouts and the discard's bounds of every connection.
     pub limits: Limits,
     /// Clients served at once (threads and epoll models); more wait in the backlog.
     pub max_conns: usize,

@@ -435,7 +435,7 @@ impl<'c> Loop<'c> {
         }
         // The half-close is made here, at once: the kernel would run an
         // IORING_OP_SHUTDOWN on a worker thread, a thread wake-up per client. (It is the
-        // one call the ring model makes itself; the core then asks for the drain or the
+        // one call the ring model makes itself; the core then asks for the discard or the
         // close.)
         if conn.exchange.core().poll() == hello_proto::conn::Action::HalfClose {
             let _ = conn.exchange.step(&mut []);
@@ -449,7 +449,7 @@ impl<'c> Loop<'c> {
         match conn.exchange.queued_call() {
             // After a short reply, the hello service's check for unread input goes in the
             // same submission, linked: it runs only if the send took the whole reply. What
-            // follows is not linked: whether to close or drain depends on what the check
+            // follows is not linked: whether to close or discard depends on what the check
             // finds.
             Some(Queued::Send { bytes, then_check }) => {
                 let linked = bytes.len() <= LINK_MAX && then_check;
