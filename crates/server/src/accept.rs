@@ -104,8 +104,8 @@ pub(crate) enum Taken {
 enum Phase {
     /// Accepting.
     Open,
-    /// Stopping: no new connections; the queue is being taken to its end.
-    Draining,
+    /// Stopping: no new connections; the queue is being emptied (taken to its end).
+    Emptying,
     /// No more clients.
     Closed,
 }
@@ -133,7 +133,7 @@ pub(crate) struct Acceptor {
     inherited: bool,
     /// The listening socket is in blocking mode.
     blocking: bool,
-    /// Bound on the stop's drain.
+    /// Bound on emptying the queue after a stop.
     grace: Duration,
     phase: Phase,
     /// The blocking waits for the next client, for the trace (shown once, then counted).
@@ -211,7 +211,7 @@ impl Acceptor {
             if self.left == Some(0) || self.phase == Phase::Closed {
                 return Ok(Next::Closed);
             }
-            if stop.is_stopped() && !self.drain(stop)? {
+            if stop.is_stopped() && !self.queue_left(stop)? {
                 return Ok(Next::Closed);
             }
             let err =
@@ -232,7 +232,7 @@ impl Acceptor {
     /// The slot-aware accept step of the event-driven models: a client is taken only while
     /// a slot is free (taken here from `slots`, given back by the caller when the exchange
     /// ends, or here when no client came), never while resting after running out of
-    /// descriptors, and as [`Acceptor::next`] says (`--once`, the stop's drain).
+    /// descriptors, and as [`Acceptor::next`] says (`--once`, emptying the queue after a stop).
     pub fn take(&mut self, slots: &Slots, stop: &Stop) -> Result<Taken, Error> {
         if self.resting_until().is_some() {
             return Ok(Taken::Resting);
@@ -289,7 +289,7 @@ impl Acceptor {
     /// to do next, or `None` to accept again at once.
     pub fn failed(&mut self, err: io::Error, stop: &Stop) -> Option<Result<Next, Error>> {
         match classify(&err) {
-            AcceptFailure::WouldBlock if self.phase == Phase::Draining => {
+            AcceptFailure::WouldBlock if self.phase == Phase::Emptying => {
                 self.caught_up();
                 self.phase = Phase::Closed;
                 Some(Ok(Next::Closed))
@@ -316,10 +316,10 @@ impl Acceptor {
     /// A stop: whether clients are still to be taken from the queue. The first time, the
     /// socket turns non-blocking, so that the queue's end shows as EAGAIN. An inherited socket's queue is left to the
     /// process that shares it; `--once` takes no other client; after the grace, nothing.
-    fn drain(&mut self, stop: &Stop) -> Result<bool, Error> {
+    fn queue_left(&mut self, stop: &Stop) -> Result<bool, Error> {
         match self.phase {
             Phase::Closed => return Ok(false),
-            Phase::Draining => {
+            Phase::Emptying => {
                 let over = stop
                     .grace_end(self.grace)
                     .is_some_and(|end| Instant::now() >= end);
@@ -336,7 +336,7 @@ impl Acceptor {
         }
         // The stop's waker has already shrunk the backlog: no new connections queue up.
         self.set_blocking(false)?;
-        self.phase = Phase::Draining;
+        self.phase = Phase::Emptying;
         Ok(true)
     }
 

@@ -181,7 +181,7 @@ impl<'c> Loop<'c> {
         Ok(lp)
     }
 
-    /// Serves until the stop's drain is over and the last client has ended.
+    /// Serves until a stop has emptied the queue and the last exchange has ended.
     fn run(mut self, stop: &Stop) -> Result<Summary, Error> {
         let lp = &mut self;
         let local = lp.local;
@@ -202,7 +202,7 @@ impl<'c> Loop<'c> {
             lp.leave_blocking_accept()?;
             lp.accept_batch(stop)?;
             if lp.acceptor.is_none() && lp.clients.is_empty() {
-                // The stop's drain has just ended: nothing is left to wait for.
+                // The stop has just emptied the queue: nothing is left to wait for.
                 continue;
             }
             lp.wait(&mut ready, local)?;

@@ -214,8 +214,8 @@ pub fn prepare(config: &Config, local: SocketAddr) -> Result<Ring, Error> {
 }
 
 /// Serves on `listener` with `ring` (from [`prepare`]; set up here if `None`, on this
-/// thread, which must be the one that uses it) until the stop's drain is over and the
-/// last client has ended.
+/// thread, which must be the one that uses it) until a stop has emptied the queue and
+/// the last exchange has ended.
 pub fn run(
     listener: TcpListener,
     config: &Config,
