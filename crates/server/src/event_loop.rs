@@ -209,7 +209,7 @@ impl<'c> Loop<'c> {
             for event in &ready {
                 match event.key {
                     LISTENER => lp.accept_ready = true,
-                    WAKER => lp.wakeup.drain(),
+                    WAKER => lp.wakeup.clear(),
                     key => lp.on_event(key, event),
                 }
             }

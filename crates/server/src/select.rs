@@ -74,7 +74,7 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
         sets.select(lp.next_deadline(), &config.tracer)
             .map_err(|e| Error::new(Step::Select, local, e))?;
         if sets.readable(wake.fd()) {
-            wake.drain();
+            wake.clear();
         }
         if listening && lp.acceptor.as_ref().is_some_and(|a| sets.readable(a.fd())) {
             lp.accept(stop)?;

@@ -192,8 +192,8 @@ impl WakePipe {
         }
     }
 
-    /// Reads away the wake-up bytes, so the next `select()` sleeps again.
-    pub fn drain(&self) {
+    /// Clears the wake-up: reads its bytes away, so the next `select()` sleeps again.
+    pub fn clear(&self) {
         let mut buf = [0u8; 64];
         while matches!(io::Read::read(&mut &self.read, &mut buf), Ok(n) if n > 0) {}
     }
