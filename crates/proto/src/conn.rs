@@ -504,7 +504,10 @@ impl<'s> Connection<'s> {
                     step: Step::Read,
                     cause: Cause::Busy,
                 });
-                return send(Cow::Borrowed(BUSY_REPLY), After::Discard(self.limits.discard_bytes));
+                return send(
+                    Cow::Borrowed(BUSY_REPLY),
+                    After::Discard(self.limits.discard_bytes),
+                );
             }
             _ => return State::Reading(request),
         };

@@ -16,16 +16,16 @@ use crate::drive::{Exchange, Wait};
 use crate::timers::Timers;
 use crate::{Config, Stop};
 
-/// Generations (eras) wrap at 24 bits: a slot would have to be reused 16 million times
+/// Generations wrap at 24 bits: a slot would have to be reused 16 million times
 /// while a late event of its first client is still to come to be mistaken (the io_uring
 /// model's keys carry 24 bits of it).
-pub(crate) const ERA_MASK: u32 = 0xFF_FFFF;
+pub(crate) const GENERATION_MASK: u32 = 0xFF_FFFF;
 
 /// A client being served.
 pub(crate) struct Client<'c, T> {
     pub(crate) exchange: Exchange<'c>,
     /// Tells this client from a later one in the same slot.
-    pub(crate) era: u32,
+    pub(crate) generation: u32,
     /// The deadline of its entry in the timer heap, if it has one.
     queued: Option<Instant>,
     /// What the model keeps of it.
@@ -38,7 +38,7 @@ pub(crate) struct Clients<'c, T> {
     budget: &'c Budget,
     slab: Slab<Client<'c, T>>,
     timers: Timers,
-    next_era: u32,
+    next_generation: u32,
     /// When the stop's grace ends, once stopping.
     grace_end: Option<Instant>,
 }
@@ -51,7 +51,7 @@ impl<'c, T> Clients<'c, T> {
             budget,
             slab: Slab::new(),
             timers: Timers::default(),
-            next_era: 0,
+            next_generation: 0,
             grace_end: None,
         }
     }
@@ -69,10 +69,10 @@ impl<'c, T> Clients<'c, T> {
 
     /// Takes `exchange` in, under a new generation, its deadline queued; returns its slot.
     pub(crate) fn insert(&mut self, exchange: Exchange<'c>, state: T) -> usize {
-        self.next_era = self.next_era.wrapping_add(1) & ERA_MASK;
+        self.next_generation = self.next_generation.wrapping_add(1) & GENERATION_MASK;
         let slot = self.slab.insert(Client {
             exchange,
-            era: self.next_era,
+            generation: self.next_generation,
             queued: None,
             state,
         });
@@ -93,9 +93,9 @@ impl<'c, T> Clients<'c, T> {
         self.slab.get_mut(slot)
     }
 
-    /// The client in `slot`, if it is of generation `era`.
-    pub(crate) fn of_era(&mut self, slot: usize, era: u32) -> Option<&mut Client<'c, T>> {
-        self.slab.get_mut(slot).filter(|c| c.era == era)
+    /// The client in `slot`, if it is of `generation`.
+    pub(crate) fn of_generation(&mut self, slot: usize, generation: u32) -> Option<&mut Client<'c, T>> {
+        self.slab.get_mut(slot).filter(|c| c.generation == generation)
     }
 
     /// Takes the client out (its exchange is over); its timer entry goes stale.
@@ -124,7 +124,7 @@ impl<'c, T> Clients<'c, T> {
         match client.exchange.core().deadline() {
             Some(deadline) if client.queued.is_none_or(|q| deadline < q) => {
                 client.queued = Some(deadline);
-                self.timers.push(deadline, slot, client.era);
+                self.timers.push(deadline, slot, client.generation);
             }
             _ => {}
         }
@@ -139,15 +139,15 @@ impl<'c, T> Clients<'c, T> {
     /// are queued again, stale entries skipped (and pruned when they pile up).
     pub(crate) fn next_due(&mut self, now: Instant) -> Option<usize> {
         let slab = &self.slab;
-        self.timers.prune(slab.len(), |t, slot, era| {
+        self.timers.prune(slab.len(), |t, slot, generation| {
             slab.get(slot)
-                .is_some_and(|c| c.era == era && c.queued == Some(t))
+                .is_some_and(|c| c.generation == generation && c.queued == Some(t))
         });
-        while let Some((t, slot, era)) = self.timers.pop_due(now) {
+        while let Some((t, slot, generation)) = self.timers.pop_due(now) {
             let Some(client) = self.slab.get_mut(slot) else {
                 continue;
             };
-            if client.era != era || client.queued != Some(t) {
+            if client.generation != generation || client.queued != Some(t) {
                 continue;
             }
             client.queued = None;
@@ -225,7 +225,10 @@ mod tests {
         let (b, _cb) = stream();
         let sa = clients.insert(clients.exchange(a, None), ());
         let sb = clients.insert(clients.exchange(b, None), ());
-        assert_ne!(clients.get(sa).unwrap().era, clients.get(sb).unwrap().era);
+        assert_ne!(
+            clients.get(sa).unwrap().generation,
+            clients.get(sb).unwrap().generation
+        );
         let now = Instant::now();
         assert_eq!(clients.next_due(now), None, "nothing due before the idle timeout");
         // A stop brings every deadline to the grace's end, the one queued already too.

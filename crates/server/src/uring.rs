@@ -44,7 +44,7 @@ use hello_proto::sys::uring::{Completion, RESERVED, Ring};
 
 use crate::accept::{Acceptor, Next, Taken};
 use crate::budget::Budget;
-use crate::clients::{Clients, ERA_MASK};
+use crate::clients::{Clients, GENERATION_MASK};
 use crate::drive::{Call, Queued};
 use crate::slots::Slots;
 use crate::{Config, Stop, Summary};
@@ -117,12 +117,12 @@ impl Pending {
     }
 }
 
-/// The key of call `op` of the connection in `slot`, generation `era` (an accept's slot
-/// is its place among the accepts queued): op (bits 56..63) | era (32..56) | slot
+/// The key of call `op` of the connection of `generation` in `slot` (an accept's slot
+/// is its place among the accepts queued): op (bits 56..63) | generation (32..56) | slot
 /// (0..32). Always below [`RESERVED`].
-fn key(op: Op, slot: usize, era: u32) -> u64 {
+fn key(op: Op, slot: usize, generation: u32) -> u64 {
     let slot = u64::try_from(slot).unwrap_or(u64::MAX) & 0xFFFF_FFFF;
-    ((op as u64) << 56) | (u64::from(era & ERA_MASK) << 32) | slot
+    ((op as u64) << 56) | (u64::from(generation & GENERATION_MASK) << 32) | slot
 }
 
 /// [`key`] taken apart: the call, the slot and the generation.
@@ -131,9 +131,9 @@ fn parse(key: u64) -> Option<(Op, usize, u32)> {
         return None;
     }
     let op = Op::from_bits(key >> 56)?;
-    let era = u32::try_from((key >> 32) & u64::from(ERA_MASK)).ok()?;
+    let generation = u32::try_from((key >> 32) & u64::from(GENERATION_MASK)).ok()?;
     let slot = usize::try_from(key & 0xFFFF_FFFF).ok()?;
-    Some((op, slot, era))
+    Some((op, slot, generation))
 }
 
 /// What the ring model keeps of a connection besides its exchange.
@@ -276,10 +276,10 @@ impl<'c> Loop<'c> {
             for c in done.drain(..) {
                 self.complete(c, stop)?;
             }
-            for (slot, era) in std::mem::take(&mut self.starved) {
+            for (slot, generation) in std::mem::take(&mut self.starved) {
                 if self
                     .clients
-                    .of_era(slot, era)
+                    .of_generation(slot, generation)
                     .is_some_and(|c| c.state.pending.is_empty())
                 {
                     self.advance(slot);
@@ -355,26 +355,26 @@ impl<'c> Loop<'c> {
 
     /// A completion: of an accept, or of a connection's call.
     fn complete(&mut self, c: Completion, stop: &Stop) -> Result<(), Error> {
-        let Some((op, slot, era)) = parse(c.key) else {
+        let Some((op, slot, generation)) = parse(c.key) else {
             return Ok(());
         };
         if op == Op::Accept {
             return self.accept_done(slot, c, stop);
         }
-        let Some(conn) = self.clients.of_era(slot, era) else {
+        let Some(conn) = self.clients.of_generation(slot, generation) else {
             return Ok(());
         };
         conn.state.pending.remove(op);
         // A cancelled call made nothing: there is nothing to feed.
         if !c.cancelled() {
             if op == Op::Read && c.out_of_buffers() {
-                self.starved.push((slot, era));
+                self.starved.push((slot, generation));
             } else if let Some(call) = op.call() {
                 let data = self.ring.received(&c);
                 conn.exchange.complete(call, c.io_result(), data, Instant::now());
             }
         }
-        if conn.state.pending.is_empty() && !self.starved.contains(&(slot, era)) {
+        if conn.state.pending.is_empty() && !self.starved.contains(&(slot, generation)) {
             self.advance(slot);
         }
         Ok(())
@@ -440,10 +440,10 @@ impl<'c> Loop<'c> {
         if conn.exchange.core().poll() == hello_proto::conn::Action::HalfClose {
             let _ = conn.exchange.step(&mut []);
         }
-        let era = conn.era;
+        let generation = conn.generation;
         let ring = &mut self.ring;
         let stream = conn.exchange.stream();
-        let at = |op| key(op, slot, era);
+        let at = |op| key(op, slot, generation);
         let _ = ring.reserve(2);
         let pending = &mut conn.state.pending;
         match conn.exchange.queued_call() {
@@ -486,7 +486,7 @@ impl<'c> Loop<'c> {
         let Some(conn) = self.clients.remove(slot) else {
             return;
         };
-        let close_key = key(Op::Close, slot, conn.era);
+        let close_key = key(Op::Close, slot, conn.generation);
         let ring = &mut self.ring;
         let failed = conn.exchange.end_with(|stream, abort| {
             if abort {
@@ -512,9 +512,9 @@ impl<'c> Loop<'c> {
                 continue;
             }
             let fd = conn.exchange.stream().fd();
-            let era = conn.era;
+            let generation = conn.generation;
             for op in conn.state.pending.ops() {
-                self.ring.cancel(key(op, slot, era), fd);
+                self.ring.cancel(key(op, slot, generation), fd);
             }
         }
     }
@@ -562,15 +562,18 @@ mod tests {
     #[test]
     fn keys_name_the_call_the_slot_and_the_generation() {
         for op in [Op::Send, Op::Check, Op::Read, Op::Close, Op::Accept] {
-            for (slot, era) in [(0, 0), (1, 1), (4_000_000_000, ERA_MASK), (12, 77)] {
-                let k = key(op, slot, era);
+            for (slot, generation) in [(0, 0), (1, 1), (4_000_000_000, GENERATION_MASK), (12, 77)] {
+                let k = key(op, slot, generation);
                 assert!(k < RESERVED, "{k:x} is the ring's own");
-                assert_eq!(parse(k), Some((op, slot, era)));
+                assert_eq!(parse(k), Some((op, slot, generation)));
             }
         }
         assert_eq!(parse(key(Op::Accept, 15, 0)), Some((Op::Accept, 15, 0)));
         // A generation past 24 bits wraps, and never reaches the op's bits.
-        assert_eq!(parse(key(Op::Read, 5, ERA_MASK + 2)), Some((Op::Read, 5, 1)));
+        assert_eq!(
+            parse(key(Op::Read, 5, GENERATION_MASK + 2)),
+            Some((Op::Read, 5, 1))
+        );
         assert_eq!(parse(RESERVED), None);
         assert_eq!(parse(u64::MAX), None);
         assert_eq!(parse(0), None, "no call has op 0");
