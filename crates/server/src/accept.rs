@@ -74,21 +74,22 @@ pub fn classify(err: &io::Error) -> AcceptFailure {
 
 /// What [`Acceptor::next`] found.
 pub(crate) enum Next {
-    /// A new client.
-    Client(Stream, SocketAddr),
+    /// A new client's connection, accepted: its socket and its address.
+    Accepted(Stream, SocketAddr),
     /// The accept queue is empty (non-blocking listener): wait for readiness.
     Empty,
     /// Out of descriptors or memory: accept again after [`BACKOFF`].
     Backoff,
-    /// No more clients will be taken: stopped (and the queue taken), or `--once` has had
+    /// No more clients will be taken: stopped (and the queue emptied), or `--once` has had
     /// its client.
     Closed,
 }
 
 /// What the slot-aware accept step ([`Acceptor::take`]) found.
 pub(crate) enum Taken {
-    /// A new client, its slot taken (the caller gives it back when the exchange ends).
-    Client(Stream, SocketAddr),
+    /// A new client's connection, accepted, its slot taken (the caller gives it back when
+    /// the exchange ends).
+    Accepted(Stream, SocketAddr),
     /// The accept queue is empty: wait for readiness.
     Empty,
     /// Every slot is taken: the clients stay in the backlog until one is free.
@@ -218,7 +219,7 @@ impl Acceptor {
                 match sys::accept_counting(&self.listener, self.nonblocking, &self.tracer, &mut self.idle) {
                     Ok((stream, peer)) => {
                         self.accepted();
-                        return Ok(Next::Client(stream, peer));
+                        return Ok(Next::Accepted(stream, peer));
                     }
                     Err(e) => e,
                 };
@@ -241,11 +242,11 @@ impl Acceptor {
             return Ok(Taken::Full);
         }
         let next = self.next(stop);
-        if !matches!(next, Ok(Next::Client(..))) {
+        if !matches!(next, Ok(Next::Accepted(..))) {
             slots.release();
         }
         Ok(match next? {
-            Next::Client(stream, peer) => Taken::Client(stream, peer),
+            Next::Accepted(stream, peer) => Taken::Accepted(stream, peer),
             Next::Empty => Taken::Empty,
             Next::Backoff => Taken::Resting,
             Next::Closed => Taken::Closed,
@@ -345,7 +346,7 @@ impl Acceptor {
     pub fn next_blocking(&mut self, stop: &Stop) -> Result<Option<(Stream, SocketAddr)>, Error> {
         loop {
             match self.next(stop)? {
-                Next::Client(stream, peer) => return Ok(Some((stream, peer))),
+                Next::Accepted(stream, peer) => return Ok(Some((stream, peer))),
                 Next::Closed => return Ok(None),
                 // The accept timeout ran out (to look for a stop), or the socket is
                 // non-blocking after all (a socket shared with another process, which may
@@ -432,7 +433,7 @@ mod tests {
         let mut acceptor = Acceptor::new(listener, &config, &stop, false).unwrap();
         let _a = std::net::TcpStream::connect(addr).unwrap();
         let _b = std::net::TcpStream::connect(addr).unwrap();
-        assert!(matches!(acceptor.next(&stop), Ok(Next::Client(..))));
+        assert!(matches!(acceptor.next(&stop), Ok(Next::Accepted(..))));
         assert!(
             matches!(acceptor.next(&stop), Ok(Next::Closed)),
             "--once: one client"

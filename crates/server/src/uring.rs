@@ -18,7 +18,7 @@
 //!   on a kernel worker thread, a thread wake-up per client; the core's `Close` or
 //!   `Abort` is queued with the next submission.
 //! - Reads take a provided buffer, chosen by the kernel when data comes.
-//! - Deadlines are the shared timer heap (`clients`); the nearest bounds the wait in
+//! - Deadlines are the shared timer heap (`exchanges`); the nearest bounds the wait in
 //!   `io_uring_enter()`. A connection whose deadline passes with a call pending has that
 //!   call cancelled first (`IORING_OP_ASYNC_CANCEL`), and its core is told of the
 //!   deadline only once the call has completed: the core never changes (nor frees a
@@ -44,8 +44,8 @@ use hello_proto::sys::uring::{Completion, RESERVED, Ring};
 
 use crate::accept::{Acceptor, Next, Taken};
 use crate::budget::Budget;
-use crate::clients::{Clients, GENERATION_MASK};
 use crate::drive::{Call, Queued};
+use crate::exchanges::{Exchanges, GENERATION_MASK};
 use crate::slots::Slots;
 use crate::{Config, Stop, Summary};
 
@@ -192,7 +192,7 @@ struct Loop<'c> {
     config: &'c Config,
     slots: &'c Slots,
     ring: Ring,
-    clients: Clients<'c, Calls>,
+    exchanges: Exchanges<'c, Calls>,
     /// `None` once no more clients are taken.
     acceptor: Option<Acceptor>,
     /// The ring's accepts.
@@ -235,7 +235,7 @@ pub fn run(
         config,
         slots: &slots,
         ring,
-        clients: Clients::new(config, &budget),
+        exchanges: Exchanges::new(config, &budget),
         acceptor: Some(acceptor),
         accepts: Accepts::default(),
         starved: Vec::new(),
@@ -260,12 +260,12 @@ impl<'c> Loop<'c> {
             } else {
                 self.queue_accepts();
             }
-            if self.acceptor.is_none() && self.accepts.count() == 0 && self.clients.is_empty() {
+            if self.acceptor.is_none() && self.accepts.count() == 0 && self.exchanges.is_empty() {
                 return Ok(self.summary);
             }
             let now = Instant::now();
             let resting = self.acceptor.as_ref().and_then(Acceptor::resting_until);
-            let timeout = [self.clients.next_deadline(), resting]
+            let timeout = [self.exchanges.next_deadline(), resting]
                 .into_iter()
                 .flatten()
                 .min()
@@ -278,7 +278,7 @@ impl<'c> Loop<'c> {
             }
             for (slot, generation) in std::mem::take(&mut self.starved) {
                 if self
-                    .clients
+                    .exchanges
                     .of_generation(slot, generation)
                     .is_some_and(|c| c.state.pending.is_empty())
                 {
@@ -330,7 +330,7 @@ impl<'c> Loop<'c> {
     fn begin_stop(&mut self, stop: &Stop) {
         self.stopping = true;
         self.cancel_accepts();
-        self.clients.stop(stop);
+        self.exchanges.stop(stop);
     }
 
     /// The clients the kernel has queued, taken by the one accept step (non-blocking
@@ -346,7 +346,7 @@ impl<'c> Loop<'c> {
                 return Ok(());
             };
             match acceptor.take(self.slots, stop)? {
-                Taken::Client(stream, peer) => self.start(stream, Some(peer)),
+                Taken::Accepted(stream, peer) => self.start(stream, Some(peer)),
                 Taken::Empty | Taken::Full | Taken::Resting => return Ok(()),
                 Taken::Closed => self.close_acceptor(),
             }
@@ -361,20 +361,20 @@ impl<'c> Loop<'c> {
         if op == Op::Accept {
             return self.accept_done(slot, c, stop);
         }
-        let Some(conn) = self.clients.of_generation(slot, generation) else {
+        let Some(entry) = self.exchanges.of_generation(slot, generation) else {
             return Ok(());
         };
-        conn.state.pending.remove(op);
+        entry.state.pending.remove(op);
         // A cancelled call made nothing: there is nothing to feed.
         if !c.cancelled() {
             if op == Op::Read && c.out_of_buffers() {
                 self.starved.push((slot, generation));
             } else if let Some(call) = op.call() {
                 let data = self.ring.received(&c);
-                conn.exchange.complete(call, c.io_result(), data, Instant::now());
+                entry.exchange.complete(call, c.io_result(), data, Instant::now());
             }
         }
-        if conn.state.pending.is_empty() && !self.starved.contains(&(slot, generation)) {
+        if entry.state.pending.is_empty() && !self.starved.contains(&(slot, generation)) {
             self.advance(slot);
         }
         Ok(())
@@ -408,7 +408,7 @@ impl<'c> Loop<'c> {
                 };
                 // Out of descriptors, the acceptor rests and then takes the queue itself.
                 match acceptor.failed(e, stop) {
-                    None | Some(Ok(Next::Empty | Next::Client(..) | Next::Backoff)) => {}
+                    None | Some(Ok(Next::Empty | Next::Accepted(..) | Next::Backoff)) => {}
                     Some(Ok(Next::Closed)) => self.close_acceptor(),
                     Some(Err(e)) => return Err(e),
                 }
@@ -419,34 +419,34 @@ impl<'c> Loop<'c> {
 
     /// A new client, its slot taken: its first calls are queued.
     fn start(&mut self, stream: Stream, peer: Option<SocketAddr>) {
-        let exchange = self.clients.exchange(stream, peer);
-        let slot = self.clients.insert(exchange, Calls::default());
+        let exchange = self.exchanges.begin(stream, peer);
+        let slot = self.exchanges.insert(exchange, Calls::default());
         self.advance(slot);
     }
 
     /// The connection has no call pending: its core hears of a deadline that passed,
     /// then its next calls are queued, or it ends.
     fn advance(&mut self, slot: usize) {
-        let Some(conn) = self.clients.get_mut(slot) else {
+        let Some(entry) = self.exchanges.get_mut(slot) else {
             return;
         };
-        if std::mem::take(&mut conn.state.due) {
-            conn.exchange.expire(Instant::now(), &mut self.buf);
+        if std::mem::take(&mut entry.state.due) {
+            entry.exchange.expire(Instant::now(), &mut self.buf);
         }
         // The half-close is made here, at once: the kernel would run an
         // IORING_OP_SHUTDOWN on a worker thread, a thread wake-up per client. (It is the
         // one call the ring model makes itself; the core then asks for the discard or the
         // close.)
-        if conn.exchange.core().poll() == hello_proto::conn::Action::HalfClose {
-            let _ = conn.exchange.step(&mut []);
+        if entry.exchange.core().poll() == hello_proto::conn::Action::HalfClose {
+            let _ = entry.exchange.step(&mut []);
         }
-        let generation = conn.generation;
+        let generation = entry.generation;
         let ring = &mut self.ring;
-        let stream = conn.exchange.stream();
+        let stream = entry.exchange.stream();
         let at = |op| key(op, slot, generation);
         let _ = ring.reserve(2);
-        let pending = &mut conn.state.pending;
-        match conn.exchange.queued_call() {
+        let pending = &mut entry.state.pending;
+        match entry.exchange.queued_call() {
             // After a short reply, the hello service's check for unread input goes in the
             // same submission, linked: it runs only if the send took the whole reply. What
             // follows is not linked: whether to close or discard depends on what the check
@@ -477,18 +477,18 @@ impl<'c> Loop<'c> {
                 return;
             }
         }
-        self.clients.schedule(slot);
+        self.exchanges.schedule(slot);
     }
 
     /// Ends the exchange as its core asks: `close()` or an abort, queued in the ring;
     /// reported; its slot freed.
     fn end(&mut self, slot: usize) {
-        let Some(conn) = self.clients.remove(slot) else {
+        let Some(entry) = self.exchanges.remove(slot) else {
             return;
         };
-        let close_key = key(Op::Close, slot, conn.generation);
+        let close_key = key(Op::Close, slot, entry.generation);
         let ring = &mut self.ring;
-        let failed = conn.exchange.end_with(|stream, abort| {
+        let failed = entry.exchange.end_with(|stream, abort| {
             if abort {
                 ring.abort(stream, close_key);
             } else {
@@ -502,18 +502,18 @@ impl<'c> Loop<'c> {
     /// The connections whose deadline has passed: a pending call is cancelled first (the
     /// core hears of the deadline when it is back); else the core decides now.
     fn expire(&mut self, now: Instant) {
-        while let Some(slot) = self.clients.next_due(now) {
-            let Some(conn) = self.clients.get_mut(slot) else {
+        while let Some(slot) = self.exchanges.next_due(now) {
+            let Some(entry) = self.exchanges.get_mut(slot) else {
                 continue;
             };
-            conn.state.due = true;
-            if conn.state.pending.is_empty() {
+            entry.state.due = true;
+            if entry.state.pending.is_empty() {
                 self.advance(slot);
                 continue;
             }
-            let fd = conn.exchange.stream().fd();
-            let generation = conn.generation;
-            for op in conn.state.pending.ops() {
+            let fd = entry.exchange.stream().fd();
+            let generation = entry.generation;
+            for op in entry.state.pending.ops() {
                 self.ring.cancel(key(op, slot, generation), fd);
             }
         }

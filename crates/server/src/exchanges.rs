@@ -1,9 +1,9 @@
-//! The clients an event-driven model (epoll, select, io_uring) is serving, and what every
-//! one of them needs whatever the model waits with: a slot and a generation, the timer
-//! heap on their cores' deadlines, and the stop's grace — given to every exchange in
-//! flight when the stop comes, and to every one taken from the queue after it. A model
-//! keeps its own per-client state beside each exchange (`T`: what it waits for, its
-//! calls in the ring).
+//! The exchanges an event-driven model (epoll, select, io_uring) is serving, and what
+//! every one of them needs whatever the model waits with: a slot and a generation, the
+//! timer heap on their cores' deadlines, and the stop's grace — given to every exchange
+//! in flight when the stop comes, and to every one taken from the queue after it. A model
+//! keeps its own state beside each exchange (`T`: what it waits for, its calls in the
+//! ring).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -17,14 +17,15 @@ use crate::timers::Timers;
 use crate::{Config, Stop};
 
 /// Generations wrap at 24 bits: a slot would have to be reused 16 million times
-/// while a late event of its first client is still to come to be mistaken (the io_uring
+/// while a late event of its first exchange is still to come to be mistaken (the io_uring
 /// model's keys carry 24 bits of it).
 pub(crate) const GENERATION_MASK: u32 = 0xFF_FFFF;
 
-/// A client being served.
-pub(crate) struct Client<'c, T> {
+/// An exchange in its slot: the exchange, its generation, its timer entry and the
+/// model's state.
+pub(crate) struct Entry<'c, T> {
     pub(crate) exchange: Exchange<'c>,
-    /// Tells this client from a later one in the same slot.
+    /// Tells this exchange from a later one in the same slot.
     pub(crate) generation: u32,
     /// The deadline of its entry in the timer heap, if it has one.
     queued: Option<Instant>,
@@ -32,21 +33,21 @@ pub(crate) struct Client<'c, T> {
     pub(crate) state: T,
 }
 
-/// The clients being served, their deadlines, and the stop's grace.
-pub(crate) struct Clients<'c, T> {
+/// The exchanges being served, their deadlines, and the stop's grace.
+pub(crate) struct Exchanges<'c, T> {
     config: &'c Config,
     budget: &'c Budget,
-    slab: Slab<Client<'c, T>>,
+    slab: Slab<Entry<'c, T>>,
     timers: Timers,
     next_generation: u32,
     /// When the stop's grace ends, once stopping.
     grace_end: Option<Instant>,
 }
 
-impl<'c, T> Clients<'c, T> {
-    /// No client yet; each will be served as `config` says, its memory counted in `budget`.
+impl<'c, T> Exchanges<'c, T> {
+    /// No exchange yet; each will be served as `config` says, its memory counted in `budget`.
     pub(crate) fn new(config: &'c Config, budget: &'c Budget) -> Self {
-        Clients {
+        Exchanges {
             config,
             budget,
             slab: Slab::new(),
@@ -56,10 +57,10 @@ impl<'c, T> Clients<'c, T> {
         }
     }
 
-    /// The exchange of a client just accepted (`peer`: `None` if the accept did not say),
-    /// with the stop's grace if stopping. A model drives it as far as it goes at once, and
-    /// [`Clients::insert`]s it only if it has to wait.
-    pub(crate) fn exchange(&self, stream: Stream, peer: Option<SocketAddr>) -> Exchange<'c> {
+    /// The exchange of a connection just accepted (`peer`: `None` if the accept did not
+    /// say), with the stop's grace if stopping. A model drives it as far as it goes at
+    /// once, and [`Exchanges::insert`]s it only if it has to wait.
+    pub(crate) fn begin(&self, stream: Stream, peer: Option<SocketAddr>) -> Exchange<'c> {
         let mut exchange = Exchange::with_peer(self.config, self.budget, stream, peer);
         if let Some(grace_end) = self.grace_end {
             exchange.core_mut().on_stop(grace_end);
@@ -70,7 +71,7 @@ impl<'c, T> Clients<'c, T> {
     /// Takes `exchange` in, under a new generation, its deadline queued; returns its slot.
     pub(crate) fn insert(&mut self, exchange: Exchange<'c>, state: T) -> usize {
         self.next_generation = self.next_generation.wrapping_add(1) & GENERATION_MASK;
-        let slot = self.slab.insert(Client {
+        let slot = self.slab.insert(Entry {
             exchange,
             generation: self.next_generation,
             queued: None,
@@ -80,51 +81,51 @@ impl<'c, T> Clients<'c, T> {
         slot
     }
 
-    /// The slot the next [`Clients::insert`] will use.
+    /// The slot the next [`Exchanges::insert`] will use.
     pub(crate) fn vacant_slot(&self) -> usize {
         self.slab.vacant_key()
     }
 
-    pub(crate) fn get(&self, slot: usize) -> Option<&Client<'c, T>> {
+    pub(crate) fn get(&self, slot: usize) -> Option<&Entry<'c, T>> {
         self.slab.get(slot)
     }
 
-    pub(crate) fn get_mut(&mut self, slot: usize) -> Option<&mut Client<'c, T>> {
+    pub(crate) fn get_mut(&mut self, slot: usize) -> Option<&mut Entry<'c, T>> {
         self.slab.get_mut(slot)
     }
 
-    /// The client in `slot`, if it is of `generation`.
-    pub(crate) fn of_generation(&mut self, slot: usize, generation: u32) -> Option<&mut Client<'c, T>> {
+    /// The exchange in `slot`, if it is of `generation`.
+    pub(crate) fn of_generation(&mut self, slot: usize, generation: u32) -> Option<&mut Entry<'c, T>> {
         self.slab.get_mut(slot).filter(|c| c.generation == generation)
     }
 
-    /// Takes the client out (its exchange is over); its timer entry goes stale.
-    pub(crate) fn remove(&mut self, slot: usize) -> Option<Client<'c, T>> {
-        let client = self.slab.try_remove(slot);
+    /// Takes the exchange out (it is over); its timer entry goes stale.
+    pub(crate) fn remove(&mut self, slot: usize) -> Option<Entry<'c, T>> {
+        let entry = self.slab.try_remove(slot);
         if self.slab.is_empty() {
             self.timers.clear();
         }
-        client
+        entry
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.slab.is_empty()
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &Client<'c, T>)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &Entry<'c, T>)> {
         self.slab.iter()
     }
 
-    /// Queues the client's deadline if it is earlier than its queued one (a later one is
+    /// Queues the exchange's deadline if it is earlier than its queued one (a later one is
     /// found out when the earlier entry comes up).
     pub(crate) fn schedule(&mut self, slot: usize) {
-        let Some(client) = self.slab.get_mut(slot) else {
+        let Some(entry) = self.slab.get_mut(slot) else {
             return;
         };
-        match client.exchange.core().deadline() {
-            Some(deadline) if client.queued.is_none_or(|q| deadline < q) => {
-                client.queued = Some(deadline);
-                self.timers.push(deadline, slot, client.generation);
+        match entry.exchange.core().deadline() {
+            Some(deadline) if entry.queued.is_none_or(|q| deadline < q) => {
+                entry.queued = Some(deadline);
+                self.timers.push(deadline, slot, entry.generation);
             }
             _ => {}
         }
@@ -135,7 +136,7 @@ impl<'c, T> Clients<'c, T> {
         self.timers.next()
     }
 
-    /// The next client whose deadline has passed at `now`; those whose deadline moved on
+    /// The next exchange whose deadline has passed at `now`; those whose deadline moved on
     /// are queued again, stale entries skipped (and pruned when they pile up).
     pub(crate) fn next_due(&mut self, now: Instant) -> Option<usize> {
         let slab = &self.slab;
@@ -144,14 +145,14 @@ impl<'c, T> Clients<'c, T> {
                 .is_some_and(|c| c.generation == generation && c.queued == Some(t))
         });
         while let Some((t, slot, generation)) = self.timers.pop_due(now) {
-            let Some(client) = self.slab.get_mut(slot) else {
+            let Some(entry) = self.slab.get_mut(slot) else {
                 continue;
             };
-            if client.generation != generation || client.queued != Some(t) {
+            if entry.generation != generation || entry.queued != Some(t) {
                 continue;
             }
-            client.queued = None;
-            if client.exchange.core().deadline().is_some_and(|d| d <= now) {
+            entry.queued = None;
+            if entry.exchange.core().deadline().is_some_and(|d| d <= now) {
                 return Some(slot);
             }
             self.schedule(slot);
@@ -167,8 +168,8 @@ impl<'c, T> Clients<'c, T> {
         self.grace_end = Some(grace_end);
         let slots: Vec<usize> = self.slab.iter().map(|(slot, _)| slot).collect();
         for slot in slots {
-            if let Some(client) = self.slab.get_mut(slot) {
-                client.exchange.core_mut().on_stop(grace_end);
+            if let Some(entry) = self.slab.get_mut(slot) {
+                entry.exchange.core_mut().on_stop(grace_end);
             }
             self.schedule(slot);
         }
@@ -180,16 +181,16 @@ impl<'c, T> Clients<'c, T> {
     }
 }
 
-impl<'c> Clients<'c, Wait> {
-    /// Drives the client in `slot` as far as its socket allows (the readiness models):
-    /// either it waits again, for what its core now asks, with its deadline queued, or its
-    /// exchange is over and it is taken out and returned, for the model to count it and
-    /// free its slot.
-    pub(crate) fn advance(&mut self, slot: usize, buf: &mut [u8]) -> Option<Client<'c, Wait>> {
-        let client = self.slab.get_mut(slot)?;
-        match client.exchange.advance(buf) {
+impl<'c> Exchanges<'c, Wait> {
+    /// Drives the exchange in `slot` as far as its socket allows (the readiness models):
+    /// either it waits again, for what its core now asks, with its deadline queued, or it
+    /// is over and is taken out and returned, for the model to count it and free its
+    /// slot.
+    pub(crate) fn advance(&mut self, slot: usize, buf: &mut [u8]) -> Option<Entry<'c, Wait>> {
+        let entry = self.slab.get_mut(slot)?;
+        match entry.exchange.advance(buf) {
             Some(waits_for) => {
-                client.state = waits_for;
+                entry.state = waits_for;
                 self.schedule(slot);
                 None
             }
@@ -220,33 +221,40 @@ mod tests {
         config.limits = Limits::with_idle(Duration::from_secs(10));
         config.grace = Duration::from_millis(1);
         let budget = Budget::new(1 << 20);
-        let mut clients: Clients<'_, ()> = Clients::new(&config, &budget);
+        let mut exchanges: Exchanges<'_, ()> = Exchanges::new(&config, &budget);
         let (a, _ca) = stream();
         let (b, _cb) = stream();
-        let sa = clients.insert(clients.exchange(a, None), ());
-        let sb = clients.insert(clients.exchange(b, None), ());
+        let sa = exchanges.insert(exchanges.begin(a, None), ());
+        let sb = exchanges.insert(exchanges.begin(b, None), ());
         assert_ne!(
-            clients.get(sa).unwrap().generation,
-            clients.get(sb).unwrap().generation
+            exchanges.get(sa).unwrap().generation,
+            exchanges.get(sb).unwrap().generation
         );
         let now = Instant::now();
-        assert_eq!(clients.next_due(now), None, "nothing due before the idle timeout");
+        assert_eq!(
+            exchanges.next_due(now),
+            None,
+            "nothing due before the idle timeout"
+        );
         // A stop brings every deadline to the grace's end, the one queued already too.
         let stop = Stop::new();
-        clients.stop(&stop);
-        assert!(!clients.stopping(), "not stopped yet");
+        exchanges.stop(&stop);
+        assert!(!exchanges.stopping(), "not stopped yet");
         stop.stop();
-        clients.stop(&stop);
+        exchanges.stop(&stop);
         let now = Instant::now();
-        assert!(clients.stopping());
+        assert!(exchanges.stopping());
         let later = now + Duration::from_millis(2);
-        let mut due = vec![clients.next_due(later).unwrap(), clients.next_due(later).unwrap()];
+        let mut due = vec![
+            exchanges.next_due(later).unwrap(),
+            exchanges.next_due(later).unwrap(),
+        ];
         due.sort_unstable();
         assert_eq!(due, [sa, sb]);
-        assert_eq!(clients.next_due(later), None, "each once");
-        // A client taken after the stop gets the same end.
+        assert_eq!(exchanges.next_due(later), None, "each once");
+        // An exchange taken after the stop gets the same end.
         let (c, _cc) = stream();
-        let exchange = clients.exchange(c, None);
+        let exchange = exchanges.begin(c, None);
         assert!(
             exchange
                 .core()
@@ -254,9 +262,9 @@ mod tests {
                 .is_some_and(|d| d <= now + Duration::from_millis(1))
         );
         // The last one out leaves no timer behind.
-        clients.remove(sa);
-        clients.remove(sb);
-        assert!(clients.is_empty());
-        assert_eq!(clients.next_deadline(), None);
+        exchanges.remove(sa);
+        exchanges.remove(sb);
+        assert!(exchanges.is_empty());
+        assert_eq!(exchanges.next_deadline(), None);
     }
 }
