@@ -11,7 +11,7 @@
 //!
 //! The epoll calls are `hello_proto::sys::epoll`'s, traced like every other call.
 //!
-//! The clients, their deadlines (the timer heap) and the stop's grace are `exchanges`';
+//! The exchanges, their deadlines (the timer heap) and the stop's grace are `exchanges`';
 //! accepting is `accept`'s slot-aware step. What is left here is how the loop waits.
 //!
 //! With `--workers N` ([`run_workers`]) there are N such loops, one per thread, each

@@ -8,8 +8,9 @@
 //! ```
 //!
 //! What happens to one connection is `hello_proto::conn`; `drive` turns its actions into
-//! the traced calls of `hello_proto::sys`; [`accept`] is the one accept loop. The models
-//! ([`iterative`], [`threads`], [`event_loop`]) only say how they wait. ARCHITECTURE.md
+//! the traced calls of `hello_proto::sys`; [`accept`] is the one accept step. The models
+//! of [`Model`] ([`iterative`], [`fork`], [`threads`], [`select`], [`event_loop`] for
+//! epoll, [`uring`]) only say how they wait; [`udp`] serves datagrams. ARCHITECTURE.md
 //! draws the map.
 
 pub mod accept;
