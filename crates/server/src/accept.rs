@@ -1,4 +1,4 @@
-//! The one accept loop: `accept()` and what to do when it fails — accept again, back off
+//! The one accept step: `accept()` and what to do when it fails — accept again, back off
 //! while out of descriptors, or stop — shared by every model and by `--once`.
 //!
 //! A stop loses no client the kernel has already connected. The listening socket is never

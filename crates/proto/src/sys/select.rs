@@ -1,5 +1,5 @@
 //! `select(2)` and its descriptor sets, for the server's select model: the textbook's
-//! I/O multiplexing. A set is a bitmap of `FD_SETSIZE` (1024) bits, so a descriptor at or
+//! I/O multiplexing; and the pipe a stop writes to wake the `select()` ([`WakePipe`]). A set is a bitmap of `FD_SETSIZE` (1024) bits, so a descriptor at or
 //! above 1024 cannot be put in one: [`FdSets::watch_read`] refuses it instead of writing
 //! past the bitmap.
 
