@@ -3,7 +3,8 @@
 //! and of the files around the code: the CI workflow checks Cargo.toml's minimum Rust
 //! version and installs what `.ci/run` installs, and the license files are the ones
 //! Cargo.toml names; every test ARCHITECTURE.md names as a guard exists, every code name
-//! of its glossary too, and the docs list the server's models, all of them.
+//! of its glossary too; the docs list the server's models, all of them; and every
+//! relative link of the docs leads somewhere.
 
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -781,12 +782,24 @@ fn the_docs_list_the_servers_models_and_no_other() {
         .expect("docs/contract.md's --model row");
     let listed: Vec<String> = option.split("\\|").map(str::to_owned).collect();
     assert_eq!(sorted(listed), models, "docs/contract.md's --model row");
-    // The models' table.
-    let rows: Vec<String> = table_rows(&contract, "## Server models and limits")
-        .iter()
-        .map(|row| row[0].split('`').nth(1).unwrap_or_default().to_owned())
-        .collect();
-    assert_eq!(sorted(rows), models, "docs/contract.md's table of models");
+    // The models' tables: the contract's, and the one docs/models.md opens with.
+    let first_words = |doc: &str, heading: &str| -> Vec<String> {
+        let rows = table_rows(doc, heading)
+            .iter()
+            .map(|row| row[0].split('`').nth(1).unwrap_or_default().to_owned())
+            .collect();
+        sorted(rows)
+    };
+    assert_eq!(
+        first_words(&contract, "## Server models and limits"),
+        models,
+        "docs/contract.md's table of models"
+    );
+    assert_eq!(
+        first_words(&text_of("docs/models.md"), "# Server models"),
+        models,
+        "docs/models.md's table of models"
+    );
     // ARCHITECTURE.md's code map has a row for each model's module, its diagram draws
     // it, and the server's crate docs link it.
     let architecture = text_of("ARCHITECTURE.md");
