@@ -2,7 +2,9 @@
 //! `hello-proto` do no I/O, and only `hello_proto::sys` makes system calls and traces them;
 //! and of the files around the code: the CI workflow checks Cargo.toml's minimum Rust
 //! version and installs what `.ci/run` installs, and the license files are the ones
-//! Cargo.toml names; and every test ARCHITECTURE.md names as a guard exists.
+//! Cargo.toml names; every test ARCHITECTURE.md names as a guard exists, every code name
+//! of its glossary too; the docs list the server's models, all of them; and every
+//! relative link of the docs leads somewhere.
 
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -263,7 +265,7 @@ fn no_model_knows_what_the_service_is() {
         "fork",
         "blocking",
         "drive",
-        "clients",
+        "exchanges",
         "timers",
         "accept",
         "slots",
@@ -686,4 +688,139 @@ fn the_platform_page_quotes_the_build_error_of_other_systems_as_the_code_has_it(
         message.contains("docs/development.md, \"Platform\"") && page.contains("\n## Platform\n"),
         "{message}"
     );
+}
+
+/// Whether `text` holds `word` as a whole identifier (no letter, digit or `_` either side).
+fn has_identifier(text: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(i, _)| {
+        !text[..i].chars().next_back().is_some_and(is_ident)
+            && !text[i + word.len()..].chars().next().is_some_and(is_ident)
+    })
+}
+
+/// The rows of the Markdown table under `heading` in `doc`, each as its cells (an escaped
+/// `\|` inside a cell kept as `|`).
+fn table_rows(doc: &str, heading: &str) -> Vec<Vec<String>> {
+    let start = doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?}: update this test"));
+    doc[start..]
+        .lines()
+        .skip(1)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter(|l| !l.starts_with("|---"))
+        .skip(1)
+        .map(|l| {
+            l.replace("\\|", "\u{0}")
+                .trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().replace('\u{0}', "|"))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn glossary_names_are_the_codes() {
+    // Each name the glossary gives a word in the code exists in the code: a rename that
+    // forgets the glossary fails here.
+    let code: String = rust_files("crates")
+        .iter()
+        .map(|path| code_of(path))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let rows = table_rows(&text_of("ARCHITECTURE.md"), "## Glossary");
+    assert!(rows.len() >= 10, "the glossary's rows: {rows:?}");
+    let mut missing = Vec::new();
+    for row in &rows {
+        let names = row.last().expect("a row has cells");
+        assert!(names.contains('`'), "a word without its code name: {row:?}");
+        for name in names.split('`').skip(1).step_by(2) {
+            for part in name.split("::") {
+                if !has_identifier(&code, part) {
+                    missing.push(format!("{} ({})", part, row[0]));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's glossary names what the code does not have: {missing:?}"
+    );
+}
+
+#[test]
+fn the_docs_list_the_servers_models_and_no_other() {
+    use clap::ValueEnum;
+    use hello_server::Model;
+    // The module of each model: a new model does not compile here until it is given one.
+    let module = |m: &Model| match m {
+        Model::Iterative => "iterative",
+        Model::Threads => "threads",
+        Model::Epoll => "event_loop",
+        Model::Select => "select",
+        Model::Fork => "fork",
+        Model::Uring => "uring",
+    };
+    let mut models: Vec<String> = Model::value_variants()
+        .iter()
+        .filter_map(|m| Some(m.to_possible_value()?.get_name().to_owned()))
+        .collect();
+    models.sort();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let contract = text_of("docs/contract.md");
+    // The option's row: `--model a\|b\|…`.
+    let option = contract
+        .lines()
+        .find_map(|l| l.strip_prefix("| `--model "))
+        .and_then(|rest| rest.split('`').next())
+        .expect("docs/contract.md's --model row");
+    let listed: Vec<String> = option.split("\\|").map(str::to_owned).collect();
+    assert_eq!(sorted(listed), models, "docs/contract.md's --model row");
+    // The models' tables: the contract's, and the one docs/models.md opens with.
+    let first_words = |doc: &str, heading: &str| -> Vec<String> {
+        let rows = table_rows(doc, heading)
+            .iter()
+            .map(|row| row[0].split('`').nth(1).unwrap_or_default().to_owned())
+            .collect();
+        sorted(rows)
+    };
+    assert_eq!(
+        first_words(&contract, "## Server models and limits"),
+        models,
+        "docs/contract.md's table of models"
+    );
+    assert_eq!(
+        first_words(&text_of("docs/models.md"), "# Server models"),
+        models,
+        "docs/models.md's table of models"
+    );
+    // ARCHITECTURE.md's code map has a row for each model's module, its diagram draws
+    // it, and the server's crate docs link it.
+    let architecture = text_of("ARCHITECTURE.md");
+    let diagram = architecture
+        .split("```")
+        .nth(1)
+        .expect("ARCHITECTURE.md's diagram");
+    let lib = text_of("crates/server/src/lib.rs");
+    for model in Model::value_variants() {
+        let m = module(model);
+        assert!(
+            architecture.contains(&format!("| `{m}` |")),
+            "ARCHITECTURE.md's code map has no row for `{m}`"
+        );
+        assert!(
+            has_identifier(diagram, m),
+            "ARCHITECTURE.md's diagram leaves out {m}"
+        );
+        assert!(
+            lib.contains(&format!("[`{m}`]")),
+            "crates/server/src/lib.rs's docs leave out {m}"
+        );
+    }
 }
