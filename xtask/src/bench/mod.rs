@@ -829,4 +829,133 @@ mod tests {
         assert_eq!(civil_date(951_782_400), "2000-02-29 00:00");
         assert_eq!(civil_date(1_795_846_712), "2026-11-28 06:18");
     }
+
+    /// A saved run's measurements read back from its TSV files: the rows of `runs.tsv`,
+    /// and the start-ups and idle readings of `startup.tsv` and `idle.tsv`.
+    fn recorded(dir: &Path) -> (Vec<Row>, Vec<summary::Startup>, Vec<summary::Idle>) {
+        let text = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        let rows = text("runs.tsv").lines().filter_map(Row::parse).collect();
+        let mut startups: Vec<summary::Startup> = Vec::new();
+        for line in text("startup.tsv").lines().skip(1) {
+            let f: Vec<&str> = line.split('\t').collect();
+            let (server, tries, ms) = (f[0], f[1].parse().unwrap(), f[2].parse().unwrap());
+            match startups.last_mut() {
+                Some(s) if s.server == server => s.samples_ms.push(ms),
+                _ => startups.push(summary::Startup {
+                    server: server.to_string(),
+                    samples_ms: vec![ms],
+                    tries,
+                }),
+            }
+        }
+        let idles = text("idle.tsv")
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let f: Vec<&str> = line.split('\t').collect();
+                summary::Idle {
+                    server: f[0].to_string(),
+                    held: f[1].parse().unwrap(),
+                    pss_before_kib: f[2].parse().unwrap(),
+                    pss_held_kib: f[3].parse().unwrap(),
+                }
+            })
+            .collect();
+        (rows, startups, idles)
+    }
+
+    /// A table of `rows` as the run makes it, its servers in the order they come.
+    fn table_of(rows: &[Row], references: &[(&'static str, &'static str)], udp: bool) -> Table {
+        let mut names: Vec<&'static str> = Vec::new();
+        for r in rows {
+            let name = SERVERS
+                .iter()
+                .chain(UDP_SERVERS)
+                .map(|s| s.name)
+                .find(|n| *n == r.server)
+                .unwrap_or_else(|| panic!("no server {}", r.server));
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let refs: Vec<(&str, &str)> = references
+            .iter()
+            .copied()
+            .filter(|(r, _)| names.contains(r))
+            .collect();
+        let ref_names: Vec<&str> = refs.iter().map(|r| r.0).collect();
+        let cells = summary::cells(rows, &names, &ref_names);
+        Table {
+            names,
+            refs,
+            cells,
+            udp,
+        }
+    }
+
+    /// Two saved runs (docs/bench/: a full one with start-up and idle readings and
+    /// nginx, and a UDP one) written again: the raw files come out byte for byte as the
+    /// bench wrote them, and the summary names every chart written.
+    #[test]
+    fn a_recorded_run_is_written_again_byte_for_byte() {
+        let saved = project_root().join("docs/bench");
+        let (tcp, startups, idles) = recorded(&saved.join("2026-11-28-full-1795849967"));
+        let (udp, _, _) = recorded(&saved.join("2026-12-06-udp-1796559326"));
+        assert!(!tcp.is_empty() && !udp.is_empty() && !startups.is_empty() && !idles.is_empty());
+        let tables = [
+            table_of(&tcp, &REFERENCES, false),
+            table_of(&udp, &UDP_REFERENCES, true),
+        ];
+        let rows: Vec<Row> = tcp.iter().chain(&udp).cloned().collect();
+        // Kept in target/ (not removed), so that two versions' files can be compared.
+        let out = project_root().join("target/xtask-test-write-results");
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out).unwrap();
+        let problems = vec!["repeat 2, tokio at C=1024: hello-load exited 1".to_string()];
+        write_results(&out, "# head\n", &tables, &rows, &startups, &idles, &problems).unwrap();
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+        let full = saved.join("2026-11-28-full-1795849967");
+        let udp_runs = read(&saved.join("2026-12-06-udp-1796559326/runs.tsv"));
+        let udp_body = udp_runs.split_once('\n').unwrap().1;
+        assert_eq!(read(&out.join("runs.tsv")), read(&full.join("runs.tsv")) + udp_body);
+        for file in ["startup.tsv", "idle.tsv"] {
+            assert_eq!(read(&out.join(file)), read(&full.join(file)), "{file}");
+        }
+        let mut written: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        written.sort();
+        assert_eq!(
+            written,
+            [
+                "idle.svg",
+                "idle.tsv",
+                "p99.svg",
+                "rate.svg",
+                "runs.tsv",
+                "startup.tsv",
+                "summary.md",
+                "udp_vs_nginx.svg",
+                "udp_vs_nginx_rate.svg",
+                "vs_nginx.svg",
+                "vs_nginx_rate.svg"
+            ]
+        );
+        let summary = read(&out.join("summary.md"));
+        assert!(summary.starts_with("# head\n\n## Load\n"), "{summary}");
+        for part in [
+            "\n## UDP\n",
+            "\n## Start-up\n",
+            "| c_iterative | 1 | 21,757 | 13,080–29,569 |",
+            "\n## Idle connections\n",
+            "| epoll | 5000 | 2,220 | 4,228 |",
+            "\n## Charts\n\n![rate.svg](rate.svg)\n![p99.svg](p99.svg)\n![idle.svg](idle.svg)\n\
+             ![vs_nginx.svg](vs_nginx.svg)\n![vs_nginx_rate.svg](vs_nginx_rate.svg)\n\
+             ![udp_vs_nginx.svg](udp_vs_nginx.svg)\n![udp_vs_nginx_rate.svg](udp_vs_nginx_rate.svg)\n",
+            "\n## Problems\n\n- repeat 2, tokio at C=1024: hello-load exited 1\n",
+        ] {
+            assert!(summary.contains(part), "{part:?} not in\n{summary}");
+        }
+    }
 }
