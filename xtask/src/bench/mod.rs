@@ -18,6 +18,7 @@
 mod chart;
 mod live;
 mod load;
+mod results;
 mod servers;
 mod steps;
 mod summary;
@@ -325,7 +326,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Table::of(&udp_specs, UDP_REFERENCES.to_vec(), &udp_rows, true),
     ];
     rows.extend(udp_rows);
-    write_results(&out, &head, &tables, &rows, &startups, &idles, &problems)?;
+    results::write(&out, &head, &tables, &rows, &startups, &idles, &problems)?;
     if !knobs.models {
         return Ok(());
     }
@@ -563,126 +564,6 @@ impl Table {
     }
 }
 
-/// The summary, the raw rows and the charts, written to `out` and the summary printed.
-fn write_results(
-    out: &Path,
-    head: &str,
-    tables: &[Table],
-    rows: &[Row],
-    startups: &[summary::Startup],
-    idles: &[summary::Idle],
-    problems: &[String],
-) -> Result<()> {
-    let mut s = String::from(head);
-    for t in tables {
-        s.push_str(&t.section());
-    }
-    let tcp = &tables[0];
-    let names = &tcp.names;
-    let cells = &tcp.cells;
-    if !startups.is_empty() {
-        s.push_str(
-            "\n## Start-up\n\nExec to the first complete reply on 127.0.0.1 (polled every 50 µs), ms.\n\n",
-        );
-        let base = if names.contains(&"c_iterative") {
-            "c_iterative"
-        } else {
-            names[0]
-        };
-        s.push_str(&summary::startup_table(startups, base));
-    }
-    if !idles.is_empty() {
-        s.push_str(
-            "\n## Idle connections\n\nSilent clients held open against each server's echo mode; the \
-             growth of the PSS of all its processes over the clients it took (kernel socket \
-             buffers are not in it).\n\n",
-        );
-        s.push_str(&summary::idle_table(idles));
-    }
-    let mut charts = Vec::new();
-    let rate = chart::lines(
-        "Hello connections per second (median of repeats)",
-        "connections per second",
-        &chart::series(cells, |c| Some(c.rate)),
-        false,
-    );
-    let p99 = chart::lines(
-        "p99 latency of a hello exchange (median of repeats)",
-        "p99, µs (log scale)",
-        &chart::series(cells, |c| c.p99),
-        true,
-    );
-    let idle = chart::idle_bars("Memory per idle connection", idles);
-    let mut drawn = vec![
-        ("rate.svg".to_string(), rate),
-        ("p99.svg".to_string(), p99),
-        ("idle.svg".to_string(), idle),
-    ];
-    for t in tables {
-        drawn.extend(t.vs_nginx(rows));
-    }
-    for (file, svg) in drawn {
-        match svg {
-            Ok(svg) => {
-                std::fs::write(out.join(&file), svg).with_context(|| format!("write {file}"))?;
-                charts.push(file);
-            }
-            Err(e) if e.to_string() == "nothing to draw" => {}
-            Err(e) => bail!("chart {file}: {e}"),
-        }
-    }
-    if !charts.is_empty() {
-        s.push_str("\n## Charts\n\n");
-        for c in &charts {
-            let _ = writeln!(s, "![{c}]({c})");
-        }
-    }
-    if !problems.is_empty() {
-        s.push_str("\n## Problems\n\n");
-        for p in problems {
-            let _ = writeln!(s, "- {p}");
-        }
-    }
-    let tsv = |header: &str, lines: Vec<String>| format!("{header}\n{}\n", lines.join("\n"));
-    std::fs::write(
-        out.join("runs.tsv"),
-        tsv(summary::RUNS_HEADER, rows.iter().map(Row::tsv).collect()),
-    )?;
-    std::fs::write(
-        out.join("startup.tsv"),
-        tsv(
-            "server\ttries\tms",
-            startups
-                .iter()
-                .flat_map(|st| {
-                    st.samples_ms
-                        .iter()
-                        .map(move |m| format!("{}\t{}\t{m:.3}", st.server, st.tries))
-                })
-                .collect(),
-        ),
-    )?;
-    std::fs::write(
-        out.join("idle.tsv"),
-        tsv(
-            "server\theld\tpss_before_kib\tpss_held_kib",
-            idles
-                .iter()
-                .map(|i| {
-                    format!(
-                        "{}\t{}\t{}\t{}",
-                        i.server, i.held, i.pss_before_kib, i.pss_held_kib
-                    )
-                })
-                .collect(),
-        ),
-    )?;
-    std::fs::write(out.join("summary.md"), &s).context("write summary.md")?;
-    println!("{s}");
-    say(&format!("summary in {}", out.join("summary.md").display()));
-    Ok(())
-}
-
 /// The summary's opening: the run, the machine, the knobs, the servers and the skips.
 fn header(id: &str, knobs: &Knobs, specs: &[&Spec], skipped: &[String]) -> String {
     let secs = stamp();
@@ -828,134 +709,5 @@ mod tests {
         assert_eq!(civil_date(0), "1970-01-01 00:00");
         assert_eq!(civil_date(951_782_400), "2000-02-29 00:00");
         assert_eq!(civil_date(1_795_846_712), "2026-11-28 06:18");
-    }
-
-    /// A saved run's measurements read back from its TSV files: the rows of `runs.tsv`,
-    /// and the start-ups and idle readings of `startup.tsv` and `idle.tsv`.
-    fn recorded(dir: &Path) -> (Vec<Row>, Vec<summary::Startup>, Vec<summary::Idle>) {
-        let text = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
-        let rows = text("runs.tsv").lines().filter_map(Row::parse).collect();
-        let mut startups: Vec<summary::Startup> = Vec::new();
-        for line in text("startup.tsv").lines().skip(1) {
-            let f: Vec<&str> = line.split('\t').collect();
-            let (server, tries, ms) = (f[0], f[1].parse().unwrap(), f[2].parse().unwrap());
-            match startups.last_mut() {
-                Some(s) if s.server == server => s.samples_ms.push(ms),
-                _ => startups.push(summary::Startup {
-                    server: server.to_string(),
-                    samples_ms: vec![ms],
-                    tries,
-                }),
-            }
-        }
-        let idles = text("idle.tsv")
-            .lines()
-            .skip(1)
-            .map(|line| {
-                let f: Vec<&str> = line.split('\t').collect();
-                summary::Idle {
-                    server: f[0].to_string(),
-                    held: f[1].parse().unwrap(),
-                    pss_before_kib: f[2].parse().unwrap(),
-                    pss_held_kib: f[3].parse().unwrap(),
-                }
-            })
-            .collect();
-        (rows, startups, idles)
-    }
-
-    /// A table of `rows` as the run makes it, its servers in the order they come.
-    fn table_of(rows: &[Row], references: &[(&'static str, &'static str)], udp: bool) -> Table {
-        let mut names: Vec<&'static str> = Vec::new();
-        for r in rows {
-            let name = SERVERS
-                .iter()
-                .chain(UDP_SERVERS)
-                .map(|s| s.name)
-                .find(|n| *n == r.server)
-                .unwrap_or_else(|| panic!("no server {}", r.server));
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-        let refs: Vec<(&str, &str)> = references
-            .iter()
-            .copied()
-            .filter(|(r, _)| names.contains(r))
-            .collect();
-        let ref_names: Vec<&str> = refs.iter().map(|r| r.0).collect();
-        let cells = summary::cells(rows, &names, &ref_names);
-        Table {
-            names,
-            refs,
-            cells,
-            udp,
-        }
-    }
-
-    /// Two saved runs (docs/bench/: a full one with start-up and idle readings and
-    /// nginx, and a UDP one) written again: the raw files come out byte for byte as the
-    /// bench wrote them, and the summary names every chart written.
-    #[test]
-    fn a_recorded_run_is_written_again_byte_for_byte() {
-        let saved = project_root().join("docs/bench");
-        let (tcp, startups, idles) = recorded(&saved.join("2026-11-28-full-1795849967"));
-        let (udp, _, _) = recorded(&saved.join("2026-12-06-udp-1796559326"));
-        assert!(!tcp.is_empty() && !udp.is_empty() && !startups.is_empty() && !idles.is_empty());
-        let tables = [
-            table_of(&tcp, &REFERENCES, false),
-            table_of(&udp, &UDP_REFERENCES, true),
-        ];
-        let rows: Vec<Row> = tcp.iter().chain(&udp).cloned().collect();
-        // Kept in target/ (not removed), so that two versions' files can be compared.
-        let out = project_root().join("target/xtask-test-write-results");
-        let _ = std::fs::remove_dir_all(&out);
-        std::fs::create_dir_all(&out).unwrap();
-        let problems = vec!["repeat 2, tokio at C=1024: hello-load exited 1".to_string()];
-        write_results(&out, "# head\n", &tables, &rows, &startups, &idles, &problems).unwrap();
-        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
-        let full = saved.join("2026-11-28-full-1795849967");
-        let udp_runs = read(&saved.join("2026-12-06-udp-1796559326/runs.tsv"));
-        let udp_body = udp_runs.split_once('\n').unwrap().1;
-        assert_eq!(read(&out.join("runs.tsv")), read(&full.join("runs.tsv")) + udp_body);
-        for file in ["startup.tsv", "idle.tsv"] {
-            assert_eq!(read(&out.join(file)), read(&full.join(file)), "{file}");
-        }
-        let mut written: Vec<String> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        written.sort();
-        assert_eq!(
-            written,
-            [
-                "idle.svg",
-                "idle.tsv",
-                "p99.svg",
-                "rate.svg",
-                "runs.tsv",
-                "startup.tsv",
-                "summary.md",
-                "udp_vs_nginx.svg",
-                "udp_vs_nginx_rate.svg",
-                "vs_nginx.svg",
-                "vs_nginx_rate.svg"
-            ]
-        );
-        let summary = read(&out.join("summary.md"));
-        assert!(summary.starts_with("# head\n\n## Load\n"), "{summary}");
-        for part in [
-            "\n## UDP\n",
-            "\n## Start-up\n",
-            "| c_iterative | 1 | 21,757 | 13,080–29,569 |",
-            "\n## Idle connections\n",
-            "| epoll | 5000 | 2,220 | 4,228 |",
-            "\n## Charts\n\n![rate.svg](rate.svg)\n![p99.svg](p99.svg)\n![idle.svg](idle.svg)\n\
-             ![vs_nginx.svg](vs_nginx.svg)\n![vs_nginx_rate.svg](vs_nginx_rate.svg)\n\
-             ![udp_vs_nginx.svg](udp_vs_nginx.svg)\n![udp_vs_nginx_rate.svg](udp_vs_nginx_rate.svg)\n",
-            "\n## Problems\n\n- repeat 2, tokio at C=1024: hello-load exited 1\n",
-        ] {
-            assert!(summary.contains(part), "{part:?} not in\n{summary}");
-        }
     }
 }
