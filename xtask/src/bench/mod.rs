@@ -25,7 +25,6 @@ mod summary;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
@@ -616,24 +615,13 @@ fn loadavg() -> String {
         .join(" ")
 }
 
-/// The commit measured, `+changes` when the work tree differs from it.
+/// The commit measured (as `--version` names it, hello-buildinfo), `+changes` when the
+/// work tree differs from it.
 fn git_revision() -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(project_root())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match (
-        git(&["rev-parse", "--short", "HEAD"]),
-        git(&["status", "--porcelain"]),
-    ) {
-        (Some(rev), Some(st)) if st.is_empty() => rev,
-        (Some(rev), _) => format!("{rev} +changes"),
-        _ => "unknown (no git)".into(),
+    match hello_buildinfo::commit(&project_root(), &["."]) {
+        Some(c) if c.dirty => format!("{} +changes", c.id),
+        Some(c) => c.id,
+        None => "unknown (no git)".into(),
     }
 }
 
@@ -709,5 +697,26 @@ mod tests {
         assert_eq!(civil_date(0), "1970-01-01 00:00");
         assert_eq!(civil_date(951_782_400), "2000-02-29 00:00");
         assert_eq!(civil_date(1_795_846_712), "2026-11-28 06:18");
+    }
+
+    #[test]
+    fn the_code_line_names_the_checkouts_commit() {
+        let head = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(project_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success());
+        let Some(head) = head else {
+            eprintln!("SKIP: the_code_line_names_the_checkouts_commit: no git checkout");
+            return;
+        };
+        let rev = git_revision();
+        let id = rev.split(' ').next().unwrap();
+        assert!(
+            id.len() >= 7 && String::from_utf8_lossy(&head.stdout).starts_with(id),
+            "{rev}"
+        );
+        assert!(rev == id || rev == format!("{id} +changes"), "{rev}");
     }
 }
