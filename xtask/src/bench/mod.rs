@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use hello_client::load::summary::Errors;
 pub use live::hello;
 use load::Generator;
 pub use servers::HOLD_ECHO;
@@ -381,7 +382,7 @@ fn load_step(
                 let row = match generator.run(live.port, live.pid, n, c, udp) {
                     Ok(m) => {
                         let r = m.report;
-                        let lat = r.latency_us;
+                        let lat = r.latency_us.as_ref();
                         Row {
                             rep,
                             server: spec.name.to_string(),
@@ -395,7 +396,7 @@ fn load_step(
                             p99: lat.map(|l| l.p99 as f64),
                             max: lat.map(|l| l.max as f64),
                             server_cpu_us: m.server_cpu_us,
-                            load_cores: r.load_cores(),
+                            load_cores: r.cores(),
                         }
                     }
                     Err(e) => {
@@ -407,7 +408,7 @@ fn load_step(
                             n,
                             ok: 0,
                             failed: n,
-                            errors: load::Errors::default(),
+                            errors: Errors::default(),
                             rate: 0.0,
                             p50: None,
                             p99: None,
