@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use hello_client::load::Summary;
+use anyhow::{Context, Result, bail};
+use hello_client::load::{Plan, Summary};
 
 use super::live::die_with_us;
 use crate::process::run_bounded_for;
@@ -51,28 +51,37 @@ impl Generator<'_> {
     /// 127.0.0.1:`port`, while the CPU time of the server `pid` is read before and after.
     pub fn run(&self, port: u16, pid: u32, n: u64, c: u32, udp: bool) -> Result<Measured> {
         let before = Tree::of(pid)?.cpu_ticks;
-        let mut cmd = Command::new(self.binary);
-        if udp {
-            cmd.arg("--udp");
-        }
-        cmd.args(["--json", "--timeout", "5s", "--threads"])
-            .arg(self.threads.to_string())
-            .arg("-n")
-            .arg(n.to_string())
-            .arg("-c")
-            .arg(c.to_string())
-            .args(["127.0.0.1", &port.to_string()]);
-        die_with_us(&mut cmd);
-        let done = run_bounded_for(cmd, self.limit)?;
+        let report = self.report(port, Plan::Count(n), c, udp)?;
         let after = Tree::of(pid)?.cpu_ticks;
-        let report = parse(&done.stdout)
-            .with_context(|| format!("hello-load exited {}: {}", done.status, done.stderr.trim_end()))?;
         let server_cpu_us =
             (report.ok > 0).then(|| after.saturating_sub(before) as f64 * tick_us() / report.ok as f64);
         Ok(Measured {
             report,
             server_cpu_us,
         })
+    }
+
+    /// hello-load's report of the hello exchanges of `plan` (a count or a duration),
+    /// `c` in flight, against 127.0.0.1:`port`.
+    pub fn report(&self, port: u16, plan: Plan, c: u32, udp: bool) -> Result<Report> {
+        let mut cmd = Command::new(self.binary);
+        if udp {
+            cmd.arg("--udp");
+        }
+        cmd.args(["--json", "--timeout", "5s", "--threads"])
+            .arg(self.threads.to_string());
+        match plan {
+            Plan::Count(n) => cmd.arg("-n").arg(n.to_string()),
+            Plan::For(d) => cmd.arg("-d").arg(format!("{}ms", d.as_millis())),
+            Plan::CountWithin(..) => bail!("hello-load's command line has no count within a time"),
+        };
+        cmd.arg("-c")
+            .arg(c.to_string())
+            .args(["127.0.0.1", &port.to_string()]);
+        die_with_us(&mut cmd);
+        let done = run_bounded_for(cmd, self.limit)?;
+        parse(&done.stdout)
+            .with_context(|| format!("hello-load exited {}: {}", done.status, done.stderr.trim_end()))
     }
 }
 

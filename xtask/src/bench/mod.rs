@@ -31,8 +31,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use hello_client::load::summary::Errors;
-pub use live::hello;
-use load::Generator;
+pub use load::Generator;
 pub use servers::HOLD_ECHO;
 use servers::{Mode, REFERENCES, SERVERS, Spec, Tools, UDP_REFERENCES, UDP_SERVERS};
 use summary::Row;
@@ -333,7 +332,7 @@ pub fn run(args: &[String]) -> Result<()> {
     // What the load cannot show (a server of many processes, one silent client): the
     // five models side by side, into the same folder.
     let (clients, repeats) = if quick { (1000, 1) } else { (3000, 3) };
-    crate::models::measure(&tools.server, clients, repeats, &out)
+    crate::models::measure(&tools.server, &generator, clients, repeats, &out)
 }
 
 /// The load step (over UDP with [`Mode::Udp`]): each repeat starts every server in turn
