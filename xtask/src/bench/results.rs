@@ -159,7 +159,7 @@ fn idle_tsv(idles: &[Idle]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::servers::{REFERENCES, SERVERS, UDP_REFERENCES, UDP_SERVERS};
+    use crate::bench::servers::{REFERENCES, SERVERS, Spec, UDP_REFERENCES, UDP_SERVERS};
     use crate::project_root;
 
     /// A saved run's measurements read back from its TSV files: the rows of `runs.tsv`,
@@ -198,31 +198,18 @@ mod tests {
 
     /// A table of `rows` as the run makes it, its servers in the order they come.
     fn table_of(rows: &[Row], references: &[(&'static str, &'static str)], udp: bool) -> Table {
-        let mut names: Vec<&'static str> = Vec::new();
+        let mut specs: Vec<&Spec> = Vec::new();
         for r in rows {
-            let name = SERVERS
+            let spec = SERVERS
                 .iter()
                 .chain(UDP_SERVERS)
-                .map(|s| s.name)
-                .find(|n| *n == r.server)
+                .find(|s| s.name == r.server)
                 .unwrap_or_else(|| panic!("no server {}", r.server));
-            if !names.contains(&name) {
-                names.push(name);
+            if !specs.iter().any(|s| s.name == spec.name) {
+                specs.push(spec);
             }
         }
-        let refs: Vec<(&str, &str)> = references
-            .iter()
-            .copied()
-            .filter(|(r, _)| names.contains(r))
-            .collect();
-        let ref_names: Vec<&str> = refs.iter().map(|r| r.0).collect();
-        let cells = summary::cells(rows, &names, &ref_names);
-        Table {
-            names,
-            refs,
-            cells,
-            udp,
-        }
+        Table::of(&specs, references.to_vec(), rows, udp)
     }
 
     /// Two saved runs (docs/bench/: a full one with start-up and idle readings and

@@ -504,27 +504,22 @@ impl Worker {
             let room = HEAD - reply.head.len();
             reply.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
         }
-        match &self.expect {
-            Expect::Any => true,
-            Expect::Bytes(want) => match want.get(at..reply.got) {
-                Some(w) => {
-                    reply.bad |= w != bytes;
-                    true
-                }
-                None => false,
-            },
-            Expect::Echo => match reply.want.get(at..reply.got) {
-                Some(w) => {
-                    reply.bad |= w != bytes;
-                    true
-                }
-                None => false,
-            },
-            Expect::Shown(_) if reply.got > MAX_SHOWN_REPLY => false,
+        let want = match &self.expect {
+            Expect::Any => return true,
+            Expect::Bytes(want) => want,
+            Expect::Echo => &reply.want,
+            Expect::Shown(_) if reply.got > MAX_SHOWN_REPLY => return false,
             Expect::Shown(_) => {
                 reply.bytes.extend_from_slice(bytes);
+                return true;
+            }
+        };
+        match want.get(at..reply.got) {
+            Some(w) => {
+                reply.bad |= w != bytes;
                 true
             }
+            None => false,
         }
     }
 
