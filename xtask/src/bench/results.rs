@@ -1,6 +1,6 @@
 //! The files of a bench run, one function each: the charts (`*.svg`), the raw rows
 //! (`runs.tsv`, `startup.tsv`, `idle.tsv`) and the summary (`summary.md`, also printed),
-//! written by [`write`] into the run's folder.
+//! written by [`write()`] into the run's folder.
 
 use std::fmt::Write as _;
 use std::path::Path;
