@@ -344,7 +344,7 @@ mod tests {
 
     #[test]
     fn a_count_within_a_time_ends_at_whichever_comes_first() {
-        let until = Instant::now() + Duration::from_secs(3);
+        let until = Instant::now() + Duration::from_secs(6);
         let (addr, _server) = echo_server(until, usize::MAX, |m| hello_proto::wire::echo_reply(m, 0));
         let by_count = run(
             &numbered(addr, Plan::CountWithin(10, Duration::from_secs(2))),
@@ -360,7 +360,9 @@ mod tests {
         let limit = Duration::from_millis(300);
         let by_time = run(&numbered(addr, Plan::CountWithin(1 << 40, limit)), |_, _| {}).unwrap();
         assert!(
-            by_time.elapsed >= limit && by_time.elapsed < limit * 3,
+            // Ended by the time, not by the count (which would take days): the bound
+            // leaves room for a loaded machine.
+            by_time.elapsed >= limit && by_time.elapsed < limit + Duration::from_secs(3),
             "{:?}",
             by_time.elapsed
         );
