@@ -2,9 +2,9 @@
 //! what the textbook compares them by, measured in one run on this machine:
 //!
 //! - **cost per client**: server CPU per hello connection (the process and its reaped
-//!   children: `utime + stime + cutime + cstime`) and the rate 16 client threads reach,
-//!   as medians over R repeats whose model order rotates, and as paired ratios to the
-//!   epoll model within each repeat;
+//!   children: `utime + stime + cutime + cstime`) and the rate hello-load reaches with 16
+//!   connections in flight, as medians over R repeats whose model order rotates, and as
+//!   paired ratios to the epoll model within each repeat;
 //! - **memory per idle client**: N echo clients connect and send nothing; the proportional
 //!   set size (PSS, so that pages the fork model's children share with the parent are
 //!   counted once) of the server and all its processes, before and after, over the
@@ -22,14 +22,14 @@ use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hello_client::load::Plan;
 use hello_server::Model;
 
+use crate::bench::Generator;
 use crate::process::{Running, build_dist, start_server};
 use crate::procfs::{Tree, cpu_ticks, raise_nofile, settle, tick_us};
 use crate::project_root;
@@ -43,8 +43,12 @@ fn models() -> Vec<Model> {
         .filter(|m| *m != Model::Uring)
         .collect()
 }
-/// Client threads in the rate step.
-const RATE_THREADS: usize = 16;
+/// Connections in flight in the rate step.
+const RATE_CONC: u32 = 16;
+/// hello-load's threads (the bench's default `LOAD_THREADS`).
+const LOAD_THREADS: u32 = 2;
+/// Hello connections made before the rate is measured, one at a time.
+const WARM_UP: u64 = 200;
 /// How long each rate measurement lasts.
 const RATE_TIME: Duration = Duration::from_secs(3);
 /// Exchanges made behind the silent client.
@@ -74,18 +78,37 @@ pub struct Args {
 /// Runs the measurement as a task of its own.
 pub fn run(args: Args) -> Result<()> {
     eprintln!("xtask models: building the release binaries (cargo xtask dist) ...");
-    let server = build_dist()?.join("hello-server");
+    let dist = build_dist()?;
+    let server = dist.join("hello-server");
+    let generator = Generator {
+        binary: &dist.join("hello-load"),
+        threads: LOAD_THREADS,
+        limit: RATE_TIME + Duration::from_secs(60),
+    };
     let out = args.out.unwrap_or_else(|| {
         project_root()
             .join("target")
             .join("bench")
             .join(format!("models-{}", crate::bench::stamp()))
     });
-    measure(&server, args.clients as usize, args.repeats as usize, &out)
+    measure(
+        &server,
+        &generator,
+        args.clients as usize,
+        args.repeats as usize,
+        &out,
+    )
 }
 
-/// Measures every model with `server` and writes `models.md` and `models.tsv` to `out`.
-pub fn measure(server: &Path, clients: usize, repeats: usize, out: &Path) -> Result<()> {
+/// Measures every model with `server`, loaded by `generator`, and writes `models.md` and
+/// `models.tsv` to `out`.
+pub fn measure(
+    server: &Path,
+    generator: &Generator<'_>,
+    clients: usize,
+    repeats: usize,
+    out: &Path,
+) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let limit = raise_nofile()?;
     // Each client socket here, and the server's side of it, take a descriptor.
@@ -100,7 +123,7 @@ pub fn measure(server: &Path, clients: usize, repeats: usize, out: &Path) -> Res
             let i = (k + rep) % models.len();
             let model = &*models[i].to_string();
             eprintln!("xtask models: rate, repeat {}/{repeats}, {model}", rep + 1);
-            let r = rate(server, model).with_context(|| format!("rate of the {model} model"))?;
+            let r = rate(server, generator, model).with_context(|| format!("rate of the {model} model"))?;
             let _ = writeln!(tsv, "rate\t{model}\t{rep}\t{:.0}\tconn/s", r.per_sec);
             let _ = writeln!(tsv, "cpu\t{model}\t{rep}\t{:.1}\tus/conn", r.cpu_us);
             rates[i].push(r);
@@ -144,7 +167,7 @@ fn table(
 ) -> String {
     let epoll = models.iter().position(|m| *m == Model::Epoll).unwrap_or(0);
     let mut t = format!(
-        "| model | CPU per hello connection | rate, {RATE_THREADS} client threads | \
+        "| model | CPU per hello connection | rate, {RATE_CONC} in flight | \
          of {clients} idle clients, held at once | memory per idle client (PSS) | \
          processes / threads holding them | first reply behind a silent client | \
          median reply behind it |\n|---|---|---|---|---|---|---|---|\n"
@@ -197,62 +220,34 @@ struct Rate {
     cpu_us: f64,
 }
 
-/// [`RATE_THREADS`] threads make hello connections for [`RATE_TIME`]; every reply must
-/// be the greeting.
-fn rate(server: &Path, model: &str) -> Result<Rate> {
+/// hello-load makes hello connections, [`RATE_CONC`] in flight, for [`RATE_TIME`]
+/// after [`WARM_UP`] unmeasured ones; every reply must be the greeting.
+fn rate(server: &Path, generator: &Generator<'_>, model: &str) -> Result<Rate> {
     let running = start(server, &["--model", model, "--max-conns", "4096"])?;
-    let addr = running.addr();
+    let port = running.addr().port();
     let pid = running.pid();
-    warm_up(addr)?;
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let cpu0 = cpu_ticks(pid)?;
-    let t0 = Instant::now();
-    let threads: Vec<_> = (0..RATE_THREADS)
-        .map(|_| {
-            let (done, errors, stop) = (Arc::clone(&done), Arc::clone(&errors), Arc::clone(&stop));
-            thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match hello(addr) {
-                        Ok(()) => done.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => errors.fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-            })
-        })
-        .collect();
-    thread::sleep(RATE_TIME);
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
+    // A few connections first, so that nothing is measured cold.
+    let warm = generator.report(port, Plan::Count(WARM_UP), 1, false)?;
+    if warm.failed > 0 {
+        bail!(
+            "warm-up: {} of {} hello connections failed",
+            warm.failed,
+            warm.exchanges
+        );
     }
-    let took = t0.elapsed();
+    let cpu0 = cpu_ticks(pid)?;
+    let r = generator.report(port, Plan::For(RATE_TIME), RATE_CONC, false)?;
     // The fork model's last children are counted once reaped: give it the time.
     thread::sleep(Duration::from_millis(300));
     let cpu1 = cpu_ticks(pid)?;
     stop_clean(running)?;
-    let (done, errors) = (done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed));
-    if errors > 0 || done == 0 {
-        bail!("{errors} of {} hello connections failed", done + errors);
+    if r.failed > 0 || r.ok == 0 {
+        bail!("{} of {} hello connections failed", r.failed, r.exchanges);
     }
     Ok(Rate {
-        per_sec: done as f64 / took.as_secs_f64(),
-        cpu_us: (cpu1 - cpu0) as f64 * tick_us() / done as f64,
+        per_sec: r.rate,
+        cpu_us: (cpu1 - cpu0) as f64 * tick_us() / r.ok as f64,
     })
-}
-
-/// One hello connection: the reply must be the greeting, then end of stream.
-fn hello(addr: SocketAddr) -> std::io::Result<()> {
-    crate::bench::hello(addr, Duration::from_secs(5))
-}
-
-/// A few connections first, so that nothing is measured cold.
-fn warm_up(addr: SocketAddr) -> Result<()> {
-    for _ in 0..200 {
-        hello(addr).context("warm-up connection")?;
-    }
-    Ok(())
 }
 
 /// What the hold step found.

@@ -1,7 +1,8 @@
 //! `cargo xtask soak [--connections N] [--minutes M] [--model NAME]`: the long run. Each
 //! server model (or the one named), as
-//! shipped (`cargo xtask dist`), serves echo exchanges from a few client threads until N
-//! connections (default a million) or M minutes (default 5) per model; meanwhile the
+//! shipped (`cargo xtask dist`), serves echo exchanges from hello-load's engine (four
+//! threads, an exchange each in flight, every message its own) until N connections
+//! (default a million) or M minutes (default 5) per model; meanwhile the
 //! server's descriptors, resident memory and threads are sampled every second. A model
 //! passes when every exchange was answered byte for byte and, once the load is over and
 //! the server idle, it is back where it was when idle after a warm-up of 20,000
@@ -12,19 +13,19 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hello_client::load::{Config, Expect, Plan};
+use hello_proto::wire::greeting;
 
 use hello_server::Model;
 
 use crate::process::{build_dist, start_server};
 use crate::procfs;
 
-/// Client threads, each making one exchange after another.
+/// Client threads (hello-load's), each with one exchange in flight.
 const CLIENTS: usize = 4;
 /// Connections made before the baseline is taken.
 const WARM_UP: u64 = 20_000;
@@ -274,71 +275,60 @@ struct Load {
     peak: Sample,
 }
 
-/// [`CLIENTS`] client threads make exchanges until `connections` or `limit`; the server is
-/// sampled every second meanwhile.
+/// hello-load's engine, [`CLIENTS`] threads with an exchange each in flight, until
+/// `connections` or `limit`: each exchange sends its own message (`soak <thread> <n>`
+/// and a NUL) and its reply must be the echo of that message, byte for byte. The
+/// server is sampled every 200 ms meanwhile, and the count printed every 10 s.
 fn load(addr: SocketAddr, pid: u32, connections: u64, limit: Duration) -> Result<Load> {
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|i| {
-            let (done, errors, stop) = (Arc::clone(&done), Arc::clone(&errors), Arc::clone(&stop));
-            thread::spawn(move || client_loop(addr, i, &done, &errors, &stop))
-        })
-        .collect();
-    let t0 = Instant::now();
+    let config = Config {
+        addr,
+        udp: false,
+        connect_only: false,
+        payload: greeting("soak"),
+        numbered: true,
+        expect: Expect::Echo,
+        timeout: Duration::from_secs(5),
+        plan: Plan::CountWithin(connections, limit),
+        concurrency: CLIENTS,
+        rate: None,
+        threads: CLIENTS,
+    };
     let mut peak = Sample::of(pid)?;
+    let mut failed_sample = None;
+    let mut last_sample = Instant::now();
     let mut last_print = Instant::now();
-    while done.load(Ordering::Relaxed) < connections && t0.elapsed() < limit {
-        thread::sleep(Duration::from_millis(200));
-        let now = Sample::of(pid)?;
+    let outcome = hello_client::load::run(&config, |n, elapsed| {
+        if failed_sample.is_some() || last_sample.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        last_sample = Instant::now();
+        let now = match Sample::of(pid) {
+            Ok(s) => s,
+            Err(e) => {
+                failed_sample = Some(e);
+                return;
+            }
+        };
         peak.fds = peak.fds.max(now.fds);
         peak.rss_kib = peak.rss_kib.max(now.rss_kib);
         peak.threads = peak.threads.max(now.threads);
         if last_print.elapsed() >= Duration::from_secs(10) {
-            let n = done.load(Ordering::Relaxed);
             println!(
                 "{n:>9} connections, {:>6.0}/s: {now}",
-                n as f64 / t0.elapsed().as_secs_f64()
+                n as f64 / elapsed.as_secs_f64()
             );
             last_print = Instant::now();
         }
-    }
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        let _ = c.join();
+    })?;
+    if let Some(e) = failed_sample {
+        return Err(e);
     }
     Ok(Load {
-        done: done.load(Ordering::Relaxed),
-        errors: errors.load(Ordering::Relaxed),
-        took: t0.elapsed(),
+        done: outcome.tally.exchanges(),
+        errors: outcome.tally.errors.total(),
+        took: outcome.elapsed,
         peak,
     })
-}
-
-/// One exchange after another until `stop`: `soak <i> <n>\0`, and the reply must be
-/// `"<len> : soak <i> <n>\0"`, byte for byte.
-fn client_loop(addr: SocketAddr, id: usize, done: &AtomicU64, errors: &AtomicU64, stop: &AtomicBool) {
-    let mut n = 0u64;
-    let mut reply = Vec::with_capacity(64);
-    while !stop.load(Ordering::Relaxed) {
-        n += 1;
-        let msg = format!("soak {id} {n}");
-        let expect = format!("{} : {msg}\0", msg.len());
-        reply.clear();
-        let ok = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-            .and_then(|mut s| {
-                s.set_read_timeout(Some(Duration::from_secs(5)))?;
-                s.write_all(msg.as_bytes())?;
-                s.write_all(b"\0")?;
-                s.read_to_end(&mut reply)
-            })
-            .is_ok_and(|_| reply == expect.as_bytes());
-        if !ok {
-            errors.fetch_add(1, Ordering::Relaxed);
-        }
-        done.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 #[cfg(test)]

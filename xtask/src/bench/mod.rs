@@ -18,20 +18,20 @@
 mod chart;
 mod live;
 mod load;
+mod results;
 mod servers;
 mod steps;
 mod summary;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-pub use live::hello;
-use load::Generator;
+use hello_client::load::summary::Errors;
+pub use load::Generator;
 pub use servers::HOLD_ECHO;
 use servers::{Mode, REFERENCES, SERVERS, Spec, Tools, UDP_REFERENCES, UDP_SERVERS};
 use summary::Row;
@@ -385,14 +385,14 @@ pub fn run(args: Args) -> Result<()> {
         Table::of(&udp_specs, UDP_REFERENCES.to_vec(), &udp_rows, true),
     ];
     rows.extend(udp_rows);
-    write_results(&out, &head, &tables, &rows, &startups, &idles, &problems)?;
+    results::write(&out, &head, &tables, &rows, &startups, &idles, &problems)?;
     if !knobs.models {
         return Ok(());
     }
     // What the load cannot show (a server of many processes, one silent client): the
     // five models side by side, into the same folder.
     let (clients, repeats) = if quick { (1000, 1) } else { (3000, 3) };
-    crate::models::measure(&tools.server, clients, repeats, &out)
+    crate::models::measure(&tools.server, &generator, clients, repeats, &out)
 }
 
 /// The load step (over UDP with [`Mode::Udp`]): each repeat starts every server in turn
@@ -441,7 +441,7 @@ fn load_step(
                 let row = match generator.run(live.port, live.pid, n, c, udp) {
                     Ok(m) => {
                         let r = m.report;
-                        let lat = r.latency_us;
+                        let lat = r.latency_us.as_ref();
                         Row {
                             rep,
                             server: spec.name.to_string(),
@@ -455,7 +455,7 @@ fn load_step(
                             p99: lat.map(|l| l.p99 as f64),
                             max: lat.map(|l| l.max as f64),
                             server_cpu_us: m.server_cpu_us,
-                            load_cores: r.load_cores(),
+                            load_cores: r.cores(),
                         }
                     }
                     Err(e) => {
@@ -467,7 +467,7 @@ fn load_step(
                             n,
                             ok: 0,
                             failed: n,
-                            errors: load::Errors::default(),
+                            errors: Errors::default(),
                             rate: 0.0,
                             p50: None,
                             p99: None,
@@ -623,126 +623,6 @@ impl Table {
     }
 }
 
-/// The summary, the raw rows and the charts, written to `out` and the summary printed.
-fn write_results(
-    out: &Path,
-    head: &str,
-    tables: &[Table],
-    rows: &[Row],
-    startups: &[summary::Startup],
-    idles: &[summary::Idle],
-    problems: &[String],
-) -> Result<()> {
-    let mut s = String::from(head);
-    for t in tables {
-        s.push_str(&t.section());
-    }
-    let tcp = &tables[0];
-    let names = &tcp.names;
-    let cells = &tcp.cells;
-    if !startups.is_empty() {
-        s.push_str(
-            "\n## Start-up\n\nExec to the first complete reply on 127.0.0.1 (polled every 50 µs), ms.\n\n",
-        );
-        let base = if names.contains(&"c_iterative") {
-            "c_iterative"
-        } else {
-            names[0]
-        };
-        s.push_str(&summary::startup_table(startups, base));
-    }
-    if !idles.is_empty() {
-        s.push_str(
-            "\n## Idle connections\n\nSilent clients held open against each server's echo mode; the \
-             growth of the PSS of all its processes over the clients it took (kernel socket \
-             buffers are not in it).\n\n",
-        );
-        s.push_str(&summary::idle_table(idles));
-    }
-    let mut charts = Vec::new();
-    let rate = chart::lines(
-        "Hello connections per second (median of repeats)",
-        "connections per second",
-        &chart::series(cells, |c| Some(c.rate)),
-        false,
-    );
-    let p99 = chart::lines(
-        "p99 latency of a hello exchange (median of repeats)",
-        "p99, µs (log scale)",
-        &chart::series(cells, |c| c.p99),
-        true,
-    );
-    let idle = chart::idle_bars("Memory per idle connection", idles);
-    let mut drawn = vec![
-        ("rate.svg".to_string(), rate),
-        ("p99.svg".to_string(), p99),
-        ("idle.svg".to_string(), idle),
-    ];
-    for t in tables {
-        drawn.extend(t.vs_nginx(rows));
-    }
-    for (file, svg) in drawn {
-        match svg {
-            Ok(svg) => {
-                std::fs::write(out.join(&file), svg).with_context(|| format!("write {file}"))?;
-                charts.push(file);
-            }
-            Err(e) if e.to_string() == "nothing to draw" => {}
-            Err(e) => bail!("chart {file}: {e}"),
-        }
-    }
-    if !charts.is_empty() {
-        s.push_str("\n## Charts\n\n");
-        for c in &charts {
-            let _ = writeln!(s, "![{c}]({c})");
-        }
-    }
-    if !problems.is_empty() {
-        s.push_str("\n## Problems\n\n");
-        for p in problems {
-            let _ = writeln!(s, "- {p}");
-        }
-    }
-    let tsv = |header: &str, lines: Vec<String>| format!("{header}\n{}\n", lines.join("\n"));
-    std::fs::write(
-        out.join("runs.tsv"),
-        tsv(summary::RUNS_HEADER, rows.iter().map(Row::tsv).collect()),
-    )?;
-    std::fs::write(
-        out.join("startup.tsv"),
-        tsv(
-            "server\ttries\tms",
-            startups
-                .iter()
-                .flat_map(|st| {
-                    st.samples_ms
-                        .iter()
-                        .map(move |m| format!("{}\t{}\t{m:.3}", st.server, st.tries))
-                })
-                .collect(),
-        ),
-    )?;
-    std::fs::write(
-        out.join("idle.tsv"),
-        tsv(
-            "server\theld\tpss_before_kib\tpss_held_kib",
-            idles
-                .iter()
-                .map(|i| {
-                    format!(
-                        "{}\t{}\t{}\t{}",
-                        i.server, i.held, i.pss_before_kib, i.pss_held_kib
-                    )
-                })
-                .collect(),
-        ),
-    )?;
-    std::fs::write(out.join("summary.md"), &s).context("write summary.md")?;
-    println!("{s}");
-    say(&format!("summary in {}", out.join("summary.md").display()));
-    Ok(())
-}
-
 /// The summary's opening: the run, the machine, the knobs, the servers and the skips.
 fn header(id: &str, knobs: &Knobs, specs: &[&Spec], skipped: &[String]) -> String {
     let secs = stamp();
@@ -795,24 +675,13 @@ fn loadavg() -> String {
         .join(" ")
 }
 
-/// The commit measured, `+changes` when the work tree differs from it.
+/// The commit measured (as `--version` names it, hello-buildinfo), `+changes` when the
+/// work tree differs from it.
 fn git_revision() -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(project_root())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match (
-        git(&["rev-parse", "--short", "HEAD"]),
-        git(&["status", "--porcelain"]),
-    ) {
-        (Some(rev), Some(st)) if st.is_empty() => rev,
-        (Some(rev), _) => format!("{rev} +changes"),
-        _ => "unknown (no git)".into(),
+    match hello_buildinfo::commit(&project_root(), &["."]) {
+        Some(c) if c.dirty => format!("{} +changes", c.id),
+        Some(c) => c.id,
+        None => "unknown (no git)".into(),
     }
 }
 
@@ -946,5 +815,26 @@ mod tests {
         assert_eq!(civil_date(0), "1970-01-01 00:00");
         assert_eq!(civil_date(951_782_400), "2000-02-29 00:00");
         assert_eq!(civil_date(1_795_846_712), "2026-11-28 06:18");
+    }
+
+    #[test]
+    fn the_code_line_names_the_checkouts_commit() {
+        let head = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(project_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success());
+        let Some(head) = head else {
+            eprintln!("SKIP: the_code_line_names_the_checkouts_commit: no git checkout");
+            return;
+        };
+        let rev = git_revision();
+        let id = rev.split(' ').next().unwrap();
+        assert!(
+            id.len() >= 7 && String::from_utf8_lossy(&head.stdout).starts_with(id),
+            "{rev}"
+        );
+        assert!(rev == id || rev == format!("{id} +changes"), "{rev}");
     }
 }
