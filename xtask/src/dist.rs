@@ -47,26 +47,24 @@ const DOCS: &str = "docs";
 /// (where a prefix's units go: `/usr/lib/systemd/system/` for `/usr`).
 pub const UNITS: [&str; 2] = ["hello-server.socket", "hello-server.service"];
 
+/// `cargo xtask dist`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Take the binaries from DIR instead of building them (a quick check with the debug
+    /// ones: --bins target/debug).
+    #[arg(long, value_name = "DIR")]
+    bins: Option<PathBuf>,
+    /// Write the install prefix and the tarball into DIR [default: target/dist].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
 /// `cargo xtask dist [--bins DIR] [--out DIR]`: builds the release binaries (or takes
 /// them from `--bins`, for a quick check with the debug ones), writes everything into
 /// `OUT/hello-sockets-<version>-<target>/` and packs it. OUT is `target/dist`.
-pub fn run(args: &[String]) -> Result<()> {
-    let mut bins = None;
-    let mut out = target_dir().join("dist");
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let mut value = || {
-            rest.next()
-                .map(PathBuf::from)
-                .with_context(|| format!("{arg} needs a folder"))
-        };
-        match arg.as_str() {
-            "--bins" => bins = Some(value()?),
-            "--out" => out = value()?,
-            other => bail!("dist: unknown option '{other}' (--bins DIR, --out DIR)"),
-        }
-    }
-    let bins = match bins {
+pub fn run(args: Args) -> Result<()> {
+    let out = args.out.unwrap_or_else(|| target_dir().join("dist"));
+    let bins = match args.bins {
         Some(dir) => dir,
         None => build_dist()?,
     };

@@ -1,4 +1,4 @@
-//! `cargo xtask models [--clients N] [--repeats R]`: the five server models side by side on
+//! `cargo xtask models [--clients N] [--repeats R] [--out DIR]`: the textbook's five server models side by side on
 //! what the textbook compares them by, measured in one run on this machine:
 //!
 //! - **cost per client**: server CPU per hello connection (the process and its reaped
@@ -16,7 +16,7 @@
 //!   the median.
 //!
 //! The table is printed and written (with the raw samples) to `target/bench/models-*/`,
-//! or `$OUT`. `cargo xtask bench` runs this after the harness, into the same folder.
+//! or `--out` (`$OUT`). `cargo xtask bench` runs this after the harness, into the same folder.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -27,14 +27,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hello_client::load::Plan;
+use hello_server::Model;
 
 use crate::bench::Generator;
 use crate::process::{Running, build_dist, start_server};
 use crate::procfs::{Tree, cpu_ticks, raise_nofile, settle, tick_us};
 use crate::project_root;
 
-/// The models, in the textbook's order.
-const MODELS: [&str; 5] = ["iterative", "fork", "select", "threads", "epoll"];
+/// The models compared: the server's in the textbook's order
+/// ([`Model::in_textbook_order`]) but io_uring, as the textbook compares them (the bench's
+/// load and idle steps measure io_uring beside the others).
+fn models() -> Vec<Model> {
+    Model::in_textbook_order()
+        .into_iter()
+        .filter(|m| *m != Model::Uring)
+        .collect()
+}
 /// Connections in flight in the rate step.
 const RATE_CONC: u32 = 16;
 /// hello-load's threads (the bench's default `LOAD_THREADS`).
@@ -52,9 +60,23 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// The most the hold step waits in all.
 const HOLD_LIMIT: Duration = Duration::from_secs(30);
 
+/// `cargo xtask models`' command line.
+#[derive(Debug, PartialEq, Eq, clap::Args)]
+pub struct Args {
+    /// Silent clients held against each model.
+    #[arg(long, value_name = "N", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(1..=50_000))]
+    clients: u64,
+    /// Repeats of the rate step, the model order rotating between them.
+    #[arg(long, value_name = "R", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=20))]
+    repeats: u64,
+    /// Where the table and the raw samples go [default: target/bench/models-TIME].
+    #[arg(long, value_name = "DIR", env = "OUT")]
+    out: Option<PathBuf>,
+}
+
 /// Runs the measurement as a task of its own.
-pub fn run(args: &[String]) -> Result<()> {
-    let (clients, repeats) = parse(args)?;
+pub fn run(args: Args) -> Result<()> {
     eprintln!("xtask models: building the release binaries (cargo xtask dist) ...");
     let dist = build_dist()?;
     let server = dist.join("hello-server");
@@ -63,31 +85,19 @@ pub fn run(args: &[String]) -> Result<()> {
         threads: LOAD_THREADS,
         limit: RATE_TIME + Duration::from_secs(60),
     };
-    let out = match std::env::var_os("OUT") {
-        Some(dir) => PathBuf::from(dir),
-        None => project_root()
+    let out = args.out.unwrap_or_else(|| {
+        project_root()
             .join("target")
             .join("bench")
-            .join(format!("models-{}", crate::bench::stamp())),
-    };
-    measure(&server, &generator, clients, repeats, &out)
-}
-
-fn parse(args: &[String]) -> Result<(usize, usize)> {
-    let (mut clients, mut repeats) = (3000usize, 3usize);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        let n: usize = value
-            .parse()
-            .with_context(|| format!("{flag} {value}: not a number"))?;
-        match flag.as_str() {
-            "--clients" if (1..=50_000).contains(&n) => clients = n,
-            "--repeats" if (1..=20).contains(&n) => repeats = n,
-            _ => bail!("usage: cargo xtask models [--clients N (1..=50000)] [--repeats R (1..=20)]"),
-        }
-    }
-    Ok((clients, repeats))
+            .join(format!("models-{}", crate::bench::stamp()))
+    });
+    measure(
+        &server,
+        &generator,
+        args.clients as usize,
+        args.repeats as usize,
+        &out,
+    )
 }
 
 /// Measures every model with `server`, loaded by `generator`, and writes `models.md` and
@@ -106,11 +116,12 @@ pub fn measure(
         bail!("the descriptor limit ({limit}) is too low for {clients} clients");
     }
     let mut tsv = String::from("step\tmodel\trepeat\tvalue\tunit\n");
-    let mut rates: Vec<Vec<Rate>> = vec![Vec::new(); MODELS.len()];
+    let models = models();
+    let mut rates: Vec<Vec<Rate>> = vec![Vec::new(); models.len()];
     for rep in 0..repeats {
-        for k in 0..MODELS.len() {
-            let i = (k + rep) % MODELS.len();
-            let model = MODELS[i];
+        for k in 0..models.len() {
+            let i = (k + rep) % models.len();
+            let model = &*models[i].to_string();
             eprintln!("xtask models: rate, repeat {}/{repeats}, {model}", rep + 1);
             let r = rate(server, generator, model).with_context(|| format!("rate of the {model} model"))?;
             let _ = writeln!(tsv, "rate\t{model}\t{rep}\t{:.0}\tconn/s", r.per_sec);
@@ -120,7 +131,8 @@ pub fn measure(
     }
     let mut holds = Vec::new();
     let mut slows = Vec::new();
-    for model in MODELS {
+    for model in &models {
+        let model = &*model.to_string();
         eprintln!("xtask models: {clients} idle clients, {model}");
         let h = hold(server, model, clients).with_context(|| format!("idle clients of the {model} model"))?;
         let _ = writeln!(tsv, "held\t{model}\t0\t{}\tclients", h.held);
@@ -132,7 +144,7 @@ pub fn measure(
         let _ = writeln!(tsv, "median\t{model}\t0\t{:.3}\tms", ms(s.median));
         slows.push(s);
     }
-    let table = table(&rates, &holds, &slows, clients, repeats);
+    let table = table(&models, &rates, &holds, &slows, clients, repeats);
     std::fs::write(out.join("models.tsv"), tsv).context("write models.tsv")?;
     std::fs::write(out.join("models.md"), &table).context("write models.md")?;
     println!("{table}");
@@ -145,15 +157,22 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The markdown table.
-fn table(rates: &[Vec<Rate>], holds: &[Hold], slows: &[Slow], clients: usize, repeats: usize) -> String {
-    let epoll = MODELS.len() - 1;
+fn table(
+    models: &[Model],
+    rates: &[Vec<Rate>],
+    holds: &[Hold],
+    slows: &[Slow],
+    clients: usize,
+    repeats: usize,
+) -> String {
+    let epoll = models.iter().position(|m| *m == Model::Epoll).unwrap_or(0);
     let mut t = format!(
         "| model | CPU per hello connection | rate, {RATE_CONC} in flight | \
          of {clients} idle clients, held at once | memory per idle client (PSS) | \
          processes / threads holding them | first reply behind a silent client | \
          median reply behind it |\n|---|---|---|---|---|---|---|---|\n"
     );
-    for (i, model) in MODELS.iter().enumerate() {
+    for (i, model) in models.iter().enumerate() {
         let cpu = median(rates[i].iter().map(|r| r.cpu_us));
         let rate = median(rates[i].iter().map(|r| r.per_sec));
         // Paired within a repeat: the same minutes of the machine.

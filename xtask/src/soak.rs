@@ -20,6 +20,8 @@ use anyhow::{Context, Result, bail};
 use hello_client::load::{Config, Expect, Plan};
 use hello_proto::wire::greeting;
 
+use hello_server::Model;
+
 use crate::process::{build_dist, start_server};
 use crate::procfs;
 
@@ -73,24 +75,46 @@ impl std::fmt::Display for Sample {
     }
 }
 
+/// `cargo xtask soak`'s command line.
+#[derive(Debug, PartialEq, Eq, clap::Args)]
+pub struct Args {
+    /// Connections per model, more than the warm-up's 20,000 (or --minutes, whichever ends first).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(WARM_UP + 1..))]
+    connections: u64,
+    /// Minutes per model at most.
+    #[arg(long, value_name = "M", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    minutes: u64,
+    /// Soak this model alone [default: every one, io_uring last].
+    #[arg(long, value_name = "MODEL", value_enum)]
+    model: Option<Model>,
+}
+
 /// Runs the soak.
-pub fn run(args: &[String]) -> Result<()> {
-    let (connections, minutes, only) = parse(args)?;
+pub fn run(args: Args) -> Result<()> {
+    let Args {
+        connections,
+        minutes,
+        model: only,
+    } = args;
     eprintln!("xtask soak: building the release binaries (cargo xtask dist) ...");
     let server = build_dist()?.join("hello-server");
     let mut failed = Vec::new();
-    for model in MODELS
+    // Every model in the textbook's order, which puts io_uring last: a kernel that
+    // refuses io_uring fails it alone, after the others.
+    for model in Model::in_textbook_order()
         .into_iter()
-        .filter(|m| only.as_deref().is_none_or(|o| o == *m))
+        .filter(|m| only.is_none_or(|o| o == *m))
     {
         println!("\n=== {model}: up to {connections} connections or {minutes} min ===");
+        let name = model.to_string();
         let crowd = || match model {
-            "iterative" => Ok(()),
-            _ => crowd_within_max_conns(&server, model),
+            Model::Iterative => Ok(()),
+            _ => crowd_within_max_conns(&server, &name),
         };
-        if let Err(e) = soak_model(&server, model, connections, minutes).and_then(|()| crowd()) {
+        if let Err(e) = soak_model(&server, &name, connections, minutes).and_then(|()| crowd()) {
             println!("FAIL {model}: {e:#}");
-            failed.push(model);
+            failed.push(name);
         }
     }
     if !failed.is_empty() {
@@ -98,36 +122,6 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     println!("\nsoak passed: every model flat");
     Ok(())
-}
-
-/// The models soaked, in order (the io_uring model last: a kernel that refuses io_uring
-/// fails it alone).
-const MODELS: [&str; 6] = ["iterative", "fork", "select", "threads", "epoll", "uring"];
-
-fn parse(args: &[String]) -> Result<(u64, u64, Option<String>)> {
-    let (mut connections, mut minutes, mut only) = (1_000_000u64, 5u64, None);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        if flag == "--model" {
-            if !MODELS.contains(&value.as_str()) {
-                bail!("--model {value}: not one of {}", MODELS.join(", "));
-            }
-            only = Some(value.clone());
-            continue;
-        }
-        let n: u64 = value
-            .parse()
-            .with_context(|| format!("{flag} {value}: not a number"))?;
-        match flag.as_str() {
-            "--connections" if n > WARM_UP => connections = n,
-            "--minutes" if n > 0 => minutes = n,
-            _ => bail!(
-                "usage: cargo xtask soak [--connections N (> {WARM_UP})] [--minutes M (> 0)] [--model NAME]"
-            ),
-        }
-    }
-    Ok((connections, minutes, only))
 }
 
 fn soak_model(server: &std::path::Path, model: &str, connections: u64, minutes: u64) -> Result<()> {
@@ -341,19 +335,25 @@ fn load(addr: SocketAddr, pid: u32, connections: u64, limit: Duration) -> Result
 mod tests {
     use super::*;
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+    fn soak(v: &[&str]) -> Result<Args, clap::Error> {
+        crate::parse_task("soak", v)
     }
 
     #[test]
     fn the_command_line_takes_a_model_counts_and_rejects_the_rest() {
-        assert_eq!(parse(&[]).unwrap(), (1_000_000, 5, None));
+        let args = soak(&[]).unwrap();
+        assert_eq!((args.connections, args.minutes, args.model), (1_000_000, 5, None));
+        let args = soak(&["--model", "uring", "--connections", "300000"]).unwrap();
         assert_eq!(
-            parse(&args(&["--model", "uring", "--connections", "300000"])).unwrap(),
-            (300_000, 5, Some("uring".into()))
+            (args.connections, args.minutes, args.model),
+            (300_000, 5, Some(Model::Uring))
         );
-        assert!(parse(&args(&["--model", "poll"])).is_err());
-        assert!(parse(&args(&["--connections", "10"])).is_err());
-        assert!(parse(&args(&["--minutes"])).is_err());
+        for m in Model::in_textbook_order() {
+            assert_eq!(soak(&["--model", &m.to_string()]).unwrap().model, Some(m));
+        }
+        assert!(soak(&["--model", "poll"]).is_err());
+        assert!(soak(&["--connections", "10"]).is_err());
+        assert!(soak(&["--minutes"]).is_err());
+        assert!(soak(&["--minutes", "0"]).is_err());
     }
 }
