@@ -1,9 +1,9 @@
 //! `cargo xtask dist`: what is shipped. The release binaries, shell completions (bash,
 //! zsh, fish) and a man page for each program, generated from the same clap definitions
 //! the binaries parse (`hello_server::cli`, `hello_client::cli`,
-//! `hello_client::load::cli`), the README and the license texts, the systemd units
-//! (`dist/systemd/`, under `lib/systemd/system/`), laid out as an install prefix and
-//! packed into `target/dist/hello-sockets-<version>-<target>.tar.gz`.
+//! `hello_client::load::cli`), the README, ARCHITECTURE.md, `docs/` and the license
+//! texts, the systemd units (`dist/systemd/`, under `lib/systemd/system/`), laid out as an
+//! install prefix and packed into `target/dist/hello-sockets-<version>-<target>.tar.gz`.
 
 use std::fs;
 use std::path::{Path, PathBuf};

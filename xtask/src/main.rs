@@ -52,7 +52,8 @@ enum Task {
     /// the docs with -D warnings, the demo (what .ci/run calls).
     Ci,
     /// What is shipped: the release binaries with bash, zsh and fish completions, man
-    /// pages, README, licenses and systemd units, in target/dist/ and a .tar.gz.
+    /// pages, README, ARCHITECTURE.md, docs/, licenses and systemd units, in target/dist/
+    /// and a .tar.gz.
     Dist(dist::Args),
     /// Every server model beside reference servers (C, tokio, nginx when installed),
     /// driven by hello-load; tables and SVG charts in target/bench/RUN/, then `models`.
