@@ -87,7 +87,7 @@ fn pure_modules_do_no_io() {
         "crate::sys",
     ];
     let mut found = Vec::new();
-    let files: Vec<String> = ["conn", "proxy", "wire", "addr", "error", "trace", "kernel", "utc"]
+    let files: Vec<String> = ["conn", "proxy", "wire", "addr", "error", "trace", "kernel", "utc", "startup"]
         .iter()
         .flat_map(|m| module_files("crates/proto/src", m))
         .collect();

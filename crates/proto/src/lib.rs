@@ -3,7 +3,8 @@
 //! Pure, with no I/O: [`addr`] (ports, hosts, durations as typed), [`error`] (the
 //! step-tagged error), [`wire`] (the bytes of hello and echo), [`conn`] (the life of one
 //! served connection, as a state machine), [`proxy`] (the PROXY protocol header a
-//! balancer sends), [`trace`] (how each socket call is worded,
+//! balancer sends), [`startup`] (the server's start-up lines, written and read back),
+//! [`trace`] (how each socket call is worded,
 //! in English and Korean) and [`kernel`] (captured frames and TCP states, as data). Every system call is in one module, [`sys`]: the socket
 //! set-up, the traced calls on a connection, and the stderr sink of the trace.
 //! ARCHITECTURE.md draws the map.
@@ -28,6 +29,8 @@ pub mod error;
 pub mod kernel;
 #[cfg(target_os = "linux")]
 pub mod proxy;
+#[cfg(target_os = "linux")]
+pub mod startup;
 #[cfg(target_os = "linux")]
 pub mod sys;
 #[cfg(target_os = "linux")]
