@@ -266,11 +266,12 @@ impl Program {
             Stream::Stderr => self.pipe(on).wait(within, |c| c.take_line(is_it)),
         };
         let Some(line) = line else {
-            bail!(
-                "{} printed no start-up line within {within:?}; stderr: {}",
-                self.command,
-                self.stderr().trim_end()
-            );
+            let stderr = self.stderr();
+            let stderr = match stderr.trim_end() {
+                "" => String::new(),
+                said => format!("; stderr: {said}"),
+            };
+            bail!("{} printed no start-up line within {within:?}{stderr}", self.command);
         };
         let Some(addr) = startup::Line::parse(&line).and_then(startup::Line::listening) else {
             bail!("unexpected start-up line {line:?} from {}", self.name);
