@@ -18,7 +18,7 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hello_harness::{Listening, Program, Stream};
+use hello_harness::{Listening, Output, Program};
 
 /// Bound on every wait in the tests: a broken server fails a test, it never hangs CI
 /// (the harness's bound).
@@ -165,17 +165,17 @@ impl Server {
         Server::spawn_announcing(
             program_cmd(program, args),
             &format!("{} {args:?}", program.display()),
-            Stream::Stderr,
+            Output::Stderr,
         )
     }
 
     /// Spawns `cmd` (stdout and stderr piped) and waits for its start-up line.
     fn spawn(cmd: Command, what: &str) -> Server {
-        Server::spawn_announcing(cmd, what, Stream::Stdout)
+        Server::spawn_announcing(cmd, what, Output::Stdout)
     }
 
     /// [`Server::spawn`], the start-up line read from `on`.
-    fn spawn_announcing(cmd: Command, what: &str, on: Stream) -> Server {
+    fn spawn_announcing(cmd: Command, what: &str, on: Output) -> Server {
         let program = Program::spawn(cmd).unwrap_or_else(|e| panic!("spawn {what}: {e:#}"));
         let Listening { addr, line } = program.listening(on, WAIT).unwrap_or_else(|e| panic!("{e:#}"));
         Server { program, addr, line }
@@ -208,31 +208,42 @@ impl Server {
 
     /// Lines printed on stdout after the start-up line (there should be none).
     pub fn more_stdout(&self) -> Vec<String> {
-        self.program.lines_so_far(Stream::Stdout)
+        self.program.lines_so_far(Output::Stdout)
     }
 
     /// The next line on stdout after the start-up line (the agent's, with `--agent-port`),
     /// waiting at most `within`.
     pub fn next_stdout_line(&self, within: Duration) -> Option<String> {
-        self.program.next_line(Stream::Stdout, within)
+        self.program.next_line(Output::Stdout, within)
     }
 
     /// Every line printed on stdout after the start-up line, once the server has closed
     /// its stdout (call after it exited); waits at most `within`.
     pub fn stdout_to_end(&self, within: Duration) -> Vec<String> {
         self.program
-            .lines_to_end(Stream::Stdout, within)
+            .lines_to_end(Output::Stdout, within)
             .unwrap_or_else(|| panic!("stdout still open after {within:?}"))
     }
 
     /// Waits (at most `within`) until the server's stderr contains `needle`.
     pub fn wait_stderr(&self, needle: &str, within: Duration) -> bool {
-        self.program.wait_for(Stream::Stderr, needle, within)
+        self.program.wait_for(Output::Stderr, needle, within)
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the server.
     pub fn signal(&self, signal: i32) {
         self.program.signal(signal).unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
+    /// Sends `signal` to the server and to its child processes (as a terminal's hang-up
+    /// reaches its process group: the fork model's clients are served by children). A
+    /// child that has just ended is passed over.
+    pub fn signal_with_children(&self, signal: i32) {
+        self.signal(signal);
+        for child in child_processes(self.pid()) {
+            let pid = i32::try_from(child).expect("a pid fits an i32");
+            let _ = hello_proto::sys::process::signal_child(pid, signal);
+        }
     }
 
     /// Waits for the server to exit on its own (bounded by `within`), and for what it
@@ -432,7 +443,7 @@ pub fn uring_refused() -> Option<String> {
             let mut cmd = Command::new(&bins().server);
             cmd.args(["--model", URING, "--bind", "127.0.0.1", "0"]);
             let program = Program::start(cmd).expect("spawn hello-server --model uring");
-            if program.listening(Stream::Stdout, WAIT).is_ok() {
+            if program.listening(Output::Stdout, WAIT).is_ok() {
                 return None;
             }
             let out = program.finish(WAIT).expect("hello-server --model uring exits when it cannot serve");

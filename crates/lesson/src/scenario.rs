@@ -31,7 +31,7 @@ use hello_proto::trace::{Format, Lang, Role};
 
 use crate::line::parse_all;
 use crate::observe::{Capturing, Watching};
-use crate::run::{Done, Proc, WAIT};
+use crate::run::{Done, Output, Proc, WAIT};
 use crate::timeline::{self, Dir, Kernel, Lane, Sem, Side, Timeline};
 use crate::wire_view::{Note, Observed};
 
@@ -350,12 +350,7 @@ impl Ctx<'_> {
         all.extend(args.iter().map(|a| a.to_string()));
         all.extend(["--bind".into(), "127.0.0.1".into(), "0".into()]);
         let proc = Proc::spawn(&self.programs.server, &all)?;
-        let line = proc.first_line()?;
-        let port = line
-            .strip_prefix("listening on ")
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse().ok())
-            .with_context(|| format!("unexpected start-up line {line:?}"))?;
+        let port = proc.listening(Output::Stdout, WAIT)?.port();
         let transport = if args.contains(&"--udp") {
             Transport::Udp
         } else {
