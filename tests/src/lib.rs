@@ -18,7 +18,7 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hello_harness::{Listening, Output, Program};
+use hello_harness::{Listening, Pipe, Program};
 
 /// Bound on every wait in the tests: a broken server fails a test, it never hangs CI
 /// (the harness's bound).
@@ -165,17 +165,17 @@ impl Server {
         Server::spawn_announcing(
             program_cmd(program, args),
             &format!("{} {args:?}", program.display()),
-            Output::Stderr,
+            Pipe::Stderr,
         )
     }
 
     /// Spawns `cmd` (stdout and stderr piped) and waits for its start-up line.
     fn spawn(cmd: Command, what: &str) -> Server {
-        Server::spawn_announcing(cmd, what, Output::Stdout)
+        Server::spawn_announcing(cmd, what, Pipe::Stdout)
     }
 
     /// [`Server::spawn`], the start-up line read from `on`.
-    fn spawn_announcing(cmd: Command, what: &str, on: Output) -> Server {
+    fn spawn_announcing(cmd: Command, what: &str, on: Pipe) -> Server {
         let program = Program::spawn(cmd).unwrap_or_else(|e| panic!("spawn {what}: {e:#}"));
         let Listening { addr, line } = program.listening(on, WAIT).unwrap_or_else(|e| panic!("{e:#}"));
         Server { program, addr, line }
@@ -208,26 +208,26 @@ impl Server {
 
     /// Lines printed on stdout after the start-up line (there should be none).
     pub fn more_stdout(&self) -> Vec<String> {
-        self.program.lines_so_far(Output::Stdout)
+        self.program.lines_so_far(Pipe::Stdout)
     }
 
     /// The next line on stdout after the start-up line (the agent's, with `--agent-port`),
     /// waiting at most `within`.
     pub fn next_stdout_line(&self, within: Duration) -> Option<String> {
-        self.program.next_line(Output::Stdout, within)
+        self.program.next_line(Pipe::Stdout, within)
     }
 
     /// Every line printed on stdout after the start-up line, once the server has closed
     /// its stdout (call after it exited); waits at most `within`.
     pub fn stdout_to_end(&self, within: Duration) -> Vec<String> {
         self.program
-            .lines_to_end(Output::Stdout, within)
+            .lines_to_end(Pipe::Stdout, within)
             .unwrap_or_else(|| panic!("stdout still open after {within:?}"))
     }
 
     /// Waits (at most `within`) until the server's stderr contains `needle`.
     pub fn wait_stderr(&self, needle: &str, within: Duration) -> bool {
-        self.program.wait_for(Output::Stderr, needle, within)
+        self.program.wait_for(Pipe::Stderr, needle, within)
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the server.
@@ -443,7 +443,7 @@ pub fn uring_refused() -> Option<String> {
             let mut cmd = Command::new(&bins().server);
             cmd.args(["--model", URING, "--bind", "127.0.0.1", "0"]);
             let program = Program::start(cmd).expect("spawn hello-server --model uring");
-            if program.listening(Output::Stdout, WAIT).is_ok() {
+            if program.listening(Pipe::Stdout, WAIT).is_ok() {
                 return None;
             }
             let out = program.finish(WAIT).expect("hello-server --model uring exits when it cannot serve");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 pub use hello_harness::{Done, WAIT};
-use hello_harness::{Output, Program};
+use hello_harness::{Pipe, Program};
 
 use crate::{cargo, project_root};
 
@@ -106,7 +106,7 @@ pub fn start_server(server: &PathBuf, args: &[&str]) -> Result<Running> {
     let mut cmd = Command::new(server);
     cmd.args(args);
     let program = Program::start(cmd)?;
-    let port = program.listening(Output::Stdout, WAIT)?.addr.port();
+    let port = program.listening(Pipe::Stdout, WAIT)?.addr.port();
     Ok(Running { program, port })
 }
 

@@ -29,9 +29,9 @@ const OUTPUT_WAIT: Duration = Duration::from_secs(2);
 /// How often an exit is looked for (`try_wait`).
 const POLL: Duration = Duration::from_millis(2);
 
-/// One of a program's outputs.
+/// One of a program's outputs, piped to the harness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Output {
+pub enum Pipe {
     /// Standard output: where `hello-server` prints its start-up lines.
     Stdout,
     /// Standard error: the trace, error lines; `--textbook`'s start-up line.
@@ -60,7 +60,7 @@ pub struct Listening {
 
 /// An output of a program, collected by a thread of its own as it comes, and how far
 /// its lines have been taken ([`Program::next_line`]).
-struct Pipe {
+struct Collector {
     state: Mutex<Collected>,
     grew: Condvar,
 }
@@ -73,11 +73,11 @@ struct Collected {
     taken: usize,
 }
 
-impl Pipe {
+impl Collector {
     /// A pipe that collects what `from` gives until it ends, or (`None`: the output was
     /// not piped) one that is closed and empty.
-    fn collect(from: Option<impl Read + Send + 'static>) -> Arc<Pipe> {
-        let pipe = Arc::new(Pipe {
+    fn collect(from: Option<impl Read + Send + 'static>) -> Arc<Collector> {
+        let pipe = Arc::new(Collector {
             state: Mutex::new(Collected {
                 bytes: Vec::new(),
                 closed: from.is_none(),
@@ -157,8 +157,8 @@ pub struct Program {
     command: String,
     child: Option<Child>,
     pid: u32,
-    stdout: Arc<Pipe>,
-    stderr: Arc<Pipe>,
+    stdout: Arc<Collector>,
+    stderr: Arc<Collector>,
 }
 
 impl Program {
@@ -179,8 +179,8 @@ impl Program {
 
     /// Takes charge of a child already started, collecting its piped outputs.
     pub fn adopt(mut child: Child, name: impl Into<String>, command: impl Into<String>) -> Program {
-        let stdout = Pipe::collect(child.stdout.take());
-        let stderr = Pipe::collect(child.stderr.take());
+        let stdout = Collector::collect(child.stdout.take());
+        let stderr = Collector::collect(child.stderr.take());
         Program {
             name: name.into(),
             command: command.into(),
@@ -201,10 +201,10 @@ impl Program {
         self.pid
     }
 
-    fn pipe(&self, output: Output) -> &Pipe {
-        match output {
-            Output::Stdout => &self.stdout,
-            Output::Stderr => &self.stderr,
+    fn collector(&self, pipe: Pipe) -> &Collector {
+        match pipe {
+            Pipe::Stdout => &self.stdout,
+            Pipe::Stderr => &self.stderr,
         }
     }
 
@@ -218,31 +218,31 @@ impl Program {
         self.stderr.text()
     }
 
-    /// Waits (at most `within`) until `output` holds `needle`; whether it did.
-    pub fn wait_for(&self, output: Output, needle: &str, within: Duration) -> bool {
+    /// Waits (at most `within`) until `pipe` holds `needle`; whether it did.
+    pub fn wait_for(&self, pipe: Pipe, needle: &str, within: Duration) -> bool {
         let needle = needle.as_bytes();
-        self.pipe(output)
+        self.collector(pipe)
             .wait(within, |c| {
                 (needle.is_empty() || c.bytes.windows(needle.len()).any(|w| w == needle)).then_some(())
             })
             .is_some()
     }
 
-    /// The next line on `output` not yet taken, waiting at most `within` for it.
-    pub fn next_line(&self, output: Output, within: Duration) -> Option<String> {
-        self.pipe(output).wait(within, |c| c.take_line(|_| true))
+    /// The next line on `pipe` not yet taken, waiting at most `within` for it.
+    pub fn next_line(&self, pipe: Pipe, within: Duration) -> Option<String> {
+        self.collector(pipe).wait(within, |c| c.take_line(|_| true))
     }
 
-    /// Every complete line on `output` not yet taken, without waiting.
-    pub fn lines_so_far(&self, output: Output) -> Vec<String> {
-        let mut c = self.pipe(output).lock();
+    /// Every complete line on `pipe` not yet taken, without waiting.
+    pub fn lines_so_far(&self, pipe: Pipe) -> Vec<String> {
+        let mut c = self.collector(pipe).lock();
         std::iter::from_fn(|| c.take_line(|_| true)).collect()
     }
 
-    /// Every line on `output` not yet taken (the last one even without its newline),
+    /// Every line on `pipe` not yet taken (the last one even without its newline),
     /// once the program has closed it; `None` if it is still open after `within`.
-    pub fn lines_to_end(&self, output: Output, within: Duration) -> Option<Vec<String>> {
-        self.pipe(output).wait(within, |c| {
+    pub fn lines_to_end(&self, pipe: Pipe, within: Duration) -> Option<Vec<String>> {
+        self.collector(pipe).wait(within, |c| {
             if !c.closed {
                 return None;
             }
@@ -259,11 +259,11 @@ impl Program {
     /// must be `listening on ADDR` (`hello-server`, the C peers, the benchmark's
     /// servers); on stderr, the first such line, after the trace of the calls before it
     /// (`hello-server --textbook`).
-    pub fn listening(&self, on: Output, within: Duration) -> Result<Listening> {
+    pub fn listening(&self, on: Pipe, within: Duration) -> Result<Listening> {
         let is_it = |l: &str| startup::Line::parse(l).and_then(startup::Line::listening).is_some();
         let line = match on {
-            Output::Stdout => self.next_line(on, within),
-            Output::Stderr => self.pipe(on).wait(within, |c| c.take_line(is_it)),
+            Pipe::Stdout => self.next_line(on, within),
+            Pipe::Stderr => self.collector(on).wait(within, |c| c.take_line(is_it)),
         };
         let Some(line) = line else {
             let stderr = self.stderr();
@@ -411,14 +411,14 @@ mod tests {
     #[test]
     fn the_start_up_line_is_read_on_stdout_or_after_the_trace_on_stderr() {
         let p = Program::start(sh("echo 'listening on 127.0.0.1:40123'; echo 'agent on 127.0.0.1:7'")).unwrap();
-        let l = p.listening(Output::Stdout, WAIT).unwrap();
+        let l = p.listening(Pipe::Stdout, WAIT).unwrap();
         assert_eq!((l.addr.port(), l.line.as_str()), (40123, "listening on 127.0.0.1:40123"));
-        assert_eq!(p.next_line(Output::Stdout, WAIT).as_deref(), Some("agent on 127.0.0.1:7"));
-        assert_eq!(p.lines_to_end(Output::Stdout, WAIT), Some(vec![]));
+        assert_eq!(p.next_line(Pipe::Stdout, WAIT).as_deref(), Some("agent on 127.0.0.1:7"));
+        assert_eq!(p.lines_to_end(Pipe::Stdout, WAIT), Some(vec![]));
 
         let p = Program::start(sh("echo 'socket() = 3' >&2; echo 'listening on [::1]:9' >&2; echo after >&2")).unwrap();
-        assert_eq!(p.listening(Output::Stderr, WAIT).unwrap().addr, "[::1]:9".parse().unwrap());
-        assert!(p.wait_for(Output::Stderr, "after", WAIT));
+        assert_eq!(p.listening(Pipe::Stderr, WAIT).unwrap().addr, "[::1]:9".parse().unwrap());
+        assert!(p.wait_for(Pipe::Stderr, "after", WAIT));
         assert!(p.stderr().starts_with("socket() = 3\nlistening on"));
     }
 
@@ -427,7 +427,7 @@ mod tests {
         // Silent and running: the wait ends at its bound.
         let p = Program::start(sh("echo starting >&2; exec sleep 30")).unwrap();
         let t0 = Instant::now();
-        let e = p.listening(Output::Stdout, Duration::from_millis(300)).unwrap_err();
+        let e = p.listening(Pipe::Stdout, Duration::from_millis(300)).unwrap_err();
         let took = t0.elapsed();
         assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(5), "{took:?}");
         assert!(e.to_string().contains("sh -c echo starting"), "{e}");
@@ -435,24 +435,24 @@ mod tests {
         // Exited without one: the wait ends when stdout closes, long before its bound.
         let p = Program::start(sh("echo 'bind() error' >&2; exit 1")).unwrap();
         let t0 = Instant::now();
-        assert!(p.listening(Output::Stdout, Duration::from_secs(30)).is_err());
+        assert!(p.listening(Pipe::Stdout, Duration::from_secs(30)).is_err());
         assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
         // Another first line is not taken for one.
         let p = Program::start(sh("echo 'Usage : prog <port>'")).unwrap();
-        let e = p.listening(Output::Stdout, WAIT).unwrap_err();
+        let e = p.listening(Pipe::Stdout, WAIT).unwrap_err();
         assert!(e.to_string().starts_with("unexpected start-up line \"Usage : prog <port>\""), "{e}");
     }
 
     #[test]
     fn stop_ends_a_program_with_sigterm_and_kills_one_that_ignores_it_at_the_bound() {
         let p = Program::start(sh("trap 'echo bye; exit 3' TERM; echo 'listening on 127.0.0.1:1'; while :; do sleep 0.01; done")).unwrap();
-        p.listening(Output::Stdout, WAIT).unwrap();
+        p.listening(Pipe::Stdout, WAIT).unwrap();
         let done = p.stop(WAIT).unwrap();
         assert_eq!(done.status.code(), Some(3));
         assert!(done.stdout.ends_with("bye\n"), "{:?}", done.stdout);
 
         let p = Program::start(sh("trap '' TERM; echo 'listening on 127.0.0.1:1'; while :; do sleep 0.01; done")).unwrap();
-        p.listening(Output::Stdout, WAIT).unwrap();
+        p.listening(Pipe::Stdout, WAIT).unwrap();
         let pid = p.pid();
         let t0 = Instant::now();
         let e = p.stop(Duration::from_millis(300)).unwrap_err();
@@ -472,8 +472,8 @@ mod tests {
         assert_eq!((done.status.code(), done.stdout.as_str(), done.stderr.as_str()), (Some(2), "out", "err"));
         let mut p = Program::start(sh("echo a; echo b; printf c")).unwrap();
         assert!(p.wait(WAIT).is_some());
-        assert_eq!(p.next_line(Output::Stdout, WAIT).as_deref(), Some("a"));
-        assert_eq!(p.lines_to_end(Output::Stdout, WAIT), Some(vec!["b".to_string(), "c".to_string()]));
+        assert_eq!(p.next_line(Pipe::Stdout, WAIT).as_deref(), Some("a"));
+        assert_eq!(p.lines_to_end(Pipe::Stdout, WAIT), Some(vec!["b".to_string(), "c".to_string()]));
         assert!(p.signal(libc::SIGTERM).is_err(), "a reaped program is not signalled");
     }
 }

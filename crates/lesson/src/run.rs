@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-pub use hello_harness::{Done, Output};
+pub use hello_harness::{Done, Pipe};
 use hello_harness::Program;
 use hello_proto::trace::Lang;
 
@@ -59,18 +59,18 @@ impl Proc {
 
     /// Waits (at most `within`) for a server's start-up line on `on` (stdout;
     /// `--textbook`: stderr) and returns the address it gives.
-    pub fn listening(&self, on: Output, within: Duration) -> Result<SocketAddr> {
+    pub fn listening(&self, on: Pipe, within: Duration) -> Result<SocketAddr> {
         Ok(self.0.listening(on, within)?.addr)
     }
 
     /// Waits (bounded by `within`) until its stderr holds `needle`; whether it did.
     pub fn wait_stderr(&self, needle: &str, within: Duration) -> bool {
-        self.0.wait_for(Output::Stderr, needle, within)
+        self.0.wait_for(Pipe::Stderr, needle, within)
     }
 
     /// Waits (bounded by `within`) until its stdout holds `needle`; whether it did.
     pub fn wait_stdout(&self, needle: &str, within: Duration) -> bool {
-        self.0.wait_for(Output::Stdout, needle, within)
+        self.0.wait_for(Pipe::Stdout, needle, within)
     }
 
     /// Whether it has exited (it is reaped by [`Proc::finish`]).

@@ -31,7 +31,7 @@ use hello_proto::trace::{Format, Lang, Role};
 
 use crate::line::parse_all;
 use crate::observe::{Capturing, Watching};
-use crate::run::{Done, Output, Proc, WAIT};
+use crate::run::{Done, Pipe, Proc, WAIT};
 use crate::timeline::{self, Dir, Kernel, Lane, Sem, Side, Timeline};
 use crate::wire_view::{Note, Observed};
 
@@ -350,7 +350,7 @@ impl Ctx<'_> {
         all.extend(args.iter().map(|a| a.to_string()));
         all.extend(["--bind".into(), "127.0.0.1".into(), "0".into()]);
         let proc = Proc::spawn(&self.programs.server, &all)?;
-        let port = proc.listening(Output::Stdout, WAIT)?.port();
+        let port = proc.listening(Pipe::Stdout, WAIT)?.port();
         let transport = if args.contains(&"--udp") {
             Transport::Udp
         } else {

@@ -22,7 +22,7 @@ use hello_proto::sys::step::{STEP_VAR, Stop, Stops};
 use hello_proto::trace::Lang;
 
 use crate::line::parse_all;
-use crate::run::{Output, Proc, WAIT};
+use crate::run::{Pipe, Proc, WAIT};
 use crate::scenario::{Programs, typed};
 use crate::textbook::{EXCHANGES, Exchange, traced};
 
@@ -105,7 +105,7 @@ fn exchange(
             // Once the server said its port (getsockname() let go), its start-up line
             // is on its way: worth waiting for.
             let within = if named { WAIT } else { Duration::ZERO };
-            port = server.listening(Output::Stderr, within).ok().map(|a| a.port());
+            port = server.listening(Pipe::Stderr, within).ok().map(|a| a.port());
             if let Some(p) = port {
                 let mut args = traced(lang);
                 args.extend(ex.client.iter().map(|s| s.to_string()));

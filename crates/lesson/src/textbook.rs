@@ -8,7 +8,7 @@ use hello_proto::trace::Lang;
 use hello_proto::trace::record::Record;
 
 use crate::line::parse_all;
-use crate::run::{Output, Proc, WAIT};
+use crate::run::{Pipe, Proc, WAIT};
 use crate::scenario::{Programs, typed};
 
 /// One exchange of the textbook's programs: its title and the programs' extra arguments.
@@ -99,7 +99,7 @@ fn exchange(programs: &Programs, lang: Lang, ex: &Exchange) -> Result<Made> {
     let server = Proc::spawn(&programs.server, &args)?;
     let mut commands = vec![format!("$ {}", typed("hello-server", &args))];
     let port = server
-        .listening(Output::Stderr, WAIT)
+        .listening(Pipe::Stderr, WAIT)
         .context("the textbook server did not start")?
         .port();
     let mut args = traced(lang);

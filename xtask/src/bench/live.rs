@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use hello_harness::{Output, Program};
+use hello_harness::{Pipe, Program};
 
 use super::servers::{Launch, Mode, Spec, Tools};
 use crate::process::WAIT;
@@ -186,7 +186,7 @@ pub fn start(spec: &Spec, tools: &Tools, mode: Mode, logs: &Path) -> Result<Live
         let launch = spec.command(tools, mode, port, logs)?;
         let program = spawn(&launch, &log, launch.prints_port)?;
         let port = if launch.prints_port {
-            match program.listening(Output::Stdout, WAIT) {
+            match program.listening(Pipe::Stdout, WAIT) {
                 Ok(l) => l.addr.port(),
                 Err(e) => bail!("{}: {e:#} (see {})", spec.name, log.display()),
             }
