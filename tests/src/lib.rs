@@ -19,6 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hello_harness::{Listening, Pipe, Program};
+use hello_proto::startup;
 
 /// Bound on every wait in the tests: a broken server fails a test, it never hangs CI
 /// (the harness's bound).
@@ -215,6 +216,19 @@ impl Server {
     /// waiting at most `within`.
     pub fn next_stdout_line(&self, within: Duration) -> Option<String> {
         self.program.next_line(Pipe::Stdout, within)
+    }
+
+    /// The address of the next start-up line on stdout after `listening on ADDR`:
+    /// `agent on ADDR` (`--agent-port`) or `metrics on ADDR` (`--metrics`), as `kind`
+    /// says (`startup::Line::Agent`); waits at most [`WAIT`].
+    pub fn next_start_up_addr(&self, kind: fn(SocketAddr) -> startup::Line) -> SocketAddr {
+        let line = self
+            .next_stdout_line(WAIT)
+            .unwrap_or_else(|| panic!("no second start-up line within {WAIT:?}"));
+        match startup::Line::parse(&line) {
+            Some(got) if got == kind(got.addr()) => got.addr(),
+            _ => panic!("unexpected second start-up line {line:?}"),
+        }
     }
 
     /// Every line printed on stdout after the start-up line, once the server has closed

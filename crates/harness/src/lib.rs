@@ -354,6 +354,16 @@ impl Program {
     }
 }
 
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Program")
+            .field("command", &self.command)
+            .field("pid", &self.pid)
+            .field("reaped", &self.child.is_none())
+            .finish()
+    }
+}
+
 impl Drop for Program {
     fn drop(&mut self) {
         self.kill();
