@@ -122,6 +122,11 @@ impl Running {
         ([127, 0, 0, 1], self.port).into()
     }
 
+    /// Sends it `signal` (SIGSTOP, SIGCONT).
+    pub fn signal(&self, signal: i32) -> Result<()> {
+        self.program.signal(signal)
+    }
+
     /// SIGTERM, then waits (bounded) for exit; returns the exit status and all stderr.
     pub fn stop(self) -> Result<(ExitStatus, String)> {
         let done = self.program.stop(WAIT)?;

@@ -78,9 +78,9 @@ impl Proc {
         self.0.exited()
     }
 
-    /// Sends it `signal`.
-    pub fn signal(&self, signal: i32) -> Result<()> {
-        self.0.signal(signal)
+    /// SIGTERM, then [`Proc::finish`]'s wait (`hello_harness::Program::stop`).
+    pub fn stop(self) -> Result<Done> {
+        self.0.stop(WAIT)
     }
 
     /// Waits (at most [`WAIT`]) for it to exit and for its output to end; kills it if it

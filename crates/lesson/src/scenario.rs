@@ -652,8 +652,7 @@ impl Ctx<'_> {
             ));
             lanes.push(self.client_lane(Some(k + 2), false, &done.stderr));
         }
-        server.proc.signal(libc::SIGTERM)?;
-        let served = server.proc.finish()?;
+        let served = server.proc.stop()?;
         lanes.push(self.server_lane(&served.stderr));
         // The fourth connect() waited for a SYN retransmit (the kernel's first comes
         // after 1 s; a loaded machine only makes it later); the second returned while
@@ -754,8 +753,7 @@ impl Ctx<'_> {
             done.stdout,
             done.stderr
         );
-        server.proc.signal(libc::SIGTERM)?;
-        let served = server.proc.finish()?;
+        let served = server.proc.stop()?;
         let lanes = vec![
             self.client_lane(Some(1), true, &held_lines),
             self.client_lane(Some(2), false, &done.stderr),
@@ -933,8 +931,7 @@ impl Ctx<'_> {
         let (_, held_lines) = held.finish(|| {})?;
         let (reply, second_lines) = second.finish(|| self.sample())?;
         ensure!(reply == b"5 : hello\0", "the two-write client got {reply:?}");
-        server.proc.signal(libc::SIGTERM)?;
-        let served = server.proc.finish()?;
+        let served = server.proc.stop()?;
         let lanes = vec![
             self.client_lane(Some(1), true, &held_lines),
             self.client_lane(Some(2), true, &second_lines),

@@ -1,12 +1,11 @@
 //! A benchmark server while it runs: started (by `hello-harness`) on a free port with its
 //! output in the run's logs, checked until it answers correctly, and stopped on every way out — by
 //! [`Live`]'s `Drop` on an error or a panic, and by the kernel if xtask itself dies
-//! (`PR_SET_PDEATHSIG`: Ctrl-C, `kill`), so no server outlives a run.
+//! (`sys::process::end_with_parent`: Ctrl-C, `kill`), so no server outlives a run.
 
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -14,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use hello_harness::{Pipe, Program};
+use hello_proto::sys::process::end_with_parent;
 
 use super::servers::{Launch, Mode, Spec, Tools};
 use crate::process::WAIT;
@@ -25,21 +25,6 @@ pub const GREETING: &[u8] = b"Hello World!\0";
 const STARTS: usize = 5;
 /// How long a stopped server has to exit before SIGKILL (hello-server's grace is 2 s).
 const STOP_WAIT: Duration = Duration::from_secs(5);
-
-/// Makes the kernel send SIGTERM to the command's process when xtask ends, however it
-/// ends. (Commands are started from the main thread, whose end is the process's.)
-pub fn die_with_us(cmd: &mut Command) {
-    // SAFETY: the closure runs in the child between fork and exec; prctl(2) is
-    // async-signal-safe and nothing is allocated.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
 
 /// A port nothing listens on now: bound on 127.0.0.1 and released (nginx needs a port
 /// in its configuration; the other servers print the one the kernel gave them).
@@ -152,7 +137,7 @@ impl Drop for Live {
 }
 
 /// Spawns `launch` with stdin closed, stderr (and stdout unless `pipe_stdout`) appended
-/// to `log`, and [`die_with_us`].
+/// to `log`, ended with xtask (`sys::process::end_with_parent`).
 pub fn spawn(launch: &Launch, log: &Path, pipe_stdout: bool) -> Result<Program> {
     let file = OpenOptions::new()
         .create(true)
@@ -167,7 +152,7 @@ pub fn spawn(launch: &Launch, log: &Path, pipe_stdout: bool) -> Result<Program> 
     let (program, args) = launch.argv.split_first().context("empty command line")?;
     let mut cmd = Command::new(program);
     cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(file);
-    die_with_us(&mut cmd);
+    end_with_parent(&mut cmd);
     Program::spawn(cmd)
 }
 

@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use hello_proto::sys::process::end_with_parent;
 use serde::Deserialize;
 
-use super::live::die_with_us;
 use crate::process::run_bounded_for;
 use crate::procfs::{Tree, tick_us};
 
@@ -114,7 +114,7 @@ impl Generator<'_> {
             .arg("-c")
             .arg(c.to_string())
             .args(["127.0.0.1", &port.to_string()]);
-        die_with_us(&mut cmd);
+        end_with_parent(&mut cmd);
         let done = run_bounded_for(cmd, self.limit)?;
         let after = Tree::of(pid)?.cpu_ticks;
         let report = Report::parse(&done.stdout)
