@@ -460,7 +460,9 @@ pub fn uring_refused() -> Option<String> {
             if program.listening(Pipe::Stdout, WAIT).is_ok() {
                 return None;
             }
-            let out = program.finish(WAIT).expect("hello-server --model uring exits when it cannot serve");
+            let out = program
+                .finish(WAIT)
+                .expect("hello-server --model uring exits when it cannot serve");
             let stderr = out.stderr.trim().to_string();
             assert!(
                 stderr.contains("io_uring_setup() error"),

@@ -88,10 +88,12 @@ fn pure_modules_do_no_io() {
         "crate::sys",
     ];
     let mut found = Vec::new();
-    let files: Vec<String> = ["conn", "proxy", "wire", "addr", "error", "trace", "kernel", "utc", "startup"]
-        .iter()
-        .flat_map(|m| module_files("crates/proto/src", m))
-        .collect();
+    let files: Vec<String> = [
+        "conn", "proxy", "wire", "addr", "error", "trace", "kernel", "utc", "startup",
+    ]
+    .iter()
+    .flat_map(|m| module_files("crates/proto/src", m))
+    .collect();
     for path in &files {
         found.extend(offending(path, &banned));
     }
@@ -270,7 +272,8 @@ fn only_the_harness_reads_start_up_lines_and_signals_programs() {
         .filter(|path| path != "tests/tests/layout.rs")
         .collect();
     assert!(
-        files.iter().any(|p| p == "xtask/src/bench/live.rs") && files.iter().any(|p| p == "crates/lesson/src/run.rs"),
+        files.iter().any(|p| p == "xtask/src/bench/live.rs")
+            && files.iter().any(|p| p == "crates/lesson/src/run.rs"),
         "the harness's users were not found: {files:?}"
     );
     let found: Vec<String> = files.iter().flat_map(|path| offending(path, &banned)).collect();

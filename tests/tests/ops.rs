@@ -524,7 +524,10 @@ fn the_units_start_the_server_through_systemd_socket_activate() {
                 assert_eq!(reply, b"Hello World!\0");
                 program.wait_for(Pipe::Stdout, "metrics on ", WAIT);
                 let out = program.stdout();
-                assert!(out.starts_with(&format!("{}\n", Line::Listening(addr))), "{out:?}");
+                assert!(
+                    out.starts_with(&format!("{}\n", Line::Listening(addr))),
+                    "{out:?}"
+                );
                 assert!(out.contains("metrics on 127.0.0.1:"), "{out:?}");
                 // SIGTERM, systemd's stop.
                 let done = program.stop(WAIT).expect("the server stops on SIGTERM");

@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hello_tests::{
-    CONCURRENT_MODELS, MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect, fd_count,
-    holds_connection, raise_own_nofile, try_read_to_end, wait_until,
+    CONCURRENT_MODELS, MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect, fd_count, holds_connection,
+    raise_own_nofile, try_read_to_end, wait_until,
 };
 
 fn server(model: &str, service: &str, extra: &[&str]) -> Server {

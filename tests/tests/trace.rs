@@ -69,9 +69,7 @@ impl Started {
     /// Waits (bounded) for the server to exit and close its output; returns all of it,
     /// the start-up line first.
     fn finish(self) -> Done {
-        self.program
-            .finish(WAIT)
-            .unwrap_or_else(|e| panic!("{e:#}"))
+        self.program.finish(WAIT).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Waits (bounded) until the server's stderr holds `needle`.
@@ -984,8 +982,7 @@ fn failed_bind_is_traced_with_eaddrnotavail_in_both_languages() {
 /// Over IPv6 the addresses read `[::1]:PORT`, and the masking still hides every port.
 #[test]
 fn ipv6_exchange_is_traced_with_bracketed_addresses() {
-    let Some(server) = start_server(&["--trace", "--lang", "en", "--bind", "::1", "--once", "0"], &[])
-    else {
+    let Some(server) = start_server(&["--trace", "--lang", "en", "--bind", "::1", "--once", "0"], &[]) else {
         hello_tests::skip("no IPv6 loopback on this machine");
         return;
     };

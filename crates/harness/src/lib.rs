@@ -164,7 +164,9 @@ pub struct Program {
 impl Program {
     /// Starts `cmd` with stdin closed and stdout and stderr piped (collected here).
     pub fn start(mut cmd: Command) -> Result<Program> {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         Program::spawn(cmd)
     }
 
@@ -260,7 +262,11 @@ impl Program {
     /// servers); on stderr, the first such line, after the trace of the calls before it
     /// (`hello-server --textbook`).
     pub fn listening(&self, on: Pipe, within: Duration) -> Result<Listening> {
-        let is_it = |l: &str| startup::Line::parse(l).and_then(startup::Line::listening).is_some();
+        let is_it = |l: &str| {
+            startup::Line::parse(l)
+                .and_then(startup::Line::listening)
+                .is_some()
+        };
         let line = match on {
             Pipe::Stdout => self.next_line(on, within),
             Pipe::Stderr => self.collector(on).wait(within, |c| c.take_line(is_it)),
@@ -271,7 +277,10 @@ impl Program {
                 "" => String::new(),
                 said => format!("; stderr: {said}"),
             };
-            bail!("{} printed no start-up line within {within:?}{stderr}", self.command);
+            bail!(
+                "{} printed no start-up line within {within:?}{stderr}",
+                self.command
+            );
         };
         let Some(addr) = startup::Line::parse(&line).and_then(startup::Line::listening) else {
             bail!("unexpected start-up line {line:?} from {}", self.name);
@@ -420,14 +429,29 @@ mod tests {
 
     #[test]
     fn the_start_up_line_is_read_on_stdout_or_after_the_trace_on_stderr() {
-        let p = Program::start(sh("echo 'listening on 127.0.0.1:40123'; echo 'agent on 127.0.0.1:7'")).unwrap();
+        let p = Program::start(sh(
+            "echo 'listening on 127.0.0.1:40123'; echo 'agent on 127.0.0.1:7'",
+        ))
+        .unwrap();
         let l = p.listening(Pipe::Stdout, WAIT).unwrap();
-        assert_eq!((l.addr.port(), l.line.as_str()), (40123, "listening on 127.0.0.1:40123"));
-        assert_eq!(p.next_line(Pipe::Stdout, WAIT).as_deref(), Some("agent on 127.0.0.1:7"));
+        assert_eq!(
+            (l.addr.port(), l.line.as_str()),
+            (40123, "listening on 127.0.0.1:40123")
+        );
+        assert_eq!(
+            p.next_line(Pipe::Stdout, WAIT).as_deref(),
+            Some("agent on 127.0.0.1:7")
+        );
         assert_eq!(p.lines_to_end(Pipe::Stdout, WAIT), Some(vec![]));
 
-        let p = Program::start(sh("echo 'socket() = 3' >&2; echo 'listening on [::1]:9' >&2; echo after >&2")).unwrap();
-        assert_eq!(p.listening(Pipe::Stderr, WAIT).unwrap().addr, "[::1]:9".parse().unwrap());
+        let p = Program::start(sh(
+            "echo 'socket() = 3' >&2; echo 'listening on [::1]:9' >&2; echo after >&2",
+        ))
+        .unwrap();
+        assert_eq!(
+            p.listening(Pipe::Stderr, WAIT).unwrap().addr,
+            "[::1]:9".parse().unwrap()
+        );
         assert!(p.wait_for(Pipe::Stderr, "after", WAIT));
         assert!(p.stderr().starts_with("socket() = 3\nlistening on"));
     }
@@ -439,7 +463,10 @@ mod tests {
         let t0 = Instant::now();
         let e = p.listening(Pipe::Stdout, Duration::from_millis(300)).unwrap_err();
         let took = t0.elapsed();
-        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(5), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(5),
+            "{took:?}"
+        );
         assert!(e.to_string().contains("sh -c echo starting"), "{e}");
         assert!(e.to_string().ends_with("stderr: starting"), "{e}");
         // Exited without one: the wait ends when stdout closes, long before its bound.
@@ -450,25 +477,38 @@ mod tests {
         // Another first line is not taken for one.
         let p = Program::start(sh("echo 'Usage : prog <port>'")).unwrap();
         let e = p.listening(Pipe::Stdout, WAIT).unwrap_err();
-        assert!(e.to_string().starts_with("unexpected start-up line \"Usage : prog <port>\""), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("unexpected start-up line \"Usage : prog <port>\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn stop_ends_a_program_with_sigterm_and_kills_one_that_ignores_it_at_the_bound() {
-        let p = Program::start(sh("trap 'echo bye; exit 3' TERM; echo 'listening on 127.0.0.1:1'; while :; do sleep 0.01; done")).unwrap();
+        let p = Program::start(sh(
+            "trap 'echo bye; exit 3' TERM; echo 'listening on 127.0.0.1:1'; while :; do sleep 0.01; done",
+        ))
+        .unwrap();
         p.listening(Pipe::Stdout, WAIT).unwrap();
         let done = p.stop(WAIT).unwrap();
         assert_eq!(done.status.code(), Some(3));
         assert!(done.stdout.ends_with("bye\n"), "{:?}", done.stdout);
 
-        let p = Program::start(sh("trap '' TERM; echo 'listening on 127.0.0.1:1'; while :; do sleep 0.01; done")).unwrap();
+        let p = Program::start(sh(
+            "trap '' TERM; echo 'listening on 127.0.0.1:1'; while :; do sleep 0.01; done",
+        ))
+        .unwrap();
         p.listening(Pipe::Stdout, WAIT).unwrap();
         let pid = p.pid();
         let t0 = Instant::now();
         let e = p.stop(Duration::from_millis(300)).unwrap_err();
         assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
         assert_eq!(e.to_string(), "sh did not exit within 300ms of SIGTERM: killed");
-        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "still there after the stop");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "still there after the stop"
+        );
     }
 
     #[test]
@@ -479,11 +519,20 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
 
         let done = run(sh("printf out; printf err >&2; exit 2"), WAIT).unwrap();
-        assert_eq!((done.status.code(), done.stdout.as_str(), done.stderr.as_str()), (Some(2), "out", "err"));
+        assert_eq!(
+            (done.status.code(), done.stdout.as_str(), done.stderr.as_str()),
+            (Some(2), "out", "err")
+        );
         let mut p = Program::start(sh("echo a; echo b; printf c")).unwrap();
         assert!(p.wait(WAIT).is_some());
         assert_eq!(p.next_line(Pipe::Stdout, WAIT).as_deref(), Some("a"));
-        assert_eq!(p.lines_to_end(Pipe::Stdout, WAIT), Some(vec!["b".to_string(), "c".to_string()]));
-        assert!(p.signal(libc::SIGTERM).is_err(), "a reaped program is not signalled");
+        assert_eq!(
+            p.lines_to_end(Pipe::Stdout, WAIT),
+            Some(vec!["b".to_string(), "c".to_string()])
+        );
+        assert!(
+            p.signal(libc::SIGTERM).is_err(),
+            "a reaped program is not signalled"
+        );
     }
 }

@@ -8,8 +8,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-pub use hello_harness::{Done, Pipe};
 use hello_harness::Program;
+pub use hello_harness::{Done, Pipe};
 use hello_proto::trace::Lang;
 
 use crate::page;

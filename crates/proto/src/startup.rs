@@ -29,15 +29,14 @@ impl Line {
     /// is not a start-up line or its address does not parse.
     pub fn parse(text: &str) -> Option<Line> {
         let text = text.trim_end_matches(['\n', '\r']);
-        let kinds: [(&str, fn(SocketAddr) -> Line); 3] = [
-            (LISTENING, Line::Listening),
-            (AGENT, Line::Agent),
-            (METRICS, Line::Metrics),
-        ];
-        kinds.iter().find_map(|(words, kind)| {
-            let addr = text.strip_prefix(words)?.parse().ok()?;
-            Some(kind(addr))
-        })
+        let line = if let Some(addr) = text.strip_prefix(LISTENING) {
+            Line::Listening(addr.parse().ok()?)
+        } else if let Some(addr) = text.strip_prefix(AGENT) {
+            Line::Agent(addr.parse().ok()?)
+        } else {
+            Line::Metrics(text.strip_prefix(METRICS)?.parse().ok()?)
+        };
+        Some(line)
     }
 
     /// The address it gives.
@@ -79,7 +78,10 @@ mod tests {
                 assert_eq!(line.addr(), addr);
             }
         }
-        assert_eq!(Line::Listening("127.0.0.1:1".parse().unwrap()).to_string(), "listening on 127.0.0.1:1");
+        assert_eq!(
+            Line::Listening("127.0.0.1:1".parse().unwrap()).to_string(),
+            "listening on 127.0.0.1:1"
+        );
     }
 
     #[test]
@@ -97,6 +99,9 @@ mod tests {
         }
         let agent = Line::parse("agent on 127.0.0.1:7").unwrap();
         assert_eq!(agent.listening(), None);
-        assert_eq!(Line::parse("listening on [::1]:7\r\n").and_then(Line::listening), Some("[::1]:7".parse().unwrap()));
+        assert_eq!(
+            Line::parse("listening on [::1]:7\r\n").and_then(Line::listening),
+            Some("[::1]:7".parse().unwrap())
+        );
     }
 }
