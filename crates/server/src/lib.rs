@@ -8,8 +8,9 @@
 //! ```
 //!
 //! What happens to one connection is `hello_proto::conn`; `drive` turns its actions into
-//! the traced calls of `hello_proto::sys`; [`accept`] is the one accept loop. The models
-//! ([`iterative`], [`threads`], [`event_loop`]) only say how they wait. ARCHITECTURE.md
+//! the traced calls of `hello_proto::sys`; [`accept`] is the one accept step. The models
+//! of [`Model`] ([`iterative`], [`fork`], [`threads`], [`select`], [`event_loop`] for
+//! epoll, [`uring`]) only say how they wait; [`udp`] serves datagrams. ARCHITECTURE.md
 //! draws the map.
 
 pub mod accept;
@@ -17,9 +18,9 @@ pub mod agent;
 mod blocking;
 pub mod budget;
 pub mod cli;
-mod clients;
 mod drive;
 pub mod event_loop;
+mod exchanges;
 pub mod exporter;
 pub mod fork;
 pub mod iterative;
@@ -100,7 +101,7 @@ pub enum AcceptQueues {
 pub struct Config {
     /// The service (hello or echo).
     pub service: Service,
-    /// The idle and request timeouts and the drain's bounds of every connection.
+    /// The idle and request timeouts and the discard's bounds of every connection.
     pub limits: Limits,
     /// Clients served at once (threads and epoll models); more wait in the backlog.
     pub max_conns: usize,
