@@ -173,10 +173,12 @@ impl Program {
     /// Starts `cmd` as the caller set it up: whatever of stdout and stderr it pipes is
     /// collected here (the benchmark sends stderr to a log file).
     pub fn spawn(mut cmd: Command) -> Result<Program> {
-        let name = name_of(&cmd);
-        let command = command_line(&cmd);
-        let child = cmd.spawn().with_context(|| format!("cannot start {name}"))?;
-        Ok(Program::adopt(child, name, command))
+        // Named after the spawn: the few strings are made while the program starts, not
+        // before (the benchmark times starts from just before the spawn).
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", name_of(&cmd)))?;
+        Ok(Program::adopt(child, name_of(&cmd), command_line(&cmd)))
     }
 
     /// Takes charge of a child already started, collecting its piped outputs.
@@ -311,8 +313,11 @@ impl Program {
         let status = wait_exit(self.child.as_mut()?, within)?;
         self.child = None;
         // What it wrote last may still be in the pipes: read it before anyone looks.
-        let _ = self.stdout.wait(OUTPUT_WAIT, |c| c.closed.then_some(()));
-        let _ = self.stderr.wait(OUTPUT_WAIT, |c| c.closed.then_some(()));
+        let until = Instant::now() + OUTPUT_WAIT;
+        for output in [&self.stdout, &self.stderr] {
+            let left = until.saturating_duration_since(Instant::now());
+            let _ = output.wait(left, |c| c.closed.then_some(()));
+        }
         Some(status)
     }
 
