@@ -6,13 +6,16 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{Server, WAIT, wait_exit, wait_until, which, workspace_root};
+use hello_harness::Program;
+use hello_proto::startup::Line;
+
+use crate::{Server, WAIT, wait_until, which, workspace_root};
 
 /// How long an instance keeps serving after SIGTERM while its agent says `drain`.
 pub const DRAIN_DELAY: &str = "400ms";
@@ -55,10 +58,7 @@ impl Instance {
         args.extend(extra.iter().map(String::as_str));
         args.push(&port);
         let server = Server::start(&args);
-        let agent = server
-            .next_stdout_line(WAIT)
-            .and_then(|l| l.strip_prefix("agent on ").and_then(|a| a.parse().ok()))
-            .expect("the agent's start-up line");
+        let agent = server.next_start_up_addr(Line::Agent);
         Instance {
             name,
             ip,
@@ -105,7 +105,7 @@ pub struct ServerState {
 /// HAProxy and its three instances.
 pub struct Cluster {
     instances: Vec<Instance>,
-    haproxy: Child,
+    haproxy: Option<Program>,
     /// Where clients connect.
     pub frontend: SocketAddr,
     /// HAProxy's own Prometheus exporter (`GET /metrics`).
@@ -157,17 +157,16 @@ impl Cluster {
         }
         let cfg = dir.join("haproxy.cfg");
         std::fs::write(&cfg, config).expect("write haproxy.cfg");
-        let child = Command::new(haproxy)
-            .args(["-db", "-f"])
+        let mut cmd = Command::new(haproxy);
+        cmd.args(["-db", "-f"])
             .arg(&cfg)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start haproxy");
+            .stderr(Stdio::null());
+        let haproxy = Program::spawn(cmd).expect("start haproxy");
         let cluster = Cluster {
             instances,
-            haproxy: child,
+            haproxy: Some(haproxy),
             frontend,
             metrics,
             admin,
@@ -250,8 +249,8 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = self.haproxy.kill();
-        let _ = wait_exit(&mut self.haproxy, WAIT);
+        // Killed and reaped before its folder is removed.
+        drop(self.haproxy.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

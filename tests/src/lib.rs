@@ -1,6 +1,6 @@
 //! The end-to-end harness: builds the real `hello-server` and `hello-client` once, starts
-//! servers on port 0 and reads the real port from their start-up line, and compiles the
-//! textbook-style C peers in `tests/c/`.
+//! servers on port 0 through `hello-harness` (which reads the real port from their
+//! start-up line and stops them), and compiles the textbook-style C peers in `tests/c/`.
 
 // This library exists only to fail tests: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,21 +8,23 @@
 pub mod cluster;
 pub mod web;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use hello_harness::{Listening, Pipe, Program};
+use hello_proto::startup;
 use hello_server::Model;
 
-/// Bound on every wait in the tests: a broken server fails a test, it never hangs CI.
-pub const WAIT: Duration = Duration::from_secs(10);
+/// Bound on every wait in the tests: a broken server fails a test, it never hangs CI
+/// (the harness's bound).
+pub const WAIT: Duration = hello_harness::WAIT;
 
 /// Paths of the programs under test.
 #[derive(Debug)]
@@ -84,17 +86,14 @@ pub fn bins() -> &'static Bins {
     })
 }
 
-/// A running `hello-server`, killed when dropped.
+/// A running `hello-server` (or another program with its start-up line), started and
+/// stopped by `hello-harness`; killed when dropped.
 pub struct Server {
-    child: Option<Child>,
+    program: Program,
     /// The address from the start-up line.
     pub addr: SocketAddr,
     /// The start-up line itself.
     pub line: String,
-    stderr: std::sync::Arc<Mutex<Vec<u8>>>,
-    /// Signalled when the server's stderr has been read to its end.
-    stderr_closed: mpsc::Receiver<()>,
-    stdout_rest: mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -168,89 +167,20 @@ impl Server {
         Server::spawn_announcing(
             program_cmd(program, args),
             &format!("{} {args:?}", program.display()),
-            true,
+            Pipe::Stderr,
         )
     }
 
     /// Spawns `cmd` (stdout and stderr piped) and waits for its start-up line.
     fn spawn(cmd: Command, what: &str) -> Server {
-        Server::spawn_announcing(cmd, what, false)
+        Server::spawn_announcing(cmd, what, Pipe::Stdout)
     }
 
-    /// [`Server::spawn`], the start-up line read from stderr when `on_stderr`.
-    fn spawn_announcing(mut cmd: Command, what: &str, on_stderr: bool) -> Server {
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let err_buf = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let sink = err_buf.clone();
-        let (err_done, stderr_closed) = mpsc::channel();
-        let (tx, rx) = mpsc::channel();
-        let (startup_tx, startup) = mpsc::channel();
-        let err_startup = on_stderr.then(|| startup_tx.clone());
-        thread::spawn(move || {
-            let mut r = BufReader::new(stderr);
-            if let Some(tx) = err_startup {
-                // The trace of the calls before it (`--trace`) may come first.
-                let mut line = String::new();
-                while matches!(r.read_line(&mut line), Ok(n) if n > 0) {
-                    sink.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .extend_from_slice(line.as_bytes());
-                    if line.starts_with("listening on ") {
-                        let _ = tx.send(line.trim_end_matches('\n').to_string());
-                        break;
-                    }
-                    line.clear();
-                }
-            }
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = r.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .extend_from_slice(&chunk[..n]);
-            }
-            let _ = err_done.send(());
-        });
-        let out_startup = (!on_stderr).then_some(startup_tx);
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(first) = out_startup {
-                let Some(Ok(line)) = lines.next() else { return };
-                let _ = first.send(line);
-            }
-            for line in lines {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let line = match startup.recv_timeout(WAIT) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let err =
-                    String::from_utf8_lossy(&err_buf.lock().unwrap_or_else(|p| p.into_inner())).into_owned();
-                panic!("{what} printed no start-up line; stderr: {err}");
-            }
-        };
-        let addr: SocketAddr = line
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected start-up line {line:?}"));
-        Server {
-            child: Some(child),
-            addr,
-            line,
-            stderr: err_buf,
-            stderr_closed,
-            stdout_rest: rx,
-        }
+    /// [`Server::spawn`], the start-up line read from `on`.
+    fn spawn_announcing(cmd: Command, what: &str, on: Pipe) -> Server {
+        let program = Program::spawn(cmd).unwrap_or_else(|e| panic!("spawn {what}: {e:#}"));
+        let Listening { addr, line } = program.listening(on, WAIT).unwrap_or_else(|e| panic!("{e:#}"));
+        Server { program, addr, line }
     }
 
     /// The port from the start-up line.
@@ -270,61 +200,71 @@ impl Server {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        self.program.pid()
     }
 
     /// What the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+        self.program.stderr()
     }
 
     /// Lines printed on stdout after the start-up line (there should be none).
     pub fn more_stdout(&self) -> Vec<String> {
-        self.stdout_rest.try_iter().collect()
+        self.program.lines_so_far(Pipe::Stdout)
     }
 
     /// The next line on stdout after the start-up line (the agent's, with `--agent-port`),
     /// waiting at most `within`.
     pub fn next_stdout_line(&self, within: Duration) -> Option<String> {
-        self.stdout_rest.recv_timeout(within).ok()
+        self.program.next_line(Pipe::Stdout, within)
+    }
+
+    /// The address of the next start-up line on stdout after `listening on ADDR`:
+    /// `agent on ADDR` (`--agent-port`) or `metrics on ADDR` (`--metrics`), as `kind`
+    /// says (`startup::Line::Agent`); waits at most [`WAIT`].
+    pub fn next_start_up_addr(&self, kind: fn(SocketAddr) -> startup::Line) -> SocketAddr {
+        let line = self
+            .next_stdout_line(WAIT)
+            .unwrap_or_else(|| panic!("no second start-up line within {WAIT:?}"));
+        match startup::Line::parse(&line) {
+            Some(got) if got == kind(got.addr()) => got.addr(),
+            _ => panic!("unexpected second start-up line {line:?}"),
+        }
     }
 
     /// Every line printed on stdout after the start-up line, once the server has closed
     /// its stdout (call after it exited); waits at most `within`.
     pub fn stdout_to_end(&self, within: Duration) -> Vec<String> {
-        let until = Instant::now() + within;
-        let mut lines = Vec::new();
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.stdout_rest.recv_timeout(left) {
-                Ok(l) => lines.push(l),
-                Err(mpsc::RecvTimeoutError::Disconnected) => return lines,
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("stdout still open after {within:?}"),
-            }
-        }
+        self.program
+            .lines_to_end(Pipe::Stdout, within)
+            .unwrap_or_else(|| panic!("stdout still open after {within:?}"))
     }
 
     /// Waits (at most `within`) until the server's stderr contains `needle`.
     pub fn wait_stderr(&self, needle: &str, within: Duration) -> bool {
-        wait_until(within, || self.stderr().contains(needle))
+        self.program.wait_for(Pipe::Stderr, needle, within)
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the server.
     pub fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on the pid of a child we own and have not reaped.
-        let rc = unsafe { libc::kill(self.pid() as i32, signal) };
-        assert_eq!(rc, 0, "kill({}, {signal}) failed", self.pid());
+        self.program.signal(signal).unwrap_or_else(|e| panic!("{e:#}"));
+    }
+
+    /// Sends `signal` to the server and to its child processes (as a terminal's hang-up
+    /// reaches its process group: the fork model's clients are served by children). A
+    /// child that has just ended is passed over.
+    pub fn signal_with_children(&self, signal: i32) {
+        self.signal(signal);
+        for child in child_processes(self.pid()) {
+            let pid = i32::try_from(child).expect("a pid fits an i32");
+            let _ = hello_proto::sys::process::signal_child(pid, signal);
+        }
     }
 
     /// Waits for the server to exit on its own (bounded by `within`), and for what it
     /// wrote to stderr to be read.
     pub fn wait(&mut self, within: Duration) -> Option<ExitStatus> {
-        let status = wait_exit(self.child.as_mut()?, within)?;
-        self.child = None;
-        // What it wrote last may still be in the pipe: read it before anyone looks (a
-        // fork model child still alive may hold the pipe open, hence the bound).
-        let _ = self.stderr_closed.recv_timeout(Duration::from_secs(2));
-        Some(status)
+        self.program.wait(within)
     }
 }
 
@@ -339,27 +279,7 @@ fn program_cmd(program: &Path, args: &[&str]) -> Command {
 }
 
 /// Waits at most `within` for `child` to exit; `None` if it is still running.
-pub fn wait_exit(child: &mut Child, within: Duration) -> Option<ExitStatus> {
-    let until = Instant::now() + within;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= until {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+pub use hello_harness::wait_exit;
 
 /// A `hello-client` command with the given arguments, killed after [`WAIT`].
 pub fn client(args: &[&str]) -> assert_cmd::Command {
@@ -545,22 +465,15 @@ pub fn uring_refused() -> Option<String> {
     REFUSED
         .get_or_init(|| {
             let mut cmd = Command::new(&bins().server);
-            cmd.args(["--model", URING, "--bind", "127.0.0.1", "0"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut child = cmd.spawn().expect("spawn hello-server --model uring");
-            let mut line = String::new();
-            if let Some(out) = child.stdout.take() {
-                let _ = BufReader::new(out).read_line(&mut line);
-            }
-            let served = line.starts_with("listening on");
-            let _ = child.kill();
-            let out = run_bounded_child(child);
-            if served {
+            cmd.args(["--model", URING, "--bind", "127.0.0.1", "0"]);
+            let program = Program::start(cmd).expect("spawn hello-server --model uring");
+            if program.listening(Pipe::Stdout, WAIT).is_ok() {
                 return None;
             }
-            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            let out = program
+                .finish(WAIT)
+                .expect("hello-server --model uring exits when it cannot serve");
+            let stderr = out.stderr.trim().to_string();
             assert!(
                 stderr.contains("io_uring_setup() error"),
                 "hello-server --model uring failed otherwise than io_uring_setup(): {stderr}"

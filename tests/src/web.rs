@@ -2,15 +2,15 @@
 //! hello-load as probes and load generators for any TCP service: nginx when it is
 //! installed, else Python's `http.server`. Each waits for a request, never greets.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{WAIT, skip, wait_exit, which};
+use hello_harness::{Pipe, Program};
+
+use crate::{WAIT, skip, which};
 
 /// The request both answer with `200 OK` (HTTP/1.0: they close after the reply).
 pub const GET: &str = "GET / HTTP/1.0\r\n\r\n";
@@ -22,7 +22,7 @@ pub struct Web {
     pub name: &'static str,
     /// Where it listens.
     pub addr: SocketAddr,
-    child: Child,
+    program: Option<Program>,
     /// nginx's prefix directory (configuration, logs), removed when dropped.
     dir: Option<PathBuf>,
 }
@@ -76,8 +76,8 @@ impl Web {
                  location / {{ return 200 \"hello from nginx\\n\"; }}\n  }}\n}}\n"
             );
             std::fs::write(dir.join("nginx.conf"), conf).expect("write nginx.conf");
-            let mut child = Command::new(nginx)
-                .arg("-p")
+            let mut cmd = Command::new(nginx);
+            cmd.arg("-p")
                 .arg(&dir)
                 .arg("-c")
                 .arg(dir.join("nginx.conf"))
@@ -85,18 +85,18 @@ impl Web {
                 .arg(dir.join("error.log"))
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("spawn nginx");
+                .stderr(Stdio::piped());
+            let mut program = Program::spawn(cmd).expect("spawn nginx");
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let t0 = Instant::now();
             // Bounded by WAIT: ready when the port takes a connection, or failed when
             // nginx exited: another try if the port was taken meanwhile, else no nginx.
             loop {
-                if let Ok(Some(_)) = child.try_wait() {
+                if program.exited() {
                     let mut err = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-                    if let Some(e) = child.stderr.take() {
-                        let _ = BufReader::new(e).read_line(&mut err);
+                    for line in program.lines_to_end(Pipe::Stderr, WAIT).into_iter().flatten() {
+                        err.push('\n');
+                        err.push_str(&line);
                     }
                     last = err.trim().lines().last().unwrap_or("exited").to_string();
                     if !err.contains("Address already in use") {
@@ -109,13 +109,12 @@ impl Web {
                     return Ok(Web {
                         name: "nginx",
                         addr,
-                        child,
+                        program: Some(program),
                         dir: Some(dir),
                     });
                 }
                 if t0.elapsed() > WAIT {
-                    let _ = child.kill();
-                    let _ = wait_exit(&mut child, WAIT);
+                    drop(program);
                     let _ = std::fs::remove_dir_all(&dir);
                     return Err(format!("it did not listen within {WAIT:?}"));
                 }
@@ -128,23 +127,15 @@ impl Web {
 
     /// `python3 -u -m http.server --bind 127.0.0.1 0`: its first line names its port.
     fn python(python: &PathBuf) -> Web {
-        let mut child = Command::new(python)
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
+        let mut cmd = Command::new(python);
+        cmd.args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
             .current_dir(std::env::temp_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn python3");
-        let stdout = child.stdout.take().expect("python3's stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
+            .stderr(Stdio::null());
+        let program = Program::spawn(cmd).expect("spawn python3");
         // `Serving HTTP on 127.0.0.1 port 43845 (http://127.0.0.1:43845/) ...`
-        let line = rx.recv_timeout(WAIT).unwrap_or_default();
+        let line = program.next_line(Pipe::Stdout, WAIT).unwrap_or_default();
         let port: u16 = line
             .split("port ")
             .nth(1)
@@ -154,7 +145,7 @@ impl Web {
         Web {
             name: "python3 -m http.server",
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            child,
+            program: Some(program),
             dir: None,
         }
     }
@@ -162,8 +153,8 @@ impl Web {
 
 impl Drop for Web {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = wait_exit(&mut self.child, WAIT);
+        // Killed and reaped before its folder is removed.
+        drop(self.program.take());
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
         }

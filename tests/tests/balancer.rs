@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use hello_proto::startup::Line;
 use hello_tests::{MODELS, Server, WAIT, connect, try_read_to_end, wait_until};
 
 /// What the agent answers now.
@@ -47,10 +48,7 @@ fn the_agent_says_drain_while_the_server_keeps_serving_for_the_delay() {
         "127.0.0.1",
         "0",
     ]);
-    let agent: SocketAddr = srv
-        .next_stdout_line(WAIT)
-        .and_then(|l| l.strip_prefix("agent on ").and_then(|a| a.parse().ok()))
-        .expect("a second start-up line, agent on ADDR");
+    let agent: SocketAddr = srv.next_start_up_addr(Line::Agent);
     assert_eq!(ask_agent(agent), "up ready\n");
     let t0 = Instant::now();
     srv.signal(libc::SIGTERM);
@@ -197,10 +195,7 @@ fn the_agent_listens_with_the_servers_backlog() {
         return;
     };
     let srv = Server::start(&["--agent-port", "0", "--backlog", "7", "--bind", "127.0.0.1", "0"]);
-    let agent: SocketAddr = srv
-        .next_stdout_line(WAIT)
-        .and_then(|l| l.strip_prefix("agent on ").and_then(|a| a.parse().ok()))
-        .expect("a second start-up line, agent on ADDR");
+    let agent: SocketAddr = srv.next_start_up_addr(Line::Agent);
     let backlog = |port: u16| {
         let out = std::process::Command::new(&ss)
             .args(["-Hltn", &format!("sport = :{port}")])

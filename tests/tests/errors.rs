@@ -467,7 +467,8 @@ fn a_closed_stdout_does_not_stop_the_server() {
     }
     drop(out);
     let line = String::from_utf8_lossy(&line);
-    let port = line.trim().rsplit(':').next().unwrap_or("").to_string();
+    let port =
+        hello_proto::startup::Line::parse(&line).map_or(String::new(), |l| l.addr().port().to_string());
     let result = std::panic::catch_unwind(|| {
         client(&["127.0.0.1", &port])
             .assert()

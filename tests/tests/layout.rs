@@ -1,5 +1,6 @@
 //! Repository checks of the layout ARCHITECTURE.md promises: the pure modules of
 //! `hello-proto` do no I/O, and only `hello_proto::sys` makes system calls and traces them;
+//! the start-up lines are parsed and programs signalled only through `hello-harness`;
 //! and of the files around the code: the CI workflow checks Cargo.toml's minimum Rust
 //! version and installs what `.ci/run` installs, and the license files are the ones
 //! Cargo.toml names; every test ARCHITECTURE.md names as a guard exists, every code name
@@ -89,10 +90,12 @@ fn pure_modules_do_no_io() {
         "crate::sys",
     ];
     let mut found = Vec::new();
-    let files: Vec<String> = ["conn", "proxy", "wire", "addr", "error", "trace", "kernel", "utc"]
-        .iter()
-        .flat_map(|m| module_files("crates/proto/src", m))
-        .collect();
+    let files: Vec<String> = [
+        "conn", "proxy", "wire", "addr", "error", "trace", "kernel", "utc", "startup",
+    ]
+    .iter()
+    .flat_map(|m| module_files("crates/proto/src", m))
+    .collect();
     for path in &files {
         found.extend(offending(path, &banned));
     }
@@ -248,6 +251,37 @@ fn only_sys_makes_system_calls_and_trace_lines() {
     assert!(
         found.is_empty(),
         "a system call or trace event outside hello_proto::sys:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn only_the_harness_reads_start_up_lines_and_signals_programs() {
+    // The tests, xtask and the lesson start programs through hello-harness: the start-up
+    // lines are parsed by `hello_proto::startup` (their writer), and signals and the
+    // parent-death signal go through `hello_proto::sys::process`. A copy anywhere else is
+    // a finding. (Tests that check the line's exact text compare whole lines instead.)
+    let banned = [
+        "strip_prefix(\"listening on",
+        "strip_prefix(\"agent on",
+        "strip_prefix(\"metrics on",
+        "libc::kill(",
+        "PR_SET_PDEATHSIG",
+    ];
+    let files: Vec<String> = ["tests/src", "tests/tests", "xtask/src", "crates/lesson/src"]
+        .iter()
+        .flat_map(|dir| rust_files(dir))
+        .filter(|path| path != "tests/tests/layout.rs")
+        .collect();
+    assert!(
+        files.iter().any(|p| p == "xtask/src/bench/live.rs")
+            && files.iter().any(|p| p == "crates/lesson/src/run.rs"),
+        "the harness's users were not found: {files:?}"
+    );
+    let found: Vec<String> = files.iter().flat_map(|path| offending(path, &banned)).collect();
+    assert!(
+        found.is_empty(),
+        "a start-up line parsed or a signal sent outside hello-harness and hello_proto:\n{}",
         found.join("\n")
     );
 }

@@ -217,11 +217,7 @@ fn big_echo_with_a_signal(srv: &Server, signal: i32, what: &str) {
     s.write_all(&request).expect("the server reads the whole request");
     let mut got = vec![0u8; 64 * 1024];
     std::io::Read::read_exact(&mut s, &mut got).unwrap_or_else(|e| panic!("{what}: the reply's start: {e}"));
-    srv.signal(signal);
-    for child in hello_tests::child_processes(srv.pid()) {
-        // SAFETY: kill(2) takes two integers.
-        unsafe { libc::kill(child as i32, signal) };
-    }
+    srv.signal_with_children(signal);
     let rest = try_read_to_end(&mut s);
     let rest = rest.unwrap_or_else(|e| panic!("{what}: after the signal: {e}; {}", srv.stderr()));
     got.extend_from_slice(&rest);

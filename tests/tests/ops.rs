@@ -9,9 +9,11 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hello_harness::{Pipe, Program};
+use hello_proto::startup::Line;
 use hello_tests::{MODELS, Server, WAIT, bins, load, run_bounded, skip, wait_until, which, workspace_root};
 
 /// `hello-server ARGS --metrics 127.0.0.1:0` and the exporter's address from its second
@@ -20,11 +22,7 @@ fn start_with_metrics(args: &[&str]) -> (Server, SocketAddr) {
     let mut all = args.to_vec();
     all.extend(["--metrics", "127.0.0.1:0"]);
     let server = Server::start(&all);
-    let line = server.next_stdout_line(WAIT).expect("a second start-up line");
-    let metrics = line
-        .strip_prefix("metrics on ")
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected second start-up line {line:?}"));
+    let metrics = server.next_start_up_addr(Line::Metrics);
     (server, metrics)
 }
 
@@ -265,8 +263,7 @@ fn a_fork_child_killed_by_a_signal_is_counted_and_leaves_nothing_open() {
         "no child serves the client"
     );
     let child = child.unwrap();
-    // SAFETY: kill(2) with a child's pid and a signal number.
-    unsafe { libc::kill(child as i32, libc::SIGKILL) };
+    hello_proto::sys::process::kill_child(i32::try_from(child).unwrap());
     let mut body = String::new();
     assert!(
         wait_until(WAIT, || {
@@ -359,16 +356,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A child killed and reaped when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A temporary folder, removed when dropped.
 struct TempDir(PathBuf);
 
@@ -390,7 +377,7 @@ impl Drop for TempDir {
 /// Prometheus on 127.0.0.1 scraping `target` every second, storing in `dir`: its address
 /// once `/-/ready` says so. Prometheus cannot listen on port 0, so a free port is picked
 /// and another tried when it was taken meanwhile (at most 5).
-fn start_prometheus(prometheus: &Path, target: SocketAddr, dir: &Path) -> (Killed, SocketAddr) {
+fn start_prometheus(prometheus: &Path, target: SocketAddr, dir: &Path) -> (Program, SocketAddr) {
     let config = dir.join("prometheus.yml");
     std::fs::write(
         &config,
@@ -403,26 +390,22 @@ fn start_prometheus(prometheus: &Path, target: SocketAddr, dir: &Path) -> (Kille
     for _ in 0..5 {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new(prometheus)
-            .arg(format!("--config.file={}", config.display()))
+        let mut cmd = Command::new(prometheus);
+        cmd.arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address={addr}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut prometheus = Killed(child);
+            .stderr(log);
+        let mut prometheus = Program::spawn(cmd).unwrap();
         let ready = wait_until(Duration::from_secs(30), || {
-            if matches!(prometheus.0.try_wait(), Ok(Some(_))) {
-                return true;
-            }
-            TcpStream::connect(addr)
-                .is_ok_and(|_| http(addr, b"GET /-/ready HTTP/1.0\r\n\r\n").contains(" 200 "))
+            prometheus.exited()
+                || TcpStream::connect(addr)
+                    .is_ok_and(|_| http(addr, b"GET /-/ready HTTP/1.0\r\n\r\n").contains(" 200 "))
         });
-        match prometheus.0.try_wait() {
-            Ok(None) if ready => return (prometheus, addr),
-            Ok(Some(_)) => {
+        match (prometheus.exited(), ready) {
+            (false, true) => return (prometheus, addr),
+            (true, _) => {
                 let said = std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
                 assert!(
                     said.contains("address already in use"),
@@ -531,24 +514,24 @@ fn the_units_start_the_server_through_systemd_socket_activate() {
         args.extend(argv.iter().cloned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut cmd = Command::new(&activate);
-        cmd.args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let child = Killed(cmd.spawn().unwrap());
+        cmd.args(&args);
+        let program = Program::start(cmd).unwrap();
         // systemd-socket-activate binds, then waits for the first connection before it
         // starts the command (as the .socket unit does).
-        let (served, child) = first_exchange(child, addr);
+        let (served, program) = first_exchange(program, addr);
         match served {
             Some(reply) => {
                 assert_eq!(reply, b"Hello World!\0");
-                let mut child = child;
-                let out = read_some(child.0.stdout.as_mut().unwrap(), "metrics on ");
-                assert!(out.starts_with(&format!("listening on {addr}\n")), "{out:?}");
+                program.wait_for(Pipe::Stdout, "metrics on ", WAIT);
+                let out = program.stdout();
+                assert!(
+                    out.starts_with(&format!("{}\n", Line::Listening(addr))),
+                    "{out:?}"
+                );
                 assert!(out.contains("metrics on 127.0.0.1:"), "{out:?}");
-                sigterm(&child.0);
-                let status = hello_tests::wait_exit(&mut child.0, WAIT).expect("the server stops on SIGTERM");
-                assert!(status.success(), "{status}");
+                // SIGTERM, systemd's stop.
+                let done = program.stop(WAIT).expect("the server stops on SIGTERM");
+                assert!(done.status.success(), "{}", done.status);
                 return;
             }
             None => continue,
@@ -559,42 +542,21 @@ fn the_units_start_the_server_through_systemd_socket_activate() {
 
 /// The greeting from the first connection to `addr`, or `None` when
 /// systemd-socket-activate could not listen there (the port was taken meanwhile).
-fn first_exchange(mut child: Killed, addr: SocketAddr) -> (Option<Vec<u8>>, Killed) {
+fn first_exchange(mut program: Program, addr: SocketAddr) -> (Option<Vec<u8>>, Program) {
     let deadline = Instant::now() + WAIT;
     while Instant::now() < deadline {
-        if matches!(child.0.try_wait(), Ok(Some(_))) {
-            return (None, child);
+        if program.exited() {
+            return (None, program);
         }
         if let Ok(mut s) = TcpStream::connect(addr) {
             s.set_read_timeout(Some(WAIT)).unwrap();
             let mut reply = Vec::new();
             s.read_to_end(&mut reply).unwrap();
-            return (Some(reply), child);
+            return (Some(reply), program);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("systemd-socket-activate did not listen on {addr}");
-}
-
-/// What `from` says until `until` appears (bounded by [`WAIT`]).
-fn read_some(from: &mut impl Read, until: &str) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 256];
-    let deadline = Instant::now() + WAIT;
-    while !String::from_utf8_lossy(&out).contains(until) && Instant::now() < deadline {
-        match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// SIGTERM to `child` (systemd's stop).
-fn sigterm(child: &Child) {
-    let pid = i32::try_from(child.id()).unwrap();
-    // SAFETY: kill(2) with a live child's pid and a valid signal.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
 }
 
 #[test]

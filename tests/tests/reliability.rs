@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use hello_tests::{
-    CONCURRENT_MODELS, MODELS, ONE_PROCESS_MODELS, Server, WAIT, child_processes, connect, fd_count,
-    holds_connection, raise_own_nofile, try_read_to_end, wait_until,
+    CONCURRENT_MODELS, MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect, fd_count, holds_connection,
+    raise_own_nofile, try_read_to_end, wait_until,
 };
 
 fn server(model: &str, service: &str, extra: &[&str]) -> Server {
@@ -82,15 +82,6 @@ fn a_client_that_trickles_its_request_is_given_up_on_at_the_request_timeout() {
     }
 }
 
-/// Sends `signal` to the server and to its children (the fork model's client is served
-/// by a child).
-fn signal_tree(server: &Server, signal: i32) {
-    for pid in std::iter::once(server.pid()).chain(child_processes(server.pid())) {
-        // SAFETY: kill(2) with a pid and a signal number; a child that is gone is ESRCH.
-        unsafe { libc::kill(pid as i32, signal) };
-    }
-}
-
 #[test]
 fn a_request_that_arrived_while_the_server_was_stopped_is_served() {
     // Issue 21: epoll and io_uring timed out a client whose request arrived while the
@@ -111,12 +102,12 @@ fn a_request_that_arrived_while_the_server_was_stopped_is_served() {
                     wait_until(WAIT, || holds_connection(server.pid(), server.port(), me)),
                     "{model}: the server did not take the client"
                 );
-                signal_tree(&server, libc::SIGSTOP);
+                server.signal_with_children(libc::SIGSTOP);
                 c.write_all(b"stalled\0").expect("write");
                 c.shutdown(std::net::Shutdown::Write).expect("shutdown");
                 // The stall itself: longer than the idle timeout, by design.
                 thread::sleep(STALL);
-                signal_tree(&server, libc::SIGCONT);
+                server.signal_with_children(libc::SIGCONT);
                 let reply = try_read_to_end(&mut c);
                 assert!(
                     matches!(&reply, Ok(r) if r == b"7 : stalled\0"),

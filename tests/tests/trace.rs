@@ -10,14 +10,14 @@
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
+use hello_harness::{Done, Pipe, Program};
 use hello_tests::{WAIT, bins, client, workspace_root};
 
 /// Locale variables cleared for every program started here, so that the developer's own
@@ -28,149 +28,62 @@ const LOCALE_VARS: [&str; 3] = ["LANG", "LC_ALL", "LC_MESSAGES"];
 // Running the programs
 // ---------------------------------------------------------------------------------------
 
-/// A `hello-server` started by this file, whose whole stdout and stderr are collected
-/// once it exits (`--once`). Killed when dropped.
+/// A `hello-server` started by this file (a `hello-harness` program), whose whole stdout
+/// and stderr are collected once it exits (`--once`). Killed when dropped.
 struct Started {
-    child: Option<Child>,
+    program: Program,
     port: u16,
-    /// The start-up line, with its newline.
-    first_line: String,
-    stdout_rest: mpsc::Receiver<Vec<u8>>,
-    stderr_all: mpsc::Receiver<Vec<u8>>,
-    stderr_so_far: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-}
-
-/// What a finished server wrote.
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
 }
 
 /// Starts `hello-server ARGS` with `env` on top of a locale-free environment, and waits
 /// (bounded) for its start-up line. `None` if it exited without one (e.g. no IPv6).
 fn start_server(args: &[&str], env: &[(&str, &str)]) -> Option<Started> {
     let mut cmd = Command::new(&bins().server);
-    cmd.args(hello_tests::server_args(args))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(hello_tests::server_args(args));
     for v in LOCALE_VARS {
         cmd.env_remove(v);
     }
     cmd.envs(env.iter().copied());
-    let mut child = cmd.spawn().expect("spawn hello-server");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-
-    let (first_tx, first_rx) = mpsc::channel();
-    let (rest_tx, stdout_rest) = mpsc::channel();
-    thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        let mut line = String::new();
-        let _ = r.read_line(&mut line);
-        let _ = first_tx.send(line);
-        let mut rest = Vec::new();
-        let _ = r.read_to_end(&mut rest);
-        let _ = rest_tx.send(rest);
-    });
-    let stderr_so_far = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = stderr_so_far.clone();
-    let (err_tx, stderr_all) = mpsc::channel();
-    thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+    let program = Program::start(cmd).expect("spawn hello-server");
+    match program.listening(Pipe::Stdout, WAIT) {
+        Ok(l) => Some(Started {
+            program,
+            port: l.addr.port(),
+        }),
+        Err(e) => {
+            let done = program
+                .finish(WAIT)
+                .unwrap_or_else(|still| panic!("{e:#}; {still:#}"));
+            eprintln!("hello-server {args:?} did not start: {e:#}; {:?}", done.stderr);
+            None
         }
-        let all = sink.lock().unwrap().clone();
-        let _ = err_tx.send(all);
-    });
-
-    let mut started = Started {
-        child: Some(child),
-        port: 0,
-        first_line: String::new(),
-        stdout_rest,
-        stderr_all,
-        stderr_so_far,
-    };
-    let first_line = first_rx
-        .recv_timeout(WAIT)
-        .unwrap_or_else(|_| panic!("hello-server {args:?}: no start-up line within {WAIT:?}"));
-    let Some(addr) = first_line
-        .trim_end()
-        .strip_prefix("listening on ")
-        .and_then(|a| a.parse::<SocketAddr>().ok())
-    else {
-        let rest = started.finish();
-        eprintln!(
-            "hello-server {args:?} did not start: {first_line:?}, {:?}",
-            rest.stderr
-        );
-        return None;
-    };
-    started.port = addr.port();
-    started.first_line = first_line;
-    Some(started)
+    }
 }
 
 impl Started {
     /// What the server wrote to stderr so far.
     fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr_so_far.lock().unwrap()).into_owned()
+        self.program.stderr()
     }
 
-    /// Waits (bounded) for the server to close its output and exit; returns all of it.
-    fn finish(&mut self) -> Finished {
-        let rest = self
-            .stdout_rest
-            .recv_timeout(WAIT)
-            .expect("hello-server did not close its stdout (did it exit?)");
-        let err = self
-            .stderr_all
-            .recv_timeout(WAIT)
-            .expect("hello-server did not close its stderr (did it exit?)");
-        let mut child = self.child.take().expect("finish() once");
-        let Some(status) = hello_tests::wait_exit(&mut child, WAIT) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("hello-server still running {WAIT:?} after closing its output");
-        };
-        Finished {
-            status,
-            stdout: format!("{}{}", self.first_line, String::from_utf8_lossy(&rest)),
-            stderr: String::from_utf8_lossy(&err).into_owned(),
-        }
+    /// Waits (bounded) for the server to exit and close its output; returns all of it,
+    /// the start-up line first.
+    fn finish(self) -> Done {
+        self.program.finish(WAIT).unwrap_or_else(|e| panic!("{e:#}"))
     }
 
     /// Waits (bounded) until the server's stderr holds `needle`.
     fn wait_stderr(&self, needle: &str) {
-        let until = Instant::now() + WAIT;
-        while !self.stderr().contains(needle) {
-            assert!(
-                Instant::now() < until,
-                "no {needle:?} on the server's stderr within {WAIT:?}:\n{}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        assert!(
+            self.program.wait_for(Pipe::Stderr, needle, WAIT),
+            "no {needle:?} on the server's stderr within {WAIT:?}:\n{}",
+            self.stderr()
+        );
     }
 }
 
 /// Runs `hello-client ARGS` with `env` on top of a locale-free environment (bounded).
-fn run_client(args: &[&str], env: &[(&str, &str)]) -> Output {
+fn run_client(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut c = client(args);
     for v in LOCALE_VARS {
         c.env_remove(v);
@@ -182,8 +95,8 @@ fn run_client(args: &[&str], env: &[(&str, &str)]) -> Output {
 /// One whole exchange: both programs' output.
 struct Exchange {
     port: u16,
-    server: Finished,
-    client: Output,
+    server: Done,
+    client: std::process::Output,
 }
 
 impl Exchange {
@@ -200,13 +113,14 @@ impl Exchange {
 fn exchange(server_args: &[&str], client_args: &[&str], env: &[(&str, &str)]) -> Exchange {
     let mut args = server_args.to_vec();
     args.extend(["--once", "0"]);
-    let mut server = start_server(&args, env).expect("the server starts");
+    let server = start_server(&args, env).expect("the server starts");
     let port = server.port.to_string();
     let cargs: Vec<&str> = client_args
         .iter()
         .map(|a| if *a == "PORT" { port.as_str() } else { a })
         .collect();
     let client = run_client(&cargs, env);
+    let server_port = server.port;
     let server_out = server.finish();
     assert!(
         client.status.success(),
@@ -219,7 +133,7 @@ fn exchange(server_args: &[&str], client_args: &[&str], env: &[(&str, &str)]) ->
         server_out.stderr
     );
     Exchange {
-        port: server.port,
+        port: server_port,
         server: server_out,
         client,
     }
@@ -1068,12 +982,12 @@ fn failed_bind_is_traced_with_eaddrnotavail_in_both_languages() {
 /// Over IPv6 the addresses read `[::1]:PORT`, and the masking still hides every port.
 #[test]
 fn ipv6_exchange_is_traced_with_bracketed_addresses() {
-    let Some(mut server) = start_server(&["--trace", "--lang", "en", "--bind", "::1", "--once", "0"], &[])
-    else {
+    let Some(server) = start_server(&["--trace", "--lang", "en", "--bind", "::1", "--once", "0"], &[]) else {
         hello_tests::skip("no IPv6 loopback on this machine");
         return;
     };
-    let port = server.port.to_string();
+    let server_port = server.port;
+    let port = server_port.to_string();
     let out = run_client(&["--trace", "--lang", "en", "::1", &port], &[]);
     let done = server.finish();
     assert!(out.status.success() && done.status.success());
@@ -1085,8 +999,8 @@ fn ipv6_exchange_is_traced_with_bracketed_addresses() {
         .and_then(|a| a.parse::<SocketAddr>().ok())
         .expect("the client traces its local address");
     for (text, side) in [(&done.stderr, "server"), (&client_err, "client")] {
-        let masked = normalise(text, server.port);
-        for p in [server.port, client_local.port()] {
+        let masked = normalise(text, server_port);
+        for p in [server_port, client_local.port()] {
             assert!(
                 !masked.contains(&p.to_string()),
                 "{side}: port {p} left in\n{masked}"
@@ -1094,7 +1008,7 @@ fn ipv6_exchange_is_traced_with_bracketed_addresses() {
         }
         assert!(masked.contains("[::1]:<server-port>"), "{side}:\n{masked}");
     }
-    assert!(normalise(&done.stderr, server.port).contains("peer [::1]:<client-port>"));
+    assert!(normalise(&done.stderr, server_port).contains("peer [::1]:<client-port>"));
 }
 
 /// The masking itself, on lines made to be awkward.
@@ -1186,7 +1100,7 @@ fn trace_textbook_shows_the_textbooks_calls_and_counts_the_rest() {
     assert!(last.contains("send ×1") && last.contains("shutdown ×1"), "{last}");
 
     // `--trace` alone before the port: the port is still the port.
-    let mut s = start_server(&["--lang", "en", "--once", "--trace", "0"], &[]).expect("the server starts");
+    let s = start_server(&["--lang", "en", "--once", "--trace", "0"], &[]).expect("the server starts");
     let port = s.port.to_string();
     let out = run_client(&["127.0.0.1", &port], &[]);
     assert!(out.status.success());
@@ -1412,7 +1326,7 @@ fn the_json_trace_is_the_text_trace_as_one_record_per_line() {
 /// test's own that sends `bytes`: every line whole and valid JSON (with no raw control
 /// byte), and the bytes shown in a record.
 fn server_json_after(bytes: &[u8]) -> Vec<serde_json::Value> {
-    let mut server = start_server(
+    let server = start_server(
         &[
             "--trace",
             "--trace-format",

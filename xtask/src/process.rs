@@ -1,19 +1,16 @@
-//! Running the project's binaries from xtask: build, start a server and read its
-//! start-up line, run a client, stop the server — every wait bounded.
+//! Running the project's binaries from xtask: build them; start a server, read its
+//! start-up line, run a client and stop the server through `hello-harness`, every wait
+//! bounded.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+pub use hello_harness::{Done, WAIT};
+use hello_harness::{Pipe, Program};
 
 use crate::{cargo, project_root};
-
-/// Bound on each wait of a task.
-pub const WAIT: Duration = Duration::from_secs(10);
 
 /// Builds `hello-server` and `hello-client` with the dev profile (what the tests use) and
 /// returns the folder holding them.
@@ -96,59 +93,27 @@ pub fn host_triple() -> Result<String> {
         .context("rustc -vV printed no host triple")
 }
 
-/// A running server whose stderr is being collected.
+/// A running server, started by `hello-harness` (its output collected); killed if
+/// dropped without [`Running::stop`].
 pub struct Running {
-    child: Child,
+    program: Program,
     /// The port from the start-up line.
     pub port: u16,
-    stderr: thread::JoinHandle<String>,
 }
 
 /// Starts `server ARGS` and waits (bounded) for its `listening on ADDR` line.
 pub fn start_server(server: &PathBuf, args: &[&str]) -> Result<Running> {
-    let mut child = Command::new(server)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {}", server.display()))?;
-    let (stdout, stderr) = match (child.stdout.take(), child.stderr.take()) {
-        (Some(o), Some(e)) => (o, e),
-        _ => bail!("no pipes to the server"),
-    };
-    let stderr = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = BufReader::new(stderr).read_to_string(&mut s);
-        s
-    });
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = match rx.recv_timeout(WAIT) {
-        Ok(l) if !l.is_empty() => l.trim_end().to_string(),
-        _ => {
-            let _ = child.kill();
-            let _ = child.wait();
-            let err = stderr.join().unwrap_or_default();
-            bail!("hello-server {args:?} printed no start-up line within {WAIT:?}; stderr: {err}");
-        }
-    };
-    let port = line
-        .strip_prefix("listening on ")
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .with_context(|| format!("unexpected start-up line {line:?}"))?;
-    Ok(Running { child, port, stderr })
+    let mut cmd = Command::new(server);
+    cmd.args(args);
+    let program = Program::start(cmd)?;
+    let port = program.listening(Pipe::Stdout, WAIT)?.addr.port();
+    Ok(Running { program, port })
 }
 
 impl Running {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.program.pid()
     }
 
     /// Where to reach it: 127.0.0.1 and the port of its start-up line (servers started
@@ -157,77 +122,19 @@ impl Running {
         ([127, 0, 0, 1], self.port).into()
     }
 
+    /// Sends it `signal` (SIGSTOP, SIGCONT).
+    pub fn signal(&self, signal: i32) -> Result<()> {
+        self.program.signal(signal)
+    }
+
     /// SIGTERM, then waits (bounded) for exit; returns the exit status and all stderr.
-    pub fn stop(mut self) -> Result<(ExitStatus, String)> {
-        // SAFETY: kill(2) on our own child, which has not been reaped.
-        let rc = unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        if rc != 0 {
-            bail!("cannot signal the server: {}", std::io::Error::last_os_error());
-        }
-        let until = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(s) = self.child.try_wait()? {
-                break s;
-            }
-            if Instant::now() >= until {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                bail!("the server did not exit within {WAIT:?} of SIGTERM");
-            }
-            thread::sleep(Duration::from_millis(5));
-        };
-        let stderr = self.stderr.join().unwrap_or_default();
-        Ok((status, stderr))
+    pub fn stop(self) -> Result<(ExitStatus, String)> {
+        let done = self.program.stop(WAIT)?;
+        Ok((done.status, done.stderr))
     }
 }
 
-/// Output of a finished command.
-pub struct Finished {
-    /// Exit status.
-    pub status: ExitStatus,
-    /// Standard output.
-    pub stdout: String,
-    /// Standard error.
-    pub stderr: String,
-}
-
 /// Runs a command to its end, killing it after `limit`.
-pub fn run_bounded_for(mut cmd: Command, limit: Duration) -> Result<Finished> {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("cannot start command")?;
-    let mut out = child.stdout.take().context("no stdout pipe")?;
-    let mut err = child.stderr.take().context("no stderr pipe")?;
-    let out_t = thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        s
-    });
-    let err_t = thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err.read_to_end(&mut s);
-        s
-    });
-    let until = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if Instant::now() >= until {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("command did not finish within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(2));
-    };
-    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
-    Ok(Finished {
-        status,
-        stdout,
-        stderr,
-    })
+pub fn run_bounded_for(cmd: Command, limit: Duration) -> Result<Done> {
+    hello_harness::run(cmd, limit)
 }

@@ -217,15 +217,7 @@ fn crowd_within_max_conns(server: &std::path::Path, model: &str) -> Result<()> {
         bail!("the first exchange got {reply:?}");
     }
     let idle = procfs::Tree::of(pid)?.sockets;
-    let signal = |sig| {
-        // SAFETY: kill(2) on the server we started and have not reaped.
-        let rc = unsafe { libc::kill(pid as i32, sig) };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(std::io::Error::last_os_error()).context("kill the server")
-        }
-    };
+    let signal = |sig| running.signal(sig);
     signal(libc::SIGSTOP)?;
     let crowd: Vec<std::io::Result<TcpStream>> = (0..CROWD)
         .map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(5)))

@@ -33,7 +33,7 @@ use hello_server::Model;
 
 use crate::line::parse_all;
 use crate::observe::{Capturing, Watching};
-use crate::run::{Done, Proc, WAIT};
+use crate::run::{Done, Pipe, Proc, WAIT};
 use crate::timeline::{self, Dir, Kernel, Lane, Sem, Side, Timeline};
 use crate::wire_view::{Note, Observed};
 
@@ -401,12 +401,7 @@ impl Ctx<'_> {
         all.extend(args.iter().map(|a| a.to_string()));
         all.extend(["--bind".into(), "127.0.0.1".into(), "0".into()]);
         let proc = Proc::spawn(&self.programs.server, &all)?;
-        let line = proc.first_line()?;
-        let port = line
-            .strip_prefix("listening on ")
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse().ok())
-            .with_context(|| format!("unexpected start-up line {line:?}"))?;
+        let port = proc.listening(Pipe::Stdout, WAIT)?.port();
         let transport = if args.contains(&"--udp") {
             Transport::Udp
         } else {
@@ -708,8 +703,7 @@ impl Ctx<'_> {
             ));
             lanes.push(self.client_lane(Some(k + 2), false, &done.stderr));
         }
-        server.proc.signal(libc::SIGTERM)?;
-        let served = server.proc.finish()?;
+        let served = server.proc.stop()?;
         lanes.push(self.server_lane(&served.stderr));
         // The fourth connect() waited for a SYN retransmit (the kernel's first comes
         // after 1 s; a loaded machine only makes it later); the second returned while
@@ -810,8 +804,7 @@ impl Ctx<'_> {
             done.stdout,
             done.stderr
         );
-        server.proc.signal(libc::SIGTERM)?;
-        let served = server.proc.finish()?;
+        let served = server.proc.stop()?;
         let lanes = vec![
             self.client_lane(Some(1), true, &held_lines),
             self.client_lane(Some(2), false, &done.stderr),
@@ -990,8 +983,7 @@ impl Ctx<'_> {
         let (_, held_lines) = held.finish(|| {})?;
         let (reply, second_lines) = second.finish(|| self.sample())?;
         ensure!(reply == b"5 : hello\0", "the two-write client got {reply:?}");
-        server.proc.signal(libc::SIGTERM)?;
-        let served = server.proc.finish()?;
+        let served = server.proc.stop()?;
         let lanes = vec![
             self.client_lane(Some(1), true, &held_lines),
             self.client_lane(Some(2), true, &second_lines),

@@ -22,7 +22,7 @@ use hello_proto::sys::step::{STEP_VAR, Stop, Stops};
 use hello_proto::trace::Lang;
 
 use crate::line::parse_all;
-use crate::run::{Proc, WAIT};
+use crate::run::{Pipe, Proc, WAIT};
 use crate::scenario::{Programs, typed};
 use crate::textbook::{EXCHANGES, Exchange, traced};
 
@@ -101,13 +101,11 @@ fn exchange(
     let mut let_go = [0usize; 2];
     let mut named = false;
     loop {
-        if port.is_none() && named {
-            // The server said its port (getsockname() let go): its start-up line is on
-            // its way.
-            server.wait_stderr("listening on ", WAIT);
-        }
         if port.is_none() {
-            port = listening_port(&server.stderr());
+            // Once the server said its port (getsockname() let go), its start-up line
+            // is on its way: worth waiting for.
+            let within = if named { WAIT } else { Duration::ZERO };
+            port = server.listening(Pipe::Stderr, within).ok().map(|a| a.port());
             if let Some(p) = port {
                 let mut args = traced(lang);
                 args.extend(ex.client.iter().map(|s| s.to_string()));
@@ -210,15 +208,6 @@ fn exchange(
         write!(out, "{}", c.stdout)?;
     }
     Ok(Ended::Done)
-}
-
-/// The port in the textbook server's start-up line on stderr (`listening on ADDR`).
-fn listening_port(stderr: &str) -> Option<u16> {
-    stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("listening on "))
-        .and_then(|a| a.trim().parse::<SocketAddr>().ok())
-        .map(|a| a.port())
 }
 
 /// One stop, as the reader sees it: who is about to make which call, its C line, the
@@ -376,7 +365,5 @@ mod tests {
         };
         let line = socket_line(&client, at, Lang::En);
         assert!(line.starts_with("client FIN_WAIT2"), "{line}");
-        assert_eq!(listening_port("listening on 127.0.0.1:9190\n"), Some(9190));
-        assert_eq!(listening_port("{\"t_us\":1}\n"), None);
     }
 }

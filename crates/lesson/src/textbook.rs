@@ -3,12 +3,12 @@
 //! makes it (`src`), to set beside the same exchange made the real way
 //! ([`crate::pairing`]); and the exchanges `--step` walks through ([`crate::step`]).
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use hello_proto::trace::Lang;
 use hello_proto::trace::record::Record;
 
 use crate::line::parse_all;
-use crate::run::{Proc, WAIT};
+use crate::run::{Pipe, Proc, WAIT};
 use crate::scenario::{Programs, typed};
 
 /// One exchange of the textbook's programs: its title and the programs' extra arguments.
@@ -98,19 +98,10 @@ fn exchange(programs: &Programs, lang: Lang, ex: &Exchange) -> Result<Made> {
     args.extend(["--bind", "127.0.0.1", "0"].map(String::from));
     let server = Proc::spawn(&programs.server, &args)?;
     let mut commands = vec![format!("$ {}", typed("hello-server", &args))];
-    if !server.wait_stderr("listening on ", WAIT) {
-        bail!(
-            "the textbook server did not start: {}",
-            server.stderr().trim_end()
-        );
-    }
     let port = server
-        .stderr()
-        .lines()
-        .find_map(|l| l.strip_prefix("listening on "))
-        .and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())
-        .map(|a| a.port())
-        .ok_or_else(|| anyhow::anyhow!("no port in the textbook server's start-up line"))?;
+        .listening(Pipe::Stderr, WAIT)
+        .context("the textbook server did not start")?
+        .port();
     let mut args = traced(lang);
     args.extend(ex.client.iter().map(|s| s.to_string()));
     args.extend(["127.0.0.1".to_string(), port.to_string()]);

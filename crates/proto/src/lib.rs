@@ -3,7 +3,8 @@
 //! Pure, with no I/O: [`addr`] (ports, hosts, durations as typed), [`error`] (the
 //! step-tagged error), [`wire`] (the bytes of hello and echo), [`conn`] (the life of one
 //! served connection, as a state machine), [`proxy`] (the PROXY protocol header a
-//! balancer sends), [`trace`] (how each socket call is worded,
+//! balancer sends), [`startup`] (the server's start-up lines, written and read back),
+//! [`trace`] (how each socket call is worded,
 //! in English and Korean), [`kernel`] (captured frames and TCP states, as data) and
 //! [`utc`] (a Unix time as a UTC date). Every system call is in one module, [`sys`]: the
 //! socket set-up, the traced calls on a connection, the models' waits (`select`, `epoll`,
@@ -31,6 +32,8 @@ pub mod error;
 pub mod kernel;
 #[cfg(target_os = "linux")]
 pub mod proxy;
+#[cfg(target_os = "linux")]
+pub mod startup;
 #[cfg(target_os = "linux")]
 pub mod sys;
 #[cfg(target_os = "linux")]

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hello_proto::addr::HumanDuration;
 use hello_proto::conn::Limits;
+use hello_proto::startup;
 use hello_proto::sys::{self, Tracer};
 use hello_proto::trace::Role;
 use hello_proto::wire::{MAX_DATAGRAM, Service};
@@ -272,13 +273,10 @@ fn start_exporter(args: &Args, from_the_loop: bool) -> anyhow::Result<Option<Arc
 /// the server is still useful to whoever knows the port.
 fn announce(addr: SocketAddr, agent: Option<SocketAddr>, exporter: Option<&Arc<Exporter>>) {
     let mut out = io::stdout().lock();
-    let mut text = format!("listening on {addr}\n");
-    if let Some(agent) = agent {
-        text.push_str(&format!("agent on {agent}\n"));
-    }
-    if let Some(exporter) = exporter {
-        text.push_str(&format!("metrics on {}\n", exporter.local()));
-    }
+    let lines = std::iter::once(startup::Line::Listening(addr))
+        .chain(agent.map(startup::Line::Agent))
+        .chain(exporter.map(|e| startup::Line::Metrics(e.local())));
+    let text: String = lines.map(|line| format!("{line}\n")).collect();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 

@@ -157,7 +157,7 @@ fn announce(serv: &Sock, asked: SocketAddrV4, tracer: &Tracer) -> Result<SocketA
     // One write(), as the C program's one printf() line.
     let _ = io::stderr()
         .lock()
-        .write_all(format!("listening on {local}\n").as_bytes());
+        .write_all(format!("{}\n", hello_proto::startup::Line::Listening(local)).as_bytes());
     Ok(local)
 }
 

@@ -1,19 +1,19 @@
-//! A benchmark server while it runs: started on a free port with its output in the run's
-//! logs, checked until it answers correctly, and stopped on every way out — by
+//! A benchmark server while it runs: started (by `hello-harness`) on a free port with its
+//! output in the run's logs, checked until it answers correctly, and stopped on every way out — by
 //! [`Live`]'s `Drop` on an error or a panic, and by the kernel if xtask itself dies
-//! (`PR_SET_PDEATHSIG`: Ctrl-C, `kill`), so no server outlives a run.
+//! (`sys::process::end_with_parent`: Ctrl-C, `kill`), so no server outlives a run.
 
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::unix::process::CommandExt as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hello_harness::{Pipe, Program};
+use hello_proto::sys::process::end_with_parent;
 
 use super::servers::{Launch, Mode, Spec, Tools};
 use crate::process::WAIT;
@@ -25,21 +25,6 @@ pub const GREETING: &[u8] = b"Hello World!\0";
 const STARTS: usize = 5;
 /// How long a stopped server has to exit before SIGKILL (hello-server's grace is 2 s).
 const STOP_WAIT: Duration = Duration::from_secs(5);
-
-/// Makes the kernel send SIGTERM to the command's process when xtask ends, however it
-/// ends. (Commands are started from the main thread, whose end is the process's.)
-pub fn die_with_us(cmd: &mut Command) {
-    // SAFETY: the closure runs in the child between fork and exec; prctl(2) is
-    // async-signal-safe and nothing is allocated.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
 
 /// A port nothing listens on now: bound on 127.0.0.1 and released (nginx needs a port
 /// in its configuration; the other servers print the one the kernel gave them).
@@ -101,9 +86,9 @@ pub fn echo_on(s: &mut TcpStream, timeout: Duration) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A running server; stopped when dropped.
+/// A running server (a `hello-harness` program); stopped when dropped.
 pub struct Live {
-    child: Option<Child>,
+    program: Option<Program>,
     /// The server's name.
     pub name: &'static str,
     /// The port it listens on, on 127.0.0.1.
@@ -119,10 +104,10 @@ impl Live {
     }
 
     /// Takes charge of a server already spawned on `port`.
-    pub fn adopt(child: Child, name: &'static str, port: u16) -> Live {
+    pub fn adopt(program: Program, name: &'static str, port: u16) -> Live {
         Live {
-            pid: child.id(),
-            child: Some(child),
+            pid: program.pid(),
+            program: Some(program),
             name,
             port,
         }
@@ -130,9 +115,7 @@ impl Live {
 
     /// Whether it has exited already.
     pub fn exited(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_none_or(|c| !matches!(c.try_wait(), Ok(None)))
+        self.program.as_mut().is_none_or(Program::exited)
     }
 
     /// SIGTERM, a bounded wait, then SIGKILL.
@@ -141,26 +124,9 @@ impl Live {
     }
 
     fn halt(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(None) = child.try_wait() {
-            // SAFETY: kill(2) on our own child, not yet reaped.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-            let until = Instant::now() + STOP_WAIT;
-            while Instant::now() < until {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(5));
-            }
-            eprintln!(
-                "xtask bench: {} did not stop within {STOP_WAIT:?} of SIGTERM: SIGKILL",
-                self.name
-            );
-            let _ = child.kill();
+        if let Some(Err(e)) = self.program.take().map(|p| p.stop(STOP_WAIT)) {
+            eprintln!("xtask bench: {}: {e:#}", self.name);
         }
-        let _ = child.wait();
     }
 }
 
@@ -171,8 +137,8 @@ impl Drop for Live {
 }
 
 /// Spawns `launch` with stdin closed, stderr (and stdout unless `pipe_stdout`) appended
-/// to `log`, and [`die_with_us`].
-pub fn spawn(launch: &Launch, log: &Path, pipe_stdout: bool) -> Result<Child> {
+/// to `log`, ended with xtask (`sys::process::end_with_parent`).
+pub fn spawn(launch: &Launch, log: &Path, pipe_stdout: bool) -> Result<Program> {
     let file = OpenOptions::new()
         .create(true)
         .append(true)
@@ -186,9 +152,8 @@ pub fn spawn(launch: &Launch, log: &Path, pipe_stdout: bool) -> Result<Child> {
     let (program, args) = launch.argv.split_first().context("empty command line")?;
     let mut cmd = Command::new(program);
     cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(file);
-    die_with_us(&mut cmd);
-    cmd.spawn()
-        .with_context(|| format!("cannot start {}", program.to_string_lossy()))
+    end_with_parent(&mut cmd);
+    Program::spawn(cmd)
 }
 
 /// Starts `spec` in `mode` and waits (bounded) until it answers correctly: on port 0
@@ -204,20 +169,16 @@ pub fn start(spec: &Spec, tools: &Tools, mode: Mode, logs: &Path) -> Result<Live
             (false, _) => free_port()?,
         };
         let launch = spec.command(tools, mode, port, logs)?;
-        let mut child = spawn(&launch, &log, launch.prints_port)?;
+        let program = spawn(&launch, &log, launch.prints_port)?;
         let port = if launch.prints_port {
-            match start_line(&mut child) {
-                Ok(p) => p,
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    bail!("{}: {e:#} (see {})", spec.name, log.display());
-                }
+            match program.listening(Pipe::Stdout, WAIT) {
+                Ok(l) => l.addr.port(),
+                Err(e) => bail!("{}: {e:#} (see {})", spec.name, log.display()),
             }
         } else {
             port
         };
-        match ready(Live::adopt(child, spec.name, port), mode) {
+        match ready(Live::adopt(program, spec.name, port), mode) {
             Ok(live) => return Ok(live),
             Err(e) => last = format!("{e:#}"),
         }
@@ -227,34 +188,6 @@ pub fn start(spec: &Spec, tools: &Tools, mode: Mode, logs: &Path) -> Result<Live
         spec.name,
         log.display()
     )
-}
-
-/// Reads the `listening on ADDR` line (bounded) and returns its port; the rest of
-/// stdout is read and dropped, so the server never blocks on it.
-fn start_line(child: &mut Child) -> Result<u16> {
-    let stdout = child.stdout.take().context("no stdout pipe")?;
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        let mut line = String::new();
-        let _ = r.read_line(&mut line);
-        let _ = tx.send(line);
-        let _ = std::io::copy(&mut r, &mut std::io::sink());
-    });
-    let line = rx
-        .recv_timeout(WAIT)
-        .ok()
-        .filter(|l| !l.is_empty())
-        .with_context(|| format!("no start-up line within {WAIT:?}"))?;
-    parse_start_line(&line).with_context(|| format!("unexpected start-up line {:?}", line.trim_end()))
-}
-
-/// The port of `listening on 127.0.0.1:40123` (or `[::1]:40123`).
-fn parse_start_line(line: &str) -> Option<u16> {
-    line.trim_end()
-        .strip_prefix("listening on ")
-        .and_then(|a| a.rsplit_once(':'))
-        .and_then(|(_, p)| p.parse().ok())
 }
 
 /// Waits (bounded) until the server answers one exchange of `mode` correctly.
@@ -285,14 +218,6 @@ fn ready(mut live: Live, mode: Mode) -> Result<Live> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_port_comes_from_the_start_up_line() {
-        assert_eq!(parse_start_line("listening on 127.0.0.1:40123\n"), Some(40123));
-        assert_eq!(parse_start_line("listening on [::1]:9190"), Some(9190));
-        assert_eq!(parse_start_line("bind() error"), None);
-        assert_eq!(parse_start_line("listening on 127.0.0.1:x"), None);
-    }
 
     #[test]
     fn a_free_port_is_bindable_again() {

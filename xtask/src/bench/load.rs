@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use hello_client::load::{Plan, Summary};
+use hello_proto::sys::process::end_with_parent;
 
-use super::live::die_with_us;
 use crate::process::run_bounded_for;
 use crate::procfs::{Tree, tick_us};
 
@@ -78,7 +78,7 @@ impl Generator<'_> {
         cmd.arg("-c")
             .arg(c.to_string())
             .args(["127.0.0.1", &port.to_string()]);
-        die_with_us(&mut cmd);
+        end_with_parent(&mut cmd);
         let done = run_bounded_for(cmd, self.limit)?;
         parse(&done.stdout)
             .with_context(|| format!("hello-load exited {}: {}", done.status, done.stderr.trim_end()))

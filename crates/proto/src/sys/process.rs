@@ -306,16 +306,44 @@ pub fn reap_child(tracer: &Tracer) -> Option<Reaped> {
     Some(reaped)
 }
 
-/// `kill(pid, SIGTERM)`: tells a child to stop (it keeps the grace).
-pub fn stop_child(pid: i32) {
+/// `kill(pid, signal)`: sends `signal` to a child process (a fork model child; a program
+/// `hello-harness` started: its stop, a test's SIGHUP or SIGSTOP). The error is the
+/// kernel's (`ESRCH` for a pid that is gone).
+pub fn signal_child(pid: i32, signal: i32) -> io::Result<()> {
     // SAFETY: kill(2) takes two integers.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `prctl(PR_SET_PDEATHSIG, SIGTERM)` in the child `cmd` starts, between its fork and
+/// exec: the kernel sends it SIGTERM when the thread that started it ends, however it
+/// ends (Ctrl-C, `kill`), so that no benchmark server or load outlives xtask. (Start such
+/// commands from the main thread, whose end is the process's.)
+pub fn end_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt as _;
+    // SAFETY: the closure runs in the child between fork and exec; prctl(2) is
+    // async-signal-safe and nothing is allocated.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// `kill(pid, SIGTERM)`: tells a child to stop (it keeps the grace). A child that is gone
+/// already needs no telling.
+pub fn stop_child(pid: i32) {
+    let _ = signal_child(pid, libc::SIGTERM);
 }
 
 /// `kill(pid, SIGKILL)`: ends a child that outlived the grace and its margin.
 pub fn kill_child(pid: i32) {
-    // SAFETY: kill(2) takes two integers.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = signal_child(pid, libc::SIGKILL);
 }
 
 /// `close(2)` of the child's copy of the listening socket after `fork()`: the child
