@@ -177,7 +177,8 @@ pub fn render(records: &[Record], real: &Timeline, lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::{build, one_exchange};
+    use crate::timeline::build;
+    use crate::timeline::fixtures::one_exchange;
     use hello_proto::trace::Event;
 
     #[test]

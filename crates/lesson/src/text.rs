@@ -380,7 +380,8 @@ pub fn packet_arrow_of(t: &Timeline, p: &Packet, kind: Carries, lang: Lang) -> (
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::{build, build_seen, one_exchange, one_exchange_kernel};
+    use crate::timeline::fixtures::{one_exchange, one_exchange_kernel};
+    use crate::timeline::{build, build_seen};
 
     #[test]
     fn wrapping_counts_hangul_as_two_columns() {
