@@ -3,8 +3,9 @@
 //! Pure, with no I/O: [`addr`] (ports, hosts, durations as typed), [`error`] (the
 //! step-tagged error), [`wire`] (the bytes of hello and echo), [`conn`] (the life of one
 //! served connection, as a state machine), [`proxy`] (the PROXY protocol header a
-//! balancer sends), [`trace`] (how each socket call is worded,
-//! in English and Korean) and [`kernel`] (captured frames and TCP states, as data). Every system call is in one module, [`sys`]: the socket
+//! balancer sends), [`trace`] (how each socket call is worded, in English and Korean),
+//! [`kernel`] (captured frames and TCP states, as data) and [`words`] (a count and its
+//! noun, as English says them). Every system call is in one module, [`sys`]: the socket
 //! set-up, the traced calls on a connection, and the stderr sink of the trace.
 //! ARCHITECTURE.md draws the map.
 
@@ -36,6 +37,8 @@ pub mod trace;
 pub mod utc;
 #[cfg(target_os = "linux")]
 pub mod wire;
+#[cfg(target_os = "linux")]
+pub mod words;
 
 #[cfg(target_os = "linux")]
 pub use error::{Cause, Error, Result, Step};
