@@ -2,6 +2,8 @@
 //! exchange the lesson's other tests draw, and the exchanges (echo, fork, epoll) whose
 //! orders the timeline's unit tests check.
 
+#![cfg(test)]
+
 use std::io;
 use std::net::SocketAddr;
 

@@ -55,7 +55,6 @@
 
 mod check;
 mod crossings;
-#[cfg(test)]
 pub(crate) mod fixtures;
 mod meaning;
 mod order;
