@@ -631,7 +631,7 @@ fn the_textbook_programs_pair_with_the_real_exchanges() {
         "{hello}"
     );
     assert!(
-        hello.contains("       + recv(6, MSG_DONTWAIT) = -1 EAGAIN\n           nothing left unread"),
+        hello.contains("       + recv(6, MSG_DONTWAIT) = -1 EAGAIN\n           nothing unread yet: half-close"),
         "{hello}"
     );
 }
