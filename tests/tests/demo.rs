@@ -564,7 +564,8 @@ fn html_pages_render_in_chromium_in_both_languages() {
                     part.slug
                 );
             }
-            let dom = run_chromium(&browser, &["--dump-dom".to_string()], &path);
+            // The measured page is the page with the measuring script after the rest of
+            // its body: its document holds the page's table and picture as they are.
             let table = &dom[dom.find("<table").expect("the calls table rendered")..];
             let mut at = 0;
             for &(l, i) in &part.timeline.rows {
