@@ -19,6 +19,8 @@ use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use hello_server::Model;
+
 /// Bound on every wait in the tests: a broken server fails a test, it never hangs CI.
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -476,17 +478,11 @@ pub fn run_bounded_child(mut child: Child) -> std::process::Output {
     }
 }
 
-/// Every server model: each end-to-end check runs against all of them (the io_uring
-/// model only where the kernel allows it: see [`Models`]).
-pub const MODELS: Models = Models(&[
-    "iterative",
-    "threads",
-    "epoll",
-    "select",
-    "fork",
-    EPOLL_WORKERS,
-    URING,
-]);
+/// Every server model (`hello_server::Model`, in the textbook's order), and the epoll
+/// model once more with two workers ([`EPOLL_WORKERS`]: its connections spread over two
+/// event loops, a path of its own): each end-to-end check runs against all of them (the
+/// io_uring model only where the kernel allows it: see [`Models`]).
+pub const MODELS: Models = Models(|_| true);
 
 /// The epoll model with two workers, as a [`MODELS`] entry (see [`server_args`]).
 pub const EPOLL_WORKERS: &str = "epoll --workers 2";
@@ -495,26 +491,41 @@ pub const EPOLL_WORKERS: &str = "epoll --workers 2";
 pub const URING: &str = "uring";
 
 /// The models that serve clients at once (all but the iterative one).
-pub const CONCURRENT_MODELS: Models = Models(&["threads", "epoll", "select", "fork", EPOLL_WORKERS, URING]);
+pub const CONCURRENT_MODELS: Models = Models(|m| m != Model::Iterative);
 
 /// The models whose clients share one process's memory, so that `--max-buffered` bounds
 /// them all together (a fork model child has its own).
-pub const ONE_PROCESS_MODELS: Models = Models(&["threads", "epoll", "select", EPOLL_WORKERS, URING]);
+pub const ONE_PROCESS_MODELS: Models = Models(|m| !matches!(m, Model::Iterative | Model::Fork));
 
-/// A list of models to run a check against: `for model in MODELS`. The io_uring model is
-/// left out, with a loud SKIP line, where the kernel refuses io_uring (see
-/// [`uring_refused`]).
+/// A list of models to run a check against (`for model in MODELS`): the entries of
+/// [`MODELS`] whose model the function keeps, each as the value of `--model`. The
+/// io_uring model is left out, with a loud SKIP line, where the kernel refuses io_uring
+/// (see [`uring_refused`]).
 #[derive(Debug, Clone, Copy)]
-pub struct Models(pub &'static [&'static str]);
+pub struct Models(pub fn(Model) -> bool);
+
+/// Every entry of [`MODELS`]: its model, and what `--model` is given for it.
+fn model_entries() -> &'static [(Model, &'static str)] {
+    static ENTRIES: OnceLock<Vec<(Model, &'static str)>> = OnceLock::new();
+    ENTRIES.get_or_init(|| {
+        let mut entries: Vec<(Model, &'static str)> = Model::in_textbook_order()
+            .into_iter()
+            // Made once per test process: the names live as long as it.
+            .map(|m| (m, &*Box::leak(m.to_string().into_boxed_str())))
+            .collect();
+        entries.push((Model::Epoll, EPOLL_WORKERS));
+        entries
+    })
+}
 
 impl IntoIterator for Models {
     type Item = &'static str;
     type IntoIter = std::vec::IntoIter<&'static str>;
 
     fn into_iter(self) -> Self::IntoIter {
-        let mut runnable = Vec::with_capacity(self.0.len());
-        for &model in self.0 {
-            if model.split_whitespace().next() == Some(URING) {
+        let mut runnable = Vec::new();
+        for &(kind, model) in model_entries().iter().filter(|(m, _)| (self.0)(*m)) {
+            if kind == Model::Uring {
                 if let Some(why) = uring_refused() {
                     skip(&format!("uring: io_uring_setup failed: {why}"));
                     continue;
@@ -825,3 +836,32 @@ fn held_sockets(pid: u32, server_port: u16, client_port: Option<u16>) -> usize {
 
 /// The child processes of `pid` (`hello_proto::sys::process::child_processes`).
 pub use hello_proto::sys::process::child_processes;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lists of models are the server's, filtered, and `epoll --workers 2` besides.
+    #[test]
+    fn the_lists_of_models_are_the_servers() {
+        let names = |list: Models| -> Vec<&str> {
+            model_entries()
+                .iter()
+                .filter(|(m, _)| (list.0)(*m))
+                .map(|(_, name)| *name)
+                .collect()
+        };
+        let every: Vec<String> = Model::in_textbook_order().iter().map(Model::to_string).collect();
+        assert_eq!(names(MODELS)[..every.len()], every);
+        assert_eq!(names(MODELS)[every.len()..], [EPOLL_WORKERS]);
+        assert!(names(MODELS).contains(&URING));
+        assert_eq!(
+            names(CONCURRENT_MODELS),
+            ["fork", "select", "threads", "epoll", "uring", EPOLL_WORKERS]
+        );
+        assert_eq!(
+            names(ONE_PROCESS_MODELS),
+            ["select", "threads", "epoll", "uring", EPOLL_WORKERS]
+        );
+    }
+}

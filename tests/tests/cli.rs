@@ -1,7 +1,8 @@
 //! The command lines as a user meets them: `--help` of each program ends with examples,
 //! and each example is a command line the program accepts (parsed with the very clap
 //! definition the binary uses); `--version` names the git commit the binary was built
-//! from, and whether its sources differed from it.
+//! from, and whether its sources differed from it; every option has its row in the option
+//! tables of docs/reference.md and docs/contract.md.
 
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -182,4 +183,107 @@ fn version_names_the_commit_and_a_dirty_tree_when_built_from_a_checkout() {
         };
         assert_eq!(line, expected);
     }
+}
+
+/// The long options of a command, `--help` and `--version` left out (every program has
+/// them, and the tables say so once).
+fn long_options(command: &clap::Command) -> Vec<String> {
+    command
+        .get_arguments()
+        .filter_map(|arg| arg.get_long())
+        .filter(|long| !matches!(*long, "help" | "version"))
+        .map(|long| format!("--{long}"))
+        .collect()
+}
+
+/// Whether some row of a Markdown table in `doc` names `option` in its first cell.
+fn has_row_for(doc: &str, option: &str) -> bool {
+    doc.lines()
+        .filter_map(|l| l.strip_prefix('|'))
+        .filter_map(|l| l.split(" |").next())
+        .any(|cell| {
+            cell.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .any(|word| word == option)
+        })
+}
+
+/// The part of `doc` under the heading `heading` (a whole line, `## …` or `### …`), to the
+/// next heading of the same or a higher level.
+fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
+    let level = heading.bytes().take_while(|b| *b == b'#').count();
+    let start = doc
+        .find(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("no heading {heading:?}"))
+        + heading.len()
+        + 2;
+    let rest = &doc[start..];
+    let end = rest
+        .match_indices("\n#")
+        .find(|(i, _)| {
+            let hashes = rest[i + 1..].bytes().take_while(|b| *b == b'#').count();
+            hashes <= level && rest[i + 1 + hashes..].starts_with(' ')
+        })
+        .map_or(rest.len(), |(i, _)| i);
+    &rest[..end]
+}
+
+#[test]
+fn every_option_has_a_row_in_the_reference_and_the_contract() {
+    // The option tables of docs/reference.md and docs/contract.md, each program's own.
+    let reference = std::fs::read_to_string(workspace_root().join("docs/reference.md")).unwrap();
+    let contract = std::fs::read_to_string(workspace_root().join("docs/contract.md")).unwrap();
+    let mut missing = Vec::new();
+    for (program, command, tables) in [
+        (
+            "hello-server",
+            hello_server::cli::command(),
+            vec![
+                (
+                    "docs/reference.md, hello-server",
+                    section(&reference, "## hello-server"),
+                ),
+                (
+                    "docs/contract.md, Server options",
+                    section(&contract, "### Server options"),
+                ),
+            ],
+        ),
+        (
+            "hello-client",
+            hello_client::cli::command(),
+            vec![
+                (
+                    "docs/reference.md, hello-client",
+                    section(&reference, "## hello-client"),
+                ),
+                (
+                    "docs/contract.md, Client options",
+                    section(&contract, "### Client options"),
+                ),
+            ],
+        ),
+        (
+            "hello-load",
+            hello_client::load::cli::command(),
+            vec![(
+                "docs/contract.md, hello-load",
+                section(&contract, "## hello-load"),
+            )],
+        ),
+    ] {
+        let options = long_options(&command);
+        assert!(options.len() > 5, "{program}: {options:?}");
+        for option in options {
+            for (name, table) in &tables {
+                if !has_row_for(table, &option) {
+                    missing.push(format!("{program} {option}: no row in {name}"));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "options the tables do not name:\n{}",
+        missing.join("\n")
+    );
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use hello_lesson::observe::{self, Capturing};
-use hello_lesson::scenario::{self, Part, Programs, SCENARIOS};
+use hello_lesson::scenario::{self, Part, Programs, Scenario};
 use hello_lesson::wire_view::Note;
 use hello_lesson::{run, text, timeline};
 use hello_proto::sys::capture::Limits;
@@ -306,11 +306,11 @@ fn the_text_check_fails_on_a_read_before_its_write() {
 fn every_scenario_runs_in_both_languages() {
     let programs = programs();
     for lang in [Lang::En, Lang::Ko] {
-        for name in SCENARIOS {
-            let parts =
-                scenario::run(name, &programs, lang).unwrap_or_else(|e| panic!("{name} {lang:?}: {e:#}"));
+        for &name in Scenario::all() {
+            let parts = scenario::run(&name.to_string(), &programs, lang)
+                .unwrap_or_else(|e| panic!("{name} {lang:?}: {e:#}"));
             assert!(!parts.is_empty(), "{name}: no pages");
-            if name == "models" {
+            if name == Scenario::Models {
                 models_compare(&parts, lang);
             }
             let last = parts.last().unwrap();
@@ -360,7 +360,7 @@ fn models_compare(parts: &[Part], lang: Lang) {
         assert!(text::width(line) <= 230, "wider than 230: {line}");
     }
     let head = wide.lines().next().unwrap();
-    for model in scenario::MODELS {
+    for model in scenario::models() {
         assert!(head.contains(&format!("--model {model}")), "{head}");
     }
     assert!(
@@ -658,7 +658,7 @@ fn every_predict_then_run_experiment_gives_its_answer() {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     std::thread::scope(|scope| {
         let mut runs = Vec::new();
-        for name in SCENARIOS {
+        for &name in Scenario::all() {
             for (k, q) in predict::questions(name).iter().enumerate() {
                 if let Some(missing) = q.needs.iter().find(|t| hello_tests::which(t).is_none()) {
                     hello_tests::skip(&format!(
@@ -748,6 +748,45 @@ fn step_without_a_terminal_is_a_one_line_usage_error() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A bad `cargo xtask` command line, in its arguments or in a knob's environment
+/// variable, is one line naming what is wrong, and exit 2 (`cargo xtask --help`); no task
+/// starts (nothing on stdout).
+#[test]
+fn a_bad_xtask_command_line_is_one_line_and_exit_2() {
+    let Some(xtask) = built_xtask("a_bad_xtask_command_line_is_one_line_and_exit_2") else {
+        return;
+    };
+    // The arguments, an environment variable to set, and what the line must name.
+    type Case = (
+        &'static [&'static str],
+        Option<(&'static str, &'static str)>,
+        &'static str,
+    );
+    let cases: [Case; 5] = [
+        (&["demo", "nope"], None, "'nope'"),
+        (&["demo", "udp", "--step"], None, "--step"),
+        (&["soak", "--model", "poll"], None, "'poll'"),
+        (&["cluster", "--model", "fork"], None, "fork"),
+        (&["bench"], Some(("REPEATS", "0")), "REPEATS"),
+    ];
+    for (args, env, says) in cases {
+        let mut cmd = Command::new(&xtask);
+        cmd.args(args).env("CARGO", "/bin/true");
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run xtask");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        hello_tests::assert_one_line(&format!("xtask {args:?}"), &stderr);
+        assert!(
+            stderr.starts_with("xtask: ") && stderr.contains(says),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
 }
 
 /// A tmux server of the test's own (`tmux -L NAME`), killed when dropped.

@@ -1,6 +1,6 @@
 //! What `cargo xtask dist` ships, unpacked as a user would: the tarball holds the
-//! binaries, the bash, zsh and fish completions, the man pages, the README and the
-//! licenses; each man page renders and names every option the program's `--help` lists;
+//! binaries, the bash, zsh and fish completions, the man pages, the README, ARCHITECTURE.md,
+//! the docs (every link of README's leads somewhere in it) and the licenses; each man page renders and names every option the program's `--help` lists;
 //! the bash completion loads in bash and completes `--model`'s values. The tarball is
 //! packed from the debug binaries (`dist --bins`), so no release build is needed here.
 
@@ -83,10 +83,11 @@ fn files_under(root: &Path) -> BTreeSet<String> {
 }
 
 #[test]
-fn the_tarball_holds_the_binaries_completions_man_pages_units_readme_and_licenses() {
+fn the_tarball_holds_the_binaries_completions_man_pages_units_docs_and_licenses() {
     let (_, root) = unpacked();
     let mut expected: BTreeSet<String> = [
         "README.md",
+        "ARCHITECTURE.md",
         "LICENSE-MIT",
         "LICENSE-APACHE",
         "lib/systemd/system/hello-server.socket",
@@ -103,9 +104,16 @@ fn the_tarball_holds_the_binaries_completions_man_pages_units_readme_and_license
             format!("share/fish/vendor_completions.d/{p}.fish"),
         ]);
     }
+    let docs: Vec<String> = files_under(&workspace_root().join("docs"))
+        .into_iter()
+        .map(|f| format!("docs/{f}"))
+        .collect();
+    assert!(docs.contains(&"docs/contract.md".to_owned()), "{docs:?}");
+    expected.extend(docs.iter().cloned());
     assert_eq!(files_under(root), expected);
-    let shipped_as_they_are = [
+    let mut shipped_as_they_are = vec![
         ("README.md", "README.md"),
+        ("ARCHITECTURE.md", "ARCHITECTURE.md"),
         ("LICENSE-MIT", "LICENSE-MIT"),
         ("LICENSE-APACHE", "LICENSE-APACHE"),
         (
@@ -117,6 +125,22 @@ fn the_tarball_holds_the_binaries_completions_man_pages_units_readme_and_license
             "dist/systemd/hello-server.service",
         ),
     ];
+    shipped_as_they_are.extend(docs.iter().map(|d| (d.as_str(), d.as_str())));
+    // README's relative links lead somewhere in the tarball.
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut links = 0;
+    for target in readme.split("](").skip(1).filter_map(|r| r.split(')').next()) {
+        let file = target.split('#').next().unwrap_or_default();
+        if file.is_empty() || file.contains("://") {
+            continue;
+        }
+        links += 1;
+        assert!(
+            root.join(file).exists(),
+            "README links to {file}, not in the tarball"
+        );
+    }
+    assert!(links > 5, "README's links were read: {links}");
     for (shipped, source) in shipped_as_they_are {
         assert_eq!(
             std::fs::read(root.join(shipped)).unwrap(),

@@ -59,7 +59,7 @@ fn greeting_and_fin_arrive_in_one_segment_in_every_model() {
 /// The hello service never reads, so a client that sends first (`echo hi | nc`,
 /// `hello-client -m`) would meet a close() with unread input, which sends RST instead of
 /// FIN and can destroy the greeting. The server checks for unread input after the
-/// greeting, half-closes, and drains what it found. The half-close comes even when the
+/// greeting, half-closes, and discards what it found. The half-close comes even when the
 /// check found nothing: input arriving between the check and the close() would make the
 /// close a RST that drops the greeting MSG_MORE still holds. That race lost the greeting
 /// for about 1 client in 10 under `--model threads`: the clients here send after a delay

@@ -2,7 +2,9 @@
 //! `hello-proto` do no I/O, and only `hello_proto::sys` makes system calls and traces them;
 //! and of the files around the code: the CI workflow checks Cargo.toml's minimum Rust
 //! version and installs what `.ci/run` installs, and the license files are the ones
-//! Cargo.toml names; and every test ARCHITECTURE.md names as a guard exists.
+//! Cargo.toml names; every test ARCHITECTURE.md names as a guard exists, every code name
+//! of its glossary too; the docs list the server's models, all of them; and every
+//! relative link of the docs leads somewhere.
 
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -273,7 +275,7 @@ fn no_model_knows_what_the_service_is() {
         "fork",
         "blocking",
         "drive",
-        "clients",
+        "exchanges",
         "timers",
         "accept",
         "slots",
@@ -472,4 +474,363 @@ fn every_test_architecture_md_names_exists() {
         absent.is_empty(),
         "ARCHITECTURE.md names files that do not exist: {absent:?}"
     );
+}
+
+/// The Markdown pages whose links must hold: README.md, ARCHITECTURE.md and every page
+/// under docs/ (the benchmark runs' folders in docs/bench/ are records, left as written).
+fn markdown_pages() -> Vec<String> {
+    fn walk(dir: &Path, rel: &str, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = format!("{rel}/{name}");
+            if entry.path().is_dir() {
+                if path != "docs/bench" {
+                    walk(&entry.path(), &path, out);
+                }
+            } else if name.ends_with(".md") {
+                out.push(path);
+            }
+        }
+    }
+    let mut pages = vec!["README.md".to_owned(), "ARCHITECTURE.md".to_owned()];
+    walk(&workspace_root().join("docs"), "docs", &mut pages);
+    pages.sort();
+    pages
+}
+
+/// The page's text outside fenced code blocks, as blocks (paragraphs, tables, lists) with
+/// their code spans taken out: what GitHub reads links and headings from.
+fn prose_blocks(text: &str) -> Vec<String> {
+    let mut blocks = vec![String::new()];
+    let mut fence: Option<&str> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(open) = fence {
+            if trimmed.starts_with(open) {
+                fence = None;
+            }
+            continue;
+        }
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            fence = Some(&trimmed[..3]);
+            blocks.push(String::new());
+            continue;
+        }
+        if trimmed.is_empty() {
+            blocks.push(String::new());
+            continue;
+        }
+        let block = blocks.last_mut().unwrap();
+        block.push_str(line);
+        block.push('\n');
+    }
+    blocks
+        .iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| b.split('`').step_by(2).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+/// GitHub's anchor for a heading: lowercase, every character but a letter, a digit, `_`,
+/// `-` and a space dropped (Hangul is letters, kept), each space a `-`.
+fn github_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | ' '))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a Markdown page's headings; a repeated heading's anchor gets `-1`, `-2`…,
+/// as on GitHub.
+fn heading_anchors(text: &str) -> Vec<String> {
+    let mut anchors: Vec<String> = Vec::new();
+    let mut in_fence = false;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
+            in_fence = !in_fence;
+            continue;
+        }
+        let level = trimmed.bytes().take_while(|b| *b == b'#').count();
+        if in_fence || level == 0 || level > 6 || !trimmed[level..].starts_with(' ') {
+            continue;
+        }
+        let base = github_anchor(trimmed[level..].trim_end_matches('#'));
+        let mut anchor = base.clone();
+        let mut n = 0;
+        while anchors.contains(&anchor) {
+            n += 1;
+            anchor = format!("{base}-{n}");
+        }
+        anchors.push(anchor);
+    }
+    anchors
+}
+
+/// The targets of the inline links and images of a block: `[text](target)` and
+/// `![alt](target)`, without a title.
+fn link_targets(block: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    let mut rest = block;
+    while let Some(at) = rest.find("](") {
+        rest = &rest[at + 2..];
+        let end = rest.find(')').unwrap_or(rest.len());
+        let target = rest[..end].split_whitespace().next().unwrap_or_default();
+        targets.push(target.trim_matches(|c| c == '<' || c == '>').to_owned());
+        rest = &rest[end..];
+    }
+    targets
+}
+
+/// Every relative link of `page` that does not resolve: a file that is not there, or an
+/// `#anchor` that no heading of the page it names makes.
+fn broken_links(page: &str) -> Vec<String> {
+    let text = text_of(page);
+    let dir = Path::new(page).parent().unwrap_or(Path::new(""));
+    let mut broken = Vec::new();
+    for target in prose_blocks(&text).iter().flat_map(|b| link_targets(b)) {
+        if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+            continue;
+        }
+        let (file, anchor) = match target.split_once('#') {
+            Some((file, anchor)) => (file, Some(anchor)),
+            None => (target.as_str(), None),
+        };
+        let file_path = if file.is_empty() {
+            page.to_owned()
+        } else {
+            dir.join(file).to_string_lossy().into_owned()
+        };
+        let on_disk = workspace_root().join(&file_path);
+        if !on_disk.exists() {
+            broken.push(format!("{page}: ({target}): no file {file_path}"));
+            continue;
+        }
+        if let Some(anchor) = anchor {
+            let anchors = if file_path.ends_with(".md") {
+                heading_anchors(&text_of(&file_path))
+            } else {
+                Vec::new()
+            };
+            if !anchors.iter().any(|a| a == anchor) {
+                broken.push(format!(
+                    "{page}: ({target}): {file_path} has no heading #{anchor}"
+                ));
+            }
+        }
+    }
+    broken
+}
+
+#[test]
+fn every_relative_link_of_the_docs_resolves_to_a_file_and_a_heading() {
+    assert_eq!(
+        github_anchor("The textbook's program, call for call"),
+        "the-textbooks-program-call-for-call"
+    );
+    assert_eq!(
+        github_anchor("hello-load `--connect-only` beside the hello exchange"),
+        "hello-load---connect-only-beside-the-hello-exchange"
+    );
+    assert_eq!(
+        github_anchor("교재의 프로그램 그대로: `--textbook`"),
+        "교재의-프로그램-그대로---textbook"
+    );
+    assert_eq!(
+        github_anchor("io_uring: fewer system calls"),
+        "io_uring-fewer-system-calls"
+    );
+    assert_eq!(
+        link_targets("see [a](x.md#y) and ![b](<p.png> \"t\")"),
+        ["x.md#y", "p.png"]
+    );
+    let pages = markdown_pages();
+    assert!(pages.iter().any(|p| p == "docs/contract.md"), "{pages:?}");
+    let readme_links: Vec<String> = prose_blocks(&text_of("README.md"))
+        .iter()
+        .flat_map(|b| link_targets(b))
+        .collect();
+    assert!(
+        readme_links.iter().any(|t| t == "docs/contract.md"),
+        "the links are read: {readme_links:?}"
+    );
+    let broken: Vec<String> = pages.iter().flat_map(|p| broken_links(p)).collect();
+    assert!(
+        broken.is_empty(),
+        "links that lead nowhere:\n{}",
+        broken.join("\n")
+    );
+}
+
+#[test]
+fn the_platform_page_quotes_the_build_error_of_other_systems_as_the_code_has_it() {
+    // The `compile_error!` of hello-proto, its string's line continuations and escapes undone.
+    let code = text_of("crates/proto/src/lib.rs");
+    let literal = code
+        .split("compile_error!(")
+        .nth(1)
+        .and_then(|rest| rest.split(");").next())
+        .expect("hello-proto has a compile_error! for other systems");
+    let message: String = literal
+        .trim()
+        .trim_matches('"')
+        .split("\\\n")
+        .map(str::trim_start)
+        .collect::<String>()
+        .replace("\\\"", "\"");
+    assert!(
+        message.starts_with("hello-sockets builds on Linux only"),
+        "{message}"
+    );
+    let page = text_of("docs/development.md");
+    assert!(
+        page.lines().any(|l| l == format!("error: {message}")),
+        "docs/development.md's Platform quotes the build error as: {message}"
+    );
+    // And the place it sends the reader to is there.
+    assert!(
+        message.contains("docs/development.md, \"Platform\"") && page.contains("\n## Platform\n"),
+        "{message}"
+    );
+}
+
+/// Whether `text` holds `word` as a whole identifier (no letter, digit or `_` either side).
+fn has_identifier(text: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(i, _)| {
+        !text[..i].chars().next_back().is_some_and(is_ident)
+            && !text[i + word.len()..].chars().next().is_some_and(is_ident)
+    })
+}
+
+/// The rows of the Markdown table under `heading` in `doc`, each as its cells (an escaped
+/// `\|` inside a cell kept as `|`).
+fn table_rows(doc: &str, heading: &str) -> Vec<Vec<String>> {
+    let start = doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("no {heading:?}: update this test"));
+    doc[start..]
+        .lines()
+        .skip(1)
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .filter(|l| !l.starts_with("|---"))
+        .skip(1)
+        .map(|l| {
+            l.replace("\\|", "\u{0}")
+                .trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().replace('\u{0}', "|"))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn glossary_names_are_the_codes() {
+    // Each name the glossary gives a word in the code exists in the code: a rename that
+    // forgets the glossary fails here.
+    let code: String = rust_files("crates")
+        .iter()
+        .map(|path| code_of(path))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let rows = table_rows(&text_of("ARCHITECTURE.md"), "## Glossary");
+    assert!(rows.len() >= 10, "the glossary's rows: {rows:?}");
+    let mut missing = Vec::new();
+    for row in &rows {
+        let names = row.last().expect("a row has cells");
+        assert!(names.contains('`'), "a word without its code name: {row:?}");
+        for name in names.split('`').skip(1).step_by(2) {
+            for part in name.split("::") {
+                if !has_identifier(&code, part) {
+                    missing.push(format!("{} ({})", part, row[0]));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's glossary names what the code does not have: {missing:?}"
+    );
+}
+
+#[test]
+fn the_docs_list_the_servers_models_and_no_other() {
+    use clap::ValueEnum;
+    use hello_server::Model;
+    // The module of each model: a new model does not compile here until it is given one.
+    let module = |m: &Model| match m {
+        Model::Iterative => "iterative",
+        Model::Threads => "threads",
+        Model::Epoll => "event_loop",
+        Model::Select => "select",
+        Model::Fork => "fork",
+        Model::Uring => "uring",
+    };
+    let mut models: Vec<String> = Model::value_variants()
+        .iter()
+        .filter_map(|m| Some(m.to_possible_value()?.get_name().to_owned()))
+        .collect();
+    models.sort();
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let contract = text_of("docs/contract.md");
+    // The option's row: `--model a\|b\|…`.
+    let option = contract
+        .lines()
+        .find_map(|l| l.strip_prefix("| `--model "))
+        .and_then(|rest| rest.split('`').next())
+        .expect("docs/contract.md's --model row");
+    let listed: Vec<String> = option.split("\\|").map(str::to_owned).collect();
+    assert_eq!(sorted(listed), models, "docs/contract.md's --model row");
+    // The models' tables: the contract's, and the one docs/models.md opens with.
+    let first_words = |doc: &str, heading: &str| -> Vec<String> {
+        let rows = table_rows(doc, heading)
+            .iter()
+            .map(|row| row[0].split('`').nth(1).unwrap_or_default().to_owned())
+            .collect();
+        sorted(rows)
+    };
+    assert_eq!(
+        first_words(&contract, "## Server models and limits"),
+        models,
+        "docs/contract.md's table of models"
+    );
+    assert_eq!(
+        first_words(&text_of("docs/models.md"), "# Server models"),
+        models,
+        "docs/models.md's table of models"
+    );
+    // ARCHITECTURE.md's code map has a row for each model's module, its diagram draws
+    // it, and the server's crate docs link it.
+    let architecture = text_of("ARCHITECTURE.md");
+    let diagram = architecture
+        .split("```")
+        .nth(1)
+        .expect("ARCHITECTURE.md's diagram");
+    let lib = text_of("crates/server/src/lib.rs");
+    for model in Model::value_variants() {
+        let m = module(model);
+        assert!(
+            architecture.contains(&format!("| `{m}` |")),
+            "ARCHITECTURE.md's code map has no row for `{m}`"
+        );
+        assert!(
+            has_identifier(diagram, m),
+            "ARCHITECTURE.md's diagram leaves out {m}"
+        );
+        assert!(
+            lib.contains(&format!("[`{m}`]")),
+            "crates/server/src/lib.rs's docs leave out {m}"
+        );
+    }
 }

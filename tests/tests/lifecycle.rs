@@ -353,7 +353,7 @@ fn clients_queued_at_a_stop_are_all_served_in_every_model() {
             .map(|i| {
                 let mut s = connect(srv.loopback());
                 s.write_all(format!("queued {i}\0").as_bytes()).expect("write");
-                // As hello-client -m and nc -N do: the server's drain after the reply
+                // As hello-client -m and nc -N do: the server's discard after the reply
                 // then ends at once.
                 s.shutdown(std::net::Shutdown::Write).expect("half-close");
                 (i, s)

@@ -14,9 +14,10 @@
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use clap::builder::{PossibleValue, PossibleValuesParser};
 use hello_lesson::observe::{self, Capturing};
-use hello_lesson::scenario::{self, Part, Programs, SCENARIOS};
+use hello_lesson::scenario::{self, Part, Programs, Scenario};
 use hello_lesson::{compare, pairing, run, step, text, textbook, wire_view};
 use hello_proto::sys::capture::Limits;
 use hello_proto::sys::netns;
@@ -24,84 +25,81 @@ use hello_proto::trace::Lang;
 
 use crate::process::build_dev;
 
-/// What the command line asked for.
-#[derive(Debug, PartialEq, Eq)]
-struct Asked {
+/// `cargo xtask demo`'s command line.
+#[derive(Debug, PartialEq, Eq, clap::Args)]
+#[command(
+    after_help = "Where capture is not possible, one line says why and the demo runs on \
+without packets. A scenario whose point did not happen is an error (exit 1)."
+)]
+pub struct Args {
+    /// The scenario to run, or `all` for every one in turn.
+    #[arg(default_value = "hello", value_parser = scenario_names())]
     scenario: String,
+    /// The language of the timelines and what to notice.
+    #[arg(long, value_name = "en|ko", default_value = "en", value_parser = hello_proto::cli::lang_parser())]
     lang: Lang,
+    /// Also write one self-contained HTML page per exchange into DIR (DIR/index.html).
+    #[arg(long, value_name = "DIR")]
     html: Option<PathBuf>,
+    /// Also write one pcap file per exchange into DIR.
+    #[arg(long, value_name = "DIR")]
     pcap: Option<PathBuf>,
-    capture: bool,
-    /// `--step`: the textbook's programs one call at a time (`hello_lesson::step`).
+    /// Capture no packets (the arrows between the two sides are then inferred).
+    #[arg(long)]
+    no_capture: bool,
+    /// Walk through the hello scenario with the textbook's programs one call at a time
+    /// (in a terminal: Enter makes the next call, q stops).
+    #[arg(long)]
     step: bool,
-    /// `--textbook`: the textbook's programs, then the same exchanges the real way
-    /// (`hello_lesson::pairing`).
+    /// The tutorials' programs first, call by call with their C lines, then the same
+    /// exchanges the real way, each real call paired with the textbook's or marked added.
+    #[arg(long)]
     textbook: bool,
 }
 
-fn usage() -> String {
-    format!(
-        "usage: cargo xtask demo [SCENARIO] [--lang en|ko] [--html DIR] [--pcap DIR] [--no-capture] [--step | --textbook]\nscenarios: {}, all (default: hello)",
-        SCENARIOS.join(", ")
-    )
+/// The scenarios `cargo xtask demo` takes: the lesson's ([`Scenario`]), and `all`.
+fn scenario_names() -> PossibleValuesParser {
+    let named = Scenario::all()
+        .iter()
+        .filter_map(clap::ValueEnum::to_possible_value);
+    PossibleValuesParser::new(named.chain([PossibleValue::new("all").help("Every scenario, in this order")]))
 }
 
-fn parse(args: &[String]) -> Result<Asked> {
-    let mut asked = Asked {
-        scenario: "hello".into(),
-        lang: Lang::En,
-        html: None,
-        pcap: None,
-        capture: true,
-        step: false,
-        textbook: false,
-    };
-    let mut named = false;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--lang" => {
-                let l = it.next().with_context(usage)?;
-                asked.lang = Lang::parse(l).map_err(anyhow::Error::msg).with_context(usage)?;
-            }
-            "--html" => asked.html = Some(PathBuf::from(it.next().with_context(usage)?)),
-            "--pcap" => asked.pcap = Some(PathBuf::from(it.next().with_context(usage)?)),
-            "--no-capture" => asked.capture = false,
-            "--step" => asked.step = true,
-            "--textbook" => asked.textbook = true,
-            s if !named && (SCENARIOS.contains(&s) || s == "all") => {
-                asked.scenario = s.to_string();
-                named = true;
-            }
-            other => bail!("unknown argument '{other}'\n{}", usage()),
+impl Args {
+    /// What the attributes cannot say: which scenarios `--step` and `--textbook` go with,
+    /// and which options they exclude.
+    pub fn check(&self) -> Result<(), String> {
+        if self.step && self.scenario != "hello" {
+            return Err(format!(
+                "--step walks through the hello scenario's textbook programs; '{}' has no walk",
+                self.scenario
+            ));
         }
+        if self.step && (self.html.is_some() || self.pcap.is_some()) {
+            return Err(
+                "--step writes no pages or pcap files (it runs its own exchanges): leave out --html and --pcap".into(),
+            );
+        }
+        if self.textbook && self.step {
+            return Err(
+                "--step already runs the textbook's programs: give one of --step and --textbook".into(),
+            );
+        }
+        if self.textbook && !matches!(self.scenario.as_str(), "hello" | "all") {
+            return Err(format!(
+                "--textbook sets the tutorials' programs beside the hello scenario's exchanges; '{}' has no textbook program",
+                self.scenario
+            ));
+        }
+        if self.no_capture && self.pcap.is_some() {
+            return Err("--pcap needs the capture that --no-capture turns off".into());
+        }
+        Ok(())
     }
-    if asked.step && asked.scenario != "hello" {
-        bail!(
-            "--step walks through the hello scenario's textbook programs; '{}' has no walk",
-            asked.scenario
-        );
-    }
-    if asked.step && (asked.html.is_some() || asked.pcap.is_some()) {
-        bail!(
-            "--step writes no pages or pcap files (it runs its own exchanges): leave out --html and --pcap"
-        );
-    }
-    if asked.textbook && asked.step {
-        bail!("--step already runs the textbook's programs: give one of --step and --textbook");
-    }
-    if asked.textbook && !matches!(asked.scenario.as_str(), "hello" | "all") {
-        bail!(
-            "--textbook sets the tutorials' programs beside the hello scenario's exchanges; '{}' has no textbook program",
-            asked.scenario
-        );
-    }
-    Ok(asked)
 }
 
 /// Runs the demo.
-pub fn run(args: &[String]) -> Result<()> {
-    let asked = parse(args)?;
+pub fn run(asked: Args) -> Result<()> {
     if asked.step && !std::io::stdin().is_terminal() {
         bail!("--step waits for Enter before each call: run it in a terminal (stdin is not one)");
     }
@@ -111,12 +109,6 @@ pub fn run(args: &[String]) -> Result<()> {
         server: dir.join("hello-server"),
         client: dir.join("hello-client"),
     };
-    if !asked.capture && asked.pcap.is_some() {
-        bail!(
-            "--pcap needs the capture that --no-capture turns off\n{}",
-            usage()
-        );
-    }
     if asked.step {
         let dir = std::env::temp_dir().join("hello-lesson-step");
         let stdin = std::io::stdin();
@@ -140,7 +132,7 @@ pub fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     let limits = Limits::default();
-    let (capturing, _clock) = if asked.capture {
+    let (capturing, _clock) = if !asked.no_capture {
         capturing(limits)
     } else {
         (Capturing::Off, None)
@@ -155,12 +147,16 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("{}", text::legend(asked.lang));
     // The models side by side where the terminal is wide enough; else one after the
     // other, with their costs in a table under the last.
-    let models: Vec<Part> = parts.iter().filter(|p| p.scenario == "models").cloned().collect();
+    let models: Vec<Part> = parts
+        .iter()
+        .filter(|p| p.scenario == Scenario::Models)
+        .cloned()
+        .collect();
     let side_by_side =
         hello_proto::sys::process::terminal_columns().and_then(|w| compare::columns(&models, asked.lang, w));
     for (i, part) in parts.iter().enumerate() {
-        if part.scenario == "models" {
-            let first = parts[..i].iter().all(|p| p.scenario != "models");
+        if part.scenario == Scenario::Models {
+            let first = parts[..i].iter().all(|p| p.scenario != Scenario::Models);
             match &side_by_side {
                 Some(columns) if first => show_models(&models, columns, i + 1, parts.len(), asked.lang),
                 Some(_) => {}
@@ -169,7 +165,7 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             continue;
         }
-        match made.get(i).filter(|_| part.scenario == "hello") {
+        match made.get(i).filter(|_| part.scenario == Scenario::Hello) {
             Some(m) => show_textbook(m, part, i + 1, parts.len(), asked.lang),
             None => show(part, i + 1, parts.len(), asked.lang),
         }
@@ -331,37 +327,76 @@ fn show_predict(part: &Part, lang: Lang) {
 mod tests {
     use super::*;
 
+    fn demo(v: &[&str]) -> Result<Args, clap::Error> {
+        crate::parse_task("demo", v)
+    }
+
+    /// The docs' table of scenarios (`| scenario | what it shows |`, in README.md or
+    /// docs/) lists the scenarios `cargo xtask demo` takes, in their order.
+    #[test]
+    fn the_docs_table_of_scenarios_lists_the_scenarios() {
+        let root = crate::project_root();
+        let mut files = vec![root.join("README.md")];
+        files.extend(
+            std::fs::read_dir(root.join("docs"))
+                .unwrap()
+                .filter_map(|e| Some(e.ok()?.path())),
+        );
+        let mut tables = Vec::new();
+        for file in files.iter().filter(|f| f.extension().is_some_and(|x| x == "md")) {
+            let text = std::fs::read_to_string(file).unwrap();
+            let mut lines = text
+                .lines()
+                .skip_while(|l| !l.starts_with("| scenario | what it shows |"));
+            if lines.next().is_none() {
+                continue;
+            }
+            let names: Vec<String> = lines
+                .skip(1)
+                .take_while(|l| l.starts_with('|'))
+                .filter_map(|l| Some(l.split('`').nth(1)?.to_string()))
+                .collect();
+            tables.push(names);
+        }
+        let mut want: Vec<String> = Scenario::all().iter().map(Scenario::to_string).collect();
+        want.push("all".into());
+        assert_eq!(tables, [want], "the docs' tables of scenarios");
+    }
+
     #[test]
     fn the_command_line() {
-        let a = |v: &[&str]| parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        assert_eq!(a(&[]).unwrap().scenario, "hello");
-        let got = a(&["backlog", "--lang", "ko", "--html", "out"]).unwrap();
+        assert_eq!(demo(&[]).unwrap().scenario, "hello");
+        let got = demo(&["backlog", "--lang", "ko", "--html", "out"]).unwrap();
         assert_eq!(
             got,
-            Asked {
+            Args {
                 scenario: "backlog".into(),
                 lang: Lang::Ko,
                 html: Some(PathBuf::from("out")),
                 pcap: None,
-                capture: true,
+                no_capture: false,
                 step: false,
                 textbook: false,
             }
         );
-        let got = a(&["udp", "--pcap", "caps", "--no-capture"]).unwrap();
-        assert_eq!((got.pcap, got.capture), (Some(PathBuf::from("caps")), false));
-        assert!(a(&["--pcap"]).is_err());
-        assert_eq!(a(&["--lang", "en", "all"]).unwrap().scenario, "all");
-        assert!(a(&["nope"]).is_err());
-        assert!(a(&["--lang", "fr"]).is_err());
-        assert!(a(&["--html"]).is_err());
-        assert!(a(&["hello", "udp"]).is_err());
-        assert!(a(&["--step"]).unwrap().step);
-        assert!(a(&["backlog", "--step"]).is_err());
-        assert!(a(&["--step", "--html", "out"]).is_err());
-        assert!(a(&["--textbook"]).unwrap().textbook);
-        assert!(a(&["all", "--textbook"]).unwrap().textbook);
-        assert!(a(&["udp", "--textbook"]).is_err());
-        assert!(a(&["--textbook", "--step"]).is_err());
+        let got = demo(&["udp", "--pcap", "caps"]).unwrap();
+        assert_eq!((got.pcap, got.no_capture), (Some(PathBuf::from("caps")), false));
+        assert!(demo(&["udp", "--pcap", "caps", "--no-capture"]).is_err());
+        assert!(demo(&["--pcap"]).is_err());
+        assert_eq!(demo(&["--lang", "en", "all"]).unwrap().scenario, "all");
+        for &s in Scenario::all() {
+            assert_eq!(demo(&[&s.to_string()]).unwrap().scenario, s.to_string());
+        }
+        assert!(demo(&["nope"]).is_err());
+        assert!(demo(&["--lang", "fr"]).is_err());
+        assert!(demo(&["--html"]).is_err());
+        assert!(demo(&["hello", "udp"]).is_err());
+        assert!(demo(&["--step"]).unwrap().step);
+        assert!(demo(&["backlog", "--step"]).is_err());
+        assert!(demo(&["--step", "--html", "out"]).is_err());
+        assert!(demo(&["--textbook"]).unwrap().textbook);
+        assert!(demo(&["all", "--textbook"]).unwrap().textbook);
+        assert!(demo(&["udp", "--textbook"]).is_err());
+        assert!(demo(&["--textbook", "--step"]).is_err());
     }
 }

@@ -1,9 +1,9 @@
 //! `cargo xtask dist`: what is shipped. The release binaries, shell completions (bash,
 //! zsh, fish) and a man page for each program, generated from the same clap definitions
 //! the binaries parse (`hello_server::cli`, `hello_client::cli`,
-//! `hello_client::load::cli`), the README and the license texts, the systemd units
-//! (`dist/systemd/`, under `lib/systemd/system/`), laid out as an install prefix and
-//! packed into `target/dist/hello-sockets-<version>-<target>.tar.gz`.
+//! `hello_client::load::cli`), the README, ARCHITECTURE.md, `docs/` and the license
+//! texts, the systemd units (`dist/systemd/`, under `lib/systemd/system/`), laid out as an
+//! install prefix and packed into `target/dist/hello-sockets-<version>-<target>.tar.gz`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -37,32 +37,34 @@ fn programs() -> [(&'static str, clap::Command, &'static str); 3] {
 }
 
 /// Files of the project shipped as they are, at the top of the tarball.
-const TEXTS: [&str; 3] = ["README.md", "LICENSE-MIT", "LICENSE-APACHE"];
+const TEXTS: [&str; 4] = ["README.md", "ARCHITECTURE.md", "LICENSE-MIT", "LICENSE-APACHE"];
+
+/// The folder of documentation shipped whole beside them, so that README's links to its
+/// pages (and theirs to the pictures and measured runs) lead somewhere in the tarball.
+const DOCS: &str = "docs";
 
 /// The systemd units, shipped as they are from `dist/systemd/` to `lib/systemd/system/`
 /// (where a prefix's units go: `/usr/lib/systemd/system/` for `/usr`).
 pub const UNITS: [&str; 2] = ["hello-server.socket", "hello-server.service"];
 
+/// `cargo xtask dist`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Take the binaries from DIR instead of building them (a quick check with the debug
+    /// ones: --bins target/debug).
+    #[arg(long, value_name = "DIR")]
+    bins: Option<PathBuf>,
+    /// Write the install prefix and the tarball into DIR [default: target/dist].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
 /// `cargo xtask dist [--bins DIR] [--out DIR]`: builds the release binaries (or takes
 /// them from `--bins`, for a quick check with the debug ones), writes everything into
 /// `OUT/hello-sockets-<version>-<target>/` and packs it. OUT is `target/dist`.
-pub fn run(args: &[String]) -> Result<()> {
-    let mut bins = None;
-    let mut out = target_dir().join("dist");
-    let mut rest = args.iter();
-    while let Some(arg) = rest.next() {
-        let mut value = || {
-            rest.next()
-                .map(PathBuf::from)
-                .with_context(|| format!("{arg} needs a folder"))
-        };
-        match arg.as_str() {
-            "--bins" => bins = Some(value()?),
-            "--out" => out = value()?,
-            other => bail!("dist: unknown option '{other}' (--bins DIR, --out DIR)"),
-        }
-    }
-    let bins = match bins {
+pub fn run(args: Args) -> Result<()> {
+    let out = args.out.unwrap_or_else(|| target_dir().join("dist"));
+    let bins = match args.bins {
         Some(dir) => dir,
         None => build_dist()?,
     };
@@ -78,8 +80,8 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// Lays out `OUT/NAME/` as an install prefix — `bin/`, `share/man/man1/`, the
 /// completions where bash-completion, zsh and fish look for them, the systemd units in
-/// `lib/systemd/system/` — plus the README and
-/// the licenses, and packs it as `OUT/NAME.tar.gz`, which it returns.
+/// `lib/systemd/system/` — plus the README, ARCHITECTURE.md, `docs/` and the licenses, and
+/// packs it as `OUT/NAME.tar.gz`, which it returns.
 fn package(bins: &Path, out: &Path, name: &str) -> Result<PathBuf> {
     let root = out.join(name);
     if root.exists() {
@@ -95,6 +97,7 @@ fn package(bins: &Path, out: &Path, name: &str) -> Result<PathBuf> {
         let from = project_root().join(text);
         fs::copy(&from, root.join(text)).with_context(|| format!("cannot copy {}", from.display()))?;
     }
+    copy_tree(&project_root().join(DOCS), &root.join(DOCS))?;
     let units = root.join("lib/systemd/system");
     fs::create_dir_all(&units).with_context(|| format!("cannot create {}", units.display()))?;
     for unit in UNITS {
@@ -188,4 +191,20 @@ fn examples_section(examples: &str) -> String {
     }
     section.push_str(".fi\n");
     section
+}
+
+/// Copies the folder `from` to `to`, files and folders (no links; the docs have none).
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    let entries = fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot read {}", from.display()))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type()?.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            fs::copy(&src, &dst).with_context(|| format!("cannot copy {}", src.display()))?;
+        }
+    }
+    Ok(())
 }

@@ -1,10 +1,10 @@
-//! `cargo xtask models [--clients N] [--repeats R]`: the five server models side by side on
+//! `cargo xtask models [--clients N] [--repeats R] [--out DIR]`: the textbook's five server models side by side on
 //! what the textbook compares them by, measured in one run on this machine:
 //!
 //! - **cost per client**: server CPU per hello connection (the process and its reaped
-//!   children: `utime + stime + cutime + cstime`) and the rate 16 client threads reach,
-//!   as medians over R repeats whose model order rotates, and as paired ratios to the
-//!   epoll model within each repeat;
+//!   children: `utime + stime + cutime + cstime`) and the rate hello-load reaches with 16
+//!   connections in flight, as medians over R repeats whose model order rotates, and as
+//!   paired ratios to the epoll model within each repeat;
 //! - **memory per idle client**: N echo clients connect and send nothing; the proportional
 //!   set size (PSS, so that pages the fork model's children share with the parent are
 //!   counted once) of the server and all its processes, before and after, over the
@@ -16,27 +16,39 @@
 //!   the median.
 //!
 //! The table is printed and written (with the raw samples) to `target/bench/models-*/`,
-//! or `$OUT`. `cargo xtask bench` runs this after the harness, into the same folder.
+//! or `--out` (`$OUT`). `cargo xtask bench` runs this after the harness, into the same folder.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hello_client::load::Plan;
+use hello_server::Model;
 
+use crate::bench::Generator;
 use crate::process::{Running, build_dist, start_server};
 use crate::procfs::{Tree, cpu_ticks, raise_nofile, settle, tick_us};
 use crate::project_root;
 
-/// The models, in the textbook's order.
-const MODELS: [&str; 5] = ["iterative", "fork", "select", "threads", "epoll"];
-/// Client threads in the rate step.
-const RATE_THREADS: usize = 16;
+/// The models compared: the server's in the textbook's order
+/// ([`Model::in_textbook_order`]) but io_uring, as the textbook compares them (the bench's
+/// load and idle steps measure io_uring beside the others).
+fn models() -> Vec<Model> {
+    Model::in_textbook_order()
+        .into_iter()
+        .filter(|m| *m != Model::Uring)
+        .collect()
+}
+/// Connections in flight in the rate step.
+const RATE_CONC: u32 = 16;
+/// hello-load's threads (the bench's default `LOAD_THREADS`).
+const LOAD_THREADS: u32 = 2;
+/// Hello connections made before the rate is measured, one at a time.
+const WARM_UP: u64 = 200;
 /// How long each rate measurement lasts.
 const RATE_TIME: Duration = Duration::from_secs(3);
 /// Exchanges made behind the silent client.
@@ -48,40 +60,55 @@ const SETTLE: Duration = Duration::from_secs(1);
 /// The most the hold step waits in all.
 const HOLD_LIMIT: Duration = Duration::from_secs(30);
 
+/// `cargo xtask models`' command line.
+#[derive(Debug, PartialEq, Eq, clap::Args)]
+pub struct Args {
+    /// Silent clients held against each model.
+    #[arg(long, value_name = "N", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(1..=50_000))]
+    clients: u64,
+    /// Repeats of the rate step, the model order rotating between them.
+    #[arg(long, value_name = "R", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=20))]
+    repeats: u64,
+    /// Where the table and the raw samples go [default: target/bench/models-TIME].
+    #[arg(long, value_name = "DIR", env = "OUT")]
+    out: Option<PathBuf>,
+}
+
 /// Runs the measurement as a task of its own.
-pub fn run(args: &[String]) -> Result<()> {
-    let (clients, repeats) = parse(args)?;
+pub fn run(args: Args) -> Result<()> {
     eprintln!("xtask models: building the release binaries (cargo xtask dist) ...");
-    let server = build_dist()?.join("hello-server");
-    let out = match std::env::var_os("OUT") {
-        Some(dir) => PathBuf::from(dir),
-        None => project_root()
+    let dist = build_dist()?;
+    let server = dist.join("hello-server");
+    let generator = Generator {
+        binary: &dist.join("hello-load"),
+        threads: LOAD_THREADS,
+        limit: RATE_TIME + Duration::from_secs(60),
+    };
+    let out = args.out.unwrap_or_else(|| {
+        project_root()
             .join("target")
             .join("bench")
-            .join(format!("models-{}", crate::bench::stamp())),
-    };
-    measure(&server, clients, repeats, &out)
+            .join(format!("models-{}", crate::bench::stamp()))
+    });
+    measure(
+        &server,
+        &generator,
+        args.clients as usize,
+        args.repeats as usize,
+        &out,
+    )
 }
 
-fn parse(args: &[String]) -> Result<(usize, usize)> {
-    let (mut clients, mut repeats) = (3000usize, 3usize);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        let n: usize = value
-            .parse()
-            .with_context(|| format!("{flag} {value}: not a number"))?;
-        match flag.as_str() {
-            "--clients" if (1..=50_000).contains(&n) => clients = n,
-            "--repeats" if (1..=20).contains(&n) => repeats = n,
-            _ => bail!("usage: cargo xtask models [--clients N (1..=50000)] [--repeats R (1..=20)]"),
-        }
-    }
-    Ok((clients, repeats))
-}
-
-/// Measures every model with `server` and writes `models.md` and `models.tsv` to `out`.
-pub fn measure(server: &Path, clients: usize, repeats: usize, out: &Path) -> Result<()> {
+/// Measures every model with `server`, loaded by `generator`, and writes `models.md` and
+/// `models.tsv` to `out`.
+pub fn measure(
+    server: &Path,
+    generator: &Generator<'_>,
+    clients: usize,
+    repeats: usize,
+    out: &Path,
+) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let limit = raise_nofile()?;
     // Each client socket here, and the server's side of it, take a descriptor.
@@ -89,13 +116,14 @@ pub fn measure(server: &Path, clients: usize, repeats: usize, out: &Path) -> Res
         bail!("the descriptor limit ({limit}) is too low for {clients} clients");
     }
     let mut tsv = String::from("step\tmodel\trepeat\tvalue\tunit\n");
-    let mut rates: Vec<Vec<Rate>> = vec![Vec::new(); MODELS.len()];
+    let models = models();
+    let mut rates: Vec<Vec<Rate>> = vec![Vec::new(); models.len()];
     for rep in 0..repeats {
-        for k in 0..MODELS.len() {
-            let i = (k + rep) % MODELS.len();
-            let model = MODELS[i];
+        for k in 0..models.len() {
+            let i = (k + rep) % models.len();
+            let model = &*models[i].to_string();
             eprintln!("xtask models: rate, repeat {}/{repeats}, {model}", rep + 1);
-            let r = rate(server, model).with_context(|| format!("rate of the {model} model"))?;
+            let r = rate(server, generator, model).with_context(|| format!("rate of the {model} model"))?;
             let _ = writeln!(tsv, "rate\t{model}\t{rep}\t{:.0}\tconn/s", r.per_sec);
             let _ = writeln!(tsv, "cpu\t{model}\t{rep}\t{:.1}\tus/conn", r.cpu_us);
             rates[i].push(r);
@@ -103,7 +131,8 @@ pub fn measure(server: &Path, clients: usize, repeats: usize, out: &Path) -> Res
     }
     let mut holds = Vec::new();
     let mut slows = Vec::new();
-    for model in MODELS {
+    for model in &models {
+        let model = &*model.to_string();
         eprintln!("xtask models: {clients} idle clients, {model}");
         let h = hold(server, model, clients).with_context(|| format!("idle clients of the {model} model"))?;
         let _ = writeln!(tsv, "held\t{model}\t0\t{}\tclients", h.held);
@@ -115,7 +144,7 @@ pub fn measure(server: &Path, clients: usize, repeats: usize, out: &Path) -> Res
         let _ = writeln!(tsv, "median\t{model}\t0\t{:.3}\tms", ms(s.median));
         slows.push(s);
     }
-    let table = table(&rates, &holds, &slows, clients, repeats);
+    let table = table(&models, &rates, &holds, &slows, clients, repeats);
     std::fs::write(out.join("models.tsv"), tsv).context("write models.tsv")?;
     std::fs::write(out.join("models.md"), &table).context("write models.md")?;
     println!("{table}");
@@ -128,15 +157,22 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The markdown table.
-fn table(rates: &[Vec<Rate>], holds: &[Hold], slows: &[Slow], clients: usize, repeats: usize) -> String {
-    let epoll = MODELS.len() - 1;
+fn table(
+    models: &[Model],
+    rates: &[Vec<Rate>],
+    holds: &[Hold],
+    slows: &[Slow],
+    clients: usize,
+    repeats: usize,
+) -> String {
+    let epoll = models.iter().position(|m| *m == Model::Epoll).unwrap_or(0);
     let mut t = format!(
-        "| model | CPU per hello connection | rate, {RATE_THREADS} client threads | \
+        "| model | CPU per hello connection | rate, {RATE_CONC} in flight | \
          of {clients} idle clients, held at once | memory per idle client (PSS) | \
          processes / threads holding them | first reply behind a silent client | \
          median reply behind it |\n|---|---|---|---|---|---|---|---|\n"
     );
-    for (i, model) in MODELS.iter().enumerate() {
+    for (i, model) in models.iter().enumerate() {
         let cpu = median(rates[i].iter().map(|r| r.cpu_us));
         let rate = median(rates[i].iter().map(|r| r.per_sec));
         // Paired within a repeat: the same minutes of the machine.
@@ -184,62 +220,34 @@ struct Rate {
     cpu_us: f64,
 }
 
-/// [`RATE_THREADS`] threads make hello connections for [`RATE_TIME`]; every reply must
-/// be the greeting.
-fn rate(server: &Path, model: &str) -> Result<Rate> {
+/// hello-load makes hello connections, [`RATE_CONC`] in flight, for [`RATE_TIME`]
+/// after [`WARM_UP`] unmeasured ones; every reply must be the greeting.
+fn rate(server: &Path, generator: &Generator<'_>, model: &str) -> Result<Rate> {
     let running = start(server, &["--model", model, "--max-conns", "4096"])?;
-    let addr = running.addr();
+    let port = running.addr().port();
     let pid = running.pid();
-    warm_up(addr)?;
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let cpu0 = cpu_ticks(pid)?;
-    let t0 = Instant::now();
-    let threads: Vec<_> = (0..RATE_THREADS)
-        .map(|_| {
-            let (done, errors, stop) = (Arc::clone(&done), Arc::clone(&errors), Arc::clone(&stop));
-            thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    match hello(addr) {
-                        Ok(()) => done.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => errors.fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-            })
-        })
-        .collect();
-    thread::sleep(RATE_TIME);
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        let _ = t.join();
+    // A few connections first, so that nothing is measured cold.
+    let warm = generator.report(port, Plan::Count(WARM_UP), 1, false)?;
+    if warm.failed > 0 {
+        bail!(
+            "warm-up: {} of {} hello connections failed",
+            warm.failed,
+            warm.exchanges
+        );
     }
-    let took = t0.elapsed();
+    let cpu0 = cpu_ticks(pid)?;
+    let r = generator.report(port, Plan::For(RATE_TIME), RATE_CONC, false)?;
     // The fork model's last children are counted once reaped: give it the time.
     thread::sleep(Duration::from_millis(300));
     let cpu1 = cpu_ticks(pid)?;
     stop_clean(running)?;
-    let (done, errors) = (done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed));
-    if errors > 0 || done == 0 {
-        bail!("{errors} of {} hello connections failed", done + errors);
+    if r.failed > 0 || r.ok == 0 {
+        bail!("{} of {} hello connections failed", r.failed, r.exchanges);
     }
     Ok(Rate {
-        per_sec: done as f64 / took.as_secs_f64(),
-        cpu_us: (cpu1 - cpu0) as f64 * tick_us() / done as f64,
+        per_sec: r.rate,
+        cpu_us: (cpu1 - cpu0) as f64 * tick_us() / r.ok as f64,
     })
-}
-
-/// One hello connection: the reply must be the greeting, then end of stream.
-fn hello(addr: SocketAddr) -> std::io::Result<()> {
-    crate::bench::hello(addr, Duration::from_secs(5))
-}
-
-/// A few connections first, so that nothing is measured cold.
-fn warm_up(addr: SocketAddr) -> Result<()> {
-    for _ in 0..200 {
-        hello(addr).context("warm-up connection")?;
-    }
-    Ok(())
 }
 
 /// What the hold step found.

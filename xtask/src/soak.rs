@@ -1,7 +1,8 @@
 //! `cargo xtask soak [--connections N] [--minutes M] [--model NAME]`: the long run. Each
 //! server model (or the one named), as
-//! shipped (`cargo xtask dist`), serves echo exchanges from a few client threads until N
-//! connections (default a million) or M minutes (default 5) per model; meanwhile the
+//! shipped (`cargo xtask dist`), serves echo exchanges from hello-load's engine (four
+//! threads, an exchange each in flight, every message its own) until N connections
+//! (default a million) or M minutes (default 5) per model; meanwhile the
 //! server's descriptors, resident memory and threads are sampled every second. A model
 //! passes when every exchange was answered byte for byte and, once the load is over and
 //! the server idle, it is back where it was when idle after a warm-up of 20,000
@@ -12,17 +13,19 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use hello_client::load::{Config, Expect, Plan};
+use hello_proto::wire::greeting;
+
+use hello_server::Model;
 
 use crate::process::{build_dist, start_server};
 use crate::procfs;
 
-/// Client threads, each making one exchange after another.
+/// Client threads (hello-load's), each with one exchange in flight.
 const CLIENTS: usize = 4;
 /// Connections made before the baseline is taken.
 const WARM_UP: u64 = 20_000;
@@ -72,24 +75,46 @@ impl std::fmt::Display for Sample {
     }
 }
 
+/// `cargo xtask soak`'s command line.
+#[derive(Debug, PartialEq, Eq, clap::Args)]
+pub struct Args {
+    /// Connections per model, more than the warm-up's 20,000 (or --minutes, whichever ends first).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(WARM_UP + 1..))]
+    connections: u64,
+    /// Minutes per model at most.
+    #[arg(long, value_name = "M", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    minutes: u64,
+    /// Soak this model alone [default: every one, io_uring last].
+    #[arg(long, value_name = "MODEL", value_enum)]
+    model: Option<Model>,
+}
+
 /// Runs the soak.
-pub fn run(args: &[String]) -> Result<()> {
-    let (connections, minutes, only) = parse(args)?;
+pub fn run(args: Args) -> Result<()> {
+    let Args {
+        connections,
+        minutes,
+        model: only,
+    } = args;
     eprintln!("xtask soak: building the release binaries (cargo xtask dist) ...");
     let server = build_dist()?.join("hello-server");
     let mut failed = Vec::new();
-    for model in MODELS
+    // Every model in the textbook's order, which puts io_uring last: a kernel that
+    // refuses io_uring fails it alone, after the others.
+    for model in Model::in_textbook_order()
         .into_iter()
-        .filter(|m| only.as_deref().is_none_or(|o| o == *m))
+        .filter(|m| only.is_none_or(|o| o == *m))
     {
         println!("\n=== {model}: up to {connections} connections or {minutes} min ===");
+        let name = model.to_string();
         let crowd = || match model {
-            "iterative" => Ok(()),
-            _ => crowd_within_max_conns(&server, model),
+            Model::Iterative => Ok(()),
+            _ => crowd_within_max_conns(&server, &name),
         };
-        if let Err(e) = soak_model(&server, model, connections, minutes).and_then(|()| crowd()) {
+        if let Err(e) = soak_model(&server, &name, connections, minutes).and_then(|()| crowd()) {
             println!("FAIL {model}: {e:#}");
-            failed.push(model);
+            failed.push(name);
         }
     }
     if !failed.is_empty() {
@@ -97,36 +122,6 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     println!("\nsoak passed: every model flat");
     Ok(())
-}
-
-/// The models soaked, in order (the io_uring model last: a kernel that refuses io_uring
-/// fails it alone).
-const MODELS: [&str; 6] = ["iterative", "fork", "select", "threads", "epoll", "uring"];
-
-fn parse(args: &[String]) -> Result<(u64, u64, Option<String>)> {
-    let (mut connections, mut minutes, mut only) = (1_000_000u64, 5u64, None);
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
-        if flag == "--model" {
-            if !MODELS.contains(&value.as_str()) {
-                bail!("--model {value}: not one of {}", MODELS.join(", "));
-            }
-            only = Some(value.clone());
-            continue;
-        }
-        let n: u64 = value
-            .parse()
-            .with_context(|| format!("{flag} {value}: not a number"))?;
-        match flag.as_str() {
-            "--connections" if n > WARM_UP => connections = n,
-            "--minutes" if n > 0 => minutes = n,
-            _ => bail!(
-                "usage: cargo xtask soak [--connections N (> {WARM_UP})] [--minutes M (> 0)] [--model NAME]"
-            ),
-        }
-    }
-    Ok((connections, minutes, only))
 }
 
 fn soak_model(server: &std::path::Path, model: &str, connections: u64, minutes: u64) -> Result<()> {
@@ -280,90 +275,85 @@ struct Load {
     peak: Sample,
 }
 
-/// [`CLIENTS`] client threads make exchanges until `connections` or `limit`; the server is
-/// sampled every second meanwhile.
+/// hello-load's engine, [`CLIENTS`] threads with an exchange each in flight, until
+/// `connections` or `limit`: each exchange sends its own message (`soak <thread> <n>`
+/// and a NUL) and its reply must be the echo of that message, byte for byte. The
+/// server is sampled every 200 ms meanwhile, and the count printed every 10 s.
 fn load(addr: SocketAddr, pid: u32, connections: u64, limit: Duration) -> Result<Load> {
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|i| {
-            let (done, errors, stop) = (Arc::clone(&done), Arc::clone(&errors), Arc::clone(&stop));
-            thread::spawn(move || client_loop(addr, i, &done, &errors, &stop))
-        })
-        .collect();
-    let t0 = Instant::now();
+    let config = Config {
+        addr,
+        udp: false,
+        connect_only: false,
+        payload: greeting("soak"),
+        numbered: true,
+        expect: Expect::Echo,
+        timeout: Duration::from_secs(5),
+        plan: Plan::CountWithin(connections, limit),
+        concurrency: CLIENTS,
+        rate: None,
+        threads: CLIENTS,
+    };
     let mut peak = Sample::of(pid)?;
+    let mut failed_sample = None;
+    let mut last_sample = Instant::now();
     let mut last_print = Instant::now();
-    while done.load(Ordering::Relaxed) < connections && t0.elapsed() < limit {
-        thread::sleep(Duration::from_millis(200));
-        let now = Sample::of(pid)?;
+    let outcome = hello_client::load::run(&config, |n, elapsed| {
+        if failed_sample.is_some() || last_sample.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        last_sample = Instant::now();
+        let now = match Sample::of(pid) {
+            Ok(s) => s,
+            Err(e) => {
+                failed_sample = Some(e);
+                return;
+            }
+        };
         peak.fds = peak.fds.max(now.fds);
         peak.rss_kib = peak.rss_kib.max(now.rss_kib);
         peak.threads = peak.threads.max(now.threads);
         if last_print.elapsed() >= Duration::from_secs(10) {
-            let n = done.load(Ordering::Relaxed);
             println!(
                 "{n:>9} connections, {:>6.0}/s: {now}",
-                n as f64 / t0.elapsed().as_secs_f64()
+                n as f64 / elapsed.as_secs_f64()
             );
             last_print = Instant::now();
         }
-    }
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        let _ = c.join();
+    })?;
+    if let Some(e) = failed_sample {
+        return Err(e);
     }
     Ok(Load {
-        done: done.load(Ordering::Relaxed),
-        errors: errors.load(Ordering::Relaxed),
-        took: t0.elapsed(),
+        done: outcome.tally.exchanges(),
+        errors: outcome.tally.errors.total(),
+        took: outcome.elapsed,
         peak,
     })
-}
-
-/// One exchange after another until `stop`: `soak <i> <n>\0`, and the reply must be
-/// `"<len> : soak <i> <n>\0"`, byte for byte.
-fn client_loop(addr: SocketAddr, id: usize, done: &AtomicU64, errors: &AtomicU64, stop: &AtomicBool) {
-    let mut n = 0u64;
-    let mut reply = Vec::with_capacity(64);
-    while !stop.load(Ordering::Relaxed) {
-        n += 1;
-        let msg = format!("soak {id} {n}");
-        let expect = format!("{} : {msg}\0", msg.len());
-        reply.clear();
-        let ok = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-            .and_then(|mut s| {
-                s.set_read_timeout(Some(Duration::from_secs(5)))?;
-                s.write_all(msg.as_bytes())?;
-                s.write_all(b"\0")?;
-                s.read_to_end(&mut reply)
-            })
-            .is_ok_and(|_| reply == expect.as_bytes());
-        if !ok {
-            errors.fetch_add(1, Ordering::Relaxed);
-        }
-        done.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(a: &[&str]) -> Vec<String> {
-        a.iter().map(|s| s.to_string()).collect()
+    fn soak(v: &[&str]) -> Result<Args, clap::Error> {
+        crate::parse_task("soak", v)
     }
 
     #[test]
     fn the_command_line_takes_a_model_counts_and_rejects_the_rest() {
-        assert_eq!(parse(&[]).unwrap(), (1_000_000, 5, None));
+        let args = soak(&[]).unwrap();
+        assert_eq!((args.connections, args.minutes, args.model), (1_000_000, 5, None));
+        let args = soak(&["--model", "uring", "--connections", "300000"]).unwrap();
         assert_eq!(
-            parse(&args(&["--model", "uring", "--connections", "300000"])).unwrap(),
-            (300_000, 5, Some("uring".into()))
+            (args.connections, args.minutes, args.model),
+            (300_000, 5, Some(Model::Uring))
         );
-        assert!(parse(&args(&["--model", "poll"])).is_err());
-        assert!(parse(&args(&["--connections", "10"])).is_err());
-        assert!(parse(&args(&["--minutes"])).is_err());
+        for m in Model::in_textbook_order() {
+            assert_eq!(soak(&["--model", &m.to_string()]).unwrap().model, Some(m));
+        }
+        assert!(soak(&["--model", "poll"]).is_err());
+        assert!(soak(&["--connections", "10"]).is_err());
+        assert!(soak(&["--minutes"]).is_err());
+        assert!(soak(&["--minutes", "0"]).is_err());
     }
 }

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use hello_proto::trace::Lang;
 
-use crate::scenario::Part;
+use crate::scenario::{Part, Scenario};
 use crate::text::width;
 use crate::timeline::Side;
 
@@ -82,7 +82,7 @@ fn server_calls(part: &Part) -> Vec<(String, String)> {
 pub fn costs(parts: &[Part]) -> Vec<Cost> {
     parts
         .iter()
-        .filter(|p| p.scenario == "models")
+        .filter(|p| p.scenario == Scenario::Models)
         .map(|p| {
             let calls = server_calls(p);
             let listen = calls.iter().position(|(name, _)| name == "listen");
@@ -177,7 +177,7 @@ fn cost_lines(c: &Cost, lang: Lang) -> Vec<String> {
 /// The models' server calls in columns side by side, `columns` wide at most, with the
 /// costs under them; `None` when a column would be narrower than it can be read.
 pub fn columns(parts: &[Part], lang: Lang, columns: usize) -> Option<String> {
-    let models: Vec<&Part> = parts.iter().filter(|p| p.scenario == "models").collect();
+    let models: Vec<&Part> = parts.iter().filter(|p| p.scenario == Scenario::Models).collect();
     let n = models.len();
     if n == 0 {
         return None;

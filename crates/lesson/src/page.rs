@@ -695,7 +695,7 @@ mod tests {
     fn part() -> Part {
         let t = build(one_exchange(Lang::Ko, b"<&>")).unwrap();
         Part {
-            scenario: "hello",
+            scenario: crate::scenario::Scenario::Hello,
             slug: "x".into(),
             title: "제목 <b>".into(),
             commands: vec!["$ hello-server 0".into()],

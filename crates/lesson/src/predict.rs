@@ -10,6 +10,8 @@
 
 use hello_proto::trace::Lang;
 
+use crate::scenario::Scenario;
+
 /// One predict-then-run question.
 pub struct Question {
     /// The question, in English and Korean.
@@ -44,9 +46,9 @@ fn listen_queue(out: &str) -> Option<u64> {
 }
 
 /// The questions of scenario `name` (none for a name that is not one).
-pub fn questions(name: &str) -> &'static [Question] {
-    match name {
-        "hello" => &[Question {
+pub fn questions(scenario: Scenario) -> &'static [Question] {
+    match scenario {
+        Scenario::Hello => &[Question {
             ask: (
                 "Nothing listens on port 9. What will the client's connect() return, and how soon?",
                 "포트 9에서는 아무도 듣고 있지 않습니다. 클라이언트의 connect()는 무엇을, 얼마나 빨리 반환할까요?",
@@ -59,7 +61,7 @@ pub fn questions(name: &str) -> &'static [Question] {
             answered: |out| out.contains("ECONNREFUSED") && out.contains("exit 1"),
             needs: &[],
         }],
-        "backlog" => &[Question {
+        Scenario::Backlog => &[Question {
             ask: (
                 "The busy server listens with --backlog 3 and six silent clients come. How many connections will wait in its accept queue, and what happens to the rest?",
                 "바쁜 서버가 --backlog 3으로 듣고 있고 조용한 클라이언트 여섯이 옵니다. 연결요청 대기 큐에는 몇 개가 기다리고, 나머지는 어떻게 될까요?",
@@ -79,7 +81,7 @@ pub fn questions(name: &str) -> &'static [Question] {
             answered: |out| listen_queue(out) == Some(4),
             needs: &["nc", "ss"],
         }],
-        "iterative" => &[Question {
+        Scenario::Iterative => &[Question {
             ask: (
                 "Client 1 keeps the iterative server for three seconds before it sends. How long will client 2 wait for its reply?",
                 "클라이언트 1이 반복 서버를 3초 동안 붙잡은 뒤에 보냅니다. 클라이언트 2는 응답을 얼마나 기다릴까요?",
@@ -96,7 +98,7 @@ pub fn questions(name: &str) -> &'static [Question] {
             answered: |out| number_after(out, "waited ").is_some_and(|ms| ms >= 1000),
             needs: &["nc"],
         }],
-        "models" => &[Question {
+        Scenario::Models => &[Question {
             ask: (
                 "The same two clients against --model threads: how long will client 2 wait now?",
                 "같은 두 클라이언트를 --model threads에: 이번에는 클라이언트 2가 얼마나 기다릴까요?",
@@ -113,7 +115,7 @@ pub fn questions(name: &str) -> &'static [Question] {
             answered: |out| number_after(out, "waited ").is_some_and(|ms| ms < 2000),
             needs: &["nc"],
         }],
-        "boundaries" => &[Question {
+        Scenario::Boundaries => &[Question {
             ask: (
                 "One write() of 100,000 bytes: in how many read()s will the echo server take it?",
                 "write() 한 번에 보낸 100,000바이트를 에코 서버는 read() 몇 번에 받을까요?",
@@ -131,7 +133,7 @@ pub fn questions(name: &str) -> &'static [Question] {
             answered: |out| number_after(out, "reads: ").is_some_and(|n| n >= 2),
             needs: &["nc"],
         }],
-        "udp" => &[Question {
+        Scenario::Udp => &[Question {
             ask: (
                 "A connected UDP client sends before its server has started. Will the datagram wait for the server?",
                 "connected UDP 클라이언트가 서버가 시작하기 전에 보냅니다. 데이터그램은 서버를 기다려 줄까요?",
@@ -147,14 +149,13 @@ pub fn questions(name: &str) -> &'static [Question] {
             answered: |out| out.contains("ECONNREFUSED") && out.contains("exit 1"),
             needs: &[],
         }],
-        _ => &[],
     }
 }
 
-/// The questions of scenario `name` as the lines a reader sees, in `lang`.
-pub fn lines(name: &str, lang: Lang) -> Vec<String> {
+/// The questions of `scenario` as the lines a reader sees, in `lang`.
+pub fn lines(scenario: Scenario, lang: Lang) -> Vec<String> {
     let mut out = Vec::new();
-    for (k, q) in questions(name).iter().enumerate() {
+    for (k, q) in questions(scenario).iter().enumerate() {
         let (ask, look) = match lang {
             Lang::En => (q.ask.0, q.look.0),
             Lang::Ko => (q.ask.1, q.look.1),
@@ -181,7 +182,7 @@ mod tests {
 
     #[test]
     fn every_scenario_asks_and_says_how_to_find_out() {
-        for name in crate::scenario::SCENARIOS {
+        for &name in Scenario::all() {
             let qs = questions(name);
             assert!((1..=2).contains(&qs.len()), "{name}");
             for q in qs {

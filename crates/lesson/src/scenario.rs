@@ -29,17 +29,73 @@ use hello_proto::kernel::Transport;
 use hello_proto::sys::{self, Stream, Tracer};
 use hello_proto::trace::{Format, Lang, Role};
 
+use hello_server::Model;
+
 use crate::line::parse_all;
 use crate::observe::{Capturing, Watching};
 use crate::run::{Done, Proc, WAIT};
 use crate::timeline::{self, Dir, Kernel, Lane, Sem, Side, Timeline};
 use crate::wire_view::{Note, Observed};
 
-/// The scenarios, in the order `all` runs them.
-pub const SCENARIOS: [&str; 6] = ["hello", "backlog", "iterative", "models", "boundaries", "udp"];
+/// A scenario. [`clap::ValueEnum::value_variants`] lists them in the order `all` runs them;
+/// each one's name (`hello`) is its variant's, and its line of `cargo xtask demo --help`
+/// is the variant's doc comment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// The textbook's four exchanges: hello and echo, over TCP and UDP.
+    Hello,
+    /// A server that is not accepting: clients fill the accept queue, the next SYN is dropped.
+    Backlog,
+    /// The iterative server serves one client at a time: the second waits.
+    Iterative,
+    /// The same two clients against each of the textbook's five server models.
+    Models,
+    /// TCP keeps no message boundaries: one write read in pieces, two writes read at once.
+    Boundaries,
+    /// Connected and unconnected UDP clients, and a datagram to a closed port.
+    Udp,
+}
 
-/// The five server models, in the textbook's order.
-pub const MODELS: [&str; 5] = ["iterative", "fork", "select", "threads", "epoll"];
+impl Scenario {
+    /// Every scenario, in the order `all` runs them.
+    pub fn all() -> &'static [Scenario] {
+        <Scenario as clap::ValueEnum>::value_variants()
+    }
+
+    /// The scenarios `name` picks: one by its name, or every one for `all`.
+    pub fn pick(name: &str) -> Result<Vec<Scenario>> {
+        if name == "all" {
+            return Ok(Scenario::all().to_vec());
+        }
+        match <Scenario as clap::ValueEnum>::from_str(name, false) {
+            Ok(one) => Ok(vec![one]),
+            Err(_) => {
+                let names: Vec<String> = Scenario::all().iter().map(Scenario::to_string).collect();
+                bail!("no scenario '{name}' (scenarios: {}, all)", names.join(", "))
+            }
+        }
+    }
+}
+
+/// The scenario's name (`hello`), as `cargo xtask demo` takes it.
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match clap::ValueEnum::to_possible_value(self) {
+            Some(value) => f.write_str(value.get_name()),
+            None => write!(f, "{self:?}"),
+        }
+    }
+}
+
+/// The models the `models` scenario sets side by side: the server's models in the
+/// textbook's order ([`Model::in_textbook_order`]) but io_uring, which the textbook does
+/// not teach and a kernel may refuse (the demo runs everywhere).
+pub fn models() -> Vec<Model> {
+    Model::in_textbook_order()
+        .into_iter()
+        .filter(|m| *m != Model::Uring)
+        .collect()
+}
 
 /// How long the demo's silent client holds the server before it sends.
 const HOLD: Duration = Duration::from_millis(600);
@@ -67,7 +123,7 @@ pub struct Programs {
 #[derive(Debug, Clone)]
 pub struct Part {
     /// The scenario it belongs to.
-    pub scenario: &'static str,
+    pub scenario: Scenario,
     /// A name for its file: `hello-1-tcp-hello`.
     pub slug: String,
     /// Its title.
@@ -103,13 +159,8 @@ pub fn run(name: &str, programs: &Programs, lang: Lang) -> Result<Vec<Part>> {
 
 /// [`run`], each exchange's packets captured as `capturing` says.
 pub fn run_watched(name: &str, programs: &Programs, lang: Lang, capturing: Capturing) -> Result<Vec<Part>> {
-    let names: Vec<&str> = match name {
-        "all" => SCENARIOS.to_vec(),
-        n if SCENARIOS.contains(&n) => vec![n],
-        other => bail!("no scenario '{other}' (scenarios: {}, all)", SCENARIOS.join(", ")),
-    };
     let mut parts = Vec::new();
-    for n in names {
+    for n in Scenario::pick(name)? {
         let ctx = Ctx {
             programs,
             lang,
@@ -117,12 +168,12 @@ pub fn run_watched(name: &str, programs: &Programs, lang: Lang, capturing: Captu
             watching: RefCell::new(None),
         };
         let got = match n {
-            "hello" => ctx.hello(),
-            "backlog" => ctx.backlog(),
-            "iterative" => ctx.iterative(),
-            "models" => ctx.models(),
-            "boundaries" => ctx.boundaries(),
-            _ => ctx.udp(),
+            Scenario::Hello => ctx.hello(),
+            Scenario::Backlog => ctx.backlog(),
+            Scenario::Iterative => ctx.iterative(),
+            Scenario::Models => ctx.models(),
+            Scenario::Boundaries => ctx.boundaries(),
+            Scenario::Udp => ctx.udp(),
         };
         let mut got = got.with_context(|| format!("scenario {n}"))?;
         if let Some(last) = got.last_mut() {
@@ -425,7 +476,7 @@ impl Ctx<'_> {
     #[allow(clippy::too_many_arguments)]
     fn part(
         &self,
-        scenario: &'static str,
+        scenario: Scenario,
         slug: &str,
         title: (&str, &str),
         commands: Vec<String>,
@@ -557,7 +608,7 @@ impl Ctx<'_> {
                 self.server_lane(&served.stderr),
             ];
             parts.push(self.part(
-                "hello",
+                Scenario::Hello,
                 slug,
                 title,
                 vec![server.command, command],
@@ -682,7 +733,7 @@ impl Ctx<'_> {
             second_end.saturating_sub(released)
         );
         let mut part = self.part(
-            "backlog",
+            Scenario::Backlog,
             "backlog",
             (
                 "the accept queue: --backlog 1, a busy server, and the client past the queue",
@@ -768,9 +819,9 @@ impl Ctx<'_> {
         ];
         let part = self.part(
             if slug.starts_with("models") {
-                "models"
+                Scenario::Models
             } else {
-                "iterative"
+                Scenario::Iterative
             },
             slug,
             title,
@@ -816,21 +867,21 @@ impl Ctx<'_> {
     fn models(&self) -> Result<Vec<Part>> {
         let mut parts = Vec::new();
         let mut traces: Vec<Vec<String>> = Vec::new();
-        for model in MODELS {
+        for model in models() {
             let notice: &[(&str, &str)] = match model {
-                "iterative" => &[(
+                Model::Iterative => &[(
                     "One client at a time: client 2 waits for client 1.",
                     "한 번에 하나: 클라이언트 2가 클라이언트 1을 기다립니다.",
                 )],
-                "fork" => &[(
+                Model::Fork => &[(
                     "fork() per client: each child (server[pid]) serves one client; the parent closes its copy and accepts the next at once.",
                     "클라이언트마다 fork(): 자식 프로세스(server[pid])가 하나씩 맡고, 부모는 복사본을 닫고 바로 다음을 accept()합니다.",
                 )],
-                "select" => &[(
+                Model::Select => &[(
                     "One thread and select(): it sleeps until one of the watched descriptors is ready, then serves that one.",
                     "스레드 하나와 select(): 관찰하는 파일 디스크립터 중 하나가 준비될 때까지 잠들었다가 그것을 처리합니다.",
                 )],
-                "threads" => &[(
+                Model::Threads => &[(
                     "A thread per client: client 2 gets a thread of its own while client 1's thread waits in read().",
                     "클라이언트마다 스레드: 클라이언트 1의 스레드가 read()에서 기다리는 동안 클라이언트 2는 자기 스레드를 받습니다.",
                 )],
@@ -842,9 +893,10 @@ impl Ctx<'_> {
             let slug = format!("models-{model}");
             let title_en = format!("--model {model}: the same two clients");
             let title_ko = format!("--model {model}: 같은 두 클라이언트");
-            let (part, answered) = self.two_clients(model, &slug, (&title_en, &title_ko), notice)?;
+            let (part, answered) =
+                self.two_clients(&model.to_string(), &slug, (&title_en, &title_ko), notice)?;
             ensure!(
-                answered == (model != "iterative"),
+                answered == (model != Model::Iterative),
                 "{model}: client 2 was {} while client 1 held the server",
                 if answered { "answered" } else { "not answered" }
             );
@@ -909,7 +961,7 @@ impl Ctx<'_> {
             "expected one write and several reads, got {writes} and {reads}"
         );
         parts.push(self.part(
-            "boundaries",
+            Scenario::Boundaries,
             "boundaries-1-one-write",
             (
                 "one write(), several read()s: 20,001 bytes sent at once, read in pieces",
@@ -946,7 +998,7 @@ impl Ctx<'_> {
             self.server_lane(&served.stderr),
         ];
         let part = self.part(
-            "boundaries",
+            Scenario::Boundaries,
             "boundaries-2-two-writes",
             (
                 "two write()s, one read(): \"hel\" and \"lo\\0\" read as \"hello\\0\"",
@@ -1045,7 +1097,7 @@ impl Ctx<'_> {
                 "the client's connect() was not as asked"
             );
             parts.push(self.part(
-                "udp",
+                Scenario::Udp,
                 slug,
                 title,
                 vec![server.command, command],
@@ -1085,7 +1137,7 @@ impl Ctx<'_> {
             lanes.push(lane(&name, Side::Client, &done.stderr));
         }
         parts.push(self.part(
-            "udp",
+            Scenario::Udp,
             "udp-3-closed-port",
             ("a datagram to a closed port", "닫힌 포트로 보낸 데이터그램"),
             commands,

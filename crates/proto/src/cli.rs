@@ -2,7 +2,7 @@
 //! definition each binary flattens into its own (feature `cli`), and the tracer they ask
 //! for.
 
-use clap::builder::{PossibleValuesParser, TypedValueParser as _};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use crate::sys::Tracer;
 use crate::trace::{Format, Lang, Role, Selection};
@@ -24,9 +24,13 @@ pub struct TraceArgs {
     pub trace_format: Format,
 
     /// Language of the trace (default: from LC_ALL/LC_MESSAGES/LANG).
-    #[arg(long, value_name = "en|ko",
-          value_parser = PossibleValuesParser::new(["en", "ko"]).try_map(|s| Lang::parse(&s)))]
+    #[arg(long, value_name = "en|ko", value_parser = lang_parser())]
     pub lang: Option<Lang>,
+}
+
+/// `--lang en|ko`'s parser, for every program and task that takes it.
+pub fn lang_parser() -> impl TypedValueParser<Value = Lang> {
+    PossibleValuesParser::new(["en", "ko"]).try_map(|s| Lang::parse(&s))
 }
 
 impl TraceArgs {

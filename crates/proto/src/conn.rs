@@ -2,7 +2,7 @@
 //!
 //! Every server model drives this one machine, so what happens to a connection is written
 //! once: greet, or read a request and reply; send the reply with `MSG_MORE`; check for
-//! input the client sent that was never read; half-close; drain it; close — or abort with
+//! input the client sent that was never read; half-close; discard it; close — or abort with
 //! RST when a reply cannot be finished. The idle deadline and the stop's grace live here
 //! too, so every model applies the same deadline policy.
 //!
@@ -19,10 +19,10 @@
 //!   read, no byte sent — for at most [`Limits::idle`]; every byte of progress restarts it;
 //! - the whole request must have arrived within [`Limits::request`] of the accept, however
 //!   steadily it trickles in (a byte every few seconds restarts the idle timer for ever);
-//! - after the reply, unread input is drained for at most [`Limits::drain_time`] and
-//!   [`Limits::drain_bytes`], however steadily it arrives;
+//! - after the reply, unread input is discarded for at most [`Limits::discard_time`] and
+//!   [`Limits::discard_bytes`], however steadily it arrives;
 //! - once a stop is announced, the exchange has until the grace ends: a request or reply
-//!   still unfinished then is aborted, a drain is cut short with a plain close.
+//!   still unfinished then is aborted, a discard is cut short with a plain close.
 //!
 //! A reply that is not sent whole always ends in [`Action::Abort`] (RST), never in a plain
 //! close whose FIN would make a truncated reply look complete.
@@ -39,10 +39,10 @@ use crate::wire::{BUSY_REPLY, EchoRequest, Progress, Service};
 pub const DEFAULT_IDLE: Duration = Duration::from_secs(10);
 /// Default [`Limits::request`] (`--request-timeout`).
 pub const DEFAULT_REQUEST: Duration = Duration::from_secs(30);
-/// Default [`Limits::drain_time`].
-pub const DRAIN_TIME: Duration = Duration::from_millis(500);
-/// Default [`Limits::drain_bytes`].
-pub const DRAIN_BYTES: usize = 64 * 1024;
+/// Default [`Limits::discard_time`].
+pub const DISCARD_TIME: Duration = Duration::from_millis(500);
+/// Default [`Limits::discard_bytes`].
+pub const DISCARD_BYTES: usize = 64 * 1024;
 
 /// The time and size bounds of one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,10 +53,10 @@ pub struct Limits {
     /// How long after the accept the whole request must have arrived
     /// (`--request-timeout`).
     pub request: Duration,
-    /// How long input is drained after the reply before `close()`.
-    pub drain_time: Duration,
-    /// How many bytes are drained at most before giving up with RST.
-    pub drain_bytes: usize,
+    /// How long input is discarded after the reply before `close()`.
+    pub discard_time: Duration,
+    /// How many bytes are discarded at most before giving up with RST.
+    pub discard_bytes: usize,
 }
 
 impl Default for Limits {
@@ -64,8 +64,8 @@ impl Default for Limits {
         Limits {
             idle: DEFAULT_IDLE,
             request: DEFAULT_REQUEST,
-            drain_time: DRAIN_TIME,
-            drain_bytes: DRAIN_BYTES,
+            discard_time: DISCARD_TIME,
+            discard_bytes: DISCARD_BYTES,
         }
     }
 }
@@ -162,11 +162,11 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum After {
     /// The hello service never reads: check once for input the client sent, then
-    /// half-close; input found is drained, then close.
+    /// half-close; input found is discarded, then close.
     CheckUnread,
     /// The request ended at a terminator: the client may send more, so half-close and
-    /// drain (at most this many more bytes).
-    Drain(usize),
+    /// discard (at most this many more bytes).
+    Discard(usize),
     /// The request ended at end of stream: nothing more can come, so close.
     Close,
 }
@@ -176,8 +176,8 @@ enum After {
 enum Then {
     /// Nothing is known to be unread: close.
     Close,
-    /// Drain at most this many more bytes, then close.
-    Drain(usize),
+    /// Discard at most this many more bytes, then close.
+    Discard(usize),
 }
 
 #[derive(Debug)]
@@ -195,7 +195,7 @@ enum State<'s> {
     },
     HalfClosing(Then),
     Checking,
-    Draining {
+    Discarding {
         left: usize,
     },
     Closing(Outcome),
@@ -207,7 +207,7 @@ enum State<'s> {
 pub struct Connection<'s> {
     state: State<'s>,
     limits: Limits,
-    /// When the current wait ends: idle (restarted by progress) or the drain's end.
+    /// When the current wait ends: idle (restarted by progress) or the discard's end.
     wait_until: Instant,
     /// When the whole request must have arrived.
     request_until: Instant,
@@ -263,7 +263,7 @@ impl<'s> Connection<'s> {
     /// The next call to make. Asking again without feeding anything gives the same answer.
     pub fn poll(&self) -> Action<'_> {
         match &self.state {
-            State::Header { .. } | State::Reading(_) | State::Draining { .. } => Action::Read,
+            State::Header { .. } | State::Reading(_) | State::Discarding { .. } => Action::Read,
             State::Sending { reply, sent, .. } => Action::Send {
                 bytes: &reply[*sent..],
                 more: true,
@@ -277,7 +277,7 @@ impl<'s> Connection<'s> {
 
     /// The call that follows the one [`Connection::poll`] asks for now, if that one
     /// succeeds whole: after the reply's last send, [`Action::CheckUnread`],
-    /// [`Action::Close`] or [`Action::HalfClose`] (a drain follows); after that
+    /// [`Action::Close`] or [`Action::HalfClose`] (a discard follows); after that
     /// half-close, [`Action::Read`]; `None` otherwise. For a driver that submits calls
     /// ahead of their turn, linked so that each runs only if the one before succeeded
     /// (io_uring): what it then feeds back is exactly what [`Connection::poll`] asks for in
@@ -287,9 +287,9 @@ impl<'s> Connection<'s> {
             State::Sending { after, .. } => Some(match after {
                 After::CheckUnread => Action::CheckUnread,
                 After::Close => Action::Close,
-                After::Drain(_) => Action::HalfClose,
+                After::Discard(_) => Action::HalfClose,
             }),
-            State::HalfClosing(Then::Drain(_)) => Some(Action::Read),
+            State::HalfClosing(Then::Discard(_)) => Some(Action::Read),
             State::HalfClosing(Then::Close) => Some(Action::Close),
             _ => None,
         }
@@ -300,7 +300,7 @@ impl<'s> Connection<'s> {
     pub fn deadline(&self) -> Option<Instant> {
         let wait = match self.state {
             State::Header { .. } | State::Reading(_) => self.wait_until.min(self.request_until),
-            State::Sending { .. } | State::Draining { .. } => self.wait_until,
+            State::Sending { .. } | State::Discarding { .. } => self.wait_until,
             _ => return None,
         };
         Some(self.grace_end.map_or(wait, |g| g.min(wait)))
@@ -374,15 +374,15 @@ impl<'s> Connection<'s> {
                 State::HalfClosing(Then::Close)
             }
             // The client sent something: half-close (so that it sees the end of the
-            // reply), then drain what is left of it.
+            // reply), then discard what is left of it.
             (State::Checking, Input::Unread(Unread::Data(n))) => {
-                State::HalfClosing(Then::Drain(self.limits.drain_bytes.saturating_sub(n)))
+                State::HalfClosing(Then::Discard(self.limits.discard_bytes.saturating_sub(n)))
             }
-            (State::Draining { left }, Input::Received(data)) if !data.is_empty() => {
-                self.drained(left, data.len())
+            (State::Discarding { left }, Input::Received(data)) if !data.is_empty() => {
+                self.discarded(left, data.len())
             }
             // End of stream, or the socket failed: nothing is left unread.
-            (State::Draining { .. }, Input::Received(_) | Input::Failed(_)) => {
+            (State::Discarding { .. }, Input::Received(_) | Input::Failed(_)) => {
                 State::Closing(Outcome::Served)
             }
             (state, _) => state,
@@ -413,8 +413,8 @@ impl<'s> Connection<'s> {
             }
             State::Sending { .. } if stopped => State::Aborting(unfinished(Step::Write)),
             State::Sending { .. } => State::Aborting(timed_out(Step::Write, self.limits.idle)),
-            // The reply is out: a drain cut short (by time or by the stop) is a plain close.
-            State::Draining { .. } => State::Closing(Outcome::Served),
+            // The reply is out: a discard cut short (by time or by the stop) is a plain close.
+            State::Discarding { .. } => State::Closing(Outcome::Served),
             other => other,
         };
     }
@@ -433,7 +433,7 @@ impl<'s> Connection<'s> {
                 self.refused.unwrap_or(Outcome::Served)
             }
             State::Closing(outcome) | State::Aborting(outcome) => outcome,
-            State::Header { .. } | State::Reading(_) | State::Checking | State::Draining { .. } => {
+            State::Header { .. } | State::Reading(_) | State::Checking | State::Discarding { .. } => {
                 unfinished(Step::Read)
             }
             State::Sending { .. } => unfinished(Step::Write),
@@ -443,7 +443,7 @@ impl<'s> Connection<'s> {
 
     /// More of the PROXY header, or what came instead. What follows the header in the
     /// same read is the client's: an echo request starts with it, and the hello service,
-    /// which never reads, drains it after the greeting instead of only checking.
+    /// which never reads, discards it after the greeting instead of only checking.
     fn header(&mut self, mut buf: Vec<u8>, next: State<'s>, input: Input<'_>, now: Instant) -> State<'s> {
         let bad = |invalid| {
             State::Closing(Outcome::Failed {
@@ -489,7 +489,7 @@ impl<'s> Connection<'s> {
             State::Sending { reply, sent, .. } => State::Sending {
                 reply,
                 sent,
-                after: After::Drain(self.limits.drain_bytes),
+                after: After::Discard(self.limits.discard_bytes),
             },
             other => other,
         }
@@ -504,7 +504,10 @@ impl<'s> Connection<'s> {
                     step: Step::Read,
                     cause: Cause::Busy,
                 });
-                return send(Cow::Borrowed(BUSY_REPLY), After::Drain(self.limits.drain_bytes));
+                return send(
+                    Cow::Borrowed(BUSY_REPLY),
+                    After::Discard(self.limits.discard_bytes),
+                );
             }
             _ => return State::Reading(request),
         };
@@ -523,7 +526,7 @@ impl<'s> Connection<'s> {
         let after = if data.is_empty() {
             After::Close
         } else {
-            After::Drain(self.limits.drain_bytes)
+            After::Discard(self.limits.discard_bytes)
         };
         send(Cow::Owned(reply), after)
     }
@@ -558,23 +561,23 @@ impl<'s> Connection<'s> {
     fn half_closed(&mut self, then: Then, now: Instant) -> State<'s> {
         match then {
             Then::Close => State::Closing(Outcome::Served),
-            // The drain's bytes were used up before it began (by the check): reset, as a
-            // drain that runs out does; the half-close has taken the reply out first.
-            Then::Drain(0) => State::Aborting(Outcome::Served),
-            Then::Drain(left) => {
-                self.wait_until = now + self.limits.drain_time;
-                State::Draining { left }
+            // The discard's bytes were used up before it began (by the check): reset, as a
+            // discard that runs out does; the half-close has taken the reply out first.
+            Then::Discard(0) => State::Aborting(Outcome::Served),
+            Then::Discard(left) => {
+                self.wait_until = now + self.limits.discard_time;
+                State::Discarding { left }
             }
         }
     }
 
-    /// `n` more bytes were read away while draining with `left` to go. A client still
+    /// `n` more bytes were read away while discarding with `left` to go. A client still
     /// sending when the budget runs out is reset: a plain close would reset it anyway
     /// (unread input), and saying so is honest.
-    fn drained(&self, left: usize, n: usize) -> State<'s> {
+    fn discarded(&self, left: usize, n: usize) -> State<'s> {
         match left.saturating_sub(n) {
             0 => State::Aborting(Outcome::Served),
-            left => State::Draining { left },
+            left => State::Discarding { left },
         }
     }
 }
@@ -584,7 +587,7 @@ fn replied<'s>(after: After) -> State<'s> {
     match after {
         After::CheckUnread => State::Checking,
         After::Close => State::Closing(Outcome::Served),
-        After::Drain(left) => State::HalfClosing(Then::Drain(left)),
+        After::Discard(left) => State::HalfClosing(Then::Discard(left)),
     }
 }
 
@@ -662,7 +665,7 @@ mod tests {
         assert_eq!(
             conn.poll(),
             Action::Read,
-            "what the client still sends is drained"
+            "what the client still sends is discarded"
         );
         conn.handle(Input::Received(b""), t0);
         assert_eq!(conn.poll(), Action::Close);
@@ -789,8 +792,8 @@ mod tests {
     #[test]
     fn next_if_done_says_what_poll_will_ask_once_the_reply_is_out() {
         let t0 = Instant::now();
-        // hello: the check (then half-close and close, or drain, as it finds); echo ended
-        // at a terminator: half-close, then the drain; at end of stream: close, the FIN
+        // hello: the check (then half-close and close, or discard, as it finds); echo ended
+        // at a terminator: half-close, then the discard; at end of stream: close, the FIN
         // going with it.
         let hello = Service::hello("Hi");
         let echo = Service::Echo { max_request: 100 };
@@ -824,7 +827,7 @@ mod tests {
     }
 
     #[test]
-    fn hello_half_closes_after_the_check_and_drains_what_it_found() {
+    fn hello_half_closes_after_the_check_and_discards_what_it_found() {
         let t0 = Instant::now();
         let hello = Service::hello("Hi");
         let limits = Limits::default();
@@ -856,7 +859,7 @@ mod tests {
         whole(&mut conn);
         conn.handle(Input::Unread(Unread::Eof), t0);
         assert_eq!(conn.poll(), Action::Close);
-        // Input found: half-close, then drain.
+        // Input found: half-close, then discard.
         let mut conn = Connection::new(&hello, limits, t0);
         whole(&mut conn);
         conn.handle(Input::Unread(Unread::Data(5)), t0);
@@ -866,15 +869,15 @@ mod tests {
             "the client sent something: half-close"
         );
         conn.handle(Input::HalfClosed, t0);
-        assert_eq!(conn.poll(), Action::Read, "then drain");
-        conn.handle(Input::Received(&vec![0; limits.drain_bytes - 6]), t0);
+        assert_eq!(conn.poll(), Action::Read, "then discard");
+        conn.handle(Input::Received(&vec![0; limits.discard_bytes - 6]), t0);
         assert_eq!(
             conn.poll(),
             Action::Read,
-            "the check's bytes count toward the drain"
+            "the check's bytes count toward the discard"
         );
         conn.handle(Input::Received(b"xy"), t0);
-        assert_eq!(conn.poll(), Action::Abort, "over the drain's bytes: reset");
+        assert_eq!(conn.poll(), Action::Abort, "over the discard's bytes: reset");
         // A client that reset before the FIN went: nothing to report.
         let mut conn = Connection::new(&hello, limits, t0);
         whole(&mut conn);

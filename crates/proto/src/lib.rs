@@ -4,9 +4,12 @@
 //! step-tagged error), [`wire`] (the bytes of hello and echo), [`conn`] (the life of one
 //! served connection, as a state machine), [`proxy`] (the PROXY protocol header a
 //! balancer sends), [`trace`] (how each socket call is worded, in English and Korean),
-//! [`kernel`] (captured frames and TCP states, as data) and [`words`] (a count and its
-//! noun, as English says them). Every system call is in one module, [`sys`]: the socket
-//! set-up, the traced calls on a connection, and the stderr sink of the trace.
+//! [`kernel`] (captured frames and TCP states, as data), [`utc`] (a Unix time as a UTC
+//! date) and [`words`] (a count and its noun, as English says them). Every system call is
+//! in one module, [`sys`]: the socket set-up, the traced calls on a connection, the
+//! models' waits (`select`, `epoll`, io_uring), processes and threads, the lesson's own
+//! calls, and the stderr sink of the trace. `cli` (feature `cli`) holds the command-line
+//! options both programs share.
 //! ARCHITECTURE.md draws the map.
 
 // Elsewhere the build stops here with this one message, and nothing else is compiled
@@ -14,7 +17,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!(
     "hello-sockets builds on Linux only: it relies on send(MSG_MORE), accept4(SOCK_NONBLOCK), \
-     epoll, connect(AF_UNSPEC) as a reset, and /proc (see README.md, \"Platform\")"
+     epoll, connect(AF_UNSPEC) as a reset, and /proc (see docs/development.md, \"Platform\")"
 );
 
 #[cfg(target_os = "linux")]

@@ -23,13 +23,13 @@
 //!    next input — ends the exchange, with an abort and `Unfinished` if the request or the
 //!    reply was unfinished;
 //! 8. the deadline is the last progress plus the idle timeout while the request is read or
-//!    the reply sent (the drain's start plus its time while draining), and no later than
+//!    the reply sent (the discard's start plus its time while discarding), and no later than
 //!    the accept plus the request timeout while the request is read, or the grace's end if
 //!    earlier; an idle timeout closes a read and aborts a send, `TimedOut(idle)`, and the
 //!    request timeout closes a read, `RequestTimedOut(request)`.
 //!
-//! Besides, each step follows the contract's flow (hello: send, check, half-close, drain;
-//! echo: read, send, half-close, then drain unless the request ended at end of stream), and
+//! Besides, each step follows the contract's flow (hello: send, check, half-close, discard;
+//! echo: read, send, half-close, then discard unless the request ended at end of stream), and
 //! `finish()` gives the outcome the model expects. The examples at the end walk through the
 //! usual flows action by action.
 
@@ -46,7 +46,7 @@ use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
 
-use hello_proto::conn::{Action, Connection, DRAIN_BYTES, Input, Limits, Outcome, Unread, peer_gone};
+use hello_proto::conn::{Action, Connection, DISCARD_BYTES, Input, Limits, Outcome, Unread, peer_gone};
 use hello_proto::wire::{self, DEFAULT_MAX_REQUEST, Service};
 use hello_proto::{Cause, Step};
 use proptest::prelude::*;
@@ -157,20 +157,20 @@ fn service_and_input() -> impl Strategy<Value = (Svc, Vec<u8>)> {
     ]
 }
 
-/// The idle and request timeouts and the drain bounds: small, so that every deadline is
+/// The idle and request timeouts and the discard bounds: small, so that every deadline is
 /// reachable (the request timeout sometimes shorter than the idle one, usually longer).
 fn any_limits() -> impl Strategy<Value = Limits> {
     (
         50u64..=1000,
         prop_oneof![1 => 50u64..=1000, 3 => 1000u64..=5000],
         1u64..=1000,
-        prop_oneof![4 => 1usize..=200, 1 => Just(DRAIN_BYTES)],
+        prop_oneof![4 => 1usize..=200, 1 => Just(DISCARD_BYTES)],
     )
-        .prop_map(|(idle, request, drain, drain_bytes)| Limits {
+        .prop_map(|(idle, request, discard, discard_bytes)| Limits {
             idle: ms(idle),
             request: ms(request),
-            drain_time: ms(drain),
-            drain_bytes,
+            discard_time: ms(discard),
+            discard_bytes,
         })
 }
 
@@ -389,12 +389,12 @@ enum Phase {
     Request,
     /// Sending the reply.
     Reply,
-    /// The reply is out and the client may still send: half-close, then drain.
+    /// The reply is out and the client may still send: half-close, then discard.
     HalfClose,
     /// Hello: the one check for unread input.
     Check,
-    /// Draining input after the reply.
-    Drain,
+    /// Discarding input after the reply.
+    Discard,
     /// Over: close (or abort) now, and end so.
     Over { abort: bool, expect: Expect },
 }
@@ -431,12 +431,12 @@ struct Sim<'a> {
     send_asked: bool,
     /// A half-close succeeded after the last send.
     half_closed: bool,
-    /// The half-close asked for is followed by the close, not a drain.
+    /// The half-close asked for is followed by the close, not a discard.
     then_close: bool,
     request_at_eof: bool,
     last_progress: Instant,
-    drain_start: Instant,
-    drained: usize,
+    discard_start: Instant,
+    discarded: usize,
     grace_end: Option<Instant>,
     /// The last word on the read side was that data arrived (property 5).
     unread_known: bool,
@@ -546,8 +546,8 @@ impl<'a> Sim<'a> {
             then_close: false,
             request_at_eof: false,
             last_progress: t0,
-            drain_start: t0,
-            drained: 0,
+            discard_start: t0,
+            discarded: 0,
             grace_end: None,
             unread_known: false,
             by_deadline: false,
@@ -660,7 +660,7 @@ impl<'a> Sim<'a> {
             act.short()
         );
         let expected = match self.phase {
-            Phase::Request | Phase::Drain => *act == Act::Read,
+            Phase::Request | Phase::Discard => *act == Act::Read,
             Phase::Reply => matches!(act, Act::Send { .. }),
             Phase::HalfClose => *act == Act::HalfClose,
             Phase::Check => *act == Act::CheckUnread,
@@ -673,12 +673,12 @@ impl<'a> Sim<'a> {
             self.phase,
             act.short()
         );
-        // Property 8 (and the drain's bound): the deadline is the one the contract sets.
+        // Property 8 (and the discard's bound): the deadline is the one the contract sets.
         let with_grace = |t: Instant| Some(self.grace_end.map_or(t, |g| g.min(t)));
         let due = match self.phase {
             Phase::Request => with_grace(self.request_due().min(self.idle_due())),
             Phase::Reply => with_grace(self.idle_due()),
-            Phase::Drain => with_grace(self.drain_start + self.sc.limits.drain_time),
+            Phase::Discard => with_grace(self.discard_start + self.sc.limits.discard_time),
             _ => None,
         };
         ensure!(
@@ -760,7 +760,7 @@ impl<'a> Sim<'a> {
                 self.last_progress = self.now;
                 // The whole reply is out. Hello: the check comes first; an echo request
                 // that ended at end of stream: close, the FIN going with it; one that
-                // ended at a terminator: half-close, then drain.
+                // ended at a terminator: half-close, then discard.
                 if self.sent.len() == reply.len() {
                     if self.echo_limit.is_none() {
                         self.phase = Phase::Check;
@@ -779,8 +779,8 @@ impl<'a> Sim<'a> {
                 if self.then_close {
                     self.over(false, Expect::Served);
                 } else {
-                    self.drain_start = self.now;
-                    self.drain(0);
+                    self.discard_start = self.now;
+                    self.discard(0);
                 }
             }
             // Only ENOTCONN is injected here: the peer is gone.
@@ -795,13 +795,13 @@ impl<'a> Sim<'a> {
                 self.then_close = true;
                 self.phase = Phase::HalfClose;
             }
-            // Input came: half-close, then drain what is left of the drain's bytes.
+            // Input came: half-close, then discard what is left of the discard's bytes.
             (Phase::Check, Input::Unread(Unread::Data(n))) => {
-                self.drained += n;
+                self.discarded += n;
                 self.phase = Phase::HalfClose;
             }
-            (Phase::Drain, Input::Received(data)) if !data.is_empty() => self.drain(data.len()),
-            (Phase::Drain, Input::Received(_) | Input::Failed(_)) => self.over(false, Expect::Served),
+            (Phase::Discard, Input::Received(data)) if !data.is_empty() => self.discard(data.len()),
+            (Phase::Discard, Input::Received(_) | Input::Failed(_)) => self.over(false, Expect::Served),
             (phase, input) => {
                 return Err(self.fail(format!("harness: {input:?} fed in phase {phase:?}")));
             }
@@ -811,12 +811,12 @@ impl<'a> Sim<'a> {
         Ok(())
     }
 
-    fn drain(&mut self, n: usize) {
-        self.drained += n;
-        if self.drained >= self.sc.limits.drain_bytes {
+    fn discard(&mut self, n: usize) {
+        self.discarded += n;
+        if self.discarded >= self.sc.limits.discard_bytes {
             self.over(true, Expect::Served);
         } else {
-            self.phase = Phase::Drain;
+            self.phase = Phase::Discard;
         }
     }
 
@@ -862,8 +862,8 @@ impl<'a> Sim<'a> {
             Phase::Request => self.over(false, Expect::TimedOut(Step::Read, self.sc.limits.idle)),
             Phase::Reply if stopped => self.over(true, Expect::Unfinished(Step::Write)),
             Phase::Reply => self.over(true, Expect::TimedOut(Step::Write, self.sc.limits.idle)),
-            // A drain cut short, by its own bounds or by the stop: the reply is out.
-            Phase::Drain => self.over(false, Expect::Served),
+            // A discard cut short, by its own bounds or by the stop: the reply is out.
+            Phase::Discard => self.over(false, Expect::Served),
             phase => return Err(self.fail(format!("a deadline in phase {phase:?}"))),
         }
         ensure!(
@@ -1131,7 +1131,7 @@ proptest! {
 
     /// A client that ends its request, keeps up with the reply and never fails, with no stop
     /// and no call ever late, is served: the whole reply, its FIN, and a close (or, after a
-    /// drain past its byte budget, an abort).
+    /// discard past its byte budget, an abort).
     #[test]
     fn a_client_that_keeps_up_is_served(sc in scenario(false, Just(None).boxed())) {
         let summary = run(&sc)?;
@@ -1237,9 +1237,9 @@ fn hello_sends_the_rest_after_a_partial_send() {
 }
 
 /// Hello, a client that sent something: half-close (so that it sees the end of the
-/// greeting), then drain until its end of stream, then close.
+/// greeting), then discard until its end of stream, then close.
 #[test]
-fn hello_drains_what_the_client_sent() {
+fn hello_discards_what_the_client_sent() {
     let service = Service::hello("Hi");
     let t0 = Instant::now();
     let limits = Limits::with_idle(IDLE);
@@ -1250,7 +1250,7 @@ fn hello_drains_what_the_client_sent() {
     assert_eq!(conn.deadline(), None);
     conn.handle(Input::HalfClosed, t0 + ms(2));
     assert_eq!(conn.poll(), Action::Read);
-    assert_eq!(conn.deadline(), Some(t0 + ms(2) + limits.drain_time));
+    assert_eq!(conn.deadline(), Some(t0 + ms(2) + limits.discard_time));
     conn.handle(Input::Received(b"more"), t0 + ms(3));
     assert_eq!(conn.poll(), Action::Read);
     conn.handle(Input::Received(b""), t0 + ms(4));
@@ -1258,9 +1258,9 @@ fn hello_drains_what_the_client_sent() {
     assert!(matches!(conn.finish(), Outcome::Served));
 }
 
-/// Echo, `hello\0` then end of stream: read, reply, half-close, drain to the end, close.
+/// Echo, `hello\0` then end of stream: read, reply, half-close, discard to the end, close.
 #[test]
-fn echo_replies_then_drains_to_the_end_of_stream() {
+fn echo_replies_then_discards_to_the_end_of_stream() {
     let service = Service::Echo {
         max_request: DEFAULT_MAX_REQUEST,
     };
@@ -1285,9 +1285,9 @@ fn echo_replies_then_drains_to_the_end_of_stream() {
     conn.handle(Input::Sent(10), t0 + ms(3));
     assert_eq!(conn.poll(), Action::HalfClose);
     conn.handle(Input::HalfClosed, t0 + ms(3));
-    // The request ended at a NUL: the client may still send; drain for at most 500 ms.
+    // The request ended at a NUL: the client may still send; discard for at most 500 ms.
     assert_eq!(conn.poll(), Action::Read);
-    assert_eq!(conn.deadline(), Some(t0 + ms(3) + limits.drain_time));
+    assert_eq!(conn.deadline(), Some(t0 + ms(3) + limits.discard_time));
     conn.handle(Input::Received(b""), t0 + ms(4));
     assert_eq!(conn.poll(), Action::Close);
     assert!(matches!(conn.finish(), Outcome::Served));
@@ -1382,9 +1382,9 @@ fn a_stalled_reply_is_aborted_at_the_idle_deadline() {
 }
 
 /// A stop: the deadline becomes the grace's end, whichever stop announced it, and an
-/// unfinished request is aborted then; a drain is cut short with a plain close.
+/// unfinished request is aborted then; a discard is cut short with a plain close.
 #[test]
-fn a_stop_aborts_an_unfinished_request_and_cuts_a_drain_short() {
+fn a_stop_aborts_an_unfinished_request_and_cuts_a_discard_short() {
     let service = Service::Echo {
         max_request: DEFAULT_MAX_REQUEST,
     };
@@ -1413,15 +1413,15 @@ fn a_stop_aborts_an_unfinished_request_and_cuts_a_drain_short() {
     assert!(matches!(conn.finish(), Outcome::Served));
 }
 
-/// A client that goes on sending past the drain's byte budget is reset, after its reply.
+/// A client that goes on sending past the discard's byte budget is reset, after its reply.
 #[test]
-fn a_drain_past_its_budget_is_aborted() {
+fn a_discard_past_its_budget_is_aborted() {
     let service = Service::Echo {
         max_request: DEFAULT_MAX_REQUEST,
     };
     let t0 = Instant::now();
     let limits = Limits {
-        drain_bytes: 10,
+        discard_bytes: 10,
         ..Limits::with_idle(IDLE)
     };
     let mut conn = Connection::new(&service, limits, t0);

@@ -1,4 +1,4 @@
-//! The one accept loop: `accept()` and what to do when it fails — accept again, back off
+//! The one accept step: `accept()` and what to do when it fails — accept again, back off
 //! while out of descriptors, or stop — shared by every model and by `--once`.
 //!
 //! A stop loses no client the kernel has already connected. The listening socket is never
@@ -74,21 +74,22 @@ pub fn classify(err: &io::Error) -> AcceptFailure {
 
 /// What [`Acceptor::next`] found.
 pub(crate) enum Next {
-    /// A new client.
-    Client(Stream, SocketAddr),
+    /// A new client's connection, accepted: its socket and its address.
+    Accepted(Stream, SocketAddr),
     /// The accept queue is empty (non-blocking listener): wait for readiness.
     Empty,
     /// Out of descriptors or memory: accept again after [`BACKOFF`].
     Backoff,
-    /// No more clients will be taken: stopped (and the queue taken), or `--once` has had
+    /// No more clients will be taken: stopped (and the queue emptied), or `--once` has had
     /// its client.
     Closed,
 }
 
 /// What the slot-aware accept step ([`Acceptor::take`]) found.
 pub(crate) enum Taken {
-    /// A new client, its slot taken (the caller gives it back when the exchange ends).
-    Client(Stream, SocketAddr),
+    /// A new client's connection, accepted, its slot taken (the caller gives it back when
+    /// the exchange ends).
+    Accepted(Stream, SocketAddr),
     /// The accept queue is empty: wait for readiness.
     Empty,
     /// Every slot is taken: the clients stay in the backlog until one is free.
@@ -104,8 +105,8 @@ pub(crate) enum Taken {
 enum Phase {
     /// Accepting.
     Open,
-    /// Stopping: no new connections; the queue is being taken to its end.
-    Draining,
+    /// Stopping: no new connections; the queue is being emptied (taken to its end).
+    Emptying,
     /// No more clients.
     Closed,
 }
@@ -133,7 +134,7 @@ pub(crate) struct Acceptor {
     inherited: bool,
     /// The listening socket is in blocking mode.
     blocking: bool,
-    /// Bound on the stop's drain.
+    /// Bound on emptying the queue after a stop.
     grace: Duration,
     phase: Phase,
     /// The blocking waits for the next client, for the trace (shown once, then counted).
@@ -211,14 +212,14 @@ impl Acceptor {
             if self.left == Some(0) || self.phase == Phase::Closed {
                 return Ok(Next::Closed);
             }
-            if stop.is_stopped() && !self.drain(stop)? {
+            if stop.is_stopped() && !self.queue_left(stop)? {
                 return Ok(Next::Closed);
             }
             let err =
                 match sys::accept_counting(&self.listener, self.nonblocking, &self.tracer, &mut self.idle) {
                     Ok((stream, peer)) => {
                         self.accepted();
-                        return Ok(Next::Client(stream, peer));
+                        return Ok(Next::Accepted(stream, peer));
                     }
                     Err(e) => e,
                 };
@@ -232,7 +233,7 @@ impl Acceptor {
     /// The slot-aware accept step of the event-driven models: a client is taken only while
     /// a slot is free (taken here from `slots`, given back by the caller when the exchange
     /// ends, or here when no client came), never while resting after running out of
-    /// descriptors, and as [`Acceptor::next`] says (`--once`, the stop's drain).
+    /// descriptors, and as [`Acceptor::next`] says (`--once`, emptying the queue after a stop).
     pub fn take(&mut self, slots: &Slots, stop: &Stop) -> Result<Taken, Error> {
         if self.resting_until().is_some() {
             return Ok(Taken::Resting);
@@ -241,11 +242,11 @@ impl Acceptor {
             return Ok(Taken::Full);
         }
         let next = self.next(stop);
-        if !matches!(next, Ok(Next::Client(..))) {
+        if !matches!(next, Ok(Next::Accepted(..))) {
             slots.release();
         }
         Ok(match next? {
-            Next::Client(stream, peer) => Taken::Client(stream, peer),
+            Next::Accepted(stream, peer) => Taken::Accepted(stream, peer),
             Next::Empty => Taken::Empty,
             Next::Backoff => Taken::Resting,
             Next::Closed => Taken::Closed,
@@ -289,7 +290,7 @@ impl Acceptor {
     /// to do next, or `None` to accept again at once.
     pub fn failed(&mut self, err: io::Error, stop: &Stop) -> Option<Result<Next, Error>> {
         match classify(&err) {
-            AcceptFailure::WouldBlock if self.phase == Phase::Draining => {
+            AcceptFailure::WouldBlock if self.phase == Phase::Emptying => {
                 self.caught_up();
                 self.phase = Phase::Closed;
                 Some(Ok(Next::Closed))
@@ -316,10 +317,10 @@ impl Acceptor {
     /// A stop: whether clients are still to be taken from the queue. The first time, the
     /// socket turns non-blocking, so that the queue's end shows as EAGAIN. An inherited socket's queue is left to the
     /// process that shares it; `--once` takes no other client; after the grace, nothing.
-    fn drain(&mut self, stop: &Stop) -> Result<bool, Error> {
+    fn queue_left(&mut self, stop: &Stop) -> Result<bool, Error> {
         match self.phase {
             Phase::Closed => return Ok(false),
-            Phase::Draining => {
+            Phase::Emptying => {
                 let over = stop
                     .grace_end(self.grace)
                     .is_some_and(|end| Instant::now() >= end);
@@ -336,7 +337,7 @@ impl Acceptor {
         }
         // The stop's waker has already shrunk the backlog: no new connections queue up.
         self.set_blocking(false)?;
-        self.phase = Phase::Draining;
+        self.phase = Phase::Emptying;
         Ok(true)
     }
 
@@ -345,7 +346,7 @@ impl Acceptor {
     pub fn next_blocking(&mut self, stop: &Stop) -> Result<Option<(Stream, SocketAddr)>, Error> {
         loop {
             match self.next(stop)? {
-                Next::Client(stream, peer) => return Ok(Some((stream, peer))),
+                Next::Accepted(stream, peer) => return Ok(Some((stream, peer))),
                 Next::Closed => return Ok(None),
                 // The accept timeout ran out (to look for a stop), or the socket is
                 // non-blocking after all (a socket shared with another process, which may
@@ -432,7 +433,7 @@ mod tests {
         let mut acceptor = Acceptor::new(listener, &config, &stop, false).unwrap();
         let _a = std::net::TcpStream::connect(addr).unwrap();
         let _b = std::net::TcpStream::connect(addr).unwrap();
-        assert!(matches!(acceptor.next(&stop), Ok(Next::Client(..))));
+        assert!(matches!(acceptor.next(&stop), Ok(Next::Accepted(..))));
         assert!(
             matches!(acceptor.next(&stop), Ok(Next::Closed)),
             "--once: one client"

@@ -1,5 +1,6 @@
 //! The blocking driver: serves one connection to its end with blocking calls, as the
-//! textbook's servers do, for the iterative and thread-per-client models.
+//! textbook's servers do, for the iterative, fork (in each child) and thread-per-client
+//! models.
 //!
 //! Blocking calls wait in the kernel, so deadlines are kept two ways. Each `read()` and
 //! `send()` is bounded by a socket timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO`) set from the

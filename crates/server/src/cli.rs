@@ -126,8 +126,8 @@ pub struct Args {
     #[arg(long, value_name = "PORT", value_parser = parse_server_port, conflicts_with = "udp")]
     pub agent_port: Option<u16>,
 
-    /// After SIGINT/SIGTERM, keep serving this long (the agent answering "drain") before
-    /// stopping, so that the balancer stops sending first [default: 0s].
+    /// After SIGINT/SIGTERM/SIGHUP, keep serving this long (the agent answering "drain")
+    /// before stopping, so that the balancer stops sending first [default: 0s].
     #[arg(long, value_name = "DUR", value_parser = parse_delay)]
     pub drain_delay: Option<HumanDuration>,
 

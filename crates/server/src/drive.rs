@@ -1,8 +1,8 @@
 //! Carries out the connection core's actions with the traced calls of `hello_proto::sys`:
 //! the one place where an [`Action`] becomes a system call and its result an [`Input`],
 //! where the memory a connection holds is counted against the server's budget, and where
-//! an exchange's end is carried out and reported. Every model uses [`Exchange`]; none of
-//! them knows what a hello or echo exchange is.
+//! an exchange's end is carried out and reported. Every TCP model serves through
+//! [`Exchange`]; none of them knows what a hello or echo exchange is.
 
 use std::io;
 use std::net::SocketAddr;
@@ -44,7 +44,7 @@ pub(crate) enum Called {
 pub(crate) enum Call {
     /// `send()` of the reply.
     Send,
-    /// `read()` of the request (or of what is drained).
+    /// `read()` of the request (or of what is discarded).
     Read,
     /// `recv(MSG_PEEK | MSG_DONTWAIT)`: unread input?
     CheckUnread,
@@ -73,7 +73,7 @@ pub(crate) enum Queued<'a> {
     /// Send `bytes`; `then_check`: if they all go, the core's next call is the check for
     /// unread input (which may then be linked after the send).
     Send { bytes: &'a [u8], then_check: bool },
-    /// Read the request (or what is drained).
+    /// Read the request (or what is discarded).
     Read,
     /// Check for unread input.
     CheckUnread,
@@ -105,13 +105,14 @@ pub(crate) struct Exchange<'c> {
 }
 
 impl<'c> Exchange<'c> {
-    /// A connection accepted at `now`, to be served as `config` says.
+    /// A connection just accepted, to be served as `config` says; the exchange's time
+    /// counts from now.
     pub(crate) fn new(config: &'c Config, budget: &'c Budget, stream: Stream, peer: SocketAddr) -> Self {
         Exchange::with_peer(config, budget, stream, Some(peer))
     }
 
-    /// A connection accepted at `now` whose address is not known yet: it is asked for
-    /// (`getpeername()`) only if a log line needs it.
+    /// [`Exchange::new`] for a connection whose address may not be known yet (`None`):
+    /// it is asked for (`getpeername()`) only if `--proxy-from` or a log line needs it.
     pub(crate) fn with_peer(
         config: &'c Config,
         budget: &'c Budget,

@@ -11,7 +11,7 @@
 //!
 //! The epoll calls are `hello_proto::sys::epoll`'s, traced like every other call.
 //!
-//! The clients, their deadlines (the timer heap) and the stop's grace are `clients`';
+//! The exchanges, their deadlines (the timer heap) and the stop's grace are `exchanges`';
 //! accepting is `accept`'s slot-aware step. What is left here is how the loop waits.
 //!
 //! With `--workers N` ([`run_workers`]) there are N such loops, one per thread, each
@@ -32,8 +32,8 @@ use hello_proto::{Error, Step};
 
 use crate::accept::{Acceptor, Taken};
 use crate::budget::Budget;
-use crate::clients::Clients;
 use crate::drive::Wait;
+use crate::exchanges::Exchanges;
 use crate::slots::Slots;
 use crate::stop::WakeGuard;
 use crate::{AcceptQueues, Config, Stop, Summary};
@@ -77,7 +77,7 @@ struct Loop<'c> {
     wakeup: Wakeup,
     /// The registered clients, each with what readiness it waits for (events of the
     /// other kind need no call).
-    clients: Clients<'c, Wait>,
+    exchanges: Exchanges<'c, Wait>,
     buf: Vec<u8>,
     /// `None` once no more clients are taken (a stop, or `--once` served).
     acceptor: Option<Acceptor>,
@@ -170,7 +170,7 @@ impl<'c> Loop<'c> {
             block_when_idle,
             epoll,
             wakeup,
-            clients: Clients::new(config, &shared.budget),
+            exchanges: Exchanges::new(config, &shared.budget),
             buf: vec![0u8; 16 * 1024],
             acceptor: Some(acceptor),
             accept_ready: true,
@@ -181,7 +181,7 @@ impl<'c> Loop<'c> {
         Ok(lp)
     }
 
-    /// Serves until the stop's drain is over and the last client has ended.
+    /// Serves until a stop has emptied the queue and the last exchange has ended.
     fn run(mut self, stop: &Stop) -> Result<Summary, Error> {
         let lp = &mut self;
         let local = lp.local;
@@ -192,24 +192,24 @@ impl<'c> Loop<'c> {
                 stopping = true;
                 lp.begin_stop(stop);
             }
-            if lp.acceptor.is_none() && lp.clients.is_empty() {
+            if lp.acceptor.is_none() && lp.exchanges.is_empty() {
                 return Ok(lp.summary);
             }
-            if lp.block_when_idle && lp.clients.is_empty() && lp.acceptor.is_some() {
+            if lp.block_when_idle && lp.exchanges.is_empty() && lp.acceptor.is_some() {
                 lp.accept_blocking(stop)?;
                 continue;
             }
             lp.leave_blocking_accept()?;
             lp.accept_batch(stop)?;
-            if lp.acceptor.is_none() && lp.clients.is_empty() {
-                // The stop's drain has just ended: nothing is left to wait for.
+            if lp.acceptor.is_none() && lp.exchanges.is_empty() {
+                // The stop has just emptied the queue: nothing is left to wait for.
                 continue;
             }
             lp.wait(&mut ready, local)?;
             for event in &ready {
                 match event.key {
                     LISTENER => lp.accept_ready = true,
-                    WAKER => lp.wakeup.drain(),
+                    WAKER => lp.wakeup.clear(),
                     key => lp.on_event(key, event),
                 }
             }
@@ -259,7 +259,7 @@ impl<'c> Loop<'c> {
                 break;
             };
             match acceptor.take(self.slots, stop)? {
-                Taken::Client(stream, peer) => self.on_accept(stream, peer),
+                Taken::Accepted(stream, peer) => self.on_accept(stream, peer),
                 Taken::Empty => self.accept_ready = false,
                 Taken::Full | Taken::Resting => break,
                 Taken::Closed => self.close_acceptor(),
@@ -284,7 +284,7 @@ impl<'c> Loop<'c> {
         let timeout = if self.can_accept() {
             Some(Duration::ZERO)
         } else {
-            let next_timer = self.clients.next_deadline();
+            let next_timer = self.exchanges.next_deadline();
             let resting = self.acceptor.as_ref().and_then(Acceptor::resting_until);
             // The other workers hold every slot: none of them tells this one when they
             // free one.
@@ -309,13 +309,13 @@ impl<'c> Loop<'c> {
     /// A new client: driven as far as it goes at once (a hello client to its end), and
     /// registered only if it has to wait.
     fn on_accept(&mut self, stream: Stream, peer: SocketAddr) {
-        let mut exchange = self.clients.exchange(stream, Some(peer));
+        let mut exchange = self.exchanges.begin(stream, Some(peer));
         let Some(waits_for) = exchange.advance(&mut self.buf) else {
             self.summary.count(exchange.end());
             self.slots.release();
             return;
         };
-        let key = self.clients.vacant_slot();
+        let key = self.exchanges.vacant_slot();
         let fd = exchange.stream().fd();
         if let Err(e) = self.epoll.add(fd, key as u64, true, true) {
             crate::report(&Error::new(Step::EpollCtl, peer, e));
@@ -324,20 +324,20 @@ impl<'c> Loop<'c> {
             self.slots.release();
             return;
         }
-        self.clients.insert(exchange, waits_for);
+        self.exchanges.insert(exchange, waits_for);
     }
 
     fn on_event(&mut self, key: u64, event: &Ready) {
         let Ok(key) = usize::try_from(key) else {
             return;
         };
-        let Some(client) = self.clients.get(key) else {
+        let Some(entry) = self.exchanges.get(key) else {
             return;
         };
         let r = event.readiness;
         let relevant = r.error
             || r.hangup
-            || match client.state {
+            || match entry.state {
                 Wait::Readable => r.readable,
                 Wait::Writable => r.writable,
             };
@@ -348,9 +348,9 @@ impl<'c> Loop<'c> {
 
     /// Drives a registered client as far as its socket allows; closes it when it is over.
     fn drive(&mut self, key: usize) {
-        if let Some(client) = self.clients.advance(key, &mut self.buf) {
+        if let Some(entry) = self.exchanges.advance(key, &mut self.buf) {
             // Closing the socket also takes it out of the epoll set.
-            self.summary.count(client.exchange.end());
+            self.summary.count(entry.exchange.end());
             self.slots.release();
         }
     }
@@ -358,9 +358,9 @@ impl<'c> Loop<'c> {
     /// Hands the clients whose deadline has passed to their core (what arrived for them
     /// is taken first: see `Exchange::expire`).
     fn expire(&mut self, now: Instant) {
-        while let Some(key) = self.clients.next_due(now) {
-            if let Some(client) = self.clients.get_mut(key) {
-                client.exchange.expire(now, &mut self.buf);
+        while let Some(key) = self.exchanges.next_due(now) {
+            if let Some(entry) = self.exchanges.get_mut(key) {
+                entry.exchange.expire(now, &mut self.buf);
             }
             self.drive(key);
         }
@@ -371,7 +371,7 @@ impl<'c> Loop<'c> {
     fn begin_stop(&mut self, stop: &Stop) {
         // The acceptor takes what is queued to its end, then closes (accept.rs).
         self.accept_ready = true;
-        self.clients.stop(stop);
+        self.exchanges.stop(stop);
     }
 
     /// Takes no more clients: the listening socket leaves the epoll set and is closed.

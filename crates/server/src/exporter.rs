@@ -8,7 +8,7 @@
 //! 431, a client too slow a 408. A flood never touches the main port's threads, slots or
 //! budget. Its calls are not traced (a scrape every second would bury the trace).
 //!
-//! The threaded models serve it on a thread of its own ([`Exporter::spawn`]), which reads
+//! Every model but fork serves it on a thread of its own ([`Exporter::spawn`]), which reads
 //! up to [`AT_ONCE`] requests at once through an epoll set of its own: a crowd of silent
 //! clients cannot keep a scrape out (read one at a time, twenty of them kept one waiting
 //! 20 s), and one more past [`AT_ONCE`] makes room by closing the one that came first.

@@ -71,7 +71,7 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
             continue;
         }
         let (stream, peer) = match acceptor.next(stop)? {
-            Next::Client(stream, peer) => (stream, peer),
+            Next::Accepted(stream, peer) => (stream, peer),
             // The accept timeout or a signal (SIGCHLD): reap and look for a stop first.
             Next::Empty => continue,
             Next::Backoff => {

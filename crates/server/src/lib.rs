@@ -8,8 +8,9 @@
 //! ```
 //!
 //! What happens to one connection is `hello_proto::conn`; `drive` turns its actions into
-//! the traced calls of `hello_proto::sys`; [`accept`] is the one accept loop. The models
-//! ([`iterative`], [`threads`], [`event_loop`]) only say how they wait. ARCHITECTURE.md
+//! the traced calls of `hello_proto::sys`; [`accept`] is the one accept step. The models
+//! of [`Model`] ([`iterative`], [`fork`], [`threads`], [`select`], [`event_loop`] for
+//! epoll, [`uring`]) only say how they wait; [`udp`] serves datagrams. ARCHITECTURE.md
 //! draws the map.
 
 pub mod accept;
@@ -17,9 +18,9 @@ pub mod agent;
 mod blocking;
 pub mod budget;
 pub mod cli;
-mod clients;
 mod drive;
 pub mod event_loop;
+mod exchanges;
 pub mod exporter;
 pub mod fork;
 pub mod iterative;
@@ -83,6 +84,40 @@ pub enum Model {
     Uring,
 }
 
+impl Model {
+    /// Every model (clap's [`clap::ValueEnum::value_variants`]), in the order the
+    /// textbook teaches them: iterative, fork, select, threads, epoll, then io_uring,
+    /// which it does not. Every list of models (the lesson, `cargo xtask models`, `soak`,
+    /// `cluster`, `bench`, the end-to-end tests) starts from this one.
+    pub fn in_textbook_order() -> Vec<Model> {
+        let mut all = <Model as clap::ValueEnum>::value_variants().to_vec();
+        all.sort_by_key(|m| m.chapter());
+        all
+    }
+
+    /// Where the textbook comes to the model (io_uring, which it has not, last).
+    const fn chapter(self) -> u8 {
+        match self {
+            Model::Iterative => 0,
+            Model::Fork => 1,
+            Model::Select => 2,
+            Model::Threads => 3,
+            Model::Epoll => 4,
+            Model::Uring => 5,
+        }
+    }
+}
+
+/// The name `--model` takes (`epoll`), as clap derives it from the variant.
+impl std::fmt::Display for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match clap::ValueEnum::to_possible_value(self) {
+            Some(value) => f.write_str(value.get_name()),
+            None => write!(f, "{self:?}"),
+        }
+    }
+}
+
 /// How `--workers` share the arriving connections (`--accept-queues`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum AcceptQueues {
@@ -100,7 +135,7 @@ pub enum AcceptQueues {
 pub struct Config {
     /// The service (hello or echo).
     pub service: Service,
-    /// The idle and request timeouts and the drain's bounds of every connection.
+    /// The idle and request timeouts and the discard's bounds of every connection.
     pub limits: Limits,
     /// Clients served at once (threads and epoll models); more wait in the backlog.
     pub max_conns: usize,
@@ -302,4 +337,21 @@ pub(crate) fn on_worker_threads<W: Send>(
 /// [`DEFAULT_MAX_CONNS`]: each of its slots is a thread.)
 pub fn max_conns_for_descriptors(nofile: u64) -> usize {
     usize::try_from(nofile.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_come_in_the_textbooks_order_each_once_by_its_model_name() {
+        let names: Vec<String> = Model::in_textbook_order().iter().map(Model::to_string).collect();
+        assert_eq!(
+            names,
+            ["iterative", "fork", "select", "threads", "epoll", "uring"]
+        );
+        for m in Model::in_textbook_order() {
+            assert_eq!(<Model as clap::ValueEnum>::from_str(&m.to_string(), false), Ok(m));
+        }
+    }
 }

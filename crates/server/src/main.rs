@@ -345,11 +345,15 @@ fn flag_signals(stop: &Stop) -> anyhow::Result<()> {
     for signal in STOP_SIGNALS {
         signal_hook::flag::register(signal, stop.flag()).context("cannot install the signal handlers")?;
     }
-    let child_ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    signal_hook::flag::register(SIGCHLD, child_ended).context("cannot install the SIGCHLD handler")?;
+    // A flag nobody reads: these signals are caught only so that their default action
+    // does not apply (SIGUSR2, SIGALRM: the end of the process) and, for SIGCHLD (whose
+    // default is to be ignored), so that it interrupts the parent's accept() (EINTR),
+    // which then reaps at once.
+    let passed_over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    signal_hook::flag::register(SIGCHLD, Arc::clone(&passed_over))
+        .context("cannot install the SIGCHLD handler")?;
     signal_hook::flag::register(libc::SIGUSR1, metrics::asked_flag())
         .context("cannot install the SIGUSR1 handler")?;
-    let passed_over = Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in CAUGHT_SIGNALS.into_iter().filter(|&s| s != libc::SIGUSR1) {
         signal_hook::flag::register(signal, Arc::clone(&passed_over))
             .context("cannot install the signal handlers")?;

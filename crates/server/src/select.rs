@@ -19,8 +19,8 @@ use hello_proto::{Error, Step};
 
 use crate::accept::{Acceptor, Taken};
 use crate::budget::Budget;
-use crate::clients::Clients;
 use crate::drive::Wait;
+use crate::exchanges::Exchanges;
 use crate::slots::Slots;
 use crate::{Config, RESERVED_FDS, Stop, Summary, report};
 
@@ -30,7 +30,7 @@ pub const MAX_CLIENTS: usize = FD_SETSIZE - RESERVED_FDS as usize;
 
 struct Loop<'c> {
     /// The clients, each with what readiness it waits for.
-    clients: Clients<'c, Wait>,
+    exchanges: Exchanges<'c, Wait>,
     acceptor: Option<Acceptor>,
     /// `--max-conns`, at most [`MAX_CLIENTS`].
     slots: &'c Slots,
@@ -51,7 +51,7 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
     let budget = Budget::new(config.max_buffered);
     let slots = Slots::new(config.max_conns.clamp(1, MAX_CLIENTS));
     let mut lp = Loop {
-        clients: Clients::new(config, &budget),
+        exchanges: Exchanges::new(config, &budget),
         acceptor: Some(acceptor),
         slots: &slots,
         full: false,
@@ -60,27 +60,27 @@ pub fn run(listener: TcpListener, config: &Config, stop: &Stop) -> Result<Summar
     };
     let mut sets = FdSets::new();
     loop {
-        if stop.is_stopped() && !lp.clients.stopping() {
-            lp.clients.stop(stop);
+        if stop.is_stopped() && !lp.exchanges.stopping() {
+            lp.exchanges.stop(stop);
         }
-        if lp.clients.stopping() {
+        if lp.exchanges.stopping() {
             // Stopping: the queue is taken to its end, readiness or not (accept.rs).
             lp.accept(stop)?;
         }
-        if lp.acceptor.is_none() && lp.clients.is_empty() {
+        if lp.acceptor.is_none() && lp.exchanges.is_empty() {
             return Ok(lp.summary);
         }
         let listening = lp.fill(&mut sets, wake.fd());
         sets.select(lp.next_deadline(), &config.tracer)
             .map_err(|e| Error::new(Step::Select, local, e))?;
         if sets.readable(wake.fd()) {
-            wake.drain();
+            wake.clear();
         }
         if listening && lp.acceptor.as_ref().is_some_and(|a| sets.readable(a.fd())) {
             lp.accept(stop)?;
         }
         let ready: Vec<usize> = lp
-            .clients
+            .exchanges
             .iter()
             .filter(|(_, c)| {
                 let fd = c.exchange.stream().fd();
@@ -106,7 +106,7 @@ impl<'c> Loop<'c> {
             Some(acceptor) if room && acceptor.resting_until().is_none() => sets.watch_read(acceptor.fd()),
             _ => false,
         };
-        for (_, c) in self.clients.iter() {
+        for (_, c) in self.exchanges.iter() {
             let fd = c.exchange.stream().fd();
             match c.state {
                 Wait::Readable => sets.watch_read(fd),
@@ -121,7 +121,7 @@ impl<'c> Loop<'c> {
     fn next_deadline(&self) -> Option<Duration> {
         let now = Instant::now();
         let resting = self.acceptor.as_ref().and_then(Acceptor::resting_until);
-        self.clients
+        self.exchanges
             .next_deadline()
             .into_iter()
             .chain(resting)
@@ -136,7 +136,7 @@ impl<'c> Loop<'c> {
                 return Ok(());
             };
             match acceptor.take(self.slots, stop)? {
-                Taken::Client(stream, peer) => self.take(stream, peer),
+                Taken::Accepted(stream, peer) => self.take(stream, peer),
                 // Out of descriptors: the listening socket rests a while.
                 Taken::Empty | Taken::Full | Taken::Resting => return Ok(()),
                 Taken::Closed => self.acceptor = None,
@@ -149,7 +149,7 @@ impl<'c> Loop<'c> {
     /// must wait.
     fn take(&mut self, stream: Stream, peer: SocketAddr) {
         let fits = usize::try_from(stream.fd()).is_ok_and(|fd| fd < FD_SETSIZE);
-        let mut exchange = self.clients.exchange(stream, Some(peer));
+        let mut exchange = self.exchanges.begin(stream, Some(peer));
         if !fits {
             report(&Error::new(
                 Step::Select,
@@ -166,7 +166,7 @@ impl<'c> Loop<'c> {
         }
         match exchange.advance(&mut self.buf) {
             Some(waits_for) => {
-                self.clients.insert(exchange, waits_for);
+                self.exchanges.insert(exchange, waits_for);
             }
             None => {
                 self.summary.count(exchange.end());
@@ -176,8 +176,8 @@ impl<'c> Loop<'c> {
     }
 
     fn drive(&mut self, key: usize) {
-        if let Some(client) = self.clients.advance(key, &mut self.buf) {
-            self.summary.count(client.exchange.end());
+        if let Some(entry) = self.exchanges.advance(key, &mut self.buf) {
+            self.summary.count(entry.exchange.end());
             self.slots.release();
             self.full = false;
         }
@@ -186,9 +186,9 @@ impl<'c> Loop<'c> {
     /// Hands the clients whose deadline has passed to their core (what arrived for them
     /// is taken first: see `Exchange::expire`).
     fn expire(&mut self, now: Instant) {
-        while let Some(key) = self.clients.next_due(now) {
-            if let Some(client) = self.clients.get_mut(key) {
-                client.exchange.expire(now, &mut self.buf);
+        while let Some(key) = self.exchanges.next_due(now) {
+            if let Some(entry) = self.exchanges.get_mut(key) {
+                entry.exchange.expire(now, &mut self.buf);
             }
             self.drive(key);
         }

@@ -1,6 +1,6 @@
 //! The stop signal: tells a running server to stop accepting, records when, so that every
 //! exchange in flight gets the same grace, and wakes whatever the server is blocked in (a
-//! blocking `accept()`, `recvfrom()` or `epoll_wait()`).
+//! blocking `accept()` or `recvmmsg()`, `select()`, `epoll_wait()`, `io_uring_enter()`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};

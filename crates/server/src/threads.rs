@@ -30,7 +30,8 @@ pub const KEEP_IDLE: Duration = Duration::from_secs(5);
 /// How long the accepting thread waits, after the grace, for the threads the stop reset.
 const AFTER_GRACE: Duration = Duration::from_secs(1);
 
-type Client = (Stream, SocketAddr);
+/// A client's connection, accepted and not yet served: its socket and its address.
+type Accepted = (Stream, SocketAddr);
 
 #[derive(Default)]
 struct State {
@@ -39,7 +40,7 @@ struct State {
     /// Threads waiting for a client, not counting those a client was already handed to.
     idle: usize,
     /// Clients handed to waiting threads and not yet picked up.
-    handed: VecDeque<Client>,
+    handed: VecDeque<Accepted>,
     /// Set on stop: waiting threads exit.
     stopping: bool,
 }
@@ -82,13 +83,13 @@ impl Pool {
 
     /// Gives a client (whose slot is reserved) to a waiting thread, or back to the
     /// caller when no thread waits.
-    fn hand_over(&self, client: Client) -> Option<Client> {
+    fn hand_over(&self, accepted: Accepted) -> Option<Accepted> {
         let mut s = self.lock();
         if s.idle == 0 {
-            return Some(client);
+            return Some(accepted);
         }
         s.idle -= 1;
-        s.handed.push_back(client);
+        s.handed.push_back(accepted);
         drop(s);
         self.work.notify_one();
         None
@@ -105,7 +106,7 @@ impl Pool {
 
     /// A thread finished its client: releases the slot and waits up to [`KEEP_IDLE`] for
     /// the next client (`None`: none came, or stopping; the thread exits).
-    fn next(&self) -> Option<Client> {
+    fn next(&self) -> Option<Accepted> {
         let mut s = self.lock();
         s.busy = s.busy.saturating_sub(1);
         self.freed.notify_all();
@@ -116,8 +117,8 @@ impl Pool {
         let deadline = Instant::now() + KEEP_IDLE;
         loop {
             // A client handed over is taken even when stopping: its slot is counted.
-            if let Some(client) = s.handed.pop_front() {
-                return Some(client);
+            if let Some(accepted) = s.handed.pop_front() {
+                return Some(accepted);
             }
             let now = Instant::now();
             if s.stopping || now >= deadline {
@@ -184,15 +185,15 @@ struct Shared {
     in_flight: Arc<InFlight>,
     exchanges: AtomicU64,
     failed: AtomicU64,
-    /// Client threads started so far: each is numbered in the trace.
+    /// Accepted threads started so far: each is numbered in the trace.
     started: AtomicU64,
 }
 
-/// Serves `client`, then each client handed over while it waits, until none comes; the
+/// Serves `accepted`, then each client handed over while it waits, until none comes; the
 /// thread is number `number` in the trace.
-fn client_thread(mut slot: Slot, shared: &Shared, mut client: Client, number: u64) {
+fn client_thread(mut slot: Slot, shared: &Shared, mut accepted: Accepted, number: u64) {
     loop {
-        let (stream, peer) = client;
+        let (stream, peer) = accepted;
         let env = Env {
             config: &shared.config,
             budget: &shared.budget,
@@ -207,7 +208,7 @@ fn client_thread(mut slot: Slot, shared: &Shared, mut client: Client, number: u6
             Some(next) => {
                 slot.held = true;
                 sys::process::trace_handed_over(&shared.config.tracer, next.0.fd(), number);
-                client = next;
+                accepted = next;
             }
             None => return,
         }
@@ -256,7 +257,7 @@ fn accept_clients(acceptor: &mut Acceptor, pool: &Arc<Pool>, shared: &Arc<Shared
             pool.release();
             return Ok(());
         };
-        let Some(client) = pool.hand_over((stream, peer)) else {
+        let Some(accepted) = pool.hand_over((stream, peer)) else {
             continue;
         };
         let slot = Slot {
@@ -265,10 +266,10 @@ fn accept_clients(acceptor: &mut Acceptor, pool: &Arc<Pool>, shared: &Arc<Shared
         };
         let thread_shared = Arc::clone(shared);
         let number = shared.started.fetch_add(1, Ordering::Relaxed) + 1;
-        let fd = client.0.fd();
+        let fd = accepted.0.fd();
         let spawned =
             sys::process::spawn_client_thread(STACK_SIZE, &shared.config.tracer, fd, number, move || {
-                client_thread(slot, &thread_shared, client, number)
+                client_thread(slot, &thread_shared, accepted, number)
             });
         if let Err(e) = spawned {
             // No thread (the process's thread or address-space limit): the client is
@@ -287,7 +288,7 @@ mod tests {
     use std::net::TcpListener;
     use std::thread;
 
-    fn client() -> (Client, std::net::TcpStream) {
+    fn accepted() -> (Accepted, std::net::TcpStream) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let got = hello_proto::sys::accept(&l, false, &hello_proto::sys::Tracer::off()).unwrap();
@@ -300,7 +301,7 @@ mod tests {
         let stop = Stop::new();
         // Nobody waits: the client comes back to be given a new thread.
         assert!(pool.acquire(2, &stop, Duration::ZERO));
-        let (first, _c1) = client();
+        let (first, _c1) = accepted();
         let first = pool.hand_over(first).unwrap();
         // A thread finishes `first` and waits; the next client is handed to it.
         drop(first);
@@ -308,7 +309,7 @@ mod tests {
         let waiter = thread::spawn(move || p.next().map(|(_, peer)| peer));
         assert!(wait_for(|| pool.lock().idle == 1));
         assert!(pool.acquire(2, &stop, Duration::ZERO));
-        let (second, _c2) = client();
+        let (second, _c2) = accepted();
         let peer = second.1;
         assert!(pool.hand_over(second).is_none());
         assert_eq!(waiter.join().unwrap(), Some(peer));

@@ -18,9 +18,9 @@ pub(crate) struct Timers {
 }
 
 impl Timers {
-    /// Queues deadline `at` of the connection in `slot`, generation `era`.
-    pub(crate) fn push(&mut self, at: Instant, slot: usize, era: u32) {
-        self.heap.push(Reverse((at, slot, era)));
+    /// Queues deadline `at` of the connection of `generation` in `slot`.
+    pub(crate) fn push(&mut self, at: Instant, slot: usize, generation: u32) {
+        self.heap.push(Reverse((at, slot, generation)));
     }
 
     /// The earliest deadline queued.
@@ -34,7 +34,8 @@ impl Timers {
     /// would otherwise pile up until their time comes (and the heap keep its peak size).
     pub(crate) fn prune(&mut self, live_count: usize, live: impl Fn(Instant, usize, u32) -> bool) {
         if self.heap.len() > 2 * live_count + 1024 {
-            self.heap.retain(|Reverse((t, slot, era))| live(*t, *slot, *era));
+            self.heap
+                .retain(|Reverse((t, slot, generation))| live(*t, *slot, *generation));
         }
         let len = self.heap.len();
         if self.heap.capacity() > 4 * len + 4096 {

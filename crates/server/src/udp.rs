@@ -1,6 +1,6 @@
-//! The UDP server: take every datagram waiting in one `recvmmsg()`, answer each with
-//! `Service::datagram_reply`, send the replies in one `sendmmsg()` (one reply: `sendto()`),
-//! repeat. No connection, no accept, no per-client state: every datagram gets exactly one
+//! The UDP server: take the datagrams waiting (up to [`BATCH`]) in one `recvmmsg()`,
+//! answer each with `Service::datagram_reply`, send the replies in one `sendmmsg()` (one
+//! reply: `sendto()`), repeat. No connection, no accept, no per-client state: every datagram gets exactly one
 //! reply datagram, to its sender, whatever else came in the same batch.
 
 use std::borrow::Cow;

@@ -18,7 +18,7 @@
 //!   on a kernel worker thread, a thread wake-up per client; the core's `Close` or
 //!   `Abort` is queued with the next submission.
 //! - Reads take a provided buffer, chosen by the kernel when data comes.
-//! - Deadlines are the shared timer heap (`clients`); the nearest bounds the wait in
+//! - Deadlines are the shared timer heap (`exchanges`); the nearest bounds the wait in
 //!   `io_uring_enter()`. A connection whose deadline passes with a call pending has that
 //!   call cancelled first (`IORING_OP_ASYNC_CANCEL`), and its core is told of the
 //!   deadline only once the call has completed: the core never changes (nor frees a
@@ -44,8 +44,8 @@ use hello_proto::sys::uring::{Completion, RESERVED, Ring};
 
 use crate::accept::{Acceptor, Next, Taken};
 use crate::budget::Budget;
-use crate::clients::{Clients, ERA_MASK};
 use crate::drive::{Call, Queued};
+use crate::exchanges::{Exchanges, GENERATION_MASK};
 use crate::slots::Slots;
 use crate::{Config, Stop, Summary};
 
@@ -117,12 +117,12 @@ impl Pending {
     }
 }
 
-/// The key of call `op` of the connection in `slot`, generation `era` (an accept's slot
-/// is its place among the accepts queued): op (bits 56..63) | era (32..56) | slot
+/// The key of call `op` of the connection of `generation` in `slot` (an accept's slot
+/// is its place among the accepts queued): op (bits 56..63) | generation (32..56) | slot
 /// (0..32). Always below [`RESERVED`].
-fn key(op: Op, slot: usize, era: u32) -> u64 {
+fn key(op: Op, slot: usize, generation: u32) -> u64 {
     let slot = u64::try_from(slot).unwrap_or(u64::MAX) & 0xFFFF_FFFF;
-    ((op as u64) << 56) | (u64::from(era & ERA_MASK) << 32) | slot
+    ((op as u64) << 56) | (u64::from(generation & GENERATION_MASK) << 32) | slot
 }
 
 /// [`key`] taken apart: the call, the slot and the generation.
@@ -131,9 +131,9 @@ fn parse(key: u64) -> Option<(Op, usize, u32)> {
         return None;
     }
     let op = Op::from_bits(key >> 56)?;
-    let era = u32::try_from((key >> 32) & u64::from(ERA_MASK)).ok()?;
+    let generation = u32::try_from((key >> 32) & u64::from(GENERATION_MASK)).ok()?;
     let slot = usize::try_from(key & 0xFFFF_FFFF).ok()?;
-    Some((op, slot, era))
+    Some((op, slot, generation))
 }
 
 /// What the ring model keeps of a connection besides its exchange.
@@ -192,7 +192,7 @@ struct Loop<'c> {
     config: &'c Config,
     slots: &'c Slots,
     ring: Ring,
-    clients: Clients<'c, Calls>,
+    exchanges: Exchanges<'c, Calls>,
     /// `None` once no more clients are taken.
     acceptor: Option<Acceptor>,
     /// The ring's accepts.
@@ -214,8 +214,8 @@ pub fn prepare(config: &Config, local: SocketAddr) -> Result<Ring, Error> {
 }
 
 /// Serves on `listener` with `ring` (from [`prepare`]; set up here if `None`, on this
-/// thread, which must be the one that uses it) until the stop's drain is over and the
-/// last client has ended.
+/// thread, which must be the one that uses it) until a stop has emptied the queue and
+/// the last exchange has ended.
 pub fn run(
     listener: TcpListener,
     config: &Config,
@@ -235,7 +235,7 @@ pub fn run(
         config,
         slots: &slots,
         ring,
-        clients: Clients::new(config, &budget),
+        exchanges: Exchanges::new(config, &budget),
         acceptor: Some(acceptor),
         accepts: Accepts::default(),
         starved: Vec::new(),
@@ -260,12 +260,12 @@ impl<'c> Loop<'c> {
             } else {
                 self.queue_accepts();
             }
-            if self.acceptor.is_none() && self.accepts.count() == 0 && self.clients.is_empty() {
+            if self.acceptor.is_none() && self.accepts.count() == 0 && self.exchanges.is_empty() {
                 return Ok(self.summary);
             }
             let now = Instant::now();
             let resting = self.acceptor.as_ref().and_then(Acceptor::resting_until);
-            let timeout = [self.clients.next_deadline(), resting]
+            let timeout = [self.exchanges.next_deadline(), resting]
                 .into_iter()
                 .flatten()
                 .min()
@@ -276,10 +276,10 @@ impl<'c> Loop<'c> {
             for c in done.drain(..) {
                 self.complete(c, stop)?;
             }
-            for (slot, era) in std::mem::take(&mut self.starved) {
+            for (slot, generation) in std::mem::take(&mut self.starved) {
                 if self
-                    .clients
-                    .of_era(slot, era)
+                    .exchanges
+                    .of_generation(slot, generation)
                     .is_some_and(|c| c.state.pending.is_empty())
                 {
                     self.advance(slot);
@@ -330,7 +330,7 @@ impl<'c> Loop<'c> {
     fn begin_stop(&mut self, stop: &Stop) {
         self.stopping = true;
         self.cancel_accepts();
-        self.clients.stop(stop);
+        self.exchanges.stop(stop);
     }
 
     /// The clients the kernel has queued, taken by the one accept step (non-blocking
@@ -346,7 +346,7 @@ impl<'c> Loop<'c> {
                 return Ok(());
             };
             match acceptor.take(self.slots, stop)? {
-                Taken::Client(stream, peer) => self.start(stream, Some(peer)),
+                Taken::Accepted(stream, peer) => self.start(stream, Some(peer)),
                 Taken::Empty | Taken::Full | Taken::Resting => return Ok(()),
                 Taken::Closed => self.close_acceptor(),
             }
@@ -355,26 +355,26 @@ impl<'c> Loop<'c> {
 
     /// A completion: of an accept, or of a connection's call.
     fn complete(&mut self, c: Completion, stop: &Stop) -> Result<(), Error> {
-        let Some((op, slot, era)) = parse(c.key) else {
+        let Some((op, slot, generation)) = parse(c.key) else {
             return Ok(());
         };
         if op == Op::Accept {
             return self.accept_done(slot, c, stop);
         }
-        let Some(conn) = self.clients.of_era(slot, era) else {
+        let Some(entry) = self.exchanges.of_generation(slot, generation) else {
             return Ok(());
         };
-        conn.state.pending.remove(op);
+        entry.state.pending.remove(op);
         // A cancelled call made nothing: there is nothing to feed.
         if !c.cancelled() {
             if op == Op::Read && c.out_of_buffers() {
-                self.starved.push((slot, era));
+                self.starved.push((slot, generation));
             } else if let Some(call) = op.call() {
                 let data = self.ring.received(&c);
-                conn.exchange.complete(call, c.io_result(), data, Instant::now());
+                entry.exchange.complete(call, c.io_result(), data, Instant::now());
             }
         }
-        if conn.state.pending.is_empty() && !self.starved.contains(&(slot, era)) {
+        if entry.state.pending.is_empty() && !self.starved.contains(&(slot, generation)) {
             self.advance(slot);
         }
         Ok(())
@@ -408,7 +408,7 @@ impl<'c> Loop<'c> {
                 };
                 // Out of descriptors, the acceptor rests and then takes the queue itself.
                 match acceptor.failed(e, stop) {
-                    None | Some(Ok(Next::Empty | Next::Client(..) | Next::Backoff)) => {}
+                    None | Some(Ok(Next::Empty | Next::Accepted(..) | Next::Backoff)) => {}
                     Some(Ok(Next::Closed)) => self.close_acceptor(),
                     Some(Err(e)) => return Err(e),
                 }
@@ -419,37 +419,37 @@ impl<'c> Loop<'c> {
 
     /// A new client, its slot taken: its first calls are queued.
     fn start(&mut self, stream: Stream, peer: Option<SocketAddr>) {
-        let exchange = self.clients.exchange(stream, peer);
-        let slot = self.clients.insert(exchange, Calls::default());
+        let exchange = self.exchanges.begin(stream, peer);
+        let slot = self.exchanges.insert(exchange, Calls::default());
         self.advance(slot);
     }
 
     /// The connection has no call pending: its core hears of a deadline that passed,
     /// then its next calls are queued, or it ends.
     fn advance(&mut self, slot: usize) {
-        let Some(conn) = self.clients.get_mut(slot) else {
+        let Some(entry) = self.exchanges.get_mut(slot) else {
             return;
         };
-        if std::mem::take(&mut conn.state.due) {
-            conn.exchange.expire(Instant::now(), &mut self.buf);
+        if std::mem::take(&mut entry.state.due) {
+            entry.exchange.expire(Instant::now(), &mut self.buf);
         }
         // The half-close is made here, at once: the kernel would run an
         // IORING_OP_SHUTDOWN on a worker thread, a thread wake-up per client. (It is the
-        // one call the ring model makes itself; the core then asks for the drain or the
+        // one call the ring model makes itself; the core then asks for the discard or the
         // close.)
-        if conn.exchange.core().poll() == hello_proto::conn::Action::HalfClose {
-            let _ = conn.exchange.step(&mut []);
+        if entry.exchange.core().poll() == hello_proto::conn::Action::HalfClose {
+            let _ = entry.exchange.step(&mut []);
         }
-        let era = conn.era;
+        let generation = entry.generation;
         let ring = &mut self.ring;
-        let stream = conn.exchange.stream();
-        let at = |op| key(op, slot, era);
+        let stream = entry.exchange.stream();
+        let at = |op| key(op, slot, generation);
         let _ = ring.reserve(2);
-        let pending = &mut conn.state.pending;
-        match conn.exchange.queued_call() {
+        let pending = &mut entry.state.pending;
+        match entry.exchange.queued_call() {
             // After a short reply, the hello service's check for unread input goes in the
             // same submission, linked: it runs only if the send took the whole reply. What
-            // follows is not linked: whether to close or drain depends on what the check
+            // follows is not linked: whether to close or discard depends on what the check
             // finds.
             Some(Queued::Send { bytes, then_check }) => {
                 let linked = bytes.len() <= LINK_MAX && then_check;
@@ -477,18 +477,18 @@ impl<'c> Loop<'c> {
                 return;
             }
         }
-        self.clients.schedule(slot);
+        self.exchanges.schedule(slot);
     }
 
     /// Ends the exchange as its core asks: `close()` or an abort, queued in the ring;
     /// reported; its slot freed.
     fn end(&mut self, slot: usize) {
-        let Some(conn) = self.clients.remove(slot) else {
+        let Some(entry) = self.exchanges.remove(slot) else {
             return;
         };
-        let close_key = key(Op::Close, slot, conn.era);
+        let close_key = key(Op::Close, slot, entry.generation);
         let ring = &mut self.ring;
-        let failed = conn.exchange.end_with(|stream, abort| {
+        let failed = entry.exchange.end_with(|stream, abort| {
             if abort {
                 ring.abort(stream, close_key);
             } else {
@@ -502,19 +502,19 @@ impl<'c> Loop<'c> {
     /// The connections whose deadline has passed: a pending call is cancelled first (the
     /// core hears of the deadline when it is back); else the core decides now.
     fn expire(&mut self, now: Instant) {
-        while let Some(slot) = self.clients.next_due(now) {
-            let Some(conn) = self.clients.get_mut(slot) else {
+        while let Some(slot) = self.exchanges.next_due(now) {
+            let Some(entry) = self.exchanges.get_mut(slot) else {
                 continue;
             };
-            conn.state.due = true;
-            if conn.state.pending.is_empty() {
+            entry.state.due = true;
+            if entry.state.pending.is_empty() {
                 self.advance(slot);
                 continue;
             }
-            let fd = conn.exchange.stream().fd();
-            let era = conn.era;
-            for op in conn.state.pending.ops() {
-                self.ring.cancel(key(op, slot, era), fd);
+            let fd = entry.exchange.stream().fd();
+            let generation = entry.generation;
+            for op in entry.state.pending.ops() {
+                self.ring.cancel(key(op, slot, generation), fd);
             }
         }
     }
@@ -562,15 +562,18 @@ mod tests {
     #[test]
     fn keys_name_the_call_the_slot_and_the_generation() {
         for op in [Op::Send, Op::Check, Op::Read, Op::Close, Op::Accept] {
-            for (slot, era) in [(0, 0), (1, 1), (4_000_000_000, ERA_MASK), (12, 77)] {
-                let k = key(op, slot, era);
+            for (slot, generation) in [(0, 0), (1, 1), (4_000_000_000, GENERATION_MASK), (12, 77)] {
+                let k = key(op, slot, generation);
                 assert!(k < RESERVED, "{k:x} is the ring's own");
-                assert_eq!(parse(k), Some((op, slot, era)));
+                assert_eq!(parse(k), Some((op, slot, generation)));
             }
         }
         assert_eq!(parse(key(Op::Accept, 15, 0)), Some((Op::Accept, 15, 0)));
         // A generation past 24 bits wraps, and never reaches the op's bits.
-        assert_eq!(parse(key(Op::Read, 5, ERA_MASK + 2)), Some((Op::Read, 5, 1)));
+        assert_eq!(
+            parse(key(Op::Read, 5, GENERATION_MASK + 2)),
+            Some((Op::Read, 5, 1))
+        );
         assert_eq!(parse(RESERVED), None);
         assert_eq!(parse(u64::MAX), None);
         assert_eq!(parse(0), None, "no call has op 0");

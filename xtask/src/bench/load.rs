@@ -6,77 +6,25 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
-use serde::Deserialize;
+use anyhow::{Context, Result, bail};
+use hello_client::load::{Plan, Summary};
 
 use super::live::die_with_us;
 use crate::process::run_bounded_for;
 use crate::procfs::{Tree, tick_us};
 
-/// The part of hello-load's `--json` report the benchmark uses (docs/contract.md#hello-load).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Report {
-    /// Exchanges that ended whole and as expected.
-    pub ok: u64,
-    /// The others.
-    pub failed: u64,
-    /// Failed exchanges by class.
-    pub errors: Errors,
-    /// From the first start to the last end.
-    pub seconds: f64,
-    /// Ok exchanges per second.
-    pub rate: f64,
-    /// Latency of the ok exchanges, µs.
-    pub latency_us: Option<Latency>,
-    /// hello-load's own CPU time, user mode, seconds.
-    pub cpu_user_seconds: Option<f64>,
-    /// And in the kernel.
-    pub cpu_system_seconds: Option<f64>,
-}
+/// hello-load's `--json` report (docs/contract.md#hello-load): the type hello-load
+/// prints, read back.
+pub type Report = Summary;
 
-/// Failed exchanges by class.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
-pub struct Errors {
-    /// Connection refused.
-    pub refused: u64,
-    /// Connection reset.
-    pub reset: u64,
-    /// No whole reply within the timeout.
-    pub timeout: u64,
-    /// A reply other than the greeting.
-    pub mismatch: u64,
-    /// Anything else.
-    pub other: u64,
-}
-
-/// Latency percentiles, µs.
-#[derive(Debug, Clone, Copy, Deserialize)]
-pub struct Latency {
-    /// Median.
-    pub p50: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// Largest.
-    pub max: u64,
-}
-
-impl Report {
-    /// The report in the last line of hello-load's stdout.
-    pub fn parse(stdout: &str) -> Result<Report> {
-        let line = stdout
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .context("hello-load printed nothing")?;
-        serde_json::from_str(line).with_context(|| format!("hello-load's report {line:?}"))
-    }
-
-    /// hello-load's CPU over the run, in cores (near its thread count: the generator
-    /// was the limit).
-    pub fn load_cores(&self) -> Option<f64> {
-        let cpu = self.cpu_user_seconds? + self.cpu_system_seconds?;
-        (self.seconds > 0.0).then(|| cpu / self.seconds)
-    }
+/// The report in the last line of hello-load's stdout.
+pub fn parse(stdout: &str) -> Result<Report> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .context("hello-load printed nothing")?;
+    serde_json::from_str(line).with_context(|| format!("hello-load's report {line:?}"))
 }
 
 /// One run against one server: the report and the server's CPU per ok connection (µs).
@@ -103,22 +51,8 @@ impl Generator<'_> {
     /// 127.0.0.1:`port`, while the CPU time of the server `pid` is read before and after.
     pub fn run(&self, port: u16, pid: u32, n: u64, c: u32, udp: bool) -> Result<Measured> {
         let before = Tree::of(pid)?.cpu_ticks;
-        let mut cmd = Command::new(self.binary);
-        if udp {
-            cmd.arg("--udp");
-        }
-        cmd.args(["--json", "--timeout", "5s", "--threads"])
-            .arg(self.threads.to_string())
-            .arg("-n")
-            .arg(n.to_string())
-            .arg("-c")
-            .arg(c.to_string())
-            .args(["127.0.0.1", &port.to_string()]);
-        die_with_us(&mut cmd);
-        let done = run_bounded_for(cmd, self.limit)?;
+        let report = self.report(port, Plan::Count(n), c, udp)?;
         let after = Tree::of(pid)?.cpu_ticks;
-        let report = Report::parse(&done.stdout)
-            .with_context(|| format!("hello-load exited {}: {}", done.status, done.stderr.trim_end()))?;
         let server_cpu_us =
             (report.ok > 0).then(|| after.saturating_sub(before) as f64 * tick_us() / report.ok as f64);
         Ok(Measured {
@@ -126,18 +60,43 @@ impl Generator<'_> {
             server_cpu_us,
         })
     }
+
+    /// hello-load's report of the hello exchanges of `plan` (a count or a duration),
+    /// `c` in flight, against 127.0.0.1:`port`.
+    pub fn report(&self, port: u16, plan: Plan, c: u32, udp: bool) -> Result<Report> {
+        let mut cmd = Command::new(self.binary);
+        if udp {
+            cmd.arg("--udp");
+        }
+        cmd.args(["--json", "--timeout", "5s", "--threads"])
+            .arg(self.threads.to_string());
+        match plan {
+            Plan::Count(n) => cmd.arg("-n").arg(n.to_string()),
+            Plan::For(d) => cmd.arg("-d").arg(format!("{}ms", d.as_millis())),
+            Plan::CountWithin(..) => bail!("hello-load's command line has no count within a time"),
+        };
+        cmd.arg("-c")
+            .arg(c.to_string())
+            .args(["127.0.0.1", &port.to_string()]);
+        die_with_us(&mut cmd);
+        let done = run_bounded_for(cmd, self.limit)?;
+        parse(&done.stdout)
+            .with_context(|| format!("hello-load exited {}: {}", done.status, done.stderr.trim_end()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use hello_client::load::summary::Errors;
+
     use super::*;
 
     /// A report as hello-load prints it (docs/contract.md#hello-load).
-    const REPORT: &str = r#"{"target":"127.0.0.1:9190","address":"127.0.0.1:9190","protocol":"tcp","loop":"closed","rate_asked":null,"concurrency":64,"threads":2,"exchanges":20000,"ok":19990,"failed":10,"errors":{"refused":0,"reset":4,"timeout":6,"mismatch":0,"other":0},"last_other_error":null,"seconds":0.5,"rate":39980.0,"latency_us":{"p50":670,"p90":2955,"p99":8647,"p99_9":12807,"max":13135,"mean":1184.1},"start_lag_us":null,"cpu_us_per_exchange":25.0,"cpu_user_seconds":0.1,"cpu_system_seconds":0.4}"#;
+    const REPORT: &str = r#"{"target":"127.0.0.1:9190","address":"127.0.0.1:9190","protocol":"tcp","connect_only":false,"loop":"closed","rate_asked":null,"concurrency":64,"threads":2,"exchanges":20000,"ok":19990,"failed":10,"errors":{"refused":0,"reset":4,"timeout":6,"mismatch":0,"not_started":0,"other":0},"last_other_error":null,"first_mismatch":null,"seconds":0.5,"rate":39980.0,"latency_us":{"p50":670,"p90":2955,"p99":8647,"p99_9":12807,"max":13135,"mean":1184.1},"start_lag_us":null,"cpu_us_per_exchange":25.0,"cpu_user_seconds":0.1,"cpu_system_seconds":0.4}"#;
 
     #[test]
     fn hello_loads_json_report_is_read() {
-        let r = Report::parse(&format!("{REPORT}\n")).unwrap();
+        let r = parse(&format!("{REPORT}\n")).unwrap();
         assert_eq!((r.ok, r.failed), (19990, 10));
         assert_eq!(
             r.errors,
@@ -147,9 +106,9 @@ mod tests {
                 ..Errors::default()
             }
         );
-        let lat = r.latency_us.unwrap();
+        let lat = r.latency_us.as_ref().unwrap();
         assert_eq!((lat.p50, lat.p99, lat.max), (670, 8647, 13135));
-        assert!((r.load_cores().unwrap() - 1.0).abs() < 1e-9);
+        assert!((r.cores().unwrap() - 1.0).abs() < 1e-9);
     }
 
     #[test]
@@ -158,8 +117,8 @@ mod tests {
             r#""latency_us":{"p50":670,"p90":2955,"p99":8647,"p99_9":12807,"max":13135,"mean":1184.1}"#,
             r#""latency_us":null"#,
         );
-        assert!(Report::parse(&none).unwrap().latency_us.is_none());
-        assert!(Report::parse("").is_err());
-        assert!(Report::parse("hello-load: connect() error").is_err());
+        assert!(parse(&none).unwrap().latency_us.is_none());
+        assert!(parse("").is_err());
+        assert!(parse("hello-load: connect() error").is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick]`: every hello-server model beside reference servers, from
+//! `cargo xtask bench [--quick] [KNOBS]`: every hello-server model beside reference servers, from
 //! a clone alone. hello-load is the generator; the references are the project's own (the
 //! textbook server's code in a loop and a near-limit epoll server, in C, compiled here
 //! with the system C compiler; a minimal tokio server, built here outside the workspace)
@@ -13,25 +13,25 @@
 //! included, `startup.tsv`, `idle.tsv`) and SVG charts (`rate.svg`, `p99.svg`, each
 //! server's ratio to nginx with its spread over the repeats in `vs_nginx.svg` and
 //! `udp_vs_nginx.svg`, `idle.svg`) in `target/bench/<run>/` (or `$OUT`), and last `cargo
-//! xtask models` into the same folder. Knobs: see [`Knobs`] and the README.
+//! xtask models` into the same folder. Knobs: see [`Args`] and docs/performance.md.
 
 mod chart;
 mod live;
 mod load;
+mod results;
 mod servers;
 mod steps;
 mod summary;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-pub use live::hello;
-use load::Generator;
+use hello_client::load::summary::Errors;
+pub use load::Generator;
 pub use servers::HOLD_ECHO;
 use servers::{Mode, REFERENCES, SERVERS, Spec, Tools, UDP_REFERENCES, UDP_SERVERS};
 use summary::Row;
@@ -43,7 +43,93 @@ use crate::project_root;
 /// Connections in flight during each server's warm-up.
 const WARMUP_CONC: u32 = 16;
 
-/// The benchmark's knobs, from the environment (defaults in parentheses: full run / `--quick`).
+/// `cargo xtask bench`'s command line: `--quick`, and the knobs, each an option or its
+/// environment variable (the names the docs and earlier runs' summaries use).
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Each knob is an option or the environment variable named beside it \
+(REPEATS=5 ONLY=\"c_epoll_2 epoll\" cargo xtask bench); the defaults in brackets are a full \
+run's, then --quick's. CC and NGINX name the C compiler and the nginx binary."
+)]
+pub struct Args {
+    /// A short run: fewer repeats, concurrencies, connections, starts and idle clients.
+    #[arg(long)]
+    quick: bool,
+    /// Repeats of the load step; the server order rotates between them [3; 1].
+    #[arg(long, value_name = "R", env = "REPEATS", value_parser = clap::value_parser!(u64).range(1..=50))]
+    repeats: Option<u64>,
+    /// Connections in flight, space-separated [1 16 64 256 1024; 1 16 64 256].
+    #[arg(long, value_name = "\"C C…\"", env = "CONCS", value_parser = |s: &str| counts(s, false))]
+    concs: Option<Counts>,
+    /// Connections per server and concurrency [20000; 5000].
+    #[arg(long, value_name = "N", env = "N", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    connections: Option<u64>,
+    /// Unrecorded connections after each server start [1000; 200].
+    #[arg(long, value_name = "N", env = "WARMUP_N", value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    warmup: Option<u64>,
+    /// hello-load's threads.
+    #[arg(long, value_name = "T", env = "LOAD_THREADS", default_value_t = 2,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    load_threads: u32,
+    /// Seconds before one hello-load run is killed.
+    #[arg(long, value_name = "S", env = "RUN_LIMIT", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    run_limit: u64,
+    /// Starts per server in the start-up step; 0 skips the step [20; 5].
+    #[arg(long, value_name = "N", env = "STARTUP_REPEATS", value_parser = clap::value_parser!(u64).range(0..=1000))]
+    startup_repeats: Option<u64>,
+    /// Silent clients held per server in the idle step; 0 skips the step [5000; 1000].
+    #[arg(long, value_name = "N", env = "IDLE_CONNS", value_parser = clap::value_parser!(u64).range(0..=50_000))]
+    idle_conns: Option<u64>,
+    /// Datagrams in flight in the UDP step, space-separated; "" skips the step [1 64 256].
+    #[arg(long, value_name = "\"C C…\"", env = "UDP_CONCS", value_parser = |s: &str| counts(s, true))]
+    udp_concs: Option<Counts>,
+    /// Datagrams per UDP server and concurrency [200000; 50000].
+    #[arg(long, value_name = "N", env = "UDP_N", value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    udp_datagrams: Option<u64>,
+    /// Only these servers (names from the tables, TCP and UDP), space-separated [every one].
+    #[arg(long, value_name = "\"NAME NAME…\"", env = "ONLY", value_parser = server_names)]
+    only: Option<Names>,
+    /// 0 leaves out the last step, `cargo xtask models`.
+    #[arg(long, value_name = "0|1", env = "MODELS", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
+    models: u8,
+    /// Where the results go [default: target/bench/RUN].
+    #[arg(long, value_name = "DIR", env = "OUT")]
+    out: Option<PathBuf>,
+}
+
+/// Numbers from 1 to 100000, space-separated (`CONCS`, `UDP_CONCS`).
+#[derive(Debug, Clone, PartialEq)]
+struct Counts(Vec<u32>);
+
+/// Server names of the bench, space-separated (`ONLY`).
+#[derive(Debug, Clone, PartialEq)]
+struct Names(Vec<String>);
+
+/// Parses [`Counts`]; an empty list only where `empty` allows it.
+fn counts(text: &str, empty: bool) -> Result<Counts, String> {
+    let counts = text
+        .split_whitespace()
+        .map(|c| c.parse::<u32>().ok().filter(|c| (1..=100_000).contains(c)))
+        .collect::<Option<Vec<u32>>>()
+        .ok_or("want numbers from 1 to 100000, space-separated")?;
+    if counts.is_empty() && !empty {
+        return Err("empty: want numbers from 1 to 100000, space-separated".into());
+    }
+    Ok(Counts(counts))
+}
+
+/// Parses [`Names`]: each must be a server of [`SERVERS`] or [`UDP_SERVERS`].
+fn server_names(text: &str) -> Result<Names, String> {
+    let all: Vec<&str> = SERVERS.iter().chain(UDP_SERVERS).map(|s| s.name).collect();
+    let names: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+    match names.iter().find(|n| !all.contains(&n.as_str())) {
+        Some(n) => Err(format!("no server {n:?}; the servers are {}", all.join(" "))),
+        None => Ok(Names(names)),
+    }
+}
+
+/// The benchmark's knobs (defaults in parentheses: full run / `--quick`), from [`Args`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Knobs {
     /// `REPEATS` (3 / 1): repeats of the load step.
@@ -74,68 +160,28 @@ pub struct Knobs {
 }
 
 impl Knobs {
-    /// Reads the knobs through `var` (the environment, or a test's map).
-    pub fn from(quick: bool, var: impl Fn(&str) -> Option<String>) -> Result<Knobs> {
-        let num = |name: &str, default: u64, max: u64| -> Result<u64> {
-            match var(name) {
-                None => Ok(default),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if n <= max => Ok(n),
-                    _ => bail!("{name}={v}: want a whole number from 0 to {max}"),
-                },
-            }
+    /// The knobs `args` set, and the defaults of a full or a `--quick` run for the rest.
+    fn from(args: &Args) -> Knobs {
+        let pick = |full: u64, quick: u64| if args.quick { quick } else { full };
+        let concs = match &args.concs {
+            Some(Counts(c)) => c.clone(),
+            None if args.quick => vec![1, 16, 64, 256],
+            None => vec![1, 16, 64, 256, 1024],
         };
-        let pick = |full: u64, q: u64| if quick { q } else { full };
-        let list = |name: &str, text: &str| {
-            text.split_whitespace()
-                .map(|c| c.parse::<u32>().ok().filter(|c| (1..=100_000).contains(c)))
-                .collect::<Option<Vec<u32>>>()
-                .with_context(|| format!("{name}={text}: want numbers from 1 to 100000, space-separated"))
-        };
-        let concs_text =
-            var("CONCS").unwrap_or_else(|| if quick { "1 16 64 256" } else { "1 16 64 256 1024" }.into());
-        let concs = list("CONCS", &concs_text)?;
-        if concs.is_empty() {
-            bail!("CONCS is empty: want numbers from 1 to 100000, space-separated");
-        }
-        let udp_concs = list(
-            "UDP_CONCS",
-            &var("UDP_CONCS").unwrap_or_else(|| "1 64 256".into()),
-        )?;
-        let only = match var("ONLY") {
-            None => None,
-            Some(list) => {
-                let names: Vec<String> = list.split_whitespace().map(str::to_string).collect();
-                for n in &names {
-                    if !SERVERS.iter().chain(UDP_SERVERS).any(|s| s.name == n) {
-                        let all: Vec<_> = SERVERS.iter().chain(UDP_SERVERS).map(|s| s.name).collect();
-                        bail!("ONLY: no server {n:?}; the servers are {}", all.join(" "));
-                    }
-                }
-                Some(names)
-            }
-        };
-        let repeats = num("REPEATS", pick(3, 1), 50)?;
-        let n = num("N", pick(20_000, 5_000), 10_000_000)?;
-        let threads = num("LOAD_THREADS", 2, 64)?;
-        let run_limit = num("RUN_LIMIT", 120, 3_600)?;
-        if repeats == 0 || n == 0 || threads == 0 || run_limit == 0 {
-            bail!("REPEATS, N, LOAD_THREADS and RUN_LIMIT must be at least 1");
-        }
-        Ok(Knobs {
-            repeats: repeats as usize,
+        Knobs {
+            repeats: args.repeats.unwrap_or(pick(3, 1)) as usize,
             concs,
-            n,
-            warmup: num("WARMUP_N", pick(1000, 200), 1_000_000)?,
-            threads: threads as u32,
-            udp_concs,
-            udp_n: num("UDP_N", pick(200_000, 50_000), 100_000_000)?.max(1),
-            run_limit: Duration::from_secs(run_limit),
-            startup: num("STARTUP_REPEATS", pick(20, 5), 1000)? as usize,
-            idle: num("IDLE_CONNS", pick(5000, 1000), 50_000)? as usize,
-            only,
-            models: num("MODELS", 1, 1)? == 1,
-        })
+            n: args.connections.unwrap_or(pick(20_000, 5_000)),
+            warmup: args.warmup.unwrap_or(pick(1000, 200)),
+            threads: args.load_threads,
+            udp_concs: args.udp_concs.as_ref().map_or(vec![1, 64, 256], |c| c.0.clone()),
+            udp_n: args.udp_datagrams.unwrap_or(pick(200_000, 50_000)).max(1),
+            run_limit: Duration::from_secs(args.run_limit),
+            startup: args.startup_repeats.unwrap_or(pick(20, 5)) as usize,
+            idle: args.idle_conns.unwrap_or(pick(5000, 1000)) as usize,
+            only: args.only.as_ref().map(|n| n.0.clone()),
+            models: args.models == 1,
+        }
     }
 
     fn line(&self) -> String {
@@ -159,14 +205,35 @@ impl Knobs {
     }
 }
 
+/// `cargo xtask paired`'s command line.
+#[derive(Debug, clap::Args)]
+pub struct PairedArgs {
+    /// A bench run's runs.tsv (target/bench/RUN/runs.tsv).
+    #[arg(value_name = "RUNS.TSV")]
+    runs: PathBuf,
+    /// Pairs of servers of the run: A's figures over B's (epoll/nginx_1).
+    #[arg(value_name = "A/B", value_parser = pair)]
+    pairs: Vec<Pair>,
+}
+
+/// Two server names, `A/B`.
+#[derive(Debug, Clone, PartialEq)]
+struct Pair(String, String);
+
+fn pair(text: &str) -> Result<Pair, String> {
+    match text.split_once('/') {
+        Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains('/') => Ok(Pair(a.into(), b.into())),
+        _ => Err("want two server names, A/B".into()),
+    }
+}
+
 /// `cargo xtask paired RUNS.TSV A/B...`: for each pair of servers of one run, the median
 /// over its repeats of each repeat's rate ratio and server-CPU ratio at every
 /// concurrency (the pairing of the load table's ratio columns, [`summary::paired`]), then
 /// each server's worst connection at the highest concurrency.
-pub fn paired_report(args: &[String]) -> Result<()> {
-    const USAGE: &str = "usage: cargo xtask paired RUNS.TSV A/B [A/B ...]";
-    let (path, pairs) = args.split_first().context(USAGE)?;
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+pub fn paired_report(args: PairedArgs) -> Result<()> {
+    let path = args.runs.display();
+    let text = std::fs::read_to_string(&args.runs).with_context(|| format!("cannot read {path}"))?;
     let rows: Vec<summary::Row> = text.lines().filter_map(summary::Row::parse).collect();
     if rows.is_empty() {
         bail!("{path}: no row of runs.tsv");
@@ -174,10 +241,8 @@ pub fn paired_report(args: &[String]) -> Result<()> {
     let mut concs: Vec<u32> = rows.iter().map(|r| r.conc).collect();
     concs.sort_unstable();
     concs.dedup();
-    for pair in pairs {
-        let (a, b) = pair
-            .split_once('/')
-            .with_context(|| format!("{pair}: not A/B. {USAGE}"))?;
+    for Pair(a, b) in &args.pairs {
+        let (a, b) = (a.as_str(), b.as_str());
         let cells: Vec<String> = concs
             .iter()
             .filter_map(|&c| {
@@ -214,18 +279,13 @@ pub fn paired_report(args: &[String]) -> Result<()> {
 }
 
 /// Runs the benchmark.
-pub fn run(args: &[String]) -> Result<()> {
-    let quick = match args {
-        [] => false,
-        [q] if q == "--quick" => true,
-        _ => bail!("usage: cargo xtask bench [--quick]   (knobs in the environment: see the README)"),
-    };
-    let knobs = Knobs::from(quick, |k| std::env::var(k).ok())?;
+pub fn run(args: Args) -> Result<()> {
+    let quick = args.quick;
+    let knobs = Knobs::from(&args);
     let id = format!("{}-{}", if quick { "quick" } else { "full" }, stamp());
-    let out = match std::env::var_os("OUT") {
-        Some(dir) => PathBuf::from(dir),
-        None => project_root().join("target").join("bench").join(&id),
-    };
+    let out = args
+        .out
+        .unwrap_or_else(|| project_root().join("target").join("bench").join(&id));
     let logs = out.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
     // Servers inherit the limit; the idle step holds thousands of sockets here.
@@ -325,14 +385,14 @@ pub fn run(args: &[String]) -> Result<()> {
         Table::of(&udp_specs, UDP_REFERENCES.to_vec(), &udp_rows, true),
     ];
     rows.extend(udp_rows);
-    write_results(&out, &head, &tables, &rows, &startups, &idles, &problems)?;
+    results::write(&out, &head, &tables, &rows, &startups, &idles, &problems)?;
     if !knobs.models {
         return Ok(());
     }
     // What the load cannot show (a server of many processes, one silent client): the
     // five models side by side, into the same folder.
     let (clients, repeats) = if quick { (1000, 1) } else { (3000, 3) };
-    crate::models::measure(&tools.server, clients, repeats, &out)
+    crate::models::measure(&tools.server, &generator, clients, repeats, &out)
 }
 
 /// The load step (over UDP with [`Mode::Udp`]): each repeat starts every server in turn
@@ -381,7 +441,7 @@ fn load_step(
                 let row = match generator.run(live.port, live.pid, n, c, udp) {
                     Ok(m) => {
                         let r = m.report;
-                        let lat = r.latency_us;
+                        let lat = r.latency_us.as_ref();
                         Row {
                             rep,
                             server: spec.name.to_string(),
@@ -395,7 +455,7 @@ fn load_step(
                             p99: lat.map(|l| l.p99 as f64),
                             max: lat.map(|l| l.max as f64),
                             server_cpu_us: m.server_cpu_us,
-                            load_cores: r.load_cores(),
+                            load_cores: r.cores(),
                         }
                     }
                     Err(e) => {
@@ -407,7 +467,7 @@ fn load_step(
                             n,
                             ok: 0,
                             failed: n,
-                            errors: load::Errors::default(),
+                            errors: Errors::default(),
                             rate: 0.0,
                             p50: None,
                             p99: None,
@@ -563,126 +623,6 @@ impl Table {
     }
 }
 
-/// The summary, the raw rows and the charts, written to `out` and the summary printed.
-fn write_results(
-    out: &Path,
-    head: &str,
-    tables: &[Table],
-    rows: &[Row],
-    startups: &[summary::Startup],
-    idles: &[summary::Idle],
-    problems: &[String],
-) -> Result<()> {
-    let mut s = String::from(head);
-    for t in tables {
-        s.push_str(&t.section());
-    }
-    let tcp = &tables[0];
-    let names = &tcp.names;
-    let cells = &tcp.cells;
-    if !startups.is_empty() {
-        s.push_str(
-            "\n## Start-up\n\nExec to the first complete reply on 127.0.0.1 (polled every 50 µs), ms.\n\n",
-        );
-        let base = if names.contains(&"c_iterative") {
-            "c_iterative"
-        } else {
-            names[0]
-        };
-        s.push_str(&summary::startup_table(startups, base));
-    }
-    if !idles.is_empty() {
-        s.push_str(
-            "\n## Idle connections\n\nSilent clients held open against each server's echo mode; the \
-             growth of the PSS of all its processes over the clients it took (kernel socket \
-             buffers are not in it).\n\n",
-        );
-        s.push_str(&summary::idle_table(idles));
-    }
-    let mut charts = Vec::new();
-    let rate = chart::lines(
-        "Hello connections per second (median of repeats)",
-        "connections per second",
-        &chart::series(cells, |c| Some(c.rate)),
-        false,
-    );
-    let p99 = chart::lines(
-        "p99 latency of a hello exchange (median of repeats)",
-        "p99, µs (log scale)",
-        &chart::series(cells, |c| c.p99),
-        true,
-    );
-    let idle = chart::idle_bars("Memory per idle connection", idles);
-    let mut drawn = vec![
-        ("rate.svg".to_string(), rate),
-        ("p99.svg".to_string(), p99),
-        ("idle.svg".to_string(), idle),
-    ];
-    for t in tables {
-        drawn.extend(t.vs_nginx(rows));
-    }
-    for (file, svg) in drawn {
-        match svg {
-            Ok(svg) => {
-                std::fs::write(out.join(&file), svg).with_context(|| format!("write {file}"))?;
-                charts.push(file);
-            }
-            Err(e) if e.to_string() == "nothing to draw" => {}
-            Err(e) => bail!("chart {file}: {e}"),
-        }
-    }
-    if !charts.is_empty() {
-        s.push_str("\n## Charts\n\n");
-        for c in &charts {
-            let _ = writeln!(s, "![{c}]({c})");
-        }
-    }
-    if !problems.is_empty() {
-        s.push_str("\n## Problems\n\n");
-        for p in problems {
-            let _ = writeln!(s, "- {p}");
-        }
-    }
-    let tsv = |header: &str, lines: Vec<String>| format!("{header}\n{}\n", lines.join("\n"));
-    std::fs::write(
-        out.join("runs.tsv"),
-        tsv(summary::RUNS_HEADER, rows.iter().map(Row::tsv).collect()),
-    )?;
-    std::fs::write(
-        out.join("startup.tsv"),
-        tsv(
-            "server\ttries\tms",
-            startups
-                .iter()
-                .flat_map(|st| {
-                    st.samples_ms
-                        .iter()
-                        .map(move |m| format!("{}\t{}\t{m:.3}", st.server, st.tries))
-                })
-                .collect(),
-        ),
-    )?;
-    std::fs::write(
-        out.join("idle.tsv"),
-        tsv(
-            "server\theld\tpss_before_kib\tpss_held_kib",
-            idles
-                .iter()
-                .map(|i| {
-                    format!(
-                        "{}\t{}\t{}\t{}",
-                        i.server, i.held, i.pss_before_kib, i.pss_held_kib
-                    )
-                })
-                .collect(),
-        ),
-    )?;
-    std::fs::write(out.join("summary.md"), &s).context("write summary.md")?;
-    println!("{s}");
-    say(&format!("summary in {}", out.join("summary.md").display()));
-    Ok(())
-}
-
 /// The summary's opening: the run, the machine, the knobs, the servers and the skips.
 fn header(id: &str, knobs: &Knobs, specs: &[&Spec], skipped: &[String]) -> String {
     let secs = stamp();
@@ -735,24 +675,13 @@ fn loadavg() -> String {
         .join(" ")
 }
 
-/// The commit measured, `+changes` when the work tree differs from it.
+/// The commit measured (as `--version` names it, hello-buildinfo), `+changes` when the
+/// work tree differs from it.
 fn git_revision() -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(project_root())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match (
-        git(&["rev-parse", "--short", "HEAD"]),
-        git(&["status", "--porcelain"]),
-    ) {
-        (Some(rev), Some(st)) if st.is_empty() => rev,
-        (Some(rev), _) => format!("{rev} +changes"),
-        _ => "unknown (no git)".into(),
+    match hello_buildinfo::commit(&project_root(), &["."]) {
+        Some(c) if c.dirty => format!("{} +changes", c.id),
+        Some(c) => c.id,
+        None => "unknown (no git)".into(),
     }
 }
 
@@ -774,52 +703,110 @@ fn civil_date(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use super::*;
 
-    fn knobs(quick: bool, env: &[(&str, &str)]) -> Result<Knobs> {
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Knobs::from(quick, |k| env.get(k).cloned())
+    fn knobs(v: &[&str]) -> Result<Knobs, clap::Error> {
+        crate::parse_task("bench", v).map(|args: Args| Knobs::from(&args))
     }
 
     #[test]
     fn knobs_default_to_a_full_or_a_quick_run() {
-        let full = knobs(false, &[]).unwrap();
+        let full = knobs(&[]).unwrap();
         assert_eq!(
             (full.repeats, full.n, full.startup, full.idle),
             (3, 20_000, 20, 5000)
         );
         assert_eq!(full.concs, [1, 16, 64, 256, 1024]);
+        assert_eq!(full.udp_concs, [1, 64, 256]);
         assert!(full.models && full.only.is_none());
-        let quick = knobs(true, &[]).unwrap();
+        let quick = knobs(&["--quick"]).unwrap();
         assert_eq!((quick.repeats, quick.n), (1, 5000));
         assert_eq!(quick.concs, [1, 16, 64, 256]);
     }
 
     #[test]
-    fn knobs_from_the_environment_are_checked() {
-        let k = knobs(
-            false,
-            &[
-                ("REPEATS", "7"),
-                ("CONCS", "1 64"),
-                ("ONLY", "epoll c_epoll_2"),
-                ("MODELS", "0"),
-            ],
-        )
+    fn knobs_are_checked() {
+        let k = knobs(&[
+            "--repeats",
+            "7",
+            "--concs",
+            "1 64",
+            "--only",
+            "epoll c_epoll_2",
+            "--models",
+            "0",
+            "--udp-concs",
+            "",
+        ])
         .unwrap();
         assert_eq!((k.repeats, k.concs.clone(), k.models), (7, vec![1, 64], false));
         assert_eq!(k.only.unwrap(), ["epoll", "c_epoll_2"]);
+        assert!(k.udp_concs.is_empty(), "UDP_CONCS=\"\" skips the UDP step");
         for bad in [
-            ("REPEATS", "0"),
-            ("REPEATS", "x"),
-            ("CONCS", ""),
-            ("CONCS", "1 0"),
-            ("ONLY", "apache"),
-            ("N", "-5"),
+            ["--repeats", "0"],
+            ["--repeats", "x"],
+            ["--concs", ""],
+            ["--concs", "1 0"],
+            ["--only", "apache"],
+            ["--connections", "-5"],
+            ["--models", "2"],
         ] {
-            assert!(knobs(false, &[bad]).is_err(), "{bad:?}");
+            assert!(knobs(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Every hello-server model is a server of the bench, by its model name, run with
+    /// `--model` and its name: the bench's list starts from the server's. (It is a table
+    /// and not made from `Model::in_textbook_order()`, as each model's row carries options
+    /// and a description of its own, beside the references and the `--workers` variants.)
+    #[test]
+    fn every_model_is_a_server_of_the_bench() {
+        for model in hello_server::Model::in_textbook_order() {
+            let name = model.to_string();
+            let spec = SERVERS.iter().find(|s| s.name == name);
+            assert!(
+                matches!(spec.map(|s| s.program), Some(servers::Program::Hello(args))
+                    if args.starts_with(&["--model", name.as_str()])),
+                "no bench server {name} running hello-server --model {name}"
+            );
+        }
+    }
+
+    /// docs/performance.md's table of knobs names each by its environment variable and
+    /// its option: the pairs are `cargo xtask bench`'s, and every knob is in the table.
+    #[test]
+    fn the_knobs_table_names_the_options_and_their_variables() {
+        use clap::CommandFactory as _;
+        let doc = std::fs::read_to_string(project_root().join("docs/performance.md")).unwrap();
+        let documented: Vec<(String, String)> = doc
+            .lines()
+            .filter_map(|l| {
+                let cell = l.strip_prefix("| `")?.split(" |").next()?;
+                let (env, long) = cell.split_once("`, `--")?;
+                Some((env.to_string(), long.trim_end_matches('`').to_string()))
+            })
+            .collect();
+        let cli = crate::Cli::command();
+        let bench = cli.find_subcommand("bench").unwrap();
+        let knobs: Vec<(String, String)> = bench
+            .get_arguments()
+            .filter_map(|a| Some((a.get_env()?.to_str()?.to_string(), a.get_long()?.to_string())))
+            .collect();
+        let (mut documented, mut knobs) = (documented, knobs);
+        documented.sort();
+        knobs.sort();
+        assert_eq!(
+            documented, knobs,
+            "docs/performance.md's knobs against cargo xtask bench's"
+        );
+    }
+
+    #[test]
+    fn pairs_are_two_names() {
+        assert_eq!(pair("epoll/nginx_1"), Ok(Pair("epoll".into(), "nginx_1".into())));
+        for bad in ["epoll", "/x", "x/", "a/b/c"] {
+            assert!(pair(bad).is_err(), "{bad}");
         }
     }
 
@@ -828,5 +815,26 @@ mod tests {
         assert_eq!(civil_date(0), "1970-01-01 00:00");
         assert_eq!(civil_date(951_782_400), "2000-02-29 00:00");
         assert_eq!(civil_date(1_795_846_712), "2026-11-28 06:18");
+    }
+
+    #[test]
+    fn the_code_line_names_the_checkouts_commit() {
+        let head = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(project_root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success());
+        let Some(head) = head else {
+            eprintln!("SKIP: the_code_line_names_the_checkouts_commit: no git checkout");
+            return;
+        };
+        let rev = git_revision();
+        let id = rev.split(' ').next().unwrap();
+        assert!(
+            id.len() >= 7 && String::from_utf8_lossy(&head.stdout).starts_with(id),
+            "{rev}"
+        );
+        assert!(rev == id || rev == format!("{id} +changes"), "{rev}");
     }
 }

@@ -65,6 +65,7 @@ fn main() -> ExitCode {
         udp: args.udp,
         connect_only: args.connect_only,
         payload,
+        numbered: false,
         expect,
         timeout: args.timeout.0,
         plan,
@@ -75,7 +76,7 @@ fn main() -> ExitCode {
     let bar = progress_bar(plan);
     let outcome = load::run(&config, |done, elapsed| match plan {
         Plan::Count(_) => bar.set_position(done),
-        Plan::For(_) => {
+        Plan::For(_) | Plan::CountWithin(..) => {
             bar.set_position(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
             bar.set_message(hello_proto::words::counted(done, "exchange"));
         }
@@ -148,7 +149,7 @@ fn progress_bar(plan: Plan) -> ProgressBar {
     }
     let (len, template) = match plan {
         Plan::Count(n) => (n, "{bar:40} {pos}/{len} exchanges, {elapsed}, eta {eta}"),
-        Plan::For(d) => (
+        Plan::For(d) | Plan::CountWithin(_, d) => (
             u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
             "{bar:40} {elapsed} of the run, {msg}",
         ),

@@ -36,6 +36,10 @@ pub enum Expect {
     /// Any reply of at least a byte that ends in end of stream (`--expect-any`): load
     /// against any service that speaks first, or answers what is sent.
     Any,
+    /// The echo service's reply to the message this exchange sent (the payload without
+    /// its NUL): its length, ` : `, the message and a NUL. With [`Config::numbered`],
+    /// each exchange's own, so that a reply meant for another exchange is a mismatch.
+    Echo,
 }
 
 /// How many exchanges to make.
@@ -45,6 +49,9 @@ pub enum Plan {
     Count(u64),
     /// Start exchanges for this long (`--duration`); those in flight then are finished.
     For(Duration),
+    /// This many in all, unless this long passes first: then no more start, and those in
+    /// flight are finished (`cargo xtask soak`: a million connections or five minutes).
+    CountWithin(u64, Duration),
 }
 
 /// A load run.
@@ -60,6 +67,10 @@ pub struct Config {
     /// What each exchange sends (the message and its NUL), before half-closing; empty:
     /// nothing (over UDP, an empty datagram).
     pub payload: Vec<u8>,
+    /// Each exchange sends a message of its own: the payload's text, then its thread
+    /// and its number in that thread (from 1), then the NUL: `soak 1 17` where the
+    /// payload is `soak`.
+    pub numbered: bool,
     /// What each reply must be.
     pub expect: Expect,
     /// Bound on each exchange, from its start.
@@ -108,7 +119,7 @@ impl Config {
     /// Threads used: no more than the exchanges in flight, nor than a count of exchanges.
     fn thread_count(&self) -> usize {
         let mut t = self.threads.clamp(1, self.concurrency.max(1));
-        if let Plan::Count(n) = self.plan {
+        if let Plan::Count(n) | Plan::CountWithin(n, _) = self.plan {
             t = t.min(usize::try_from(n).unwrap_or(usize::MAX).max(1));
         }
         t
@@ -119,7 +130,7 @@ impl Config {
     fn share(&self, i: usize, threads: usize) -> Share {
         let (i64_, t64) = (i as u64, threads as u64);
         let count = match self.plan {
-            Plan::Count(n) => Some(split(n, t64, i64_)),
+            Plan::Count(n) | Plan::CountWithin(n, _) => Some(split(n, t64, i64_)),
             Plan::For(_) => None,
         };
         let mut slots = split(self.concurrency as u64, t64, i64_).max(1) as usize;
@@ -150,14 +161,14 @@ pub fn run(config: &Config, mut tick: impl FnMut(u64, Duration)) -> Result<Outco
     let cpu0 = cpu_time();
     let t0 = Instant::now();
     let end = match config.plan {
-        Plan::For(d) => Some(t0 + d),
+        Plan::For(d) | Plan::CountWithin(_, d) => Some(t0 + d),
         Plan::Count(_) => None,
     };
     let (finished_tx, finished) = mpsc::channel::<Instant>();
     let mut handles = Vec::with_capacity(threads);
     for i in 0..threads {
         let share = config.share(i, threads);
-        let worker = worker::Worker::new(config, share, t0, end)?;
+        let worker = worker::Worker::new(config, i, share, t0, end)?;
         let (done, finished_tx) = (Arc::clone(&done), finished_tx.clone());
         let handle = std::thread::Builder::new()
             .name(format!("hello-load-{i}"))
@@ -219,6 +230,7 @@ mod tests {
             udp: false,
             connect_only: false,
             payload: Vec::new(),
+            numbered: false,
             expect: Expect::Bytes(b"Hello World!\0".to_vec()),
             timeout: Duration::from_secs(1),
             plan,
@@ -252,5 +264,108 @@ mod tests {
             assert_eq!(first.as_micros(), i as u128 * 1000);
             assert_eq!(every.as_micros(), 4000);
         }
+    }
+
+    /// An echo server on a thread, on 127.0.0.1 port 0, for `most` requests or until
+    /// `until`: each request is read to its NUL, kept, and answered with
+    /// `answer(request)`. The requests come back from the thread's handle.
+    fn echo_server(
+        until: Instant,
+        most: usize,
+        answer: fn(&[u8]) -> Vec<u8>,
+    ) -> (SocketAddr, std::thread::JoinHandle<Vec<Vec<u8>>>) {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let server = std::thread::spawn(move || {
+            let mut requests = Vec::new();
+            // Bounded by `until`.
+            while Instant::now() < until && requests.len() < most {
+                let mut s = match listener.accept() {
+                    Ok((s, _)) => s,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
+                };
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut request = Vec::new();
+                let mut byte = [0u8];
+                while s.read(&mut byte).unwrap_or(0) == 1 && byte[0] != 0 {
+                    request.push(byte[0]);
+                }
+                let _ = s.write_all(&answer(&request));
+                requests.push(request);
+            }
+            requests
+        });
+        (addr, server)
+    }
+
+    fn numbered(addr: SocketAddr, plan: Plan) -> Config {
+        Config {
+            addr,
+            payload: hello_proto::wire::greeting("soak"),
+            numbered: true,
+            expect: Expect::Echo,
+            timeout: Duration::from_secs(5),
+            ..config(plan, 4, 2, None)
+        }
+    }
+
+    #[test]
+    fn numbered_messages_are_each_exchanges_own_and_so_is_the_reply_checked() {
+        let until = Instant::now() + Duration::from_secs(2);
+        let (addr, server) = echo_server(until, 40, |m| hello_proto::wire::echo_reply(m, 0));
+        let outcome = run(&numbered(addr, Plan::Count(40)), |_, _| {}).unwrap();
+        assert_eq!((outcome.tally.ok, outcome.tally.errors.total()), (40, 0));
+        let mut requests: Vec<String> = server
+            .join()
+            .unwrap()
+            .iter()
+            .map(|r| String::from_utf8_lossy(r).into_owned())
+            .collect();
+        requests.sort();
+        requests.dedup();
+        assert_eq!(requests.len(), 40, "every message its own: {requests:?}");
+        for t in 0..2 {
+            for k in 1..=20 {
+                assert!(requests.contains(&format!("soak {t} {k}")), "soak {t} {k}");
+            }
+        }
+        // A server that answers every exchange with the reply meant for one of them.
+        let until = Instant::now() + Duration::from_secs(2);
+        let (addr, _server) = echo_server(until, 40, |_| hello_proto::wire::echo_reply(b"soak 0 1", 0));
+        let outcome = run(&numbered(addr, Plan::Count(40)), |_, _| {}).unwrap();
+        assert_eq!((outcome.tally.ok, outcome.tally.errors.mismatch), (1, 39));
+    }
+
+    #[test]
+    fn a_count_within_a_time_ends_at_whichever_comes_first() {
+        let until = Instant::now() + Duration::from_secs(6);
+        let (addr, _server) = echo_server(until, usize::MAX, |m| hello_proto::wire::echo_reply(m, 0));
+        let by_count = run(
+            &numbered(addr, Plan::CountWithin(10, Duration::from_secs(2))),
+            |_, _| {},
+        )
+        .unwrap();
+        assert_eq!(by_count.tally.ok, 10);
+        assert!(
+            by_count.elapsed < Duration::from_secs(2),
+            "{:?}",
+            by_count.elapsed
+        );
+        let limit = Duration::from_millis(300);
+        let by_time = run(&numbered(addr, Plan::CountWithin(1 << 40, limit)), |_, _| {}).unwrap();
+        assert!(
+            // Ended by the time, not by the count (which would take days): the bound
+            // leaves room for a loaded machine.
+            by_time.elapsed >= limit && by_time.elapsed < limit + Duration::from_secs(3),
+            "{:?}",
+            by_time.elapsed
+        );
+        assert!(by_time.tally.ok > 0 && by_time.tally.errors.total() == 0);
     }
 }

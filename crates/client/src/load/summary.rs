@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use hello_proto::words::counted;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Outcome;
 
@@ -45,7 +45,7 @@ impl Class {
 }
 
 /// Failed exchanges by class.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Errors {
     /// Refused.
     pub refused: u64,
@@ -203,7 +203,7 @@ impl Tally {
 }
 
 /// A distribution in microseconds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Median.
     pub p50: u64,
@@ -244,19 +244,20 @@ impl Percentiles {
 }
 
 /// The report of a run: `--json` prints it as one object, otherwise as lines of text.
-#[derive(Debug, Serialize)]
+/// `cargo xtask bench` reads the object back into this same type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// `HOST:PORT` as given.
     pub target: String,
     /// The address the load went to.
     pub address: String,
     /// `tcp` or `udp`.
-    pub protocol: &'static str,
+    pub protocol: String,
     /// Whether an exchange was only a connection (`--connect-only`).
     pub connect_only: bool,
     /// `closed` (as many in flight as `--concurrency`) or `open` (`--rate`).
     #[serde(rename = "loop")]
-    pub mode: &'static str,
+    pub mode: String,
     /// The rate asked for (open loop).
     pub rate_asked: Option<f64>,
     /// Exchanges in flight (closed loop), or at most in flight (open loop).
@@ -327,9 +328,9 @@ impl Summary {
         Summary {
             target: setup.target.clone(),
             address: setup.address.clone(),
-            protocol: if setup.udp { "udp" } else { "tcp" },
+            protocol: if setup.udp { "udp" } else { "tcp" }.into(),
             connect_only: setup.connect_only,
-            mode: if setup.rate.is_some() { "open" } else { "closed" },
+            mode: if setup.rate.is_some() { "open" } else { "closed" }.into(),
             rate_asked: setup.rate,
             concurrency: setup.concurrency,
             threads: outcome.threads,
@@ -351,6 +352,13 @@ impl Summary {
             cpu_user_seconds: outcome.cpu.map(|(u, _)| round(u.as_secs_f64(), 6)),
             cpu_system_seconds: outcome.cpu.map(|(_, s)| round(s.as_secs_f64(), 6)),
         }
+    }
+
+    /// hello-load's CPU over the run, in cores (near its thread count: the generator
+    /// was the limit).
+    pub fn cores(&self) -> Option<f64> {
+        let cpu = self.cpu_user_seconds? + self.cpu_system_seconds?;
+        (self.seconds > 0.0).then(|| cpu / self.seconds)
     }
 
     /// The report as one line of JSON.
@@ -525,6 +533,7 @@ mod tests {
         assert_eq!((s.exchanges, s.ok, s.failed), (4, 3, 1));
         assert_eq!(s.rate, 6.0);
         assert_eq!(s.cpu_us_per_exchange, Some(1000.0));
+        assert_eq!(s.cores(), Some(0.008), "4 ms of CPU in 0.5 s");
         assert_eq!(s.start_lag_us.as_ref().map(|p| p.max), Some(7));
         let v: serde_json::Value = serde_json::from_str(&s.json()).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
@@ -555,6 +564,8 @@ mod tests {
                 "threads"
             ]
         );
+        let back: Summary = serde_json::from_str(&s.json()).unwrap();
+        assert_eq!(back, s, "the JSON reads back into the same report");
         assert_eq!(v["loop"], "open");
         assert_eq!(v["errors"]["mismatch"], 1);
         assert_eq!(v["latency_us"]["p50"], 200);

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use hello_proto::sys::process::set_timer_slack;
 use hello_proto::sys::untraced::{Conn, Peer, Timer, would_block};
-use hello_proto::wire::display_reply;
+use hello_proto::wire::{display_reply, echo_reply};
 use hello_proto::{Error, Step};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -66,6 +66,8 @@ struct Slot {
     origin: Instant,
     deadline: Instant,
     sent: usize,
+    /// The message of this exchange, with [`Config::numbered`](super::Config::numbered).
+    message: Vec<u8>,
     reply: Reply,
 }
 
@@ -82,6 +84,8 @@ struct Reply {
     head: Vec<u8>,
     /// Known to be wrong before its end, which was not awaited.
     cut: bool,
+    /// The reply expected, for an [`Expect::Echo`] whose message is the exchange's own.
+    want: Vec<u8>,
 }
 
 impl Slot {
@@ -93,6 +97,7 @@ impl Slot {
             origin: now,
             deadline: now,
             sent: 0,
+            message: Vec::new(),
             reply: Reply::default(),
         }
     }
@@ -118,6 +123,9 @@ pub(super) struct Worker {
     udp: bool,
     connect_only: bool,
     payload: Vec<u8>,
+    /// This thread's number, in each message with `numbered`.
+    index: usize,
+    numbered: bool,
     expect: Expect,
     timeout: Duration,
     share: Share,
@@ -128,6 +136,7 @@ pub(super) struct Worker {
 impl Worker {
     pub(super) fn new(
         config: &Config,
+        index: usize,
         share: Share,
         t0: Instant,
         end: Option<Instant>,
@@ -150,7 +159,13 @@ impl Worker {
             udp: config.udp,
             connect_only: config.connect_only,
             payload: config.payload.clone(),
-            expect: config.expect.clone(),
+            index,
+            numbered: config.numbered,
+            // The same message each time: the echo reply is known now.
+            expect: match &config.expect {
+                Expect::Echo if !config.numbered => Expect::Bytes(echo_reply(text(&config.payload), 0)),
+                other => other.clone(),
+            },
             timeout: config.timeout,
             share,
             t0,
@@ -238,7 +253,7 @@ impl Worker {
                         if self.share.schedule.is_some() {
                             tally.lag(late);
                         }
-                        if let Err(class) = self.start(&mut slots[i], i, origin, late) {
+                        if let Err(class) = self.start(&mut slots[i], i, started, origin, late) {
                             tally.failed(class);
                             free.push(i);
                         }
@@ -310,12 +325,22 @@ impl Worker {
         Ok(tally)
     }
 
-    /// Starts an exchange in slot `i`, due at `origin` and started `late` after it (open
-    /// loop). `Err(class)`: it failed at once (the slot stays free).
-    fn start(&mut self, slot: &mut Slot, i: usize, origin: Instant, late: Duration) -> Result<(), Class> {
+    /// Starts exchange number `k` of this thread in slot `i`, due at `origin` and started
+    /// `late` after it (open loop). `Err(class)`: it failed at once (the slot stays free).
+    fn start(
+        &mut self,
+        slot: &mut Slot,
+        i: usize,
+        k: u64,
+        origin: Instant,
+        late: Duration,
+    ) -> Result<(), Class> {
         // Latency counts from the scheduled start; the timeout from the real one.
         slot.origin = origin;
         slot.deadline = origin + late + self.timeout;
+        if self.numbered {
+            self.number(slot, k);
+        }
         if let Some(kept) = slot.conn.take() {
             return self.start_again(slot, i, kept);
         }
@@ -349,10 +374,13 @@ impl Worker {
         // for both, and the message goes when it is writable.
         let mut interest = Interest::READABLE;
         slot.phase = Phase::Reading;
-        let wants_send = self.udp || !self.payload.is_empty();
-        if wants_send
-            && !send_rest(&conn, &self.payload, &mut slot.sent, self.udp).map_err(|e| Class::of(&e))?
-        {
+        let payload = if self.numbered {
+            &slot.message
+        } else {
+            &self.payload
+        };
+        let wants_send = self.udp || !payload.is_empty();
+        if wants_send && !send_rest(&conn, payload, &mut slot.sent, self.udp).map_err(|e| Class::of(&e))? {
             interest = Interest::READABLE | Interest::WRITABLE;
             slot.phase = Phase::Sending;
         }
@@ -374,7 +402,12 @@ impl Worker {
         slot.reply.bad = false;
         slot.reply.bytes.clear();
         slot.phase = Phase::Reading;
-        if !send_rest(&conn, &self.payload, &mut slot.sent, true).map_err(|e| Class::of(&e))? {
+        let payload = if self.numbered {
+            &slot.message
+        } else {
+            &self.payload
+        };
+        if !send_rest(&conn, payload, &mut slot.sent, true).map_err(|e| Class::of(&e))? {
             slot.phase = Phase::Sending;
             let token = Token((slot.generation as usize) << 32 | i);
             self.poll
@@ -388,6 +421,18 @@ impl Worker {
         }
         slot.conn = Some(conn);
         Ok(())
+    }
+
+    /// Makes exchange number `k` (from 1) of this thread its own message: the payload's
+    /// text, ` <thread> <k>`, its NUL; and, for [`Expect::Echo`], the reply to it.
+    fn number(&self, slot: &mut Slot, k: u64) {
+        use std::io::Write as _;
+        slot.message.clear();
+        slot.message.extend_from_slice(text(&self.payload));
+        // Writing to a Vec cannot fail.
+        let _ = write!(slot.message, " {} {k}", self.index);
+        slot.reply.want = echo_reply(&slot.message, 0);
+        slot.message.push(0);
     }
 
     /// Moves an exchange on after an event, which said whether the socket has an error,
@@ -404,7 +449,12 @@ impl Worker {
             });
         }
         if slot.phase == Phase::Sending {
-            match send_rest(conn, &self.payload, &mut slot.sent, self.udp) {
+            let payload = if self.numbered {
+                &slot.message
+            } else {
+                &self.payload
+            };
+            match send_rest(conn, payload, &mut slot.sent, self.udp) {
                 Ok(true) => slot.phase = Phase::Reading,
                 Ok(false) if !error => return None,
                 // An error with nothing to report yet: SO_ERROR says why.
@@ -454,20 +504,22 @@ impl Worker {
             let room = HEAD - reply.head.len();
             reply.head.extend_from_slice(&bytes[..bytes.len().min(room)]);
         }
-        match &self.expect {
-            Expect::Any => true,
-            Expect::Bytes(want) => match want.get(at..reply.got) {
-                Some(w) => {
-                    reply.bad |= w != bytes;
-                    true
-                }
-                None => false,
-            },
-            Expect::Shown(_) if reply.got > MAX_SHOWN_REPLY => false,
+        let want = match &self.expect {
+            Expect::Any => return true,
+            Expect::Bytes(want) => want,
+            Expect::Echo => &reply.want,
+            Expect::Shown(_) if reply.got > MAX_SHOWN_REPLY => return false,
             Expect::Shown(_) => {
                 reply.bytes.extend_from_slice(bytes);
+                return true;
+            }
+        };
+        match want.get(at..reply.got) {
+            Some(w) => {
+                reply.bad |= w != bytes;
                 true
             }
+            None => false,
         }
     }
 
@@ -475,6 +527,7 @@ impl Worker {
     fn verdict(&self, reply: &Reply) -> End {
         let ok = match &self.expect {
             Expect::Bytes(want) => !reply.bad && reply.got == want.len(),
+            Expect::Echo => !reply.bad && reply.got == reply.want.len(),
             Expect::Any => reply.got > 0,
             Expect::Shown(text) => display_reply(&reply.bytes) == *text,
         };
@@ -484,6 +537,11 @@ impl Worker {
             End::Failed(Class::Mismatch)
         }
     }
+}
+
+/// A payload's text: its bytes without the NUL that ends them.
+fn text(payload: &[u8]) -> &[u8] {
+    payload.strip_suffix(b"\0").unwrap_or(payload)
 }
 
 /// How an exchange ended.

@@ -246,8 +246,9 @@ impl Wakeup {
         }
     }
 
-    /// Reads the counter back to zero, so that the next write is a new edge.
-    pub fn drain(&self) {
+    /// Clears the wake-up: reads the counter back to zero, so that the next write is a
+    /// new edge.
+    pub fn clear(&self) {
         let mut count: u64 = 0;
         // SAFETY: reads at most 8 bytes into `count`; EAGAIN (nothing to read) is fine.
         unsafe { libc::read(self.fd.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
@@ -277,7 +278,7 @@ mod tests {
         std::thread::spawn(waker).join().unwrap();
         let ready = ep.wait(Some(Duration::from_secs(5))).unwrap().to_vec();
         assert_eq!(ready.iter().map(|r| r.key).collect::<Vec<_>>(), vec![9]);
-        wake.drain();
+        wake.clear();
         c.write_all(b"x").unwrap();
     }
 

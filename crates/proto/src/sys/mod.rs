@@ -6,8 +6,8 @@
 //! The rest of the crate is pure: this is the one module of `hello-proto` that touches a
 //! socket, a clock or stderr.
 //!
-//! Linux only, by choice: `send(MSG_MORE)`, `accept4(SOCK_NONBLOCK)` and
-//! `connect(AF_UNSPEC)` as a reset from another thread are Linux's (docs/contract.md
+//! Linux only, by choice: `send(MSG_MORE)`, `accept4(SOCK_NONBLOCK)`, `epoll`, io_uring
+//! and `connect(AF_UNSPEC)` as a reset from another thread are Linux's (docs/contract.md
 //! says what each is for); the crate refuses to build elsewhere.
 
 pub mod capture;

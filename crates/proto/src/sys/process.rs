@@ -1,5 +1,11 @@
-//! Process-wide settings and facts: how many descriptors a program may open, how freed
-//! memory goes back to the system, and how much CPU time the process has used.
+//! Process-wide settings and facts, and the calls on processes and threads: how many
+//! descriptors a program may open, how freed memory goes back to the system (and the
+//! malloc arena cap), how much CPU time the process has used, timer slack, the terminal's
+//! width, socket activation (`LISTEN_FDS`); the fork model's `fork()`, `waitpid()`,
+//! `kill()`, `_exit()`, its log's `socketpair()` and the counters it shares with its
+//! children (`mmap(MAP_SHARED)`); the drain delay's sleep; and the server's threads
+//! (`pthread_create()` for a client's thread, after a probe that the address space has
+//! room for it).
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};

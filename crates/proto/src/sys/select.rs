@@ -1,5 +1,5 @@
 //! `select(2)` and its descriptor sets, for the server's select model: the textbook's
-//! I/O multiplexing. A set is a bitmap of `FD_SETSIZE` (1024) bits, so a descriptor at or
+//! I/O multiplexing; and the pipe a stop writes to wake the `select()` ([`WakePipe`]). A set is a bitmap of `FD_SETSIZE` (1024) bits, so a descriptor at or
 //! above 1024 cannot be put in one: [`FdSets::watch_read`] refuses it instead of writing
 //! past the bitmap.
 
@@ -192,8 +192,8 @@ impl WakePipe {
         }
     }
 
-    /// Reads away the wake-up bytes, so the next `select()` sleeps again.
-    pub fn drain(&self) {
+    /// Clears the wake-up: reads its bytes away, so the next `select()` sleeps again.
+    pub fn clear(&self) {
         let mut buf = [0u8; 64];
         while matches!(io::Read::read(&mut &self.read, &mut buf), Ok(n) if n > 0) {}
     }

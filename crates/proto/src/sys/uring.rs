@@ -786,14 +786,19 @@ mod tests {
     fn a_waker_ends_the_wait_from_another_thread() {
         let Some(mut ring) = ring() else { return };
         let wake = ring.waker();
+        let woken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let woke = std::sync::Arc::clone(&woken);
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
+            woke.store(true, std::sync::atomic::Ordering::SeqCst);
             wake();
         });
         let started = std::time::Instant::now();
         let mut done = Vec::new();
-        // The first wait may end with the buffers' own completion: wait again.
-        while started.elapsed() < Duration::from_secs(5) && !t.is_finished() {
+        // The first wait may end with the buffers' own completion: wait again. (Not until
+        // the thread has finished: it may not have, yet, when its wake-up ends the wait,
+        // and the next wait would then last its whole 5 s.)
+        while started.elapsed() < Duration::from_secs(5) && !woken.load(std::sync::atomic::Ordering::SeqCst) {
             ring.enter(Some(Duration::from_secs(5)), &mut done).unwrap();
         }
         ring.enter(Some(Duration::from_millis(1)), &mut done).unwrap();
