@@ -367,7 +367,8 @@ pub(super) fn epoll_lanes() -> Vec<Lane> {
 }
 
 /// `t` with its calls in the order an earlier demo drew them, by the time each returned:
-/// a wrong order where a receive returned before its send did.
+/// wrong wherever a call returned before the call that caused it (a `read()` before the
+/// `write()` of its bytes), right where the returns happen to follow the causes.
 pub(super) fn by_return_time(t: &Timeline) -> Timeline {
     let mut rows: Vec<At> = t.rows.clone();
     rows.sort_by_key(|&(l, i)| t.lanes[l].calls[i].end());
