@@ -11,10 +11,13 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use at_once::in_every_model_at_once;
 use hello_tests::{
     CONCURRENT_MODELS, MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect, fd_count, holds_connection,
     raise_own_nofile, try_read_to_end, wait_until,
 };
+
+mod at_once;
 
 fn server(model: &str, service: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--model", model, "--service", service, "--bind", "127.0.0.1"];
@@ -91,47 +94,32 @@ fn a_request_that_arrived_while_the_server_was_stopped_is_served() {
     // The idle timeout leaves time to see the client taken (/proc/net/tcp can be long);
     // the stall outlasts it.
     const STALL: Duration = Duration::from_millis(1600);
-    let runs: Vec<_> = MODELS
-        .into_iter()
-        .map(|model| {
-            thread::spawn(move || {
-                let server = server(model, "echo", &["--idle-timeout", "1s"]);
-                let mut c = connect(server.addr);
-                let me = c.local_addr().expect("local address");
-                assert!(
-                    wait_until(WAIT, || holds_connection(server.pid(), server.port(), me)),
-                    "{model}: the server did not take the client"
-                );
-                server.signal_with_children(libc::SIGSTOP);
-                c.write_all(b"stalled\0").expect("write");
-                c.shutdown(std::net::Shutdown::Write).expect("shutdown");
-                // The stall itself: longer than the idle timeout, by design.
-                thread::sleep(STALL);
-                server.signal_with_children(libc::SIGCONT);
-                let reply = try_read_to_end(&mut c);
-                assert!(
-                    matches!(&reply, Ok(r) if r == b"7 : stalled\0"),
-                    "{model}: {reply:?}; stderr: {}",
-                    server.stderr()
-                );
-                assert!(
-                    !server.stderr().contains("timed out"),
-                    "{model}: {}",
-                    server.stderr()
-                );
-            })
-        })
-        .collect();
-    let failed: Vec<String> = runs
-        .into_iter()
-        .filter_map(|r| r.join().err())
-        .map(|e| {
-            e.downcast_ref::<String>()
-                .cloned()
-                .unwrap_or_else(|| "a panic".into())
-        })
-        .collect();
-    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    in_every_model_at_once(MODELS, |model| {
+        let server = server(model, "echo", &["--idle-timeout", "1s"]);
+        let mut c = connect(server.addr);
+        let me = c.local_addr().expect("local address");
+        assert!(
+            wait_until(WAIT, || holds_connection(server.pid(), server.port(), me)),
+            "{model}: the server did not take the client"
+        );
+        server.signal_with_children(libc::SIGSTOP);
+        c.write_all(b"stalled\0").expect("write");
+        c.shutdown(std::net::Shutdown::Write).expect("shutdown");
+        // The stall itself: longer than the idle timeout, by design.
+        thread::sleep(STALL);
+        server.signal_with_children(libc::SIGCONT);
+        let reply = try_read_to_end(&mut c);
+        assert!(
+            matches!(&reply, Ok(r) if r == b"7 : stalled\0"),
+            "{model}: {reply:?}; stderr: {}",
+            server.stderr()
+        );
+        assert!(
+            !server.stderr().contains("timed out"),
+            "{model}: {}",
+            server.stderr()
+        );
+    });
 }
 
 #[test]
@@ -268,7 +256,8 @@ fn memory_goes_back_when_large_requests_are_done() {
 #[test]
 fn a_stop_under_load_completes_or_resets_every_exchange() {
     const CLIENTS: usize = 24;
-    for model in MODELS {
+    // The models at once: each waits out its grace for the clients that never finish.
+    in_every_model_at_once(MODELS, |model| {
         let mut srv = server(model, "echo", &["--idle-timeout", "10s"]);
         let addr = srv.loopback();
         // Each client sends half its request, waits for the stop, then maybe the rest.
@@ -318,7 +307,7 @@ fn a_stop_under_load_completes_or_resets_every_exchange() {
         }
         let status = srv.wait(WAIT).expect("the server stops");
         assert!(status.success(), "{model}: {status}");
-    }
+    });
 }
 
 #[test]

@@ -188,7 +188,7 @@ pub fn run(asked: Args) -> Result<()> {
         } else {
             format!(
                 "demo passed: {}, each checked: what they show really happened.",
-                hello_proto::addr::counted(parts.len() as u64, "exchange")
+                hello_proto::words::counted(parts.len() as u64, "exchange")
             )
         }
     );

@@ -833,7 +833,7 @@ pub fn cut_short(reply: &[u8]) -> Option<(usize, usize)> {
 pub fn attempts_note(report: &Report) -> String {
     format!(
         "; {} in {}",
-        hello_proto::addr::counted(report.attempts.into(), "attempt"),
+        hello_proto::words::counted(report.attempts.into(), "attempt"),
         for_people(report.elapsed)
     )
 }

@@ -688,7 +688,8 @@ pub fn index(parts: &[Part], lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::{Sample, build, build_seen, one_exchange, one_exchange_kernel};
+    use crate::timeline::fixtures::{one_exchange, one_exchange_kernel};
+    use crate::timeline::{Sample, build, build_seen};
     use hello_proto::kernel::{TcpSocket, TcpState};
 
     fn part() -> Part {

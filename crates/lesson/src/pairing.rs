@@ -156,11 +156,11 @@ pub fn render(records: &[Record], real: &Timeline, lang: Lang) -> String {
             match (lang, missing.is_empty()) {
                 (Lang::En, true) => format!(
                     "{} added by real software",
-                    hello_proto::addr::counted(added, "call")
+                    hello_proto::words::counted(added, "call")
                 ),
                 (Lang::En, false) => format!(
                     "{} added by real software; not made: {}",
-                    hello_proto::addr::counted(added, "call"),
+                    hello_proto::words::counted(added, "call"),
                     missing.join(", ") + why
                 ),
                 (Lang::Ko, true) => format!("실제 소프트웨어가 더한 호출 {added}개"),
@@ -177,7 +177,8 @@ pub fn render(records: &[Record], real: &Timeline, lang: Lang) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::{build, one_exchange};
+    use crate::timeline::build;
+    use crate::timeline::fixtures::one_exchange;
     use hello_proto::trace::Event;
 
     #[test]

@@ -76,14 +76,14 @@ pub fn wire_words(wire: Wire, lang: Lang) -> String {
     match (wire, lang) {
         (Wire::Handshake, Lang::En) => "SYN, SYN-ACK, ACK: the 3-way handshake".into(),
         (Wire::Handshake, Lang::Ko) => "SYN, SYN-ACK, ACK: 3-way handshake".into(),
-        (Wire::Data(n), Lang::En) => format!("data: {}", hello_proto::addr::counted(n, "byte")),
+        (Wire::Data(n), Lang::En) => format!("data: {}", hello_proto::words::counted(n, "byte")),
         (Wire::Data(n), Lang::Ko) => format!("데이터 {n}바이트"),
         (Wire::Fin, Lang::En) => "FIN: end of stream".into(),
         (Wire::Fin, Lang::Ko) => "FIN: EOF 전달".into(),
         (Wire::Rst, Lang::En) => "RST: the connection is reset".into(),
         (Wire::Rst, Lang::Ko) => "RST: 연결을 강제로 끊음".into(),
         (Wire::Datagram(n), Lang::En) => {
-            format!("one datagram, {}", hello_proto::addr::counted(n, "byte"))
+            format!("one datagram, {}", hello_proto::words::counted(n, "byte"))
         }
         (Wire::Datagram(n), Lang::Ko) => format!("데이터그램 하나, {n}바이트"),
     }
@@ -380,7 +380,8 @@ pub fn packet_arrow_of(t: &Timeline, p: &Packet, kind: Carries, lang: Lang) -> (
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timeline::{build, build_seen, one_exchange, one_exchange_kernel};
+    use crate::timeline::fixtures::{one_exchange, one_exchange_kernel};
+    use crate::timeline::{build, build_seen};
 
     #[test]
     fn wrapping_counts_hangul_as_two_columns() {

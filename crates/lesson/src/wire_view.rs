@@ -5,9 +5,9 @@
 //! is missing — capture refused, packets not kept, states not sampled — in English or
 //! Korean. Pure.
 
-use hello_proto::addr::counted;
 use hello_proto::kernel::{Frame, TcpSocket, TcpState};
 use hello_proto::trace::Lang;
+use hello_proto::words::counted;
 
 use crate::packets::Packet;
 use crate::timeline::{Kernel, Sample};

@@ -1,6 +1,5 @@
-//! Addresses and durations as users type them: ports, hosts, `500ms`; and counts as
-//! English reads them ([`counted`]). Parsing and wording only; the name resolution is in
-//! [`crate::sys::resolve`].
+//! Addresses and durations as users type them: ports, hosts, `500ms`. Parsing only; the
+//! name resolution is in [`crate::sys::resolve`].
 
 use std::fmt;
 use std::net::IpAddr;
@@ -286,16 +285,6 @@ impl fmt::Display for Cidr {
     }
 }
 
-/// A count and its noun as English says them: `1 call`, `2 calls`, `0 exchanges` (every
-/// noun the programs count takes an `s`). Korean has no plural: its lines say `N개`.
-pub fn counted(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,12 +452,5 @@ mod tests {
             assert!(Cidr::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Cidr::parse("10.0.0.1/8").unwrap_err().contains("10.0.0.0/8"));
-    }
-
-    #[test]
-    fn one_is_singular_and_every_other_count_plural() {
-        assert_eq!(counted(1, "exchange"), "1 exchange");
-        assert_eq!(counted(0, "exchange"), "0 exchanges");
-        assert_eq!(counted(12, "more time"), "12 more times");
     }
 }

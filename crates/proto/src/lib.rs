@@ -4,12 +4,13 @@
 //! step-tagged error), [`wire`] (the bytes of hello and echo), [`conn`] (the life of one
 //! served connection, as a state machine), [`proxy`] (the PROXY protocol header a
 //! balancer sends), [`startup`] (the server's start-up lines, written and read back),
-//! [`trace`] (how each socket call is worded,
-//! in English and Korean), [`kernel`] (captured frames and TCP states, as data) and
-//! [`utc`] (a Unix time as a UTC date). Every system call is in one module, [`sys`]: the
-//! socket set-up, the traced calls on a connection, the models' waits (`select`, `epoll`,
-//! io_uring), processes and threads, the lesson's own calls, and the stderr sink of the
-//! trace. `cli` (feature `cli`) holds the command-line options both programs share.
+//! [`trace`] (how each socket call is worded, in English and Korean), [`kernel`]
+//! (captured frames and TCP states, as data), [`utc`] (a Unix time as a UTC date) and
+//! [`words`] (a count and its noun, as English says them). Every system call is in one
+//! module, [`sys`]: the socket set-up, the traced calls on a connection, the models' waits
+//! (`select`, `epoll`, io_uring), processes and threads, the lesson's own calls, and the
+//! stderr sink of the trace. `cli` (feature `cli`) holds the command-line options both
+//! programs share.
 //! ARCHITECTURE.md draws the map.
 
 // Elsewhere the build stops here with this one message, and nothing else is compiled
@@ -42,6 +43,8 @@ pub mod trace;
 pub mod utc;
 #[cfg(target_os = "linux")]
 pub mod wire;
+#[cfg(target_os = "linux")]
+pub mod words;
 
 #[cfg(target_os = "linux")]
 pub use error::{Cause, Error, Result, Step};

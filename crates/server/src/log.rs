@@ -339,7 +339,7 @@ fn count(w: &mut Window) -> String {
     w.suppressed.clear();
     format!(
         "hello-server: {} in the last second not shown: {}\n",
-        hello_proto::addr::counted(total, "more client error line"),
+        hello_proto::words::counted(total, "more client error line"),
         kinds.join(", ")
     )
 }

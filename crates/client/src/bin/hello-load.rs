@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         Plan::Count(_) => bar.set_position(done),
         Plan::For(_) | Plan::CountWithin(..) => {
             bar.set_position(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
-            bar.set_message(hello_proto::addr::counted(done, "exchange"));
+            bar.set_message(hello_proto::words::counted(done, "exchange"));
         }
     });
     bar.finish_and_clear();

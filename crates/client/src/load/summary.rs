@@ -6,7 +6,7 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use hello_proto::addr::counted;
+use hello_proto::words::counted;
 use serde::{Deserialize, Serialize};
 
 use super::Outcome;

@@ -442,7 +442,7 @@ fn waiting(event: &Event<'_>, lang: Lang) -> String {
         Event::IdleRepeats { times, .. } => match lang {
             Lang::En => format!(
                 "while no client came, these two calls repeated {} (each bounded, to look for a stop)",
-                crate::addr::counted(*times, "more time")
+                crate::words::counted(*times, "more time")
             ),
             Lang::Ko => {
                 format!("클라이언트가 없는 동안 이 두 호출이 {times}번 더 반복되었습니다(종료 요청 확인용)")

@@ -312,7 +312,7 @@ pub fn left_out_line(
     Some(match lang {
         Lang::En => format!(
             "{who}: {} beyond the textbook not shown: {}\n",
-            crate::addr::counted(total, "call"),
+            crate::words::counted(total, "call"),
             each.join(", ")
         ),
         Lang::Ko => format!(
