@@ -266,6 +266,23 @@ fn parse_diag_msg(m: &[u8]) -> Option<TcpSocket> {
     })
 }
 
+/// TIME_WAIT sockets held and the most the kernel keeps (`tw` of /proc/net/sockstat,
+/// `net.ipv4.tcp_max_tw_buckets`), when the table is full: a connection closed now
+/// skips TIME_WAIT ("time wait bucket table overflow"). Reads the two files (`/proc`
+/// of the calling process's network namespace); `None` when the table has room, or when
+/// they cannot be read.
+pub fn time_wait_table_full() -> Option<(u64, u64)> {
+    let stat = fs::read_to_string("/proc/net/sockstat").ok()?;
+    let mut words = stat.lines().find(|l| l.starts_with("TCP:"))?.split_whitespace();
+    let held = words.by_ref().skip_while(|w| *w != "tw").nth(1)?.parse().ok()?;
+    let max = fs::read_to_string("/proc/sys/net/ipv4/tcp_max_tw_buckets")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (held >= max).then_some((held, max))
+}
+
 /// The same from `/proc/net/tcp` and `/proc/net/tcp6` (`read(2)` of each).
 pub fn proc_net(ports: &[u16]) -> io::Result<Vec<TcpSocket>> {
     let mut found = Vec::new();
@@ -386,21 +403,6 @@ mod tests {
         for source in [sock_diag as fn(&[u16]) -> io::Result<Vec<TcpSocket>>, proc_net] {
             assert_eq!(listener_of(addr, source).inode, held);
         }
-    }
-
-    /// TIME_WAIT sockets held and the most the kernel keeps (`tw` of /proc/net/sockstat,
-    /// `net.ipv4.tcp_max_tw_buckets`), when the table is full: a connection closed now
-    /// skips TIME_WAIT ("time wait bucket table overflow").
-    fn time_wait_table_full() -> Option<(u64, u64)> {
-        let stat = std::fs::read_to_string("/proc/net/sockstat").ok()?;
-        let mut words = stat.lines().find(|l| l.starts_with("TCP:"))?.split_whitespace();
-        let held = words.by_ref().skip_while(|w| *w != "tw").nth(1)?.parse().ok()?;
-        let max = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_max_tw_buckets")
-            .ok()?
-            .trim()
-            .parse()
-            .ok()?;
-        (held >= max).then_some((held, max))
     }
 
     #[test]
