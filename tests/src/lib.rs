@@ -457,6 +457,34 @@ impl IntoIterator for Models {
     }
 }
 
+impl Models {
+    /// Runs `check` for each model on a thread of its own, and once every one has ended,
+    /// fails with the message of each model that failed. For the checks that mostly wait
+    /// (a stop's 2 s grace, a stall, a flood's seconds), so that the models' waits overlap
+    /// instead of adding up.
+    pub fn each_at_once(self, check: impl Fn(&'static str) + Sync) {
+        let check = &check;
+        let failed: Vec<String> = thread::scope(|scope| {
+            let runs: Vec<_> = self
+                .into_iter()
+                .map(|model| (model, scope.spawn(move || check(model))))
+                .collect();
+            runs.into_iter()
+                .filter_map(|(model, run)| {
+                    let panic = run.join().err()?;
+                    let message = panic
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "a panic".into());
+                    Some(format!("{model}: {message}"))
+                })
+                .collect()
+        });
+        assert!(failed.is_empty(), "{}", failed.join("\n"));
+    }
+}
+
 /// Why this kernel refuses the io_uring model, found once by starting `hello-server
 /// --model uring`: `None` when it serves (it prints its start-up line), else its error
 /// line (`hello-server: io_uring_setup() error: …`).

@@ -9,13 +9,10 @@ use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use at_once::in_every_model_at_once;
 use hello_tests::{
     CONCURRENT_MODELS, MODELS, Server, WAIT, client, connect, fd_count, holds_connection, ipv6_loopback,
     read_to_end, tcp_exchange, try_read_to_end, udp_exchange, wait_until,
 };
-
-mod at_once;
 
 /// Exchanges in flight get 2 s after a stop (docs/contract.md#signals-and-stopping); the rest
 /// is slack for a loaded machine.
@@ -288,7 +285,7 @@ fn a_connect_after_the_stop_is_refused_while_the_grace_runs_in_every_model() {
     // elsewhere), not queued and reset unserved when the grace ends. (The iterative
     // model is serving its one client with the thread that would close the listening
     // socket: it cannot refuse sooner.) The models at once: each waits out its grace.
-    in_every_model_at_once(CONCURRENT_MODELS, |model| {
+    CONCURRENT_MODELS.each_at_once(|model| {
         let mut srv = server(model, "echo", &[]);
         let _in_flight = stuck_client(&srv, b"half a mess");
         let t0 = Instant::now();
@@ -372,7 +369,7 @@ fn clients_queued_at_a_stop_are_all_served_in_every_model() {
 #[test]
 fn a_signal_with_a_stuck_client_exits_0_within_the_grace_and_resets_the_client() {
     // The models at once: each waits out its grace.
-    in_every_model_at_once(MODELS, |model| {
+    MODELS.each_at_once(|model| {
         // Default idle timeout (10s): only the 2 s grace period can end this.
         let mut srv = server(model, "echo", &[]);
         let mut s = stuck_client(&srv, b"half a mess");

@@ -11,13 +11,10 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use at_once::in_every_model_at_once;
 use hello_tests::{
     CONCURRENT_MODELS, MODELS, ONE_PROCESS_MODELS, Server, WAIT, connect, fd_count, holds_connection,
     raise_own_nofile, try_read_to_end, wait_until,
 };
-
-mod at_once;
 
 fn server(model: &str, service: &str, extra: &[&str]) -> Server {
     let mut args = vec!["--model", model, "--service", service, "--bind", "127.0.0.1"];
@@ -94,7 +91,7 @@ fn a_request_that_arrived_while_the_server_was_stopped_is_served() {
     // The idle timeout leaves time to see the client taken (/proc/net/tcp can be long);
     // the stall outlasts it.
     const STALL: Duration = Duration::from_millis(1600);
-    in_every_model_at_once(MODELS, |model| {
+    MODELS.each_at_once(|model| {
         let server = server(model, "echo", &["--idle-timeout", "1s"]);
         let mut c = connect(server.addr);
         let me = c.local_addr().expect("local address");
@@ -257,7 +254,7 @@ fn memory_goes_back_when_large_requests_are_done() {
 fn a_stop_under_load_completes_or_resets_every_exchange() {
     const CLIENTS: usize = 24;
     // The models at once: each waits out its grace for the clients that never finish.
-    in_every_model_at_once(MODELS, |model| {
+    MODELS.each_at_once(|model| {
         let mut srv = server(model, "echo", &["--idle-timeout", "10s"]);
         let addr = srv.loopback();
         // Each client sends half its request, waits for the stop, then maybe the rest.
