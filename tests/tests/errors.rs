@@ -456,15 +456,25 @@ fn a_closed_stdout_does_not_stop_the_server() {
         .spawn()
         .expect("spawn hello-server");
     let mut out = child.stdout.take().expect("piped stdout");
-    // Read the start-up line, then close the pipe.
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while line.last() != Some(&b'\n') && line.len() < 200 {
-        match out.read(&mut byte) {
-            Ok(1) => line.push(byte[0]),
-            _ => break,
+    // Read the start-up line (on a thread, so that the wait for it is bounded), then
+    // close the pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while line.last() != Some(&b'\n') && line.len() < 200 {
+            match out.read(&mut byte) {
+                Ok(1) => line.push(byte[0]),
+                _ => break,
+            }
         }
-    }
+        let _ = tx.send((line, out));
+    });
+    let Ok((line, out)) = rx.recv_timeout(WAIT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("no start-up line within {WAIT:?}");
+    };
     drop(out);
     let line = String::from_utf8_lossy(&line);
     let port =

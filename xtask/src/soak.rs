@@ -3,7 +3,7 @@
 //! shipped (`cargo xtask dist`), serves echo exchanges from hello-load's engine (four
 //! threads, an exchange each in flight, every message its own) until N connections
 //! (default a million) or M minutes (default 5) per model; meanwhile the
-//! server's descriptors, resident memory and threads are sampled every second. A model
+//! server's descriptors, resident memory and threads are sampled every 200 ms. A model
 //! passes when every exchange was answered byte for byte and, once the load is over and
 //! the server idle, it is back where it was when idle after a warm-up of 20,000
 //! connections: the same descriptors and threads, and memory within 2 MiB. Each model
