@@ -260,7 +260,7 @@ fn exchange(event: &Event<'_>, lang: Lang) -> String {
         ),
         Event::Unread { data: None, .. } => say(
             "nothing unread yet: half-close, so the reply leaves before close() (later input makes it a RST)",
-            "아직 읽지 않은 데이터 없음: close()가 RST가 되기 전에 Half-close로 응답을 먼저 내보냅니다",
+            "읽지 않은 데이터 없음: Half-close로 응답을 먼저 내보냅니다 (이후 close()가 RST여도 안전)",
         ),
         Event::Unread { data: Some([]), .. } => say(
             "the client's FIN is here (it half-closed or closed): nothing unread, close() is clean",
