@@ -628,8 +628,8 @@ fn uring_explain(op: UringOp, result: i32, linked: bool, lang: Lang) -> String {
             "링에서 한 Half-close: 앞의 송신이 모두 끝나야만 실행됩니다 (IOSQE_IO_LINK)",
         ),
         UringOp::CheckUnread if result == -libc::EAGAIN => say(
-            "the check found nothing unread: close at once, a FIN and no RST",
-            "읽지 않은 입력이 없습니다: 바로 닫습니다 (RST 없이 FIN)",
+            "the check found nothing unread yet: half-close, so the reply leaves before close() (later input makes it a RST)",
+            "아직 읽지 않은 입력이 없습니다: close()가 RST가 되기 전에 Half-close로 응답을 먼저 내보냅니다",
         ),
         UringOp::CheckUnread => say(
             "the check, from the ring: did the client send anything never read? (it never waits)",
