@@ -371,8 +371,9 @@ pub fn run_bounded(cmd: &mut Command) -> (ExitStatus, Vec<u8>, Vec<u8>) {
 /// Waits for a spawned `child` (stdout and stderr piped) to exit, at most [`WAIT`]
 /// (killed after that), and returns its output.
 pub fn run_bounded_child(mut child: Child) -> std::process::Output {
-    // The pipes are drained on threads, so that a chatty child cannot block on them.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+    // The pipes are read to their end on threads, so that a chatty child cannot block on
+    // them ("drain" is only the drain delay: ARCHITECTURE.md's glossary).
+    let read_to_end = |pipe: Option<Box<dyn Read + Send>>| {
         thread::spawn(move || {
             let mut v = Vec::new();
             if let Some(mut p) = pipe {
@@ -381,8 +382,8 @@ pub fn run_bounded_child(mut child: Child) -> std::process::Output {
             v
         })
     };
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let out = read_to_end(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = read_to_end(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let status = match wait_exit(&mut child, WAIT) {
         Some(s) => s,
         None => {
