@@ -1,6 +1,7 @@
-//! The end-to-end harness: builds the real `hello-server` and `hello-client` once, starts
-//! servers on port 0 through `hello-harness` (which reads the real port from their
-//! start-up line and stops them), and compiles the textbook-style C peers in `tests/c/`.
+//! The end-to-end tests' library: builds the real `hello-server` and `hello-client` once,
+//! starts servers on port 0 through `hello-harness` (which reads the real port from their
+//! start-up line and stops them), compiles the textbook-style C peers in `tests/c/`, and
+//! lists the models every test runs against (`MODELS`, `Models::each_at_once`).
 
 // This library exists only to fail tests: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
