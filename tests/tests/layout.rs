@@ -914,5 +914,22 @@ fn every_crate_and_module_has_its_place_in_the_maps() {
             }
         }
     }
+    // A module split into a folder names its files in its row (`sys`: `stream`, `tracer`…).
+    for path in rust_files("crates")
+        .iter()
+        .filter(|p| p.ends_with("/mod.rs") && p.contains("/src/"))
+    {
+        for line in text_of(path).lines() {
+            let declared = line
+                .strip_prefix("pub mod ")
+                .or_else(|| line.strip_prefix("mod "));
+            let Some(module) = declared.and_then(|rest| rest.strip_suffix(';')) else {
+                continue;
+            };
+            if !architecture.contains(&format!("`{module}`")) {
+                missing.push(format!("ARCHITECTURE.md does not name {path}'s `{module}`"));
+            }
+        }
+    }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
