@@ -867,6 +867,17 @@ fn the_docs_list_the_servers_models_and_no_other() {
     }
 }
 
+/// The modules a file declares in files of their own (`mod name;`, `pub mod name;`).
+fn declared_modules(code: &str) -> Vec<&str> {
+    code.lines()
+        .filter_map(|line| {
+            line.strip_prefix("pub mod ")
+                .or_else(|| line.strip_prefix("mod "))
+        })
+        .filter_map(|rest| rest.strip_suffix(';'))
+        .collect()
+}
+
 #[test]
 fn every_crate_and_module_has_its_place_in_the_maps() {
     // A crate or a module added without a word in the maps fails here (the harness crate
@@ -900,13 +911,7 @@ fn every_crate_and_module_has_its_place_in_the_maps() {
         let Ok(lib) = std::fs::read_to_string(workspace_root().join(&path).join("src/lib.rs")) else {
             continue;
         };
-        for line in lib.lines() {
-            let declared = line
-                .strip_prefix("pub mod ")
-                .or_else(|| line.strip_prefix("mod "));
-            let Some(module) = declared.and_then(|rest| rest.strip_suffix(';')) else {
-                continue;
-            };
+        for module in declared_modules(&lib) {
             if !architecture.contains(&format!("| `{module}` |")) {
                 missing.push(format!(
                     "ARCHITECTURE.md's code map has no row for {path}'s `{module}`"
@@ -919,13 +924,7 @@ fn every_crate_and_module_has_its_place_in_the_maps() {
         .iter()
         .filter(|p| p.ends_with("/mod.rs") && p.contains("/src/"))
     {
-        for line in text_of(path).lines() {
-            let declared = line
-                .strip_prefix("pub mod ")
-                .or_else(|| line.strip_prefix("mod "));
-            let Some(module) = declared.and_then(|rest| rest.strip_suffix(';')) else {
-                continue;
-            };
+        for module in declared_modules(&text_of(path)) {
             if !architecture.contains(&format!("`{module}`")) {
                 missing.push(format!("ARCHITECTURE.md does not name {path}'s `{module}`"));
             }
