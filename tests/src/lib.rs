@@ -1,6 +1,7 @@
-//! The end-to-end harness: builds the real `hello-server` and `hello-client` once, starts
-//! servers on port 0 through `hello-harness` (which reads the real port from their
-//! start-up line and stops them), and compiles the textbook-style C peers in `tests/c/`.
+//! The end-to-end tests' library: builds the real `hello-server` and `hello-client` once,
+//! starts servers on port 0 through `hello-harness` (which reads the real port from their
+//! start-up line and stops them), compiles the textbook-style C peers in `tests/c/`, and
+//! lists the models every test runs against (`MODELS`, `Models::each_at_once`).
 
 // This library exists only to fail tests: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -371,8 +372,9 @@ pub fn run_bounded(cmd: &mut Command) -> (ExitStatus, Vec<u8>, Vec<u8>) {
 /// Waits for a spawned `child` (stdout and stderr piped) to exit, at most [`WAIT`]
 /// (killed after that), and returns its output.
 pub fn run_bounded_child(mut child: Child) -> std::process::Output {
-    // The pipes are drained on threads, so that a chatty child cannot block on them.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+    // The pipes are read to their end on threads, so that a chatty child cannot block on
+    // them ("drain" is only the drain delay: ARCHITECTURE.md's glossary).
+    let read_to_end = |pipe: Option<Box<dyn Read + Send>>| {
         thread::spawn(move || {
             let mut v = Vec::new();
             if let Some(mut p) = pipe {
@@ -381,8 +383,8 @@ pub fn run_bounded_child(mut child: Child) -> std::process::Output {
             v
         })
     };
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let out = read_to_end(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = read_to_end(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let status = match wait_exit(&mut child, WAIT) {
         Some(s) => s,
         None => {

@@ -4,8 +4,8 @@
 //! and of the files around the code: the CI workflow checks Cargo.toml's minimum Rust
 //! version and installs what `.ci/run` installs, and the license files are the ones
 //! Cargo.toml names; every test ARCHITECTURE.md names as a guard exists, every code name
-//! of its glossary too; the docs list the server's models, all of them; and every
-//! relative link of the docs leads somewhere.
+//! of its glossary too; the docs list the server's models, all of them; every crate and
+//! module has its place in the maps; and every relative link of the docs leads somewhere.
 
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -865,4 +865,70 @@ fn the_docs_list_the_servers_models_and_no_other() {
             "crates/server/src/lib.rs's docs leave out {m}"
         );
     }
+}
+
+/// The modules a file declares in files of their own (`mod name;`, `pub mod name;`).
+fn declared_modules(code: &str) -> Vec<&str> {
+    code.lines()
+        .filter_map(|line| {
+            line.strip_prefix("pub mod ")
+                .or_else(|| line.strip_prefix("mod "))
+        })
+        .filter_map(|rest| rest.strip_suffix(';'))
+        .collect()
+}
+
+#[test]
+fn every_crate_and_module_has_its_place_in_the_maps() {
+    // A crate or a module added without a word in the maps fails here (the harness crate
+    // once had its section in ARCHITECTURE.md and no row in docs/development.md's layout).
+    let architecture = text_of("ARCHITECTURE.md");
+    let layout: Vec<String> = table_rows(&text_of("docs/development.md"), "## Layout")
+        .into_iter()
+        .map(|row| row[0].clone())
+        .collect();
+    let mut crates: Vec<String> = std::fs::read_dir(workspace_root().join("crates"))
+        .expect("crates/")
+        .map(|e| {
+            e.expect("a folder entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    crates.sort();
+    assert!(crates.len() >= 5, "the crates: {crates:?}");
+    let mut missing = Vec::new();
+    for name in &crates {
+        let path = format!("crates/{name}");
+        if !architecture.contains(&format!("### `{path}`")) {
+            missing.push(format!("ARCHITECTURE.md has no section `### `{path}``"));
+        }
+        if !layout.contains(&format!("`{path}`")) {
+            missing.push(format!("docs/development.md's layout has no row for `{path}`"));
+        }
+        // Each module the crate's lib.rs declares has a row in the code map.
+        let Ok(lib) = std::fs::read_to_string(workspace_root().join(&path).join("src/lib.rs")) else {
+            continue;
+        };
+        for module in declared_modules(&lib) {
+            if !architecture.contains(&format!("| `{module}` |")) {
+                missing.push(format!(
+                    "ARCHITECTURE.md's code map has no row for {path}'s `{module}`"
+                ));
+            }
+        }
+    }
+    // A module split into a folder names its files in its row (`sys`: `stream`, `tracer`…).
+    for path in rust_files("crates")
+        .iter()
+        .filter(|p| p.ends_with("/mod.rs") && p.contains("/src/"))
+    {
+        for module in declared_modules(&text_of(path)) {
+            if !architecture.contains(&format!("`{module}`")) {
+                missing.push(format!("ARCHITECTURE.md does not name {path}'s `{module}`"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
 }

@@ -356,7 +356,7 @@ mod tests {
             "documented commands that do not parse:\n{}",
             wrong.join("\n")
         );
-        // The docs' commands are found: the ones CI, the README and the benchmark notes run.
+        // The docs' commands are found: the one CI runs, the README's demo, development.md's quick bench.
         for expected in ["cargo xtask ci", "cargo xtask demo", "cargo xtask bench --quick"] {
             assert!(
                 found.iter().any(|(_, l)| l.ends_with(expected)),

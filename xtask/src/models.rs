@@ -16,7 +16,7 @@
 //!   the median.
 //!
 //! The table is printed and written (with the raw samples) to `target/bench/models-*/`,
-//! or `--out` (`$OUT`). `cargo xtask bench` runs this after the harness, into the same folder.
+//! or `--out` (`$OUT`). `cargo xtask bench` runs this after its own steps, into the same folder.
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};

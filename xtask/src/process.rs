@@ -1,6 +1,6 @@
-//! Running the project's binaries from xtask: build them; start a server, read its
-//! start-up line, run a client and stop the server through `hello-harness`, every wait
-//! bounded.
+//! Running the project's binaries from xtask: build them (debug, release, release without
+//! the trace); start a server, read its start-up line and stop it, or run a command to
+//! its end, through `hello-harness`, every wait bounded.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus};

@@ -1,4 +1,5 @@
-//! hello-buildinfo: what `--version` says, worked out by a binary package's build script.
+//! hello-buildinfo: what `--version` says, worked out by a binary package's build script
+//! (and, with [`commit`], the code a `cargo xtask bench` run measured).
 //!
 //! Built from a git checkout, the version line names the commit and says whether the
 //! sources the binary is built from differed from it: `0.1.0 (git 6b999e1a2b3c)`, or

@@ -137,7 +137,8 @@ pub struct Config {
     pub service: Service,
     /// The idle and request timeouts and the discard's bounds of every connection.
     pub limits: Limits,
-    /// Clients served at once (threads and epoll models); more wait in the backlog.
+    /// Clients served at once (`--max-conns`; every model but the iterative one, which
+    /// serves one); more wait in the backlog.
     pub max_conns: usize,
     /// Bytes of requests and replies all connections together may hold (`--max-buffered`).
     pub max_buffered: usize,

@@ -1,6 +1,7 @@
-//! One load run: hello-load's `--json` report, read into the figures the benchmark keeps,
-//! with the server's CPU time over the run (its whole process tree, reaped children
-//! included) measured from outside.
+//! One load run: hello-load started as a program ([`Generator`], also the rate step of
+//! `cargo xtask models`), its `--json` report read back into hello-load's own type
+//! ([`Report`]), with the server's CPU time over the run (its whole process tree, reaped
+//! children included) measured from outside.
 
 use std::path::Path;
 use std::process::Command;

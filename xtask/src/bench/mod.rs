@@ -1,7 +1,7 @@
 //! `cargo xtask bench [--quick] [KNOBS]`: every hello-server model beside reference servers, from
 //! a clone alone. hello-load is the generator; the references are the project's own (the
-//! textbook server's code in a loop and a near-limit epoll server, in C, compiled here
-//! with the system C compiler; a minimal tokio server, built here outside the workspace)
+//! textbook server's code in a loop, a near-limit epoll server, the least-work server and
+//! the textbook UDP loop, in C, compiled here with the system C compiler; a minimal tokio server, built here outside the workspace)
 //! and nginx's stream module when nginx is installed. Without a C compiler or nginx
 //! those are skipped, loudly.
 //!

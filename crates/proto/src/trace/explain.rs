@@ -628,8 +628,8 @@ fn uring_explain(op: UringOp, result: i32, linked: bool, lang: Lang) -> String {
             "링에서 한 Half-close: 앞의 송신이 모두 끝나야만 실행됩니다 (IOSQE_IO_LINK)",
         ),
         UringOp::CheckUnread if result == -libc::EAGAIN => say(
-            "the check found nothing unread: close at once, a FIN and no RST",
-            "읽지 않은 입력이 없습니다: 바로 닫습니다 (RST 없이 FIN)",
+            "nothing unread yet: a half-close next, whose FIN takes the reply out; then close()",
+            "아직 읽지 않은 입력이 없습니다: 다음의 Half-close가 FIN과 함께 응답을 내보내고, 그 뒤에 close()",
         ),
         UringOp::CheckUnread => say(
             "the check, from the ring: did the client send anything never read? (it never waits)",
