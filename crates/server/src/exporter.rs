@@ -161,9 +161,7 @@ fn serve(listener: &TcpListener, mut epoll: Epoll) {
     loop {
         let now = Instant::now();
         for slot in &mut table {
-            if slot.as_ref().is_some_and(|r| r.until <= now)
-                && let Some(r) = slot.take()
-            {
+            if let Some(r) = slot.take_if(|r| r.until <= now) {
                 finish(r.stream, &status("408 Request Timeout", ""));
             }
         }
