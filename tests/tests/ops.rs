@@ -150,6 +150,45 @@ fn every_model_counts_its_exchanges_serves_metrics_promtool_accepts_and_sigusr1_
     }
 }
 
+/// A flood of SIGUSR1 (300 ms of `kill()` in a loop) prints at most one counters line a
+/// tenth of a second, not one a signal; the signals in between are one line at the tenth's
+/// end, so the last one asked for still comes, with the counters after it. The signal
+/// thread (epoll) and the fork model's loop alike.
+#[test]
+fn a_flood_of_sigusr1_prints_at_most_one_counters_line_a_tenth_of_a_second() {
+    std::thread::scope(|s| {
+        for model in ["epoll", "fork"] {
+            s.spawn(move || {
+                let server = Server::start(&["--model", model, "0"]);
+                let start = Instant::now();
+                let mut sent = 0u32;
+                while start.elapsed() < Duration::from_millis(300) {
+                    server.signal(libc::SIGUSR1);
+                    sent += 1;
+                }
+                // One exchange, then one more signal: its line, counting the exchange, comes.
+                hello_tests::tcp_exchange(server.loopback(), b"", false);
+                server.signal(libc::SIGUSR1);
+                assert!(
+                    server.wait_stderr("counters: state=up accepted=1 ", WAIT),
+                    "{model}: the last SIGUSR1's line never came: {}",
+                    server.stderr()
+                );
+                let tenths = start.elapsed().as_millis() / 100;
+                let lines = server
+                    .stderr()
+                    .lines()
+                    .filter(|l| l.contains("counters:"))
+                    .count();
+                assert!(
+                    lines as u128 <= tenths + 2,
+                    "{model}: {lines} counters lines for {sent} signals in {tenths} tenths of a second"
+                );
+            });
+        }
+    });
+}
+
 #[test]
 fn a_bad_metrics_address_or_log_format_is_a_usage_error_and_a_taken_metrics_port_exit_1() {
     for bad in [

@@ -303,6 +303,7 @@ fn watch_signals(
 ) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new(STOP_SIGNALS.iter().chain(&CAUGHT_SIGNALS))
         .context("cannot install the signal handlers")?;
+    metrics::start_printer().context("cannot start the counters' thread")?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -324,10 +325,10 @@ fn watch_signals(
     Ok(())
 }
 
-/// Whether `signal` is a stop signal; SIGUSR1 prints the counters' line on the way.
+/// Whether `signal` is a stop signal; SIGUSR1 asks for the counters' line on the way.
 fn stops(signal: i32) -> bool {
     if signal == libc::SIGUSR1 {
-        metrics::print_line();
+        metrics::ask();
     }
     STOP_SIGNALS.contains(&signal)
 }

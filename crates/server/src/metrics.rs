@@ -19,7 +19,7 @@ use std::cell::OnceCell;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hello_proto::conn::Outcome;
 use hello_proto::{Cause, Error};
@@ -286,20 +286,73 @@ fn state() -> State {
     }
 }
 
-/// Set by SIGUSR1 in a process that has no signal thread (the fork model's parent), which
-/// prints the line on its loop's next turn ([`print_if_asked`]).
+/// At most one SIGUSR1 line this often: the signals that come in between are answered by
+/// one line when it is up, with the counters then (a flood of signals is not a flood of
+/// lines, and the last signal still has its line).
+pub const LINE_EVERY: Duration = Duration::from_millis(100);
+
+/// Set by SIGUSR1 ([`ask`], or the signal handler itself in the fork model's parent, which
+/// prints the line on its loop's next turn); cleared when the line is printed.
 static ASKED: std::sync::LazyLock<Arc<AtomicBool>> = std::sync::LazyLock::new(Arc::default);
+
+/// When the last SIGUSR1 line was printed.
+static PRINTED: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// The thread that prints the lines a signal thread asks for ([`start_printer`]).
+static PRINTER: std::sync::OnceLock<std::thread::Thread> = std::sync::OnceLock::new();
 
 /// The flag SIGUSR1 sets where no thread waits for signals.
 pub fn asked_flag() -> Arc<AtomicBool> {
     Arc::clone(&ASKED)
 }
 
-/// Prints the counters' line on stderr if SIGUSR1 asked for it since the last time.
-pub fn print_if_asked() {
-    if ASKED.swap(false, Ordering::Relaxed) {
-        print_line();
+/// SIGUSR1, received by a signal thread: the printer prints the line at once, or when
+/// [`LINE_EVERY`] has passed since the last one.
+pub fn ask() {
+    ASKED.store(true, Ordering::Relaxed);
+    if let Some(printer) = PRINTER.get() {
+        printer.unpark();
     }
+}
+
+/// Prints the counters' line on stderr if SIGUSR1 asked for it since the last line and
+/// [`LINE_EVERY`] has passed since then; otherwise says how long until it may (`None`:
+/// nothing asked, or printed now).
+pub fn print_if_asked() -> Option<Duration> {
+    if !ASKED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let now = Instant::now();
+    {
+        let mut printed = PRINTED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(since) = printed.map(|at| now.saturating_duration_since(at))
+            && since < LINE_EVERY
+        {
+            return Some(LINE_EVERY - since);
+        }
+        *printed = Some(now);
+        ASKED.store(false, Ordering::Relaxed);
+    }
+    print_line();
+    None
+}
+
+/// Starts the thread that prints the lines [`ask`] asks for, so that the signal thread
+/// never waits out [`LINE_EVERY`] (a stop signal is taken at once, whatever came before).
+pub fn start_printer() -> std::io::Result<()> {
+    hello_proto::sys::process::spawn_thread(
+        c"counters",
+        64 << 10,
+        Box::new(|| {
+            let _ = PRINTER.set(std::thread::current());
+            loop {
+                match print_if_asked() {
+                    Some(wait) => std::thread::sleep(wait),
+                    None => std::thread::park(),
+                }
+            }
+        }),
+    )
 }
 
 /// The counters as one line on stderr (SIGUSR1), in one `write()`.
