@@ -355,11 +355,13 @@ pub fn start_printer() -> std::io::Result<()> {
     )
 }
 
-/// The counters as one line on stderr (SIGUSR1), in one `write()`.
+/// The counters as one line on stderr (SIGUSR1), in one `write()`; with `--log-format
+/// json`, a record whose `counters` are the line's fields.
 pub fn print_line() {
-    use std::io::Write;
-    let line = format!("hello-server: {}\n", snapshot().line(&labels()));
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    let (now, labels) = (snapshot(), labels());
+    let mut fields = serde_json::Map::new();
+    fields.insert("counters".into(), now.json(&labels).into());
+    crate::log::say(crate::log::Level::Info, "counters", &now.line(&labels), fields);
 }
 
 /// The counts of every thread, now.
@@ -440,6 +442,17 @@ pub struct Snapshot {
     pub state: State,
 }
 
+/// One field of the SIGUSR1 line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field<'a> {
+    /// A count.
+    Count(u64),
+    /// A duration in seconds (printed with microseconds).
+    Seconds(f64),
+    /// A word: the state, a label.
+    Word(&'a str),
+}
+
 impl Snapshot {
     /// Exchanges ended, whatever the end.
     pub fn exchanges(&self) -> u64 {
@@ -451,28 +464,53 @@ impl Snapshot {
         self.accepted.saturating_sub(self.exchanges())
     }
 
-    /// The SIGUSR1 line (without the program's name).
-    pub fn line(&self, labels: &Labels) -> String {
-        let mut out = format!(
-            "counters: state={} accepted={} open={} exchanges={}",
-            state_label(self.state),
-            self.accepted,
-            self.open(),
-            self.exchanges()
-        );
+    /// The SIGUSR1 line's fields, in its order: the line and its JSON record both say these.
+    pub fn fields<'a>(&self, labels: &'a Labels) -> Vec<(&'static str, Field<'a>)> {
+        let mut out = vec![
+            ("state", Field::Word(state_label(self.state))),
+            ("accepted", Field::Count(self.accepted)),
+            ("open", Field::Count(self.open())),
+            ("exchanges", Field::Count(self.exchanges())),
+        ];
         for (ended, n) in ENDINGS.iter().zip(self.ended) {
-            let _ = write!(out, " {}={n}", ended.label());
+            out.push((ended.label(), Field::Count(n)));
         }
-        let _ = write!(
-            out,
-            " seconds={:.6} datagrams={} datagrams_failed={} service={} model={}",
-            self.duration_nanos as f64 / 1e9,
-            self.datagrams_ok,
-            self.datagrams_failed,
-            labels.service,
-            labels.model
-        );
+        out.extend([
+            ("seconds", Field::Seconds(self.duration_nanos as f64 / 1e9)),
+            ("datagrams", Field::Count(self.datagrams_ok)),
+            ("datagrams_failed", Field::Count(self.datagrams_failed)),
+            ("service", Field::Word(labels.service)),
+            ("model", Field::Word(&labels.model)),
+        ]);
         out
+    }
+
+    /// The SIGUSR1 line (without the program's name): `counters: state=up accepted=41 …`.
+    pub fn line(&self, labels: &Labels) -> String {
+        let mut out = String::from("counters:");
+        for (name, field) in self.fields(labels) {
+            let _ = match field {
+                Field::Count(n) => write!(out, " {name}={n}"),
+                Field::Seconds(s) => write!(out, " {name}={s:.6}"),
+                Field::Word(w) => write!(out, " {name}={w}"),
+            };
+        }
+        out
+    }
+
+    /// The SIGUSR1 line's fields as one JSON object (numbers as numbers).
+    pub fn json(&self, labels: &Labels) -> serde_json::Map<String, serde_json::Value> {
+        self.fields(labels)
+            .into_iter()
+            .map(|(name, field)| {
+                let value = match field {
+                    Field::Count(n) => n.into(),
+                    Field::Seconds(s) => s.into(),
+                    Field::Word(w) => w.into(),
+                };
+                (name.to_string(), value)
+            })
+            .collect()
     }
 
     /// The Prometheus text exposition (format 0.0.4): HELP and TYPE for every family.
