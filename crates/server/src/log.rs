@@ -1,14 +1,17 @@
 //! Per-client error lines on stderr, at most [`PER_SECOND`] a second: past that, one line
 //! a second says how many more there were and of which kinds. Any peer can make the
 //! server fail its exchange (a reset, a spoofed UDP source), so without a bound any peer
-//! could flood the log. Start-up errors are not client errors and never pass through here,
-//! and a report marked as one that must be seen (the first out-of-descriptors line) is
-//! never held back.
+//! could flood the log. Start-up errors are not client errors and never pass through the
+//! limit, and a report marked as one that must be seen (the first out-of-descriptors
+//! line) is never held back.
 //!
 //! In the fork model each client has a process of its own, so a bound per process would
 //! bound nothing: a child sends its line up a pipe to the parent instead
 //! ([`to_parent`]), and the parent, reading the pipe on each turn ([`Relay`]), puts it
 //! through the one limit.
+//!
+//! The server's other lines (SIGUSR1's counters, the drain delay's, warnings, the error
+//! that ends it) are its own, never held back: [`say`] writes them in the same format.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -38,20 +41,21 @@ pub fn without_threads() {
 /// In a fork model child: where its client error lines go instead of stderr.
 static TO_PARENT: std::sync::OnceLock<std::os::unix::net::UnixStream> = std::sync::OnceLock::new();
 
-/// How the per-client lines are written (`--log-format`).
+/// How the server's stderr lines are written (`--log-format`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     /// `hello-server: read() error: 127.0.0.1:5000: Connection reset by peer (os error 104)`.
     #[default]
     Text,
-    /// One JSON object a line: `ts`, `level`, `msg`, `step`, `peer` (or `target`), `error`.
+    /// One JSON object a line: `ts`, `level`, `msg`, `line`, and each kind's fields
+    /// (a client's failure: `step`, `peer` or `target`, `error`).
     Json,
 }
 
 /// Set once at start (before any fork: a child inherits it).
 static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// From now on, per-client lines are written as `format` says.
+/// From now on, the server's lines are written as `format` says.
 pub fn set_format(format: LogFormat) {
     JSON.store(format == LogFormat::Json, std::sync::atomic::Ordering::Relaxed);
 }
