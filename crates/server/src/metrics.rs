@@ -731,5 +731,14 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains('\n'));
+        // The JSON record's counters are the line's fields, numbers as numbers.
+        let json = s.json(&labels());
+        assert_eq!(json.len(), line.split(' ').count() - 1, "{json:?}");
+        assert_eq!(
+            (json["accepted"].as_u64(), json["open"].as_u64()),
+            (Some(5), Some(1))
+        );
+        assert_eq!(json["state"], "up");
+        assert!(json["seconds"].is_f64());
     }
 }
