@@ -124,6 +124,10 @@ fn client_usage_errors_exit_2_and_name_the_argument() {
         (&["127.0.0.1", " 80"], "<PORT>"),
         (&["127.0.0.1", "+80"], "<PORT>"),
         (&["127.0.0.1", "-0"], "<PORT>"),
+        (
+            &["-z", "127.0.0.1:9190", "--"],
+            "`--` must be followed by the command to run",
+        ),
     ];
     for &(args, names) in cases {
         let (code, stdout, stderr) = failing(client(args));

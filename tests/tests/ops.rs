@@ -150,6 +150,45 @@ fn every_model_counts_its_exchanges_serves_metrics_promtool_accepts_and_sigusr1_
     }
 }
 
+/// A flood of SIGUSR1 (300 ms of `kill()` in a loop) prints at most one counters line a
+/// tenth of a second, not one a signal; the signals in between are one line at the tenth's
+/// end, so the last one asked for still comes, with the counters after it. The signal
+/// thread (epoll) and the fork model's loop alike.
+#[test]
+fn a_flood_of_sigusr1_prints_at_most_one_counters_line_a_tenth_of_a_second() {
+    std::thread::scope(|s| {
+        for model in ["epoll", "fork"] {
+            s.spawn(move || {
+                let server = Server::start(&["--model", model, "0"]);
+                let start = Instant::now();
+                let mut sent = 0u32;
+                while start.elapsed() < Duration::from_millis(300) {
+                    server.signal(libc::SIGUSR1);
+                    sent += 1;
+                }
+                // One exchange, then one more signal: its line, counting the exchange, comes.
+                hello_tests::tcp_exchange(server.loopback(), b"", false);
+                server.signal(libc::SIGUSR1);
+                assert!(
+                    server.wait_stderr("counters: state=up accepted=1 ", WAIT),
+                    "{model}: the last SIGUSR1's line never came: {}",
+                    server.stderr()
+                );
+                let tenths = start.elapsed().as_millis() / 100;
+                let lines = server
+                    .stderr()
+                    .lines()
+                    .filter(|l| l.contains("counters:"))
+                    .count();
+                assert!(
+                    lines as u128 <= tenths + 2,
+                    "{model}: {lines} counters lines for {sent} signals in {tenths} tenths of a second"
+                );
+            });
+        }
+    });
+}
+
 #[test]
 fn a_bad_metrics_address_or_log_format_is_a_usage_error_and_a_taken_metrics_port_exit_1() {
     for bad in [
@@ -344,6 +383,105 @@ fn json_log_lines_are_json_whatever_the_peer_sent_in_every_model() {
             assert!(v["step"].is_string() && v["msg"].is_string(), "{line}");
         }
     }
+}
+
+/// With `--log-format json` every line the server writes on stderr is one JSON record
+/// with `ts`, `level`, `msg` and `line` (the text form without the program's name): a
+/// client's failure (in the fork model, relayed from the child), the `--proxy-protocol`
+/// warning, SIGUSR1's counters, the drain delay's two lines, and the error that ends it.
+#[test]
+fn every_stderr_line_is_a_json_record_with_log_format_json() {
+    let records = |model: &str, text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("{model}: not JSON ({e}): {line:?}"));
+                for key in ["ts", "level", "msg", "line"] {
+                    assert!(v[key].is_string(), "{model}: no {key}: {line}");
+                }
+                assert!(!v["line"].as_str().unwrap().starts_with("hello-server"), "{line}");
+                v
+            })
+            .collect()
+    };
+    std::thread::scope(|s| {
+        for (model, more) in [("epoll", &["--drain-delay", "50ms"][..]), ("fork", &[])] {
+            s.spawn(move || {
+                let mut args = vec![
+                    "--model",
+                    model,
+                    "--bind",
+                    "127.0.0.1",
+                    "--proxy-protocol",
+                    "--log-format",
+                    "json",
+                ];
+                args.extend(more);
+                args.push("0");
+                let mut server = Server::start(&args);
+                // A client whose PROXY header is garbage: a client error line.
+                let mut c = TcpStream::connect(server.addr).unwrap();
+                c.set_read_timeout(Some(WAIT)).unwrap();
+                let _ = c.write_all(b"PROXY garbage\r\n");
+                let _ = c.read_to_end(&mut Vec::new());
+                server.signal(libc::SIGUSR1);
+                assert!(
+                    server.wait_stderr("counters", WAIT),
+                    "{model}: {}",
+                    server.stderr()
+                );
+                server.signal(libc::SIGTERM);
+                assert!(
+                    server.wait(WAIT).is_some_and(|s| s.success()),
+                    "{model}: no clean stop"
+                );
+                let records = records(model, &server.stderr());
+                let msg = |m: &str| records.iter().find(|r| r["msg"] == m);
+                let warning = msg("--proxy-protocol without --proxy-from").expect("the warning's record");
+                assert_eq!(warning["level"], "warn");
+                assert!(
+                    warning["line"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("warning: --proxy-protocol")
+                );
+                assert!(msg("client exchange failed").is_some(), "{model}: {records:?}");
+                let counters = msg("counters").expect("the counters' record");
+                assert_eq!(counters["counters"]["accepted"], 1, "{counters}");
+                assert_eq!(counters["counters"]["state"], "up", "{counters}");
+                assert!(
+                    counters["line"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("counters: state=up accepted=1 ")
+                );
+                if model == "epoll" {
+                    let draining = msg("draining").expect("the drain delay's record");
+                    assert_eq!(draining["delay_seconds"], 0.05, "{draining}");
+                    assert_eq!(
+                        msg("drained").expect("the drain's end")["line"],
+                        "drained; stopping"
+                    );
+                }
+            });
+        }
+    });
+    // The error that ends the server (here before it serves: the port is taken).
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = hello_tests::server_cmd(&["--log-format", "json", "--bind", "127.0.0.1", &port])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let records = records("bind", &String::from_utf8_lossy(&out.stderr));
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["level"], "error");
+    assert_eq!(records[0]["step"], "bind()");
+    assert_eq!(records[0]["target"], format!("127.0.0.1:{port}"));
+    assert_eq!(
+        records[0]["line"],
+        format!("bind() error: 127.0.0.1:{port}: Address already in use (os error 98)")
+    );
 }
 
 /// A port free now on 127.0.0.1 (for programs that cannot take port 0: the caller retries

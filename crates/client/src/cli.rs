@@ -3,12 +3,14 @@
 //! three can never disagree; hello-load's is [`crate::load::cli`]. The version line comes
 //! from the build script ([`VERSION`]).
 
+use std::ffi::OsString;
 use std::time::Duration;
 
 use clap::builder::TypedValueParser as _;
 use clap::{ArgGroup, CommandFactory, Parser};
 use hello_proto::addr::{HumanDuration, parse_duration, parse_human_duration};
 use hello_proto::cli::TraceArgs;
+use hello_proto::trace::join_trace_value;
 use regex::Regex;
 
 use crate::{DEFAULT_MAX_REPLY, DEFAULT_TIMEOUT, Expect};
@@ -174,6 +176,24 @@ pub fn command() -> clap::Command {
     Args::command()
 }
 
+/// Parses hello-client's command line (`raw` as `std::env::args_os()` gives it, the
+/// program's name first). A `--` with no command after it is a usage error: clap records
+/// nothing for it, so it would pass for no `--` at all and run nothing.
+pub fn parse(raw: Vec<OsString>) -> Result<Args, clap::Error> {
+    let raw = join_trace_value(raw);
+    let args = Args::try_parse_from(&raw)?;
+    // No option takes a value that starts with a hyphen, so clap takes the first `--` as
+    // the end of the options, and whatever follows it is CMD: an empty CMD beside a `--`
+    // is a `--` with nothing after it.
+    if args.command.is_empty() && raw.iter().skip(1).any(|a| a == "--") {
+        return Err(command().error(
+            clap::error::ErrorKind::TooFewValues,
+            "`--` must be followed by the command to run: -- <CMD> [ARGS]...",
+        ));
+    }
+    Ok(args)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +218,19 @@ mod tests {
         assert_eq!(a.targets, ["db:5432"]);
         assert_eq!(a.command, ["make", "-k", "test"]);
         assert!(a.connect_only);
+        let raw = |args: &[&str]| args.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let a = parse(raw(&["hello-client", "db:5432", "--", "--"])).unwrap();
+        assert_eq!(a.command, ["--"], "a second `--` is the command's");
+        let a = parse(raw(&["hello-client", "--trace", "textbook", "db:5432"])).unwrap();
+        assert!(a.command.is_empty());
+        for nothing_after in [
+            &["hello-client", "db:5432", "--"][..],
+            &["hello-client", "-z", "a:1", "b:2", "--"],
+        ] {
+            let e = parse(raw(nothing_after)).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{nothing_after:?}");
+            assert!(e.to_string().contains("`--` must be followed by"), "{e}");
+        }
         for clash in [
             &["hello-client", "-z", "--udp", "a:1"][..],
             &["hello-client", "-z", "-m", "x", "a:1"],

@@ -13,15 +13,14 @@ use std::io::{self, Write};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, ExitCode};
 
-use clap::Parser;
 use hello_client::Request;
 use hello_client::args::{self, Form};
-use hello_client::cli::{Args, command};
+use hello_client::cli::{self, Args, command};
 use hello_client::output::{Json, error_line, write_message};
-use hello_proto::trace::{Role, join_trace_value};
+use hello_proto::trace::Role;
 
 fn main() -> ExitCode {
-    let args = Args::parse_from(join_trace_value(std::env::args_os().collect()));
+    let args = cli::parse(std::env::args_os().collect()).unwrap_or_else(|e| e.exit());
     let (form, targets) = args::parse(&args.targets).unwrap_or_else(|u| u.exit(command()));
     let tracer = args.narration.tracer(Role::Client);
     if args.textbook {

@@ -150,8 +150,9 @@ pub struct Args {
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<SocketAddr>,
 
-    /// How per-client error lines are written on stderr: text, or one JSON object a line
-    /// (ts, level, msg, step, peer, error).
+    /// How the server's lines are written on stderr (client errors, SIGUSR1's counters,
+    /// the drain, warnings, the error that ends it): text, or one JSON object a line (ts,
+    /// level, msg, line, and each kind's fields).
     #[arg(long, value_name = "FORMAT", default_value = "text")]
     pub log_format: crate::log::LogFormat,
 

@@ -1,14 +1,17 @@
 //! Per-client error lines on stderr, at most [`PER_SECOND`] a second: past that, one line
 //! a second says how many more there were and of which kinds. Any peer can make the
 //! server fail its exchange (a reset, a spoofed UDP source), so without a bound any peer
-//! could flood the log. Start-up errors are not client errors and never pass through here,
-//! and a report marked as one that must be seen (the first out-of-descriptors line) is
-//! never held back.
+//! could flood the log. Start-up errors are not client errors and never pass through the
+//! limit, and a report marked as one that must be seen (the first out-of-descriptors
+//! line) is never held back.
 //!
 //! In the fork model each client has a process of its own, so a bound per process would
 //! bound nothing: a child sends its line up a pipe to the parent instead
 //! ([`to_parent`]), and the parent, reading the pipe on each turn ([`Relay`]), puts it
 //! through the one limit.
+//!
+//! The server's other lines (SIGUSR1's counters, the drain delay's, warnings, the error
+//! that ends it) are its own, never held back: [`say`] writes them in the same format.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -38,20 +41,21 @@ pub fn without_threads() {
 /// In a fork model child: where its client error lines go instead of stderr.
 static TO_PARENT: std::sync::OnceLock<std::os::unix::net::UnixStream> = std::sync::OnceLock::new();
 
-/// How the per-client lines are written (`--log-format`).
+/// How the server's stderr lines are written (`--log-format`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     /// `hello-server: read() error: 127.0.0.1:5000: Connection reset by peer (os error 104)`.
     #[default]
     Text,
-    /// One JSON object a line: `ts`, `level`, `msg`, `step`, `peer` (or `target`), `error`.
+    /// One JSON object a line: `ts`, `level`, `msg`, `line`, and each kind's fields
+    /// (a client's failure: `step`, `peer` or `target`, `error`).
     Json,
 }
 
 /// Set once at start (before any fork: a child inherits it).
 static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// From now on, per-client lines are written as `format` says.
+/// From now on, the server's lines are written as `format` says.
 pub fn set_format(format: LogFormat) {
     JSON.store(format == LogFormat::Json, std::sync::atomic::Ordering::Relaxed);
 }
@@ -87,21 +91,74 @@ fn body(err: &Error) -> String {
     if !json() {
         return err.to_string();
     }
-    let mut object = serde_json::Map::new();
-    object.insert("ts".into(), rfc3339(std::time::SystemTime::now()).into());
-    object.insert("level".into(), "error".into());
-    object.insert("msg".into(), "client exchange failed".into());
-    object.insert("step".into(), err.step.to_string().into());
+    let mut object = record(Level::Error, "client exchange failed", &err.to_string());
     // An accepted client's address, or what else the call was about.
-    let field = if err.target.parse::<std::net::SocketAddr>().is_ok() {
-        "peer"
-    } else {
-        "target"
-    };
+    let peer = err.target.parse::<std::net::SocketAddr>().is_ok();
+    failure_fields(err, peer, &mut object);
+    serde_json::Value::Object(object).to_string()
+}
+
+/// A failed call's fields: `step`, `peer` (a client's address) or `target`, `error`.
+fn failure_fields(err: &Error, peer: bool, object: &mut serde_json::Map<String, serde_json::Value>) {
+    object.insert("step".into(), err.step.to_string().into());
+    let field = if peer { "peer" } else { "target" };
     object.insert(field.into(), err.target.clone().into());
     object.insert("error".into(), err.cause.to_string().into());
-    object.insert("line".into(), err.to_string().into());
-    serde_json::Value::Object(object).to_string()
+}
+
+/// How much a line matters, as a JSON record's `level` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// What the server was asked to say, or is doing (SIGUSR1's counters, the drain).
+    Info,
+    /// Something the operator should change or know (the lines held back).
+    Warn,
+    /// A failure: a client's exchange, or the one that ends the server.
+    Error,
+}
+
+impl Level {
+    fn word(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// The fields every JSON record has: `ts`, `level`, `msg` (what kind of line, in a few
+/// fixed words) and `line` (the text form, without the program's name).
+fn record(level: Level, msg: &str, line: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut object = serde_json::Map::new();
+    object.insert("ts".into(), rfc3339(std::time::SystemTime::now()).into());
+    object.insert("level".into(), level.word().into());
+    object.insert("msg".into(), msg.into());
+    object.insert("line".into(), line.into());
+    object
+}
+
+/// Writes one line of the server's own (not a client's, so never held back): `line` after
+/// the program's name, or with `--log-format json` the record of `level`, `msg`, `line`
+/// and `fields`. One `write()`.
+pub fn say(level: Level, msg: &str, line: &str, fields: serde_json::Map<String, serde_json::Value>) {
+    if json() {
+        let mut object = record(level, msg, line);
+        object.extend(fields);
+        write(&format!("{}\n", serde_json::Value::Object(object)));
+    } else {
+        write(&format!("hello-server: {line}\n"));
+    }
+}
+
+/// The error that ends the server, as [`say`] writes it: with `step`, `target` and `error`
+/// when it is a failed call.
+pub fn say_fatal(err: &anyhow::Error) {
+    let mut fields = serde_json::Map::new();
+    if let Some(failed) = err.downcast_ref::<Error>() {
+        failure_fields(failed, false, &mut fields);
+    }
+    say(Level::Error, "server failed", &format!("{err:#}"), fields);
 }
 
 /// `2026-12-06T11:43:44.123456Z`: UTC, microseconds.
@@ -319,29 +376,26 @@ fn count(w: &mut Window) -> String {
         return String::new();
     }
     let total: u64 = w.suppressed.values().sum();
-    if json() {
-        let kinds: serde_json::Map<String, serde_json::Value> = w
-            .suppressed
-            .iter()
-            .map(|(k, n)| (k.clone(), (*n).into()))
-            .collect();
-        w.suppressed.clear();
-        let object = serde_json::json!({
-            "ts": rfc3339(std::time::SystemTime::now()),
-            "level": "warn",
-            "msg": "client error lines in the last second not shown",
-            "count": total,
-            "kinds": kinds,
-        });
-        return format!("{object}\n");
-    }
     let kinds: Vec<String> = w.suppressed.iter().map(|(k, n)| format!("{n} × {k}")).collect();
-    w.suppressed.clear();
-    format!(
-        "hello-server: {} in the last second not shown: {}\n",
+    let line = format!(
+        "{} in the last second not shown: {}",
         hello_proto::words::counted(total, "more client error line"),
         kinds.join(", ")
-    )
+    );
+    let suppressed = std::mem::take(&mut w.suppressed);
+    if json() {
+        let kinds: serde_json::Map<String, serde_json::Value> =
+            suppressed.into_iter().map(|(k, n)| (k, n.into())).collect();
+        let mut object = record(
+            Level::Warn,
+            "client error lines in the last second not shown",
+            &line,
+        );
+        object.insert("count".into(), total.into());
+        object.insert("kinds".into(), kinds.into());
+        return format!("{}\n", serde_json::Value::Object(object));
+    }
+    format!("hello-server: {line}\n")
 }
 
 /// What kind of failure a line is, for the count: the call and the reason, without the

@@ -22,6 +22,7 @@ use hello_proto::wire::{MAX_DATAGRAM, Service};
 use hello_server::agent::Agent;
 use hello_server::cli::{Args, ServiceName, command};
 use hello_server::exporter::Exporter;
+use hello_server::log::{self, Level};
 use hello_server::metrics::{self, Labels};
 use hello_server::{
     AcceptQueues, Config, DEFAULT_MAX_CONNS, GRACE, Model, Stop, Summary, max_conns_for_descriptors,
@@ -75,7 +76,7 @@ fn main() -> ExitCode {
         Ok(summary) if once && summary.failed > 0 => ExitCode::FAILURE,
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "hello-server: {e:#}");
+            hello_server::log::say_fatal(&e);
             ExitCode::FAILURE
         }
     }
@@ -238,10 +239,12 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         let prepared = hello_server::prepare(args.model, &config, local)?;
         if args.proxy_protocol && args.proxy_from.is_none() {
             // As nginx's set_real_ip_from: whom to believe is the operator's to say.
-            let _ = writeln!(
-                io::stderr(),
-                "hello-server: warning: --proxy-protocol without --proxy-from believes the PROXY \
-                 header of any peer that can connect: name your balancers with --proxy-from"
+            log::say(
+                Level::Warn,
+                "--proxy-protocol without --proxy-from",
+                "warning: --proxy-protocol without --proxy-from believes the PROXY header of any \
+                 peer that can connect: name your balancers with --proxy-from",
+                serde_json::Map::new(),
             );
         }
         announce(local, agent.as_ref().map(|a| a.local()), exporter.as_ref());
@@ -303,6 +306,7 @@ fn watch_signals(
 ) -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new(STOP_SIGNALS.iter().chain(&CAUGHT_SIGNALS))
         .context("cannot install the signal handlers")?;
+    metrics::start_printer().context("cannot start the counters' thread")?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
@@ -324,10 +328,10 @@ fn watch_signals(
     Ok(())
 }
 
-/// Whether `signal` is a stop signal; SIGUSR1 prints the counters' line on the way.
+/// Whether `signal` is a stop signal; SIGUSR1 asks for the counters' line on the way.
 fn stops(signal: i32) -> bool {
     if signal == libc::SIGUSR1 {
-        metrics::print_line();
+        metrics::ask();
     }
     STOP_SIGNALS.contains(&signal)
 }
@@ -370,11 +374,18 @@ fn drain(
     if let Some(agent) = agent {
         agent.drain();
     }
-    let _ = writeln!(
-        io::stderr(),
-        "hello-server: draining for {}; a second signal stops at once",
+    let mut fields = serde_json::Map::new();
+    fields.insert("delay_seconds".into(), delay.as_secs_f64().into());
+    let line = format!(
+        "draining for {}; a second signal stops at once",
         HumanDuration(delay)
     );
+    log::say(Level::Info, "draining", &line, fields);
     sys::process::sleep_draining(delay, tracer, || signals.pending().any(stops));
-    let _ = writeln!(io::stderr(), "hello-server: drained; stopping");
+    log::say(
+        Level::Info,
+        "drained",
+        "drained; stopping",
+        serde_json::Map::new(),
+    );
 }

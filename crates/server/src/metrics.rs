@@ -19,7 +19,7 @@ use std::cell::OnceCell;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hello_proto::conn::Outcome;
 use hello_proto::{Cause, Error};
@@ -286,27 +286,82 @@ fn state() -> State {
     }
 }
 
-/// Set by SIGUSR1 in a process that has no signal thread (the fork model's parent), which
-/// prints the line on its loop's next turn ([`print_if_asked`]).
+/// At most one SIGUSR1 line this often: the signals that come in between are answered by
+/// one line when it is up, with the counters then (a flood of signals is not a flood of
+/// lines, and the last signal still has its line).
+pub const LINE_EVERY: Duration = Duration::from_millis(100);
+
+/// Set by SIGUSR1 ([`ask`], or the signal handler itself in the fork model's parent, which
+/// prints the line on its loop's next turn); cleared when the line is printed.
 static ASKED: std::sync::LazyLock<Arc<AtomicBool>> = std::sync::LazyLock::new(Arc::default);
+
+/// When the last SIGUSR1 line was printed.
+static PRINTED: Mutex<Option<Instant>> = Mutex::new(None);
+
+/// The thread that prints the lines a signal thread asks for ([`start_printer`]).
+static PRINTER: std::sync::OnceLock<std::thread::Thread> = std::sync::OnceLock::new();
 
 /// The flag SIGUSR1 sets where no thread waits for signals.
 pub fn asked_flag() -> Arc<AtomicBool> {
     Arc::clone(&ASKED)
 }
 
-/// Prints the counters' line on stderr if SIGUSR1 asked for it since the last time.
-pub fn print_if_asked() {
-    if ASKED.swap(false, Ordering::Relaxed) {
-        print_line();
+/// SIGUSR1, received by a signal thread: the printer prints the line at once, or when
+/// [`LINE_EVERY`] has passed since the last one.
+pub fn ask() {
+    ASKED.store(true, Ordering::Relaxed);
+    if let Some(printer) = PRINTER.get() {
+        printer.unpark();
     }
 }
 
-/// The counters as one line on stderr (SIGUSR1), in one `write()`.
+/// Prints the counters' line on stderr if SIGUSR1 asked for it since the last line and
+/// [`LINE_EVERY`] has passed since then; otherwise says how long until it may (`None`:
+/// nothing asked, or printed now).
+pub fn print_if_asked() -> Option<Duration> {
+    if !ASKED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let now = Instant::now();
+    {
+        let mut printed = PRINTED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(since) = printed.map(|at| now.saturating_duration_since(at))
+            && since < LINE_EVERY
+        {
+            return Some(LINE_EVERY - since);
+        }
+        *printed = Some(now);
+        ASKED.store(false, Ordering::Relaxed);
+    }
+    print_line();
+    None
+}
+
+/// Starts the thread that prints the lines [`ask`] asks for, so that the signal thread
+/// never waits out [`LINE_EVERY`] (a stop signal is taken at once, whatever came before).
+pub fn start_printer() -> std::io::Result<()> {
+    hello_proto::sys::process::spawn_thread(
+        c"counters",
+        64 << 10,
+        Box::new(|| {
+            let _ = PRINTER.set(std::thread::current());
+            loop {
+                match print_if_asked() {
+                    Some(wait) => std::thread::sleep(wait),
+                    None => std::thread::park(),
+                }
+            }
+        }),
+    )
+}
+
+/// The counters as one line on stderr (SIGUSR1), in one `write()`; with `--log-format
+/// json`, a record whose `counters` are the line's fields.
 pub fn print_line() {
-    use std::io::Write;
-    let line = format!("hello-server: {}\n", snapshot().line(&labels()));
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    let (now, labels) = (snapshot(), labels());
+    let mut fields = serde_json::Map::new();
+    fields.insert("counters".into(), now.json(&labels).into());
+    crate::log::say(crate::log::Level::Info, "counters", &now.line(&labels), fields);
 }
 
 /// The counts of every thread, now.
@@ -387,6 +442,17 @@ pub struct Snapshot {
     pub state: State,
 }
 
+/// One field of the SIGUSR1 line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field<'a> {
+    /// A count.
+    Count(u64),
+    /// A duration in seconds (printed with microseconds).
+    Seconds(f64),
+    /// A word: the state, a label.
+    Word(&'a str),
+}
+
 impl Snapshot {
     /// Exchanges ended, whatever the end.
     pub fn exchanges(&self) -> u64 {
@@ -398,28 +464,53 @@ impl Snapshot {
         self.accepted.saturating_sub(self.exchanges())
     }
 
-    /// The SIGUSR1 line (without the program's name).
-    pub fn line(&self, labels: &Labels) -> String {
-        let mut out = format!(
-            "counters: state={} accepted={} open={} exchanges={}",
-            state_label(self.state),
-            self.accepted,
-            self.open(),
-            self.exchanges()
-        );
+    /// The SIGUSR1 line's fields, in its order: the line and its JSON record both say these.
+    pub fn fields<'a>(&self, labels: &'a Labels) -> Vec<(&'static str, Field<'a>)> {
+        let mut out = vec![
+            ("state", Field::Word(state_label(self.state))),
+            ("accepted", Field::Count(self.accepted)),
+            ("open", Field::Count(self.open())),
+            ("exchanges", Field::Count(self.exchanges())),
+        ];
         for (ended, n) in ENDINGS.iter().zip(self.ended) {
-            let _ = write!(out, " {}={n}", ended.label());
+            out.push((ended.label(), Field::Count(n)));
         }
-        let _ = write!(
-            out,
-            " seconds={:.6} datagrams={} datagrams_failed={} service={} model={}",
-            self.duration_nanos as f64 / 1e9,
-            self.datagrams_ok,
-            self.datagrams_failed,
-            labels.service,
-            labels.model
-        );
+        out.extend([
+            ("seconds", Field::Seconds(self.duration_nanos as f64 / 1e9)),
+            ("datagrams", Field::Count(self.datagrams_ok)),
+            ("datagrams_failed", Field::Count(self.datagrams_failed)),
+            ("service", Field::Word(labels.service)),
+            ("model", Field::Word(&labels.model)),
+        ]);
         out
+    }
+
+    /// The SIGUSR1 line (without the program's name): `counters: state=up accepted=41 …`.
+    pub fn line(&self, labels: &Labels) -> String {
+        let mut out = String::from("counters:");
+        for (name, field) in self.fields(labels) {
+            let _ = match field {
+                Field::Count(n) => write!(out, " {name}={n}"),
+                Field::Seconds(s) => write!(out, " {name}={s:.6}"),
+                Field::Word(w) => write!(out, " {name}={w}"),
+            };
+        }
+        out
+    }
+
+    /// The SIGUSR1 line's fields as one JSON object (numbers as numbers).
+    pub fn json(&self, labels: &Labels) -> serde_json::Map<String, serde_json::Value> {
+        self.fields(labels)
+            .into_iter()
+            .map(|(name, field)| {
+                let value = match field {
+                    Field::Count(n) => n.into(),
+                    Field::Seconds(s) => s.into(),
+                    Field::Word(w) => w.into(),
+                };
+                (name.to_string(), value)
+            })
+            .collect()
     }
 
     /// The Prometheus text exposition (format 0.0.4): HELP and TYPE for every family.
@@ -640,5 +731,14 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains('\n'));
+        // The JSON record's counters are the line's fields, numbers as numbers.
+        let json = s.json(&labels());
+        assert_eq!(json.len(), line.split(' ').count() - 1, "{json:?}");
+        assert_eq!(
+            (json["accepted"].as_u64(), json["open"].as_u64()),
+            (Some(5), Some(1))
+        );
+        assert_eq!(json["state"], "up");
+        assert!(json["seconds"].is_f64());
     }
 }
