@@ -37,10 +37,10 @@ Examples:
 ///
 /// Binds PORT, prints one line on stdout, `listening on ADDR` (with the real port, also
 /// when PORT is 0), and serves every client with the hello service (the greeting and a
-/// NUL, then close) or the echo service until SIGINT or SIGTERM; it then serves the
-/// clients already queued, gives the exchanges in flight 2 s and exits 0. A client's
-/// failure is one line on stderr; a socket that cannot be set up is one line and exit 1;
-/// a usage error exits 2.
+/// NUL, then end of stream) or the echo service until SIGINT, SIGTERM or SIGHUP; it then
+/// serves the clients already queued, gives the exchanges in flight 2 s and exits 0. A
+/// client's failure is one line on stderr; a socket that cannot be set up is one line and
+/// exit 1; a usage error exits 2.
 #[derive(Debug, Parser)]
 #[command(name = "hello-server", version = VERSION, after_help = EXAMPLES)]
 pub struct Args {
