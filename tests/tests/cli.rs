@@ -1,8 +1,8 @@
 //! The command lines as a user meets them: `--help` of each program ends with examples,
 //! and each example is a command line the program accepts (parsed with the very clap
 //! definition the binary uses); `--version` names the git commit the binary was built
-//! from, and whether its sources differed from it; every option has its row in the option
-//! tables of docs/reference.md and docs/contract.md.
+//! from, and whether its sources differed from it; every option has its row, with its
+//! default, in the option tables of docs/contract.md.
 
 // Test code: a panic with a message is how it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -185,26 +185,49 @@ fn version_names_the_commit_and_a_dirty_tree_when_built_from_a_checkout() {
     }
 }
 
-/// The long options of a command, `--help` and `--version` left out (every program has
-/// them, and the tables say so once).
-fn long_options(command: &clap::Command) -> Vec<String> {
+/// The long options of a command with their clap defaults (none, one, or several), `--help`
+/// and `--version` left out (every program has them, and the tables say so once).
+fn long_options(command: &clap::Command) -> Vec<(String, Vec<String>)> {
     command
         .get_arguments()
-        .filter_map(|arg| arg.get_long())
-        .filter(|long| !matches!(*long, "help" | "version"))
-        .map(|long| format!("--{long}"))
+        .filter_map(|arg| arg.get_long().map(|long| (long, arg)))
+        .filter(|(long, _)| !matches!(*long, "help" | "version"))
+        .map(|(long, arg)| {
+            let defaults = arg
+                .get_default_values()
+                .iter()
+                .map(|d| d.to_string_lossy().into_owned())
+                .collect();
+            (format!("--{long}"), defaults)
+        })
         .collect()
 }
 
-/// Whether some row of a Markdown table in `doc` names `option` in its first cell.
-fn has_row_for(doc: &str, option: &str) -> bool {
-    doc.lines()
-        .filter_map(|l| l.strip_prefix('|'))
-        .filter_map(|l| l.split(" |").next())
-        .any(|cell| {
-            cell.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-                .any(|word| word == option)
-        })
+/// The row of a Markdown table in `doc` that names `option` in its first cell, if any.
+fn row_for<'a>(doc: &'a str, option: &str) -> Option<&'a str> {
+    doc.lines().find(|line| {
+        line.strip_prefix('|')
+            .and_then(|l| l.split(" |").next())
+            .is_some_and(|cell| {
+                cell.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                    .any(|word| word == option)
+            })
+    })
+}
+
+/// The last cell of a Markdown table row: the default, in the option tables.
+fn last_cell(row: &str) -> &str {
+    let row = row.trim_end().trim_end_matches('|');
+    row.rsplit_once(" | ").map_or(row, |(_, cell)| cell).trim()
+}
+
+/// Whether a default cell of the tables states `default` (a whole word of it: `text`, not
+/// the `text` of `context`; `0s` must not pass for `10s`).
+fn states_default(cell: &str, default: &str) -> bool {
+    cell.match_indices(default).any(|(i, _)| {
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+        !cell[..i].ends_with(word) && !cell[i + default.len()..].starts_with(word)
+    })
 }
 
 /// The part of `doc` under the heading `heading` (a whole line, `## …` or `### …`), to the
@@ -228,62 +251,46 @@ fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
 }
 
 #[test]
-fn every_option_has_a_row_in_the_reference_and_the_contract() {
-    // The option tables of docs/reference.md and docs/contract.md, each program's own.
-    let reference = std::fs::read_to_string(workspace_root().join("docs/reference.md")).unwrap();
+fn the_default_cell_test_takes_whole_words_only() {
+    assert!(states_default("`10s`", "10s"));
+    assert!(!states_default("`10s`", "0s"));
+    assert!(states_default("off, `text`, from the locale", "text"));
+    assert!(!states_default("`textual`", "text"));
+    assert_eq!(last_cell("| `--a` | x \\| y | `5s` |"), "`5s`");
+}
+
+#[test]
+fn every_option_has_a_row_in_the_contract_with_its_default() {
+    // The option tables of docs/contract.md, each program's own: the one home of the
+    // options and their defaults (docs/reference.md links to them).
     let contract = std::fs::read_to_string(workspace_root().join("docs/contract.md")).unwrap();
-    let mut missing = Vec::new();
-    for (program, command, tables) in [
-        (
-            "hello-server",
-            hello_server::cli::command(),
-            vec![
-                (
-                    "docs/reference.md, hello-server",
-                    section(&reference, "## hello-server"),
-                ),
-                (
-                    "docs/contract.md, Server options",
-                    section(&contract, "### Server options"),
-                ),
-            ],
-        ),
-        (
-            "hello-client",
-            hello_client::cli::command(),
-            vec![
-                (
-                    "docs/reference.md, hello-client",
-                    section(&reference, "## hello-client"),
-                ),
-                (
-                    "docs/contract.md, Client options",
-                    section(&contract, "### Client options"),
-                ),
-            ],
-        ),
-        (
-            "hello-load",
-            hello_client::load::cli::command(),
-            vec![(
-                "docs/contract.md, hello-load",
-                section(&contract, "## hello-load"),
-            )],
-        ),
+    let mut wrong = Vec::new();
+    for (program, command, heading) in [
+        ("hello-server", hello_server::cli::command(), "### Server options"),
+        ("hello-client", hello_client::cli::command(), "### Client options"),
+        ("hello-load", hello_client::load::cli::command(), "## hello-load"),
     ] {
+        let table = section(&contract, heading);
         let options = long_options(&command);
         assert!(options.len() > 5, "{program}: {options:?}");
-        for option in options {
-            for (name, table) in &tables {
-                if !has_row_for(table, &option) {
-                    missing.push(format!("{program} {option}: no row in {name}"));
+        for (option, defaults) in options {
+            let Some(row) = row_for(table, &option) else {
+                wrong.push(format!("{program} {option}: no row in contract.md {heading}"));
+                continue;
+            };
+            for default in defaults {
+                if !states_default(last_cell(row), &default) {
+                    wrong.push(format!(
+                        "{program} {option}: the default is {default:?}, contract.md says {:?}",
+                        last_cell(row)
+                    ));
                 }
             }
         }
     }
     assert!(
-        missing.is_empty(),
-        "options the tables do not name:\n{}",
-        missing.join("\n")
+        wrong.is_empty(),
+        "the option tables of docs/contract.md and the command lines disagree:\n{}",
+        wrong.join("\n")
     );
 }
