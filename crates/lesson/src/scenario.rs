@@ -1098,8 +1098,8 @@ impl Ctx<'_> {
                 lanes,
             )?);
         }
-        // A datagram to a closed port: bind a port, free it, and send there.
-        let closed = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+        // A datagram to a closed port: one found free, and sent to.
+        let closed = closed_udp_port()?;
         self.watch(closed, Transport::Udp);
         let mut lanes = Vec::new();
         let mut commands = Vec::new();
@@ -1146,4 +1146,29 @@ impl Ctx<'_> {
         )?);
         Ok(parts)
     }
+}
+
+/// A UDP port that nobody holds, for the datagram to a closed port: one below the
+/// kernel's range of ephemeral ports (`net.ipv4.ip_local_port_range`), found free by a
+/// bind that is dropped at once. A bind to port 0 never takes such a port, so no other
+/// program's client can be given it between this check and the datagram: a port freed
+/// inside that range was, with 20 demos running at once (the datagram then reached that
+/// client, and no ICMP came back). The search starts at a place that differs between
+/// processes, so that demos at once do not probe the same ports.
+fn closed_udp_port() -> Result<u16> {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    const FIRST: u16 = 1024;
+    let span = low.saturating_sub(FIRST);
+    let start = std::process::id() as u16;
+    for i in 0..span.min(1000) {
+        let port = FIRST + start.wrapping_add(i) % span;
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    // No room below the range (or none free): a port the kernel picks, freed at once.
+    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
