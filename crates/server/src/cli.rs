@@ -76,8 +76,8 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Model::default())]
     pub model: Model,
 
-    /// Clients served at once; more wait in the listen backlog [default: epoll: the
-    /// descriptors the process may open, less 16; threads: 1024]
+    /// Clients served at once; more wait in the listen backlog [default: epoll, uring: the
+    /// descriptors the process may open, less 16; threads, fork: 1024; select: 1008]
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|n| n as usize))]
     pub max_conns: Option<usize>,
