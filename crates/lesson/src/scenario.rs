@@ -20,6 +20,7 @@
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -1154,15 +1155,20 @@ impl Ctx<'_> {
 /// program's client can be given it between this check and the datagram: a port freed
 /// inside that range was, with 20 demos running at once (the datagram then reached that
 /// client, and no ICMP came back). The search starts at a place that differs between
-/// processes, so that demos at once do not probe the same ports.
+/// processes and, within one, between calls, so that demos at once (the demo test runs 20
+/// in one process) do not pick the same port, whose capture would then see the others'
+/// datagrams.
 fn closed_udp_port() -> Result<u16> {
+    static CALLS: AtomicU16 = AtomicU16::new(0);
     let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
         .unwrap_or(32768);
     const FIRST: u16 = 1024;
     let span = low.saturating_sub(FIRST);
-    let start = std::process::id() as u16;
+    // Far apart: a call's port is usually its start, the next few if those are taken.
+    let start =
+        (std::process::id() as u16).wrapping_add(CALLS.fetch_add(1, Ordering::Relaxed).wrapping_mul(97));
     for i in 0..span.min(1000) {
         let port = FIRST + start.wrapping_add(i) % span;
         if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
