@@ -145,7 +145,7 @@ pub struct Part {
     pub predict: Vec<String>,
 }
 
-fn say(lang: Lang, en: &str, ko: &str) -> String {
+pub(crate) fn say(lang: Lang, en: &str, ko: &str) -> String {
     match lang {
         Lang::En => en.to_string(),
         Lang::Ko => ko.to_string(),
@@ -749,14 +749,16 @@ impl Ctx<'_> {
             lanes,
         )?;
         if part.timeline.captured {
-            let again = part.timeline.seen.iter().filter_map(|p| match p.seen {
-                timeline::Seen::Packet(p) => Some(p),
-                timeline::Seen::Sockets(_) => None,
-            });
-            let packets: Vec<_> = again.collect();
-            let resent = timeline::carries(&packets, port)
+            let resent = part
+                .timeline
+                .steps()
                 .iter()
-                .filter(|c| matches!(c, timeline::Carries::Segment { again: true, .. }))
+                .filter(|s| {
+                    matches!(
+                        s,
+                        timeline::Step::Seen(_, timeline::Carries::Segment { again: true, .. })
+                    )
+                })
                 .count();
             ensure!(resent >= 1, "no SYN sent again was captured");
         }

@@ -23,7 +23,7 @@ use hello_proto::trace::Lang;
 
 use crate::line::parse_all;
 use crate::run::{Pipe, Proc, WAIT};
-use crate::scenario::{Programs, typed};
+use crate::scenario::{Programs, say, typed};
 use crate::textbook::{EXCHANGES, Exchange, traced};
 
 /// The calls that may wait for the other program (`read()` until the server writes):
@@ -40,13 +40,6 @@ pub enum Ended {
     Done,
     /// The reader asked to stop (`q`, or the end of input): the programs were stopped.
     Quit,
-}
-
-fn say(lang: Lang, en: &str, ko: &str) -> String {
-    match lang {
-        Lang::En => en.to_string(),
-        Lang::Ko => ko.to_string(),
-    }
 }
 
 /// Walks the `hello` scenario's exchanges one call at a time, reading the reader's keys

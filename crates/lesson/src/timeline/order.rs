@@ -48,16 +48,18 @@ pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String>
             .flatten()
             .any(|s| matches!(*s, Sem::DatagramOut(a, b, _) if a == from && b == to))
     };
-    let packets: Vec<Packet> = all
+    // What each kept packet carries is what it carried among all: `carries` keeps its
+    // state per connection and direction, and whole connections are kept or left out.
+    let (packets, c): (Vec<Packet>, Vec<Carries>) = all
         .iter()
+        .copied()
         .zip(carries(all, kernel.port))
         .filter(|(_, c)| match *c {
             Carries::Segment { k, .. } => connection(k),
             Carries::Datagram(a, b, _) | Carries::Unreachable(a, b) => sent(a, b),
             Carries::Other => false,
         })
-        .map(|(p, _)| *p)
-        .collect();
+        .unzip();
     let foreign = all.len() - packets.len();
     let mut seen: Vec<Seen> = packets.iter().copied().map(Seen::Packet).collect();
     seen.extend(kernel.samples.iter().cloned().map(Seen::Sockets));
@@ -114,7 +116,6 @@ pub fn build_seen(lanes: Vec<Lane>, kernel: &Kernel) -> Result<Timeline, String>
     for j in 1..seen.len() {
         edge(total + j - 1, total + j, &mut after);
     }
-    let c = carries(&packets, kernel.port);
     for (j, from) in causes(&c, &senders).into_iter().enumerate() {
         for at in from {
             edge(index(at), packet_node[j], &mut after);
