@@ -106,11 +106,7 @@ impl Server {
 
     /// Like [`Server::start`], with a hook to adjust the command (environment, limits).
     pub fn start_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
-        let mut cmd = Command::new(&bins().server);
-        cmd.args(server_args(args))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = program_cmd(&bins().server, &server_args(args));
         adjust(&mut cmd);
         Server::spawn(cmd, &format!("hello-server {args:?}"))
     }

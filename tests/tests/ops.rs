@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use hello_harness::{Pipe, Program};
 use hello_proto::startup::Line;
-use hello_tests::{MODELS, Server, WAIT, bins, load, run_bounded, skip, wait_until, which, workspace_root};
+use hello_tests::{
+    MODELS, Server, WAIT, bins, closed_tcp_port, load, run_bounded, skip, wait_until, which, workspace_root,
+};
 
 /// `hello-server ARGS --metrics 127.0.0.1:0` and the exporter's address from its second
 /// start-up line.
@@ -484,16 +486,6 @@ fn every_stderr_line_is_a_json_record_with_log_format_json() {
     );
 }
 
-/// A port free now on 127.0.0.1 (for programs that cannot take port 0: the caller retries
-/// when it was taken meanwhile).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A temporary folder, removed when dropped.
 struct TempDir(PathBuf);
 
@@ -526,7 +518,7 @@ fn start_prometheus(prometheus: &Path, target: SocketAddr, dir: &Path) -> (Progr
     )
     .unwrap();
     for _ in 0..5 {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let addr = SocketAddr::from(([127, 0, 0, 1], closed_tcp_port()));
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let mut cmd = Command::new(prometheus);
         cmd.arg(format!("--config.file={}", config.display()))
@@ -647,7 +639,7 @@ fn the_units_start_the_server_through_systemd_socket_activate() {
         assert!(status.success(), "systemd-analyze verify: {said}");
     }
     for _ in 0..5 {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let addr = SocketAddr::from(([127, 0, 0, 1], closed_tcp_port()));
         let mut args = vec!["-l".to_string(), addr.to_string()];
         args.extend(argv.iter().cloned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
