@@ -67,11 +67,11 @@ fn json() -> bool {
 /// Reports a failure that ends one client's exchange, not the server: one line on stderr,
 /// unless the second's lines are used up.
 pub fn report(err: &Error) {
-    let body = body(err);
-    if send_up(&kind(err), &body) {
+    let (kind, body) = (kind(err), body(err));
+    if send_up(&kind, &body) {
         return;
     }
-    let text = CLIENT_ERRORS.decide_text(&kind(err), &body, Instant::now(), false);
+    let text = CLIENT_ERRORS.decide_text(&kind, &body, Instant::now(), false);
     write(&text);
 }
 

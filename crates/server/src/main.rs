@@ -131,7 +131,7 @@ fn run(args: Args) -> anyhow::Result<Summary> {
         model: if args.udp {
             "udp".to_string()
         } else {
-            format!("{:?}", args.model).to_lowercase()
+            args.model.to_string()
         },
         transport: if args.udp { "udp" } else { "tcp" },
         version: hello_server::cli::VERSION,
