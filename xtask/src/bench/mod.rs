@@ -306,9 +306,9 @@ pub fn run(args: Args) -> Result<()> {
     servers::find_nginx(&mut tools);
 
     let mut skipped = Vec::new();
-    let mut pick = |list: &'static [Spec], wanted: bool| -> Vec<&'static Spec> {
+    let mut pick = |list: &'static [Spec]| -> Vec<&'static Spec> {
         let mut chosen = Vec::new();
-        for spec in list.iter().filter(|_| wanted) {
+        for spec in list {
             if knobs
                 .only
                 .as_ref()
@@ -323,8 +323,13 @@ pub fn run(args: Args) -> Result<()> {
         }
         chosen
     };
-    let specs = pick(SERVERS, true);
-    let udp_specs = pick(UDP_SERVERS, !knobs.udp_concs.is_empty());
+    let specs = pick(SERVERS);
+    // An empty UDP_CONCS skips the UDP step: none of its servers is looked at.
+    let udp_specs = if knobs.udp_concs.is_empty() {
+        Vec::new()
+    } else {
+        pick(UDP_SERVERS)
+    };
     for s in &skipped {
         eprintln!("xtask bench: SKIPPED {s}");
     }
@@ -412,10 +417,10 @@ fn load_step(
     let mut rows = Vec::new();
     let udp = mode == Mode::Udp;
     let n = if udp { knobs.udp_n } else { knobs.n };
+    if specs.is_empty() {
+        return Ok(rows);
+    }
     for rep in 1..=knobs.repeats {
-        if specs.is_empty() {
-            break;
-        }
         say(&format!(
             "load{}, repeat {rep}/{}, load average {}",
             if udp { " over UDP" } else { "" },
