@@ -240,12 +240,7 @@ pub fn svg(t: &Timeline, lang: Lang) -> String {
             }
             Step::Seen(Seen::Sockets(sample), _) => {
                 // The queue where its length changed, as the state lines say it.
-                if let Some(l) = sample
-                    .sockets
-                    .iter()
-                    .find(|x| x.state == TcpState::Listen && x.local.port() == t.port)
-                    .filter(|l| queue != Some(l.rqueue))
-                {
+                if let Some(l) = sample.listener(t.port).filter(|l| queue != Some(l.rqueue)) {
                     queue = Some(l.rqueue);
                     drawn.push(Drawn::Queue(y + 8, l.rqueue, l.wqueue));
                 }

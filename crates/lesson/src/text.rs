@@ -6,7 +6,7 @@
 //!
 //! Pure: a timeline in, text out. Widths count a Hangul syllable as two columns.
 
-use hello_proto::kernel::{TcpSocket, TcpState};
+use hello_proto::kernel::TcpState;
 use hello_proto::trace::Lang;
 
 use crate::packets::{Carried, Flags, Packet, flag};
@@ -185,15 +185,9 @@ pub fn state_gloss(state: TcpState, lang: Lang) -> Option<&'static str> {
 /// word when it changed; each with the side it is drawn on and its text.
 pub fn sample_lines(t: &Timeline, sample: &Sample, before: &[&Sample], lang: Lang) -> Vec<(Side, String)> {
     let ko = lang == Lang::Ko;
-    let listener = |s: &Sample| -> Option<TcpSocket> {
-        s.sockets
-            .iter()
-            .find(|x| x.state == TcpState::Listen && x.local.port() == t.port)
-            .cloned()
-    };
     let mut lines = Vec::new();
-    if let Some(l) = listener(sample) {
-        let last = before.iter().rev().find_map(|s| listener(s));
+    if let Some(l) = sample.listener(t.port) {
+        let last = before.iter().rev().find_map(|s| s.listener(t.port));
         if last.is_none_or(|p| p.rqueue != l.rqueue) {
             let backlog = if l.wqueue > 0 {
                 format!(" (backlog {})", l.wqueue)

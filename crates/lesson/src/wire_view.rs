@@ -5,7 +5,7 @@
 //! is missing — capture refused, packets not kept, states not sampled — in English or
 //! Korean. Pure.
 
-use hello_proto::kernel::{Frame, TcpSocket, TcpState};
+use hello_proto::kernel::{Frame, TcpSocket};
 use hello_proto::trace::Lang;
 use hello_proto::words::counted;
 
@@ -133,11 +133,7 @@ pub struct Observed {
 impl Observed {
     /// The listening socket as the server came up (the first sample's).
     pub fn listening(&self) -> Option<&TcpSocket> {
-        self.samples
-            .first()?
-            .sockets
-            .iter()
-            .find(|s| s.state == TcpState::Listen && s.local.port() == self.port)
+        self.samples.first()?.listener(self.port)
     }
 
     /// The exchange's TCP sockets once it was over (the last sample's; a listener's, if
@@ -190,6 +186,8 @@ pub fn render(w: &Observed, lang: Lang) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use std::net::SocketAddr;
+
+    use hello_proto::kernel::TcpState;
 
     use super::*;
 

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use hello_proto::kernel::TcpSocket;
+use hello_proto::kernel::{TcpSocket, TcpState};
 
 use super::crossings::{Need, Senders};
 use super::{At, Dir};
@@ -19,6 +19,16 @@ pub struct Sample {
     pub t_us: u64,
     /// The exchange's sockets then.
     pub sockets: Vec<TcpSocket>,
+}
+
+impl Sample {
+    /// The socket listening on `port` in this sample (its receive queue is the accept
+    /// queue's length), if it was there.
+    pub fn listener(&self, port: u16) -> Option<&TcpSocket> {
+        self.sockets
+            .iter()
+            .find(|s| s.state == TcpState::Listen && s.local.port() == port)
+    }
 }
 
 /// What the kernel showed of an exchange, for [`build_seen`](super::build_seen).
