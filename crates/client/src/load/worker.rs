@@ -71,6 +71,13 @@ struct Slot {
     reply: Reply,
 }
 
+impl Slot {
+    /// The epoll token of the slot at index `i` in its current generation.
+    fn token(&self, i: usize) -> Token {
+        Token((self.generation as usize) << 32 | i)
+    }
+}
+
 /// What came of a reply so far.
 #[derive(Debug, Default)]
 struct Reply {
@@ -134,6 +141,11 @@ pub(super) struct Worker {
 }
 
 impl Worker {
+    /// What an exchange sends: its own `message` with `numbered`, else the one payload.
+    fn to_send<'a>(&'a self, message: &'a [u8]) -> &'a [u8] {
+        if self.numbered { message } else { &self.payload }
+    }
+
     pub(super) fn new(
         config: &Config,
         index: usize,
@@ -360,7 +372,7 @@ impl Worker {
         if self.connect_only {
             // Writable once connected; a refusal or a reset shows as an error event.
             slot.phase = Phase::Connecting;
-            let token = Token((slot.generation as usize) << 32 | i);
+            let token = slot.token(i);
             self.poll
                 .registry()
                 .register(&mut SourceFd(&conn.as_raw_fd()), token, Interest::WRITABLE)
@@ -374,17 +386,13 @@ impl Worker {
         // for both, and the message goes when it is writable.
         let mut interest = Interest::READABLE;
         slot.phase = Phase::Reading;
-        let payload = if self.numbered {
-            &slot.message
-        } else {
-            &self.payload
-        };
+        let payload = self.to_send(&slot.message);
         let wants_send = self.udp || !payload.is_empty();
         if wants_send && !send_rest(&conn, payload, &mut slot.sent, self.udp).map_err(|e| Class::of(&e))? {
             interest = Interest::READABLE | Interest::WRITABLE;
             slot.phase = Phase::Sending;
         }
-        let token = Token((slot.generation as usize) << 32 | i);
+        let token = slot.token(i);
         self.poll
             .registry()
             .register(&mut SourceFd(&conn.as_raw_fd()), token, interest)
@@ -402,14 +410,10 @@ impl Worker {
         slot.reply.bad = false;
         slot.reply.bytes.clear();
         slot.phase = Phase::Reading;
-        let payload = if self.numbered {
-            &slot.message
-        } else {
-            &self.payload
-        };
+        let payload = self.to_send(&slot.message);
         if !send_rest(&conn, payload, &mut slot.sent, true).map_err(|e| Class::of(&e))? {
             slot.phase = Phase::Sending;
-            let token = Token((slot.generation as usize) << 32 | i);
+            let token = slot.token(i);
             self.poll
                 .registry()
                 .reregister(
@@ -449,11 +453,7 @@ impl Worker {
             });
         }
         if slot.phase == Phase::Sending {
-            let payload = if self.numbered {
-                &slot.message
-            } else {
-                &self.payload
-            };
+            let payload = self.to_send(&slot.message);
             match send_rest(conn, payload, &mut slot.sent, self.udp) {
                 Ok(true) => slot.phase = Phase::Reading,
                 Ok(false) if !error => return None,
